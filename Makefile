@@ -1,0 +1,35 @@
+# Two commands for a fresh machine with Python 3.11+, pip and venv:  `make run`  and  `make test`.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+DATA_DIR ?= var
+
+.PHONY: install run test lint schema clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,lint]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/regies --data-dir $(DATA_DIR) init
+	$(BIN)/regies --data-dir $(DATA_DIR) serve
+
+test: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check federation plugins tests bench
+	$(BIN)/ruff format --check federation plugins tests bench
+	$(BIN)/mypy federation plugins
+
+schema: install
+	$(BIN)/regies schema export
+
+clean:
+	rm -rf $(VENV) build *.egg-info

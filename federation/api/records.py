@@ -1,0 +1,291 @@
+"""HTTP handlers for record collections (activities, resources, reports): list, get, create, replace, delete."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+from urllib.parse import urlencode
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from federation import appkeys
+from federation.api.requests import (
+    if_match_version,
+    json_response,
+    not_modified,
+    read_json_object,
+    require_token,
+    validate_record_data,
+)
+from federation.problems import Problem
+from federation.reports import build_report, check_deletable
+from federation.schema.identifiers import normalize_insee_commune
+from federation.schema.records import (
+    RECORD_KINDS,
+    ActivityStatus,
+    PeriodReportData,
+    RecordKind,
+    ReportState,
+    ResourceKind,
+    ResourceStatus,
+)
+from federation.schema.types import NODE_ID_PATTERN, Category
+from federation.storage.mapping import to_micros
+from federation.storage.reader import ListQuery
+from federation.storage.records import (
+    RecordError,
+    RecordGone,
+    RecordNotFound,
+    StoredRecord,
+    VersionMismatch,
+    WriteConflict,
+)
+
+
+@dataclass(frozen=True)
+class Filter:
+    """A list query parameter: the column it filters and how its value is checked."""
+
+    column: str
+    check: Callable[[str], str]
+    description: str
+
+
+def _enum_check(enum: type[StrEnum]) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        allowed = [member.value for member in enum]
+        if value not in allowed:
+            raise ValueError(f"must be one of {', '.join(allowed)}")
+        return value
+
+    return check
+
+
+def _pattern_check(pattern: str, what: str) -> Callable[[str], str]:
+    import re
+
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not compiled.match(value):
+            raise ValueError(f"must be {what}")
+        return value
+
+    return check
+
+
+_KEY = _pattern_check(r"^[a-z][a-z0-9_]{1,63}$", "a service type key")
+_ORIGIN = Filter("origin", _pattern_check(NODE_ID_PATTERN, "a node id"), "Only records from this origin node.")
+_COMMUNE = Filter("commune", normalize_insee_commune, "INSEE commune code of the place.")
+
+LIST_FILTERS: dict[str, dict[str, Filter]] = {
+    "activity": {
+        "category": Filter("category", _enum_check(Category), "Field of action."),
+        "service_type": Filter("service_type", _KEY, "Service type key."),
+        "status": Filter("status", _enum_check(ActivityStatus), "Activity status."),
+        "commune": _COMMUNE,
+        "origin": _ORIGIN,
+    },
+    "resource": {
+        "kind": Filter("resource_kind", _enum_check(ResourceKind), "Kind of resource."),
+        "status": Filter("status", _enum_check(ResourceStatus), "Resource status."),
+        "commune": _COMMUNE,
+        "origin": _ORIGIN,
+    },
+    "report": {
+        "period": Filter("period", _pattern_check(r"^[0-9]{4}(-Q[1-4]|-[0-9]{4})?$", "a period key"), "Period."),
+        "state": Filter("status", _enum_check(ReportState), "Report state."),
+        "origin": _ORIGIN,
+    },
+}
+PAGING_PARAMS = ("limit", "cursor", "updated_since")
+PRIVATE_KINDS = frozenset({"report"})
+
+
+def encode_cursor(rid: int) -> str:
+    return base64.urlsafe_b64encode(f"r:{rid}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        prefix, _, rid = raw.partition(":")
+        if prefix != "r" or not rid.isdigit():
+            raise ValueError(raw)
+        return int(rid)
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise _bad_query("cursor", "is not a cursor returned by this API") from exc
+
+
+def _bad_query(name: str, message: str) -> Problem:
+    return Problem(
+        400,
+        f"query parameter '{name}' {message}",
+        slug="invalid-query",
+        errors=[{"pointer": f"/{name}", "detail": message, "code": "invalid_query"}],
+    )
+
+
+def parse_updated_since(value: str) -> int:
+    try:
+        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00").replace(" ", "+"))
+    except ValueError as exc:
+        raise _bad_query("updated_since", "must be an RFC 3339 date-time such as 2026-01-31T12:00:00Z") from exc
+    if moment.tzinfo is None:
+        raise _bad_query("updated_since", "needs a time zone (e.g. Z or +01:00)")
+    return to_micros(moment)
+
+
+class RecordCollection:
+    """Handlers of one collection, e.g. /api/v1/activities."""
+
+    def __init__(self, kind: RecordKind) -> None:
+        self.kind = kind
+        self.filters = LIST_FILTERS[kind.name]
+        self.base_path = f"/api/v1/{kind.collection}"
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_get(self.base_path, self.list, name=f"{self.kind.collection}-list", allow_head=False)
+        app.router.add_post(self.base_path, self.create)
+        item = self.base_path + "/{id}"
+        app.router.add_get(item, self.get, name=f"{self.kind.collection}-item", allow_head=False)
+        app.router.add_put(item, self.replace)
+        app.router.add_delete(item, self.delete)
+
+    def _list_query(self, request: web.Request) -> ListQuery:
+        settings = request.app[appkeys.SETTINGS]
+        params = request.query
+        unknown = sorted(set(params) - set(self.filters) - set(PAGING_PARAMS))
+        if unknown:
+            allowed = ", ".join([*self.filters, *PAGING_PARAMS])
+            raise _bad_query(unknown[0], f"is not supported here (allowed: {allowed})")
+        equals: dict[str, str] = {}
+        for name, spec in self.filters.items():
+            if name in params:
+                try:
+                    equals[spec.column] = spec.check(params[name])
+                except ValueError as exc:
+                    raise _bad_query(name, str(exc)) from exc
+        limit = settings.api.default_page_size
+        if "limit" in params:
+            raw = params["limit"]
+            if not raw.isdigit() or not 1 <= int(raw) <= settings.api.max_page_size:
+                raise _bad_query("limit", f"must be an integer from 1 to {settings.api.max_page_size}")
+            limit = int(raw)
+        return ListQuery(
+            kind=self.kind.name,
+            after_rid=decode_cursor(params["cursor"]) if "cursor" in params else 0,
+            limit=limit,
+            equals=equals,
+            updated_since_us=parse_updated_since(params["updated_since"]) if "updated_since" in params else None,
+        )
+
+    async def list(self, request: web.Request) -> web.StreamResponse:
+        if self.kind.name in PRIVATE_KINDS:
+            await require_token(request)
+        query = self._list_query(request)
+        rows = await request.app[appkeys.READER].page(query)
+        has_more = len(rows) > query.limit
+        rows = rows[: query.limit]
+        next_cursor = encode_cursor(rows[-1][0]) if has_more else None
+        # Stored bodies are already JSON: splice them in rather than decode and re-encode.
+        body = (
+            '{"items":['
+            + ",".join(row[1] for row in rows)
+            + f'],"next_cursor":{json.dumps(next_cursor)},"limit":{query.limit}}}'
+        ).encode("utf-8")
+        etag = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+        if not_modified(request, etag):
+            return web.Response(status=304, headers={"ETag": etag})
+        headers = {}
+        if next_cursor:
+            query_args = {**request.query, "cursor": next_cursor}
+            headers["Link"] = f'<{request.path}?{urlencode(query_args)}>; rel="next"'
+        return json_response(body, etag=etag, headers=headers)
+
+    async def get(self, request: web.Request) -> web.StreamResponse:
+        if self.kind.name in PRIVATE_KINDS:
+            await require_token(request)
+        record_id = _record_id(request)
+        row = await request.app[appkeys.READER].get(self.kind.name, record_id)
+        if row is None:
+            raise Problem(404, f"no {self.kind.name} with id {record_id}", slug="not-found")
+        if row.deleted:
+            raise Problem(410, f"{self.kind.name} {record_id} was deleted", slug="gone")
+        etag = f'"{record_id}.{row.version}"'
+        if not_modified(request, etag):
+            return web.Response(status=304, headers={"ETag": etag})
+        return json_response(row.body, etag=etag)
+
+    def _builder(self, data: BaseModel, actor: str) -> Callable[[dict[str, Any] | None, dict[str, Any]], BaseModel]:
+        record_model = self.kind.record_model
+        if isinstance(data, PeriodReportData):
+            report = data
+            return lambda previous, envelope: build_report(report, previous, envelope, actor)
+        fields = data.model_dump(mode="json")
+        return lambda _previous, envelope: record_model.model_validate({**fields, **envelope})
+
+    async def create(self, request: web.Request) -> web.StreamResponse:
+        actor = await require_token(request)
+        payload = await read_json_object(request)
+        data = validate_record_data(self.kind, payload, request.app[appkeys.PLUGINS].registry)
+        stored = await _write(request.app[appkeys.STORE].create(self.kind.name, self._builder(data, actor)))
+        location = f"{self.base_path}/{stored.id}"
+        return json_response(stored.body, status=201, etag=stored.etag, headers={"Location": location})
+
+    async def replace(self, request: web.Request) -> web.StreamResponse:
+        actor = await require_token(request)
+        record_id = _record_id(request)
+        if_match = if_match_version(request, record_id)
+        payload = await read_json_object(request)
+        data = validate_record_data(self.kind, payload, request.app[appkeys.PLUGINS].registry)
+        store = request.app[appkeys.STORE]
+        stored = await _write(store.replace(self.kind.name, record_id, self._builder(data, actor), if_match))
+        return json_response(stored.body, etag=stored.etag)
+
+    async def delete(self, request: web.Request) -> web.StreamResponse:
+        await require_token(request)
+        record_id = _record_id(request)
+        if_match = if_match_version(request, record_id)
+        check = check_deletable if self.kind.name == "report" else None
+        await _write(request.app[appkeys.STORE].delete(self.kind.name, record_id, if_match, check))
+        return web.Response(status=204)
+
+
+def _record_id(request: web.Request) -> str:
+    from uuid import UUID
+
+    raw = request.match_info["id"]
+    try:
+        return str(UUID(raw))
+    except ValueError as exc:
+        raise Problem(404, f"'{raw}' is not a record id (a UUID)", slug="not-found") from exc
+
+
+async def _write(operation: Any) -> StoredRecord:
+    """Await a store write and map its domain errors to problems."""
+    try:
+        result: StoredRecord = await operation
+    except RecordNotFound as exc:
+        raise Problem(404, str(exc), slug="not-found") from exc
+    except RecordGone as exc:
+        raise Problem(410, str(exc), slug="gone") from exc
+    except VersionMismatch as exc:
+        raise Problem(412, str(exc), slug="precondition-failed") from exc
+    except WriteConflict as exc:
+        raise Problem(409, str(exc), slug="conflict") from exc
+    except RecordError as exc:
+        raise Problem(400, str(exc)) from exc
+    return result
+
+
+def collections() -> list[RecordCollection]:
+    return [RecordCollection(RECORD_KINDS[name]) for name in ("activity", "resource", "report")]

@@ -1,0 +1,129 @@
+"""Request plumbing shared by API handlers: bearer auth, JSON bodies, conditional requests, JSON responses."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from federation import appkeys
+from federation.plugins import Registry
+from federation.problems import Problem, field_errors, validation_problem
+from federation.schema.records import ActivityData, RecordKind
+from federation.storage.tokens import verify_token
+
+JSON_CONTENT_TYPE = "application/json"
+
+
+async def require_token(request: web.Request) -> str:
+    """The name of the caller's token, or 401."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    challenge = {"WWW-Authenticate": 'Bearer realm="regies"'}
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Problem(
+            401,
+            "this request needs an admin token: send 'Authorization: Bearer <token>' (see `regies token create`)",
+            slug="unauthorized",
+            headers=challenge,
+        )
+    name = await verify_token(request.app[appkeys.ENGINE], token.strip())
+    if name is None:
+        raise Problem(401, "the bearer token is unknown or revoked", slug="unauthorized", headers=challenge)
+    return name
+
+
+async def read_json_object(request: web.Request) -> dict[str, Any]:
+    """The request body as a JSON object, or 400/413/415/422 problems."""
+    content_type = request.content_type
+    if content_type != JSON_CONTENT_TYPE and not content_type.endswith("+json"):
+        raise Problem(415, f"send the body as {JSON_CONTENT_TYPE}, not {content_type or 'no content type'}")
+    raw = await request.read()  # raises 413 past client_max_size
+    try:
+        payload = json.loads(raw)
+    except UnicodeDecodeError as exc:
+        raise Problem(400, f"the body is not valid UTF-8: {exc}", slug="malformed-json") from exc
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise Problem(400, f"the body is not valid JSON: {exc}", slug="malformed-json") from exc
+    if not isinstance(payload, dict):
+        raise validation_problem([{"pointer": "", "detail": "the body must be a JSON object", "code": "type"}])
+    return payload
+
+
+def validate_record_data(kind: RecordKind, payload: dict[str, Any], registry: Registry) -> BaseModel:
+    """Validate what a client sent for a record; read-only envelope fields are ignored. 422 on any error."""
+    cleaned = {key: value for key, value in payload.items() if key not in kind.read_only_fields}
+    try:
+        data = kind.data_model.model_validate(cleaned)
+    except ValidationError as exc:
+        raise validation_problem(field_errors(exc)) from exc
+    if isinstance(data, ActivityData):
+        validate_service_type(data, registry)
+    return data
+
+
+def validate_service_type(data: ActivityData, registry: Registry) -> None:
+    service_type = registry.service_types.get(data.service_type)
+    if service_type is None:
+        known = ", ".join(sorted(registry.service_types)) or "none are registered"
+        raise validation_problem(
+            [
+                {
+                    "pointer": "/service_type",
+                    "detail": f"unknown service type '{data.service_type}' (known: {known})",
+                    "code": "unknown_service_type",
+                }
+            ]
+        )
+    if service_type.category != data.category:
+        raise validation_problem(
+            [
+                {
+                    "pointer": "/category",
+                    "detail": f"service type '{data.service_type}' belongs to category "
+                    f"'{service_type.category}', not '{data.category}'",
+                    "code": "category_mismatch",
+                }
+            ]
+        )
+    try:
+        details = service_type.details_model.model_validate(data.details)
+    except ValidationError as exc:
+        raise validation_problem(field_errors(exc, ("details",))) from exc
+    data.details = details.model_dump(mode="json")
+
+
+def if_match_version(request: web.Request, record_id: str) -> int | None:
+    """The version an If-Match header requires (our ETags are "<id>.<version>"), or None."""
+    header = request.headers.get("If-Match")
+    if header is None or header.strip() == "*":
+        return None
+    tag = header.strip().removeprefix("W/").strip('"')
+    tag_id, _, version = tag.rpartition(".")
+    if tag_id != record_id or not version.isdigit():
+        raise Problem(412, f"If-Match {header} does not name a version of this record", slug="precondition-failed")
+    return int(version)
+
+
+def not_modified(request: web.Request, etag: str) -> bool:
+    header = request.headers.get("If-None-Match")
+    if header is None:
+        return False
+    candidates = {tag.strip().removeprefix("W/") for tag in header.split(",")}
+    return "*" in candidates or etag in candidates
+
+
+def json_response(
+    body: str | bytes, *, status: int = 200, etag: str | None = None, headers: dict[str, str] | None = None
+) -> web.Response:
+    response = web.Response(
+        body=body.encode("utf-8") if isinstance(body, str) else body,
+        status=status,
+        content_type=JSON_CONTENT_TYPE,
+        headers=headers,
+    )
+    if etag:
+        response.headers["ETag"] = etag
+    return response

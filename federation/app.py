@@ -1,0 +1,65 @@
+"""The aiohttp application factory: one app per node, its plugin manager, database and routes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from federation import appkeys
+from federation.api import meta, node, records
+from federation.config import Settings
+from federation.openapi import build_openapi
+from federation.plugins import Plugins, build_plugins
+from federation.problems import problem_middleware
+from federation.storage import migrate
+from federation.storage.engine import create_engine
+from federation.storage.reader import open_reader
+from federation.storage.records import RecordStore, get_meta
+
+
+class NodeNotInitialised(Exception):
+    """The database has no node identity: `regies init` has not been run for this data directory."""
+
+
+def create_app(settings: Settings, plugins: Plugins | None = None, *, upgrade_database: bool = True) -> web.Application:
+    """Build a node's app. Plugin errors raise here, before anything listens; the database opens on startup."""
+    app = web.Application(client_max_size=settings.server.max_body_bytes, middlewares=[problem_middleware])
+    app[appkeys.SETTINGS] = settings
+    app[appkeys.PLUGINS] = plugins if plugins is not None else build_plugins(disabled=settings.plugins.disabled)
+    list_filters = {
+        kind: {name: f.description for name, f in spec.items()} for kind, spec in records.LIST_FILTERS.items()
+    }
+    document = build_openapi(list_filters, records.PRIVATE_KINDS)
+    app[appkeys.OPENAPI] = json.dumps(document, ensure_ascii=False).encode("utf-8")
+
+    async def database(app: web.Application) -> AsyncIterator[None]:
+        engine = create_engine(
+            settings.database_url, pool_size=settings.database.pool_size, echo=settings.database.echo
+        )
+        try:
+            if upgrade_database:
+                await migrate.upgrade(engine)
+            node_id = await get_meta(engine, "node_id")
+            profile_id = await get_meta(engine, "profile_id")
+            if node_id is None or profile_id is None:
+                raise NodeNotInitialised(f"no node is initialised in {settings.database_url}; run `regies init` first")
+            app[appkeys.ENGINE] = engine
+            app[appkeys.STORE] = RecordStore(engine, node_id)
+            app[node.PROFILE_ID] = profile_id
+            reader = await open_reader(engine, settings.database_url)
+            app[appkeys.READER] = reader
+            try:
+                yield
+            finally:
+                await reader.close()
+        finally:
+            await engine.dispose()
+
+    app.cleanup_ctx.append(database)
+    meta.add_routes(app)
+    node.add_routes(app)
+    for collection in records.collections():
+        collection.add_routes(app)
+    return app

@@ -1,0 +1,18 @@
+"""Typed application keys: everything an app shares between handlers lives under one of these."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from federation.config import Settings
+from federation.plugins import Plugins
+from federation.storage.reader import RecordReader
+from federation.storage.records import RecordStore
+
+SETTINGS = web.AppKey("settings", Settings)
+PLUGINS = web.AppKey("plugins", Plugins)
+ENGINE = web.AppKey("engine", AsyncEngine)
+READER = web.AppKey("reader", RecordReader)
+STORE = web.AppKey("store", RecordStore)
+OPENAPI = web.AppKey("openapi", bytes)

@@ -1,0 +1,81 @@
+"""Node initialisation: data directory, config file, database, node identity, profile and first admin token."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from uuid import uuid4
+
+from federation.config import CONFIG_FILE_NAME, Settings
+from federation.schema.records import NodeProfile
+from federation.schema.types import NODE_ID_PATTERN
+from federation.storage import migrate
+from federation.storage.engine import create_engine
+from federation.storage.records import RecordStore, get_meta, set_meta
+from federation.storage.tokens import create_token
+
+CONFIG_TEMPLATE = """\
+# Settings of this régie's node. Every setting is documented in config/node.example.toml;
+# any of them can also be set with REGIES_<SECTION>__<KEY>, e.g. REGIES_SERVER__PORT=8081.
+
+[server]
+host = "127.0.0.1"
+port = 8080
+"""
+
+
+@dataclass(frozen=True)
+class InitResult:
+    node_id: str
+    created: bool
+    admin_token: str | None
+    token_file: Path | None
+
+
+def slugify(name: str) -> str:
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:60].strip("-")
+    return slug if re.match(NODE_ID_PATTERN, slug) else f"regie-{secrets.token_hex(3)}"
+
+
+def _write_secret(path: Path, content: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(content)
+    path.chmod(0o600)
+
+
+async def init_node(settings: Settings, name: str, kind: str = "quartier", node_id: str | None = None) -> InitResult:
+    """Create what a node needs; running it again on an initialised node changes nothing."""
+    if node_id is not None and not re.match(NODE_ID_PATTERN, node_id):
+        raise ValueError(f"node id '{node_id}' must be 3–64 lowercase letters, digits and hyphens")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    config_path = settings.data_dir / CONFIG_FILE_NAME
+    if settings.config_file is None and not config_path.exists():
+        config_path.write_text(CONFIG_TEMPLATE, encoding="utf-8")
+
+    engine = create_engine(settings.database_url)
+    try:
+        await migrate.upgrade(engine)
+        existing = await get_meta(engine, "node_id")
+        if existing is not None:
+            return InitResult(existing, False, None, None)
+        node_id = node_id or slugify(name)
+        profile_id = uuid4()
+        store = RecordStore(engine, node_id)
+        await store.create(
+            "node",
+            lambda _previous, envelope: NodeProfile.model_validate({"name": name, "kind": kind, **envelope}),
+            record_id=profile_id,
+        )
+        await set_meta(engine, "profile_id", str(profile_id))
+        await set_meta(engine, "node_id", node_id)
+        token = await create_token(engine, "admin")
+        _write_secret(settings.admin_token_file, token + "\n")
+        return InitResult(node_id, True, token, settings.admin_token_file)
+    finally:
+        await engine.dispose()

@@ -1,0 +1,269 @@
+"""The `regies` command: initialise, serve, manage tokens, migrate the database and export the schema."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import Any
+
+from federation import SCHEMA_VERSION, __version__
+from federation.config import ConfigError, Settings, load_settings
+from federation.plugins import PluginError
+
+log = logging.getLogger("federation")
+
+
+class CommandError(Exception):
+    """A user-facing failure: printed as `error: …` with exit status 1."""
+
+
+def _settings(args: argparse.Namespace, overrides: dict[str, Any] | None = None) -> Settings:
+    return load_settings(data_dir=args.data_dir, config_file=args.config, overrides=overrides)
+
+
+def _run(coroutine: Coroutine[Any, Any, int]) -> int:
+    return asyncio.run(coroutine)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from federation.bootstrap import init_node
+
+    settings = _settings(args)
+    result = _run_value(init_node(settings, name=args.name, kind=args.kind, node_id=args.node_id))
+    if not result.created:
+        print(f"Node '{result.node_id}' is already initialised in {settings.data_dir}; nothing changed.")
+        print(f"Admin token file: {settings.admin_token_file}")
+        return 0
+    print(f"Initialised node '{result.node_id}' in {settings.data_dir}")
+    print(f"Database: {settings.database_url}")
+    print(f"Admin token (shown once, also saved with mode 0600 in {result.token_file}):")
+    print(result.admin_token)
+    return 0
+
+
+def _run_value(coroutine: Coroutine[Any, Any, Any]) -> Any:
+    return asyncio.run(coroutine)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from federation.app import create_app
+
+    server: dict[str, Any] = {}
+    if args.host:
+        server["host"] = args.host
+    if args.port:
+        server["port"] = args.port
+    settings = _settings(args, {"server": server} if server else None)
+    logging.basicConfig(level=settings.log.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app(settings, upgrade_database=not args.no_upgrade)
+    host, port = settings.server.host, settings.server.port
+    print(f"Régies federation node serving on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
+    print(f"Admin token: {settings.admin_token_file}  (new ones: regies token create --name NAME)")
+    print("Press Ctrl-C to stop.", flush=True)
+    web.run_app(
+        app,
+        host=host,
+        port=port,
+        print=None,
+        access_log=logging.getLogger("aiohttp.access") if settings.log.access_log else None,
+    )
+    return 0
+
+
+def cmd_token_create(args: argparse.Namespace) -> int:
+    from federation.storage.engine import create_engine
+    from federation.storage.tokens import create_token
+
+    settings = _settings(args)
+
+    async def run() -> str:
+        engine = create_engine(settings.database_url)
+        try:
+            await _require_initialised(engine, settings)
+            return await create_token(engine, args.name)
+        finally:
+            await engine.dispose()
+
+    token = _run_value(run())
+    print(f"Created token '{args.name}'. It is shown only now; store it safely:")
+    print(token)
+    return 0
+
+
+def cmd_token_list(args: argparse.Namespace) -> int:
+    from federation.storage.engine import create_engine
+    from federation.storage.tokens import list_tokens
+
+    settings = _settings(args)
+
+    async def run() -> list[Any]:
+        engine = create_engine(settings.database_url)
+        try:
+            await _require_initialised(engine, settings)
+            return await list_tokens(engine)
+        finally:
+            await engine.dispose()
+
+    infos = _run_value(run())
+    print(f"{'ID':>4}  {'NAME':<24} {'PREFIX':<12} {'CREATED':<28} STATUS")
+    for info in infos:
+        status = "active" if info.active else f"revoked {info.revoked_at}"
+        print(f"{info.id:>4}  {info.name:<24} {info.prefix:<12} {info.created_at:<28} {status}")
+    return 0
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    from federation.storage.engine import create_engine
+    from federation.storage.tokens import revoke_tokens
+
+    settings = _settings(args)
+
+    async def run() -> int:
+        engine = create_engine(settings.database_url)
+        try:
+            await _require_initialised(engine, settings)
+            return await revoke_tokens(engine, args.name_or_id)
+        finally:
+            await engine.dispose()
+
+    count = _run_value(run())
+    if count == 0:
+        raise CommandError(f"no active token named or numbered '{args.name_or_id}' (see `regies token list`)")
+    print(f"Revoked {count} token(s).")
+    return 0
+
+
+async def _require_initialised(engine: Any, settings: Settings) -> None:
+    from federation.storage import migrate
+
+    if await migrate.current_revision(engine) is None:
+        raise CommandError(f"no node database at {settings.database_url}; run `regies init` first")
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from federation.storage import migrate
+    from federation.storage.engine import create_engine
+
+    settings = _settings(args)
+
+    async def run() -> tuple[str | None, str]:
+        engine = create_engine(settings.database_url)
+        try:
+            return await migrate.upgrade(engine)
+        finally:
+            await engine.dispose()
+
+    before, after = _run_value(run())
+    if before == after:
+        print(f"Database already at revision {after}.")
+    else:
+        print(f"Database upgraded from {before or 'empty'} to revision {after}.")
+    return 0
+
+
+def _openapi() -> dict[str, Any]:
+    from federation.api.records import LIST_FILTERS, PRIVATE_KINDS
+    from federation.openapi import build_openapi
+
+    filters = {kind: {name: f.description for name, f in spec.items()} for kind, spec in LIST_FILTERS.items()}
+    return build_openapi(filters, PRIVATE_KINDS)
+
+
+def cmd_schema_export(args: argparse.Namespace) -> int:
+    from federation.schema.export import export
+
+    written = export(Path(args.dir), _openapi())
+    for path in written:
+        print(f"wrote {path}")
+    print(f"{len(written)} file(s) written under {args.dir}" if written else f"{args.dir} is up to date.")
+    return 0
+
+
+def cmd_schema_check(args: argparse.Namespace) -> int:
+    from federation.schema.export import stale_files
+
+    stale = stale_files(Path(args.dir), _openapi())
+    if stale:
+        print(f"{len(stale)} generated file(s) under {args.dir} are stale or missing:", file=sys.stderr)
+        for relative in stale:
+            print(f"  {relative}", file=sys.stderr)
+        print("run `regies schema export` and commit the result", file=sys.stderr)
+        return 1
+    print(f"{args.dir} matches the models.")
+    return 0
+
+
+def cmd_version(args: argparse.Namespace) -> int:
+    print(f"regies-federation {__version__} (common schema {SCHEMA_VERSION})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="regies", description="Node of the Régies de Quartier federation.")
+    parser.add_argument("--data-dir", help="node data directory (default ./var, or REGIES_DATA_DIR)")
+    parser.add_argument("--config", help="config file (default <data-dir>/regies.toml, or REGIES_CONFIG)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    init = commands.add_parser("init", help="create the node: database, identity, first admin token")
+    init.add_argument("--name", default="Régie de quartier (à renommer)", help="the régie's name")
+    init.add_argument("--kind", choices=["quartier", "territoire"], default="quartier")
+    init.add_argument("--node-id", help="node identifier (default: derived from the name)")
+    init.set_defaults(handler=cmd_init)
+
+    serve = commands.add_parser("serve", help="run the node's HTTP server (upgrades the database first)")
+    serve.add_argument("--host", help="interface to listen on (default from config: 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default from config: 8080)")
+    serve.add_argument("--no-upgrade", action="store_true", help="do not apply database migrations on start")
+    serve.set_defaults(handler=cmd_serve)
+
+    token = commands.add_parser("token", help="manage API bearer tokens")
+    token_commands = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
+    create = token_commands.add_parser("create", help="create a token and print it (last line)")
+    create.add_argument("--name", required=True, help="what the token is for, e.g. 'accueil' or 'import-csv'")
+    create.set_defaults(handler=cmd_token_create)
+    token_commands.add_parser("list", help="list tokens (never their value)").set_defaults(handler=cmd_token_list)
+    revoke = token_commands.add_parser("revoke", help="revoke tokens by name or id")
+    revoke.add_argument("name_or_id")
+    revoke.set_defaults(handler=cmd_token_revoke)
+
+    db = commands.add_parser("db", help="database maintenance")
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    db_commands.add_parser("upgrade", help="apply pending migrations").set_defaults(handler=cmd_db_upgrade)
+
+    schema = commands.add_parser("schema", help="the generated JSON Schema / OpenAPI contract")
+    schema_commands = schema.add_subparsers(dest="schema_command", required=True, metavar="ACTION")
+    for name, handler, text in (
+        ("export", cmd_schema_export, "write schemas/ from the models"),
+        ("check", cmd_schema_check, "exit 1 if schemas/ is stale"),
+    ):
+        sub = schema_commands.add_parser(name, help=text)
+        sub.add_argument("--dir", default="schemas", help="output directory (default: schemas)")
+        sub.set_defaults(handler=handler)
+
+    commands.add_parser("version", help="print the version").set_defaults(handler=cmd_version)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except (CommandError, ConfigError, PluginError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        from federation.app import NodeNotInitialised
+
+        if isinstance(exc, NodeNotInitialised):
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        raise

@@ -1,0 +1,195 @@
+"""Node settings: defaults, the TOML config file and REGIES_* environment overrides, validated at boot."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+CONFIG_FILE_NAME = "regies.toml"
+DEFAULT_DATA_DIR = Path("var")
+
+
+class ConfigError(Exception):
+    """A setting is missing, unknown or invalid; the message names the key and where it came from."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServerSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    base_url: str = Field(
+        "",
+        description="Public URL of this node (e.g. https://regie.example.org); derived from host/port if empty.",
+    )
+    max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest accepted request body, in bytes.")
+
+
+class DatabaseSettings(_Section):
+    url: str = Field(
+        "",
+        description="SQLAlchemy URL. Empty means embedded SQLite at <data_dir>/regies.db. "
+        "PostgreSQL: postgresql+asyncpg://user@host/dbname",
+    )
+    pool_size: int = Field(5, ge=1, le=100)
+    echo: bool = False
+
+
+class ApiSettings(_Section):
+    default_page_size: int = Field(50, ge=1, le=1000)
+    max_page_size: int = Field(500, ge=1, le=5000)
+
+
+class LogSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    access_log: bool = True
+
+
+class PluginSettings(BaseModel):
+    """`[plugins]`: `disabled` names plugins to switch off; `[plugins.<name>]` tables go to that plugin."""
+
+    model_config = ConfigDict(extra="allow")
+
+    disabled: list[str] = Field(default_factory=list)
+
+    def section(self, name: str) -> dict[str, Any]:
+        extra = self.model_extra or {}
+        value = extra.get(name, {})
+        if not isinstance(value, dict):
+            raise ConfigError(f"[plugins.{name}] must be a table of settings, got {type(value).__name__}")
+        return value
+
+
+class Settings(BaseSettings):
+    """Every setting of a node. Precedence: explicit arguments > REGIES_* environment > config file > defaults."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="REGIES_", env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
+
+    data_dir: Path = DEFAULT_DATA_DIR
+    config_file: Path | None = Field(None, description="The TOML file these settings were read from.")
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
+    plugins: PluginSettings = Field(default_factory=PluginSettings)
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite+aiosqlite:///{self.data_dir / 'regies.db'}"
+
+    @property
+    def public_base_url(self) -> str:
+        if self.server.base_url:
+            return self.server.base_url.rstrip("/")
+        return f"http://{self.server.host}:{self.server.port}"
+
+    @property
+    def admin_token_file(self) -> Path:
+        return self.data_dir / "admin-token"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        config_file = getattr(init_settings, "init_kwargs", {}).get("config_file")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if config_file and Path(config_file).exists():
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+
+# Environment variables read outside the settings model (by the CLI, the plugin switch and the tests).
+_KNOWN_ENV = {"REGIES_CONFIG", "REGIES_DISABLED_PLUGINS", "REGIES_TEST_POSTGRES_URL"}
+
+
+def _unknown_env_keys(environ: Mapping[str, str]) -> list[str]:
+    unknown = []
+    for key in environ:
+        if not key.startswith("REGIES_") or key in _KNOWN_ENV:
+            continue
+        head, _, tail = key.removeprefix("REGIES_").lower().partition("__")
+        field = Settings.model_fields.get(head)
+        if field is None or head == "config_file":
+            unknown.append(key)
+            continue
+        section = field.annotation
+        is_section = isinstance(section, type) and issubclass(section, _Section)
+        if tail and is_section and tail not in section.model_fields:  # type: ignore[union-attr]
+            unknown.append(key)
+    return unknown
+
+
+def _format_error(error: Any, source: str) -> str:
+    key = ".".join(str(part) for part in error["loc"])
+    if error["type"] == "extra_forbidden":
+        return f"unknown setting '{key}' in {source}"
+    return f"invalid setting '{key}' in {source}: {error['msg']}"
+
+
+def load_settings(
+    data_dir: Path | str | None = None,
+    config_file: Path | str | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> Settings:
+    """Build the node's settings, failing with ConfigError naming the offending key and its source."""
+    unknown = _unknown_env_keys(os.environ)
+    if unknown:
+        raise ConfigError(f"unknown setting in environment: {', '.join(sorted(unknown))}")
+
+    resolved_dir = Path(data_dir or os.environ.get("REGIES_DATA_DIR") or DEFAULT_DATA_DIR)
+    explicit = config_file or os.environ.get("REGIES_CONFIG")
+    path = Path(explicit or resolved_dir / CONFIG_FILE_NAME)
+    if path.exists():
+        try:
+            file_values = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+        for forbidden in ("data_dir", "config_file"):
+            if forbidden in file_values:
+                raise ConfigError(f"'{forbidden}' cannot be set in {path}; use --data-dir or REGIES_DATA_DIR")
+        try:
+            Settings.model_validate(file_values)
+        except ValidationError as exc:
+            raise ConfigError("; ".join(_format_error(e, str(path)) for e in exc.errors())) from exc
+    elif explicit:
+        raise ConfigError(f"config file {path} does not exist")
+
+    values: dict[str, Any] = dict(overrides or {})
+    values["data_dir"] = resolved_dir
+    values["config_file"] = path if path.exists() else None
+    disabled = os.environ.get("REGIES_DISABLED_PLUGINS")
+    try:
+        settings = Settings(**values)
+    except ValidationError as exc:
+        raise ConfigError(
+            "; ".join(_format_error(e, "REGIES_* environment or arguments") for e in exc.errors())
+        ) from exc
+    if disabled is not None:
+        names = [name.strip() for name in disabled.split(",") if name.strip()]
+        settings.plugins.disabled = sorted(set(settings.plugins.disabled) | set(names))
+    return settings

@@ -1,0 +1,260 @@
+"""The OpenAPI 3.1 document of the node API, generated from the same pydantic models that validate requests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
+
+from federation import SCHEMA_VERSION, __version__
+from federation.schema.records import RECORD_KINDS, RecordEnvelope
+
+REF = "#/components/schemas/{model}"
+JSON = "application/json"
+PROBLEM = "application/problem+json"
+
+
+def component_schemas() -> tuple[dict[str, Any], dict[tuple[Any, str], str]]:
+    """All component schemas, and the $ref of each (model, mode)."""
+    models: list[tuple[type[BaseModel], JsonSchemaMode]] = []
+    for kind in RECORD_KINDS.values():
+        models.append((kind.data_model, "validation"))
+        models.append((kind.record_model, "serialization"))
+    models.append((RecordEnvelope, "serialization"))
+    refs, top = models_json_schema(models, ref_template=REF)
+    schemas = top.get("$defs", {})
+    schemas["Problem"] = _problem_schema()
+    return schemas, {(model, mode): ref["$ref"] for (model, mode), ref in refs.items()}
+
+
+def _problem_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": "RFC 9457 problem details.",
+        "properties": {
+            "type": {"type": "string", "description": "urn:regies:problem:<slug>, or about:blank"},
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
+            "detail": {"type": "string"},
+            "instance": {"type": "string"},
+            "errors": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "pointer": {"type": "string", "description": "JSON Pointer to the offending field."},
+                        "detail": {"type": "string"},
+                        "code": {"type": "string"},
+                    },
+                    "required": ["pointer", "detail"],
+                },
+            },
+        },
+        "required": ["type", "title", "status"],
+    }
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {PROBLEM: {"schema": {"$ref": REF.format(model="Problem")}}}}
+
+
+def _json(description: str, ref: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    response: dict[str, Any] = {"description": description, "content": {JSON: {"schema": {"$ref": ref}}}}
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+_ETAG = {"ETag": {"schema": {"type": "string"}, "description": "Version tag for If-None-Match / If-Match."}}
+_SECURED: list[dict[str, list[str]]] = [{"bearerAuth": []}]
+_ID_PARAM = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+_IF_MATCH = {
+    "name": "If-Match",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "Only apply if the record still has this ETag (else 412).",
+}
+_IF_NONE_MATCH = {
+    "name": "If-None-Match",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "Answer 304 if the representation still has this ETag.",
+}
+
+
+def _write_errors() -> dict[str, Any]:
+    return {
+        "400": _problem("Malformed JSON."),
+        "401": _problem("Missing, unknown or revoked bearer token."),
+        "413": _problem("Body larger than the configured limit."),
+        "415": _problem("Body is not application/json."),
+        "422": _problem("Invalid fields; `errors` lists each one with a JSON Pointer."),
+    }
+
+
+def build_openapi(list_filters: dict[str, dict[str, Any]], private_kinds: frozenset[str]) -> dict[str, Any]:
+    schemas, refs = component_schemas()
+    paths: dict[str, Any] = {}
+    for kind in RECORD_KINDS.values():
+        data_ref = refs[(kind.data_model, "validation")]
+        record_ref = refs[(kind.record_model, "serialization")]
+        if kind.name == "node":
+            paths["/api/v1/node"] = {
+                "get": {
+                    "operationId": "getNode",
+                    "summary": "This node's profile",
+                    "tags": ["node"],
+                    "parameters": [_IF_NONE_MATCH],
+                    "responses": {
+                        "200": _json("The profile.", record_ref, _ETAG),
+                        "304": {"description": "Unchanged."},
+                    },
+                },
+                "put": {
+                    "operationId": "putNode",
+                    "summary": "Replace this node's profile",
+                    "tags": ["node"],
+                    "security": _SECURED,
+                    "parameters": [_IF_MATCH],
+                    "requestBody": {"required": True, "content": {JSON: {"schema": {"$ref": data_ref}}}},
+                    "responses": {
+                        "200": _json("The new profile.", record_ref, _ETAG),
+                        "412": _problem("If-Match did not match."),
+                        **_write_errors(),
+                    },
+                },
+            }
+            continue
+        name = kind.record_model.__name__
+        page_name = f"{name}Page"
+        schemas[page_name] = {
+            "type": "object",
+            "properties": {
+                "items": {"type": "array", "items": {"$ref": record_ref}},
+                "next_cursor": {"type": ["string", "null"], "description": "Pass as `cursor` for the next page."},
+                "limit": {"type": "integer"},
+            },
+            "required": ["items", "next_cursor", "limit"],
+        }
+        read_security = _SECURED if kind.name in private_kinds else []
+        read_errors = {"401": _problem("Token required.")} if kind.name in private_kinds else {}
+        filters = [
+            {"name": param, "in": "query", "required": False, "schema": {"type": "string"}, "description": desc}
+            for param, desc in list_filters[kind.name].items()
+        ]
+        paging = [
+            {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1}},
+            {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"}},
+            {
+                "name": "updated_since",
+                "in": "query",
+                "required": False,
+                "schema": {"type": "string", "format": "date-time"},
+                "description": "Only records changed at or after this time.",
+            },
+        ]
+        base = f"/api/v1/{kind.collection}"
+        paths[base] = {
+            "get": {
+                "operationId": f"list{name}s",
+                "summary": f"List {kind.collection}",
+                "tags": [kind.collection],
+                "security": read_security,
+                "parameters": [*filters, *paging, _IF_NONE_MATCH],
+                "responses": {
+                    "200": _json("One page, in stable insertion order.", REF.format(model=page_name), _ETAG),
+                    "304": {"description": "Unchanged."},
+                    "400": _problem("Invalid query parameter."),
+                    **read_errors,
+                },
+            },
+            "post": {
+                "operationId": f"create{name}",
+                "summary": f"Create a {kind.name}",
+                "tags": [kind.collection],
+                "security": _SECURED,
+                "requestBody": {"required": True, "content": {JSON: {"schema": {"$ref": data_ref}}}},
+                "responses": {
+                    "201": _json("Created.", record_ref, {**_ETAG, "Location": {"schema": {"type": "string"}}}),
+                    "409": _problem("Conflicts with an existing record."),
+                    **_write_errors(),
+                },
+            },
+        }
+        paths[base + "/{id}"] = {
+            "parameters": [_ID_PARAM],
+            "get": {
+                "operationId": f"get{name}",
+                "summary": f"Get a {kind.name}",
+                "tags": [kind.collection],
+                "security": read_security,
+                "parameters": [_IF_NONE_MATCH],
+                "responses": {
+                    "200": _json("The record.", record_ref, _ETAG),
+                    "304": {"description": "Unchanged."},
+                    "404": _problem("No such record."),
+                    "410": _problem("The record was deleted."),
+                    **read_errors,
+                },
+            },
+            "put": {
+                "operationId": f"replace{name}",
+                "summary": f"Replace a {kind.name} (its version is bumped)",
+                "tags": [kind.collection],
+                "security": _SECURED,
+                "parameters": [_IF_MATCH],
+                "requestBody": {"required": True, "content": {JSON: {"schema": {"$ref": data_ref}}}},
+                "responses": {
+                    "200": _json("The new version.", record_ref, _ETAG),
+                    "404": _problem("No such record."),
+                    "409": _problem("Replica of another node, or a locked report."),
+                    "410": _problem("The record was deleted."),
+                    "412": _problem("If-Match did not match."),
+                    **_write_errors(),
+                },
+            },
+            "delete": {
+                "operationId": f"delete{name}",
+                "summary": f"Delete a {kind.name} (leaves a tombstone in the feed)",
+                "tags": [kind.collection],
+                "security": _SECURED,
+                "parameters": [_IF_MATCH],
+                "responses": {
+                    "204": {"description": "Deleted."},
+                    "401": _problem("Token required."),
+                    "404": _problem("No such record."),
+                    "409": _problem("Replica of another node, or a report past draft."),
+                    "410": _problem("Already deleted."),
+                    "412": _problem("If-Match did not match."),
+                },
+            },
+        }
+    for path, summary in (("/healthz", "Liveness"), ("/readyz", "Readiness: the database answers")):
+        paths[path] = {
+            "get": {
+                "operationId": path.strip("/"),
+                "summary": summary,
+                "tags": ["operations"],
+                "responses": {
+                    "200": {"description": "OK", "content": {JSON: {"schema": {"type": "object"}}}},
+                    "503": _problem("Not ready."),
+                },
+            }
+        }
+    return {
+        "openapi": "3.1.0",
+        "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
+        "info": {
+            "title": "Régies federation node API",
+            "version": __version__,
+            "description": f"Common schema {SCHEMA_VERSION}. Errors are RFC 9457 application/problem+json.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
+        },
+    }

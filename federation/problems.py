@@ -1,0 +1,108 @@
+"""RFC 9457 problem details: the error type raised by handlers and the middleware that renders every error."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from http import HTTPStatus
+from typing import Any
+
+from aiohttp import web
+from pydantic import ValidationError
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+PROBLEM_TYPE_BASE = "urn:regies:problem:"
+log = logging.getLogger(__name__)
+
+
+class Problem(Exception):
+    """An error answer: status, a stable type slug, a human title/detail and optional field errors."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        slug: str | None = None,
+        title: str | None = None,
+        errors: Sequence[dict[str, str]] = (),
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.slug = slug
+        self.title = title or HTTPStatus(status).phrase
+        self.errors = list(errors)
+        self.headers = headers or {}
+        self.extra = extra or {}
+
+    def to_response(self, instance: str | None = None) -> web.Response:
+        body: dict[str, Any] = {
+            "type": PROBLEM_TYPE_BASE + self.slug if self.slug else "about:blank",
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if instance:
+            body["instance"] = instance
+        if self.errors:
+            body["errors"] = self.errors
+        body.update(self.extra)
+        return web.Response(
+            status=self.status,
+            body=json.dumps(body, ensure_ascii=False).encode("utf-8"),
+            content_type=PROBLEM_CONTENT_TYPE,
+            headers=self.headers,
+        )
+
+
+def json_pointer(location: Iterable[int | str]) -> str:
+    """RFC 6901 pointer for a pydantic error location."""
+    parts = [str(part).replace("~", "~0").replace("/", "~1") for part in location]
+    return "/" + "/".join(parts) if parts else ""
+
+
+def field_errors(exc: ValidationError, prefix: Sequence[int | str] = ()) -> list[dict[str, str]]:
+    errors = []
+    for error in exc.errors(include_url=False):
+        location = [*prefix, *error["loc"]]
+        message = error["msg"]
+        if message.startswith("Value error, "):
+            message = message.removeprefix("Value error, ")
+        errors.append({"pointer": json_pointer(location), "detail": message, "code": error["type"]})
+    return errors
+
+
+def validation_problem(errors: list[dict[str, str]]) -> Problem:
+    count = len(errors)
+    return Problem(
+        422,
+        f"the request body has {count} invalid field{'s' if count > 1 else ''}",
+        slug="validation",
+        title="Invalid data",
+        errors=errors,
+    )
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Render Problem, aiohttp HTTP errors and unexpected exceptions as application/problem+json."""
+    try:
+        return await handler(request)
+    except Problem as problem:
+        return problem.to_response(request.path)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        detail = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
+        headers = {k: v for k, v in exc.headers.items() if k.lower() in {"allow", "www-authenticate"}}
+        return Problem(exc.status, detail or exc.reason, headers=headers).to_response(request.path)
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return Problem(500, "an internal error occurred; the node's log has the details").to_response(request.path)

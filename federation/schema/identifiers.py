@@ -1,0 +1,130 @@
+"""Pure validators that normalise French identifiers (SIREN, SIRET, RNA, INSEE, QPV) or raise ValueError."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from federation.schema.geo import department_code_for_commune
+
+__all__ = [
+    "luhn_ok",
+    "normalize_insee_commune",
+    "normalize_qpv_code",
+    "normalize_rna",
+    "normalize_siren",
+    "normalize_siret",
+    "qpv_generation",
+]
+
+# ASCII digits only: str.isdigit() would also accept e.g. Arabic-Indic or superscript digits.
+_DIGITS_RE = re.compile(r"[0-9]+")
+
+# La Poste establishments (SIREN 356000000) carry a check based on the digit sum being a multiple of 5
+# instead of the Luhn key; only its head office keeps a regular Luhn-valid SIRET.
+_LA_POSTE_SIREN = "356000000"
+_LA_POSTE_HEAD_OFFICE_SIRET = "35600000000048"
+
+# RNA numbers are "W" + 9 characters; the first characters after the W are the (sub-)prefecture code, which
+# is alphanumeric for Corsica ("W2A…", "W2B…"). We accept 9 digits, or "2A"/"2B" followed by 7 digits; any
+# other letter (e.g. "W1A…") is rejected.
+_RNA_RE = re.compile(r"W(?:[0-9]{2}|2[AB])[0-9]{7}")
+
+_INSEE_COMMUNE_RE = re.compile(r"[0-9]{5}|2[AB][0-9]{3}")
+
+# QPV codes: 2015 list "QP" + 6 digits (e.g. QP075001); 2024 list "QN" + 5 alphanumerics + 1 letter
+# (e.g. QN07501M, QN02A01M).
+_QPV_2015_RE = re.compile(r"QP[0-9]{6}")
+_QPV_2024_RE = re.compile(r"QN[0-9A-Z]{5}[A-Z]")
+
+
+def _strip_spaces(value: str) -> str:
+    """Remove all whitespace, including the non-breaking spaces French formatting inserts ("732 829 320")."""
+    return "".join(value.split())
+
+
+def _is_digits(value: str) -> bool:
+    return _DIGITS_RE.fullmatch(value) is not None
+
+
+def luhn_ok(digits: str) -> bool:
+    """Return True if ``digits`` passes the Luhn checksum; False for empty or non-ASCII-digit input."""
+    if not _is_digits(digits):
+        return False
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        digit = int(char)
+        if index % 2 == 1:
+            digit *= 2
+            if digit > 9:
+                digit -= 9
+        total += digit
+    return total % 10 == 0
+
+
+def normalize_siren(value: str) -> str:
+    """Return the SIREN without spaces; raise ValueError unless it is 9 digits with a valid Luhn key."""
+    siren = _strip_spaces(value)
+    if not _is_digits(siren) or len(siren) != 9:
+        raise ValueError(f"SIREN must be exactly 9 digits, got {value!r}")
+    if not luhn_ok(siren):
+        raise ValueError(f"SIREN {siren} has an invalid check digit (Luhn checksum failed)")
+    return siren
+
+
+def normalize_siret(value: str) -> str:
+    """Return the 14-digit SIRET without spaces; raise ValueError unless it is 14 digits with a valid key.
+
+    The key is the Luhn checksum over all 14 digits, except for La Poste establishments (SIREN 356000000)
+    whose digit sum must be a multiple of 5; La Poste's head office (35600000000048) uses Luhn.
+    """
+    siret = _strip_spaces(value)
+    if not _is_digits(siret) or len(siret) != 14:
+        raise ValueError(f"SIRET must be exactly 14 digits, got {value!r}")
+    if siret.startswith(_LA_POSTE_SIREN) and siret != _LA_POSTE_HEAD_OFFICE_SIRET:
+        if sum(int(char) for char in siret) % 5 != 0:
+            raise ValueError(
+                f"SIRET {siret} has an invalid check digit (La Poste establishment: digit sum must be a multiple of 5)"
+            )
+    elif not luhn_ok(siret):
+        raise ValueError(f"SIRET {siret} has an invalid check digit (Luhn checksum failed)")
+    return siret
+
+
+def normalize_rna(value: str) -> str:
+    """Return the RNA number uppercased without spaces (e.g. "W751234567"), or raise ValueError."""
+    rna = _strip_spaces(value).upper()
+    if _RNA_RE.fullmatch(rna) is None:
+        raise ValueError(
+            f"RNA number must be 'W' followed by 9 digits (or 'W2A'/'W2B' and 7 digits for Corsica), got {value!r}"
+        )
+    return rna
+
+
+def normalize_insee_commune(value: str) -> str:
+    """Return the INSEE commune code uppercased without spaces (e.g. "2A004"), or raise ValueError.
+
+    The code must be 5 digits, or "2A"/"2B" followed by 3 digits, and belong to an existing department.
+    """
+    code = _strip_spaces(value).upper()
+    if _INSEE_COMMUNE_RE.fullmatch(code) is None:
+        raise ValueError(f"INSEE commune code must be 5 digits, or '2A'/'2B' followed by 3 digits, got {value!r}")
+    department_code_for_commune(code)  # raises ValueError for an unknown department (e.g. "20…", "975…")
+    return code
+
+
+def normalize_qpv_code(value: str) -> str:
+    """Return the QPV code uppercased without spaces ("QP075001" or "QN07501M"), or raise ValueError."""
+    code = _strip_spaces(value).upper()
+    if _QPV_2015_RE.fullmatch(code) is None and _QPV_2024_RE.fullmatch(code) is None:
+        raise ValueError(
+            "QPV code must be 'QP' followed by 6 digits (2015 list) or 'QN' followed by 5 letters/digits "
+            f"and a final letter (2024 list), got {value!r}"
+        )
+    return code
+
+
+def qpv_generation(code: str) -> Literal["2015", "2024"]:
+    """Return the QPV list ("2015" or "2024") a code belongs to; raise ValueError if it is not a QPV code."""
+    normalized = normalize_qpv_code(code)
+    return "2015" if normalized.startswith("QP") else "2024"

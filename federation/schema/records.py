@@ -1,0 +1,334 @@
+"""Common schema v1 record models: what clients send (`*Data`) and the federated records nodes store and serve."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, Field, HttpUrl, model_validator
+
+from federation.schema.types import (
+    Category,
+    Contact,
+    InseeCommune,
+    LongText,
+    NodeId,
+    Partner,
+    Place,
+    QpvCode,
+    Rna,
+    ServiceTypeKey,
+    ShortText,
+    Siren,
+    Siret,
+    StrictModel,
+    derive_department_and_region,
+)
+
+
+class Envelope(StrictModel):
+    """Federation fields every record carries. Only the origin node assigns or changes them."""
+
+    origin: NodeId = Field(description="Id of the node that owns the record; only it may change the record.")
+    id: UUID = Field(description="Record id, assigned by the origin.")
+    version: int = Field(ge=1, description="Bumped by the origin on every change.")
+    updated_at: AwareDatetime = Field(description="When the origin last changed the record (UTC).")
+    deleted: bool = Field(False, description="True for a tombstone: the record was deleted at its origin.")
+
+
+ENVELOPE_FIELDS = frozenset(Envelope.model_fields)
+
+
+# --- Node profile -------------------------------------------------------------------------------------
+
+
+class NodeKind(StrEnum):
+    QUARTIER = "quartier"
+    TERRITOIRE = "territoire"
+
+
+class LabelStatus(StrEnum):
+    EN_PROJET = "en_projet"
+    LABELLISEE = "labellisee"
+
+
+class PostalAddress(StrictModel):
+    street: str | None = Field(None, max_length=300)
+    postal_code: str | None = Field(None, pattern=r"^[0-9]{5}$")
+    city: str | None = Field(None, max_length=200)
+
+
+class NodeProfileData(StrictModel):
+    """Who the régie is: what `PUT /api/v1/node` accepts."""
+
+    name: ShortText = Field(examples=["Régie de quartier de Belleville"])
+    kind: NodeKind = Field(description="quartier (urban) or territoire (rural).")
+    label_status: LabelStatus = LabelStatus.EN_PROJET
+    siren: Siren | None = Field(None, description="Derived from `siret` when omitted.")
+    siret: Siret | None = None
+    rna: Rna | None = None
+    address: PostalAddress | None = None
+    commune: InseeCommune | None = Field(None, description="INSEE code of the commune of the head office.")
+    department: str | None = Field(None, description="Derived from `commune`; read-only.")
+    region: str | None = Field(None, description="INSEE region code, derived from `commune`; read-only.")
+    qpv: list[QpvCode] = Field(default_factory=list, max_length=50, description="QPV served.")
+    contact: Contact | None = None
+    website: HttpUrl | None = None
+    description: LongText = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive(cls, values: Any) -> Any:
+        return derive_department_and_region(values)
+
+    @model_validator(mode="after")
+    def _siren_matches_siret(self) -> NodeProfileData:
+        if self.siret:
+            if self.siren and self.siren != self.siret[:9]:
+                raise ValueError(f"siren {self.siren} is not the first 9 digits of siret {self.siret}")
+            self.siren = self.siret[:9]
+        return self
+
+
+class NodeProfile(NodeProfileData, Envelope):
+    """A régie's public profile as a federated record; `origin` is the node id."""
+
+
+# --- Activities ---------------------------------------------------------------------------------------
+
+
+class ActivityStatus(StrEnum):
+    PLANNED = "planned"
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    ENDED = "ended"
+
+
+class ActivityData(StrictModel):
+    """An activity of the régie in one field of action; `details` follow the service type's own model."""
+
+    category: Category
+    service_type: ServiceTypeKey
+    title: ShortText = Field(examples=["Entretien des espaces verts de la cité des Lilas"])
+    description: LongText = ""
+    status: ActivityStatus = ActivityStatus.ACTIVE
+    start_date: dt.date | None = None
+    end_date: dt.date | None = None
+    place: Place = Field(default_factory=Place)
+    partners: list[Partner] = Field(default_factory=list, max_length=100)
+    inhabitants_involved: int | None = Field(None, ge=0, le=1_000_000)
+    details: dict[str, Any] = Field(default_factory=dict, description="Validated by the service type's details model.")
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> ActivityData:
+        if self.start_date and self.end_date and self.end_date < self.start_date:
+            raise ValueError("end_date must not be before start_date")
+        return self
+
+
+class Activity(ActivityData, Envelope):
+    """An activity as a federated record."""
+
+
+# --- Shared resources ---------------------------------------------------------------------------------
+
+
+class ResourceKind(StrEnum):
+    VEHICLE = "vehicle"
+    ROOM = "room"
+    TOOL = "tool"
+    EQUIPMENT = "equipment"
+    GARDEN = "garden"
+    OTHER = "other"
+
+
+class ResourceStatus(StrEnum):
+    AVAILABLE = "available"
+    UNAVAILABLE = "unavailable"
+    RETIRED = "retired"
+
+
+class Borrower(StrEnum):
+    INHABITANTS = "inhabitants"
+    ASSOCIATIONS = "associations"
+    REGIES = "regies"
+    LOCAL_AUTHORITIES = "local_authorities"
+    SOCIAL_LANDLORDS = "social_landlords"
+    BUSINESSES = "businesses"
+
+
+class AvailabilitySlot(StrictModel):
+    weekday: int = Field(ge=1, le=7, description="1 = Monday … 7 = Sunday (ISO 8601).")
+    start: dt.time
+    end: dt.time
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AvailabilitySlot:
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+class Availability(StrictModel):
+    slots: list[AvailabilitySlot] = Field(default_factory=list, max_length=100)
+    note: str | None = Field(None, max_length=1000, examples=["Sur réservation une semaine à l'avance"])
+
+
+class SharedResourceData(StrictModel):
+    """Something the régie lends or shares: a vehicle, a room, tools, a garden…"""
+
+    kind: ResourceKind
+    name: ShortText = Field(examples=["Minibus 9 places"])
+    description: LongText = ""
+    status: ResourceStatus = ResourceStatus.AVAILABLE
+    capacity: int | None = Field(None, ge=0, le=1_000_000)
+    capacity_unit: str | None = Field(None, max_length=50, examples=["places", "m²"])
+    availability: Availability = Field(default_factory=Availability)
+    conditions: LongText = Field("", description="Terms of loan: price, deposit, insurance, licence…")
+    place: Place = Field(default_factory=Place)
+    borrowers: list[Borrower] = Field(
+        default_factory=lambda: [Borrower.REGIES], min_length=1, description="Who may borrow it."
+    )
+    contact: Contact | None = None
+
+
+class SharedResource(SharedResourceData, Envelope):
+    """A shared resource as a federated record."""
+
+
+# --- Period reports -----------------------------------------------------------------------------------
+
+
+class PeriodType(StrEnum):
+    YEAR = "year"
+    SURVEY = "survey"
+    QUARTER = "quarter"
+
+
+class Period(StrictModel):
+    """A reporting period: a calendar year, a multi-year survey period or a quarter."""
+
+    type: PeriodType
+    year: int = Field(ge=2000, le=2100, description="The (first) year.")
+    end_year: int | None = Field(None, ge=2000, le=2100, description="Last year of a survey period.")
+    quarter: int | None = Field(None, ge=1, le=4)
+    key: str | None = Field(None, description="Derived: 2025, 2025-Q3 or 2023-2025; read-only.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Period:
+        if self.type == PeriodType.QUARTER:
+            if self.quarter is None:
+                raise ValueError("a quarter period needs `quarter` (1–4)")
+            if self.end_year is not None:
+                raise ValueError("a quarter period has no `end_year`")
+            key = f"{self.year}-Q{self.quarter}"
+        elif self.type == PeriodType.SURVEY:
+            if self.end_year is None or self.end_year <= self.year:
+                raise ValueError("a survey period needs `end_year` after `year`")
+            if self.quarter is not None:
+                raise ValueError("a survey period has no `quarter`")
+            key = f"{self.year}-{self.end_year}"
+        else:
+            if self.quarter is not None or self.end_year is not None:
+                raise ValueError("a year period has neither `quarter` nor `end_year`")
+            key = str(self.year)
+        if self.key not in (None, key):
+            raise ValueError(f"key '{self.key}' does not match the period (expected {key})")
+        self.key = key
+        return self
+
+
+class ReportState(StrEnum):
+    DRAFT = "draft"
+    SUBMITTED = "submitted"
+    VALIDATED = "validated"
+    RETURNED = "returned"
+
+
+IndicatorKey = str
+
+
+class AuditEntry(BaseModel):
+    """One state change or edit of a report: who, when, what."""
+
+    at: AwareDatetime
+    actor: str
+    action: Literal["created", "updated", "submitted", "validated", "returned", "deleted"]
+    from_state: ReportState | None = None
+    to_state: ReportState
+    changed: list[str] = Field(default_factory=list, description="Top-level fields that changed.")
+    comment: str | None = None
+
+
+class PeriodReportData(StrictModel):
+    """A régie's figures for one period. Nodes write drafts and submit; the hub validates or returns."""
+
+    period: Period
+    indicators: dict[IndicatorKey, float] = Field(
+        default_factory=dict,
+        description="Indicator key → value (core and plugin indicators); values are non-negative.",
+    )
+    comment: LongText = ""
+    state: ReportState = ReportState.DRAFT
+
+    @model_validator(mode="after")
+    def _indicator_values(self) -> PeriodReportData:
+        for key, value in self.indicators.items():
+            if not key or len(key) > 64 or not key.replace("_", "").replace(".", "").isalnum():
+                raise ValueError(f"indicator key '{key}' must be 1–64 letters, digits, '_' or '.'")
+            if value < 0:
+                raise ValueError(f"indicator '{key}' must not be negative")
+        return self
+
+
+class PeriodReport(PeriodReportData, Envelope):
+    """A period report as a federated record, with its audit trail."""
+
+    audit: list[AuditEntry] = Field(default_factory=list, description="Read-only history of changes.")
+
+
+# --- Feed envelope ------------------------------------------------------------------------------------
+
+RecordKindName = Literal["node", "activity", "resource", "report"]
+
+
+class RecordEnvelope(BaseModel):
+    """A record as carried by the change feed: envelope plus payload (null for tombstones)."""
+
+    origin: NodeId
+    id: UUID
+    kind: RecordKindName
+    version: int = Field(ge=1)
+    updated_at: AwareDatetime
+    deleted: bool = False
+    payload: dict[str, Any] | None = Field(description="The record's data fields; null when deleted.")
+
+
+@dataclass(frozen=True)
+class RecordKind:
+    """Ties a record kind to its models, its API path and its JSON Schema file name."""
+
+    name: RecordKindName
+    data_model: type[StrictModel]
+    record_model: type[BaseModel]
+    collection: str
+    schema_name: str
+    read_only_fields: frozenset[str]
+
+
+RECORD_KINDS: dict[str, RecordKind] = {
+    kind.name: kind
+    for kind in (
+        RecordKind("node", NodeProfileData, NodeProfile, "node", "node-profile", ENVELOPE_FIELDS),
+        RecordKind("activity", ActivityData, Activity, "activities", "activity", ENVELOPE_FIELDS),
+        RecordKind("resource", SharedResourceData, SharedResource, "resources", "shared-resource", ENVELOPE_FIELDS),
+        RecordKind("report", PeriodReportData, PeriodReport, "reports", "period-report", ENVELOPE_FIELDS | {"audit"}),
+    )
+}
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)

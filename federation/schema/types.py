@@ -1,0 +1,186 @@
+"""Reusable field types of common schema v1: identifiers, places, contacts and the fields of action."""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, model_validator
+from pydantic.functional_validators import BeforeValidator
+
+from federation.schema.geo import department_for_commune
+from federation.schema.identifiers import (
+    normalize_insee_commune,
+    normalize_qpv_code,
+    normalize_rna,
+    normalize_siren,
+    normalize_siret,
+)
+
+
+class StrictModel(BaseModel):
+    """Base of every wire model: unknown fields are errors, strings are stripped."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, use_enum_values=True)
+
+
+def _as_str(value: Any) -> Any:
+    # Identifiers are often typed as numbers in spreadsheets; accept them but validate as text.
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+Siren = Annotated[
+    str,
+    BeforeValidator(_as_str),
+    AfterValidator(normalize_siren),
+    Field(description="SIREN: 9 digits with a valid Luhn key.", examples=["732829320"]),
+]
+Siret = Annotated[
+    str,
+    BeforeValidator(_as_str),
+    AfterValidator(normalize_siret),
+    Field(
+        description="SIRET: 14 digits with a valid Luhn key (La Poste establishments: digit sum multiple of 5).",
+        examples=["73282932000074"],
+    ),
+]
+Rna = Annotated[
+    str,
+    AfterValidator(normalize_rna),
+    Field(description="RNA association number: W followed by 9 characters.", examples=["W751234567"]),
+]
+InseeCommune = Annotated[
+    str,
+    BeforeValidator(_as_str),
+    AfterValidator(normalize_insee_commune),
+    Field(description="INSEE commune code (5 characters, 2A/2B for Corsica).", examples=["75056", "2A004"]),
+]
+QpvCode = Annotated[
+    str,
+    AfterValidator(normalize_qpv_code),
+    Field(
+        description="Priority neighbourhood (QPV) code: QP + 6 digits (2015 list) or QN + 5 alphanumerics "
+        "+ 1 letter (2024 list).",
+        examples=["QP075001", "QN07501M"],
+    ),
+]
+
+NODE_ID_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{1,62}[a-z0-9])$"
+NodeId = Annotated[
+    str,
+    Field(
+        pattern=NODE_ID_PATTERN,
+        description="Node identifier: 3–64 lowercase letters, digits and hyphens.",
+        examples=["rq-belleville"],
+    ),
+]
+KEY_PATTERN = r"^[a-z][a-z0-9_]{1,63}$"
+ServiceTypeKey = Annotated[
+    str,
+    Field(
+        pattern=KEY_PATTERN,
+        description="Key of a service type registered by a plugin (see /api/v1/service-types).",
+        examples=["green_spaces"],
+    ),
+]
+ShortText = Annotated[str, Field(min_length=1, max_length=200)]
+LongText = Annotated[str, Field(max_length=20_000)]
+
+
+class Category(StrEnum):
+    """The fields of action of a régie."""
+
+    URBAN_MANAGEMENT = "urban_management"
+    NEW_SERVICES = "new_services"
+    MEDIATION = "mediation"
+    AWARENESS = "awareness"
+    EMPLOYMENT_INTEGRATION = "employment_integration"
+    TRAINING = "training"
+    TRANSPORT = "transport"
+    LOCAL_DEMOCRACY = "local_democracy"
+
+
+CATEGORY_LABELS: dict[Category, dict[str, str]] = {
+    Category.URBAN_MANAGEMENT: {"fr": "Gestion urbaine de proximité", "en": "Urban management"},
+    Category.NEW_SERVICES: {"fr": "Nouveaux services", "en": "New services"},
+    Category.MEDIATION: {"fr": "Médiation sociale", "en": "Mediation"},
+    Category.AWARENESS: {"fr": "Sensibilisation", "en": "Awareness"},
+    Category.EMPLOYMENT_INTEGRATION: {"fr": "Insertion par l'activité économique", "en": "Employment integration"},
+    Category.TRAINING: {"fr": "Formation", "en": "Training"},
+    Category.TRANSPORT: {"fr": "Transport et mobilité", "en": "Transport and mobility"},
+    Category.LOCAL_DEMOCRACY: {"fr": "Démocratie locale", "en": "Local democracy"},
+}
+
+
+class GeoPoint(StrictModel):
+    """A WGS 84 position."""
+
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
+def derive_department_and_region(values: Any, commune_field: str = "commune") -> Any:
+    """Fill `department` and `region` from the commune code; refuse values that contradict it."""
+    if not isinstance(values, dict):
+        return values
+    commune = values.get(commune_field)
+    if not isinstance(commune, str | int) or isinstance(commune, bool):
+        return values
+    try:
+        department = department_for_commune(normalize_insee_commune(str(commune)))
+    except ValueError:
+        return values  # the commune's own validator reports the error on its field
+    derived = {"department": department.code, "region": department.region_code}
+    for key, expected in derived.items():
+        given = values.get(key)
+        if given not in (None, "") and str(given).upper() != expected:
+            raise ValueError(f"{key} '{given}' does not match commune {commune} (expected {expected})")
+    return {**values, **derived}
+
+
+class Place(StrictModel):
+    """Where something happens. Department and region are derived from the INSEE commune code."""
+
+    commune: InseeCommune | None = None
+    department: str | None = Field(None, description="Derived from `commune`; read-only.")
+    region: str | None = Field(None, description="INSEE region code, derived from `commune`; read-only.")
+    qpv: list[QpvCode] = Field(default_factory=list, max_length=50, description="QPV codes concerned.")
+    address: str | None = Field(None, max_length=300)
+    point: GeoPoint | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive(cls, values: Any) -> Any:
+        return derive_department_and_region(values)
+
+
+class PartnerKind(StrEnum):
+    LOCAL_AUTHORITY = "local_authority"
+    SOCIAL_LANDLORD = "social_landlord"
+    STATE = "state"
+    ASSOCIATION = "association"
+    BUSINESS = "business"
+    REGIE = "regie"
+    OTHER = "other"
+
+
+class Partner(StrictModel):
+    name: ShortText
+    kind: PartnerKind = PartnerKind.OTHER
+    siret: Siret | None = None
+
+
+_PHONE_RE = re.compile(r"^\+?[0-9 .()-]{6,20}$")
+
+
+def _phone(value: str) -> str:
+    if not _PHONE_RE.match(value):
+        raise ValueError("phone number must contain 6 to 20 digits, spaces, dots, dashes or a leading +")
+    return value
+
+
+class Contact(StrictModel):
+    person: str | None = Field(None, max_length=200)
+    email: EmailStr | None = None
+    phone: Annotated[str, AfterValidator(_phone)] | None = None

@@ -1,0 +1,208 @@
+"""Tests for the embedded department/region reference data in federation.schema.geo."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+
+import pytest
+
+from federation.schema.geo import (
+    DEPARTMENTS,
+    REGIONS,
+    Department,
+    Region,
+    department_code_for_commune,
+    department_for_commune,
+    region_for_commune,
+)
+
+# --- tables ----------------------------------------------------------------------------------------------
+
+
+def test_there_are_101_departments() -> None:
+    assert len(DEPARTMENTS) == 101
+
+
+def test_there_are_18_regions() -> None:
+    assert len(REGIONS) == 18
+
+
+def test_department_codes() -> None:
+    expected = (
+        {f"{n:02d}" for n in range(1, 20)}
+        | {"2A", "2B"}
+        | {f"{n:02d}" for n in range(21, 96)}
+        | {"971", "972", "973", "974", "976"}
+    )
+    assert set(DEPARTMENTS) == expected
+
+
+def test_region_codes() -> None:
+    assert set(REGIONS) == {
+        "01", "02", "03", "04", "06", "11", "24", "27", "28",
+        "32", "44", "52", "53", "75", "76", "84", "93", "94",
+    }  # fmt: skip
+
+
+def test_keys_match_codes() -> None:
+    assert all(code == department.code for code, department in DEPARTMENTS.items())
+    assert all(code == region.code for code, region in REGIONS.items())
+
+
+def test_every_department_region_exists() -> None:
+    for department in DEPARTMENTS.values():
+        assert department.region_code in REGIONS, department
+
+
+def test_every_region_has_a_department() -> None:
+    used = {department.region_code for department in DEPARTMENTS.values()}
+    assert used == set(REGIONS)
+
+
+def test_department_count_per_region() -> None:
+    counts = Counter(department.region_code for department in DEPARTMENTS.values())
+    assert counts == {
+        "01": 1, "02": 1, "03": 1, "04": 1, "06": 1,
+        "11": 8, "24": 6, "27": 8, "28": 5, "32": 5, "44": 10, "52": 5,
+        "53": 4, "75": 12, "76": 13, "84": 12, "93": 6, "94": 2,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("region_code", "department_codes"),
+    [
+        ("11", {"75", "77", "78", "91", "92", "93", "94", "95"}),
+        ("24", {"18", "28", "36", "37", "41", "45"}),
+        ("27", {"21", "25", "39", "58", "70", "71", "89", "90"}),
+        ("28", {"14", "27", "50", "61", "76"}),
+        ("32", {"02", "59", "60", "62", "80"}),
+        ("44", {"08", "10", "51", "52", "54", "55", "57", "67", "68", "88"}),
+        ("52", {"44", "49", "53", "72", "85"}),
+        ("53", {"22", "29", "35", "56"}),
+        ("75", {"16", "17", "19", "23", "24", "33", "40", "47", "64", "79", "86", "87"}),
+        ("76", {"09", "11", "12", "30", "31", "32", "34", "46", "48", "65", "66", "81", "82"}),
+        ("84", {"01", "03", "07", "15", "26", "38", "42", "43", "63", "69", "73", "74"}),
+        ("93", {"04", "05", "06", "13", "83", "84"}),
+        ("94", {"2A", "2B"}),
+        ("01", {"971"}),
+        ("02", {"972"}),
+        ("03", {"973"}),
+        ("04", {"974"}),
+        ("06", {"976"}),
+    ],
+)
+def test_region_membership(region_code: str, department_codes: set[str]) -> None:
+    members = {code for code, department in DEPARTMENTS.items() if department.region_code == region_code}
+    assert members == department_codes
+
+
+@pytest.mark.parametrize(
+    ("code", "name"),
+    [
+        ("01", "Guadeloupe"),
+        ("04", "La Réunion"),
+        ("06", "Mayotte"),
+        ("11", "Île-de-France"),
+        ("24", "Centre-Val de Loire"),
+        ("27", "Bourgogne-Franche-Comté"),
+        ("84", "Auvergne-Rhône-Alpes"),
+        ("93", "Provence-Alpes-Côte d'Azur"),
+        ("94", "Corse"),
+    ],
+)
+def test_region_names(code: str, name: str) -> None:
+    assert REGIONS[code].name == name
+
+
+@pytest.mark.parametrize(
+    ("code", "name"),
+    [
+        ("01", "Ain"),
+        ("2A", "Corse-du-Sud"),
+        ("2B", "Haute-Corse"),
+        ("21", "Côte-d'Or"),
+        ("75", "Paris"),
+        ("90", "Territoire de Belfort"),
+        ("93", "Seine-Saint-Denis"),
+        ("95", "Val-d'Oise"),
+        ("974", "La Réunion"),
+        ("976", "Mayotte"),
+    ],
+)
+def test_department_names(code: str, name: str) -> None:
+    assert DEPARTMENTS[code].name == name
+
+
+def test_names_are_unique_and_nonempty() -> None:
+    names = [department.name for department in DEPARTMENTS.values()]
+    assert all(names)
+    assert len(set(names)) == len(names)
+
+
+def test_tables_are_read_only() -> None:
+    with pytest.raises(TypeError):
+        DEPARTMENTS["99"] = Department("99", "Nowhere", "11")  # type: ignore[index]
+    with pytest.raises(TypeError):
+        REGIONS["99"] = Region("99", "Nowhere")  # type: ignore[index]
+
+
+def test_records_are_frozen() -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        REGIONS["11"].name = "Paris region"  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        DEPARTMENTS["75"].region_code = "94"  # type: ignore[misc]
+
+
+# --- commune lookups -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("insee_code", "department_code", "region_code", "region_name"),
+    [
+        ("2A004", "2A", "94", "Corse"),  # Ajaccio
+        ("2a004", "2A", "94", "Corse"),
+        ("2B033", "2B", "94", "Corse"),  # Bastia
+        ("75056", "75", "11", "Île-de-France"),  # Paris
+        ("93066", "93", "11", "Île-de-France"),  # Saint-Denis
+        ("69123", "69", "84", "Auvergne-Rhône-Alpes"),  # Lyon
+        ("13055", "13", "93", "Provence-Alpes-Côte d'Azur"),  # Marseille
+        ("01053", "01", "84", "Auvergne-Rhône-Alpes"),  # Bourg-en-Bresse
+        ("97105", "971", "01", "Guadeloupe"),  # Basse-Terre
+        ("97209", "972", "02", "Martinique"),  # Fort-de-France
+        ("97302", "973", "03", "Guyane"),  # Cayenne
+        ("97411", "974", "04", "La Réunion"),  # Saint-Denis (Réunion)
+        ("97611", "976", "06", "Mayotte"),  # Mamoudzou
+    ],
+)
+def test_commune_lookups(insee_code: str, department_code: str, region_code: str, region_name: str) -> None:
+    assert department_code_for_commune(insee_code) == department_code
+    department = department_for_commune(insee_code)
+    assert department.code == department_code
+    assert department.region_code == region_code
+    region = region_for_commune(insee_code)
+    assert region.code == region_code
+    assert region.name == region_name
+
+
+@pytest.mark.parametrize(
+    ("insee_code", "message"),
+    [
+        ("20004", "unknown department '20'"),
+        ("96001", "unknown department '96'"),
+        ("97501", "unknown department '975'"),
+        ("97701", "unknown department '977'"),
+        ("98735", "unknown department '98'"),
+        ("00001", "unknown department '00'"),
+        ("7505", "exactly 5 characters"),
+        ("750560", "exactly 5 characters"),
+        ("", "exactly 5 characters"),
+    ],
+)
+def test_invalid_commune_codes(insee_code: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        department_code_for_commune(insee_code)
+    with pytest.raises(ValueError, match=message):
+        department_for_commune(insee_code)
+    with pytest.raises(ValueError, match=message):
+        region_for_commune(insee_code)
