@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, Field, HttpUrl, model_validator
@@ -248,7 +248,8 @@ class ReportState(StrEnum):
     RETURNED = "returned"
 
 
-IndicatorKey = str
+IndicatorKey = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_.]{0,63}$")]
+IndicatorValue = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
 
 class AuditEntry(BaseModel):
@@ -267,21 +268,13 @@ class PeriodReportData(StrictModel):
     """A régie's figures for one period. Nodes write drafts and submit; the hub validates or returns."""
 
     period: Period
-    indicators: dict[IndicatorKey, float] = Field(
+    indicators: dict[IndicatorKey, IndicatorValue] = Field(
         default_factory=dict,
+        max_length=500,
         description="Indicator key → value (core and plugin indicators); values are non-negative.",
     )
     comment: LongText = ""
     state: ReportState = ReportState.DRAFT
-
-    @model_validator(mode="after")
-    def _indicator_values(self) -> PeriodReportData:
-        for key, value in self.indicators.items():
-            if not key or len(key) > 64 or not key.replace("_", "").replace(".", "").isalnum():
-                raise ValueError(f"indicator key '{key}' must be 1–64 letters, digits, '_' or '.'")
-            if value < 0:
-                raise ValueError(f"indicator '{key}' must not be negative")
-        return self
 
 
 class PeriodReport(PeriodReportData, Envelope):

@@ -1,0 +1,123 @@
+"""Local democracy service types of a régie: neighbourhood meetings and consultations of inhabitants."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from federation import hookimpl
+from federation.plugins import Indicator, Registry, ServiceType
+from federation.schema.types import Category
+
+__version__ = "0.1.0"
+
+
+class NeighbourhoodMeetingsDetails(BaseModel):
+    """Réunions d'habitants (conseils de quartier, assemblées de la régie, réunions d'immeuble)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    meetings: int | None = Field(None, ge=0, title="Réunions", description="Nombre de réunions tenues.")
+    inhabitants_attending: int | None = Field(
+        None,
+        ge=0,
+        title="Habitants présents",
+        description="Nombre total d'habitants présents (cumulé sur les réunions).",
+    )
+
+
+class ConsultationsDetails(BaseModel):
+    """Concertations et consultations des habitants sur un projet du quartier."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    consultations: int | None = Field(
+        None, ge=0, title="Concertations", description="Nombre de concertations ou consultations organisées."
+    )
+    inhabitants_attending: int | None = Field(
+        None,
+        ge=0,
+        title="Habitants participants",
+        description="Nombre total d'habitants ayant participé (cumulé sur les concertations).",
+    )
+    topic: str | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        title="Sujet",
+        description="Sujet de la concertation (ex. « réaménagement du square »).",
+    )
+
+
+SERVICE_TYPES: tuple[ServiceType, ...] = (
+    ServiceType(
+        key="neighbourhood_meetings",
+        category=Category.LOCAL_DEMOCRACY,
+        label_fr="Réunions d'habitants",
+        label_en="Neighbourhood meetings",
+        details_model=NeighbourhoodMeetingsDetails,
+        indicators=("neighbourhood_meetings_held", "meeting_attendance"),
+        description="Réunions où les habitants débattent de la vie du quartier et des actions de la régie.",
+    ),
+    ServiceType(
+        key="consultations",
+        category=Category.LOCAL_DEMOCRACY,
+        label_fr="Concertations d'habitants",
+        label_en="Consultations of inhabitants",
+        details_model=ConsultationsDetails,
+        indicators=("consultations_held", "consultation_participation"),
+        description="Concertations des habitants sur les projets qui touchent leur quartier.",
+    ),
+)
+
+INDICATORS: tuple[Indicator, ...] = (
+    Indicator(
+        key="neighbourhood_meetings_held",
+        label_fr="Réunions d'habitants tenues",
+        label_en="Neighbourhood meetings held",
+        description="Nombre de réunions d'habitants tenues.",
+        source="computed",
+        service_type="neighbourhood_meetings",
+        details_field="meetings",
+    ),
+    Indicator(
+        key="meeting_attendance",
+        label_fr="Participation aux réunions d'habitants",
+        label_en="Neighbourhood meeting attendance",
+        description="Nombre cumulé d'habitants présents aux réunions.",
+        source="computed",
+        service_type="neighbourhood_meetings",
+        details_field="inhabitants_attending",
+    ),
+    Indicator(
+        key="consultations_held",
+        label_fr="Concertations organisées",
+        label_en="Consultations held",
+        description="Nombre de concertations ou consultations d'habitants organisées.",
+        source="computed",
+        service_type="consultations",
+        details_field="consultations",
+    ),
+    Indicator(
+        key="consultation_participation",
+        label_fr="Participation aux concertations",
+        label_en="Consultation participation",
+        description="Nombre cumulé d'habitants ayant participé aux concertations.",
+        source="computed",
+        service_type="consultations",
+        details_field="inhabitants_attending",
+    ),
+)
+
+
+@hookimpl
+def register_service_types(registry: Registry) -> None:
+    """Register the local democracy service types."""
+    for service_type in SERVICE_TYPES:
+        registry.add_service_type(service_type)
+
+
+@hookimpl
+def register_indicators(registry: Registry) -> None:
+    """Register the indicators computed from local democracy activities."""
+    for indicator in INDICATORS:
+        registry.add_indicator(indicator)

@@ -1,0 +1,153 @@
+"""Mediation and awareness service types of a régie: social mediation, night correspondents and campaigns."""
+
+from __future__ import annotations
+
+from federation import hookimpl
+from federation.plugins import Indicator, Registry, ServiceType
+from federation.schema.types import Category
+from regies_mediation.models import (
+    EnergySavingCampaignDetails,
+    NightCorrespondentsDetails,
+    SocialMediationDetails,
+    WasteSortingCampaignDetails,
+)
+
+__version__ = "0.1.0"
+
+SERVICE_TYPES: tuple[ServiceType, ...] = (
+    ServiceType(
+        key="social_mediation",
+        category=Category.MEDIATION,
+        label_fr="Médiation sociale",
+        label_en="Social mediation",
+        details_model=SocialMediationDetails,
+        indicators=("mediation_interventions", "conflicts_resolved", "mediation_people_met"),
+        description="Médiateurs présents dans l'espace public et les immeubles pour prévenir et apaiser les conflits.",
+    ),
+    ServiceType(
+        key="night_correspondents",
+        category=Category.MEDIATION,
+        label_fr="Correspondants de nuit",
+        label_en="Night correspondents",
+        details_model=NightCorrespondentsDetails,
+        indicators=("night_rounds", "night_reports_to_landlords"),
+        description="Tournées de soirée pour la tranquillité, l'écoute des habitants et le signalement aux bailleurs.",
+    ),
+    ServiceType(
+        key="waste_sorting_campaign",
+        category=Category.AWARENESS,
+        label_fr="Sensibilisation au tri des déchets",
+        label_en="Waste sorting campaign",
+        details_model=WasteSortingCampaignDetails,
+        indicators=("waste_sorting_households",),
+        description="Porte-à-porte, stands et animations pour améliorer le tri des déchets ménagers.",
+    ),
+    ServiceType(
+        key="energy_saving_campaign",
+        category=Category.AWARENESS,
+        label_fr="Sensibilisation aux économies d'énergie",
+        label_en="Energy saving campaign",
+        details_model=EnergySavingCampaignDetails,
+        indicators=("energy_saving_households", "energy_home_visits", "energy_kwh_saved"),
+        description="Conseils et visites à domicile pour réduire les consommations d'énergie et d'eau.",
+    ),
+)
+
+INDICATORS: tuple[Indicator, ...] = (
+    Indicator(
+        key="mediation_interventions",
+        label_fr="Interventions de médiation",
+        label_en="Mediation interventions",
+        description="Nombre d'interventions de médiation sociale.",
+        source="computed",
+        service_type="social_mediation",
+        details_field="interventions",
+    ),
+    Indicator(
+        key="conflicts_resolved",
+        label_fr="Conflits résolus",
+        label_en="Conflicts resolved",
+        description="Nombre de conflits de voisinage apaisés ou résolus par la médiation.",
+        source="computed",
+        service_type="social_mediation",
+        details_field="conflicts_resolved",
+    ),
+    Indicator(
+        key="mediation_people_met",
+        label_fr="Personnes rencontrées en médiation",
+        label_en="People met by mediators",
+        description="Nombre de personnes rencontrées par les médiateurs.",
+        source="computed",
+        service_type="social_mediation",
+        details_field="people_met",
+    ),
+    Indicator(
+        key="night_rounds",
+        label_fr="Tournées des correspondants de nuit",
+        label_en="Night correspondent rounds",
+        description="Nombre de tournées de soirée des correspondants de nuit.",
+        source="computed",
+        service_type="night_correspondents",
+        details_field="evening_rounds",
+    ),
+    Indicator(
+        key="night_reports_to_landlords",
+        label_fr="Signalements de nuit aux bailleurs",
+        label_en="Night reports to landlords",
+        description="Nombre de dysfonctionnements signalés aux bailleurs par les correspondants de nuit.",
+        source="computed",
+        service_type="night_correspondents",
+        details_field="reports_to_landlords",
+    ),
+    Indicator(
+        key="waste_sorting_households",
+        label_fr="Foyers sensibilisés au tri",
+        label_en="Households reached on waste sorting",
+        description="Nombre de foyers touchés par les campagnes de tri des déchets.",
+        source="computed",
+        service_type="waste_sorting_campaign",
+        details_field="households_reached",
+    ),
+    Indicator(
+        key="energy_saving_households",
+        label_fr="Foyers sensibilisés aux économies d'énergie",
+        label_en="Households reached on energy saving",
+        description="Nombre de foyers touchés par les campagnes d'économies d'énergie.",
+        source="computed",
+        service_type="energy_saving_campaign",
+        details_field="households_reached",
+    ),
+    Indicator(
+        key="energy_home_visits",
+        label_fr="Visites à domicile énergie",
+        label_en="Energy home visits",
+        description="Nombre de visites à domicile pour les économies d'énergie.",
+        source="computed",
+        service_type="energy_saving_campaign",
+        details_field="home_visits",
+    ),
+    Indicator(
+        key="energy_kwh_saved",
+        label_fr="Économies d'énergie estimées",
+        label_en="Estimated energy saved",
+        unit="kWh",
+        description="Économies d'énergie estimées des foyers accompagnés, en kilowattheures.",
+        source="computed",
+        service_type="energy_saving_campaign",
+        details_field="estimated_kwh_saved",
+    ),
+)
+
+
+@hookimpl
+def register_service_types(registry: Registry) -> None:
+    """Register the mediation and awareness service types."""
+    for service_type in SERVICE_TYPES:
+        registry.add_service_type(service_type)
+
+
+@hookimpl
+def register_indicators(registry: Registry) -> None:
+    """Register the indicators computed from mediation and awareness activities."""
+    for indicator in INDICATORS:
+        registry.add_indicator(indicator)

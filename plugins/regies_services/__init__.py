@@ -1,0 +1,126 @@
+"""New services a régie offers its inhabitants: laundry and ironing, repair workshop, concierge, shared gardens."""
+
+from __future__ import annotations
+
+from federation import hookimpl
+from federation.plugins import Indicator, Registry, ServiceType
+from federation.schema.types import Category
+from regies_services.models import (
+    LaundryIroningDetails,
+    NeighbourhoodConciergeDetails,
+    RepairWorkshopDetails,
+    SharedGardensDetails,
+)
+
+__version__ = "0.1.0"
+
+SERVICE_TYPES: tuple[ServiceType, ...] = (
+    ServiceType(
+        key="laundry_ironing",
+        category=Category.NEW_SERVICES,
+        label_fr="Laverie et repassage",
+        label_en="Laundry and ironing",
+        details_model=LaundryIroningDetails,
+        indicators=("laundry_kilos", "laundry_customers"),
+        description="Laverie solidaire et service de repassage à prix modérés pour les habitants.",
+    ),
+    ServiceType(
+        key="repair_workshop",
+        category=Category.NEW_SERVICES,
+        label_fr="Atelier de réparation",
+        label_en="Repair workshop",
+        details_model=RepairWorkshopDetails,
+        indicators=("items_repaired",),
+        description="Atelier où vélos, appareils, textiles ou meubles sont réparés plutôt que jetés.",
+    ),
+    ServiceType(
+        key="neighbourhood_concierge",
+        category=Category.NEW_SERVICES,
+        label_fr="Conciergerie de quartier",
+        label_en="Neighbourhood concierge",
+        details_model=NeighbourhoodConciergeDetails,
+        indicators=("concierge_requests",),
+        description="Point de services de proximité : dépôt de colis, petits services, orientation des habitants.",
+    ),
+    ServiceType(
+        key="shared_gardens",
+        category=Category.NEW_SERVICES,
+        label_fr="Jardins partagés",
+        label_en="Shared gardens",
+        details_model=SharedGardensDetails,
+        indicators=("garden_plots", "gardeners"),
+        description="Jardins partagés ou familiaux animés par la régie avec les habitants.",
+    ),
+)
+
+INDICATORS: tuple[Indicator, ...] = (
+    Indicator(
+        key="laundry_kilos",
+        label_fr="Linge traité à la laverie",
+        label_en="Laundry processed",
+        unit="kg",
+        description="Poids de linge lavé ou repassé, en kilogrammes.",
+        source="computed",
+        service_type="laundry_ironing",
+        details_field="kilos_processed",
+    ),
+    Indicator(
+        key="laundry_customers",
+        label_fr="Clients de la laverie",
+        label_en="Laundry customers",
+        description="Nombre de clients de la laverie et du repassage.",
+        source="computed",
+        service_type="laundry_ironing",
+        details_field="customers",
+    ),
+    Indicator(
+        key="items_repaired",
+        label_fr="Objets réparés",
+        label_en="Items repaired",
+        description="Nombre d'objets remis en état par les ateliers de réparation.",
+        source="computed",
+        service_type="repair_workshop",
+        details_field="items_repaired",
+    ),
+    Indicator(
+        key="concierge_requests",
+        label_fr="Demandes traitées par la conciergerie",
+        label_en="Concierge requests handled",
+        description="Nombre de demandes d'habitants traitées par la conciergerie de quartier.",
+        source="computed",
+        service_type="neighbourhood_concierge",
+        details_field="requests_handled",
+    ),
+    Indicator(
+        key="garden_plots",
+        label_fr="Parcelles de jardin",
+        label_en="Garden plots",
+        description="Nombre de parcelles des jardins partagés.",
+        source="computed",
+        service_type="shared_gardens",
+        details_field="plots",
+    ),
+    Indicator(
+        key="gardeners",
+        label_fr="Jardiniers",
+        label_en="Gardeners",
+        description="Nombre de jardiniers inscrits dans les jardins partagés.",
+        source="computed",
+        service_type="shared_gardens",
+        details_field="gardeners",
+    ),
+)
+
+
+@hookimpl
+def register_service_types(registry: Registry) -> None:
+    """Register the new-services service types."""
+    for service_type in SERVICE_TYPES:
+        registry.add_service_type(service_type)
+
+
+@hookimpl
+def register_indicators(registry: Registry) -> None:
+    """Register the indicators computed from new-services activities."""
+    for indicator in INDICATORS:
+        registry.add_indicator(indicator)

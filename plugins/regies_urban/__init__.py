@@ -1,0 +1,137 @@
+"""Urban management service types of a régie: cleaning, green spaces, small repairs, bulky waste, caretakers."""
+
+from __future__ import annotations
+
+from federation import hookimpl
+from federation.plugins import Indicator, Registry, ServiceType
+from federation.schema.types import Category
+from regies_urban.models import (
+    BulkyWasteDetails,
+    CaretakerReplacementDetails,
+    CommonAreaCleaningDetails,
+    GreenSpacesDetails,
+    SmallRepairsDetails,
+)
+
+__version__ = "0.1.0"
+
+SERVICE_TYPES: tuple[ServiceType, ...] = (
+    ServiceType(
+        key="common_area_cleaning",
+        category=Category.URBAN_MANAGEMENT,
+        label_fr="Nettoyage des parties communes",
+        label_en="Common area cleaning",
+        details_model=CommonAreaCleaningDetails,
+        indicators=("buildings_cleaned",),
+        description="Nettoyage des halls, cages d'escalier et paliers des immeubles, souvent pour un bailleur social.",
+    ),
+    ServiceType(
+        key="green_spaces",
+        category=Category.URBAN_MANAGEMENT,
+        label_fr="Entretien des espaces verts",
+        label_en="Green space maintenance",
+        details_model=GreenSpacesDetails,
+        indicators=("green_space_surface_m2",),
+        description="Tonte, taille, désherbage, plantations et arrosage des espaces verts du quartier.",
+    ),
+    ServiceType(
+        key="small_repairs",
+        category=Category.URBAN_MANAGEMENT,
+        label_fr="Petites réparations",
+        label_en="Small repairs",
+        details_model=SmallRepairsDetails,
+        indicators=("small_repair_interventions",),
+        description="Petits travaux de plomberie, d'électricité, de peinture, de serrurerie et de menuiserie.",
+    ),
+    ServiceType(
+        key="bulky_waste",
+        category=Category.URBAN_MANAGEMENT,
+        label_fr="Collecte des encombrants",
+        label_en="Bulky waste collection",
+        details_model=BulkyWasteDetails,
+        indicators=("bulky_waste_collections", "bulky_waste_tonnes"),
+        description="Ramassage des encombrants au pied des immeubles et orientation vers le réemploi.",
+    ),
+    ServiceType(
+        key="caretaker_replacement",
+        category=Category.URBAN_MANAGEMENT,
+        label_fr="Remplacement de gardiens",
+        label_en="Caretaker replacement",
+        details_model=CaretakerReplacementDetails,
+        indicators=("housing_units_caretaking",),
+        description="Remplacement des gardiens d'immeuble pendant leurs congés ou absences.",
+    ),
+)
+
+INDICATORS: tuple[Indicator, ...] = (
+    Indicator(
+        key="buildings_cleaned",
+        label_fr="Bâtiments dont les parties communes sont nettoyées",
+        label_en="Buildings with cleaned common areas",
+        description="Somme des bâtiments déclarés dans les activités de nettoyage des parties communes.",
+        source="computed",
+        service_type="common_area_cleaning",
+        details_field="buildings",
+    ),
+    Indicator(
+        key="green_space_surface_m2",
+        label_fr="Surface d'espaces verts entretenue",
+        label_en="Green space area maintained",
+        unit="m2",
+        description="Somme des surfaces déclarées dans les activités d'entretien des espaces verts.",
+        source="computed",
+        service_type="green_spaces",
+        details_field="surface_m2",
+    ),
+    Indicator(
+        key="small_repair_interventions",
+        label_fr="Interventions de petite réparation",
+        label_en="Small repair interventions",
+        description="Nombre d'interventions de petite réparation réalisées.",
+        source="computed",
+        service_type="small_repairs",
+        details_field="interventions",
+    ),
+    Indicator(
+        key="bulky_waste_collections",
+        label_fr="Collectes d'encombrants",
+        label_en="Bulky waste collections",
+        description="Nombre de tournées de collecte des encombrants.",
+        source="computed",
+        service_type="bulky_waste",
+        details_field="collections",
+    ),
+    Indicator(
+        key="bulky_waste_tonnes",
+        label_fr="Encombrants collectés",
+        label_en="Bulky waste collected",
+        unit="tonnes",
+        description="Poids total des encombrants collectés, en tonnes.",
+        source="computed",
+        service_type="bulky_waste",
+        details_field="tonnes_collected",
+    ),
+    Indicator(
+        key="housing_units_caretaking",
+        label_fr="Logements couverts par le remplacement de gardiens",
+        label_en="Housing units covered by caretaker replacement",
+        description="Somme des logements couverts par les activités de remplacement de gardiens.",
+        source="computed",
+        service_type="caretaker_replacement",
+        details_field="housing_units",
+    ),
+)
+
+
+@hookimpl
+def register_service_types(registry: Registry) -> None:
+    """Register the urban management service types."""
+    for service_type in SERVICE_TYPES:
+        registry.add_service_type(service_type)
+
+
+@hookimpl
+def register_indicators(registry: Registry) -> None:
+    """Register the indicators computed from urban management activities."""
+    for indicator in INDICATORS:
+        registry.add_indicator(indicator)

@@ -1,0 +1,115 @@
+"""The node profile and period reports: validation of French identifiers and the node-side report workflow."""
+
+from __future__ import annotations
+
+from typing import Any
+
+PROFILE = {
+    "name": "Régie de quartier de Belleville",
+    "kind": "quartier",
+    "label_status": "labellisee",
+    "siret": "732 829 320 00074",
+    "rna": "w751234567",
+    "commune": "75056",
+    "qpv": ["QP075020", "qn07520m"],
+    "contact": {"email": "contact@regie.example", "phone": "+33 1 43 58 00 00"},
+    "website": "https://regie.example/",
+}
+
+
+async def test_profile_put_normalises_and_derives(client: Any, auth: dict[str, str]) -> None:
+    before = await (await client.get("/api/v1/node")).json()
+    response = await client.put("/api/v1/node", json=PROFILE, headers=auth)
+    assert response.status == 200, await response.text()
+    profile = await response.json()
+    assert profile["id"] == before["id"]
+    assert profile["version"] == before["version"] + 1
+    assert profile["origin"] == "rq-test"
+    assert profile["siret"] == "73282932000074"
+    assert profile["siren"] == "732829320"
+    assert profile["rna"] == "W751234567"
+    assert profile["qpv"] == ["QP075020", "QN07520M"]
+    assert (profile["department"], profile["region"]) == ("75", "11")
+    assert await (await client.get("/api/v1/node")).json() == profile
+
+
+async def test_profile_identifiers_are_checked(client: Any, auth: dict[str, str]) -> None:
+    bad = {**PROFILE, "siret": "73282932000015", "rna": "X123", "commune": "97501", "kind": "ville"}
+    response = await client.put("/api/v1/node", json=bad, headers=auth)
+    assert response.status == 422
+    pointers = {error["pointer"] for error in (await response.json())["errors"]}
+    assert pointers == {"/siret", "/rna", "/commune", "/kind"}
+
+
+async def test_la_poste_establishments_use_the_digit_sum_rule(client: Any, auth: dict[str, str]) -> None:
+    good = await client.put("/api/v1/node", json={**PROFILE, "siret": "35600000000001"}, headers=auth)
+    assert good.status == 200
+    bad = await client.put("/api/v1/node", json={**PROFILE, "siret": "35600000000014"}, headers=auth)
+    assert bad.status == 422
+
+
+async def test_profile_put_needs_a_token(client: Any) -> None:
+    assert (await client.put("/api/v1/node", json=PROFILE)).status == 401
+
+
+REPORT = {"period": {"type": "year", "year": 2025}, "indicators": {"employees_cddi": 42, "insertion_hours": 48200}}
+
+
+async def test_report_lifecycle_on_the_node(client: Any, auth: dict[str, str]) -> None:
+    created = await client.post("/api/v1/reports", json=REPORT, headers=auth)
+    assert created.status == 201, await created.text()
+    report = await created.json()
+    assert report["state"] == "draft"
+    assert report["period"]["key"] == "2025"
+    location = created.headers["Location"]
+
+    edited = await client.put(location, json={**REPORT, "indicators": {"employees_cddi": 43}}, headers=auth)
+    assert edited.status == 200
+    submitted = await client.put(location, json={**REPORT, "state": "submitted"}, headers=auth)
+    assert submitted.status == 200
+    trail = (await submitted.json())["audit"]
+    assert [entry["action"] for entry in trail] == ["created", "updated", "submitted"]
+    assert [entry["to_state"] for entry in trail] == ["draft", "draft", "submitted"]
+    assert trail[1]["changed"] == ["indicators"]
+    assert all(entry["actor"] == "admin" for entry in trail)
+
+    locked = await client.put(location, json={**REPORT, "comment": "oubli"}, headers=auth)
+    assert locked.status == 409
+    assert "returns" in (await locked.json())["detail"]
+    assert (await client.delete(location, headers=auth)).status == 409
+
+
+async def test_node_cannot_validate_its_own_report(client: Any, auth: dict[str, str]) -> None:
+    response = await client.post("/api/v1/reports", json={**REPORT, "state": "validated"}, headers=auth)
+    assert response.status == 409
+
+
+async def test_one_report_per_period(client: Any, auth: dict[str, str]) -> None:
+    assert (await client.post("/api/v1/reports", json=REPORT, headers=auth)).status == 201
+    duplicate = await client.post("/api/v1/reports", json=REPORT, headers=auth)
+    assert duplicate.status == 409
+    quarter = {**REPORT, "period": {"type": "quarter", "year": 2025, "quarter": 3}}
+    assert (await client.post("/api/v1/reports", json=quarter, headers=auth)).status == 201
+    listing = await (await client.get("/api/v1/reports?period=2025-Q3", headers=auth)).json()
+    assert [item["period"]["key"] for item in listing["items"]] == ["2025-Q3"]
+
+
+async def test_report_validation(client: Any, auth: dict[str, str]) -> None:
+    bad = {"period": {"type": "quarter", "year": 2025}, "indicators": {"employees_cddi": -1}}
+    response = await client.post("/api/v1/reports", json=bad, headers=auth)
+    assert response.status == 422
+    pointers = {error["pointer"] for error in (await response.json())["errors"]}
+    assert pointers == {"/period", "/indicators/employees_cddi"}
+
+
+async def test_reports_are_private(client: Any, auth: dict[str, str]) -> None:
+    created = await client.post("/api/v1/reports", json=REPORT, headers=auth)
+    assert (await client.get("/api/v1/reports")).status == 401
+    assert (await client.get(created.headers["Location"])).status == 401
+    assert (await client.get(created.headers["Location"], headers=auth)).status == 200
+
+
+async def test_draft_report_can_be_deleted(client: Any, auth: dict[str, str]) -> None:
+    created = await client.post("/api/v1/reports", json=REPORT, headers=auth)
+    assert (await client.delete(created.headers["Location"], headers=auth)).status == 204
+    assert (await client.post("/api/v1/reports", json=REPORT, headers=auth)).status == 201

@@ -1,0 +1,103 @@
+"""The record store: versions, change log written in the same transaction, replicas read-only, migrations."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import uuid4
+
+import pytest
+from sqlalchemy import insert, select
+
+from federation.config import Settings
+from federation.schema.records import Activity, SharedResource
+from federation.storage import migrate
+from federation.storage.engine import create_engine
+from federation.storage.mapping import record_row
+from federation.storage.reader import ListQuery, open_reader
+from federation.storage.records import RecordStore, WriteConflict
+from federation.storage.tables import changes, records, tokens
+
+RESOURCE = {"kind": "tool", "name": "Perforateur"}
+
+
+def _build(fields: dict[str, Any]) -> Any:
+    return lambda _previous, envelope: SharedResource.model_validate({**fields, **envelope})
+
+
+@pytest.fixture
+async def engine(settings: Settings, admin_token: str) -> Any:
+    engine = create_engine(settings.database_url)
+    yield engine
+    await engine.dispose()
+
+
+async def _log(engine: Any) -> list[tuple[str, int, bool]]:
+    async with engine.connect() as connection:
+        rows = await connection.execute(
+            select(changes.c.id, changes.c.version, changes.c.deleted)
+            .where(changes.c.kind == "resource")
+            .order_by(changes.c.seq)
+        )
+        return [tuple(row) for row in rows]
+
+
+async def test_every_write_appends_to_the_change_log(engine: Any) -> None:
+    store = RecordStore(engine, "rq-test")
+    created = await store.create("resource", _build(RESOURCE))
+    updated = await store.replace("resource", created.id, _build({**RESOURCE, "name": "Perceuse"}))
+    deleted = await store.delete("resource", created.id)
+    assert (created.version, updated.version, deleted.version) == (1, 2, 3)
+    assert await _log(engine) == [(created.id, 1, False), (created.id, 2, False), (created.id, 3, True)]
+
+
+async def test_a_failing_write_leaves_neither_record_nor_change(engine: Any) -> None:
+    store = RecordStore(engine, "rq-test")
+    created = await store.create("resource", _build(RESOURCE))
+
+    def explode(_previous: Any, _envelope: Any) -> Any:
+        raise WriteConflict("refused by a rule")
+
+    with pytest.raises(WriteConflict):
+        await store.replace("resource", created.id, explode)
+    with pytest.raises(WriteConflict):
+        await store.create("resource", explode)
+    assert await _log(engine) == [(created.id, 1, False)]
+
+
+async def test_replicas_are_read_only_and_queryable(engine: Any, settings: Settings) -> None:
+    replica = Activity.model_validate(
+        {
+            "origin": "rq-voisine",
+            "id": uuid4(),
+            "version": 4,
+            "updated_at": "2026-01-01T00:00:00Z",
+            "category": "mediation",
+            "service_type": "night_correspondents",
+            "title": "Correspondants de nuit",
+        }
+    )
+    async with engine.begin() as connection:
+        await connection.execute(insert(records).values(**record_row("activity", replica)))
+    store = RecordStore(engine, "rq-test")
+    with pytest.raises(WriteConflict, match="rq-voisine"):
+        await store.delete("activity", str(replica.id))
+    reader = await open_reader(engine, settings.database_url)
+    try:
+        page = await reader.page(ListQuery(kind="activity", equals={"origin": "rq-voisine"}))
+        row = await reader.get("activity", str(replica.id))
+    finally:
+        await reader.close()
+    assert len(page) == 1
+    assert row is not None and row.origin == "rq-voisine" and row.version == 4
+
+
+async def test_migrations_are_idempotent(engine: Any) -> None:
+    before, after = await migrate.upgrade(engine)
+    assert before == after == migrate.head_revision()
+
+
+async def test_tokens_are_stored_hashed(engine: Any, admin_token: str) -> None:
+    async with engine.connect() as connection:
+        stored = [tuple(row) for row in await connection.execute(select(tokens))]
+    assert stored
+    assert all(admin_token not in str(value) for row in stored for value in row)

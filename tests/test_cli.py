@@ -1,0 +1,90 @@
+"""The `regies` command as an operator uses it: init, tokens, database upgrade, version, clear errors."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from federation.cli import main
+from federation.config import Settings
+
+pytestmark = pytest.mark.usefixtures("clean_environment")
+
+
+@pytest.fixture
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in list(os.environ):
+        if key.startswith("REGIES_") and key != "REGIES_TEST_POSTGRES_URL":
+            monkeypatch.delenv(key)
+
+
+def _last_line(text: str) -> str:
+    return text.strip().splitlines()[-1]
+
+
+def test_init_prints_a_token_once_and_is_idempotent(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "var"
+    assert main(["--data-dir", str(data), "init", "--name", "Régie du Val Fleuri"]) == 0
+    out = capsys.readouterr().out
+    token = _last_line(out)
+    assert token.startswith("rgs_")
+    assert "regie-du-val-fleuri" in out
+    token_file = data / "admin-token"
+    assert token_file.read_text().strip() == token
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    assert (data / "regies.toml").exists()
+
+    assert main(["--data-dir", str(data), "init"]) == 0
+    again = capsys.readouterr().out
+    assert "already initialised" in again
+    assert "rgs_" not in again
+
+
+def test_token_create_list_revoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = str(tmp_path / "var")
+    main(["--data-dir", data, "init", "--node-id", "rq-cli"])
+    capsys.readouterr()
+    assert main(["--data-dir", data, "token", "create", "--name", "import-csv"]) == 0
+    token = _last_line(capsys.readouterr().out)
+    assert token.startswith("rgs_")
+    assert main(["--data-dir", data, "token", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert "import-csv" in listing and "admin" in listing and token not in listing
+    assert main(["--data-dir", data, "token", "revoke", "import-csv"]) == 0
+    assert main(["--data-dir", data, "token", "revoke", "import-csv"]) == 1
+    assert "no active token" in capsys.readouterr().err
+
+
+def test_commands_on_an_uninitialised_node_explain_what_to_do(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--data-dir", str(tmp_path / "none"), "token", "create", "--name", "x"]) == 1
+    assert "regies init" in capsys.readouterr().err
+
+
+def test_db_upgrade_reports_the_revision(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["--data-dir", str(settings.data_dir)]
+    os.environ["REGIES_DATABASE__URL"] = settings.database_url
+    try:
+        assert main([*args, "db", "upgrade"]) == 0
+        assert "upgraded from empty to revision" in capsys.readouterr().out
+        assert main([*args, "db", "upgrade"]) == 0
+        assert "already at revision" in capsys.readouterr().out
+    finally:
+        del os.environ["REGIES_DATABASE__URL"]
+
+
+def test_config_typo_fails_naming_the_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "regies.toml").write_text("[server]\nprot = 1\n")
+    assert main(["--data-dir", str(tmp_path), "init"]) == 1
+    assert "server.prot" in capsys.readouterr().err
+
+
+def test_version_and_console_script(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "federation", "version"], capture_output=True, text=True, check=True)
+    assert result.stdout.startswith("regies-federation ")
