@@ -172,6 +172,7 @@ class LoadedData:
     sample_body: str
     body_bytes_mean: float
     seconds: float
+    insert_seconds: float
 
 
 def bulk_load(data_dir: Path, count: int, service_types: dict[str, str], seed: int) -> LoadedData:
@@ -187,6 +188,7 @@ def bulk_load(data_dir: Path, count: int, service_types: dict[str, str], seed: i
     categories: set[str] = set()
     body_bytes = 0
     sample_body = ""
+    insert_seconds = 0.0
     started = time.perf_counter()
     interactive = sys.stdout.isatty()
     try:
@@ -203,9 +205,11 @@ def bulk_load(data_dir: Path, count: int, service_types: dict[str, str], seed: i
                 }
                 for row in rows
             ]
+            insert_started = time.perf_counter()
             with engine.begin() as connection:
                 connection.execute(insert(records), rows)
                 connection.execute(insert(changes), change_rows)
+            insert_seconds += time.perf_counter() - insert_started
             for row in rows:
                 ids.append(row["id"])
                 categories.add(row["category"])
@@ -226,7 +230,7 @@ def bulk_load(data_dir: Path, count: int, service_types: dict[str, str], seed: i
     seconds = time.perf_counter() - started
     if interactive:
         print()
-    return LoadedData(ids, sorted(categories), sample_body, body_bytes / max(count, 1), seconds)
+    return LoadedData(ids, sorted(categories), sample_body, body_bytes / max(count, 1), seconds, insert_seconds)
 
 
 # --- Servers ----------------------------------------------------------------------------------------------

@@ -51,7 +51,7 @@ def test_unknown_section_and_bad_value(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="serveur"):
         load_settings(data_dir=tmp_path)
     (tmp_path / "regies.toml").write_text("[server]\nport = 'huit'\n")
-    with pytest.raises(ConfigError, match="server.port"):
+    with pytest.raises(ConfigError, match=r"server\.port"):
         load_settings(data_dir=tmp_path)
 
 

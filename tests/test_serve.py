@@ -24,7 +24,7 @@ def _env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("REGIES_")}
 
 
-async def test_init_serve_create_list(tmp_path: Path) -> None:
+def test_init_serve_create_list(tmp_path: Path) -> None:
     data, port = str(tmp_path / "var"), _free_port()
     regies = [sys.executable, "-m", "federation", "--data-dir", data]
     init = subprocess.run([*regies, "init", "--name", "Régie de test"], capture_output=True, text=True, env=_env())
@@ -35,30 +35,7 @@ async def test_init_serve_create_list(tmp_path: Path) -> None:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        async with aiohttp.ClientSession() as session:
-            for _ in range(100):
-                try:
-                    async with session.get(f"{base}/readyz") as response:
-                        if response.status == 200:
-                            break
-                except aiohttp.ClientConnectionError:
-                    await asyncio.sleep(0.1)
-            else:
-                pytest.fail("the server did not become ready")
-            body = {
-                "category": "urban_management",
-                "service_type": "green_spaces",
-                "title": "Entretien des pelouses",
-                "place": {"commune": "69123"},
-            }
-            headers = {"Authorization": f"Bearer {token}"}
-            async with session.post(f"{base}/api/v1/activities", json=body, headers=headers) as response:
-                assert response.status == 201, await response.text()
-            async with session.get(f"{base}/api/v1/activities") as response:
-                items = (await response.json())["items"]
-            assert [item["title"] for item in items] == ["Entretien des pelouses"]
-            async with session.get(f"{base}/openapi.json") as response:
-                assert "ActivityData" in (await response.json())["components"]["schemas"]
+        asyncio.run(_create_and_list(base, token))
     finally:
         server.send_signal(signal.SIGINT)
         output, _ = server.communicate(timeout=20)
@@ -66,3 +43,30 @@ async def test_init_serve_create_list(tmp_path: Path) -> None:
     assert f"http://127.0.0.1:{port}/" in text
     assert "admin-token" in text
     assert token not in text  # secrets never reach the log
+
+
+async def _create_and_list(base: str, token: str) -> None:
+    async with aiohttp.ClientSession() as session:
+        for _ in range(100):
+            try:
+                async with session.get(f"{base}/readyz") as response:
+                    if response.status == 200:
+                        break
+            except aiohttp.ClientConnectionError:
+                await asyncio.sleep(0.1)
+        else:
+            pytest.fail("the server did not become ready")
+        body = {
+            "category": "urban_management",
+            "service_type": "green_spaces",
+            "title": "Entretien des pelouses",
+            "place": {"commune": "69123"},
+        }
+        headers = {"Authorization": f"Bearer {token}"}
+        async with session.post(f"{base}/api/v1/activities", json=body, headers=headers) as response:
+            assert response.status == 201, await response.text()
+        async with session.get(f"{base}/api/v1/activities") as response:
+            items = (await response.json())["items"]
+        assert [item["title"] for item in items] == ["Entretien des pelouses"]
+        async with session.get(f"{base}/openapi.json") as response:
+            assert "ActivityData" in (await response.json())["components"]["schemas"]
