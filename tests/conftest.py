@@ -16,7 +16,6 @@ from federation.bootstrap import init_node
 from federation.config import Settings, load_settings
 
 ADMIN_URL = os.environ.get("REGIES_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
-TABLES = ("records", "changes", "tokens", "node_meta")
 
 
 def _dsn(url: str) -> str:
@@ -43,11 +42,10 @@ def postgres_url() -> Iterator[str]:
 
 
 async def _empty_postgres(url: str) -> None:
+    """Drop everything, migrations' bookkeeping included, so each test starts from an empty database."""
     connection = await asyncpg.connect(_dsn(url))
     try:
-        exists = await connection.fetchval("SELECT to_regclass('records') IS NOT NULL")
-        if exists:
-            await connection.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY")
+        await connection.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
     finally:
         await connection.close()
 
