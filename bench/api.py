@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
+import gc
 import importlib.metadata
 import os
 import platform
@@ -335,6 +336,7 @@ class Result:
     errors: int
     error_kinds: dict[str, int] = field(default_factory=dict)
     server_cpu: float | None = None
+    client_cpu: float | None = None
 
     @property
     def rps(self) -> float:
@@ -349,6 +351,11 @@ class Result:
     @property
     def cpu_us_per_request(self) -> float | None:
         return None if self.server_cpu is None or not self.requests else self.server_cpu / self.requests * 1e6
+
+    @property
+    def client_cpu_share(self) -> float | None:
+        """Share of one core the (single-threaded) client used: near 100 % means the client set the pace."""
+        return None if self.client_cpu is None else self.client_cpu / self.seconds
 
 
 async def measure(
@@ -377,16 +384,17 @@ async def measure(
 
     async def cpu_probe() -> None:
         await asyncio.sleep(window_start - time.perf_counter())
-        cpu["start"] = server.cpu_seconds()
+        cpu["start"], cpu["client_start"] = server.cpu_seconds(), time.process_time()
         await asyncio.sleep(stop - time.perf_counter())
-        cpu["stop"] = server.cpu_seconds()
+        cpu["stop"], cpu["client_stop"] = server.cpu_seconds(), time.process_time()
 
     await asyncio.gather(cpu_probe(), *(worker() for _ in range(concurrency)))
     server_cpu = None
     if cpu.get("start") is not None and cpu.get("stop") is not None:
         server_cpu = cpu["stop"] - cpu["start"]  # type: ignore[operator]
     errors = sum(error_kinds.values())
-    return Result(name, len(latencies), duration, latencies, errors, error_kinds, server_cpu)
+    client_cpu = cpu["client_stop"] - cpu["client_start"]  # type: ignore[operator]
+    return Result(name, len(latencies), duration, latencies, errors, error_kinds, server_cpu, client_cpu)
 
 
 def url_picker(urls: list[URL], rng: random.Random) -> Callable[[], URL]:
@@ -399,14 +407,16 @@ def url_picker(urls: list[URL], rng: random.Random) -> Callable[[], URL]:
 
 def table(results: list[Result], bare: Result) -> str:
     header = (
-        f"{'target':<34} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} {'srv CPU µs/req':>14} {'ratio':>6}"
+        f"{'target':<34} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} {'srv CPU µs/req':>14} "
+        f"{'client CPU':>10} {'ratio':>6}"
     )
     lines = [header, "-" * len(header)]
     for result in results:
-        cpu = result.cpu_us_per_request
+        cpu, client = result.cpu_us_per_request, result.client_cpu_share
         lines.append(
             f"{result.name:<34} {result.rps:>8.0f} {result.percentile(0.5):>7.1f} {result.percentile(0.99):>7.1f} "
-            f"{result.errors:>6} {'n/a' if cpu is None else f'{cpu:.0f}':>14} {result.rps / bare.rps:>6.2f}"
+            f"{result.errors:>6} {'n/a' if cpu is None else f'{cpu:.0f}':>14} "
+            f"{'n/a' if client is None else f'{client:.0%}':>10} {result.rps / bare.rps:>6.2f}"
         )
     return "\n".join(lines)
 
@@ -419,6 +429,9 @@ def summary_line(result: Result, bare: Result, target: float | None = None) -> s
     if target is not None:
         verdict = "ok" if result.rps / bare.rps >= target else "BELOW TARGET"
         line += f" (target >= {target:.2f}: {verdict})"
+    cpu, bare_cpu = result.cpu_us_per_request, bare.cpu_us_per_request
+    if result is not bare and cpu and bare_cpu:
+        line += f"; server CPU {cpu / bare_cpu:.1f}x bare per request"
     if result.errors:
         line += f"  ERRORS {result.errors}: {result.error_kinds}"
     return line
@@ -540,6 +553,8 @@ def main(argv: list[str] | None = None) -> int:
                 {"REGIES_DISABLED_PLUGINS": ",".join(all_builtin)},
             )
             print(f"plugins: comparison node runs with REGIES_DISABLED_PLUGINS={','.join(all_builtin)}")
+        gc.collect()
+        gc.freeze()  # the loaded ids and URLs stay alive: keep full collections from rescanning them
         results = asyncio.run(run_client(servers, data, args, args.seed + 1))
 
     bare = results[0][0]

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from federation import appkeys
-from federation.api import meta, node, records
+from federation.api import exports, introspection, meta, node, records
 from federation.config import Settings
 from federation.openapi import build_openapi
 from federation.plugins import Plugins, build_plugins
@@ -27,7 +27,9 @@ def create_app(settings: Settings, plugins: Plugins | None = None, *, upgrade_da
     """Build a node's app. Plugin errors raise here, before anything listens; the database opens on startup."""
     app = web.Application(client_max_size=settings.server.max_body_bytes, middlewares=[problem_middleware])
     app[appkeys.SETTINGS] = settings
-    app[appkeys.PLUGINS] = plugins if plugins is not None else build_plugins(disabled=settings.plugins.disabled)
+    if plugins is None:
+        plugins = build_plugins(disabled=settings.plugins.disabled, settings=settings.plugins.sections())
+    app[appkeys.PLUGINS] = plugins
     list_filters = {
         kind: {name: f.description for name, f in spec.items()} for kind, spec in records.LIST_FILTERS.items()
     }
@@ -62,4 +64,11 @@ def create_app(settings: Settings, plugins: Plugins | None = None, *, upgrade_da
     node.add_routes(app)
     for collection in records.collections():
         collection.add_routes(app)
+    introspection.add_routes(app)
+    exports.add_routes(app)
+    for name, routes in plugins.registry.routes.items():
+        # Each plugin gets its own sub-application: its paths cannot collide with the core's or another's.
+        plugin_app = web.Application()
+        plugin_app.add_routes(routes)
+        app.add_subapp(f"/plugins/{name}", plugin_app)
     return app

@@ -66,11 +66,18 @@ class PluginSettings(BaseModel):
     disabled: list[str] = Field(default_factory=list)
 
     def section(self, name: str) -> dict[str, Any]:
-        extra = self.model_extra or {}
-        value = extra.get(name, {})
-        if not isinstance(value, dict):
-            raise ConfigError(f"[plugins.{name}] must be a table of settings, got {type(value).__name__}")
-        return value
+        return self.sections().get(name, {})
+
+    def sections(self) -> dict[str, dict[str, Any]]:
+        """Every `[plugins.<name>]` table, by plugin name."""
+        sections = {}
+        for name, value in (self.model_extra or {}).items():
+            if not isinstance(value, dict):
+                raise ConfigError(
+                    f"[plugins] '{name}' is not a setting; plugin settings go in a [plugins.{name}] table"
+                )
+            sections[name] = value
+        return sections
 
 
 class Settings(BaseSettings):

@@ -1,26 +1,40 @@
-"""The hook specifications plugins implement: the whole plugin API of a node, one documented hook each."""
+"""The hook specifications plugins implement: the whole plugin API of a node, one documented hook each.
+
+Rules that hold for every hook:
+
+- Plugin authors import only ``from federation import hookimpl`` and the types in ``federation.plugins``.
+- Registration hooks (``register_*``) are synchronous and receive the app's ``Registry``; async work lives in
+  the objects they register, which the core awaits.
+- A ``firstresult`` hook never has an async implementation (a coroutine is not ``None``, so it would always
+  win); the plugin manager refuses one at start.
+- Hooks are called with keyword arguments; an implementation may accept any subset of them.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 if TYPE_CHECKING:
-    from federation.plugins import Registry
+    from federation.plugins import FieldError, Registry
 
 hookspec = pluggy.HookspecMarker("regies")
+
+# Version of this hook API. A plugin may declare the versions it supports with a module attribute such as
+# ``REGIES_HOOK_API = ">=1.0,<2"``; an incompatible plugin is refused at start.
+HOOK_API_VERSION = "1.0"
 
 
 @hookspec
 def register_service_types(registry: Registry) -> None:
     """Declare the service types this plugin provides.
 
-    Called: once per app, at start-up, while the plugin manager is built.
+    When: once per app, at start-up, while the plugin manager is built.
     Arguments: ``registry`` — call ``registry.add_service_type(ServiceType(...))`` for each type.
-    Returns: nothing (the return value is ignored).
-    Several plugins: all are called; two plugins registering the same key stop start-up with an error
-    naming both.
+    Returns: nothing (ignored).
+    Several plugins: all are called; two plugins registering the same key stop start-up with an error naming
+    both plugins.
     Added in: hook API 1.0.
     """
 
@@ -29,10 +43,95 @@ def register_service_types(registry: Registry) -> None:
 def register_indicators(registry: Registry) -> None:
     """Declare the period-report indicators this plugin contributes.
 
-    Called: once per app, at start-up, after every plugin's ``register_service_types``.
+    When: once per app, at start-up, after every plugin's ``register_service_types``.
     Arguments: ``registry`` — call ``registry.add_indicator(Indicator(...))`` for each indicator.
-    Returns: nothing (the return value is ignored).
-    Several plugins: all are called; two plugins registering the same key stop start-up with an error
-    naming both.
+    Returns: nothing (ignored).
+    Several plugins: all are called; a key registered twice stops start-up with an error naming both plugins.
+    Added in: hook API 1.0.
+    """
+
+
+@hookspec
+def register_routes(registry: Registry) -> None:
+    """Add HTTP routes, served under ``/plugins/<plugin name>/``.
+
+    When: once per app, at start-up.
+    Arguments: ``registry`` — call ``registry.add_routes(routes)`` with an ``aiohttp.web.RouteTableDef`` (or
+    a list of ``web.RouteDef``). Paths are relative to the plugin's prefix: ``@routes.get("/status")`` is
+    served at ``/plugins/<name>/status``. Handlers reach the node through ``request.config_dict`` and the
+    keys in ``federation.appkeys``.
+    Returns: nothing (ignored).
+    Several plugins: all are called; each plugin gets its own sub-application, so paths never collide.
+    Added in: hook API 1.0.
+    """
+
+
+@hookspec
+def register_exporters(registry: Registry) -> None:
+    """Add export formats for record collections (``GET /api/v1/export/<collection>?format=<format>``).
+
+    When: once per app, at start-up.
+    Arguments: ``registry`` — call ``registry.add_exporter(Exporter(format=..., media_type=...,
+    extension=..., write=...))``. ``write(kind, records, sink)`` is an async function receiving the record kind
+    (``activity``, ``resource``, ``report``), an async iterator of record dicts and an async ``sink(bytes)``
+    callable; it streams its output chunk by chunk.
+    Returns: nothing (ignored).
+    Several plugins: all are called; a format registered twice stops start-up with an error naming both.
+    Added in: hook API 1.0.
+    """
+
+
+@hookspec
+def register_sync_targets(registry: Registry) -> None:
+    """Add destinations that receive this node's change batches (the hub plugin adds the hub this way).
+
+    When: once per app, at start-up.
+    Arguments: ``registry`` — call ``registry.add_sync_target(SyncTarget(name=..., send=...))``; ``send`` is
+    an async function receiving a list of record envelopes (dicts shaped like ``RecordEnvelope``) and
+    raising on failure so the batch is retried.
+    Returns: nothing (ignored).
+    Several plugins: all are called; a target name registered twice stops start-up with an error naming both.
+    Added in: hook API 1.0.
+    """
+
+
+@hookspec
+def validate_record(kind: str, record: dict[str, Any], previous: dict[str, Any] | None) -> list[FieldError] | None:
+    """Check a record before it is written; returning errors rejects the write with 422 and writes nothing.
+
+    When: on every create or replace through the API, after the record passed the schema and its service
+    type's details model, before the database transaction.
+    Arguments: ``kind`` (``node``, ``activity``, ``resource`` or ``report``); ``record`` — the validated data
+    fields as JSON-compatible dict; ``previous`` — the stored record being replaced, or ``None`` on create.
+    Returns: ``None`` or a list of ``FieldError(pointer, detail)``; pointers are JSON Pointers into the body.
+    Several plugins: all are called and all their errors are returned together. An exception raised here is
+    a plugin bug: it is logged with the plugin's name and the request fails with 500, writing nothing.
+    Added in: hook API 1.0.
+    """
+
+
+@hookspec
+def record_committed(kind: str, record: dict[str, Any], action: str) -> Any:
+    """React to a committed change of a local record (notify, index, push elsewhere…).
+
+    When: after the transaction that created, replaced or deleted a record has committed.
+    Arguments: ``kind``; ``record`` — the stored record as a dict (a tombstone envelope on delete);
+    ``action`` — ``created``, ``updated`` or ``deleted``.
+    Returns: nothing, or an awaitable that the core awaits.
+    Several plugins: all are called in turn. One that raises is logged with its name and skipped: the write
+    already succeeded and the node keeps running.
+    Added in: hook API 1.0.
+    """
+
+
+@hookspec(firstresult=True)
+def service_type_for_label(label: str, category: str | None) -> str | None:
+    """Map a free-text activity label (e.g. a spreadsheet column "Espaces verts") to a service type key.
+
+    When: when importing activities from files whose rows name their service type in words.
+    Arguments: ``label`` — the text as found, stripped; ``category`` — the field of action if known.
+    Returns: a registered service type key, or ``None`` if this plugin does not recognise the label.
+    Several plugins: ``firstresult`` — the first non-``None`` answer wins, in reverse registration order.
+    Must be synchronous.
     Added in: hook API 1.0.
     """

@@ -1,33 +1,55 @@
-"""The plugin manager factory, the registry handed to registration hooks, and plugin introspection."""
+"""The plugin manager factory, the registry handed to registration hooks, and calling hooks safely."""
 
 from __future__ import annotations
 
 import importlib.metadata
+import inspect
 import logging
 import re
-from collections.abc import Iterable
+import unicodedata
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from types import ModuleType
+from typing import Any, TypeVar
 
 import pluggy
-from pydantic import BaseModel, ConfigDict
+from aiohttp import web
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import Version
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from federation import hookspecs
+from federation.hookspecs import HOOK_API_VERSION
 from federation.schema.types import CATEGORY_LABELS, KEY_PATTERN, Category
 
 ENTRY_POINT_GROUP = "regies.plugins"
 PROJECT_NAME = "regies"
+REGISTRATION_HOOKS = (
+    "register_service_types",
+    "register_indicators",
+    "register_routes",
+    "register_exporters",
+    "register_sync_targets",
+)
 log = logging.getLogger(__name__)
+ConfigModel = TypeVar("ConfigModel", bound=BaseModel)
 
 
 class PluginError(Exception):
-    """A plugin cannot be loaded or registered; start-up stops with this message."""
+    """A plugin cannot be loaded, configured or registered; start-up stops with this message."""
 
 
 class NoDetails(BaseModel):
     """Details model of service types that take no details."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """A field-level rejection returned by `validate_record`: a JSON Pointer into the body and a message."""
+
+    pointer: str
+    detail: str
 
 
 @dataclass(frozen=True)
@@ -70,45 +92,95 @@ class Indicator:
         return {"fr": self.label_fr, "en": self.label_en}
 
 
+Sink = Callable[[bytes], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Exporter:
+    """An export format: `write(kind, records, sink)` streams the records through `sink` chunk by chunk."""
+
+    format: str
+    media_type: str
+    extension: str
+    write: Callable[[str, AsyncIterator[dict[str, Any]], Sink], Awaitable[None]]
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class SyncTarget:
+    """A destination for this node's change batches; `send` raises to have the batch retried."""
+
+    name: str
+    send: Callable[[list[dict[str, Any]]], Awaitable[None]]
+    description: str = ""
+
+
+def _check_key(kind: str, key: str, plugin: str) -> None:
+    if not re.match(KEY_PATTERN, key):
+        raise PluginError(f"plugin '{plugin}': {kind} key '{key}' must match {KEY_PATTERN}")
+
+
 @dataclass
 class Registry:
     """What plugins registered; handed to `register_*` hooks, then read by the core."""
 
+    plugin_settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     service_types: dict[str, ServiceType] = field(default_factory=dict)
-    service_type_owners: dict[str, str] = field(default_factory=dict)
     indicators: dict[str, Indicator] = field(default_factory=dict)
-    indicator_owners: dict[str, str] = field(default_factory=dict)
+    routes: dict[str, list[web.AbstractRouteDef]] = field(default_factory=dict)
+    exporters: dict[str, Exporter] = field(default_factory=dict)
+    sync_targets: dict[str, SyncTarget] = field(default_factory=dict)
+    owners: dict[tuple[str, str], str] = field(default_factory=dict)
+    configured: dict[str, BaseModel] = field(default_factory=dict)
     current_plugin: str = "<core>"
 
-    def add_service_type(self, service_type: ServiceType) -> None:
-
-        if not re.match(KEY_PATTERN, service_type.key):
-            raise PluginError(
-                f"plugin '{self.current_plugin}': service type key '{service_type.key}' must match {KEY_PATTERN}"
-            )
-        owner = self.service_type_owners.get(service_type.key)
+    def _claim(self, what: str, key: str) -> None:
+        owner = self.owners.get((what, key))
         if owner is not None:
             raise PluginError(
-                f"service type '{service_type.key}' is registered twice: by plugin '{owner}' "
-                f"and by plugin '{self.current_plugin}'"
+                f"{what} '{key}' is registered twice: by plugin '{owner}' and by plugin '{self.current_plugin}'"
             )
+        self.owners[(what, key)] = self.current_plugin
+
+    def owner(self, what: str, key: str) -> str:
+        return self.owners[(what, key)]
+
+    def add_service_type(self, service_type: ServiceType) -> None:
+        _check_key("service type", service_type.key, self.current_plugin)
+        self._claim("service type", service_type.key)
         self.service_types[service_type.key] = service_type
-        self.service_type_owners[service_type.key] = self.current_plugin
 
     def add_indicator(self, indicator: Indicator) -> None:
-
-        if not re.match(KEY_PATTERN, indicator.key):
-            raise PluginError(
-                f"plugin '{self.current_plugin}': indicator key '{indicator.key}' must match {KEY_PATTERN}"
-            )
-        owner = self.indicator_owners.get(indicator.key)
-        if owner is not None:
-            raise PluginError(
-                f"indicator '{indicator.key}' is registered twice: by plugin '{owner}' "
-                f"and by plugin '{self.current_plugin}'"
-            )
+        _check_key("indicator", indicator.key, self.current_plugin)
+        self._claim("indicator", indicator.key)
         self.indicators[indicator.key] = indicator
-        self.indicator_owners[indicator.key] = self.current_plugin
+
+    def add_routes(self, routes: Iterable[web.AbstractRouteDef]) -> None:
+        self.routes.setdefault(self.current_plugin, []).extend(routes)
+
+    def add_exporter(self, exporter: Exporter) -> None:
+        if not re.match(r"^[a-z0-9][a-z0-9_-]{0,31}$", exporter.format):
+            raise PluginError(f"plugin '{self.current_plugin}': export format '{exporter.format}' is not a short key")
+        self._claim("export format", exporter.format)
+        self.exporters[exporter.format] = exporter
+
+    def add_sync_target(self, target: SyncTarget) -> None:
+        self._claim("sync target", target.name)
+        self.sync_targets[target.name] = target
+
+    def plugin_config(self, model: type[ConfigModel]) -> ConfigModel:
+        """This plugin's `[plugins.<name>]` settings, validated by `model` (defaults when the table is absent)."""
+        name = self.current_plugin
+        values = dict(self.plugin_settings.get(name, {}))
+        try:
+            config = model.model_validate(values)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"'{'.'.join(str(p) for p in error['loc'])}': {error['msg']}" for error in exc.errors(include_url=False)
+            )
+            raise PluginError(f"invalid settings in [plugins.{name}]: {problems}") from exc
+        self.configured[name] = config
+        return config
 
 
 @dataclass(frozen=True)
@@ -132,17 +204,101 @@ class Plugins:
             return []
         return sorted(caller.name for caller in self.manager.get_hookcallers(plugin) or [])
 
+    def validate_record(self, kind: str, record: dict[str, Any], previous: dict[str, Any] | None) -> list[FieldError]:
+        errors: list[FieldError] = []
+        for impl in self.manager.hook.validate_record.get_hookimpls():
+            try:
+                result = impl.function(**_kwargs(impl, kind=kind, record=record, previous=previous))
+            except Exception:
+                log.exception("plugin '%s' failed in validate_record", impl.plugin_name)
+                raise
+            for error in result or []:
+                if not isinstance(error, FieldError):
+                    raise PluginError(
+                        f"plugin '{impl.plugin_name}': validate_record must return FieldError items, got {error!r}"
+                    )
+                errors.append(error)
+        return errors
+
+    async def record_committed(self, kind: str, record: dict[str, Any], action: str) -> None:
+        """Tell every plugin; a failing plugin is logged with its name and the others still run."""
+        for impl in self.manager.hook.record_committed.get_hookimpls():
+            try:
+                result = impl.function(**_kwargs(impl, kind=kind, record=record, action=action))
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                log.exception("plugin '%s' failed in record_committed (%s %s)", impl.plugin_name, action, kind)
+
+    def service_type_for_label(self, label: str, category: str | None = None) -> str | None:
+        result: str | None = self.manager.hook.service_type_for_label(label=label.strip(), category=category)
+        return result if result in self.registry.service_types else None
+
+
+def _fold(text: str) -> str:
+    without_accents = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return " ".join(re.sub(r"[^a-z0-9]+", " ", without_accents.casefold()).split())
+
+
+def match_service_type_label(label: str, category: str | None, service_types: Iterable[ServiceType]) -> str | None:
+    """The key of the service type whose key, French or English label matches `label` (case and accents ignored).
+
+    Plugins use it to implement `service_type_for_label` for their own service types.
+    """
+    wanted = _fold(label)
+    for service_type in service_types:
+        if category is not None and service_type.category != category:
+            continue
+        if wanted in {_fold(service_type.key), _fold(service_type.label_fr), _fold(service_type.label_en)}:
+            return service_type.key
+    return None
+
+
+def _kwargs(impl: pluggy.HookImpl, **available: Any) -> dict[str, Any]:
+    return {name: available[name] for name in impl.argnames}
+
 
 def _entry_points() -> Iterable[importlib.metadata.EntryPoint]:
     return importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
 
 
+def _check_hook_api(name: str, plugin: object) -> None:
+    declared = getattr(plugin, "REGIES_HOOK_API", None)
+    if declared is None:
+        return
+    try:
+        supported = SpecifierSet(str(declared))
+    except InvalidSpecifier as exc:
+        raise PluginError(f"plugin '{name}': REGIES_HOOK_API = {declared!r} is not a version range") from exc
+    if Version(HOOK_API_VERSION) not in supported:
+        raise PluginError(
+            f"plugin '{name}' supports hook API {declared} but this node provides {HOOK_API_VERSION}; "
+            f'upgrade the plugin or disable it ([plugins] disabled = ["{name}"])'
+        )
+
+
+def _check_firstresult_sync(manager: pluggy.PluginManager) -> None:
+    for hook_name in dir(manager.hook):
+        caller = getattr(manager.hook, hook_name)
+        if not isinstance(caller, pluggy.HookCaller) or caller.spec is None:
+            continue
+        if not caller.spec.opts.get("firstresult"):
+            continue
+        for impl in caller.get_hookimpls():
+            if inspect.iscoroutinefunction(impl.function) or inspect.isasyncgenfunction(impl.function):
+                raise PluginError(
+                    f"plugin '{impl.plugin_name}' implements firstresult hook '{hook_name}' as async; "
+                    "it must be synchronous (a coroutine would always win)"
+                )
+
+
 def build_plugins(
     disabled: Iterable[str] = (),
-    extra: Iterable[tuple[str, ModuleType | object]] = (),
+    extra: Iterable[tuple[str, object]] = (),
     load_entry_points: bool = True,
+    settings: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Plugins:
-    """Make a plugin manager: load entry points (minus `disabled`), add `extra`, run registration hooks."""
+    """Make one app's plugin manager: load entry points (minus `disabled`), add `extra`, run registrations."""
     disabled_set = set(disabled)
     manager = pluggy.PluginManager(PROJECT_NAME)
     manager.add_hookspecs(hookspecs)
@@ -155,6 +311,7 @@ def build_plugins(
                 plugin = entry_point.load()
             except Exception as exc:
                 raise PluginError(f"plugin '{entry_point.name}' failed to import: {exc!r}") from exc
+            _check_hook_api(entry_point.name, plugin)
             manager.register(plugin, name=entry_point.name)
             dist = entry_point.dist
             infos[entry_point.name] = PluginInfo(
@@ -163,22 +320,47 @@ def build_plugins(
     for name, plugin in extra:
         if name in disabled_set:
             continue
+        _check_hook_api(name, plugin)
         manager.register(plugin, name=name)
         infos[name] = PluginInfo(name, getattr(plugin, "__version__", None), None)
     try:
         manager.check_pending()
     except pluggy.PluginValidationError as exc:
-        raise PluginError(f"a plugin implements an unknown hook: {exc}") from exc
+        raise PluginError(f"plugin '{exc.plugin}' implements an unknown hook: {exc}") from exc
+    _check_firstresult_sync(manager)
 
-    registry = Registry()
+    plugin_settings = dict(settings or {})
+    unknown_sections = sorted(set(plugin_settings) - set(infos) - disabled_set)
+    if unknown_sections:
+        raise PluginError(
+            f"[plugins.{unknown_sections[0]}] configures a plugin that is not installed "
+            f"(installed: {', '.join(sorted(infos)) or 'none'})"
+        )
+    registry = Registry(plugin_settings=plugin_settings)
     # Call implementations one by one (not through the hook) so each registration is attributed to its plugin.
-    for hook in (manager.hook.register_service_types, manager.hook.register_indicators):
-        for impl in hook.get_hookimpls():
+    for hook_name in REGISTRATION_HOOKS:
+        for impl in getattr(manager.hook, hook_name).get_hookimpls():
             registry.current_plugin = impl.plugin_name
             try:
-                impl.function(registry=registry)
+                impl.function(**_kwargs(impl, registry=registry))
             except PluginError:
                 raise
             except Exception as exc:
-                raise PluginError(f"plugin '{impl.plugin_name}' failed to register: {exc!r}") from exc
+                raise PluginError(f"plugin '{impl.plugin_name}' failed in {hook_name}: {exc!r}") from exc
+    registry.current_plugin = "<core>"
+    for name, values in plugin_settings.items():
+        if values and name in infos and name not in registry.configured:
+            raise PluginError(f"[plugins.{name}] has settings but plugin '{name}' takes none")
+    _check_indicator_references(registry)
     return Plugins(manager, registry, infos)
+
+
+def _check_indicator_references(registry: Registry) -> None:
+    for service_type in registry.service_types.values():
+        for key in service_type.indicators:
+            if key not in registry.indicators:
+                owner = registry.owner("service type", service_type.key)
+                raise PluginError(
+                    f"plugin '{owner}': service type '{service_type.key}' names indicator '{key}', "
+                    "which no plugin registers"
+                )

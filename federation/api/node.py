@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 from aiohttp import web
 
 from federation import appkeys
-from federation.api.records import _write
+from federation.api.records import notify_committed, write_or_problem
 from federation.api.requests import (
     if_match_version,
     json_response,
@@ -37,9 +39,12 @@ async def put_node(request: web.Request) -> web.StreamResponse:
     profile_id = request.app[PROFILE_ID]
     if_match = if_match_version(request, profile_id)
     payload = await read_json_object(request)
-    data = validate_record_data(NODE_KIND, payload, request.app[appkeys.PLUGINS].registry)
+    plugins = request.app[appkeys.PLUGINS]
+    previous = await request.app[appkeys.READER].get("node", profile_id)
+    previous_doc = json.loads(previous.body) if previous is not None else None
+    data = validate_record_data(NODE_KIND, payload, plugins, previous_doc)
     fields = data.model_dump(mode="json")
-    stored = await _write(
+    stored = await write_or_problem(
         request.app[appkeys.STORE].replace(
             "node",
             profile_id,
@@ -47,6 +52,7 @@ async def put_node(request: web.Request) -> web.StreamResponse:
             if_match,
         )
     )
+    await notify_committed(plugins, stored, "updated")
     return json_response(stored.body, etag=stored.etag)
 
 

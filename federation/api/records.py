@@ -25,6 +25,7 @@ from federation.api.requests import (
     require_token,
     validate_record_data,
 )
+from federation.plugins import Plugins
 from federation.problems import Problem
 from federation.reports import build_report, check_deletable
 from federation.schema.identifiers import normalize_insee_commune
@@ -160,12 +161,14 @@ class RecordCollection:
         app.router.add_put(item, self.replace)
         app.router.add_delete(item, self.delete)
 
-    def _list_query(self, request: web.Request) -> ListQuery:
+    def list_query(self, request: web.Request, paging: bool = True) -> ListQuery:
+        """The list query a request asks for; 400 on unknown parameters or invalid values."""
         settings = request.app[appkeys.SETTINGS]
         params = request.query
-        unknown = sorted(set(params) - set(self.filters) - set(PAGING_PARAMS))
+        allowed_extra = set(PAGING_PARAMS) if paging else {"updated_since", "format"}
+        unknown = sorted(set(params) - set(self.filters) - allowed_extra)
         if unknown:
-            allowed = ", ".join([*self.filters, *PAGING_PARAMS])
+            allowed = ", ".join([*self.filters, *sorted(allowed_extra)])
             raise _bad_query(unknown[0], f"is not supported here (allowed: {allowed})")
         equals: dict[str, str] = {}
         for name, spec in self.filters.items():
@@ -191,7 +194,7 @@ class RecordCollection:
     async def list(self, request: web.Request) -> web.StreamResponse:
         if self.kind.name in PRIVATE_KINDS:
             await require_token(request)
-        query = self._list_query(request)
+        query = self.list_query(request)
         rows = await request.app[appkeys.READER].page(query)
         has_more = len(rows) > query.limit
         rows = rows[: query.limit]
@@ -236,8 +239,10 @@ class RecordCollection:
     async def create(self, request: web.Request) -> web.StreamResponse:
         actor = await require_token(request)
         payload = await read_json_object(request)
-        data = validate_record_data(self.kind, payload, request.app[appkeys.PLUGINS].registry)
-        stored = await _write(request.app[appkeys.STORE].create(self.kind.name, self._builder(data, actor)))
+        plugins = request.app[appkeys.PLUGINS]
+        data = validate_record_data(self.kind, payload, plugins)
+        stored = await write_or_problem(request.app[appkeys.STORE].create(self.kind.name, self._builder(data, actor)))
+        await notify_committed(plugins, stored, "created")
         location = f"{self.base_path}/{stored.id}"
         return json_response(stored.body, status=201, etag=stored.etag, headers={"Location": location})
 
@@ -246,9 +251,13 @@ class RecordCollection:
         record_id = _record_id(request)
         if_match = if_match_version(request, record_id)
         payload = await read_json_object(request)
-        data = validate_record_data(self.kind, payload, request.app[appkeys.PLUGINS].registry)
+        plugins = request.app[appkeys.PLUGINS]
+        previous = await request.app[appkeys.READER].get(self.kind.name, record_id)
+        previous_doc = json.loads(previous.body) if previous is not None and not previous.deleted else None
+        data = validate_record_data(self.kind, payload, plugins, previous_doc)
         store = request.app[appkeys.STORE]
-        stored = await _write(store.replace(self.kind.name, record_id, self._builder(data, actor), if_match))
+        stored = await write_or_problem(store.replace(self.kind.name, record_id, self._builder(data, actor), if_match))
+        await notify_committed(plugins, stored, "updated")
         return json_response(stored.body, etag=stored.etag)
 
     async def delete(self, request: web.Request) -> web.StreamResponse:
@@ -256,7 +265,8 @@ class RecordCollection:
         record_id = _record_id(request)
         if_match = if_match_version(request, record_id)
         check = check_deletable if self.kind.name == "report" else None
-        await _write(request.app[appkeys.STORE].delete(self.kind.name, record_id, if_match, check))
+        stored = await write_or_problem(request.app[appkeys.STORE].delete(self.kind.name, record_id, if_match, check))
+        await notify_committed(request.app[appkeys.PLUGINS], stored, "deleted")
         return web.Response(status=204)
 
 
@@ -270,7 +280,12 @@ def _record_id(request: web.Request) -> str:
         raise Problem(404, f"'{raw}' is not a record id (a UUID)", slug="not-found") from exc
 
 
-async def _write(operation: Any) -> StoredRecord:
+async def notify_committed(plugins: Plugins, stored: StoredRecord, action: str) -> None:
+    if plugins.manager.hook.record_committed.get_hookimpls():
+        await plugins.record_committed(stored.kind, json.loads(stored.body), action)
+
+
+async def write_or_problem(operation: Any) -> StoredRecord:
     """Await a store write and map its domain errors to problems."""
     try:
         result: StoredRecord = await operation

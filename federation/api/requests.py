@@ -9,7 +9,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from federation import appkeys
-from federation.plugins import Registry
+from federation.plugins import Plugins, Registry
 from federation.problems import Problem, field_errors, validation_problem
 from federation.schema.records import ActivityData, RecordKind
 from federation.storage.tokens import verify_token
@@ -52,15 +52,22 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
     return payload
 
 
-def validate_record_data(kind: RecordKind, payload: dict[str, Any], registry: Registry) -> BaseModel:
-    """Validate what a client sent for a record; read-only envelope fields are ignored. 422 on any error."""
+def validate_record_data(
+    kind: RecordKind, payload: dict[str, Any], plugins: Plugins, previous: dict[str, Any] | None = None
+) -> BaseModel:
+    """Validate what a client sent: schema, service type details, then plugins' `validate_record`. 422 if not."""
     cleaned = {key: value for key, value in payload.items() if key not in kind.read_only_fields}
     try:
         data = kind.data_model.model_validate(cleaned)
     except ValidationError as exc:
         raise validation_problem(field_errors(exc)) from exc
     if isinstance(data, ActivityData):
-        validate_service_type(data, registry)
+        validate_service_type(data, plugins.registry)
+    rejections = plugins.validate_record(kind.name, data.model_dump(mode="json"), previous)
+    if rejections:
+        raise validation_problem(
+            [{"pointer": error.pointer, "detail": error.detail, "code": "plugin_rule"} for error in rejections]
+        )
     return data
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from federation import hookimpl
-from federation.plugins import Indicator, Registry, ServiceType
+from federation.plugins import Indicator, Registry, ServiceType, match_service_type_label
 from federation.schema.types import Category
 
 __version__ = "0.1.0"
@@ -121,3 +121,9 @@ def register_indicators(registry: Registry) -> None:
     """Register the indicators computed from local democracy activities."""
     for indicator in INDICATORS:
         registry.add_indicator(indicator)
+
+
+@hookimpl
+def service_type_for_label(label: str, category: str | None) -> str | None:
+    """Recognise this plugin's service types by key, French or English label."""
+    return match_service_type_label(label, category, SERVICE_TYPES)

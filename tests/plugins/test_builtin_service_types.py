@@ -154,7 +154,7 @@ def test_every_category_has_a_service_type(plugins: Plugins) -> None:
 def test_expected_service_type_is_registered(plugins: Plugins, plugin: str, key: str, category: Category) -> None:
     service_type = plugins.registry.service_types[key]
     assert service_type.category == category
-    assert plugins.registry.service_type_owners[key] == plugin
+    assert plugins.registry.owner("service type", key) == plugin
     assert re.match(KEY_PATTERN, key)
 
 

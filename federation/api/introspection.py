@@ -1,0 +1,88 @@
+"""What this node's plugins provide: GET /api/v1/plugins, /api/v1/service-types and /api/v1/indicators."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from federation import appkeys
+from federation.api.requests import json_response
+from federation.hookspecs import HOOK_API_VERSION
+from federation.plugins import Plugins
+
+
+def describe_plugins(plugins: Plugins) -> dict[str, Any]:
+    """The plugin list shared by `regies plugins` and GET /api/v1/plugins."""
+    registry = plugins.registry
+    described = []
+    for name, info in sorted(plugins.infos.items()):
+
+        def owned(what: str, keys: Any, plugin: str = name) -> list[str]:
+            return sorted(key for key in keys if registry.owners.get((what, key)) == plugin)
+
+        described.append(
+            {
+                "name": name,
+                "version": info.version,
+                "distribution": info.distribution,
+                "hooks": plugins.hooks_of(name),
+                "service_types": owned("service type", registry.service_types),
+                "indicators": owned("indicator", registry.indicators),
+                "export_formats": owned("export format", registry.exporters),
+                "sync_targets": owned("sync target", registry.sync_targets),
+                "routes": f"/plugins/{name}/" if name in registry.routes else None,
+            }
+        )
+    return {"hook_api_version": HOOK_API_VERSION, "plugins": described}
+
+
+def describe_service_types(plugins: Plugins) -> list[dict[str, Any]]:
+    registry = plugins.registry
+    return [
+        {
+            "key": service_type.key,
+            "category": str(service_type.category),
+            "category_labels": service_type.category_labels(),
+            "labels": service_type.labels(),
+            "description": service_type.description,
+            "plugin": registry.owner("service type", service_type.key),
+            "indicators": list(service_type.indicators),
+            "details_schema": service_type.details_model.model_json_schema(),
+        }
+        for service_type in sorted(registry.service_types.values(), key=lambda st: (st.category, st.key))
+    ]
+
+
+def describe_indicators(plugins: Plugins) -> list[dict[str, Any]]:
+    registry = plugins.registry
+    return [
+        {
+            "key": indicator.key,
+            "labels": indicator.labels(),
+            "unit": indicator.unit,
+            "description": indicator.description,
+            "source": indicator.source,
+            "service_type": indicator.service_type,
+            "details_field": indicator.details_field,
+            "plugin": registry.owner("indicator", indicator.key),
+        }
+        for indicator in sorted(registry.indicators.values(), key=lambda i: i.key)
+    ]
+
+
+def add_routes(app: web.Application) -> None:
+    plugins = app[appkeys.PLUGINS]
+    # Plugins cannot change while the app runs: serialise once.
+    bodies = {
+        "/api/v1/plugins": json.dumps(describe_plugins(plugins), ensure_ascii=False),
+        "/api/v1/service-types": json.dumps({"items": describe_service_types(plugins)}, ensure_ascii=False),
+        "/api/v1/indicators": json.dumps({"items": describe_indicators(plugins)}, ensure_ascii=False),
+    }
+    for path, body in bodies.items():
+
+        async def handler(request: web.Request, body: str = body) -> web.StreamResponse:
+            return json_response(body)
+
+        app.router.add_get(path, handler, allow_head=False)

@@ -1,0 +1,99 @@
+"""Built-in export formats for record collections: CSV (flattened columns), JSON and NDJSON, all streamed."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import AsyncIterator
+from functools import cache
+from typing import Any
+
+from federation import hookimpl
+from federation.plugins import Exporter, Registry, Sink
+from federation.schema.records import RECORD_KINDS
+
+__version__ = "0.1.0"
+REGIES_HOOK_API = ">=1.0,<2"
+_FLUSH_BYTES = 64 * 1024
+
+
+def _resolve(schema: dict[str, Any], definitions: dict[str, Any]) -> dict[str, Any]:
+    if "$ref" in schema:
+        return _resolve(definitions[schema["$ref"].rsplit("/", 1)[-1]], definitions)
+    options = [option for option in schema.get("anyOf", []) if option.get("type") != "null"]
+    if len(options) == 1:
+        return _resolve(options[0], definitions)
+    return schema
+
+
+@cache
+def columns_for(kind: str) -> tuple[str, ...]:
+    """Dotted column names from the record model's schema: nested objects with fixed fields are flattened,
+    free-form objects (`details`, `indicators`) and lists stay whole in one column."""
+    schema = RECORD_KINDS[kind].record_model.model_json_schema(mode="serialization")
+    definitions = schema.get("$defs", {})
+
+    def walk(node: dict[str, Any], prefix: str) -> list[str]:
+        names: list[str] = []
+        for name, sub in node.get("properties", {}).items():
+            resolved = _resolve(sub, definitions)
+            if resolved.get("type") == "object" and resolved.get("properties"):
+                names += walk(resolved, f"{prefix}{name}.")
+            else:
+                names.append(f"{prefix}{name}")
+        return names
+
+    return tuple(walk(schema, ""))
+
+
+def _cell(record: dict[str, Any], column: str) -> str:
+    value: Any = record
+    for part in column.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list) and all(not isinstance(item, dict | list) for item in value):
+        return "; ".join(str(item) for item in value)
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return str(value)
+
+
+async def write_csv(kind: str, records: AsyncIterator[dict[str, Any]], sink: Sink) -> None:
+    columns = columns_for(kind)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(columns)
+    async for record in records:
+        writer.writerow([_cell(record, column) for column in columns])
+        if buffer.tell() >= _FLUSH_BYTES:
+            await sink(buffer.getvalue().encode("utf-8"))
+            buffer.seek(0)
+            buffer.truncate()
+    await sink(buffer.getvalue().encode("utf-8"))
+
+
+async def write_json(kind: str, records: AsyncIterator[dict[str, Any]], sink: Sink) -> None:
+    await sink(b"[")
+    first = True
+    async for record in records:
+        await sink((b"" if first else b",\n") + json.dumps(record, ensure_ascii=False).encode("utf-8"))
+        first = False
+    await sink(b"]\n")
+
+
+async def write_ndjson(kind: str, records: AsyncIterator[dict[str, Any]], sink: Sink) -> None:
+    async for record in records:
+        await sink(json.dumps(record, ensure_ascii=False).encode("utf-8") + b"\n")
+
+
+@hookimpl
+def register_exporters(registry: Registry) -> None:
+    registry.add_exporter(Exporter("csv", "text/csv; charset=utf-8", "csv", write_csv, "CSV (tableur)"))
+    registry.add_exporter(Exporter("json", "application/json", "json", write_json, "JSON"))
+    registry.add_exporter(
+        Exporter("ndjson", "application/x-ndjson", "ndjson", write_ndjson, "JSON, un enregistrement par ligne")
+    )
