@@ -37,6 +37,7 @@ SERVER_ENV = {"REGIES_LOG__ACCESS_LOG": "false"}
 BY_ID_TARGET = 0.25
 FALLBACK_SERVICE_TYPES = {"green_spaces": "urban_management"}
 WARMUP_SECONDS = 1.0
+ROUND_WARMUP_SECONDS = 0.25  # later rounds: connections to that server are reopened, caches are warm
 BATCH_ROWS = 5_000
 
 COMMUNES = (
@@ -337,6 +338,29 @@ class Result:
     error_kinds: dict[str, int] = field(default_factory=dict)
     server_cpu: float | None = None
     client_cpu: float | None = None
+    round_ratios: list[float] = field(default_factory=list)
+
+    @classmethod
+    def merge(cls, segments: list[Result]) -> Result:
+        """One figure per target from its rounds: requests and CPU add up over the measured seconds."""
+
+        def total(values: list[float | None]) -> float | None:
+            return None if any(value is None for value in values) else sum(value or 0.0 for value in values)
+
+        error_kinds: dict[str, int] = {}
+        for segment in segments:
+            for kind, count in segment.error_kinds.items():
+                error_kinds[kind] = error_kinds.get(kind, 0) + count
+        return cls(
+            segments[0].name,
+            sum(segment.requests for segment in segments),
+            sum(segment.seconds for segment in segments),
+            [latency for segment in segments for latency in segment.latencies],
+            sum(segment.errors for segment in segments),
+            error_kinds,
+            total([segment.server_cpu for segment in segments]),
+            total([segment.client_cpu for segment in segments]),
+        )
 
     @property
     def rps(self) -> float:
@@ -359,11 +383,17 @@ class Result:
 
 
 async def measure(
-    session: ClientSession, name: str, server: Server, next_url: Callable[[], URL], duration: float, concurrency: int
+    session: ClientSession,
+    name: str,
+    server: Server,
+    next_url: Callable[[], URL],
+    duration: float,
+    concurrency: int,
+    warmup: float,
 ) -> Result:
-    """Run `concurrency` looping workers for a warm-up second plus `duration`; keep requests started after warm-up."""
+    """Run `concurrency` looping workers for `warmup` plus `duration` seconds; keep requests started after warm-up."""
     start = time.perf_counter()
-    window_start = start + WARMUP_SECONDS
+    window_start = start + warmup
     stop = window_start + duration
     latencies: list[float] = []
     error_kinds: dict[str, int] = {}
@@ -426,6 +456,9 @@ def summary_line(result: Result, bare: Result, target: float | None = None) -> s
         f"{result.name}: {result.rps:.0f} req/s  p50 {result.percentile(0.5):.1f} ms  "
         f"p99 {result.percentile(0.99):.1f} ms  ratio {result.rps / bare.rps:.2f} of bare aiohttp"
     )
+    if result is not bare and result.round_ratios:
+        ratios = sorted(result.round_ratios)
+        line += f" [rounds {ratios[0]:.2f}–{ratios[-1]:.2f}, median {ratios[len(ratios) // 2]:.2f}]"
     if target is not None:
         verdict = "ok" if result.rps / bare.rps >= target else "BELOW TARGET"
         line += f" (target >= {target:.2f}: {verdict})"
@@ -454,7 +487,7 @@ async def run_client(
         check_id = data.ids[0]
         async with session.get(f"{node.base}/api/v1/activities/{check_id}") as response:
             body = await response.text()
-            if response.status != 200 or '"id":"' + check_id + '"' not in body:
+            if response.status != 200 or body != data.sample_body:
                 raise RuntimeError(f"GET by id sanity check failed: HTTP {response.status}: {body[:200]}")
         plan: list[tuple[str, Server, list[URL], float | None]] = [
             ("bare aiohttp (baseline)", servers["bare"], bare_urls, None),
@@ -465,13 +498,33 @@ async def run_client(
             urls = [URL(f"{no_plugins.base}/api/v1/activities/{record_id}") for record_id in data.ids]
             plan.append(("GET by id, built-in plugins off", no_plugins, urls, BY_ID_TARGET))
         plan.append(("GET list limit=50&category=…", node, list_urls, None))
-        results: list[tuple[Result, float | None]] = []
-        for name, server, urls, target in plan:
-            print(f"  measuring {name} ({WARMUP_SECONDS:.0f} s warm-up + {args.duration:g} s)…", flush=True)
-            result = await measure(session, name, server, url_picker(urls, rng), args.duration, args.concurrency)
-            if server.process.poll() is not None:
-                raise RuntimeError(f"{server.name} server died during the run:\n{server.log_tail()}")
-            results.append((result, target))
+        # Targets take turns in short rounds, so a burst of background load hits all of them alike.
+        segment_seconds = args.duration / args.rounds
+        print(
+            f"  measuring {len(plan)} targets in {args.rounds} interleaved rounds of {segment_seconds:g} s each "
+            f"(warm-up {WARMUP_SECONDS:g} s before a target's first round, {ROUND_WARMUP_SECONDS:g} s before others)",
+            flush=True,
+        )
+        segments: list[list[Result]] = [[] for _ in plan]
+        pickers = [url_picker(urls, rng) for _, _, urls, _ in plan]
+        for round_index in range(args.rounds):
+            warmup = WARMUP_SECONDS if round_index == 0 else ROUND_WARMUP_SECONDS
+            for index, (name, server, _, _) in enumerate(plan):
+                segment = await measure(
+                    session, name, server, pickers[index], segment_seconds, args.concurrency, warmup
+                )
+                if server.process.poll() is not None:
+                    raise RuntimeError(f"{server.name} server died during the run:\n{server.log_tail()}")
+                segments[index].append(segment)
+            figures = ", ".join(f"{target[-1].rps:,.0f}" for target in segments)
+            print(f"  round {round_index + 1}/{args.rounds}: {figures} req/s", flush=True)
+    results: list[tuple[Result, float | None]] = []
+    for (_, _, _, target), target_segments in zip(plan, segments, strict=True):
+        result = Result.merge(target_segments)
+        result.round_ratios = [
+            segment.rps / bare.rps for segment, bare in zip(target_segments, segments[0], strict=True)
+        ]
+        results.append((result, target))
     return results
 
 
@@ -483,11 +536,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--plugins-compare", action="store_true", help="also measure GET by id with all built-in plugins disabled"
     )
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="split each target's duration into this many interleaved rounds"
+    )
     parser.add_argument("--seed", type=int, default=20_260_101, help="random seed of data and request order")
     parser.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.serve_bare is None and (args.records < 1 or args.duration <= 0 or args.concurrency < 1):
-        parser.error("--records, --duration and --concurrency must be positive")
+    if args.serve_bare is None and min(args.records, args.duration, args.concurrency, args.rounds) <= 0:
+        parser.error("--records, --duration, --concurrency and --rounds must be positive")
     return args
 
 
@@ -520,7 +576,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{os.cpu_count()} CPUs  Python {platform.python_version()}"
     )
     print(
-        f"records={args.records} duration={args.duration:g}s concurrency={args.concurrency} "
+        f"records={args.records} duration={args.duration:g}s rounds={args.rounds} concurrency={args.concurrency} "
         f"warm-up={WARMUP_SECONDS:g}s; servers run with {' '.join(f'{k}={v}' for k, v in SERVER_ENV.items())} "
         "(access log off)"
     )

@@ -25,10 +25,6 @@ def _settings(args: argparse.Namespace, overrides: dict[str, Any] | None = None)
     return load_settings(data_dir=args.data_dir, config_file=args.config, overrides=overrides)
 
 
-def _run(coroutine: Coroutine[Any, Any, int]) -> int:
-    return asyncio.run(coroutine)
-
-
 def cmd_init(args: argparse.Namespace) -> int:
     from federation.bootstrap import init_node
 
@@ -199,6 +195,49 @@ def cmd_schema_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plugins(args: argparse.Namespace) -> int:
+    import json
+
+    from federation.api.introspection import describe_plugins
+    from federation.plugins import build_plugins
+
+    settings = _settings(args)
+    plugins = build_plugins(disabled=settings.plugins.disabled, settings=settings.plugins.sections())
+    description = describe_plugins(plugins)
+    if args.json:
+        print(json.dumps(description, ensure_ascii=False, indent=2))
+        return 0
+    print(f"Hook API {description['hook_api_version']}")
+    for plugin in description["plugins"]:
+        print(f"\n{plugin['name']} {plugin['version'] or ''}  ({plugin['distribution'] or 'not installed'})")
+        print(f"  hooks:          {', '.join(plugin['hooks']) or '-'}")
+        for field, label in (
+            ("service_types", "service types"),
+            ("indicators", "indicators"),
+            ("export_formats", "export formats"),
+            ("sync_targets", "sync targets"),
+        ):
+            if plugin[field]:
+                print(f"  {label + ':':<15} {', '.join(plugin[field])}")
+        if plugin["routes"]:
+            print(f"  routes:         {plugin['routes']}")
+    if settings.plugins.disabled:
+        print(f"\ndisabled: {', '.join(settings.plugins.disabled)}")
+    return 0
+
+
+def cmd_plugin_new(args: argparse.Namespace) -> int:
+    from federation.scaffold import scaffold_plugin
+
+    root = scaffold_plugin(args.name, Path(args.dir))
+    print(f"Created plugin package {root}")
+    print("Next steps:")
+    print(f"  pip install -e '{root}[test]'   # in the node's virtual environment")
+    print("  regies plugins                    # check it is discovered")
+    print(f"  python -m pytest {root}/tests")
+    return 0
+
+
 def cmd_version(args: argparse.Namespace) -> int:
     print(f"regies-federation {__version__} (common schema {SCHEMA_VERSION})")
     return 0
@@ -245,6 +284,16 @@ def build_parser() -> argparse.ArgumentParser:
         sub = schema_commands.add_parser(name, help=text)
         sub.add_argument("--dir", default="schemas", help="output directory (default: schemas)")
         sub.set_defaults(handler=handler)
+
+    plugins = commands.add_parser("plugins", help="list plugins, their hooks and what they register")
+    plugins.add_argument("--json", action="store_true", help="machine-readable output")
+    plugins.set_defaults(handler=cmd_plugins)
+    plugin = commands.add_parser("plugin", help="plugin development")
+    plugin_commands = plugin.add_subparsers(dest="plugin_command", required=True, metavar="ACTION")
+    new = plugin_commands.add_parser("new", help="scaffold an installable plugin package")
+    new.add_argument("name", help="plugin name: lowercase letters, digits, '_'")
+    new.add_argument("--dir", default=".", help="where to create regies-<name>/ (default: here)")
+    new.set_defaults(handler=cmd_plugin_new)
 
     commands.add_parser("version", help="print the version").set_defaults(handler=cmd_version)
     return parser

@@ -208,7 +208,7 @@ class Plugins:
         errors: list[FieldError] = []
         for impl in self.manager.hook.validate_record.get_hookimpls():
             try:
-                result = impl.function(**_kwargs(impl, kind=kind, record=record, previous=previous))
+                result: Any = impl.function(**_kwargs(impl, kind=kind, record=record, previous=previous))
             except Exception:
                 log.exception("plugin '%s' failed in validate_record", impl.plugin_name)
                 raise

@@ -135,7 +135,7 @@ def test_the_six_builtin_plugins_load(plugins: Plugins) -> None:
     assert set(PLUGIN_SERVICE_TYPES) <= set(plugins.infos)
     for name in PLUGIN_SERVICE_TYPES:
         assert plugins.infos[name].version == "0.1.0"
-        assert plugins.hooks_of(name) == ["register_indicators", "register_service_types"]
+        assert plugins.hooks_of(name) == ["register_indicators", "register_service_types", "service_type_for_label"]
 
 
 @pytest.mark.parametrize("module", [f"regies_{name}" for name in PLUGIN_SERVICE_TYPES])

@@ -1,0 +1,74 @@
+"""pytest fixtures for plugin authors (a pytest11 plugin): a node app with exactly the plugins you give it.
+
+Installed with regies-federation and loaded by pytest automatically; needs pytest-aiohttp. Example::
+
+    async def test_my_service_type(regies_client):
+        client = await regies_client([("myplugin", myplugin)])
+        response = await client.post("/api/v1/activities", json={...}, headers=client.regies_auth)
+        assert response.status == 201
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from federation.app import create_app
+from federation.bootstrap import init_node
+from federation.config import Settings, load_settings
+from federation.plugins import build_plugins
+
+PluginSpec = tuple[str, object]
+
+
+@pytest.fixture
+def regies_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings of a throwaway node: embedded SQLite in a temporary directory, no REGIES_* leaking in."""
+    for key in list(os.environ):
+        if key.startswith("REGIES_") and key != "REGIES_TEST_POSTGRES_URL":
+            monkeypatch.delenv(key)
+    return load_settings(data_dir=tmp_path / "regies-node")
+
+
+@pytest.fixture
+def regies_app_factory(
+    regies_settings: Settings,
+) -> Callable[..., Awaitable[tuple[web.Application, str]]]:
+    """`await factory(plugins, entry_points=False, plugin_settings=None)` → (app, admin token).
+
+    `plugins` is a list of (name, module-or-object) pairs. With `entry_points=True` the installed plugins
+    (built-ins included) are loaded too.
+    """
+
+    async def factory(
+        plugins: Iterable[PluginSpec] = (),
+        entry_points: bool = False,
+        plugin_settings: dict[str, dict[str, Any]] | None = None,
+    ) -> tuple[web.Application, str]:
+        result = await init_node(regies_settings, name="Régie de test", node_id="regie-test")
+        token = result.admin_token or regies_settings.admin_token_file.read_text().strip()
+        manager = build_plugins(extra=list(plugins), load_entry_points=entry_points, settings=plugin_settings)
+        return create_app(regies_settings, manager), token
+
+    return factory
+
+
+@pytest.fixture
+def regies_client(
+    aiohttp_client: Any, regies_app_factory: Callable[..., Awaitable[tuple[web.Application, str]]]
+) -> Callable[..., Awaitable[Any]]:
+    """`await regies_client(plugins, ...)` → an aiohttp TestClient with `.regies_auth` bearer headers."""
+
+    async def make(plugins: Iterable[PluginSpec] = (), **options: Any) -> Any:
+        app, token = await regies_app_factory(plugins, **options)
+        client = await aiohttp_client(app)
+        client.regies_token = token
+        client.regies_auth = {"Authorization": f"Bearer {token}"}
+        return client
+
+    return make
