@@ -232,6 +232,41 @@ def build_openapi(list_filters: dict[str, dict[str, Any]], private_kinds: frozen
                 },
             },
         }
+    for path, operation, summary in (
+        ("/api/v1/plugins", "listPlugins", "Plugins: versions, hooks and what each registers"),
+        ("/api/v1/service-types", "listServiceTypes", "Service types with labels and details JSON Schema"),
+        ("/api/v1/indicators", "listIndicators", "Period-report indicators registered by plugins"),
+    ):
+        paths[path] = {
+            "get": {
+                "operationId": operation,
+                "summary": summary,
+                "tags": ["plugins"],
+                "responses": {"200": {"description": "OK", "content": {JSON: {"schema": {"type": "object"}}}}},
+            }
+        }
+    paths["/api/v1/export/{collection}"] = {
+        "get": {
+            "operationId": "exportCollection",
+            "summary": "Stream a whole collection in an export format registered by a plugin",
+            "tags": ["exports"],
+            "parameters": [
+                {
+                    "name": "collection",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "enum": ["activities", "resources", "reports"]},
+                },
+                {"name": "format", "in": "query", "required": True, "schema": {"type": "string"}},
+            ],
+            "responses": {
+                "200": {"description": "The export, streamed (CSV, JSON…)."},
+                "400": _problem("Unknown format or invalid filter."),
+                "401": _problem("Token required (reports)."),
+                "404": _problem("No such collection."),
+            },
+        }
+    }
     for path, summary in (("/healthz", "Liveness"), ("/readyz", "Readiness: the database answers")):
         paths[path] = {
             "get": {
