@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from federation import appkeys
 from federation.api import exports, introspection, meta, node, records
@@ -13,14 +15,36 @@ from federation.config import Settings
 from federation.openapi import build_openapi
 from federation.plugins import Plugins, build_plugins
 from federation.problems import problem_middleware
+from federation.protocol import discovery, receiver
+from federation.protocol.context import FederationContext
+from federation.protocol.discovery import IDENTITY, NodeIdentity
+from federation.protocol.keys import KeyStore, create_key
+from federation.protocol.receiver import CLIENT
+from federation.protocol.transport import FederationClient
+from federation.protocol.worker import running_worker
 from federation.storage import migrate
 from federation.storage.engine import create_engine
 from federation.storage.reader import open_reader
 from federation.storage.records import RecordStore, get_meta
 
+FEDERATION = web.AppKey("federation", FederationContext)
+
+
+log = logging.getLogger(__name__)
+
 
 class NodeNotInitialised(Exception):
     """The database has no node identity: `regies init` has not been run for this data directory."""
+
+
+async def load_or_create_keys(engine: AsyncEngine, settings: Settings, node_id: str) -> KeyStore:
+    """This node's keys; a node initialised before federation existed gets its first key now."""
+    keys = await KeyStore.load(engine, settings.keys_dir)
+    if not keys.published:
+        created = await create_key(engine, settings.keys_dir, node_id)
+        log.info("created signing key %s in %s", created.kid, settings.keys_dir)
+        keys = await KeyStore.load(engine, settings.keys_dir)
+    return keys
 
 
 def create_app(settings: Settings, plugins: Plugins | None = None, *, upgrade_database: bool = True) -> web.Application:
@@ -52,9 +76,20 @@ def create_app(settings: Settings, plugins: Plugins | None = None, *, upgrade_da
             app[node.PROFILE_ID] = profile_id
             reader = await open_reader(engine, settings.database_url)
             app[appkeys.READER] = reader
+            identity = NodeIdentity(node_id, await load_or_create_keys(engine, settings, node_id))
+            app[IDENTITY] = identity
+            client = FederationClient(identity, timeout_s=settings.federation.request_timeout_s)
+            app[CLIENT] = client
+            context = FederationContext(engine, identity, client, settings.federation, app[appkeys.PLUGINS].registry)
+            app[FEDERATION] = context
             try:
-                yield
+                if settings.federation.worker:
+                    async with running_worker(context):
+                        yield
+                else:
+                    yield
             finally:
+                await client.close()
                 await reader.close()
         finally:
             await engine.dispose()
@@ -65,6 +100,8 @@ def create_app(settings: Settings, plugins: Plugins | None = None, *, upgrade_da
     for collection in records.collections():
         collection.add_routes(app)
     introspection.add_routes(app)
+    discovery.add_routes(app)
+    receiver.add_routes(app)
     exports.add_routes(app)
     for name, routes in plugins.registry.routes.items():
         # Each plugin gets its own sub-application: its paths cannot collide with the core's or another's.

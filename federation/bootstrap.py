@@ -11,6 +11,7 @@ from pathlib import Path
 from uuid import uuid4
 
 from federation.config import CONFIG_FILE_NAME, Settings
+from federation.protocol.keys import create_key
 from federation.schema.records import NodeProfile
 from federation.schema.types import NODE_ID_PATTERN
 from federation.storage import migrate
@@ -74,6 +75,7 @@ async def init_node(settings: Settings, name: str, kind: str = "quartier", node_
         )
         await set_meta(engine, "profile_id", str(profile_id))
         await set_meta(engine, "node_id", node_id)
+        await create_key(engine, settings.keys_dir, node_id)
         token = await create_token(engine, "admin")
         _write_secret(settings.admin_token_file, token + "\n")
         return InitResult(node_id, True, token, settings.admin_token_file)

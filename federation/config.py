@@ -53,6 +53,21 @@ class ApiSettings(_Section):
     max_page_size: int = Field(500, ge=1, le=5000)
 
 
+class FederationSettings(_Section):
+    max_signature_age_s: int = Field(300, ge=10, le=3600, description="Oldest signed request accepted.")
+    worker: bool = Field(True, description="Run the background sync worker inside `regies serve`.")
+    pull_interval_s: float = Field(60, gt=0, description="Seconds between pulls from each peer.")
+    push_interval_s: float = Field(5, gt=0, description="Seconds between outbox delivery rounds.")
+    batch_size: int = Field(500, ge=1, le=5000, description="Records per pulled page and per pushed batch.")
+    max_batch_bytes: int = Field(524_288, ge=4096, description="Largest pushed batch body, in bytes.")
+    retry_initial_s: float = Field(10, gt=0, le=30, description="First retry delay of a failed push.")
+    retry_max_s: float = Field(3600, gt=0, le=3600, description="Longest retry delay (exponential, with jitter).")
+    breaker_threshold: int = Field(5, ge=1, description="Failures in a row that open a destination's breaker.")
+    breaker_cooldown_s: float = Field(300, gt=0, description="How long an open breaker waits before a probe.")
+    request_timeout_s: float = Field(30, gt=0, description="Timeout of one request to another node.")
+    key_overlap_days: int = Field(7, ge=1, le=90, description="How long a rotated-out key still verifies.")
+
+
 class LogSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     access_log: bool = True
@@ -92,6 +107,7 @@ class Settings(BaseSettings):
     server: ServerSettings = Field(default_factory=ServerSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    federation: FederationSettings = Field(default_factory=FederationSettings)
     log: LogSettings = Field(default_factory=LogSettings)
     plugins: PluginSettings = Field(default_factory=PluginSettings)
 
@@ -113,6 +129,10 @@ class Settings(BaseSettings):
     @property
     def admin_token_file(self) -> Path:
         return self.data_dir / "admin-token"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
 
     @classmethod
     def settings_customise_sources(

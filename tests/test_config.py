@@ -81,7 +81,7 @@ def test_example_config_is_valid_and_complete(tmp_path: Path) -> None:
     example = Path(__file__).resolve().parents[1] / "config" / "node.example.toml"
     settings = load_settings(data_dir=tmp_path, config_file=example)
     text = example.read_text()
-    for section in ("server", "database", "api", "log"):
+    for section in ("server", "database", "api", "federation", "log"):
         model = getattr(settings, section)
         for key in type(model).model_fields:
             assert f"{key} =" in text, f"config/node.example.toml does not document {section}.{key}"

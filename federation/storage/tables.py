@@ -85,3 +85,89 @@ node_meta = Table(
     Column("key", String(64), primary_key=True),
     Column("value", Text, nullable=False),
 )
+
+# Public halves of this node's signing keys (private halves are files under <data-dir>/keys/).
+node_keys = Table(
+    "node_keys",
+    metadata,
+    Column("kid", String(64), primary_key=True),
+    Column("public_x", String(64), nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    Column("not_after_us", BigInteger),
+    Column("signed_by", String(64)),
+    Column("rotation_signature", String(128)),
+)
+
+# Nodes this node exchanges with: their pinned keys, what we do with them, and the pull checkpoint.
+peers = Table(
+    "peers",
+    metadata,
+    Column("node_id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("base_url", String(500), nullable=False),
+    Column("keys", Text, nullable=False, comment="JSON list of pinned JWKs"),
+    Column("role", String(16), nullable=False, default="peer"),
+    Column("pull", Boolean, nullable=False, default=True),
+    Column("push", Boolean, nullable=False, default=False),
+    Column("status", String(16), nullable=False, default="active"),
+    Column("cursor", String(100), comment="opaque feed cursor of the last applied page"),
+    Column("added_at_us", BigInteger, nullable=False),
+    Column("last_attempt_at_us", BigInteger),
+    Column("last_success_at_us", BigInteger),
+    Column("last_error", Text),
+    Column("last_error_at_us", BigInteger),
+    Column("consecutive_failures", Integer, nullable=False, default=0),
+    Column("lag", BigInteger, comment="changes the peer had that we had not applied, at the last pull"),
+    Column("discovery_fetched_at_us", BigInteger),
+)
+
+# Batches received on the inbox, so a redelivered batch is acknowledged without being applied twice.
+inbox_batches = Table(
+    "inbox_batches",
+    metadata,
+    Column("origin", String(64), primary_key=True),
+    Column("batch_id", String(64), primary_key=True),
+    Column("received_at_us", BigInteger, nullable=False),
+    Column("record_count", Integer, nullable=False),
+)
+
+# Durable outbox: change batches frozen for one destination, delivered one at a time, never dropped silently.
+outbox_batches = Table(
+    "outbox_batches",
+    metadata,
+    Column("id", Integer().with_variant(BigInteger(), "postgresql"), primary_key=True, autoincrement=True),
+    Column("destination", String(100), nullable=False),
+    Column("batch_id", String(64), nullable=False),
+    Column("first_seq", BigInteger, nullable=False),
+    Column("last_seq", BigInteger, nullable=False),
+    Column("record_count", Integer, nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("state", String(16), nullable=False, comment="pending, failed, delivered or discarded"),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at_us", BigInteger, nullable=False),
+    Column("last_error", Text),
+    Column("created_at_us", BigInteger, nullable=False),
+    Column("delivered_at_us", BigInteger),
+    Index(None, "batch_id", unique=True),
+    Index(None, "destination", "state", "id"),
+)
+
+# Per destination: how far the change log has been batched, and the circuit breaker's state.
+push_cursors = Table(
+    "push_cursors",
+    metadata,
+    Column("destination", String(100), primary_key=True),
+    Column("last_seq", BigInteger, nullable=False, default=0),
+    Column("consecutive_failures", Integer, nullable=False, default=0),
+    Column("open_until_us", BigInteger),
+)
+
+# Signature nonces seen within the max age, to refuse replayed requests (shared by every process).
+nonces = Table(
+    "nonces",
+    metadata,
+    Column("keyid", String(200), primary_key=True),
+    Column("nonce", String(100), primary_key=True),
+    Column("expires_at_us", BigInteger, nullable=False),
+    Index(None, "expires_at_us"),
+)

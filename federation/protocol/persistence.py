@@ -1,0 +1,281 @@
+"""Federation state in the database: peers and their checkpoints, seen nonces and inbox batches, the feed query."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from federation.protocol.keys import PublicKeyInfo
+from federation.schema.records import utcnow
+from federation.storage.mapping import from_micros, to_micros
+from federation.storage.tables import changes, inbox_batches, nonces, peers, records
+
+
+@dataclass(frozen=True)
+class Peer:
+    node_id: str
+    name: str
+    base_url: str
+    keys: tuple[PublicKeyInfo, ...]
+    role: str
+    pull: bool
+    push: bool
+    status: str
+    cursor: str | None
+    last_success_at_us: int | None
+    last_error: str | None
+    consecutive_failures: int
+    lag: int | None
+    discovery_fetched_at_us: int | None
+
+    def key(self, kid: str) -> PublicKeyInfo | None:
+        return next((key for key in self.keys if key.kid == kid), None)
+
+    @property
+    def is_hub(self) -> bool:
+        return self.role == "hub"
+
+    def describe(self) -> dict[str, Any]:
+        def iso(micros: int | None) -> str | None:
+            return None if micros is None else from_micros(micros).isoformat().replace("+00:00", "Z")
+
+        return {
+            "node_id": self.node_id,
+            "name": self.name,
+            "base_url": self.base_url,
+            "role": self.role,
+            "pull": self.pull,
+            "push": self.push,
+            "status": self.status,
+            "last_sync": iso(self.last_success_at_us),
+            "lag": self.lag,
+            "last_error": self.last_error,
+            "consecutive_failures": self.consecutive_failures,
+            "keys": [key.kid for key in self.keys],
+        }
+
+
+def _peer(row: Any) -> Peer:
+    return Peer(
+        node_id=row["node_id"],
+        name=row["name"],
+        base_url=row["base_url"],
+        keys=tuple(PublicKeyInfo.from_jwk(jwk) for jwk in json.loads(row["keys"])),
+        role=row["role"],
+        pull=bool(row["pull"]),
+        push=bool(row["push"]),
+        status=row["status"],
+        cursor=row["cursor"],
+        last_success_at_us=row["last_success_at_us"],
+        last_error=row["last_error"],
+        consecutive_failures=row["consecutive_failures"] or 0,
+        lag=row["lag"],
+        discovery_fetched_at_us=row["discovery_fetched_at_us"],
+    )
+
+
+async def get_peer(engine: AsyncEngine, node_id: str) -> Peer | None:
+    async with engine.connect() as connection:
+        row = (await connection.execute(select(peers).where(peers.c.node_id == node_id))).mappings().first()
+    return None if row is None else _peer(row)
+
+
+async def list_peers(engine: AsyncEngine) -> list[Peer]:
+    async with engine.connect() as connection:
+        rows = (await connection.execute(select(peers).order_by(peers.c.node_id))).mappings().all()
+    return [_peer(row) for row in rows]
+
+
+async def save_peer(
+    engine: AsyncEngine,
+    *,
+    node_id: str,
+    name: str,
+    base_url: str,
+    keys: list[PublicKeyInfo],
+    role: str = "peer",
+    pull: bool = True,
+    push: bool = False,
+) -> None:
+    """Add a peer, or update the address, keys and roles of a known one (its checkpoint is kept)."""
+    values = {
+        "name": name,
+        "base_url": base_url.rstrip("/"),
+        "keys": json.dumps([key.jwk() for key in keys]),
+        "role": role,
+        "pull": pull,
+        "push": push,
+        "status": "active",
+        "discovery_fetched_at_us": to_micros(utcnow()),
+    }
+    async with engine.begin() as connection:
+        exists = await connection.scalar(select(peers.c.node_id).where(peers.c.node_id == node_id))
+        if exists:
+            await connection.execute(update(peers).where(peers.c.node_id == node_id).values(**values))
+        else:
+            await connection.execute(
+                insert(peers).values(
+                    node_id=node_id, added_at_us=to_micros(utcnow()), consecutive_failures=0, cursor=None, **values
+                )
+            )
+
+
+async def update_peer_keys(engine: AsyncEngine, node_id: str, keys: list[PublicKeyInfo]) -> None:
+    async with engine.begin() as connection:
+        await connection.execute(
+            update(peers)
+            .where(peers.c.node_id == node_id)
+            .values(keys=json.dumps([key.jwk() for key in keys]), discovery_fetched_at_us=to_micros(utcnow()))
+        )
+
+
+async def mark_discovery_fetch(engine: AsyncEngine, node_id: str) -> None:
+    async with engine.begin() as connection:
+        await connection.execute(
+            update(peers).where(peers.c.node_id == node_id).values(discovery_fetched_at_us=to_micros(utcnow()))
+        )
+
+
+async def remove_peer(engine: AsyncEngine, node_id: str) -> bool:
+    async with engine.begin() as connection:
+        result = await connection.execute(delete(peers).where(peers.c.node_id == node_id))
+    return bool(result.rowcount)
+
+
+async def record_pull_outcome(
+    engine: AsyncEngine, node_id: str, *, error: str | None = None, lag: int | None = None
+) -> None:
+    now = to_micros(utcnow())
+    values: dict[str, Any] = {"last_attempt_at_us": now}
+    if error is None:
+        values.update(last_success_at_us=now, last_error=None, consecutive_failures=0)
+        if lag is not None:
+            values["lag"] = lag
+    else:
+        values.update(
+            last_error=error[:2000], last_error_at_us=now, consecutive_failures=peers.c.consecutive_failures + 1
+        )
+    async with engine.begin() as connection:
+        await connection.execute(update(peers).where(peers.c.node_id == node_id).values(**values))
+
+
+async def set_checkpoint(connection: AsyncConnection, node_id: str, cursor: str, lag: int | None) -> None:
+    """Move a peer's pull checkpoint; call it in the transaction that applied the page."""
+    await connection.execute(update(peers).where(peers.c.node_id == node_id).values(cursor=cursor, lag=lag))
+
+
+async def remember_nonce(engine: AsyncEngine, keyid: str, nonce: str, expires_at_us: int) -> bool:
+    """False if this nonce was already used with this key (a replay)."""
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(insert(nonces).values(keyid=keyid, nonce=nonce, expires_at_us=expires_at_us))
+    except IntegrityError:
+        return False
+    return True
+
+
+async def purge_nonces(engine: AsyncEngine) -> int:
+    async with engine.begin() as connection:
+        result = await connection.execute(delete(nonces).where(nonces.c.expires_at_us < to_micros(utcnow())))
+    return int(result.rowcount or 0)
+
+
+async def claim_inbox_batch(connection: AsyncConnection, origin: str, batch_id: str, count: int) -> bool:
+    """Record a received batch in the caller's transaction; False if it was already received."""
+    seen = await connection.scalar(
+        select(inbox_batches.c.batch_id).where(inbox_batches.c.origin == origin, inbox_batches.c.batch_id == batch_id)
+    )
+    if seen is not None:
+        return False
+    await connection.execute(
+        insert(inbox_batches).values(
+            origin=origin, batch_id=batch_id, received_at_us=to_micros(utcnow()), record_count=count
+        )
+    )
+    return True
+
+
+# --- The change feed ------------------------------------------------------------------------------------
+
+
+def encode_feed_cursor(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"c:{seq}".encode()).decode().rstrip("=")
+
+
+def decode_feed_cursor(cursor: str) -> int:
+    if not cursor:
+        return 0
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        prefix, _, seq = raw.partition(":")
+        if prefix != "c" or not seq.isdigit():
+            raise ValueError(raw)
+        return int(seq)
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise ValueError("not a cursor of this feed") from exc
+
+
+FEED_SQL = """
+SELECT c.seq, r.kind, r.id, r.version, r.updated_at_us, r.deleted, r.body
+FROM changes c JOIN records r ON r.id = c.id
+WHERE c.seq > :since AND c.origin = :origin AND r.version = c.version {visibility}
+ORDER BY c.seq
+LIMIT :limit
+"""
+
+
+def feed_item(origin: str, kind: str, record_id: str, version: int, updated_us: int, deleted: bool, body: str) -> str:
+    """One record envelope as JSON. The stored body is the canonical document: it is spliced in, not re-encoded."""
+    updated_at = from_micros(updated_us).isoformat().replace("+00:00", "Z")
+    return (
+        f'{{"origin":{json.dumps(origin)},"id":"{record_id}","kind":"{kind}","version":{version},'
+        f'"updated_at":"{updated_at}","deleted":{"true" if deleted else "false"},'
+        f'"payload":{"null" if deleted else body}}}'
+    )
+
+
+def feed_sql(include_reports: bool) -> str:
+    return FEED_SQL.format(visibility="" if include_reports else "AND c.kind <> 'report'")
+
+
+@dataclass(frozen=True)
+class FeedPage:
+    items: list[str]
+    last_seq: int
+    head_seq: int
+
+
+async def read_feed(engine: AsyncEngine, origin: str, since: int, limit: int, include_reports: bool) -> FeedPage:
+    """Current versions of this node's records changed after `since`, in commit order, as JSON envelopes.
+
+    Superseded change-log entries are skipped (the newer entry carries the record); tombstones are kept.
+    """
+    async with engine.connect() as connection:
+        rows = (
+            await connection.execute(
+                text(feed_sql(include_reports)), {"since": since, "origin": origin, "limit": limit}
+            )
+        ).all()
+        head = await connection.scalar(select(func.max(changes.c.seq)).where(changes.c.origin == origin))
+    items = [feed_item(origin, *row[1:]) for row in rows]
+    last_seq = rows[-1][0] if rows else since
+    return FeedPage(items, last_seq, int(head or 0))
+
+
+async def count_replicas(engine: AsyncEngine, origin: str) -> int:
+    async with engine.connect() as connection:
+        return int(
+            await connection.scalar(
+                select(func.count())
+                .select_from(records)
+                .where(records.c.origin == origin, records.c.deleted.is_(False))
+            )
+            or 0
+        )

@@ -1,0 +1,156 @@
+"""Incoming server-to-server requests: authenticate the signing peer, serve the change feed, accept inbox batches."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from federation import appkeys
+from federation.problems import Problem
+from federation.protocol import persistence
+from federation.protocol.apply import BatchRejected, apply_rows, envelope_rows
+from federation.protocol.discovery import IDENTITY, accept_rotated_keys, base_url
+from federation.protocol.persistence import Peer
+from federation.protocol.signing import SignatureError, signature_keyid, split_keyid, verify_request
+from federation.protocol.transport import FederationClient, TransportError
+from federation.schema.records import utcnow
+from federation.storage.mapping import to_micros
+
+log = logging.getLogger(__name__)
+CLIENT = web.AppKey("federation_client", FederationClient)
+# A peer's discovery document is fetched again for an unknown key at most this often.
+DISCOVERY_REFRESH_INTERVAL = dt.timedelta(seconds=30)
+CLOCK_SKEW = dt.timedelta(seconds=30)
+
+
+def _unauthorized(message: str) -> Problem:
+    return Problem(401, message, slug="bad-signature", headers={"WWW-Authenticate": 'Signature realm="regies"'})
+
+
+@dataclass(frozen=True)
+class SignedRequest:
+    peer: Peer
+    body: bytes
+
+
+async def authenticate(request: web.Request) -> SignedRequest:
+    """The known peer that signed this request, and its body; 401 problem otherwise."""
+    app = request.app
+    engine = app[appkeys.ENGINE]
+    max_age = dt.timedelta(seconds=app[appkeys.SETTINGS].federation.max_signature_age_s)
+    try:
+        keyid = signature_keyid(request.headers)
+        node_id, kid = split_keyid(keyid)
+    except SignatureError as exc:
+        raise _unauthorized(str(exc)) from exc
+    peer = await persistence.get_peer(engine, node_id)
+    if peer is None or peer.status != "active":
+        raise _unauthorized(
+            f"node '{node_id}' is not a peer of this node; its operator must be added with `regies peer add`"
+        )
+    key = peer.key(kid)
+    if key is None:
+        peer = await _refresh_keys(request, peer)
+        key = peer.key(kid)
+        if key is None:
+            raise _unauthorized(
+                f"key '{kid}' of node '{node_id}' is unknown, even after fetching its discovery document"
+            )
+    if not key.valid_at(int(utcnow().timestamp())):
+        raise _unauthorized(f"key '{kid}' of node '{node_id}' has expired")
+    body = await request.read()
+    target_uri = base_url(request) + request.path_qs
+    try:
+        verified = verify_request(request.method, target_uri, request.headers, body, key.public_key(), max_age=max_age)
+    except SignatureError as exc:
+        raise _unauthorized(str(exc)) from exc
+    expires = to_micros(dt.datetime.fromtimestamp(verified.created, dt.UTC) + max_age + CLOCK_SKEW)
+    if not await persistence.remember_nonce(engine, keyid, verified.nonce, expires):
+        raise _unauthorized("this signature's nonce was already used: the request is a replay")
+    return SignedRequest(peer, body)
+
+
+async def _refresh_keys(request: web.Request, peer: Peer) -> Peer:
+    """Fetch the peer's discovery document once and pin keys that its pinned keys vouch for."""
+    engine = request.app[appkeys.ENGINE]
+    now = to_micros(utcnow())
+    interval = int(DISCOVERY_REFRESH_INTERVAL.total_seconds() * 1_000_000)
+    if peer.discovery_fetched_at_us is not None and now - peer.discovery_fetched_at_us < interval:
+        return peer
+    await persistence.mark_discovery_fetch(engine, peer.node_id)
+    client = request.app[CLIENT]
+    try:
+        remote = await client.fetch_discovery(peer.base_url, expected_node_id=peer.node_id)
+    except TransportError as exc:
+        log.warning("could not refresh keys of peer %s: %s", peer.node_id, exc)
+        return peer
+    keys = accept_rotated_keys(peer.node_id, list(peer.keys), remote.keys)
+    if {key.kid for key in keys} != {key.kid for key in peer.keys} or keys != list(peer.keys):
+        await persistence.update_peer_keys(engine, peer.node_id, keys)
+        log.info("peer %s: pinned keys now %s", peer.node_id, ", ".join(key.kid for key in keys))
+    return await persistence.get_peer(engine, peer.node_id) or peer
+
+
+async def changes(request: web.Request) -> web.StreamResponse:
+    """GET /federation/v1/changes?since=CURSOR&limit=N — this node's records in commit order."""
+    signed = await authenticate(request)
+    settings = request.app[appkeys.SETTINGS]
+    try:
+        since = persistence.decode_feed_cursor(request.query.get("since", ""))
+    except ValueError as exc:
+        raise Problem(400, f"query parameter 'since' {exc}", slug="invalid-cursor") from exc
+    raw_limit = request.query.get("limit", str(settings.federation.batch_size))
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 5000:
+        raise Problem(400, "query parameter 'limit' must be an integer from 1 to 5000", slug="invalid-query")
+    identity = request.app[IDENTITY]
+    page = await persistence.read_feed(
+        request.app[appkeys.ENGINE], identity.node_id, since, int(raw_limit), include_reports=signed.peer.is_hub
+    )
+    next_cursor = persistence.encode_feed_cursor(page.last_seq)
+    body = (
+        '{"origin":' + json.dumps(identity.node_id) + ',"records":[' + ",".join(page.items) + "],"
+        f'"next_cursor":"{next_cursor}","more":{"true" if page.last_seq < page.head_seq and page.items else "false"},'
+        f'"remaining":{max(page.head_seq - page.last_seq, 0)}}}'
+    )
+    return web.Response(body=body.encode(), content_type="application/json")
+
+
+async def inbox(request: web.Request) -> web.StreamResponse:
+    """POST /federation/v1/inbox — a signed batch of the sender's records, applied once."""
+    signed = await authenticate(request)
+    sender = signed.peer.node_id
+    try:
+        batch = json.loads(signed.body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise Problem(400, f"the batch is not valid JSON: {exc}", slug="malformed-json") from exc
+    if not isinstance(batch, dict) or not isinstance(batch.get("records"), list):
+        raise Problem(422, "a batch is an object with 'origin', 'batch_id' and a 'records' list", slug="validation")
+    batch_id = batch.get("batch_id")
+    if not isinstance(batch_id, str) or not 8 <= len(batch_id) <= 64:
+        raise Problem(422, "'batch_id' must be a string of 8 to 64 characters", slug="validation")
+    if batch.get("origin") != sender:
+        raise Problem(
+            403, f"the batch claims origin {batch.get('origin')!r} but is signed by '{sender}'", slug="spoofed-origin"
+        )
+    try:
+        rows = envelope_rows(batch["records"], sender)
+    except BatchRejected as exc:
+        slug = "spoofed-origin" if exc.status == 403 else "validation"
+        raise Problem(exc.status, str(exc), slug=slug) from exc
+    engine = request.app[appkeys.ENGINE]
+    async with engine.begin() as connection:
+        fresh = await persistence.claim_inbox_batch(connection, sender, batch_id, len(rows))
+        applied = await apply_rows(connection, rows) if fresh else 0
+    status = "applied" if fresh else "duplicate"
+    return web.json_response(
+        {"batch_id": batch_id, "status": status, "received": len(rows), "applied": applied}, status=202
+    )
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/federation/v1/changes", changes, allow_head=False)
+    app.router.add_post("/federation/v1/inbox", inbox)

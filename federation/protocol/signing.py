@@ -1,0 +1,145 @@
+"""RFC 9421 request signatures (Ed25519) with RFC 9530 Content-Digest: signing outgoing, checking incoming.
+
+Profile (docs/protocol.md): covered components `@method`, `@target-uri` and, whenever there is a body,
+`content-digest`; signature parameters `created`, `keyid` (`<node id>#<key id>`), `nonce` and `alg`
+(`ed25519`). Receivers refuse signatures older than the max age (300 s by default) or from the future beyond
+a small skew, reused nonces, unknown or expired keys. The RFC mechanics come from http-message-signatures.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+import http_sf
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from http_message_signatures import (
+    HTTPMessageSigner,
+    HTTPMessageVerifier,
+    InvalidSignature,
+    MappingKeyResolver,
+    algorithms,
+)
+from http_message_signatures.exceptions import HTTPMessageSignaturesException
+from multidict import CIMultiDict
+
+DEFAULT_MAX_AGE = dt.timedelta(seconds=300)
+SIGNATURE_LABEL = "regies"
+SIGNATURE_TAG = "regies-federation"
+REQUIRED_COMPONENTS = ("@method", "@target-uri")
+
+
+class SignatureError(Exception):
+    """The request's signature is missing, malformed, stale, replayed or does not verify."""
+
+
+@dataclass
+class HttpMessage:
+    """The parts of an HTTP request a signature covers."""
+
+    method: str
+    url: str
+    headers: Any
+
+
+def split_keyid(keyid: str) -> tuple[str, str]:
+    node_id, separator, kid = keyid.partition("#")
+    if not separator or not node_id or not kid:
+        raise SignatureError(f"keyid '{keyid}' is not of the form <node id>#<key id>")
+    return node_id, kid
+
+
+def sign_request(
+    method: str,
+    url: str,
+    body: bytes | None,
+    *,
+    node_id: str,
+    kid: str,
+    private_key: Ed25519PrivateKey,
+    created: dt.datetime | None = None,
+    nonce: str | None = None,
+) -> CIMultiDict[str]:
+    """The headers to add to a request: Content-Digest (with a body), Signature-Input and Signature."""
+    keyid = f"{node_id}#{kid}"
+    headers: CIMultiDict[str] = CIMultiDict()
+    signer = HTTPMessageSigner(
+        signature_algorithm=algorithms.ED25519,
+        key_resolver=MappingKeyResolver(public_keys={}, private_keys={keyid: private_key}),
+    )
+    signer.sign(
+        HttpMessage(method.upper(), url, headers),
+        key_id=keyid,
+        created=created or dt.datetime.now(dt.UTC),
+        nonce=nonce or secrets.token_urlsafe(18),
+        label=SIGNATURE_LABEL,
+        tag=SIGNATURE_TAG,
+        covered_component_ids=REQUIRED_COMPONENTS,
+        body=body if body else None,
+    )
+    return headers
+
+
+def signature_keyid(headers: Any) -> str:
+    """The keyid a request claims, read before verification so the key can be looked up."""
+    value = headers.get("Signature-Input")
+    if not value:
+        raise SignatureError("the request is not signed (no Signature-Input header); see docs/protocol.md")
+    try:
+        parsed = http_sf.parse(value.encode(), tltype="dictionary")
+    except Exception as exc:
+        raise SignatureError(f"Signature-Input is not a structured field dictionary: {exc}") from exc
+    member = parsed.get(SIGNATURE_LABEL) if isinstance(parsed, dict) else None
+    if member is None:
+        raise SignatureError(f"Signature-Input has no '{SIGNATURE_LABEL}' signature")
+    params = member[1] if isinstance(member, tuple) else getattr(member, "params", {})
+    keyid = params.get("keyid")
+    if not isinstance(keyid, str):
+        raise SignatureError("the signature has no keyid parameter")
+    return keyid
+
+
+@dataclass(frozen=True)
+class VerifiedSignature:
+    keyid: str
+    node_id: str
+    kid: str
+    nonce: str
+    created: int
+
+
+def verify_request(
+    method: str,
+    url: str,
+    headers: Any,
+    body: bytes,
+    public_key: Ed25519PublicKey,
+    *,
+    max_age: dt.timedelta = DEFAULT_MAX_AGE,
+) -> VerifiedSignature:
+    """Check the signature against `public_key`, its age and the body's digest; SignatureError if not."""
+    keyid = signature_keyid(headers)
+    verifier = HTTPMessageVerifier(
+        signature_algorithm=algorithms.ED25519,
+        key_resolver=MappingKeyResolver(public_keys={keyid: public_key}, private_keys={}),
+    )
+    required = (*REQUIRED_COMPONENTS, "content-digest") if body else REQUIRED_COMPONENTS
+    try:
+        results = verifier.verify(
+            HttpMessage(method.upper(), url, headers),
+            max_age=max_age,
+            expect_tag=SIGNATURE_TAG,
+            expect_label=SIGNATURE_LABEL,
+            require_components=required,
+            body=body,
+        )
+    except (InvalidSignature, HTTPMessageSignaturesException) as exc:
+        raise SignatureError(f"signature check failed: {exc}") from exc
+    params = results[0].parameters
+    nonce = params.get("nonce")
+    if not isinstance(nonce, str) or len(nonce) < 16 or len(nonce) > 100:
+        raise SignatureError("the signature needs a nonce of 16 to 100 characters")
+    node_id, kid = split_keyid(keyid)
+    return VerifiedSignature(keyid, node_id, kid, nonce, int(params["created"]))

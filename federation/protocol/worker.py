@@ -1,0 +1,62 @@
+"""The background sync worker run inside `regies serve`: pulls from peers and delivers the outbox on intervals."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+
+from federation.protocol import persistence, sender
+from federation.protocol.context import FederationContext
+from federation.protocol.puller import PullError, pull_peer
+
+log = logging.getLogger(__name__)
+NONCE_PURGE_INTERVAL_S = 600
+
+
+async def pull_due_peers(context: FederationContext) -> None:
+    peers = [peer for peer in await persistence.list_peers(context.engine) if peer.pull and peer.status == "active"]
+    for peer in peers:
+        try:
+            progress = await pull_peer(context, peer)
+        except PullError:
+            continue  # recorded on the peer and logged; the next round tries again
+        if progress.received:
+            log.info("pulled %d records from %s (%d applied)", progress.received, peer.node_id, progress.applied)
+
+
+async def run_worker(context: FederationContext) -> None:
+    """Loop forever; every failure is logged and retried on the next round, never fatal."""
+    settings = context.settings
+    next_pull = next_push = time.monotonic()
+    next_purge = time.monotonic() + NONCE_PURGE_INTERVAL_S
+    while True:
+        now = time.monotonic()
+        try:
+            if now >= next_push:
+                await sender.push_all(context)
+                next_push = time.monotonic() + settings.push_interval_s
+            if now >= next_pull:
+                await pull_due_peers(context)
+                next_pull = time.monotonic() + settings.pull_interval_s
+            if now >= next_purge:
+                await persistence.purge_nonces(context.engine)
+                next_purge = time.monotonic() + NONCE_PURGE_INTERVAL_S
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("sync worker round failed; retrying on the next round")
+        await asyncio.sleep(max(0.05, min(next_pull, next_push, next_purge) - time.monotonic()))
+
+
+@contextlib.asynccontextmanager
+async def running_worker(context: FederationContext) -> AsyncIterator[asyncio.Task[None]]:
+    task = asyncio.create_task(run_worker(context), name="regies-sync-worker")
+    try:
+        yield task
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
