@@ -11,14 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from federation import SCHEMA_VERSION, __version__
+from federation.cli_federation import add_commands as add_federation_commands
 from federation.config import ConfigError, Settings, load_settings
+from federation.errors import CommandError
 from federation.plugins import PluginError
 
 log = logging.getLogger("federation")
-
-
-class CommandError(Exception):
-    """A user-facing failure: printed as `error: …` with exit status 1."""
 
 
 def _settings(args: argparse.Namespace, overrides: dict[str, Any] | None = None) -> Settings:
@@ -295,6 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--dir", default=".", help="where to create regies-<name>/ (default: here)")
     new.set_defaults(handler=cmd_plugin_new)
 
+    add_federation_commands(commands, _settings)
     commands.add_parser("version", help="print the version").set_defaults(handler=cmd_version)
     return parser
 

@@ -238,3 +238,86 @@ async def push_all(context: FederationContext) -> dict[str, int]:
     targets = destinations(context, peers)
     results = await asyncio.gather(*(push_destination(context, destination) for destination in targets))
     return {destination.key: count for destination, count in zip(targets, results, strict=True)}
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    id: int
+    destination: str
+    batch_id: str
+    record_count: int
+    state: str
+    attempts: int
+    next_attempt_at_us: int
+    last_error: str | None
+    created_at_us: int
+
+
+async def list_outbox(context: FederationContext, include_delivered: bool = False) -> list[OutboxEntry]:
+    query = select(outbox_batches).order_by(outbox_batches.c.id)
+    if not include_delivered:
+        query = query.where(outbox_batches.c.state.in_(("pending", "failed")))
+    async with context.engine.connect() as connection:
+        rows = (await connection.execute(query)).mappings().all()
+    return [
+        OutboxEntry(
+            row["id"],
+            row["destination"],
+            row["batch_id"],
+            row["record_count"],
+            row["state"],
+            row["attempts"],
+            row["next_attempt_at_us"],
+            row["last_error"],
+            row["created_at_us"],
+        )
+        for row in rows
+    ]
+
+
+async def retry_batches(context: FederationContext, batch_ids: list[int] | None) -> int:
+    """Re-queue failed batches (all of them when `batch_ids` is None) and close their breakers."""
+    condition = outbox_batches.c.state == "failed"
+    if batch_ids is not None:
+        condition = condition & outbox_batches.c.id.in_(batch_ids)
+    async with context.engine.begin() as connection:
+        destinations_hit = (
+            (await connection.execute(select(outbox_batches.c.destination).where(condition).distinct())).scalars().all()
+        )
+        result = await connection.execute(
+            update(outbox_batches).where(condition).values(state="pending", next_attempt_at_us=to_micros(utcnow()))
+        )
+        if destinations_hit:
+            await connection.execute(
+                update(push_cursors)
+                .where(push_cursors.c.destination.in_(destinations_hit))
+                .values(consecutive_failures=0, open_until_us=None)
+            )
+    return int(result.rowcount or 0)
+
+
+async def discard_batches(context: FederationContext, batch_ids: list[int]) -> int:
+    """Give up on failed or pending batches explicitly; they stay listed as discarded."""
+    async with context.engine.begin() as connection:
+        result = await connection.execute(
+            update(outbox_batches)
+            .where(outbox_batches.c.id.in_(batch_ids), outbox_batches.c.state.in_(("pending", "failed")))
+            .values(state="discarded")
+        )
+    return int(result.rowcount or 0)
+
+
+async def outbox_depth(context: FederationContext) -> dict[str, dict[str, int]]:
+    """Pending and failed batches per destination."""
+    from sqlalchemy import func
+
+    async with context.engine.connect() as connection:
+        rows = await connection.execute(
+            select(outbox_batches.c.destination, outbox_batches.c.state, func.count())
+            .where(outbox_batches.c.state.in_(("pending", "failed")))
+            .group_by(outbox_batches.c.destination, outbox_batches.c.state)
+        )
+        depth: dict[str, dict[str, int]] = {}
+        for destination, state, count in rows:
+            depth.setdefault(destination, {"pending": 0, "failed": 0})[state] = int(count)
+    return depth

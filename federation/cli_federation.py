@@ -1,0 +1,318 @@
+"""The `regies` subcommands for federation: peers, sync, outbox and signing keys."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from federation.config import Settings
+from federation.errors import CommandError
+from federation.protocol import persistence, sender
+from federation.protocol.context import FederationContext
+from federation.protocol.discovery import NodeIdentity
+from federation.protocol.keys import KeyStore, create_key, describe_validity, fingerprint
+from federation.protocol.puller import PullError, PullProgress, pull_peer
+from federation.protocol.transport import FederationClient, TransportError
+from federation.storage.mapping import from_micros
+
+SettingsLoader = Callable[[argparse.Namespace], Settings]
+
+
+@contextlib.asynccontextmanager
+async def federation_context(settings: Settings) -> AsyncIterator[FederationContext]:
+    from federation.app import load_or_create_keys
+    from federation.plugins import build_plugins
+    from federation.storage import migrate
+    from federation.storage.engine import create_engine
+    from federation.storage.records import get_meta
+
+    engine = create_engine(settings.database_url)
+    client: FederationClient | None = None
+    try:
+        if await migrate.current_revision(engine) is None:
+            raise CommandError(f"no node database at {settings.database_url}; run `regies init` first")
+        await migrate.upgrade(engine)
+        node_id = await get_meta(engine, "node_id")
+        if node_id is None:
+            raise CommandError("this node is not initialised; run `regies init` first")
+        identity = NodeIdentity(node_id, await load_or_create_keys(engine, settings, node_id))
+        client = FederationClient(identity, timeout_s=settings.federation.request_timeout_s)
+        plugins = build_plugins(disabled=settings.plugins.disabled, settings=settings.plugins.sections())
+        yield FederationContext(engine, identity, client, settings.federation, plugins.registry)
+    finally:
+        if client is not None:
+            await client.close()
+        await engine.dispose()
+
+
+def _iso(micros: int | None) -> str:
+    if micros is None:
+        return "-"
+    return from_micros(micros).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def cmd_peer_add(args: argparse.Namespace, load: SettingsLoader) -> int:
+    settings = load(args)
+
+    async def run() -> int:
+        async with federation_context(settings) as context:
+            try:
+                remote = await context.client.fetch_discovery(args.url)
+            except TransportError as exc:
+                raise CommandError(f"could not read the discovery document: {exc}") from exc
+            if remote.node_id == context.node_id:
+                raise CommandError("this URL is this node itself")
+            print(f"Node:    {remote.node_id}  ({remote.name})")
+            print(f"Address: {remote.base_url}")
+            for key in remote.keys:
+                print(f"Key {key.kid}: {fingerprint(key.x)}  ({describe_validity(key)})")
+            if not args.yes:
+                if not sys.stdin.isatty():
+                    raise CommandError("compare the fingerprint with the peer's operator, then rerun with --yes")
+                prompt = "Pin these keys and add this peer? [y/N] "
+                answer = (await asyncio.to_thread(input, prompt)).strip().lower()
+                if answer not in ("y", "yes", "o", "oui"):
+                    print("Nothing changed.")
+                    return 1
+            await persistence.save_peer(
+                context.engine,
+                node_id=remote.node_id,
+                name=remote.name,
+                base_url=remote.base_url,
+                keys=remote.keys,
+                role="hub" if args.hub else "peer",
+                pull=not args.no_pull,
+                push=args.push,
+            )
+            modes = ", ".join(m for m, on in (("pull", not args.no_pull), ("push", args.push)) if on) or "none"
+            print(f"Added peer '{remote.node_id}' ({modes}). Its operator must also add this node:")
+            print(f"  regies peer add {settings.public_base_url}")
+            return 0
+
+    return asyncio.run(run())
+
+
+def cmd_peer_remove(args: argparse.Namespace, load: SettingsLoader) -> int:
+    settings = load(args)
+
+    async def run() -> bool:
+        async with federation_context(settings) as context:
+            return await persistence.remove_peer(context.engine, args.node_id)
+
+    if not asyncio.run(run()):
+        raise CommandError(f"no peer '{args.node_id}' (see `regies peers`)")
+    print(f"Removed peer '{args.node_id}'. Its replicated records stay, read-only.")
+    return 0
+
+
+def cmd_peers(args: argparse.Namespace, load: SettingsLoader) -> int:
+    settings = load(args)
+
+    async def run() -> tuple[list[persistence.Peer], dict[str, dict[str, int]]]:
+        async with federation_context(settings) as context:
+            return await persistence.list_peers(context.engine), await sender.outbox_depth(context)
+
+    peers, depth = asyncio.run(run())
+    if args.json:
+        described = []
+        for peer in peers:
+            entry = peer.describe()
+            entry["outbox"] = depth.get(f"peer:{peer.node_id}", {"pending": 0, "failed": 0})
+            described.append(entry)
+        print(json.dumps(described, ensure_ascii=False, indent=2))
+        return 0
+    if not peers:
+        print("No peers yet. Add one with: regies peer add https://other-node.example")
+        return 0
+    print(f"{'NODE':<22} {'MODE':<10} {'STATUS':<8} {'LAST SYNC':<20} {'LAG':>7} {'OUTBOX':>9}  LAST ERROR")
+    for peer in peers:
+        mode = "+".join(m for m, on in (("pull", peer.pull), ("push", peer.push)) if on) or "-"
+        if peer.is_hub:
+            mode += " hub"
+        queue = depth.get(f"peer:{peer.node_id}", {"pending": 0, "failed": 0})
+        outbox = f"{queue['pending']}/{queue['failed']}f"
+        lag = "-" if peer.lag is None else str(peer.lag)
+        error = (peer.last_error or "")[:60]
+        print(
+            f"{peer.node_id:<22} {mode:<10} {peer.status:<8} {_iso(peer.last_success_at_us):<20} "
+            f"{lag:>7} {outbox:>9}  {error}"
+        )
+    return 0
+
+
+class ProgressBar:
+    """One line on stderr: records pulled, rate and ETA, redrawn in place."""
+
+    def __init__(self, label: str, stream: Any = sys.stderr) -> None:
+        self.label = label
+        self.stream = stream
+        self.last_draw = 0.0
+
+    def __call__(self, progress: PullProgress) -> None:
+        now = time.monotonic()
+        if now - self.last_draw < 0.1 and progress.remaining:
+            return
+        self.last_draw = now
+        total = progress.received + progress.remaining
+        fraction = progress.received / total if total else 1.0
+        bar = "█" * int(fraction * 24) + "░" * (24 - int(fraction * 24))
+        rate = progress.rate
+        eta = f"{progress.remaining / rate:5.0f}s" if rate > 0 and progress.remaining else "   0s"
+        self.stream.write(
+            f"\r{self.label:<18} {bar} {progress.received:>9,}/{total:<9,} records {rate:>8,.0f}/s ETA {eta}"
+        )
+        self.stream.flush()
+
+    def done(self) -> None:
+        self.stream.write("\n")
+        self.stream.flush()
+
+
+def cmd_sync(args: argparse.Namespace, load: SettingsLoader) -> int:
+    settings = load(args)
+
+    async def run() -> int:
+        failures = 0
+        async with federation_context(settings) as context:
+            peers = await persistence.list_peers(context.engine)
+            if args.peer:
+                peers = [peer for peer in peers if peer.node_id == args.peer]
+                if not peers:
+                    raise CommandError(f"no peer '{args.peer}' (see `regies peers`)")
+            if not args.push_only:
+                for peer in peers:
+                    if not peer.pull:
+                        continue
+                    bar = ProgressBar(peer.node_id)
+                    try:
+                        progress = await pull_peer(context, peer, on_page=bar)
+                    except PullError as exc:
+                        bar.done()
+                        print(f"{peer.node_id}: {exc}", file=sys.stderr)
+                        failures += 1
+                        continue
+                    bar(progress)
+                    bar.done()
+                    print(f"{peer.node_id}: {progress.received} records received, {progress.applied} applied")
+            if not args.pull_only:
+                delivered = await sender.push_all(context)
+                for destination, count in delivered.items():
+                    if args.peer and destination != f"peer:{args.peer}":
+                        continue
+                    print(f"{destination}: {count} batch(es) delivered")
+                depth = await sender.outbox_depth(context)
+                for destination, queue in depth.items():
+                    if queue["pending"] or queue["failed"]:
+                        print(
+                            f"{destination}: {queue['pending']} pending, {queue['failed']} failed (see `regies outbox`)"
+                        )
+                        failures += queue["failed"]
+        return 1 if failures else 0
+
+    return asyncio.run(run())
+
+
+def cmd_outbox(args: argparse.Namespace, load: SettingsLoader) -> int:
+    settings = load(args)
+
+    async def run() -> int:
+        async with federation_context(settings) as context:
+            if args.action == "retry":
+                ids = None if args.all_failed else args.ids
+                if ids is not None and not ids:
+                    raise CommandError("name the batch ids to retry, or use --all-failed")
+                count = await sender.retry_batches(context, ids)
+                print(f"{count} batch(es) queued again; they go out on the next sync (`regies sync`).")
+                return 0 if count else 1
+            if args.action == "discard":
+                if not args.ids:
+                    raise CommandError("name the batch ids to discard")
+                count = await sender.discard_batches(context, args.ids)
+                print(f"{count} batch(es) discarded.")
+                return 0 if count else 1
+            entries = await sender.list_outbox(context, include_delivered=args.all)
+            if not entries:
+                print("The outbox is empty: every change has been delivered.")
+                return 0
+            print(f"{'ID':>6}  {'DESTINATION':<26} {'RECORDS':>7} {'STATE':<10} {'TRIES':>5}  {'NEXT TRY':<20} ERROR")
+            for entry in entries:
+                next_try = _iso(entry.next_attempt_at_us) if entry.state == "pending" else "-"
+                print(
+                    f"{entry.id:>6}  {entry.destination:<26} {entry.record_count:>7} {entry.state:<10} "
+                    f"{entry.attempts:>5}  {next_try:<20} {(entry.last_error or '')[:70]}"
+                )
+            return 0
+
+    return asyncio.run(run())
+
+
+def cmd_keys(args: argparse.Namespace, load: SettingsLoader) -> int:
+    settings = load(args)
+
+    async def run() -> int:
+        async with federation_context(settings) as context:
+            if args.action == "rotate":
+                overlap = dt.timedelta(days=args.overlap_days or settings.federation.key_overlap_days)
+                created = await create_key(context.engine, settings.keys_dir, context.node_id, overlap)
+                print(f"New signing key {created.kid}: {fingerprint(created.x)}")
+                print(f"It is signed by {created.signed_by}, which stays valid for {overlap.days} more day(s).")
+                print("Peers pick the new key up from the discovery document on their next contact.")
+                return 0
+            keys = await KeyStore.load(context.engine, settings.keys_dir)
+            signing, _ = keys.signing
+            for info in keys.published:
+                marker = "*" if info.kid == signing else " "
+                print(f"{marker} {info.kid}  {fingerprint(info.x)}  {describe_validity(info)}")
+            return 0
+
+    return asyncio.run(run())
+
+
+def add_commands(commands: Any, load: SettingsLoader) -> None:
+    """Register the federation subcommands on the main parser."""
+
+    def bind(handler: Callable[[argparse.Namespace, SettingsLoader], int]) -> Callable[[argparse.Namespace], int]:
+        return lambda args: handler(args, load)
+
+    peer = commands.add_parser("peer", help="add or remove a peer node")
+    peer_commands = peer.add_subparsers(dest="peer_command", required=True, metavar="ACTION")
+    add = peer_commands.add_parser("add", help="fetch a node's discovery document, show its key, pin it")
+    add.add_argument("url", help="the other node's base URL, e.g. https://regie-voisine.example")
+    add.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    add.add_argument("--push", action="store_true", help="also push this node's changes to its inbox")
+    add.add_argument("--no-pull", action="store_true", help="do not pull its feed")
+    add.add_argument("--hub", action="store_true", help="this peer is the network hub (receives period reports)")
+    add.set_defaults(handler=bind(cmd_peer_add))
+    remove = peer_commands.add_parser("remove", help="forget a peer (its records stay)")
+    remove.add_argument("node_id")
+    remove.set_defaults(handler=bind(cmd_peer_remove))
+
+    peers = commands.add_parser("peers", help="list peers with status, last sync, lag and errors")
+    peers.add_argument("--json", action="store_true")
+    peers.set_defaults(handler=bind(cmd_peers))
+
+    sync = commands.add_parser("sync", help="pull from peers and deliver the outbox now, with progress")
+    sync.add_argument("peer", nargs="?", help="only this peer (node id)")
+    group = sync.add_mutually_exclusive_group()
+    group.add_argument("--pull-only", action="store_true")
+    group.add_argument("--push-only", action="store_true")
+    sync.set_defaults(handler=bind(cmd_sync))
+
+    outbox = commands.add_parser("outbox", help="batches waiting or failed to be delivered")
+    outbox.add_argument("action", nargs="?", choices=["list", "retry", "discard"], default="list")
+    outbox.add_argument("ids", nargs="*", type=int, help="batch ids (for retry or discard)")
+    outbox.add_argument("--all", action="store_true", help="list delivered and discarded batches too")
+    outbox.add_argument("--all-failed", action="store_true", help="retry every failed batch")
+    outbox.set_defaults(handler=bind(cmd_outbox))
+
+    keys = commands.add_parser("keys", help="this node's signing keys")
+    keys.add_argument("action", nargs="?", choices=["list", "rotate"], default="list")
+    keys.add_argument("--overlap-days", type=int, help="how long the previous key stays valid (default 7)")
+    keys.set_defaults(handler=bind(cmd_keys))
