@@ -478,9 +478,21 @@ async def run_client(
 ) -> list[tuple[Result, float | None]]:
     rng = random.Random(seed)
     node = servers["node"]
-    by_id = [URL(f"{node.base}/api/v1/activities/{record_id}") for record_id in data.ids]
-    bare_urls = [URL(f"{servers['bare'].base}/bare/{record_id}") for record_id in data.ids]
+
+    def by_id(server: Server) -> list[URL]:
+        return [URL(f"{server.base}/api/v1/activities/{record_id}") for record_id in data.ids]
+
+    plan: list[tuple[str, Server, list[URL], float | None]] = [
+        ("bare aiohttp (baseline)", servers["bare"], [URL(f"{servers['bare'].base}/bare/{i}") for i in data.ids], None),
+        ("GET by id", node, by_id(node), BY_ID_TARGET),
+    ]
+    if "node-no-plugins" in servers:
+        no_plugins = servers["node-no-plugins"]
+        plan.append(("GET by id, built-in plugins off", no_plugins, by_id(no_plugins), BY_ID_TARGET))
     list_urls = [URL(f"{node.base}/api/v1/activities?limit=50&category={c}") for c in data.categories]
+    plan.append(("GET list limit=50&category=…", node, list_urls, None))
+    gc.collect()
+    gc.freeze()  # the ids and prebuilt URLs stay alive: keep the client's full collections from rescanning them
     connector = TCPConnector(limit=args.concurrency)
     async with ClientSession(connector=connector, timeout=ClientTimeout(total=30)) as session:
         # Sanity check: the API serves the stored body byte for byte.
@@ -489,15 +501,6 @@ async def run_client(
             body = await response.text()
             if response.status != 200 or body != data.sample_body:
                 raise RuntimeError(f"GET by id sanity check failed: HTTP {response.status}: {body[:200]}")
-        plan: list[tuple[str, Server, list[URL], float | None]] = [
-            ("bare aiohttp (baseline)", servers["bare"], bare_urls, None),
-            ("GET by id", node, by_id, BY_ID_TARGET),
-        ]
-        if "node-no-plugins" in servers:
-            no_plugins = servers["node-no-plugins"]
-            urls = [URL(f"{no_plugins.base}/api/v1/activities/{record_id}") for record_id in data.ids]
-            plan.append(("GET by id, built-in plugins off", no_plugins, urls, BY_ID_TARGET))
-        plan.append(("GET list limit=50&category=…", node, list_urls, None))
         # Targets take turns in short rounds, so a burst of background load hits all of them alike.
         segment_seconds = args.duration / args.rounds
         print(
@@ -609,8 +612,6 @@ def main(argv: list[str] | None = None) -> int:
                 {"REGIES_DISABLED_PLUGINS": ",".join(all_builtin)},
             )
             print(f"plugins: comparison node runs with REGIES_DISABLED_PLUGINS={','.join(all_builtin)}")
-        gc.collect()
-        gc.freeze()  # the loaded ids and URLs stay alive: keep full collections from rescanning them
         results = asyncio.run(run_client(servers, data, args, args.seed + 1))
 
     bare = results[0][0]

@@ -85,6 +85,12 @@ def envelope_rows(envelopes: list[Any], sender: str) -> list[dict[str, Any]]:
             continue
         if envelope.payload is None:
             raise BatchRejected(422, f"record {record_id} is not deleted but has no payload")
+        for field in ("origin", "id", "version"):
+            if field in envelope.payload and str(envelope.payload[field]) != str(getattr(envelope, field)):
+                raise BatchRejected(
+                    403 if field == "origin" else 422,
+                    f"record {record_id}: payload {field} {envelope.payload[field]!r} contradicts the envelope",
+                )
         payload = {**envelope.payload, **envelope.model_dump(include={"origin", "id", "version", "updated_at"})}
         payload["deleted"] = False
         try:

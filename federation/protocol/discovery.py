@@ -95,7 +95,6 @@ async def nodeinfo(request: web.Request) -> web.StreamResponse:
     }
     return web.Response(
         body=json.dumps(document).encode(),
-        content_type="application/json",
         headers={"Content-Type": f'application/json; profile="{NODEINFO_SCHEMA}#"'},
     )
 

@@ -132,7 +132,7 @@ class KeyStore:
     def signing(self) -> tuple[str, Ed25519PrivateKey]:
         """The newest key with a private half on this machine."""
         now = int(utcnow().timestamp())
-        for info in sorted(self.published, key=lambda k: k.created, reverse=True):
+        for info in reversed(self.published):  # loaded oldest first, by creation time in microseconds
             if info.kid in self._private and info.valid_at(now):
                 return info.kid, self._private[info.kid]
         raise RuntimeError(f"no usable private signing key in {self.keys_dir}; run `regies keys rotate`")

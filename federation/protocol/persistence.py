@@ -113,7 +113,6 @@ async def save_peer(
         "pull": pull,
         "push": push,
         "status": "active",
-        "discovery_fetched_at_us": to_micros(utcnow()),
     }
     async with engine.begin() as connection:
         exists = await connection.scalar(select(peers.c.node_id).where(peers.c.node_id == node_id))
@@ -263,7 +262,10 @@ async def read_feed(engine: AsyncEngine, origin: str, since: int, limit: int, in
                 text(feed_sql(include_reports)), {"since": since, "origin": origin, "limit": limit}
             )
         ).all()
-        head = await connection.scalar(select(func.max(changes.c.seq)).where(changes.c.origin == origin))
+        head_query = select(func.max(changes.c.seq)).where(changes.c.origin == origin)
+        if not include_reports:
+            head_query = head_query.where(changes.c.kind != "report")
+        head = await connection.scalar(head_query)
     items = [feed_item(origin, *row[1:]) for row in rows]
     last_seq = rows[-1][0] if rows else since
     return FeedPage(items, last_seq, int(head or 0))

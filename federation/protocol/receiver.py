@@ -113,7 +113,7 @@ async def changes(request: web.Request) -> web.StreamResponse:
     next_cursor = persistence.encode_feed_cursor(page.last_seq)
     body = (
         '{"origin":' + json.dumps(identity.node_id) + ',"records":[' + ",".join(page.items) + "],"
-        f'"next_cursor":"{next_cursor}","more":{"true" if page.last_seq < page.head_seq and page.items else "false"},'
+        f'"next_cursor":"{next_cursor}","more":{"true" if page.last_seq < page.head_seq else "false"},'
         f'"remaining":{max(page.head_seq - page.last_seq, 0)}}}'
     )
     return web.Response(body=body.encode(), content_type="application/json")

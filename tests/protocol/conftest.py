@@ -1,0 +1,138 @@
+"""Several nodes in one process, each a real HTTP server on 127.0.0.1 with its own database."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+
+from federation.app import FEDERATION, create_app
+from federation.bootstrap import init_node
+from federation.config import Settings, load_settings
+from federation.protocol import persistence
+from federation.protocol.context import FederationContext
+
+
+@dataclass
+class Node:
+    node_id: str
+    settings: Settings
+    server: TestServer
+    token: str
+    session: aiohttp.ClientSession
+
+    @property
+    def url(self) -> str:
+        return str(self.server.make_url("")).rstrip("/")
+
+    @property
+    def context(self) -> FederationContext:
+        return self.server.app[FEDERATION]
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    async def create(self, collection: str, body: dict[str, Any]) -> dict[str, Any]:
+        async with self.session.post(f"{self.url}/api/v1/{collection}", json=body, headers=self.auth) as response:
+            assert response.status == 201, await response.text()
+            created: dict[str, Any] = await response.json()
+            return created
+
+    async def put(self, collection: str, record_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        url = f"{self.url}/api/v1/{collection}/{record_id}"
+        async with self.session.put(url, json=body, headers=self.auth) as response:
+            assert response.status == 200, await response.text()
+            updated: dict[str, Any] = await response.json()
+            return updated
+
+    async def delete(self, collection: str, record_id: str) -> None:
+        async with self.session.delete(f"{self.url}/api/v1/{collection}/{record_id}", headers=self.auth) as response:
+            assert response.status == 204, await response.text()
+
+    async def get(self, path: str, **kwargs: Any) -> tuple[int, Any]:
+        async with self.session.get(f"{self.url}{path}", **kwargs) as response:
+            return response.status, await response.json()
+
+    async def add_peer(self, other: Node, *, push: bool = False, pull: bool = True, role: str = "peer") -> None:
+        """Pin `other`'s keys from its discovery document, as `regies peer add` does."""
+        remote = await self.context.client.fetch_discovery(other.url)
+        await persistence.save_peer(
+            self.context.engine,
+            node_id=remote.node_id,
+            name=remote.name,
+            base_url=remote.base_url,
+            keys=remote.keys,
+            role=role,
+            pull=pull,
+            push=push,
+        )
+
+    async def records(self, origin: str, kind: str = "activity") -> dict[str, dict[str, Any]]:
+        """Every live record of `origin` of this kind, by id, read through the API."""
+        found: dict[str, dict[str, Any]] = {}
+        collection = {"activity": "activities", "resource": "resources", "report": "reports"}[kind]
+        url = f"/api/v1/{collection}?origin={origin}&limit=500"
+        while url:
+            status, page = await self.get(url, headers=self.auth)
+            assert status == 200, page
+            found.update({item["id"]: item for item in page["items"]})
+            url = (
+                f"/api/v1/{collection}?origin={origin}&limit=500&cursor={page['next_cursor']}"
+                if page["next_cursor"]
+                else ""
+            )
+        return found
+
+
+NodeFactory = Callable[..., Awaitable[Node]]
+
+
+@pytest.fixture
+async def make_node(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> AsyncIterator[NodeFactory]:
+    """`await make_node("rq-a")` → an initialised node serving on 127.0.0.1 (SQLite unless `database_url`)."""
+    for key in list(os.environ):
+        if key.startswith("REGIES_") and key != "REGIES_TEST_POSTGRES_URL":
+            monkeypatch.delenv(key)
+    servers: list[TestServer] = []
+    sessions: list[aiohttp.ClientSession] = []
+
+    async def factory(node_id: str, database_url: str | None = None, **federation: Any) -> Node:
+        overrides: dict[str, Any] = {"federation": {"worker": False, **federation}}
+        if database_url:
+            overrides["database"] = {"url": database_url}
+        settings = load_settings(data_dir=tmp_path / node_id, overrides=overrides)
+        result = await init_node(settings, name=f"Régie {node_id}", node_id=node_id)
+        assert result.admin_token
+        server = TestServer(create_app(settings), host="127.0.0.1")
+        await server.start_server()
+        servers.append(server)
+        session = aiohttp.ClientSession()
+        sessions.append(session)
+        return Node(node_id, settings, server, result.admin_token, session)
+
+    yield factory
+    for session in sessions:
+        await session.close()
+    for server in servers:
+        await server.close()
+
+
+def activity(n: int, **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "category": "urban_management",
+        "service_type": "green_spaces",
+        "title": f"Espaces verts n°{n}",
+        "place": {"commune": "93066"},
+        "details": {"surface_m2": 100 * n},
+    }
+    body.update(overrides)
+    return body
