@@ -93,7 +93,7 @@ async def test_unsigned_request_is_401(pair: tuple[Node, Node]) -> None:
 
 
 async def test_unknown_node_is_401(make_node: NodeFactory, pair: tuple[Node, Node]) -> None:
-    a, b = pair
+    _a, b = pair
     stranger = await make_node("rq-inconnue")
     before = await _record_count(b)
     status, problem = await _raw(stranger, b, "POST", "/federation/v1/inbox", _batch("rq-inconnue"))
@@ -211,7 +211,7 @@ def _private(node: Node, kid: str) -> Ed25519PrivateKey:
 
 async def test_rotated_key_without_valid_proof_is_refused(pair: tuple[Node, Node]) -> None:
     """A key that appears in the discovery document but is not signed by a pinned key is never trusted."""
-    a, b = pair
+    a, _b = pair
     from federation.protocol.discovery import accept_rotated_keys
     from federation.protocol.keys import PublicKeyInfo, b64url, raw_public
 

@@ -88,7 +88,7 @@ async def test_replicas_are_read_only_on_the_receiver(make_node: NodeFactory) ->
         assert r.status == 409
     status, page = await b.get("/api/v1/activities?origin=rq-a")
     assert [item["id"] for item in page["items"]] == [created["id"]]
-    status, page = await b.get("/api/v1/activities?origin=rq-b")
+    _status, page = await b.get("/api/v1/activities?origin=rq-b")
     assert page["items"] == []
 
 
@@ -145,7 +145,7 @@ async def test_out_of_order_versions_keep_the_newest(make_node: NodeFactory) -> 
         batch = {"origin": "rq-a", "batch_id": str(uuid.uuid4()), "records": [envelope(version, title)]}
         response = await a.context.client.request("POST", f"{b.url}/federation/v1/inbox", json.dumps(batch).encode())
         assert response.status == 202
-    status, stored = await b.get(f"/api/v1/activities/{record_id}")
+    _status, stored = await b.get(f"/api/v1/activities/{record_id}")
     assert (stored["version"], stored["title"]) == (3, "trois")
 
 
