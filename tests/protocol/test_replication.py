@@ -86,7 +86,7 @@ async def test_replicas_are_read_only_on_the_receiver(make_node: NodeFactory) ->
         assert "rq-a" in (await r.json())["detail"]
     async with b.session.delete(f"{b.url}/api/v1/activities/{created['id']}", headers=b.auth) as r:
         assert r.status == 409
-    status, page = await b.get("/api/v1/activities?origin=rq-a")
+    _status, page = await b.get("/api/v1/activities?origin=rq-a")
     assert [item["id"] for item in page["items"]] == [created["id"]]
     _status, page = await b.get("/api/v1/activities?origin=rq-b")
     assert page["items"] == []
