@@ -1,0 +1,174 @@
+"""Real node processes and bulk data for benchmarks and process-level tests: start, load, inspect, stop."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy import create_engine, insert, select
+
+from federation.schema.records import Activity
+from federation.storage.mapping import record_row, to_micros
+from federation.storage.tables import changes, records
+
+SERVICE_TYPES = (
+    ("urban_management", "green_spaces"),
+    ("urban_management", "common_area_cleaning"),
+    ("mediation", "night_correspondents"),
+    ("new_services", "repair_workshop"),
+    ("transport", "social_driving_school"),
+)
+COMMUNES = ("93066", "75056", "69123", "13055", "2A004", "59350", "97411")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def node_env(**extra: str) -> dict[str, str]:
+    """The environment without any REGIES_* setting of the caller's, plus `extra`."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("REGIES_")}
+    env.update({"REGIES_LOG__ACCESS_LOG": "false", **extra})
+    return env
+
+
+def run_regies(data_dir: Path, *args: str, timeout: float = 600, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run `regies --data-dir DIR ARGS…` to completion; RuntimeError with its output if it fails."""
+    result = subprocess.run(
+        [sys.executable, "-m", "federation", "--data-dir", str(data_dir), *args],
+        capture_output=True,
+        text=True,
+        env=node_env(**env),
+        timeout=timeout,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"regies {' '.join(args)} failed ({result.returncode}):\n{result.stdout}{result.stderr}")
+    return result
+
+
+class NodeProcess:
+    """`regies serve` in a subprocess on a free 127.0.0.1 port, ready when constructed."""
+
+    def __init__(self, data_dir: Path, port: int | None = None, **env: str) -> None:
+        self.data_dir = data_dir
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "federation", "--data-dir", str(data_dir), "serve", "--port", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=node_env(**env),
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"regies serve for {data_dir} exited with {self.process.returncode}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"regies serve for {data_dir} did not listen on {self.url}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+
+
+def bulk_load_activities(
+    data_dir: Path,
+    origin: str,
+    count: int,
+    *,
+    batch: int = 5000,
+    progress: Callable[[int], None] | None = None,
+) -> set[tuple[str, int]]:
+    """Write `count` activities and their change-log entries straight into a node's SQLite database with Core
+    inserts (as the API would store them); returns the (id, version) pairs written."""
+    engine = create_engine(f"sqlite:///{data_dir / 'regies.db'}")
+    written: set[tuple[str, int]] = set()
+    try:
+        for start in range(0, count, batch):
+            rows, log = [], []
+            for n in range(start, min(start + batch, count)):
+                category, service_type = SERVICE_TYPES[n % len(SERVICE_TYPES)]
+                record = Activity.model_validate(
+                    {
+                        "origin": origin,
+                        "id": uuid.uuid4(),
+                        "version": 1 + n % 3,
+                        "updated_at": "2026-02-01T10:00:00Z",
+                        "category": category,
+                        "service_type": service_type,
+                        "title": f"Activité n°{n}",
+                        "description": "Action menée avec les habitants du quartier. " * (1 + n % 4),
+                        "place": {"commune": COMMUNES[n % len(COMMUNES)]},
+                        "inhabitants_involved": n % 40,
+                    }
+                )
+                row = record_row("activity", record)
+                rows.append(row)
+                log.append(
+                    {
+                        "kind": "activity",
+                        "origin": origin,
+                        "id": row["id"],
+                        "version": row["version"],
+                        "deleted": False,
+                        "committed_at_us": to_micros(record.updated_at),
+                    }
+                )
+                written.add((row["id"], row["version"]))
+            with engine.begin() as connection:
+                connection.execute(insert(records), rows)
+                connection.execute(insert(changes), log)
+            if progress is not None:
+                progress(min(start + batch, count))
+    finally:
+        engine.dispose()
+    return written
+
+
+def replica_versions(data_dir: Path, origin: str) -> list[tuple[str, int]]:
+    """(id, version) of every activity row of `origin` in a node's SQLite database, duplicates included."""
+    engine = create_engine(f"sqlite:///{data_dir / 'regies.db'}")
+    try:
+        with engine.connect() as connection:
+            query = select(records.c.id, records.c.version).where(
+                records.c.origin == origin, records.c.kind == "activity"
+            )
+            return [(row[0], row[1]) for row in connection.execute(query)]
+    finally:
+        engine.dispose()
+
+
+def set_checker(expected: set[tuple[str, int]], found: list[tuple[str, int]]) -> dict[str, int]:
+    """Jepsen-style set check: lost (expected, absent), duplicated (same id twice), unexpected (never written)."""
+    present = set(found)
+    return {
+        "expected": len(expected),
+        "found": len(found),
+        "lost": len(expected - present),
+        "duplicated": len(found) - len({record_id for record_id, _ in found}),
+        "unexpected": len(present - expected),
+    }
