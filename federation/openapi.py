@@ -267,6 +267,62 @@ def build_openapi(list_filters: dict[str, dict[str, Any]], private_kinds: frozen
             },
         }
     }
+    for path, operation, summary in (
+        ("/.well-known/regies-node", "discoveryDocument", "This node's identity, keys and endpoints"),
+        ("/.well-known/nodeinfo", "nodeinfoLinks", "NodeInfo discovery links"),
+        ("/nodeinfo/2.1", "nodeinfo", "NodeInfo 2.1 document"),
+    ):
+        paths[path] = {
+            "get": {
+                "operationId": operation,
+                "summary": summary,
+                "tags": ["federation"],
+                "responses": {"200": {"description": "OK", "content": {JSON: {"schema": {"type": "object"}}}}},
+            }
+        }
+    signed = [{"httpSignature": []}]
+    paths["/federation/v1/changes"] = {
+        "get": {
+            "operationId": "changeFeed",
+            "summary": "This node's records in commit order (signed requests from peers only, see docs/protocol.md)",
+            "tags": ["federation"],
+            "security": signed,
+            "parameters": [
+                {"name": "since", "in": "query", "required": False, "schema": {"type": "string"}},
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 5000},
+                },
+            ],
+            "responses": {
+                "200": {"description": "A page of record envelopes", "content": {JSON: {"schema": {"type": "object"}}}},
+                "400": _problem("Invalid cursor or limit."),
+                "401": _problem("Missing, invalid, stale or replayed signature, or unknown node or key."),
+            },
+        }
+    }
+    paths["/federation/v1/inbox"] = {
+        "post": {
+            "operationId": "inbox",
+            "summary": "Receive a signed batch of the sender's records (applied once per batch id)",
+            "tags": ["federation"],
+            "security": signed,
+            "requestBody": {"required": True, "content": {JSON: {"schema": {"type": "object"}}}},
+            "responses": {
+                "202": {
+                    "description": "Applied, or already received",
+                    "content": {JSON: {"schema": {"type": "object"}}},
+                },
+                "400": _problem("Malformed JSON."),
+                "401": _problem("Missing, invalid, stale or replayed signature, or unknown node or key."),
+                "403": _problem("A record's origin is not the signing node."),
+                "413": _problem("Batch larger than the configured limit."),
+                "422": _problem("Invalid batch or record."),
+            },
+        }
+    }
     for path, summary in (("/healthz", "Liveness"), ("/readyz", "Readiness: the database answers")):
         paths[path] = {
             "get": {
@@ -290,6 +346,14 @@ def build_openapi(list_filters: dict[str, dict[str, Any]], private_kinds: frozen
         "paths": paths,
         "components": {
             "schemas": schemas,
-            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer"},
+                "httpSignature": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "Signature",
+                    "description": "RFC 9421 HTTP Message Signature by a peer node (profile in docs/protocol.md).",
+                },
+            },
         },
     }
