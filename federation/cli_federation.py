@@ -17,7 +17,7 @@ from federation.errors import CommandError
 from federation.protocol import persistence, sender
 from federation.protocol.context import FederationContext
 from federation.protocol.discovery import NodeIdentity
-from federation.protocol.keys import KeyStore, create_key, describe_validity, fingerprint
+from federation.protocol.keys import KeyStore, create_key, describe_validity, fingerprint, revoke_key
 from federation.protocol.puller import PullError, PullProgress, pull_peer
 from federation.protocol.transport import FederationClient, TransportError
 from federation.storage.mapping import from_micros
@@ -265,6 +265,16 @@ def cmd_keys(args: argparse.Namespace, load: SettingsLoader) -> int:
                 print(f"It is signed by {created.signed_by}, which stays valid for {overlap.days} more day(s).")
                 print("Peers pick the new key up from the discovery document on their next contact.")
                 return 0
+            if args.action == "revoke":
+                if not args.kid:
+                    raise CommandError("name the key to revoke: regies keys revoke KEY_ID")
+                try:
+                    await revoke_key(context.engine, settings.keys_dir, args.kid)
+                except ValueError as exc:
+                    raise CommandError(str(exc)) from exc
+                print(f"Key {args.kid} is revoked. Peers stop accepting it when they next read this node's")
+                print("discovery document (at the latest after federation.discovery_refresh_s).")
+                return 0
             keys = await KeyStore.load(context.engine, settings.keys_dir)
             signing, _ = keys.signing
             for info in keys.published:
@@ -313,6 +323,7 @@ def add_commands(commands: Any, load: SettingsLoader) -> None:
     outbox.set_defaults(handler=bind(cmd_outbox))
 
     keys = commands.add_parser("keys", help="this node's signing keys")
-    keys.add_argument("action", nargs="?", choices=["list", "rotate"], default="list")
+    keys.add_argument("action", nargs="?", choices=["list", "rotate", "revoke"], default="list")
+    keys.add_argument("kid", nargs="?", help="key id (for revoke)")
     keys.add_argument("--overlap-days", type=int, help="how long the previous key stays valid (default 7)")
     keys.set_defaults(handler=bind(cmd_keys))

@@ -66,6 +66,9 @@ class FederationSettings(_Section):
     breaker_cooldown_s: float = Field(300, gt=0, description="How long an open breaker waits before a probe.")
     request_timeout_s: float = Field(30, gt=0, description="Timeout of one request to another node.")
     key_overlap_days: int = Field(7, ge=1, le=90, description="How long a rotated-out key still verifies.")
+    discovery_refresh_s: float = Field(
+        3600, gt=0, description="How often peers' discovery documents are re-read (key rotations, revocations)."
+    )
 
 
 class LogSettings(_Section):

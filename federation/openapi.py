@@ -280,7 +280,7 @@ def build_openapi(list_filters: dict[str, dict[str, Any]], private_kinds: frozen
                 "responses": {"200": {"description": "OK", "content": {JSON: {"schema": {"type": "object"}}}}},
             }
         }
-    signed = [{"httpSignature": []}]
+    signed: list[dict[str, list[str]]] = [{"httpSignature": []}]
     paths["/federation/v1/changes"] = {
         "get": {
             "operationId": "changeFeed",

@@ -103,7 +103,7 @@ class PublicKeyInfo:
         return Ed25519PublicKey.from_public_bytes(b64url_decode(self.x))
 
     def valid_at(self, moment: int) -> bool:
-        return self.not_after is None or moment <= self.not_after
+        return self.not_after is None or moment < self.not_after
 
 
 def verify_rotation(node_id: str, new: PublicKeyInfo, trusted: dict[str, PublicKeyInfo]) -> bool:
@@ -206,6 +206,21 @@ async def create_key(
             )
         )
     return PublicKeyInfo(kid, x, created, None, signed_by, signature)
+
+
+async def revoke_key(engine: AsyncEngine, keys_dir: Path, kid: str) -> None:
+    """End a key's validity now (peers refuse it once they re-read the discovery document)."""
+    store = await KeyStore.load(engine, keys_dir)
+    now = int(utcnow().timestamp())
+    if kid not in {info.kid for info in store.published}:
+        raise ValueError(f"no key '{kid}' (see `regies keys`)")
+    others = [info for info in store.published if info.kid != kid and info.valid_at(now)]
+    if not others:
+        raise ValueError(f"'{kid}' is the only valid key: run `regies keys rotate` first, then revoke it")
+    async with engine.begin() as connection:
+        await connection.execute(
+            update(node_keys).where(node_keys.c.kid == kid).values(not_after_us=to_micros(utcnow()))
+        )
 
 
 def describe_validity(info: PublicKeyInfo) -> str:

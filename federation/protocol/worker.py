@@ -10,7 +10,9 @@ from collections.abc import AsyncIterator
 
 from federation.protocol import persistence, sender
 from federation.protocol.context import FederationContext
+from federation.protocol.discovery import accept_rotated_keys
 from federation.protocol.puller import PullError, pull_peer
+from federation.protocol.transport import TransportError
 
 log = logging.getLogger(__name__)
 NONCE_PURGE_INTERVAL_S = 600
@@ -27,11 +29,28 @@ async def pull_due_peers(context: FederationContext) -> None:
             log.info("pulled %d records from %s (%d applied)", progress.received, peer.node_id, progress.applied)
 
 
+async def refresh_peer_keys(context: FederationContext) -> None:
+    """Re-read every peer's discovery document: new keys chained to pinned ones, and validity changes."""
+    for peer in await persistence.list_peers(context.engine):
+        if peer.status != "active":
+            continue
+        try:
+            remote = await context.client.fetch_discovery(peer.base_url, expected_node_id=peer.node_id)
+        except TransportError as exc:
+            log.info("could not refresh the keys of %s: %s", peer.node_id, exc)
+            continue
+        keys = accept_rotated_keys(peer.node_id, list(peer.keys), remote.keys)
+        if keys != list(peer.keys):
+            await persistence.update_peer_keys(context.engine, peer.node_id, keys)
+            log.info("peer %s: keys updated (%s)", peer.node_id, ", ".join(key.kid for key in keys))
+
+
 async def run_worker(context: FederationContext) -> None:
     """Loop forever; every failure is logged and retried on the next round, never fatal."""
     settings = context.settings
     next_pull = next_push = time.monotonic()
     next_purge = time.monotonic() + NONCE_PURGE_INTERVAL_S
+    next_refresh = time.monotonic() + settings.discovery_refresh_s
     while True:
         now = time.monotonic()
         try:
@@ -41,6 +60,9 @@ async def run_worker(context: FederationContext) -> None:
             if now >= next_pull:
                 await pull_due_peers(context)
                 next_pull = time.monotonic() + settings.pull_interval_s
+            if now >= next_refresh:
+                await refresh_peer_keys(context)
+                next_refresh = time.monotonic() + settings.discovery_refresh_s
             if now >= next_purge:
                 await persistence.purge_nonces(context.engine)
                 next_purge = time.monotonic() + NONCE_PURGE_INTERVAL_S
@@ -48,7 +70,7 @@ async def run_worker(context: FederationContext) -> None:
             raise
         except Exception:
             log.exception("sync worker round failed; retrying on the next round")
-        await asyncio.sleep(max(0.05, min(next_pull, next_push, next_purge) - time.monotonic()))
+        await asyncio.sleep(max(0.05, min(next_pull, next_push, next_purge, next_refresh) - time.monotonic()))
 
 
 @contextlib.asynccontextmanager

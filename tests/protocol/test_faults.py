@@ -325,3 +325,22 @@ def test_retry_delays_grow_with_jitter_and_cap() -> None:
     assert all(delay <= 3600 for delay in delays)
     assert delays[-1] >= 1800
     assert delays[3] > delays[0]
+
+
+async def test_revoked_key_is_refused_after_refresh(pair: tuple[Node, Node]) -> None:
+    from federation.protocol.keys import KeyStore, revoke_key
+    from federation.protocol.worker import refresh_peer_keys
+
+    a, b = pair
+    old_kid, old_key = b.context.identity.keys.signing
+    with pytest.raises(ValueError, match="only valid key"):
+        await revoke_key(b.context.engine, b.settings.keys_dir, old_kid)
+    await create_key(b.context.engine, b.settings.keys_dir, "rq-b")
+    await revoke_key(b.context.engine, b.settings.keys_dir, old_kid)
+    b.context.identity.keys = await KeyStore.load(b.context.engine, b.settings.keys_dir)
+    await refresh_peer_keys(a.context)
+    status, problem = await _raw(b, a, "GET", "/federation/v1/changes", kid=old_kid, key=old_key)
+    assert status == 401
+    assert "expired" in problem["detail"]
+    status, _ = await _raw(b, a, "GET", "/federation/v1/changes")  # the new key works
+    assert status == 200
