@@ -17,7 +17,8 @@ USER_AGENT = f"regies-federation/{__version__}"
 
 class TransportError(Exception):
     """A request to another node failed. `status` is the HTTP status (None: no answer); `permanent` tells the
-    sender not to retry (a 4xx other than 408 and 429: the request itself is wrong)."""
+    sender not to retry: a 4xx other than 401 (keys may be mid-rotation), 408, 425 and 429 means the request
+    itself is wrong."""
 
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
