@@ -67,9 +67,10 @@ def run_target(tmp: Path, target: str, args: argparse.Namespace, rng: random.Ran
     finally:
         receiver.stop()
     sync_env = {"REGIES_FEDERATION__BATCH_SIZE": str(args.batch), "REGIES_FEDERATION__REQUEST_TIMEOUT_S": "5"}
-    kills = mid_sync = 0
+    kills = mid_sync = rounds = 0
     try:
-        for round_number in range(1, args.kills + 1):
+        while kills < args.kills and rounds < 3 * args.kills:
+            rounds += 1
             if len(replica_versions(receiver_dir, "crash-source")) >= len(expected):
                 # Caught up: start over so every kill lands during a sync.
                 wipe_replicas(receiver_dir)
@@ -92,7 +93,7 @@ def run_target(tmp: Path, target: str, args: argparse.Namespace, rng: random.Ran
                 source = NodeProcess(source_dir, port=source.port, REGIES_FEDERATION__WORKER="false")
             count = len(replica_versions(receiver_dir, "crash-source"))
             mid_sync += 0 < count < len(expected)
-            print(f"[{target}] kill {round_number}/{args.kills}: receiver holds {count} replicas", flush=True)
+            print(f"[{target}] round {rounds}, kills {kills}/{args.kills}: receiver holds {count} replicas", flush=True)
         run_regies(receiver_dir, "sync", "--pull-only", **sync_env)
     finally:
         source.stop()

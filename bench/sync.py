@@ -536,7 +536,10 @@ def report_round(result: Round, batch: int) -> None:
     curve = ", ".join(
         f"{marks[int(q * (len(marks) - 1))][1] * 1024 / MB:.0f}" for q in (0.1, 0.25, 0.5, 0.75, 1.0) if marks
     )
-    print(f"        receiver peak RSS {result.peak_rss_mb:.0f} MB (VmRSS at 10/25/50/75/100 % of the run: {curve} MB)")
+    print(
+        f"        receiver peak RSS {result.peak_rss_mb:.0f} MB (VmRSS at 10/25/50/75/100 % of the run: {curve} MB; "
+        f"a no-op sync peaks at {noop.peak_rss_kib * 1024 / MB:.0f} MB)"
+    )
     print(
         f"  check: {check.replicated:,} activities from {SOURCE_ID} on the receiver; lost {check.lost}, "
         f"duplicated {check.duplicated}, not in source {check.extra}, differing from source {check.different}; "
@@ -611,6 +614,8 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, on_sigterm)
     print(header(args), flush=True)
+    if os.getloadavg()[0] > 0.5:
+        print("warning: other processes are using the CPU (load average above); rates will be lower and noisier")
     root = Path(tempfile.mkdtemp(prefix="regies-bench-sync-"))
     try:
         main_round = run_round(root / "main", args.records, args.batch, args.seed, keep_rows=True)
