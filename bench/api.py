@@ -576,7 +576,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(
         f"bench/api.py  {dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}  {platform.node()}  "
-        f"{os.cpu_count()} CPUs  Python {platform.python_version()}"
+        f"{os.cpu_count()} CPUs  Python {platform.python_version()}  load average {load_average()}"
     )
     print(
         f"records={args.records} duration={args.duration:g}s rounds={args.rounds} concurrency={args.concurrency} "
@@ -628,11 +628,19 @@ def main(argv: list[str] | None = None) -> int:
             f"plugins: GET by id with built-in plugins {on.rps:.0f} req/s vs without {off.rps:.0f} req/s: "
             f"loss {loss:.1f} %" + (" (within the ±10 % run-to-run noise)" if abs(loss) < 10 else "")
         )
+    print(f"load average at the end: {load_average()} (other processes on the machine skew the figures)")
     errors = sum(result.errors for result, _ in results)
     if errors:
         print(f"FAILED: {errors} request(s) did not answer 200")
         return 1
     return 0
+
+
+def load_average() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "n/a"
 
 
 def plugins_summary(broken: list[str]) -> str:

@@ -80,7 +80,7 @@ def cmd_token_create(args: argparse.Namespace) -> int:
         engine = create_engine(settings.database_url)
         try:
             await _require_initialised(engine, settings)
-            return await create_token(engine, args.name)
+            return await create_token(engine, args.name, args.role, args.region)
         finally:
             await engine.dispose()
 
@@ -105,10 +105,11 @@ def cmd_token_list(args: argparse.Namespace) -> int:
             await engine.dispose()
 
     infos = _run_value(run())
-    print(f"{'ID':>4}  {'NAME':<24} {'PREFIX':<12} {'CREATED':<28} STATUS")
+    print(f"{'ID':>4}  {'NAME':<24} {'ROLE':<14} {'PREFIX':<12} {'CREATED':<28} STATUS")
     for info in infos:
         status = "active" if info.active else f"revoked {info.revoked_at}"
-        print(f"{info.id:>4}  {info.name:<24} {info.prefix:<12} {info.created_at:<28} {status}")
+        role = info.role + (f" ({info.region})" if info.region else "")
+        print(f"{info.id:>4}  {info.name:<24} {role:<14} {info.prefix:<12} {info.created_at:<28} {status}")
     return 0
 
 
@@ -263,6 +264,13 @@ def build_parser() -> argparse.ArgumentParser:
     token_commands = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
     create = token_commands.add_parser("create", help="create a token and print it (last line)")
     create.add_argument("--name", required=True, help="what the token is for, e.g. 'accueil' or 'import-csv'")
+    create.add_argument(
+        "--role",
+        choices=["admin", "national", "regional"],
+        default="admin",
+        help="admin (the node's administrator, default); on a hub: national or regional coordinator",
+    )
+    create.add_argument("--region", help="INSEE region code of a regional coordinator, e.g. 84")
     create.set_defaults(handler=cmd_token_create)
     token_commands.add_parser("list", help="list tokens (never their value)").set_defaults(handler=cmd_token_list)
     revoke = token_commands.add_parser("revoke", help="revoke tokens by name or id")

@@ -49,6 +49,7 @@ from federation.storage.records import (
     VersionMismatch,
     WriteConflict,
 )
+from federation.storage.tokens import Actor
 
 
 @dataclass(frozen=True)
@@ -228,11 +229,11 @@ class RecordCollection:
             return web.Response(status=304, headers={"ETag": etag})
         return json_response(row.body, etag=etag)
 
-    def _builder(self, data: BaseModel, actor: str) -> Callable[[dict[str, Any] | None, dict[str, Any]], BaseModel]:
+    def _builder(self, data: BaseModel, actor: Actor) -> Callable[[dict[str, Any] | None, dict[str, Any]], BaseModel]:
         record_model = self.kind.record_model
         if isinstance(data, PeriodReportData):
             report = data
-            return lambda previous, envelope: build_report(report, previous, envelope, actor)
+            return lambda previous, envelope: build_report(report, previous, envelope, actor.name)
         fields = data.model_dump(mode="json")
         return lambda _previous, envelope: record_model.model_validate({**fields, **envelope})
 

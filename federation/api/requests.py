@@ -12,13 +12,13 @@ from federation import appkeys
 from federation.plugins import Plugins, Registry
 from federation.problems import Problem, field_errors, validation_problem
 from federation.schema.records import ActivityData, RecordKind
-from federation.storage.tokens import verify_token
+from federation.storage.tokens import Actor, verify_token
 
 JSON_CONTENT_TYPE = "application/json"
 
 
-async def require_token(request: web.Request) -> str:
-    """The name of the caller's token, or 401."""
+async def require_token(request: web.Request, roles: tuple[str, ...] = ("admin",)) -> Actor:
+    """Who the caller's token speaks for; 401 without a valid token, 403 if its role is not in `roles`."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     challenge = {"WWW-Authenticate": 'Bearer realm="regies"'}
@@ -29,10 +29,12 @@ async def require_token(request: web.Request) -> str:
             slug="unauthorized",
             headers=challenge,
         )
-    name = await verify_token(request.app[appkeys.ENGINE], token.strip())
-    if name is None:
+    actor = await verify_token(request.app[appkeys.ENGINE], token.strip())
+    if actor is None:
         raise Problem(401, "the bearer token is unknown or revoked", slug="unauthorized", headers=challenge)
-    return name
+    if actor.role not in roles:
+        raise Problem(403, f"a {actor.role} token cannot do this (needs: {', '.join(roles)})", slug="forbidden")
+    return actor
 
 
 async def read_json_object(request: web.Request) -> dict[str, Any]:

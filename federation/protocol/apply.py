@@ -6,7 +6,6 @@ the inbox batch), so a crash leaves either the whole batch and its checkpoint, o
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from federation.schema.records import RECORD_KINDS, RecordEnvelope
-from federation.storage.mapping import record_row, to_micros
+from federation.storage.mapping import record_row, tombstone_row
 from federation.storage.tables import records
 
 
@@ -58,30 +57,7 @@ def envelope_rows(envelopes: list[Any], sender: str) -> list[dict[str, Any]]:
             raise BatchRejected(422, f"record {record_id} appears twice in the batch")
         seen.add(record_id)
         if envelope.deleted:
-            tombstone = {
-                "origin": envelope.origin,
-                "id": record_id,
-                "version": envelope.version,
-                "updated_at": envelope.updated_at.isoformat().replace("+00:00", "Z"),
-                "deleted": True,
-            }
-            rows.append(
-                {
-                    "kind": envelope.kind,
-                    "origin": envelope.origin,
-                    "id": record_id,
-                    "version": envelope.version,
-                    "updated_at_us": to_micros(envelope.updated_at),
-                    "deleted": True,
-                    "category": None,
-                    "service_type": None,
-                    "status": None,
-                    "commune": None,
-                    "resource_kind": None,
-                    "period": None,
-                    "body": json.dumps(tombstone, separators=(",", ":")),
-                }
-            )
+            rows.append(tombstone_row(envelope.kind, envelope.origin, record_id, envelope.version, envelope.updated_at))
             continue
         if envelope.payload is None:
             raise BatchRejected(422, f"record {record_id} is not deleted but has no payload")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 from pydantic import BaseModel
@@ -27,22 +28,30 @@ def encode_body(record: BaseModel) -> str:
     return record.model_dump_json()
 
 
+FILTER_COLUMNS = (
+    "category",
+    "service_type",
+    "status",
+    "commune",
+    "resource_kind",
+    "period",
+    "start_date",
+    "end_date",
+    "audience",
+)
+
+
 def filter_columns(record: BaseModel) -> dict[str, Any]:
     """Copy the fields the API filters on into their own columns."""
-    columns: dict[str, Any] = {
-        "category": None,
-        "service_type": None,
-        "status": None,
-        "commune": None,
-        "resource_kind": None,
-        "period": None,
-    }
+    columns: dict[str, Any] = dict.fromkeys(FILTER_COLUMNS)
     if isinstance(record, Activity):
         columns.update(
             category=record.category,
             service_type=record.service_type,
             status=record.status,
             commune=record.place.commune,
+            start_date=record.start_date.isoformat() if record.start_date else None,
+            end_date=record.end_date.isoformat() if record.end_date else None,
         )
     elif isinstance(record, SharedResource):
         columns.update(status=record.status, commune=record.place.commune, resource_kind=record.kind)
@@ -51,6 +60,27 @@ def filter_columns(record: BaseModel) -> dict[str, Any]:
     elif isinstance(record, NodeProfile):
         columns.update(status=record.label_status, commune=record.commune)
     return columns
+
+
+def tombstone_row(kind: str, origin: str, record_id: str, version: int, updated_at: dt.datetime) -> dict[str, Any]:
+    """The `records` row of a deleted record: the envelope only, no filterable fields."""
+    body = {
+        "origin": origin,
+        "id": record_id,
+        "version": version,
+        "updated_at": updated_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+        "deleted": True,
+    }
+    return {
+        "kind": kind,
+        "origin": origin,
+        "id": record_id,
+        "version": version,
+        "updated_at_us": to_micros(updated_at),
+        "deleted": True,
+        "body": json.dumps(body, separators=(",", ":")),
+        **dict.fromkeys(FILTER_COLUMNS),
+    }
 
 
 def record_row(kind: str, record: BaseModel) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from federation.schema.records import RECORD_KINDS, utcnow
-from federation.storage.mapping import record_row, to_micros
+from federation.storage.mapping import record_row, tombstone_row
 from federation.storage.tables import changes, node_meta, records
 
 # Serialises writers on PostgreSQL so that change-log sequence numbers are handed out in commit order,
@@ -136,24 +136,7 @@ class RecordStore:
             current = await self._current(connection, kind, record_id, if_match)
             if check is not None:
                 check(json.loads(current["body"]))
-            now = utcnow()
-            version = current["version"] + 1
-            tombstone = {
-                "origin": self.node_id,
-                "id": record_id,
-                "version": version,
-                "updated_at": now.isoformat().replace("+00:00", "Z"),
-                "deleted": True,
-            }
-            row = {
-                "kind": kind,
-                "origin": self.node_id,
-                "id": record_id,
-                "version": version,
-                "updated_at_us": to_micros(now),
-                "deleted": True,
-                "body": json.dumps(tombstone, separators=(",", ":")),
-            }
+            row = tombstone_row(kind, self.node_id, record_id, current["version"] + 1, utcnow())
             await connection.execute(update(records).where(records.c.rid == current["rid"]).values(**row))
             await self._append_change(connection, row)
         return _stored(row)

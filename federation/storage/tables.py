@@ -41,12 +41,16 @@ records = Table(
     Column("commune", String(5)),
     Column("resource_kind", String(32)),
     Column("period", String(16)),
+    Column("start_date", String(10), comment="ISO date, for activities"),
+    Column("end_date", String(10), comment="ISO date, for activities"),
+    Column("audience", String(64), comment="if set, only this node (and the origin) sees the record in feeds"),
     Column("body", Text, nullable=False),
     Index(None, "id", unique=True),
     Index(None, "kind", "rid"),
     Index(None, "kind", "origin", "rid"),
     Index(None, "kind", "updated_at_us"),
     Index(None, "kind", "category", "rid"),
+    Index(None, "kind", "origin", "category", "service_type"),
 )
 
 # Append-only change log in local commit order: the node's feed. A row per write, tombstones included.
@@ -74,6 +78,8 @@ tokens = Table(
     Column("created_at_us", BigInteger, nullable=False),
     Column("revoked_at_us", BigInteger),
     Column("last_used_at_us", BigInteger),
+    Column("role", String(16), nullable=False, server_default="admin", comment="admin, national or regional"),
+    Column("region", String(3), comment="INSEE region code, for regional coordinators"),
     Index(None, "token_hash", unique=True),
     Index(None, "name"),
 )
@@ -170,4 +176,42 @@ nonces = Table(
     Column("nonce", String(100), primary_key=True),
     Column("expires_at_us", BigInteger, nullable=False),
     Index(None, "expires_at_us"),
+)
+
+# Requests of nodes to join the network, decided by a coordinator of the hub.
+enrolments = Table(
+    "enrolments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("node_id", String(64), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("base_url", String(500), nullable=False),
+    Column("keys", Text, nullable=False, comment="JSON list of JWKs from the node's discovery document"),
+    Column("commune", String(5)),
+    Column("department", String(3)),
+    Column("region", String(3)),
+    Column("label_status", String(16)),
+    Column("kind", String(16)),
+    Column("state", String(16), nullable=False, comment="pending, approved or rejected"),
+    Column("requested_at_us", BigInteger, nullable=False),
+    Column("decided_at_us", BigInteger),
+    Column("decided_by", String(100)),
+    Column("comment", Text),
+    Index(None, "node_id"),
+    Index(None, "state"),
+)
+
+# French regions and departments (INSEE), so that aggregations can group by them in SQL.
+geo_regions = Table(
+    "geo_regions",
+    metadata,
+    Column("code", String(3), primary_key=True),
+    Column("name", String(100), nullable=False),
+)
+geo_departments = Table(
+    "geo_departments",
+    metadata,
+    Column("code", String(3), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("region_code", String(3), nullable=False),
 )
