@@ -16,7 +16,7 @@ from federation.openapi import build_openapi
 from federation.plugins import Plugins, build_plugins
 from federation.problems import problem_middleware
 from federation.protocol import discovery, receiver
-from federation.protocol.context import FederationContext
+from federation.protocol.context import FEDERATION, FederationContext
 from federation.protocol.discovery import IDENTITY, NodeIdentity
 from federation.protocol.keys import KeyStore, create_key
 from federation.protocol.receiver import CLIENT
@@ -26,9 +26,6 @@ from federation.storage import migrate
 from federation.storage.engine import create_engine
 from federation.storage.reader import open_reader
 from federation.storage.records import RecordStore, get_meta
-
-FEDERATION = web.AppKey("federation", FederationContext)
-
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +77,9 @@ def create_app(settings: Settings, plugins: Plugins | None = None, *, upgrade_da
             app[IDENTITY] = identity
             client = FederationClient(identity, timeout_s=settings.federation.request_timeout_s)
             app[CLIENT] = client
-            context = FederationContext(engine, identity, client, settings.federation, app[appkeys.PLUGINS].registry)
+            context = FederationContext(
+                engine, identity, client, settings.federation, app[appkeys.PLUGINS], app[appkeys.STORE]
+            )
             app[FEDERATION] = context
             try:
                 if settings.federation.worker:

@@ -14,7 +14,7 @@ from federation import SCHEMA_VERSION, __version__
 from federation.cli_federation import add_commands as add_federation_commands
 from federation.config import ConfigError, Settings, load_settings
 from federation.errors import CommandError
-from federation.plugins import PluginError
+from federation.plugins import Command, PluginError, build_plugins
 
 log = logging.getLogger("federation")
 
@@ -242,7 +242,21 @@ def cmd_version(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _plugin_commands(argv: Sequence[str]) -> tuple[dict[str, Command], Exception | None]:
+    """Commands added by plugins, loaded with the settings that --data-dir/--config on `argv` point to."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--data-dir")
+    pre.add_argument("--config")
+    known, _ = pre.parse_known_args(argv)
+    try:
+        settings = load_settings(data_dir=known.data_dir, config_file=known.config)
+        plugins = build_plugins(disabled=settings.plugins.disabled, settings=settings.plugins.sections())
+    except (ConfigError, PluginError) as exc:
+        return {}, exc
+    return plugins.registry.commands, None
+
+
+def build_parser(extra_commands: dict[str, Command] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="regies", description="Node of the Régies de Quartier federation.")
     parser.add_argument("--data-dir", help="node data directory (default ./var, or REGIES_DATA_DIR)")
     parser.add_argument("--config", help="config file (default <data-dir>/regies.toml, or REGIES_CONFIG)")
@@ -295,19 +309,41 @@ def build_parser() -> argparse.ArgumentParser:
     plugins.add_argument("--json", action="store_true", help="machine-readable output")
     plugins.set_defaults(handler=cmd_plugins)
     plugin = commands.add_parser("plugin", help="plugin development")
-    plugin_commands = plugin.add_subparsers(dest="plugin_command", required=True, metavar="ACTION")
-    new = plugin_commands.add_parser("new", help="scaffold an installable plugin package")
+    plugin_dev = plugin.add_subparsers(dest="plugin_command", required=True, metavar="ACTION")
+    new = plugin_dev.add_parser("new", help="scaffold an installable plugin package")
     new.add_argument("name", help="plugin name: lowercase letters, digits, '_'")
     new.add_argument("--dir", default=".", help="where to create regies-<name>/ (default: here)")
     new.set_defaults(handler=cmd_plugin_new)
 
     add_federation_commands(commands, _settings)
     commands.add_parser("version", help="print the version").set_defaults(handler=cmd_version)
+    for name, command in sorted((extra_commands or {}).items()):
+        if name in commands.choices:
+            raise PluginError(f"a plugin's command '{name}' clashes with the core command of the same name")
+        sub = commands.add_parser(name, help=command.help)
+        command.configure(sub)
+        sub.set_defaults(handler=_plugin_handler(command))
     return parser
 
 
+def _plugin_handler(command: Command) -> Callable[[argparse.Namespace], int]:
+    return lambda args: command.run(args, _settings(args))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    plugin_commands, plugin_error = _plugin_commands(arguments)
+    try:
+        parser = build_parser(plugin_commands)
+    except PluginError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    try:
+        args = parser.parse_args(arguments)
+    except SystemExit:
+        if plugin_error is not None:
+            print(f"note: plugins could not be loaded, so their commands are missing: {plugin_error}", file=sys.stderr)
+        raise
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)

@@ -31,7 +31,7 @@ async def federation_context(settings: Settings) -> AsyncIterator[FederationCont
     from federation.plugins import build_plugins
     from federation.storage import migrate
     from federation.storage.engine import create_engine
-    from federation.storage.records import get_meta
+    from federation.storage.records import RecordStore, get_meta
 
     engine = create_engine(settings.database_url)
     client: FederationClient | None = None
@@ -45,7 +45,7 @@ async def federation_context(settings: Settings) -> AsyncIterator[FederationCont
         identity = NodeIdentity(node_id, await load_or_create_keys(engine, settings, node_id))
         client = FederationClient(identity, timeout_s=settings.federation.request_timeout_s)
         plugins = build_plugins(disabled=settings.plugins.disabled, settings=settings.plugins.sections())
-        yield FederationContext(engine, identity, client, settings.federation, plugins.registry)
+        yield FederationContext(engine, identity, client, settings.federation, plugins, RecordStore(engine, node_id))
     finally:
         if client is not None:
             await client.close()

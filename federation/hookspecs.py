@@ -23,7 +23,7 @@ hookspec = pluggy.HookspecMarker("regies")
 
 # Version of this hook API. A plugin may declare the versions it supports with a module attribute such as
 # ``REGIES_HOOK_API = ">=1.0,<2"``; an incompatible plugin is refused at start.
-HOOK_API_VERSION = "1.0"
+HOOK_API_VERSION = "1.1"
 
 
 @hookspec
@@ -134,4 +134,34 @@ def service_type_for_label(label: str, category: str | None) -> str | None:
     Several plugins: ``firstresult`` — the first non-``None`` answer wins, in reverse registration order.
     Must be synchronous.
     Added in: hook API 1.0.
+    """
+
+
+@hookspec
+def register_commands(registry: Registry) -> None:
+    """Add `regies` subcommands (e.g. the hub plugin's `regies hub …`).
+
+    When: every time the `regies` command starts, before its arguments are parsed.
+    Arguments: ``registry`` — call ``registry.add_command(Command(name=..., help=..., configure=..., run=...))``;
+    ``configure(parser)`` adds arguments to the subcommand's argparse parser, ``run(args, settings)`` does the
+    work and returns the exit status. Raise ``federation.errors.CommandError`` for user errors.
+    Returns: nothing (ignored).
+    Several plugins: all are called; a command name used twice (or a core command's name) stops the command
+    with an error naming both.
+    Added in: hook API 1.1.
+    """
+
+
+@hookspec
+def records_replicated(origin: str, records: list[dict[str, Any]], context: Any) -> Any:
+    """React to records of another node that were just stored here (pulled from its feed or pushed to the inbox).
+
+    When: after the transaction that applied a page or batch has committed.
+    Arguments: ``origin`` — the node the records come from; ``records`` — the stored documents (tombstones
+    included, with ``deleted: true``); ``context`` — the ``FederationContext`` (database engine, record store,
+    identity, settings, plugins), e.g. to write local records in response.
+    Returns: nothing, or an awaitable that the core awaits.
+    Several plugins: all are called in turn; one that raises is logged with its name and skipped (the records
+    are already stored).
+    Added in: hook API 1.1.
     """

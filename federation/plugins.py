@@ -29,6 +29,7 @@ REGISTRATION_HOOKS = (
     "register_routes",
     "register_exporters",
     "register_sync_targets",
+    "register_commands",
 )
 log = logging.getLogger(__name__)
 ConfigModel = TypeVar("ConfigModel", bound=BaseModel)
@@ -115,6 +116,17 @@ class SyncTarget:
     description: str = ""
 
 
+@dataclass(frozen=True)
+class Command:
+    """A `regies` subcommand added by a plugin: `configure(parser)` declares its arguments, `run(args, settings)`
+    does the work and returns the exit status."""
+
+    name: str
+    help: str
+    configure: Callable[[Any], None]
+    run: Callable[[Any, Any], int]
+
+
 def _check_key(kind: str, key: str, plugin: str) -> None:
     if not re.match(KEY_PATTERN, key):
         raise PluginError(f"plugin '{plugin}': {kind} key '{key}' must match {KEY_PATTERN}")
@@ -130,6 +142,7 @@ class Registry:
     routes: dict[str, list[web.AbstractRouteDef]] = field(default_factory=dict)
     exporters: dict[str, Exporter] = field(default_factory=dict)
     sync_targets: dict[str, SyncTarget] = field(default_factory=dict)
+    commands: dict[str, Command] = field(default_factory=dict)
     owners: dict[tuple[str, str], str] = field(default_factory=dict)
     configured: dict[str, BaseModel] = field(default_factory=dict)
     current_plugin: str = "<core>"
@@ -167,6 +180,12 @@ class Registry:
     def add_sync_target(self, target: SyncTarget) -> None:
         self._claim("sync target", target.name)
         self.sync_targets[target.name] = target
+
+    def add_command(self, command: Command) -> None:
+        if not re.match(r"^[a-z][a-z0-9-]{1,30}$", command.name):
+            raise PluginError(f"plugin '{self.current_plugin}': command name '{command.name}' is not valid")
+        self._claim("command", command.name)
+        self.commands[command.name] = command
 
     def plugin_config(self, model: type[ConfigModel]) -> ConfigModel:
         """This plugin's `[plugins.<name>]` settings, validated by `model` (defaults when the table is absent)."""
@@ -229,6 +248,19 @@ class Plugins:
                     await result
             except Exception:
                 log.exception("plugin '%s' failed in record_committed (%s %s)", impl.plugin_name, action, kind)
+
+    async def records_replicated(self, origin: str, records: list[dict[str, Any]], context: Any) -> None:
+        """Tell every plugin about newly stored replicas; a failing plugin is logged with its name."""
+        for impl in self.manager.hook.records_replicated.get_hookimpls():
+            try:
+                result = impl.function(**_kwargs(impl, origin=origin, records=records, context=context))
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                log.exception("plugin '%s' failed in records_replicated (from %s)", impl.plugin_name, origin)
+
+    def wants_replicas(self) -> bool:
+        return bool(self.manager.hook.records_replicated.get_hookimpls())
 
     def service_type_for_label(self, label: str, category: str | None = None) -> str | None:
         result: str | None = self.manager.hook.service_type_for_label(label=label.strip(), category=category)

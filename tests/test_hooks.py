@@ -256,7 +256,7 @@ def test_failing_registration_names_the_plugin() -> None:
 
 def test_incompatible_hook_api_is_refused() -> None:
     future = types.SimpleNamespace(REGIES_HOOK_API=">=2.0")
-    with pytest.raises(PluginError, match=r"plugin 'future' supports hook API >=2\.0 but this node provides 1\.0"):
+    with pytest.raises(PluginError, match=r"plugin 'future' supports hook API >=2\.0 but this node provides 1\.1"):
         build_plugins(extra=[("future", future)], load_entry_points=False)
     compatible = types.SimpleNamespace(REGIES_HOOK_API=">=1.0,<2")
     assert "compatible" in build_plugins(extra=[("compatible", compatible)], load_entry_points=False).infos
@@ -314,3 +314,35 @@ def test_plugins_json_lists_hooks(capsys: pytest.CaptureFixture[str]) -> None:
     assert "register_service_types" in by_name["mobility"]["hooks"]
     assert "social_driving_school" in by_name["mobility"]["service_types"]
     assert by_name["exports"]["export_formats"] == ["csv", "json", "ndjson"]
+
+
+def test_register_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    from federation.cli import build_parser
+    from federation.plugins import Command
+
+    def configure(parser: Any) -> None:
+        parser.add_argument("--loud", action="store_true")
+
+    def run(args: Any, settings: Any) -> int:
+        print("BONJOUR" if args.loud else "bonjour", settings.data_dir.name)
+        return 0
+
+    class Plugin:
+        @hookimpl
+        def register_commands(self, registry: Registry) -> None:
+            registry.add_command(Command("greet", "say hello", configure, run))
+
+    plugins = build_plugins(extra=[("greeter", Plugin())], load_entry_points=False)
+    parser = build_parser(plugins.registry.commands)
+    args = parser.parse_args(["--data-dir", "/tmp/regies-greet", "greet", "--loud"])
+    assert args.handler(args) == 0
+    assert capsys.readouterr().out == "BONJOUR regies-greet\n"
+
+    class Clash:
+        @hookimpl
+        def register_commands(self, registry: Registry) -> None:
+            registry.add_command(Command("serve", "oops", configure, run))
+
+    clashing = build_plugins(extra=[("clash", Clash())], load_entry_points=False)
+    with pytest.raises(PluginError, match="clashes with the core command"):
+        build_parser(clashing.registry.commands)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from federation.config import FederationSettings
-from federation.plugins import Registry
+from federation.plugins import Plugins, Registry
 from federation.protocol.discovery import NodeIdentity
 from federation.protocol.transport import FederationClient
+from federation.storage.records import RecordStore
 
 
 @dataclass
@@ -18,8 +20,16 @@ class FederationContext:
     identity: NodeIdentity
     client: FederationClient
     settings: FederationSettings
-    registry: Registry
+    plugins: Plugins
+    store: RecordStore
 
     @property
     def node_id(self) -> str:
         return self.identity.node_id
+
+    @property
+    def registry(self) -> Registry:
+        return self.plugins.registry
+
+
+FEDERATION = web.AppKey("federation", FederationContext)

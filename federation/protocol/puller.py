@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -59,6 +60,9 @@ async def pull_peer(
             async with context.engine.begin() as connection:
                 applied = await apply_rows(connection, rows)
                 await persistence.set_checkpoint(connection, peer.node_id, next_cursor, remaining)
+            if rows and context.plugins.wants_replicas():
+                stored = [json.loads(row["body"]) for row in rows]
+                await context.plugins.records_replicated(peer.node_id, stored, context)
             cursor = next_cursor
             progress.pages += 1
             progress.received += len(rows)

@@ -13,6 +13,7 @@ from federation import appkeys
 from federation.problems import Problem
 from federation.protocol import persistence
 from federation.protocol.apply import BatchRejected, apply_rows, envelope_rows
+from federation.protocol.context import FEDERATION
 from federation.protocol.discovery import IDENTITY, accept_rotated_keys, base_url
 from federation.protocol.persistence import Peer
 from federation.protocol.signing import SignatureError, signature_keyid, split_keyid, verify_request
@@ -145,6 +146,9 @@ async def inbox(request: web.Request) -> web.StreamResponse:
     async with engine.begin() as connection:
         fresh = await persistence.claim_inbox_batch(connection, sender, batch_id, len(rows))
         applied = await apply_rows(connection, rows) if fresh else 0
+    plugins = request.app[appkeys.PLUGINS]
+    if fresh and rows and plugins.wants_replicas():
+        await plugins.records_replicated(sender, [json.loads(row["body"]) for row in rows], request.app[FEDERATION])
     status = "applied" if fresh else "duplicate"
     return web.json_response(
         {"batch_id": batch_id, "status": status, "received": len(rows), "applied": applied}, status=202

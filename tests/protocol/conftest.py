@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestServer
 from federation.app import FEDERATION, create_app
 from federation.bootstrap import init_node
 from federation.config import Settings, load_settings
+from federation.plugins import build_plugins
 from federation.protocol import persistence
 from federation.protocol.context import FederationContext
 
@@ -105,14 +106,20 @@ async def make_node(
     servers: list[TestServer] = []
     sessions: list[aiohttp.ClientSession] = []
 
-    async def factory(node_id: str, database_url: str | None = None, **federation: Any) -> Node:
+    async def factory(
+        node_id: str,
+        database_url: str | None = None,
+        extra_plugins: list[tuple[str, object]] | None = None,
+        **federation: Any,
+    ) -> Node:
         overrides: dict[str, Any] = {"federation": {"worker": False, **federation}}
         if database_url:
             overrides["database"] = {"url": database_url}
         settings = load_settings(data_dir=tmp_path / node_id, overrides=overrides)
         result = await init_node(settings, name=f"Régie {node_id}", node_id=node_id)
         assert result.admin_token
-        server = TestServer(create_app(settings), host="127.0.0.1")
+        plugins = build_plugins(extra=extra_plugins) if extra_plugins else None
+        server = TestServer(create_app(settings, plugins), host="127.0.0.1")
         await server.start_server()
         servers.append(server)
         session = aiohttp.ClientSession()

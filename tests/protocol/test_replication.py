@@ -160,3 +160,26 @@ async def test_peers_status_after_pull(make_node: NodeFactory) -> None:
     assert described["last_sync"] is not None
     assert described["lag"] == 0
     assert described["last_error"] is None
+
+
+async def test_records_replicated(make_node: NodeFactory) -> None:
+    from federation import hookimpl
+
+    seen: list[tuple[str, list[str]]] = []
+
+    class Watcher:
+        @hookimpl
+        async def records_replicated(self, origin: str, records: list[dict[str, object]], context: object) -> None:
+            seen.append((origin, [str(record["id"]) for record in records]))
+
+    a = await make_node("rq-a")
+    b = await make_node("rq-b", extra_plugins=[("watcher", Watcher())])
+    await a.add_peer(b, push=True)
+    await b.add_peer(a)
+    pulled = await a.create("activities", activity(1))
+    await pull_peer(b.context, await persistence.get_peer(b.context.engine, "rq-a"))  # type: ignore[arg-type]
+    assert seen and seen[0][0] == "rq-a" and pulled["id"] in seen[0][1]
+    seen.clear()
+    pushed = await a.create("activities", activity(2))
+    await sender.push_all(a.context)
+    assert any(pushed["id"] in ids for _, ids in seen)
