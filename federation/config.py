@@ -58,7 +58,7 @@ class FederationSettings(_Section):
     worker: bool = Field(True, description="Run the background sync worker inside `regies serve`.")
     pull_interval_s: float = Field(60, gt=0, description="Seconds between pulls from each peer.")
     push_interval_s: float = Field(5, gt=0, description="Seconds between outbox delivery rounds.")
-    batch_size: int = Field(500, ge=1, le=5000, description="Records per pulled page and per pushed batch.")
+    batch_size: int = Field(1000, ge=1, le=5000, description="Records per pulled page and per pushed batch.")
     max_batch_bytes: int = Field(524_288, ge=4096, description="Largest pushed batch body, in bytes.")
     retry_initial_s: float = Field(10, gt=0, le=30, description="First retry delay of a failed push.")
     retry_max_s: float = Field(3600, gt=0, le=3600, description="Longest retry delay (exponential, with jitter).")

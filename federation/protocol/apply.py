@@ -1,21 +1,25 @@
-"""Applying replicated records: validate, then one idempotent upsert per batch that keeps only newer versions.
+"""Applying replicated records: validate a whole page in one pass, then one idempotent upsert that keeps only
+newer versions.
 
 Pull and push both end here, inside the caller's transaction (which also moves the pull checkpoint or records
 the inbox batch), so a crash leaves either the whole batch and its checkpoint, or neither.
+
+Speed matters here (a new node replicates hundreds of thousands of records): a page is parsed and validated by
+pydantic straight from the response bytes (no intermediate Python dicts), and rows go to the database with one
+driver-level `executemany` of a fixed upsert statement.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Literal, Optional, Union
+from uuid import UUID
 
-from pydantic import ValidationError
-from sqlalchemy.dialects import postgresql, sqlite
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, create_model
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from federation.schema.records import RECORD_KINDS, RecordEnvelope
-from federation.storage.mapping import record_row, tombstone_row
-from federation.storage.tables import records
+from federation.schema.records import RECORD_KINDS
+from federation.schema.types import NodeId
+from federation.storage.mapping import FILTER_COLUMNS, record_row, tombstone_row
 
 
 class BatchRejected(Exception):
@@ -26,71 +30,141 @@ class BatchRejected(Exception):
         self.status = status
 
 
-@dataclass(frozen=True)
-class ApplyResult:
-    received: int
-    applied: int
+class _WireEnvelope(BaseModel):
+    model_config = ConfigDict(extra="forbid")
 
-    @property
-    def ignored(self) -> int:
-        return self.received - self.applied
-
-
-_FEDERATED_KINDS = frozenset(RECORD_KINDS)
+    origin: NodeId
+    id: UUID
+    version: int = Field(ge=1)
+    updated_at: AwareDatetime
+    deleted: bool = False
 
 
-def envelope_rows(envelopes: list[Any], sender: str) -> list[dict[str, Any]]:
-    """Validate a batch from `sender` into `records` rows; BatchRejected if any record is wrong."""
+# One envelope model per record kind, told apart by `kind`, so the payload is validated by the right model in
+# the same pass. The payload is the complete record document, envelope fields included (null for tombstones).
+_ENVELOPES = tuple(
+    create_model(
+        f"{kind.record_model.__name__}Envelope",
+        __base__=_WireEnvelope,
+        kind=(Literal[kind.name], ...),  # type: ignore[arg-type]
+        payload=(Optional[kind.record_model], None),  # type: ignore[arg-type]  # noqa: UP045
+    )
+    for kind in RECORD_KINDS.values()
+)
+WireRecord = Annotated[Union[_ENVELOPES], Field(discriminator="kind")]  # type: ignore[valid-type]  # noqa: UP007
+
+
+class WirePage(BaseModel):
+    """A page of a peer's change feed (GET /federation/v1/changes)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    origin: NodeId
+    records: list[WireRecord]
+    next_cursor: str = Field(max_length=100)
+    more: bool = False
+    remaining: int = 0
+
+
+class WireBatch(BaseModel):
+    """A batch pushed to the inbox (POST /federation/v1/inbox)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    origin: NodeId
+    batch_id: str = Field(min_length=8, max_length=64)
+    records: list[WireRecord]
+
+
+def _describe(exc: ValidationError) -> str:
+    first = exc.errors(include_url=False)[0]
+    location = "/".join(str(part) for part in first["loc"])
+    return f"{exc.error_count()} invalid field(s), first at {location}: {first['msg']}"
+
+
+def parse_page(raw: bytes) -> WirePage:
+    try:
+        return WirePage.model_validate_json(raw)
+    except ValidationError as exc:
+        raise BatchRejected(422, f"invalid feed page: {_describe(exc)}") from exc
+
+
+def parse_batch(raw: bytes) -> WireBatch:
+    try:
+        return WireBatch.model_validate_json(raw)
+    except ValidationError as exc:
+        raise BatchRejected(422, f"invalid batch: {_describe(exc)}") from exc
+
+
+def wire_rows(envelopes: list[Any], sender: str) -> list[dict[str, Any]]:
+    """`records` rows for validated envelopes from `sender`; BatchRejected if any record is not the sender's own
+    or contradicts its envelope."""
     rows: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    for position, raw in enumerate(envelopes):
-        try:
-            envelope = RecordEnvelope.model_validate(raw)
-        except ValidationError as exc:
-            raise BatchRejected(422, f"record {position} is not a valid record envelope: {exc.errors()[0]}") from exc
+    seen: set[UUID] = set()
+    for envelope in envelopes:
         if envelope.origin != sender:
             raise BatchRejected(
-                403, f"record {position} has origin '{envelope.origin}' but the batch is signed by '{sender}'"
+                403, f"record {envelope.id} has origin '{envelope.origin}' but the batch comes from '{sender}'"
             )
+        if envelope.id in seen:
+            raise BatchRejected(422, f"record {envelope.id} appears twice in the batch")
+        seen.add(envelope.id)
         record_id = str(envelope.id)
-        if record_id in seen:
-            raise BatchRejected(422, f"record {record_id} appears twice in the batch")
-        seen.add(record_id)
         if envelope.deleted:
             rows.append(tombstone_row(envelope.kind, envelope.origin, record_id, envelope.version, envelope.updated_at))
             continue
-        if envelope.payload is None:
+        payload = envelope.payload
+        if payload is None:
             raise BatchRejected(422, f"record {record_id} is not deleted but has no payload")
-        for field in ("origin", "id", "version"):
-            if field in envelope.payload and str(envelope.payload[field]) != str(getattr(envelope, field)):
+        for field in ("origin", "id", "version", "updated_at"):
+            if getattr(payload, field) != getattr(envelope, field):
                 raise BatchRejected(
                     403 if field == "origin" else 422,
-                    f"record {record_id}: payload {field} {envelope.payload[field]!r} contradicts the envelope",
+                    f"record {record_id}: payload {field} {getattr(payload, field)!r} contradicts the envelope",
                 )
-        payload = {**envelope.payload, **envelope.model_dump(include={"origin", "id", "version", "updated_at"})}
-        payload["deleted"] = False
-        try:
-            record = RECORD_KINDS[envelope.kind].record_model.model_validate(payload)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            raise BatchRejected(
-                422, f"record {record_id} ({envelope.kind}) is invalid at {first['loc']}: {first['msg']}"
-            ) from exc
-        rows.append(record_row(envelope.kind, record))
+        if payload.deleted:
+            raise BatchRejected(422, f"record {record_id}: payload says deleted but the envelope does not")
+        rows.append(record_row(envelope.kind, payload))
     return rows
 
 
+def envelope_rows(envelopes: list[Any], sender: str) -> list[dict[str, Any]]:
+    """Rows for records given as JSON-compatible dicts (tests, plugins); see `wire_rows`."""
+    try:
+        batch = WireBatch.model_validate({"origin": sender, "batch_id": "in-memory", "records": envelopes})
+    except ValidationError as exc:
+        raise BatchRejected(422, f"invalid records: {_describe(exc)}") from exc
+    return wire_rows(batch.records, sender)
+
+
+_COLUMNS = ("kind", "origin", "id", "version", "updated_at_us", "deleted", *FILTER_COLUMNS, "body")
+_UPDATED = [column for column in _COLUMNS if column not in ("id", "origin")]
+
+
+def _upsert_sql(paramstyle: str) -> str:
+    if paramstyle == "qmark":
+        placeholders = ", ".join("?" for _ in _COLUMNS)
+    elif paramstyle in ("numeric_dollar", "numeric"):
+        prefix = "$" if paramstyle == "numeric_dollar" else ":"
+        placeholders = ", ".join(f"{prefix}{n}" for n in range(1, len(_COLUMNS) + 1))
+    else:
+        placeholders = ", ".join("%s" for _ in _COLUMNS)
+    assignments = ", ".join(f"{column} = excluded.{column}" for column in _UPDATED)
+    return (
+        f"INSERT INTO records ({', '.join(_COLUMNS)}) VALUES ({placeholders}) "
+        f"ON CONFLICT (id) DO UPDATE SET {assignments} "
+        "WHERE records.version < excluded.version AND records.origin = excluded.origin"
+    )
+
+
 async def apply_rows(connection: AsyncConnection, rows: list[dict[str, Any]]) -> int:
-    """Upsert rows keyed by record id; a stored row changes only for a newer version from the same origin."""
+    """Upsert rows keyed by record id; a stored row changes only for a newer version from the same origin.
+
+    Returns how many rows were inserted or changed when the driver reports it (SQLite does), else 0.
+    """
     if not rows:
         return 0
-    dialect = connection.dialect.name
-    statement: Any = postgresql.insert(records) if dialect == "postgresql" else sqlite.insert(records)
-    excluded = statement.excluded
-    statement = statement.on_conflict_do_update(
-        index_elements=[records.c.id],
-        set_={column: excluded[column] for column in rows[0] if column not in ("id", "origin")},
-        where=(records.c.version < excluded.version) & (records.c.origin == excluded.origin),
-    )
-    result = await connection.execute(statement, rows)
+    sql = _upsert_sql(connection.dialect.paramstyle)
+    parameters = [tuple(row[column] for column in _COLUMNS) for row in rows]
+    result = await connection.exec_driver_sql(sql, parameters)
     return max(int(result.rowcount or 0), 0)

@@ -262,7 +262,9 @@ async def read_feed(engine: AsyncEngine, origin: str, since: int, limit: int, in
                 text(feed_sql(include_reports)), {"since": since, "origin": origin, "limit": limit}
             )
         ).all()
-        head_query = select(func.max(changes.c.seq)).where(changes.c.origin == origin)
+        # ORDER BY … DESC LIMIT 1 walks the (origin, seq) index backwards and stops at the first visible entry,
+        # where max() with the extra filter would scan every entry of the origin.
+        head_query = select(changes.c.seq).where(changes.c.origin == origin).order_by(changes.c.seq.desc()).limit(1)
         if not include_reports:
             head_query = head_query.where(changes.c.kind != "report")
         head = await connection.scalar(head_query)

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import gc
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
 
 from federation.protocol import persistence
-from federation.protocol.apply import BatchRejected, apply_rows, envelope_rows
+from federation.protocol.apply import BatchRejected, apply_rows, parse_page, wire_rows
 from federation.protocol.context import FederationContext
 from federation.protocol.persistence import Peer
 from federation.protocol.transport import TransportError
@@ -39,42 +43,96 @@ class PullError(Exception):
     pass
 
 
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while pages flow.
+
+    Each page creates thousands of acyclic objects that live until the page is written: reference counting
+    frees them all, but the collector, triggered by the allocation count, would traverse them again and again
+    (measured: a fifth of the pull's CPU). Cycles created meanwhile are collected when the pull ends.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 async def pull_peer(
     context: FederationContext,
     peer: Peer,
     on_page: Callable[[PullProgress], None] | None = None,
     max_pages: int | None = None,
 ) -> PullProgress:
-    """Pull until the peer's feed is exhausted (or `max_pages`); the outcome is recorded on the peer."""
+    """Pull until the peer's feed is exhausted (or `max_pages`); the outcome is recorded on the peer.
+
+    Three stages overlap: the peer prepares page N+2 while this node parses page N+1 (event loop thread) and
+    writes page N with its checkpoint (database thread). Writes stay strictly in page order, one transaction
+    per page, so a crash at any point leaves a prefix of the feed applied and the matching checkpoint.
+    """
     progress = PullProgress(peer=peer.node_id, started=time.monotonic())
-    cursor = peer.cursor or ""
+    limit = context.settings.batch_size
+
+    async def fetch(cursor: str) -> bytes:
+        url = f"{peer.base_url}/federation/v1/changes?since={quote(cursor)}&limit={limit}"
+        return (await context.client.request("GET", url)).body
+
+    async def write(rows: list[dict[str, Any]], cursor: str, remaining: int) -> None:
+        async with context.engine.begin() as connection:
+            applied = await apply_rows(connection, rows)
+            await persistence.set_checkpoint(connection, peer.node_id, cursor, remaining)
+        if rows and context.plugins.wants_replicas():
+            stored = [json.loads(row["body"]) for row in rows]
+            await context.plugins.records_replicated(peer.node_id, stored, context)
+        progress.pages += 1
+        progress.received += len(rows)
+        progress.applied += applied
+        progress.remaining = remaining
+        if on_page is not None:
+            on_page(progress)
+
+    pending: asyncio.Task[bytes] | None = asyncio.create_task(fetch(peer.cursor or ""))
+    writing: asyncio.Task[None] | None = None
+    pages_read = 0
     try:
-        while max_pages is None or progress.pages < max_pages:
-            url = f"{peer.base_url}/federation/v1/changes?since={quote(cursor)}&limit={context.settings.batch_size}"
-            document = (await context.client.request("GET", url)).json()
-            if not isinstance(document, dict) or document.get("origin") != peer.node_id:
-                raise PullError(f"{url} answered for origin {document.get('origin')!r}, not '{peer.node_id}'")
-            rows = envelope_rows(document.get("records", []), peer.node_id)
-            next_cursor = str(document["next_cursor"])
-            remaining = int(document.get("remaining", 0))
-            async with context.engine.begin() as connection:
-                applied = await apply_rows(connection, rows)
-                await persistence.set_checkpoint(connection, peer.node_id, next_cursor, remaining)
-            if rows and context.plugins.wants_replicas():
-                stored = [json.loads(row["body"]) for row in rows]
-                await context.plugins.records_replicated(peer.node_id, stored, context)
-            cursor = next_cursor
-            progress.pages += 1
-            progress.received += len(rows)
-            progress.applied += applied
-            progress.remaining = remaining
-            if on_page is not None:
-                on_page(progress)
-            if not document.get("more"):
-                break
-    except (TransportError, BatchRejected, PullError, KeyError, ValueError) as exc:
+        with _gc_paused():
+            while pending is not None:
+                raw = await pending
+                pending = None
+                page = parse_page(raw)
+                if page.origin != peer.node_id:
+                    raise PullError(f"the feed answered for origin '{page.origin}', not '{peer.node_id}'")
+                rows = wire_rows(page.records, peer.node_id)
+                del raw
+                pages_read += 1
+                if page.more and (max_pages is None or pages_read < max_pages):
+                    pending = asyncio.create_task(fetch(page.next_cursor))
+                if writing is not None:
+                    await writing
+                writing = asyncio.create_task(write(rows, page.next_cursor, page.remaining))
+                del page, rows
+            if writing is not None:
+                await writing
+                writing = None
+    except (TransportError, BatchRejected, PullError) as exc:
+        await _settle(writing)
         await persistence.record_pull_outcome(context.engine, peer.node_id, error=str(exc))
         log.warning("pull from %s failed: %s", peer.node_id, exc)
         raise PullError(f"pull from {peer.node_id} failed: {exc}") from exc
+    finally:
+        for task in (pending, writing):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, TransportError):
+                    await task
     await persistence.record_pull_outcome(context.engine, peer.node_id, lag=progress.remaining)
     return progress
+
+
+async def _settle(writing: asyncio.Task[None] | None) -> None:
+    """Let an in-flight page write finish (it is a valid page) before reporting a later page's failure."""
+    if writing is not None and not writing.done():
+        with contextlib.suppress(Exception):
+            await writing

@@ -12,7 +12,7 @@ from aiohttp import web
 from federation import appkeys
 from federation.problems import Problem
 from federation.protocol import persistence
-from federation.protocol.apply import BatchRejected, apply_rows, envelope_rows
+from federation.protocol.apply import BatchRejected, apply_rows, parse_batch, wire_rows
 from federation.protocol.context import FEDERATION
 from federation.protocol.discovery import IDENTITY, accept_rotated_keys, base_url
 from federation.protocol.persistence import Peer
@@ -125,23 +125,14 @@ async def inbox(request: web.Request) -> web.StreamResponse:
     signed = await authenticate(request)
     sender = signed.peer.node_id
     try:
-        batch = json.loads(signed.body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise Problem(400, f"the batch is not valid JSON: {exc}", slug="malformed-json") from exc
-    if not isinstance(batch, dict) or not isinstance(batch.get("records"), list):
-        raise Problem(422, "a batch is an object with 'origin', 'batch_id' and a 'records' list", slug="validation")
-    batch_id = batch.get("batch_id")
-    if not isinstance(batch_id, str) or not 8 <= len(batch_id) <= 64:
-        raise Problem(422, "'batch_id' must be a string of 8 to 64 characters", slug="validation")
-    if batch.get("origin") != sender:
-        raise Problem(
-            403, f"the batch claims origin {batch.get('origin')!r} but is signed by '{sender}'", slug="spoofed-origin"
-        )
-    try:
-        rows = envelope_rows(batch["records"], sender)
+        batch = parse_batch(signed.body)
+        if batch.origin != sender:
+            raise BatchRejected(403, f"the batch claims origin '{batch.origin}' but is signed by '{sender}'")
+        rows = wire_rows(batch.records, sender)
     except BatchRejected as exc:
         slug = "spoofed-origin" if exc.status == 403 else "validation"
         raise Problem(exc.status, str(exc), slug=slug) from exc
+    batch_id = batch.batch_id
     engine = request.app[appkeys.ENGINE]
     async with engine.begin() as connection:
         fresh = await persistence.claim_inbox_batch(connection, sender, batch_id, len(rows))

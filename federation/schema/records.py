@@ -79,10 +79,9 @@ class NodeProfileData(StrictModel):
     website: HttpUrl | None = None
     description: LongText = ""
 
-    @model_validator(mode="before")
-    @classmethod
-    def _derive(cls, values: Any) -> Any:
-        return derive_department_and_region(values)
+    @model_validator(mode="after")
+    def _derive(self) -> NodeProfileData:
+        return derive_department_and_region(self)
 
     @model_validator(mode="after")
     def _siren_matches_siret(self) -> NodeProfileData:

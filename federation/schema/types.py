@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from enum import StrEnum
-from typing import Annotated, Any
+from functools import lru_cache
+from typing import Annotated, Any, Protocol, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, model_validator
 from pydantic.functional_validators import BeforeValidator
@@ -23,6 +25,16 @@ class StrictModel(BaseModel):
     """Base of every wire model: unknown fields are errors, strings are stripped."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, use_enum_values=True)
+
+
+def _memoized(normalize: Callable[[str], str]) -> Callable[[str], str]:
+    # Replication validates hundreds of thousands of records whose communes and QPV codes repeat: remember
+    # the answers (failures are not cached, so they are recomputed and raised each time).
+    return lru_cache(maxsize=16384)(normalize)
+
+
+_insee_commune = _memoized(normalize_insee_commune)
+_qpv_code = _memoized(normalize_qpv_code)
 
 
 def _as_str(value: Any) -> Any:
@@ -53,12 +65,12 @@ Rna = Annotated[
 InseeCommune = Annotated[
     str,
     BeforeValidator(_as_str),
-    AfterValidator(normalize_insee_commune),
+    AfterValidator(_insee_commune),
     Field(description="INSEE commune code (5 characters, 2A/2B for Corsica).", examples=["75056", "2A004"]),
 ]
 QpvCode = Annotated[
     str,
-    AfterValidator(normalize_qpv_code),
+    AfterValidator(_qpv_code),
     Field(
         description="Priority neighbourhood (QPV) code: QP + 6 digits (2015 list) or QN + 5 alphanumerics "
         "+ 1 letter (2024 list).",
@@ -120,23 +132,43 @@ class GeoPoint(StrictModel):
     lon: float = Field(ge=-180, le=180)
 
 
-def derive_department_and_region(values: Any, commune_field: str = "commune") -> Any:
-    """Fill `department` and `region` from the commune code; refuse values that contradict it."""
-    if not isinstance(values, dict):
-        return values
-    commune = values.get(commune_field)
-    if not isinstance(commune, str | int) or isinstance(commune, bool):
-        return values
-    try:
-        department = department_for_commune(normalize_insee_commune(str(commune)))
-    except ValueError:
-        return values  # the commune's own validator reports the error on its field
-    derived = {"department": department.code, "region": department.region_code}
+class HasCommune(Protocol):
+    commune: str | None
+    department: str | None
+    region: str | None
+
+
+GeoModel = TypeVar("GeoModel", bound=HasCommune)
+
+
+def derive_department_and_region(model: GeoModel) -> GeoModel:
+    """Set `department` and `region` from the (already validated) commune; refuse values that contradict it.
+
+    An after-validator on purpose: a before-validator would make pydantic turn JSON input into Python dicts
+    first, which costs more than the whole rest of the validation when replicating many records.
+    """
+    if model.commune is None:
+        if model.department or model.region:
+            raise ValueError("department and region are derived from `commune`: set the commune instead")
+        return model
+    derived = _department_and_region(model.commune)
+    if derived is None:  # cannot happen for a validated commune, kept for safety
+        raise ValueError(f"unknown commune {model.commune}")
     for key, expected in derived.items():
-        given = values.get(key)
+        given = getattr(model, key)
         if given not in (None, "") and str(given).upper() != expected:
-            raise ValueError(f"{key} '{given}' does not match commune {commune} (expected {expected})")
-    return {**values, **derived}
+            raise ValueError(f"{key} '{given}' does not match commune {model.commune} (expected {expected})")
+    model.department, model.region = derived["department"], derived["region"]
+    return model
+
+
+@lru_cache(maxsize=16384)
+def _department_and_region(commune: str) -> dict[str, str] | None:
+    try:
+        department = department_for_commune(normalize_insee_commune(commune))
+    except ValueError:
+        return None
+    return {"department": department.code, "region": department.region_code}
 
 
 class Place(StrictModel):
@@ -149,10 +181,9 @@ class Place(StrictModel):
     address: str | None = Field(None, max_length=300)
     point: GeoPoint | None = None
 
-    @model_validator(mode="before")
-    @classmethod
-    def _derive(cls, values: Any) -> Any:
-        return derive_department_and_region(values)
+    @model_validator(mode="after")
+    def _derive(self) -> Place:
+        return derive_department_and_region(self)
 
 
 class PartnerKind(StrEnum):

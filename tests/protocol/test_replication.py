@@ -42,8 +42,8 @@ async def test_keys_are_private_files(make_node: NodeFactory) -> None:
     assert oct(keys_dir.stat().st_mode & 0o777) == "0o700"
 
 
-async def test_pull_replicates_records_updates_and_deletions(make_node: NodeFactory) -> None:
-    a, b = await make_node("rq-a"), await make_node("rq-b", batch_size=3)
+async def test_pull_replicates_records_updates_and_deletions(make_node: NodeFactory, database_url: str) -> None:
+    a, b = await make_node("rq-a"), await make_node("rq-b", database_url, batch_size=3)
     await a.add_peer(b)
     await b.add_peer(a)
     created = [await a.create("activities", activity(n)) for n in range(7)]
@@ -101,8 +101,8 @@ async def test_hub_peer_receives_period_reports(make_node: NodeFactory) -> None:
     assert await hub.records("rq-a", "report") == {report["id"]: report}
 
 
-async def test_push_delivers_through_the_inbox_once(make_node: NodeFactory) -> None:
-    a, b = await make_node("rq-a", batch_size=4), await make_node("rq-b")
+async def test_push_delivers_through_the_inbox_once(make_node: NodeFactory, database_url: str) -> None:
+    a, b = await make_node("rq-a", batch_size=4), await make_node("rq-b", database_url)
     await a.add_peer(b, push=True, pull=False)
     await b.add_peer(a, pull=False)
     created = [await a.create("activities", activity(n)) for n in range(10)]
@@ -127,8 +127,8 @@ async def test_push_delivers_through_the_inbox_once(make_node: NodeFactory) -> N
     assert await b.records("rq-a") == {item["id"]: item for item in created}
 
 
-async def test_out_of_order_versions_keep_the_newest(make_node: NodeFactory) -> None:
-    a, b = await make_node("rq-a"), await make_node("rq-b")
+async def test_out_of_order_versions_keep_the_newest(make_node: NodeFactory, database_url: str) -> None:
+    a, b = await make_node("rq-a"), await make_node("rq-b", database_url)
     await b.add_peer(a, pull=False)
     record_id = str(uuid.uuid4())
 
