@@ -8,7 +8,7 @@ import gc
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -17,9 +17,10 @@ from federation.protocol import persistence
 from federation.protocol.apply import BatchRejected, apply_rows, parse_page, wire_rows
 from federation.protocol.context import FederationContext
 from federation.protocol.persistence import Peer
-from federation.protocol.transport import TransportError
+from federation.protocol.transport import Response, TransportError
 
 log = logging.getLogger(__name__)
+PREFETCH = 2
 
 
 @dataclass
@@ -75,9 +76,37 @@ async def pull_peer(
     progress = PullProgress(peer=peer.node_id, started=time.monotonic())
     limit = context.settings.batch_size
 
-    async def fetch(cursor: str) -> bytes:
-        url = f"{peer.base_url}/federation/v1/changes?since={quote(cursor)}&limit={limit}"
-        return (await context.client.request("GET", url)).body
+    # Up to PREFETCH pages are requested ahead: each request starts as soon as the previous answer's headers
+    # (Regies-Next-Cursor, Regies-More) arrive, so the peer prepares pages while this node parses and writes.
+    fetches: asyncio.Queue[asyncio.Task[bytes] | None] = asyncio.Queue(maxsize=PREFETCH)
+
+    async def produce() -> None:
+        cursor = peer.cursor or ""
+        requested = 0
+        while True:
+            headers: asyncio.Future[Mapping[str, str]] = asyncio.get_running_loop().create_future()
+
+            def seen(answer: Mapping[str, str], future: asyncio.Future[Mapping[str, str]] = headers) -> None:
+                if not future.done():
+                    future.set_result(answer)
+
+            url = f"{peer.base_url}/federation/v1/changes?since={quote(cursor)}&limit={limit}"
+            task = asyncio.create_task(_body(context.client.request("GET", url, on_headers=seen)))
+            await fetches.put(task)
+            requested += 1
+            waiters: set[asyncio.Future[Any]] = {task, headers}
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            if not headers.done():
+                return  # the request failed before any headers: the consumer gets its error from the task
+            answer = headers.result()
+            next_cursor = answer.get("Regies-Next-Cursor")
+            if answer.get("Regies-More") != "true" or not next_cursor:
+                await fetches.put(None)
+                return
+            if max_pages is not None and requested >= max_pages:
+                await fetches.put(None)
+                return
+            cursor = next_cursor
 
     async def write(rows: list[dict[str, Any]], cursor: str, remaining: int) -> None:
         async with context.engine.begin() as connection:
@@ -93,26 +122,21 @@ async def pull_peer(
         if on_page is not None:
             on_page(progress)
 
-    pending: asyncio.Task[bytes] | None = asyncio.create_task(fetch(peer.cursor or ""))
+    producer = asyncio.create_task(produce())
     writing: asyncio.Task[None] | None = None
-    pages_read = 0
     try:
         with _gc_paused():
-            while pending is not None:
-                raw = await pending
-                pending = None
-                page = parse_page(raw)
+            while (fetch := await fetches.get()) is not None:
+                page = parse_page(await fetch)
                 if page.origin != peer.node_id:
                     raise PullError(f"the feed answered for origin '{page.origin}', not '{peer.node_id}'")
                 rows = wire_rows(page.records, peer.node_id)
-                del raw
-                pages_read += 1
-                if page.more and (max_pages is None or pages_read < max_pages):
-                    pending = asyncio.create_task(fetch(page.next_cursor))
                 if writing is not None:
                     await writing
                 writing = asyncio.create_task(write(rows, page.next_cursor, page.remaining))
                 del page, rows
+                if producer.done() and fetches.empty():
+                    break
             if writing is not None:
                 await writing
                 writing = None
@@ -122,13 +146,25 @@ async def pull_peer(
         log.warning("pull from %s failed: %s", peer.node_id, exc)
         raise PullError(f"pull from {peer.node_id} failed: {exc}") from exc
     finally:
-        for task in (pending, writing):
-            if task is not None and not task.done():
-                task.cancel()
+        producer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await producer
+        while not fetches.empty():
+            leftover = fetches.get_nowait()
+            if leftover is not None:
+                leftover.cancel()
                 with contextlib.suppress(asyncio.CancelledError, TransportError):
-                    await task
+                    await leftover
+        if writing is not None and not writing.done():
+            writing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writing
     await persistence.record_pull_outcome(context.engine, peer.node_id, lag=progress.remaining)
     return progress
+
+
+async def _body(request: Awaitable[Response]) -> bytes:
+    return (await request).body
 
 
 async def _settle(writing: asyncio.Task[None] | None) -> None:

@@ -117,7 +117,9 @@ async def changes(request: web.Request) -> web.StreamResponse:
         f'"next_cursor":"{next_cursor}","more":{"true" if page.last_seq < page.head_seq else "false"},'
         f'"remaining":{max(page.head_seq - page.last_seq, 0)}}}'
     )
-    return web.Response(body=body.encode(), content_type="application/json")
+    # The same cursor in headers lets a puller request the next page before it has parsed this one.
+    headers = {"Regies-Next-Cursor": next_cursor, "Regies-More": "true" if page.last_seq < page.head_seq else "false"}
+    return web.Response(body=body.encode(), content_type="application/json", headers=headers)
 
 
 async def inbox(request: web.Request) -> web.StreamResponse:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,13 +51,22 @@ class FederationClient:
     async def close(self) -> None:
         await self._session.close()
 
-    async def request(self, method: str, url: str, body: bytes | None = None) -> Response:
+    async def request(
+        self,
+        method: str,
+        url: str,
+        body: bytes | None = None,
+        on_headers: Callable[[Mapping[str, str]], None] | None = None,
+    ) -> Response:
+        """Send a signed request; `on_headers` sees a successful answer's headers before its body is read."""
         kid, private_key = self.identity.keys.signing
         headers = sign_request(method, url, body, node_id=self.identity.node_id, kid=kid, private_key=private_key)
         if body is not None:
             headers["Content-Type"] = "application/json"
         try:
             async with self._session.request(method, url, data=body, headers=headers) as response:
+                if on_headers is not None and response.status < 400:
+                    on_headers(response.headers)
                 payload = await response.read()
                 status = response.status
         except (aiohttp.ClientError, TimeoutError) as exc:
