@@ -600,7 +600,7 @@ def header(args: argparse.Namespace) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=100_000, help="activities for the timed sync (default 100000)")
-    parser.add_argument("--batch", type=int, default=500, help="records per feed page and per commit (default 500)")
+    parser.add_argument("--batch", type=int, default=1000, help="records per feed page and per commit (default 1000)")
     parser.add_argument(
         "--rss-records", type=int, default=1_000_000, help="activities for the peak-RSS run (default 1000000; 0 skips)"
     )

@@ -87,8 +87,10 @@ def register_sync_targets(registry: Registry) -> None:
 
     When: once per app, at start-up.
     Arguments: ``registry`` — call ``registry.add_sync_target(SyncTarget(name=..., send=...))``; ``send`` is
-    an async function receiving a list of record envelopes (dicts shaped like ``RecordEnvelope``) and
-    raising on failure so the batch is retried.
+    an async function ``send(batch, context)`` receiving one batch, shaped like an inbox batch (``{"origin",
+    "batch_id", "records"}``, records being ``RecordEnvelope`` dicts; the batch id stays the same when a batch
+    is retried) and the ``FederationContext`` (its ``client`` signs requests), and raising on failure so the
+    batch is retried.
     Returns: nothing (ignored).
     Several plugins: all are called; a target name registered twice stops start-up with an error naming both.
     Added in: hook API 1.0.

@@ -99,6 +99,8 @@ def build_openapi(list_filters: dict[str, dict[str, Any]], private_kinds: frozen
     schemas, refs = component_schemas()
     paths: dict[str, Any] = {}
     for kind in RECORD_KINDS.values():
+        if not kind.api:
+            continue
         data_ref = refs[(kind.data_model, "validation")]
         record_ref = refs[(kind.record_model, "serialization")]
         if kind.name == "node":

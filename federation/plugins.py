@@ -109,10 +109,14 @@ class Exporter:
 
 @dataclass(frozen=True)
 class SyncTarget:
-    """A destination for this node's change batches; `send` raises to have the batch retried."""
+    """A destination for this node's change batches; `send` raises to have the batch retried.
+
+    `send(batch, context)` receives the batch as the inbox protocol defines it ({"origin", "batch_id",
+    "records"}) and the `FederationContext` (signed HTTP client, database, identity, settings).
+    """
 
     name: str
-    send: Callable[[list[dict[str, Any]]], Awaitable[None]]
+    send: Callable[[dict[str, Any], Any], Awaitable[None]]
     description: str = ""
 
 

@@ -32,7 +32,8 @@ def regies_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings
     for key in list(os.environ):
         if key.startswith("REGIES_") and key != "REGIES_TEST_POSTGRES_URL":
             monkeypatch.delenv(key)
-    return load_settings(data_dir=tmp_path / "regies-node")
+    # No background sync worker: tests drive pulls and pushes themselves, deterministically.
+    return load_settings(data_dir=tmp_path / "regies-node", overrides={"federation": {"worker": False}})
 
 
 @pytest.fixture

@@ -65,7 +65,8 @@ def settings(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch)
     for key in list(os.environ):
         if key.startswith("REGIES_") and key != "REGIES_TEST_POSTGRES_URL":
             monkeypatch.delenv(key)
-    return load_settings(data_dir=tmp_path / "var", overrides={"database": {"url": database_url}})
+    overrides = {"database": {"url": database_url}, "federation": {"worker": False}}
+    return load_settings(data_dir=tmp_path / "var", overrides=overrides)
 
 
 @pytest.fixture

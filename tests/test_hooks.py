@@ -130,10 +130,16 @@ async def test_register_exporters(regies_client: Callable[..., Any]) -> None:
     assert (await client.get("/api/v1/export/reports?format=csv")).status == 401
 
 
-def test_register_sync_targets() -> None:
-    received: list[list[dict[str, Any]]] = []
+async def test_register_sync_targets(regies_client: Callable[..., Any]) -> None:
+    from federation.protocol import sender
+    from federation.protocol.context import FEDERATION
 
-    async def send(batch: list[dict[str, Any]]) -> None:
+    received: list[dict[str, Any]] = []
+    failures = [RuntimeError("archive offline")]
+
+    async def send(batch: dict[str, Any], context: Any) -> None:
+        if failures:
+            raise failures.pop()
         received.append(batch)
 
     class Plugin:
@@ -141,10 +147,20 @@ def test_register_sync_targets() -> None:
         def register_sync_targets(self, registry: Registry) -> None:
             registry.add_sync_target(SyncTarget("archive", send, "Keeps a copy"))
 
-    plugins = build_plugins(extra=[("archive", Plugin())], load_entry_points=False)
-    target = plugins.registry.sync_targets["archive"]
-    asyncio.run(target.send([{"id": "x"}]))
-    assert received == [[{"id": "x"}]]
+    client = await regies_client([("open-days", _service_type_plugin()), ("archive", Plugin())])
+    created = await (await client.post("/api/v1/activities", json=ACTIVITY, headers=client.regies_auth)).json()
+    context = client.app[FEDERATION]
+    context.settings.retry_initial_s = 0.01
+    assert await sender.push_all(context) == {"target:archive": 0}  # first attempt fails, batch kept
+    (pending,) = await sender.list_outbox(context)
+    assert pending.state == "pending" and "archive offline" in (pending.last_error or "")
+    await asyncio.sleep(0.02)
+    assert await sender.push_all(context) == {"target:archive": 1}
+    (batch,) = received
+    assert batch["origin"] == "regie-test" and batch["batch_id"] == pending.batch_id
+    assert created["id"] in {record["id"] for record in batch["records"]}
+    description = await (await client.get("/api/v1/plugins")).json()
+    assert {p["name"]: p for p in description["plugins"]}["archive"]["sync_targets"] == ["archive"]
     with pytest.raises(PluginError, match="sync target 'archive' is registered twice"):
         build_plugins(extra=[("archive", Plugin()), ("archive-2", Plugin())], load_entry_points=False)
 

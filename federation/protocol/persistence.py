@@ -224,7 +224,8 @@ def decode_feed_cursor(cursor: str) -> int:
 FEED_SQL = """
 SELECT c.seq, r.kind, r.id, r.version, r.updated_at_us, r.deleted, r.body
 FROM changes c JOIN records r ON r.id = c.id
-WHERE c.seq > :since AND c.origin = :origin AND r.version = c.version {visibility}
+WHERE c.seq > :since AND c.origin = :origin AND r.version = c.version
+  AND (r.audience IS NULL OR r.audience = :reader) {visibility}
 ORDER BY c.seq
 LIMIT :limit
 """
@@ -251,7 +252,9 @@ class FeedPage:
     head_seq: int
 
 
-async def read_feed(engine: AsyncEngine, origin: str, since: int, limit: int, include_reports: bool) -> FeedPage:
+async def read_feed(
+    engine: AsyncEngine, origin: str, since: int, limit: int, include_reports: bool, reader: str
+) -> FeedPage:
     """Current versions of this node's records changed after `since`, in commit order, as JSON envelopes.
 
     Superseded change-log entries are skipped (the newer entry carries the record); tombstones are kept.
@@ -259,7 +262,8 @@ async def read_feed(engine: AsyncEngine, origin: str, since: int, limit: int, in
     async with engine.connect() as connection:
         rows = (
             await connection.execute(
-                text(feed_sql(include_reports)), {"since": since, "origin": origin, "limit": limit}
+                text(feed_sql(include_reports)),
+                {"since": since, "origin": origin, "limit": limit, "reader": reader},
             )
         ).all()
         # ORDER BY … DESC LIMIT 1 walks the (origin, seq) index backwards and stops at the first visible entry,

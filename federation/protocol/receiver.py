@@ -109,7 +109,12 @@ async def changes(request: web.Request) -> web.StreamResponse:
         raise Problem(400, "query parameter 'limit' must be an integer from 1 to 5000", slug="invalid-query")
     identity = request.app[IDENTITY]
     page = await persistence.read_feed(
-        request.app[appkeys.ENGINE], identity.node_id, since, int(raw_limit), include_reports=signed.peer.is_hub
+        request.app[appkeys.ENGINE],
+        identity.node_id,
+        since,
+        int(raw_limit),
+        include_reports=signed.peer.is_hub,
+        reader=signed.peer.node_id,
     )
     next_cursor = persistence.encode_feed_cursor(page.last_seq)
     body = (

@@ -52,11 +52,18 @@ class Destination:
     include_reports: bool
     peer_inbox: str | None = None
     target: str | None = None
+    reader: str = ""  # node id that records with an audience must match (none for sync targets)
 
 
 def destinations(context: FederationContext, peers: list[persistence.Peer]) -> list[Destination]:
     found = [
-        Destination(f"peer:{peer.node_id}", peer.name, peer.is_hub, peer_inbox=f"{peer.base_url}/federation/v1/inbox")
+        Destination(
+            f"peer:{peer.node_id}",
+            peer.name,
+            peer.is_hub,
+            peer_inbox=f"{peer.base_url}/federation/v1/inbox",
+            reader=peer.node_id,
+        )
         for peer in peers
         if peer.push and peer.status == "active"
     ]
@@ -100,7 +107,12 @@ async def enqueue(context: FederationContext, destination: Destination) -> int:
         rows = (
             await connection.execute(
                 text(persistence.feed_sql(destination.include_reports)),
-                {"since": cursor["last_seq"], "origin": context.node_id, "limit": settings.batch_size},
+                {
+                    "since": cursor["last_seq"],
+                    "origin": context.node_id,
+                    "limit": settings.batch_size,
+                    "reader": destination.reader,
+                },
             )
         ).all()
         if not rows:
@@ -149,7 +161,7 @@ async def _send(context: FederationContext, destination: Destination, payload: s
     if target is None:
         raise TransportError(f"sync target '{destination.target}' is no longer registered", 404)
     try:
-        await target.send(json.loads(payload)["records"])
+        await target.send(json.loads(payload), context)
     except TransportError:
         raise
     except Exception as exc:

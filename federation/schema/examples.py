@@ -72,4 +72,16 @@ EXAMPLES: dict[str, dict[str, Any]] = {
             }
         ],
     },
+    "report-review": {
+        **_ENVELOPE,
+        "origin": "hub-national",
+        "id": "7d4c1a2b-9e8f-4a6b-8c5d-3e2f1a0b9c8d",
+        "version": 1,
+        "report_origin": EXAMPLE_ORIGIN,
+        "report_id": "c0ffee00-1234-4abc-8def-0123456789ab",
+        "report_version": 3,
+        "decision": "returned",
+        "comment": "Les heures d'insertion semblent doublées : merci de vérifier.",
+        "reviewer": "Coordination Île-de-France",
+    },
 }

@@ -282,9 +282,32 @@ class PeriodReport(PeriodReportData, Envelope):
     audit: list[AuditEntry] = Field(default_factory=list, description="Read-only history of changes.")
 
 
+# --- Report reviews (written by the hub) ----------------------------------------------------------------
+
+
+class ReviewDecision(StrEnum):
+    VALIDATED = "validated"
+    RETURNED = "returned"
+
+
+class ReportReviewData(StrictModel):
+    """A coordinator's decision on one version of a node's period report, published by the hub to that node."""
+
+    report_origin: NodeId = Field(description="The node whose report this is.")
+    report_id: UUID
+    report_version: int = Field(ge=1, description="The version of the report that was reviewed.")
+    decision: ReviewDecision
+    comment: LongText = Field("", description="Why the report is returned, or a note on its validation.")
+    reviewer: ShortText = Field(description="The coordinator who decided.")
+
+
+class ReportReview(ReportReviewData, Envelope):
+    """A report review as a federated record; only the reviewed node receives it."""
+
+
 # --- Feed envelope ------------------------------------------------------------------------------------
 
-RecordKindName = Literal["node", "activity", "resource", "report"]
+RecordKindName = Literal["node", "activity", "resource", "report", "review"]
 
 
 class RecordEnvelope(BaseModel):
@@ -309,6 +332,7 @@ class RecordKind:
     collection: str
     schema_name: str
     read_only_fields: frozenset[str]
+    api: bool = True
 
 
 RECORD_KINDS: dict[str, RecordKind] = {
@@ -318,6 +342,7 @@ RECORD_KINDS: dict[str, RecordKind] = {
         RecordKind("activity", ActivityData, Activity, "activities", "activity", ENVELOPE_FIELDS),
         RecordKind("resource", SharedResourceData, SharedResource, "resources", "shared-resource", ENVELOPE_FIELDS),
         RecordKind("report", PeriodReportData, PeriodReport, "reports", "period-report", ENVELOPE_FIELDS | {"audit"}),
+        RecordKind("review", ReportReviewData, ReportReview, "reviews", "report-review", ENVELOPE_FIELDS, api=False),
     )
 }
 

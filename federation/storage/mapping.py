@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from federation.schema.records import Activity, NodeProfile, PeriodReport, SharedResource
+from federation.schema.records import Activity, NodeProfile, PeriodReport, ReportReview, SharedResource
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
@@ -59,6 +59,8 @@ def filter_columns(record: BaseModel) -> dict[str, Any]:
         columns.update(status=record.state, period=record.period.key)
     elif isinstance(record, NodeProfile):
         columns.update(status=record.label_status, commune=record.commune)
+    elif isinstance(record, ReportReview):
+        columns.update(status=record.decision, audience=record.report_origin)
     return columns
 
 
