@@ -373,6 +373,9 @@ def build_plugins(
             f"(installed: {', '.join(sorted(infos)) or 'none'})"
         )
     registry = Registry(plugin_settings=plugin_settings)
+    from federation.indicators import register_core_indicators  # the core's own report form
+
+    register_core_indicators(registry)
     # Call implementations one by one (not through the hook) so each registration is attributed to its plugin.
     for hook_name in REGISTRATION_HOOKS:
         for impl in getattr(manager.hook, hook_name).get_hookimpls():

@@ -86,3 +86,27 @@ def add_routes(app: web.Application) -> None:
             return json_response(body)
 
         app.router.add_get(path, handler, allow_head=False)
+    app.router.add_get("/api/v1/report-form", report_form, allow_head=False)
+
+
+async def report_form(request: web.Request) -> web.StreamResponse:
+    """GET /api/v1/report-form?period=2025 — the indicators of a report, computed ones pre-filled."""
+    from federation.api.requests import require_token
+    from federation.indicators import parse_period_key
+    from federation.indicators import report_form as build_form
+    from federation.problems import Problem
+
+    await require_token(request)
+    key = request.query.get("period", "")
+    try:
+        period = parse_period_key(key)
+    except ValueError as exc:
+        raise Problem(
+            400,
+            str(exc),
+            slug="invalid-query",
+            errors=[{"pointer": "/period", "detail": str(exc), "code": "invalid_query"}],
+        ) from exc
+    store = request.app[appkeys.STORE]
+    form = await build_form(request.app[appkeys.ENGINE], request.app[appkeys.PLUGINS].registry, store.node_id, period)
+    return json_response(json.dumps(form, ensure_ascii=False))

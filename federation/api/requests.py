@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 from federation import appkeys
 from federation.plugins import Plugins, Registry
 from federation.problems import Problem, field_errors, validation_problem
-from federation.schema.records import ActivityData, RecordKind
+from federation.schema.records import ActivityData, PeriodReportData, RecordKind
 from federation.storage.tokens import Actor, verify_token
 
 JSON_CONTENT_TYPE = "application/json"
@@ -65,6 +65,19 @@ def validate_record_data(
         raise validation_problem(field_errors(exc)) from exc
     if isinstance(data, ActivityData):
         validate_service_type(data, plugins.registry)
+    if isinstance(data, PeriodReportData):
+        unknown = sorted(set(data.indicators) - set(plugins.registry.indicators))
+        if unknown:
+            raise validation_problem(
+                [
+                    {
+                        "pointer": f"/indicators/{key}",
+                        "detail": f"unknown indicator '{key}' (see GET /api/v1/indicators)",
+                        "code": "unknown_indicator",
+                    }
+                    for key in unknown
+                ]
+            )
     rejections = plugins.validate_record(kind.name, data.model_dump(mode="json"), previous)
     if rejections:
         raise validation_problem(

@@ -218,15 +218,6 @@ INDICATORS: tuple[Indicator, ...] = (
         details_field="exits_positive",
     ),
     Indicator(
-        key="fte_total",
-        label_fr="Équivalents temps plein (total)",
-        label_en="Full-time equivalents (total)",
-        unit="fte",
-        description="Effectif total de la régie en équivalents temps plein, salariés permanents et en insertion, "
-        "saisi par la régie.",
-        source="entered",
-    ),
-    Indicator(
         key="training_hours",
         label_fr="Heures de formation",
         label_en="Training hours",

@@ -52,7 +52,7 @@ async def test_profile_put_needs_a_token(client: Any) -> None:
     assert (await client.put("/api/v1/node", json=PROFILE)).status == 401
 
 
-REPORT = {"period": {"type": "year", "year": 2025}, "indicators": {"employees_cddi": 42, "insertion_hours": 48200}}
+REPORT = {"period": {"type": "year", "year": 2025}, "indicators": {"headcount_aided": 42, "volunteers": 18}}
 
 
 async def test_report_lifecycle_on_the_node(client: Any, auth: dict[str, str]) -> None:
@@ -63,7 +63,7 @@ async def test_report_lifecycle_on_the_node(client: Any, auth: dict[str, str]) -
     assert report["period"]["key"] == "2025"
     location = created.headers["Location"]
 
-    edited = await client.put(location, json={**REPORT, "indicators": {"employees_cddi": 43}}, headers=auth)
+    edited = await client.put(location, json={**REPORT, "indicators": {"headcount_aided": 43}}, headers=auth)
     assert edited.status == 200
     submitted = await client.put(location, json={**REPORT, "state": "submitted"}, headers=auth)
     assert submitted.status == 200
@@ -95,11 +95,11 @@ async def test_one_report_per_period(client: Any, auth: dict[str, str]) -> None:
 
 
 async def test_report_validation(client: Any, auth: dict[str, str]) -> None:
-    bad = {"period": {"type": "quarter", "year": 2025}, "indicators": {"employees_cddi": -1}}
+    bad = {"period": {"type": "quarter", "year": 2025}, "indicators": {"volunteers": -1}}
     response = await client.post("/api/v1/reports", json=bad, headers=auth)
     assert response.status == 422
     pointers = {error["pointer"] for error in (await response.json())["errors"]}
-    assert pointers == {"/period", "/indicators/employees_cddi"}
+    assert pointers == {"/period", "/indicators/volunteers"}
 
 
 async def test_reports_are_private(client: Any, auth: dict[str, str]) -> None:
@@ -113,3 +113,23 @@ async def test_draft_report_can_be_deleted(client: Any, auth: dict[str, str]) ->
     created = await client.post("/api/v1/reports", json=REPORT, headers=auth)
     assert (await client.delete(created.headers["Location"], headers=auth)).status == 204
     assert (await client.post("/api/v1/reports", json=REPORT, headers=auth)).status == 201
+
+
+async def test_unknown_indicator_is_refused(client: Any, auth: dict[str, str]) -> None:
+    body = {**REPORT, "indicators": {"volunteers": 3, "unicorns": 1}}
+    response = await client.post("/api/v1/reports", json=body, headers=auth)
+    assert response.status == 422
+    assert [error["pointer"] for error in (await response.json())["errors"]] == ["/indicators/unicorns"]
+
+
+async def test_report_form_lists_core_indicators(client: Any, auth: dict[str, str]) -> None:
+    assert (await client.get("/api/v1/report-form?period=2025")).status == 401
+    response = await client.get("/api/v1/report-form?period=2025-Q2", headers=auth)
+    assert response.status == 200
+    form = await response.json()
+    assert (form["from"], form["to"]) == ("2025-04-01", "2025-06-30")
+    keys = {indicator["key"]: indicator for indicator in form["indicators"]}
+    assert {"headcount_aided", "fte_total", "volunteers", "turnover_social_landlords"} <= set(keys)
+    assert keys["fte_total"]["labels"]["fr"] == "Équivalents temps plein (total)"
+    bad = await client.get("/api/v1/report-form?period=2025-Q5", headers=auth)
+    assert bad.status == 400

@@ -9,7 +9,7 @@ from federation.protocol import persistence, sender
 from federation.protocol.puller import pull_peer
 from tests.protocol.conftest import NodeFactory, activity
 
-REPORT = {"period": {"type": "year", "year": 2025}, "indicators": {"employees_cddi": 12}}
+REPORT = {"period": {"type": "year", "year": 2025}, "indicators": {"employees_cddi": 12, "volunteers": 4}}
 
 
 async def test_discovery_documents(make_node: NodeFactory) -> None:

@@ -1,0 +1,430 @@
+"""Streaming table writers (CSV, JSON, XLSX, ODS) and a GeoJSON writer for the hub's coordinator exports."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import io
+import json
+import math
+import re
+import tempfile
+from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import IO, Any, Literal
+
+from odf import teletype
+from odf.opendocument import OpenDocumentSpreadsheet
+from odf.style import Style, TextProperties
+from odf.table import Table, TableCell, TableRow
+from odf.text import P
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Font
+
+__all__ = ["FORMATS", "Column", "Sink", "write_geojson", "write_table"]
+
+Sink = Callable[[bytes], Awaitable[None]]
+"""An async function receiving the output chunk by chunk."""
+
+FORMATS: dict[str, tuple[str, str]] = {
+    "csv": ("text/csv; charset=utf-8", "csv"),
+    "json": ("application/json", "json"),
+    "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx"),
+    "ods": ("application/vnd.oasis.opendocument.spreadsheet", "ods"),
+}
+
+CHUNK_SIZE = 64 * 1024
+_SPOOL_MAX = 8 * 1024 * 1024
+_BATCH_ROWS = 256  # rows converted per worker-thread hop for XLSX/ODS
+_YIELD_EVERY = 512  # plain (sync) iterables give the event loop a turn this often
+
+# Characters XML 1.0 (hence XLSX/ODS) cannot carry; openpyxl raises on them.
+_XML_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_SHEET_ILLEGAL = re.compile(r"[\\/?*\[\]:\x00-\x1f]")
+
+_Cell = str | int | float | date | None
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label_fr: str
+    label_en: str
+    kind: Literal["text", "integer", "number", "date"] = "text"
+
+    def label(self, language: str) -> str:
+        return self.label_en if language == "en" else self.label_fr
+
+
+# --- values ---------------------------------------------------------------------------------------------------------
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _coerce(kind: str, value: Any) -> _Cell:
+    """One cell's value for `kind`; values that do not fit the kind are kept as text rather than dropped."""
+    if value is None:
+        return None
+    if isinstance(value, Enum):
+        value = value.value
+    if kind in ("integer", "number"):
+        if isinstance(value, bool):
+            return int(value)
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float | Decimal):
+            number = _finite(float(value))
+            if number is not None and kind == "integer" and number.is_integer():
+                return int(value)
+            return number
+        if isinstance(value, str):
+            text = value.strip()
+            if not text:
+                return None
+            with contextlib.suppress(ValueError):
+                return int(text)
+            with contextlib.suppress(ValueError):
+                return _finite(float(text))
+            return value
+    elif kind == "date":
+        if isinstance(value, date):
+            return value
+        if isinstance(value, str):
+            text = value.strip()
+            if not text:
+                return None
+            with contextlib.suppress(ValueError):
+                return date.fromisoformat(text)
+            with contextlib.suppress(ValueError):
+                return datetime.fromisoformat(text)
+            return value
+    if isinstance(value, str):
+        return value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, float):
+        return _finite(value)
+    return str(value)
+
+
+def _cells(columns: Sequence[Column], row: Mapping[str, Any]) -> list[_Cell]:
+    return [_coerce(column.kind, row.get(column.key)) for column in columns]
+
+
+def _csv_text(value: _Cell) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")  # the form spreadsheet software recognises when opening a CSV
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)  # str(float) always uses "." as the decimal point
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain JSON data: dates as ISO strings, non-finite numbers as null, unknown objects as their text."""
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, float):
+        return _finite(value)
+    if isinstance(value, Decimal):
+        return _finite(float(value))
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return _jsonable(value.value)
+    if isinstance(value, Mapping):
+        return {str(key): _jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_jsonable(item) for item in value]
+    return str(value)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, allow_nan=False)
+
+
+def _naive(value: date) -> date:
+    """Spreadsheets have no time zones: aware datetimes keep their wall-clock time."""
+    return value.replace(tzinfo=None) if isinstance(value, datetime) else value
+
+
+def _sheet_title(title: str) -> str:
+    name = _SHEET_ILLEGAL.sub("", title).strip().strip("'")[:31].strip().strip("'")
+    if not name or name.casefold() == "history":  # "History" is reserved by Excel
+        return "export"
+    return name
+
+
+# --- iteration and output buffering ---------------------------------------------------------------------------------
+
+
+async def _iterate(rows: AsyncIterable[Mapping[str, Any]] | Iterable[Mapping[str, Any]]) -> AsyncGenerator[Any, None]:
+    if isinstance(rows, AsyncIterable):
+        async for row in rows:
+            yield row
+    else:
+        for count, row in enumerate(rows, 1):
+            yield row
+            if count % _YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+
+
+async def _batches(
+    columns: Sequence[Column], rows: AsyncIterable[Mapping[str, Any]] | Iterable[Mapping[str, Any]]
+) -> AsyncGenerator[list[list[_Cell]], None]:
+    batch: list[list[_Cell]] = []
+    async with contextlib.aclosing(_iterate(rows)) as iterator:
+        async for row in iterator:
+            batch.append(_cells(columns, row))
+            if len(batch) >= _BATCH_ROWS:
+                yield batch
+                batch = []
+    if batch:
+        yield batch
+
+
+class _TextBuffer:
+    """Accumulates text and hands it to the sink as UTF-8 in chunks of about CHUNK_SIZE."""
+
+    def __init__(self, sink: Sink) -> None:
+        self._sink = sink
+        self._parts: list[str] = []
+        self._size = 0
+
+    async def write(self, text: str) -> None:
+        self._parts.append(text)
+        self._size += len(text)
+        if self._size >= CHUNK_SIZE:
+            await self.flush()
+
+    async def flush(self) -> None:
+        if self._parts:
+            data = "".join(self._parts).encode("utf-8")
+            self._parts.clear()
+            self._size = 0
+            await self._sink(data)
+
+
+async def _stream_file(spool: IO[bytes], sink: Sink) -> None:
+    await asyncio.to_thread(spool.seek, 0)
+    while chunk := await asyncio.to_thread(spool.read, CHUNK_SIZE):
+        await sink(chunk)
+
+
+# --- formats --------------------------------------------------------------------------------------------------------
+
+_RowSource = AsyncIterable[Mapping[str, Any]] | Iterable[Mapping[str, Any]]
+
+
+async def _write_csv(columns: Sequence[Column], rows: _RowSource, sink: Sink, title: str, language: str) -> int:
+    line = io.StringIO()
+    writer = csv.writer(line, lineterminator="\r\n")  # RFC 4180: "," separator, minimal quoting, CRLF
+    out = _TextBuffer(sink)
+
+    def render(values: Iterable[str]) -> str:
+        line.seek(0)
+        line.truncate()
+        writer.writerow(values)
+        return line.getvalue()
+
+    await out.write("\ufeff" + render(column.label(language) for column in columns))  # BOM: Excel then reads UTF-8
+    count = 0
+    async with contextlib.aclosing(_iterate(rows)) as iterator:
+        async for row in iterator:
+            await out.write(render(_csv_text(value) for value in _cells(columns, row)))
+            count += 1
+    await out.flush()
+    return count
+
+
+async def _write_json(columns: Sequence[Column], rows: _RowSource, sink: Sink, title: str, language: str) -> int:
+    out = _TextBuffer(sink)
+    header = [{"key": column.key, "label": column.label(language), "kind": column.kind} for column in columns]
+    await out.write(f'{{"title": {_dumps(title)}, "columns": {_dumps(header)}, "rows": [')
+    count = 0
+    async with contextlib.aclosing(_iterate(rows)) as iterator:
+        async for row in iterator:
+            values = _cells(columns, row)
+            record = {column.key: _jsonable(value) for column, value in zip(columns, values, strict=True)}
+            await out.write(("\n" if count == 0 else ",\n") + _dumps(record))
+            count += 1
+    await out.write("\n]}\n" if count else "]}\n")
+    await out.flush()
+    return count
+
+
+def _xlsx_value(ws: Any, value: _Cell) -> Any:
+    if isinstance(value, str):
+        value = _XML_ILLEGAL.sub("", value)
+        if value.startswith(("=", "#")):
+            # openpyxl would store "=…" as a formula and "#N/A"-like text as an error: keep it literal text.
+            cell = WriteOnlyCell(ws, value=value)
+            cell.data_type = "s"
+            return cell
+        return value
+    if isinstance(value, date):
+        return _naive(value)
+    return value
+
+
+def _xlsx_append(ws: Any, batch: list[list[_Cell]]) -> None:
+    for values in batch:
+        ws.append([_xlsx_value(ws, value) for value in values])
+
+
+async def _write_xlsx(columns: Sequence[Column], rows: _RowSource, sink: Sink, title: str, language: str) -> int:
+    workbook = Workbook(write_only=True)
+    ws = workbook.create_sheet(_sheet_title(title))
+    bold = Font(bold=True)
+    header = []
+    for column in columns:
+        cell = WriteOnlyCell(ws, value=_XML_ILLEGAL.sub("", column.label(language)))
+        cell.font = bold
+        cell.data_type = "s"
+        header.append(cell)
+    ws.append(header)  # the write-only sheet streams each appended row to its own temporary file
+
+    count = 0
+    in_thread = False
+    try:
+        async with contextlib.aclosing(_batches(columns, rows)) as batches:
+            async for batch in batches:
+                in_thread = True
+                await asyncio.to_thread(_xlsx_append, ws, batch)
+                in_thread = False
+                count += len(batch)
+    except BaseException:
+        if not in_thread:  # otherwise a worker thread may still be appending: leave the file to openpyxl's atexit
+            _discard_xlsx(ws)
+        raise
+
+    with tempfile.SpooledTemporaryFile(max_size=_SPOOL_MAX) as spool:
+        await asyncio.to_thread(workbook.save, spool)
+        await _stream_file(spool, sink)
+    return count
+
+
+def _discard_xlsx(ws: Any) -> None:
+    """Remove the temporary file behind an abandoned write-only sheet now rather than at interpreter exit."""
+    with contextlib.suppress(Exception):
+        ws.close()
+        ws._writer.cleanup()
+
+
+def _ods_cell(value: _Cell) -> Any:
+    if value is None:
+        return TableCell()
+    if isinstance(value, bool | int | float):
+        cell = TableCell(valuetype="float", value=str(value))
+        cell.addElement(P(text=str(value)))
+        return cell
+    if isinstance(value, date):
+        text = _naive(value).isoformat()
+        cell = TableCell(valuetype="date", datevalue=text)
+        cell.addElement(P(text=text))
+        return cell
+    cell = TableCell(valuetype="string")
+    paragraph = P()
+    teletype.addTextToElement(paragraph, _XML_ILLEGAL.sub("", value))  # keeps line breaks, tabs and runs of spaces
+    cell.addElement(paragraph)
+    return cell
+
+
+def _ods_append(table: Any, batch: list[list[_Cell]]) -> None:
+    for values in batch:
+        row = TableRow()
+        for value in values:
+            row.addElement(_ods_cell(value))
+        table.addElement(row)
+
+
+async def _write_ods(columns: Sequence[Column], rows: _RowSource, sink: Sink, title: str, language: str) -> int:
+    # odfpy has no streaming API: the document tree is built in memory, then zipped in one go.
+    document = OpenDocumentSpreadsheet()
+    bold = Style(name="header", family="table-cell")
+    bold.addElement(TextProperties(fontweight="bold"))
+    document.automaticstyles.addElement(bold)
+    table = Table(name=_sheet_title(title))
+    header = TableRow()
+    for column in columns:
+        cell = TableCell(valuetype="string", stylename=bold)
+        cell.addElement(P(text=_XML_ILLEGAL.sub("", column.label(language))))
+        header.addElement(cell)
+    table.addElement(header)
+
+    count = 0
+    async with contextlib.aclosing(_batches(columns, rows)) as batches:
+        async for batch in batches:
+            await asyncio.to_thread(_ods_append, table, batch)
+            count += len(batch)
+    document.spreadsheet.addElement(table)
+
+    with tempfile.SpooledTemporaryFile(max_size=_SPOOL_MAX) as spool:
+        await asyncio.to_thread(document.save, spool)
+        await _stream_file(spool, sink)
+    return count
+
+
+_Writer = Callable[[Sequence[Column], _RowSource, Sink, str, str], Awaitable[int]]
+_WRITERS: dict[str, _Writer] = {"csv": _write_csv, "json": _write_json, "xlsx": _write_xlsx, "ods": _write_ods}
+
+
+async def write_table(
+    fmt: str,
+    columns: Sequence[Column],
+    rows: AsyncIterable[Mapping[str, Any]] | Iterable[Mapping[str, Any]],
+    sink: Sink,
+    *,
+    title: str = "export",
+    language: str = "fr",
+) -> int:
+    """Write `rows` as a table in `fmt` (a key of FORMATS) to `sink`, with a header row of the column labels in
+    `language` ("fr" or "en"); return the number of data rows. Missing keys and None give empty cells."""
+    writer = _WRITERS.get(fmt)
+    if writer is None:
+        raise ValueError(f"unknown format {fmt!r} (available: {', '.join(sorted(_WRITERS))})")
+    if language not in ("fr", "en"):
+        raise ValueError(f"unknown language {language!r} (available: en, fr)")
+    return await writer(columns, rows, sink, title, language)
+
+
+def _position(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return _finite(number)
+
+
+async def write_geojson(
+    features: AsyncIterable[Mapping[str, Any]] | Iterable[Mapping[str, Any]],
+    sink: Sink,
+) -> int:
+    """Write an RFC 7946 FeatureCollection of points to `sink`, one feature per mapping; return the feature count.
+
+    Each mapping's `lon` and `lat` give the point (a feature without a usable position gets `"geometry": null`);
+    every other key becomes a property."""
+    out = _TextBuffer(sink)
+    await out.write('{"type": "FeatureCollection", "features": [')
+    count = 0
+    async with contextlib.aclosing(_iterate(features)) as iterator:
+        async for item in iterator:
+            lon, lat = _position(item.get("lon")), _position(item.get("lat"))
+            geometry = None if lon is None or lat is None else {"type": "Point", "coordinates": [lon, lat]}
+            properties = {key: value for key, value in item.items() if key not in ("lon", "lat")}
+            feature = {"type": "Feature", "geometry": geometry, "properties": _jsonable(properties)}
+            await out.write(("\n" if count == 0 else ",\n") + _dumps(feature))
+            count += 1
+    await out.write("\n]}\n" if count else "]}\n")
+    await out.flush()
+    return count
