@@ -55,3 +55,37 @@ def build_report(
 def check_deletable(previous: dict[str, Any]) -> None:
     if previous.get("state") != ReportState.DRAFT:
         raise WriteConflict(f"only draft reports can be deleted; this one is {previous.get('state')}")
+
+
+def review_applies(report: dict[str, Any], review: dict[str, Any]) -> bool:
+    """A hub review applies to the stored report if it reviewed exactly this version, still submitted."""
+    return (
+        report.get("state") == ReportState.SUBMITTED
+        and report.get("version") == review.get("report_version")
+        and not report.get("deleted")
+    )
+
+
+def build_reviewed_report(previous: dict[str, Any], envelope: dict[str, Any], review: dict[str, Any]) -> PeriodReport:
+    """The node's report after the hub validated or returned it: the node itself records the decision."""
+    if not review_applies(previous, review):
+        raise WriteConflict(
+            f"review of version {review.get('report_version')} does not apply to the report "
+            f"(version {previous.get('version')}, {previous.get('state')})"
+        )
+    decision = ReportState(review["decision"])
+    audit = list(previous.get("audit", []))
+    audit.append(
+        AuditEntry(
+            at=envelope["updated_at"],
+            actor=f"hub:{review['reviewer']}",
+            action="validated" if decision == ReportState.VALIDATED else "returned",
+            from_state=ReportState.SUBMITTED,
+            to_state=decision,
+            changed=["state"],
+            comment=review.get("comment") or None,
+        ).model_dump(mode="json")
+    )
+    fields = {key: previous[key] for key in PeriodReportData.model_fields if key in previous}
+    fields["state"] = decision
+    return PeriodReport.model_validate({**fields, **envelope, "audit": audit})

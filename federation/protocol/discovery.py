@@ -12,6 +12,7 @@ from federation import SCHEMA_VERSION, __version__, appkeys
 from federation.api.node import PROFILE_ID
 from federation.api.requests import json_response
 from federation.protocol.keys import KeyStore, PublicKeyInfo, verify_rotation
+from federation.plugins import Plugins
 from federation.schema.types import NODE_ID_PATTERN
 
 PROTOCOL_VERSION = "1"
@@ -44,10 +45,13 @@ def base_url(request: web.Request) -> str:
 async def discovery_document(request: web.Request) -> dict[str, Any]:
     app = request.app
     identity = app[IDENTITY]
-    plugins = app[appkeys.PLUGINS]
     profile = await app[appkeys.READER].get("node", app[PROFILE_ID])
     name = json.loads(profile.body).get("name") if profile and not profile.deleted else identity.node_id
-    base = base_url(request)
+    return build_discovery(identity, base_url(request), name, app[appkeys.PLUGINS])
+
+
+def build_discovery(identity: NodeIdentity, base: str, name: str, plugins: Plugins) -> dict[str, Any]:
+    """This node's discovery document as served at /.well-known/regies-node."""
     return {
         "node_id": identity.node_id,
         "name": name,

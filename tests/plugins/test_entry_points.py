@@ -9,6 +9,8 @@ from federation.plugins import ENTRY_POINT_GROUP, build_plugins
 EXPECTED = {
     "democracy": "regies_democracy",
     "exports": "regies_exports",
+    "hub": "regies_hub",
+    "hubclient": "regies_hubclient",
     "insertion": "regies_insertion",
     "mediation": "regies_mediation",
     "mobility": "regies_mobility",

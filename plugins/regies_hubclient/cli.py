@@ -1,0 +1,128 @@
+"""`regies network …`: join the hub, check this node's membership, and trust the members of its directory."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from typing import Any
+
+from federation.config import Settings
+from federation.errors import CommandError
+
+from . import HubClientSettings
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="network_action", required=True, metavar="ACTION")
+    join = actions.add_parser("join", help="ask the hub (from [plugins.hubclient]) to admit this node")
+    join.add_argument("--url", help="the hub's base URL (default: [plugins.hubclient] url)")
+    join.add_argument("--fingerprint", help="the hub key's fingerprint (default: [plugins.hubclient] fingerprint)")
+    actions.add_parser("status", help="this node's membership and the states of its reports on the hub")
+    directory = actions.add_parser("directory", help="trust the network's members listed in the hub's directory")
+    directory.add_argument("--pull", action="store_true", help="also pull their public records")
+
+
+def _normalise(fingerprint: str) -> str:
+    return fingerprint.replace(":", "").replace(" ", "").upper()
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    config = HubClientSettings.model_validate(settings.plugins.section("hubclient"))
+    return asyncio.run(_run(args, settings, config))
+
+
+async def _run(args: argparse.Namespace, settings: Settings, config: HubClientSettings) -> int:
+    from federation.cli_federation import federation_context
+
+    async with federation_context(settings) as context:
+        if args.network_action == "join":
+            return await _join(args, settings, config, context)
+        from .sync import hub_peer
+
+        try:
+            hub = await hub_peer(context)
+        except Exception as exc:
+            raise CommandError(str(exc)) from exc
+        if args.network_action == "status":
+            response = await context.client.request("GET", f"{hub.base_url}/plugins/hub/me")
+            status = response.json()
+            states = [e["state"] for e in status["enrolments"]]
+            print(f"Hub {hub.node_id} ({hub.base_url}): membership {states[-1] if states else 'none'}")
+            for report in sorted(status["reports"], key=lambda r: r["period"] or ""):
+                print(f"  report {report['period']}: {report['state']} (version {report['version']})")
+            return 0
+        return await _directory(args, context, hub)
+
+
+async def _join(args: argparse.Namespace, settings: Settings, config: HubClientSettings, context: Any) -> int:
+    from federation.protocol import persistence
+    from federation.protocol.discovery import build_discovery
+    from federation.protocol.keys import fingerprint
+    from federation.protocol.transport import TransportError
+    from federation.storage.reader import open_reader
+    from federation.storage.records import get_meta
+
+    url = (args.url or config.url).rstrip("/")
+    expected = _normalise(args.fingerprint or config.fingerprint)
+    if not url or not expected:
+        raise CommandError("set url and fingerprint in [plugins.hubclient] (or pass --url and --fingerprint)")
+    try:
+        hub = await context.client.fetch_discovery(url)
+    except TransportError as exc:
+        raise CommandError(f"cannot reach the hub: {exc}") from exc
+    if expected not in {_normalise(fingerprint(key.x)) for key in hub.keys}:
+        raise CommandError(f"the node at {url} ({hub.node_id}) does not hold the key with fingerprint {expected}")
+    await persistence.save_peer(
+        context.engine, node_id=hub.node_id, name=hub.name, base_url=hub.base_url, keys=hub.keys, role="hub", pull=True
+    )
+    reader = await open_reader(context.engine, settings.database_url)
+    try:
+        profile_id = await get_meta(context.engine, "profile_id")
+        row = await reader.get("node", profile_id or "")
+    finally:
+        await reader.close()
+    if row is None:
+        raise CommandError("this node has no profile; run `regies init`")
+    profile = json.loads(row.body)
+    discovery = build_discovery(context.identity, settings.public_base_url, profile["name"], context.plugins)
+    body = json.dumps({"discovery": discovery, "profile": profile}).encode()
+    try:
+        response = await context.client.request("POST", f"{hub.base_url}/plugins/hub/enrolments", body)
+    except TransportError as exc:
+        raise CommandError(f"the hub refused the request: {exc}") from exc
+    answer = response.json()
+    print(f"Join request sent to {hub.node_id} ({hub.base_url}): {answer['state']} (request {answer['id']}).")
+    print("A coordinator of the network decides; `regies network status` shows the answer.")
+    return 0
+
+
+async def _directory(args: argparse.Namespace, context: Any, hub: Any) -> int:
+    from regies_hub.enrolment import verify_directory
+
+    from federation.protocol import persistence
+    from federation.protocol.keys import PublicKeyInfo
+
+    response = await context.client.request("GET", f"{hub.base_url}/plugins/hub/directory")
+    try:
+        nodes = verify_directory(response.json(), {key.kid: key for key in hub.keys})
+    except ValueError as exc:
+        raise CommandError(str(exc)) from exc
+    trusted = 0
+    known = {peer.node_id: peer for peer in await persistence.list_peers(context.engine)}
+    for node in nodes:
+        if node["node_id"] in (context.node_id, hub.node_id):
+            continue
+        current = known.get(node["node_id"])
+        await persistence.save_peer(
+            context.engine,
+            node_id=node["node_id"],
+            name=node["name"],
+            base_url=node["base_url"],
+            keys=[PublicKeyInfo.from_jwk(jwk) for jwk in node["keys"]],
+            pull=args.pull or bool(current and current.pull),
+            push=bool(current and current.push),
+        )
+        trusted += 1
+    print(f"{trusted} member(s) of the network trusted from the hub's signed directory.")
+    return 0

@@ -1,0 +1,46 @@
+"""Pushing this node's batches to the hub, and recording the hub's reviews on this node's own reports."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from federation.protocol import persistence
+from federation.protocol.transport import TransportError
+from federation.reports import build_reviewed_report
+from federation.storage.records import RecordError
+
+log = logging.getLogger(__name__)
+
+
+async def hub_peer(context: Any) -> persistence.Peer:
+    for peer in await persistence.list_peers(context.engine):
+        if peer.is_hub:
+            return peer
+    raise TransportError("this node has not joined the hub yet: run `regies network join`")
+
+
+async def send_to_hub(batch: dict[str, Any], context: Any) -> None:
+    """Sync target: the batch goes to the hub's inbox, signed by this node (retried by the outbox)."""
+    hub = await hub_peer(context)
+    await context.client.request("POST", f"{hub.base_url}/federation/v1/inbox", json.dumps(batch).encode())
+
+
+async def apply_reviews(origin: str, records: list[dict[str, Any]], context: Any) -> None:
+    """The hub validated or returned one of our reports: record the decision on the report itself."""
+    peer = await persistence.get_peer(context.engine, origin)
+    if peer is None or not peer.is_hub:
+        return
+    for review in records:
+        if review.get("deleted") or "decision" not in review or review.get("report_origin") != context.node_id:
+            continue
+        report_id = str(review["report_id"])
+        try:
+            await context.store.replace(
+                "report", report_id, lambda previous, envelope, r=review: build_reviewed_report(previous, envelope, r)
+            )
+        except RecordError as exc:
+            log.info("review %s from %s not applied: %s", review.get("id"), origin, exc)
+            continue
+        log.info("report %s %s by %s", report_id, review["decision"], review.get("reviewer"))
