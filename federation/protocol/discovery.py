@@ -11,8 +11,8 @@ from aiohttp import web
 from federation import SCHEMA_VERSION, __version__, appkeys
 from federation.api.node import PROFILE_ID
 from federation.api.requests import json_response
-from federation.protocol.keys import KeyStore, PublicKeyInfo, verify_rotation
 from federation.plugins import Plugins
+from federation.protocol.keys import KeyStore, PublicKeyInfo, verify_rotation
 from federation.schema.types import NODE_ID_PATTERN
 
 PROTOCOL_VERSION = "1"
