@@ -74,3 +74,7 @@ async def admin_token(settings: Settings) -> AsyncIterator[str]:
     result = await init_node(settings, name="Régie de quartier de test", node_id="rq-test")
     assert result.admin_token is not None
     yield result.admin_token
+
+
+# Nodes serving on 127.0.0.1, shared by the federation and hub tests.
+from tests.protocol.conftest import make_node  # noqa: E402, F401

@@ -29,7 +29,7 @@ async def require_token(request: web.Request, roles: tuple[str, ...] = ("admin",
             slug="unauthorized",
             headers=challenge,
         )
-    actor = await verify_token(request.app[appkeys.ENGINE], token.strip())
+    actor = await verify_token(request.config_dict[appkeys.ENGINE], token.strip())
     if actor is None:
         raise Problem(401, "the bearer token is unknown or revoked", slug="unauthorized", headers=challenge)
     if actor.role not in roles:

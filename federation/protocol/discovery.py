@@ -36,7 +36,7 @@ IDENTITY = web.AppKey("identity", NodeIdentity)
 
 def base_url(request: web.Request) -> str:
     """This node's public URL: configured `server.base_url`, else what the client used to reach it."""
-    configured = request.app[appkeys.SETTINGS].server.base_url
+    configured = request.config_dict[appkeys.SETTINGS].server.base_url
     if configured:
         return configured.rstrip("/")
     return f"{request.scheme}://{request.host}"

@@ -266,9 +266,18 @@ async def read_feed(
                 {"since": since, "origin": origin, "limit": limit, "reader": reader},
             )
         ).all()
-        # ORDER BY … DESC LIMIT 1 walks the (origin, seq) index backwards and stops at the first visible entry,
-        # where max() with the extra filter would scan every entry of the origin.
-        head_query = select(changes.c.seq).where(changes.c.origin == origin).order_by(changes.c.seq.desc()).limit(1)
+        # ORDER BY … DESC LIMIT 1 walks the (origin, seq) index backwards and stops at the first entry this
+        # reader may see, where max() with the visibility filters would scan every entry of the origin.
+        head_query = (
+            select(changes.c.seq)
+            .join(records, records.c.id == changes.c.id)
+            .where(
+                changes.c.origin == origin,
+                (records.c.audience.is_(None)) | (records.c.audience == reader),
+            )
+            .order_by(changes.c.seq.desc())
+            .limit(1)
+        )
         if not include_reports:
             head_query = head_query.where(changes.c.kind != "report")
         head = await connection.scalar(head_query)

@@ -130,6 +130,8 @@ async def pull_peer(
                 page = parse_page(await fetch)
                 if page.origin != peer.node_id:
                     raise PullError(f"the feed answered for origin '{page.origin}', not '{peer.node_id}'")
+                if page.more and not page.records:
+                    raise PullError("the peer announces more changes but sent none: stopping to avoid a loop")
                 rows = wire_rows(page.records, peer.node_id)
                 if writing is not None:
                     await writing

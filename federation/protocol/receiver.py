@@ -40,7 +40,7 @@ class SignedRequest:
 
 async def authenticate(request: web.Request) -> SignedRequest:
     """The known peer that signed this request, and its body; 401 problem otherwise."""
-    app = request.app
+    app = request.config_dict
     engine = app[appkeys.ENGINE]
     max_age = dt.timedelta(seconds=app[appkeys.SETTINGS].federation.max_signature_age_s)
     try:
@@ -77,13 +77,13 @@ async def authenticate(request: web.Request) -> SignedRequest:
 
 async def _refresh_keys(request: web.Request, peer: Peer) -> Peer:
     """Fetch the peer's discovery document once and pin keys that its pinned keys vouch for."""
-    engine = request.app[appkeys.ENGINE]
+    engine = request.config_dict[appkeys.ENGINE]
     now = to_micros(utcnow())
     interval = int(DISCOVERY_REFRESH_INTERVAL.total_seconds() * 1_000_000)
     if peer.discovery_fetched_at_us is not None and now - peer.discovery_fetched_at_us < interval:
         return peer
     await persistence.mark_discovery_fetch(engine, peer.node_id)
-    client = request.app[CLIENT]
+    client = request.config_dict[CLIENT]
     try:
         remote = await client.fetch_discovery(peer.base_url, expected_node_id=peer.node_id)
     except TransportError as exc:
@@ -99,7 +99,7 @@ async def _refresh_keys(request: web.Request, peer: Peer) -> Peer:
 async def changes(request: web.Request) -> web.StreamResponse:
     """GET /federation/v1/changes?since=CURSOR&limit=N — this node's records in commit order."""
     signed = await authenticate(request)
-    settings = request.app[appkeys.SETTINGS]
+    settings = request.config_dict[appkeys.SETTINGS]
     try:
         since = persistence.decode_feed_cursor(request.query.get("since", ""))
     except ValueError as exc:
@@ -107,9 +107,9 @@ async def changes(request: web.Request) -> web.StreamResponse:
     raw_limit = request.query.get("limit", str(settings.federation.batch_size))
     if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 5000:
         raise Problem(400, "query parameter 'limit' must be an integer from 1 to 5000", slug="invalid-query")
-    identity = request.app[IDENTITY]
+    identity = request.config_dict[IDENTITY]
     page = await persistence.read_feed(
-        request.app[appkeys.ENGINE],
+        request.config_dict[appkeys.ENGINE],
         identity.node_id,
         since,
         int(raw_limit),
@@ -140,13 +140,15 @@ async def inbox(request: web.Request) -> web.StreamResponse:
         slug = "spoofed-origin" if exc.status == 403 else "validation"
         raise Problem(exc.status, str(exc), slug=slug) from exc
     batch_id = batch.batch_id
-    engine = request.app[appkeys.ENGINE]
+    engine = request.config_dict[appkeys.ENGINE]
     async with engine.begin() as connection:
         fresh = await persistence.claim_inbox_batch(connection, sender, batch_id, len(rows))
         applied = await apply_rows(connection, rows) if fresh else 0
-    plugins = request.app[appkeys.PLUGINS]
+    plugins = request.config_dict[appkeys.PLUGINS]
     if fresh and rows and plugins.wants_replicas():
-        await plugins.records_replicated(sender, [json.loads(row["body"]) for row in rows], request.app[FEDERATION])
+        await plugins.records_replicated(
+            sender, [json.loads(row["body"]) for row in rows], request.config_dict[FEDERATION]
+        )
     status = "applied" if fresh else "duplicate"
     return web.json_response(
         {"batch_id": batch_id, "status": status, "received": len(rows), "applied": applied}, status=202

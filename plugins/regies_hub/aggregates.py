@@ -139,8 +139,9 @@ async def indicator_table(
     dialect = engine.dialect.name
     mapping, params = _indicator_map(registry)
     area = scope.group_key()
-    keys = [*area, "im.category", "im.service_type", "iv.key"]
-    aliases = [*(["area"] if area else []), "category", "service_type", "indicator"]
+    # The area comes last so that ROLLUP's first subtotal is each indicator's total over the whole scope.
+    keys = ["im.category", "im.service_type", "iv.key", *area]
+    aliases = ["category", "service_type", "indicator", *(["area"] if area else [])]
     number = "CAST(iv.value AS double precision)" if dialect == "postgresql" else "CAST(iv.value AS REAL)"
     state_params = {f"state{n}": state for n, state in enumerate(states)}
     body = (

@@ -110,15 +110,18 @@ async def make_node(
         node_id: str,
         database_url: str | None = None,
         extra_plugins: list[tuple[str, object]] | None = None,
+        plugin_settings: dict[str, Any] | None = None,
         **federation: Any,
     ) -> Node:
         overrides: dict[str, Any] = {"federation": {"worker": False, **federation}}
+        if plugin_settings:
+            overrides["plugins"] = plugin_settings
         if database_url:
             overrides["database"] = {"url": database_url}
         settings = load_settings(data_dir=tmp_path / node_id, overrides=overrides)
         result = await init_node(settings, name=f"Régie {node_id}", node_id=node_id)
         assert result.admin_token
-        plugins = build_plugins(extra=extra_plugins) if extra_plugins else None
+        plugins = build_plugins(extra=extra_plugins, settings=settings.plugins.sections()) if extra_plugins else None
         server = TestServer(create_app(settings, plugins), host="127.0.0.1")
         await server.start_server()
         servers.append(server)

@@ -1,0 +1,217 @@
+"""The hub end to end on 127.0.0.1: joining, pushing reports, reviews flowing back, tables and exports."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+from typing import Any
+
+import openpyxl
+import pytest
+from regies_hubclient import HubClientSettings
+from regies_hubclient.cli import _directory, _join
+
+from federation.protocol import persistence, sender
+from federation.protocol.keys import fingerprint
+from federation.protocol.puller import pull_peer
+from federation.storage.tokens import create_token
+from tests.protocol.conftest import Node, NodeFactory, activity
+
+PROFILES = {
+    "rq-paris": {"name": "Régie de Belleville", "kind": "quartier", "commune": "75056", "label_status": "labellisee"},
+    "rq-lyon": {"name": "Régie de la Duchère", "kind": "quartier", "commune": "69123", "label_status": "en_projet"},
+}
+REPORT = {"period": {"type": "year", "year": 2026}, "indicators": {"volunteers": 12, "headcount_aided": 30}}
+
+
+class Network:
+    def __init__(self, hub: Node, nodes: dict[str, Node], tokens: dict[str, str]) -> None:
+        self.hub, self.nodes, self.tokens = hub, nodes, tokens
+
+    def auth(self, role: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[role]}"}
+
+    async def hub_get(self, path: str, role: str = "national") -> tuple[int, Any]:
+        async with self.hub.session.get(f"{self.hub.url}/plugins/hub{path}", headers=self.auth(role)) as response:
+            body = await response.json() if "json" in response.content_type else await response.read()
+            return response.status, body
+
+    async def hub_post(self, path: str, body: Any = None, role: str = "national") -> tuple[int, Any]:
+        url = f"{self.hub.url}/plugins/hub{path}"
+        async with self.hub.session.post(url, json=body, headers=self.auth(role)) as response:
+            return response.status, await response.json()
+
+
+async def _join_network(node: Node, hub: Node) -> None:
+    hub_key = hub.context.identity.keys.published[0]
+    config = HubClientSettings(url=hub.url, fingerprint=fingerprint(hub_key.x))
+    args = argparse.Namespace(url=None, fingerprint=None)
+    assert await _join(args, node.settings, config, node.context) == 0
+
+
+@pytest.fixture
+async def network(make_node: NodeFactory) -> Network:
+    hub = await make_node("hub-national", plugin_settings={"hub": {"enabled": True}})
+    engine = hub.context.engine
+    tokens = {
+        "admin": hub.token,
+        "national": await create_token(engine, "coordination nationale", "national"),
+        "regional": await create_token(engine, "coordination IDF", "regional", "11"),
+        "other-region": await create_token(engine, "coordination AURA", "regional", "84"),
+    }
+    nodes = {}
+    for node_id, profile in PROFILES.items():
+        node = await make_node(node_id, plugin_settings={"hubclient": {"url": "http://placeholder"}})
+        async with node.session.put(f"{node.url}/api/v1/node", json=profile, headers=node.auth) as response:
+            assert response.status == 200, await response.text()
+        await _join_network(node, hub)
+        nodes[node_id] = node
+    return Network(hub, nodes, tokens)
+
+
+async def _approve_all(network: Network) -> None:
+    status, pending = await network.hub_get("/enrolments?state=pending")
+    assert status == 200
+    for item in pending["items"]:
+        assert (await network.hub_post(f"/enrolments/{item['id']}/approve"))[0] == 200
+
+
+async def test_join_requests_are_scoped_and_decided(network: Network) -> None:
+    status, listing = await network.hub_get("/enrolments")
+    assert {(item["node_id"], item["state"], item["region"]) for item in listing["items"]} == {
+        ("rq-paris", "pending", "11"),
+        ("rq-lyon", "pending", "84"),
+    }
+    status, regional = await network.hub_get("/enrolments", role="regional")
+    assert [item["node_id"] for item in regional["items"]] == ["rq-paris"]
+    lyon = next(item for item in listing["items"] if item["node_id"] == "rq-lyon")
+    status, problem = await network.hub_post(f"/enrolments/{lyon['id']}/approve", role="regional")
+    assert status == 403
+    status, _problem = await network.hub_post(f"/enrolments/{lyon['id']}/reject", {}, role="other-region")
+    assert status == 422  # a comment is required
+    status, decided = await network.hub_post(f"/enrolments/{lyon['id']}/reject", {"comment": "doublon"}, "other-region")
+    assert (status, decided["state"], decided["comment"]) == (200, "rejected", "doublon")
+    paris = next(item for item in listing["items"] if item["node_id"] == "rq-paris")
+    assert (await network.hub_post(f"/enrolments/{paris['id']}/approve", role="regional"))[0] == 200
+    assert (await network.hub_post(f"/enrolments/{paris['id']}/approve"))[0] == 409
+    members = await persistence.list_peers(network.hub.context.engine)
+    assert [(peer.node_id, peer.role) for peer in members] == [("rq-paris", "member")]
+
+
+async def test_only_members_pushes_are_accepted(network: Network) -> None:
+    paris = network.nodes["rq-paris"]
+    await paris.create("activities", activity(1))
+    assert await sender.push_all(paris.context) == {"target:hub": 0}  # not approved yet: 401, retried later
+    (pending,) = await sender.list_outbox(paris.context)
+    assert pending.state == "pending" and "401" in (pending.last_error or "")
+    await _approve_all(network)
+    paris.context.settings.retry_initial_s = 0.01
+    async with paris.context.engine.begin() as connection:
+        from federation.storage.tables import outbox_batches, push_cursors
+
+        await connection.execute(outbox_batches.update().values(next_attempt_at_us=0))
+        await connection.execute(push_cursors.update().values(open_until_us=None))
+    assert await sender.push_all(paris.context) == {"target:hub": 1}
+    assert len(await network.hub.records("rq-paris")) == 1
+
+
+async def test_reports_reviews_and_tables(network: Network) -> None:
+    await _approve_all(network)
+    paris, lyon = network.nodes["rq-paris"], network.nodes["rq-lyon"]
+    for node, count in ((paris, 3), (lyon, 2)):
+        for n in range(count):
+            await node.create("activities", activity(n, start_date="2026-02-01"))
+        report = await node.create("reports", {**REPORT, "state": "submitted"})
+        node.report_id = report["id"]  # type: ignore[attr-defined]
+        assert await sender.push_all(node.context) == {"target:hub": 1}
+
+    status, reports = await network.hub_get("/reports?period=2026")
+    assert {item["origin"]: item["state"] for item in reports["items"]} == {
+        "rq-paris": "submitted",
+        "rq-lyon": "submitted",
+    }
+    status, regional_reports = await network.hub_get("/reports?period=2026", role="regional")
+    assert [item["origin"] for item in regional_reports["items"]] == ["rq-paris"]
+
+    assert (await network.hub_post(f"/reports/rq-paris/{paris.report_id}/validate", role="regional"))[0] == 201  # type: ignore[attr-defined]
+    status, _ = await network.hub_post(f"/reports/rq-lyon/{lyon.report_id}/return", {}, role="national")  # type: ignore[attr-defined]
+    assert status == 422
+    comment = {"comment": "Le nombre de bénévoles semble inversé avec les contrats aidés."}
+    assert (await network.hub_post(f"/reports/rq-lyon/{lyon.report_id}/return", comment))[0] == 201  # type: ignore[attr-defined]
+    assert (await network.hub_post(f"/reports/rq-lyon/{lyon.report_id}/validate", role="regional"))[0] == 403  # type: ignore[attr-defined]
+
+    # The decisions travel back: each node pulls the hub's feed and records the decision on its own report.
+    for node in (paris, lyon):
+        hub_peer = await persistence.get_peer(node.context.engine, "hub-national")
+        assert hub_peer is not None and hub_peer.is_hub
+        await pull_peer(node.context, hub_peer)
+    status, validated = await paris.get(f"/api/v1/reports/{paris.report_id}", headers=paris.auth)  # type: ignore[attr-defined]
+    assert validated["state"] == "validated"
+    assert validated["audit"][-1]["actor"] == "hub:coordination IDF"
+    status, returned = await lyon.get(f"/api/v1/reports/{lyon.report_id}", headers=lyon.auth)  # type: ignore[attr-defined]
+    assert returned["state"] == "returned" and "bénévoles" in returned["audit"][-1]["comment"]
+    async with paris.session.put(
+        f"{paris.url}/api/v1/reports/{paris.report_id}",
+        json=REPORT,
+        headers=paris.auth,  # type: ignore[attr-defined]
+    ) as response:
+        assert response.status == 409  # validated reports are locked
+    fixed = {**REPORT, "indicators": {"volunteers": 30, "headcount_aided": 12}, "state": "submitted"}
+    await lyon.put("reports", lyon.report_id, fixed)  # type: ignore[attr-defined]
+    for node in (paris, lyon):
+        await sender.push_all(node.context)
+    status, reports = await network.hub_get("/reports?period=2026")
+    assert {item["origin"]: item["state"] for item in reports["items"]} == {
+        "rq-paris": "validated",
+        "rq-lyon": "submitted",
+    }
+
+    status, table = await network.hub_get("/tables/activities?period=2026")
+    totals = [row for row in table["rows"] if row["area"] is None and row["category"] is None]
+    assert totals == [{"area": None, "category": None, "service_type": None, "activities": 5, "regies": 2}]
+    by_region = {row["area"]: row["activities"] for row in table["rows"] if row["category"] is None and row["area"]}
+    assert by_region == {"11": 3, "84": 2}
+    status, regional = await network.hub_get("/tables/activities?period=2026", role="regional")
+    assert {row["area"] for row in regional["rows"] if row["area"]} == {"75"}
+    assert (await network.hub_get("/tables/activities?period=2026&level=national", role="regional"))[0] == 403
+
+    status, indicators = await network.hub_get("/tables/indicators?period=2026")
+    volunteers = [row for row in indicators["rows"] if row["indicator"] == "volunteers" and row["area"] is None]
+    assert volunteers and volunteers[0]["total"] == 42 and volunteers[0]["reports"] == 2
+
+    status, complete = await network.hub_get("/tables/completeness?period=2026")
+    assert {row["area"]: (row["expected"], row["received"], row["on_time"]) for row in complete["rows"]} == {
+        "11": (1, 1, 1),
+        "84": (1, 1, 1),
+    }
+    status, complete_2025 = await network.hub_get("/tables/completeness?period=2025")
+    assert {row["node_id"] for row in complete_2025["missing"]} == {"rq-paris", "rq-lyon"}
+
+    status, trend = await network.hub_get("/tables/trends?indicator=volunteers")
+    assert trend["rows"] == [{"period": "2026", "total": 42.0, "reports": 2}]
+
+    status, raw = await network.hub_get("/tables/activities?period=2026&format=csv")
+    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert rows[-1]["Activités"] == "5"
+    status, raw = await network.hub_get("/tables/indicators?period=2026&format=xlsx&lang=en")
+    sheet = openpyxl.load_workbook(io.BytesIO(raw)).active
+    assert [cell.value for cell in next(sheet.iter_rows(max_row=1))][:3] == ["Area", "Field of action", "Service type"]
+
+
+async def test_signed_directory_lets_members_trust_each_other(network: Network) -> None:
+    await _approve_all(network)
+    paris = network.nodes["rq-paris"]
+    hub_peer = await persistence.get_peer(paris.context.engine, "hub-national")
+    assert await _directory(argparse.Namespace(pull=False), paris.context, hub_peer) == 0
+    known = {peer.node_id: peer for peer in await persistence.list_peers(paris.context.engine)}
+    assert set(known) == {"hub-national", "rq-lyon"}
+    assert not known["rq-lyon"].pull
+    status, _geojson = await network.hub_get("/directory.geojson", role="national")
+    assert status == 200
+
+
+async def test_coordinator_endpoints_need_a_coordinator(network: Network) -> None:
+    for path in ("/enrolments", "/reports?period=2025", "/tables/activities?period=2025", "/directory/export"):
+        async with network.hub.session.get(f"{network.hub.url}/plugins/hub{path}") as response:
+            assert response.status == 401, path
