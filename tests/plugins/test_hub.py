@@ -86,7 +86,7 @@ async def test_join_requests_are_scoped_and_decided(network: Network) -> None:
     status, regional = await network.hub_get("/enrolments", role="regional")
     assert [item["node_id"] for item in regional["items"]] == ["rq-paris"]
     lyon = next(item for item in listing["items"] if item["node_id"] == "rq-lyon")
-    status, problem = await network.hub_post(f"/enrolments/{lyon['id']}/approve", role="regional")
+    status, _problem = await network.hub_post(f"/enrolments/{lyon['id']}/approve", role="regional")
     assert status == 403
     status, _problem = await network.hub_post(f"/enrolments/{lyon['id']}/reject", {}, role="other-region")
     assert status == 422  # a comment is required
