@@ -85,3 +85,13 @@ def test_example_config_is_valid_and_complete(tmp_path: Path) -> None:
         model = getattr(settings, section)
         for key in type(model).model_fields:
             assert f"{key} =" in text, f"config/node.example.toml does not document {section}.{key}"
+
+
+def test_hub_example_config_is_valid(tmp_path: Path) -> None:
+    from regies_hub.settings import HubSettings
+
+    example = Path(__file__).resolve().parents[1] / "config" / "hub.example.toml"
+    settings = load_settings(data_dir=tmp_path, config_file=example)
+    hub = HubSettings.model_validate(settings.plugins.section("hub"))
+    assert hub.enabled and hub.report_deadline_days == 90
+    assert settings.database_url.startswith("postgresql+asyncpg://")

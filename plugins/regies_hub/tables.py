@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, TypeVar
 
 from odf import teletype
 from odf.opendocument import OpenDocumentSpreadsheet
@@ -48,6 +48,8 @@ _XML_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _SHEET_ILLEGAL = re.compile(r"[\\/?*\[\]:\x00-\x1f]")
 
 _Cell = str | int | float | date | None
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -214,8 +216,8 @@ class _TextBuffer:
 
 
 async def _stream_file(spool: IO[bytes], sink: Sink) -> None:
-    await asyncio.to_thread(spool.seek, 0)
-    while chunk := await asyncio.to_thread(spool.read, CHUNK_SIZE):
+    await _in_thread(spool.seek, 0)
+    while chunk := await _in_thread(spool.read, CHUNK_SIZE):
         await sink(chunk)
 
 
@@ -293,23 +295,40 @@ async def _write_xlsx(columns: Sequence[Column], rows: _RowSource, sink: Sink, t
     ws.append(header)  # the write-only sheet streams each appended row to its own temporary file
 
     count = 0
-    in_thread = False
     try:
         async with contextlib.aclosing(_batches(columns, rows)) as batches:
             async for batch in batches:
-                in_thread = True
-                await asyncio.to_thread(_xlsx_append, ws, batch)
-                in_thread = False
+                await _in_thread(_xlsx_append, ws, batch)
                 count += len(batch)
     except BaseException:
-        if not in_thread:  # otherwise a worker thread may still be appending: leave the file to openpyxl's atexit
-            _discard_xlsx(ws)
+        _discard_xlsx(ws)
         raise
 
     with tempfile.SpooledTemporaryFile(max_size=_SPOOL_MAX) as spool:
-        await asyncio.to_thread(workbook.save, spool)
+        await _in_thread(_save_xlsx, workbook, spool)
         await _stream_file(spool, sink)
     return count
+
+
+async def _in_thread(function: Callable[..., _T], *args: Any) -> _T:
+    """Run blocking work in a thread; if the caller is cancelled (the client went away), wait for the thread
+    to finish before the cancellation goes on, so files it writes are not closed under it."""
+    work = asyncio.ensure_future(asyncio.to_thread(function, *args))
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await work
+        raise
+
+
+def _save_xlsx(workbook: Any, spool: Any) -> None:
+    # Close the write-only workbook right after saving: otherwise its row writer is finalised by the garbage
+    # collector later, after the spool file is closed, and fails there.
+    try:
+        workbook.save(spool)
+    finally:
+        workbook.close()
 
 
 def _discard_xlsx(ws: Any) -> None:
@@ -363,12 +382,12 @@ async def _write_ods(columns: Sequence[Column], rows: _RowSource, sink: Sink, ti
     count = 0
     async with contextlib.aclosing(_batches(columns, rows)) as batches:
         async for batch in batches:
-            await asyncio.to_thread(_ods_append, table, batch)
+            await _in_thread(_ods_append, table, batch)
             count += len(batch)
     document.spreadsheet.addElement(table)
 
     with tempfile.SpooledTemporaryFile(max_size=_SPOOL_MAX) as spool:
-        await asyncio.to_thread(document.save, spool)
+        await _in_thread(document.save, spool)
         await _stream_file(spool, sink)
     return count
 

@@ -94,7 +94,15 @@ def test_receiver_killed_at_random_points_ends_with_exactly_the_origins_records(
             stderr=subprocess.DEVNULL,
             env=node_env(REGIES_FEDERATION__BATCH_SIZE="100"),
         )
-        time.sleep(rng.uniform(0.6, 1.6))
+        # Wait until this sync has applied something (start-up time varies with the machine's load), then
+        # kill it after a random extra delay so that kills land at different points of the pull.
+        before = len(replica_versions(b_dir, "rq-a"))
+        deadline = time.monotonic() + 30
+        while process.poll() is None and time.monotonic() < deadline:
+            if len(replica_versions(b_dir, "rq-a")) > before:
+                break
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 0.3))
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
             kills += 1

@@ -1,0 +1,916 @@
+"""`make demo`: a hub and three régie nodes on 127.0.0.1 with sample data, enrolled and synced, until Ctrl-C.
+
+`python -m federation.demo [--dir DIR] [--base-port N] [--no-wait]` owns everything under DIR (default
+`var/demo`): it initialises the national hub and three régies (Paris, Lyon and a rural one in Normandy), starts
+them as real `regies serve` processes, fills them through their HTTP APIs (profile, activities, shared
+resources, a 2026 period report), has them join the hub and sync, validates one report on the hub, prints
+where everything is, then waits for Ctrl-C (SIGINT or SIGTERM) and stops every server it started — also when
+the set-up fails. A run wipes DIR only if an earlier run of the demo left its marker file there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import socket
+import sys
+import time
+import tomllib
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from federation.loadgen import NodeProcess, free_port, run_regies
+
+MARKER = ".regies-demo"
+PERIOD = "2026"
+HUB_ID = "hub-national"
+HUB_NAME = "Comité national de liaison des régies de quartier"
+DEFAULT_DIR = Path("var/demo")
+DEFAULT_BASE_PORT = 8700
+WAIT_TIMEOUT_S = 60.0
+
+# Appended to every node's regies.toml: the defaults (pull every minute, retry after 10 s and more) suit a real
+# network; in the demo everything should show up within a few seconds.
+DEMO_FEDERATION_SETTINGS = """
+[federation]
+# Demo values: sync every 2 seconds and retry failed pushes quickly (defaults: 60 s, 5 s, 10 s, 3600 s, 300 s).
+pull_interval_s = 1
+push_interval_s = 1
+retry_initial_s = 1
+retry_max_s = 5
+breaker_cooldown_s = 5
+"""
+
+
+class DemoError(Exception):
+    """The demo could not be set up; the message says why."""
+
+
+# --- Sample data ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RegieSample:
+    """One régie of the demo: its profile, what it does and shares, and its 2026 report."""
+
+    node_id: str
+    profile: dict[str, Any]
+    activities: tuple[dict[str, Any], ...]
+    resources: tuple[dict[str, Any], ...]
+    indicators: dict[str, float]
+    report_comment: str
+    submit: bool  # False: the report stays a draft, so the hub's completeness table shows it missing
+    validate: bool = False  # the national coordination validates this régie's report on the hub
+
+    @property
+    def name(self) -> str:
+        return str(self.profile["name"])
+
+    @property
+    def kind(self) -> str:
+        return str(self.profile["kind"])
+
+
+def _slots(days: Sequence[int], start: str, end: str) -> list[dict[str, Any]]:
+    return [{"weekday": day, "start": start, "end": end} for day in days]
+
+
+BELLEVILLE = RegieSample(
+    node_id="rq-belleville",
+    profile={
+        "name": "Régie de quartier de Belleville",
+        "kind": "quartier",
+        "label_status": "labellisee",
+        "siret": "73282932000074",
+        "rna": "W751234567",
+        "address": {"street": "12 rue des Envierges", "postal_code": "75020", "city": "Paris"},
+        "commune": "75056",
+        "qpv": ["QP075020"],
+        "contact": {
+            "person": "Accueil de la régie",
+            "email": "contact@regie-belleville.example",
+            "phone": "01 43 58 00 00",
+        },
+        "website": "https://regie-belleville.example/",
+        "description": "Association d'habitants, d'élus et de bailleurs sociaux du quartier Belleville-Amandiers : "
+        "gestion urbaine de proximité, médiation, services aux habitants et insertion par l'activité économique.",
+    },
+    activities=(
+        {
+            "category": "urban_management",
+            "service_type": "green_spaces",
+            "title": "Entretien des espaces verts de la cité des Envierges",
+            "description": "Tonte, taille des haies et désherbage manuel des pieds d'immeubles, sans produit "
+            "phytosanitaire, par une équipe de six salariés en insertion.",
+            "start_date": "2026-01-05",
+            "place": {"commune": "75056", "qpv": ["QP075020"], "address": "Rue des Envierges, 75020 Paris"},
+            "partners": [{"name": "Paris Habitat", "kind": "social_landlord"}],
+            "inhabitants_involved": 6,
+            "details": {"surface_m2": 12000, "tasks": ["mowing", "pruning", "weeding"], "zero_pesticide": True},
+        },
+        {
+            "category": "urban_management",
+            "service_type": "common_area_cleaning",
+            "title": "Nettoyage des halls et cages d'escalier rue de Belleville",
+            "description": "Nettoyage trois fois par semaine des parties communes de quatorze immeubles.",
+            "start_date": "2026-01-02",
+            "place": {"commune": "75056", "qpv": ["QP075020"]},
+            "partners": [{"name": "Paris Habitat", "kind": "social_landlord"}],
+            "details": {"buildings": 14, "stairwells": 38, "frequency_per_week": 3, "surface_m2": 5200},
+        },
+        {
+            "category": "mediation",
+            "service_type": "night_correspondents",
+            "title": "Correspondants de nuit Belleville-Amandiers",
+            "description": "Présence en soirée, de 18 h à minuit, pour apaiser les tensions, accompagner les "
+            "habitants et signaler les dysfonctionnements aux bailleurs.",
+            "start_date": "2026-02-01",
+            "place": {"commune": "75056", "qpv": ["QP075020"]},
+            "partners": [{"name": "Ville de Paris", "kind": "local_authority"}],
+            "details": {"team_size": 6, "evening_rounds": 220, "reports_to_landlords": 85},
+        },
+        {
+            "category": "new_services",
+            "service_type": "repair_workshop",
+            "title": "Atelier vélo solidaire",
+            "description": "Atelier d'autoréparation de vélos ouvert aux habitants le mercredi et le samedi.",
+            "start_date": "2026-03-04",
+            "place": {"commune": "75056", "qpv": ["QP075020"], "address": "8 rue de la Mare, 75020 Paris"},
+            "inhabitants_involved": 14,
+            "details": {"kind": "bike", "items_received": 310, "items_repaired": 260},
+        },
+        {
+            "category": "employment_integration",
+            "service_type": "insertion_contracts",
+            "title": "Chantier d'insertion gestion urbaine de proximité",
+            "description": "Contrats à durée déterminée d'insertion (CDDI) avec accompagnement socioprofessionnel.",
+            "start_date": "2026-01-01",
+            "place": {"commune": "75056", "qpv": ["QP075020"]},
+            "partners": [{"name": "France Travail", "kind": "state"}],
+            "details": {"structure": "ACI", "employees_cddi": 24, "hours_worked": 26000, "exits_to_employment": 9},
+        },
+        {
+            "category": "awareness",
+            "service_type": "waste_sorting_campaign",
+            "title": "Sensibilisation au tri des déchets en pied d'immeuble",
+            "description": "Stands et porte-à-porte avec les ambassadeurs du tri.",
+            "start_date": "2026-04-13",
+            "end_date": "2026-06-30",
+            "status": "planned",
+            "place": {"commune": "75056", "qpv": ["QP075020"]},
+            "details": {"households_reached": 900, "events": 12},
+        },
+    ),
+    resources=(
+        {
+            "kind": "room",
+            "name": "Salle polyvalente des Envierges",
+            "description": "Salle de 60 m² au rez-de-chaussée, avec cuisine équipée, accessible aux personnes à "
+            "mobilité réduite.",
+            "capacity": 40,
+            "capacity_unit": "places",
+            "availability": {
+                "slots": _slots((1, 2, 4), "18:00", "22:00") + _slots((6,), "09:00", "18:00"),
+                "note": "Sur réservation une semaine à l'avance",
+            },
+            "conditions": "Gratuit pour les associations du quartier ; attestation d'assurance demandée.",
+            "place": {"commune": "75056", "qpv": ["QP075020"], "address": "12 rue des Envierges, 75020 Paris"},
+            "borrowers": ["inhabitants", "associations", "regies"],
+        },
+        {
+            "kind": "tool",
+            "name": "Remorque et outillage d'espaces verts",
+            "description": "Remorque 750 kg, taille-haies, débroussailleuse et souffleur électriques.",
+            "availability": {"slots": _slots((3, 5), "08:00", "17:00")},
+            "conditions": "Prêt entre régies ; caution de 300 €.",
+            "place": {"commune": "75056"},
+            "borrowers": ["regies"],
+        },
+    ),
+    indicators={
+        "headcount_aided": 32,
+        "headcount_ordinary": 11,
+        "fte_total": 34.5,
+        "volunteers": 18,
+        "board_inhabitants_share": 45,
+        "budget_total": 1_450_000,
+        "turnover_local_authorities": 420_000,
+        "turnover_social_landlords": 610_000,
+        "turnover_other": 85_000,
+        "payroll": 1_020_000,
+        "public_contracts": 4,
+        "qpv_covered": 1,
+        "inhabitants_concerned": 12_500,
+    },
+    report_comment="Rapport annuel 2026 adopté par le conseil d'administration.",
+    submit=True,
+)
+
+DUCHERE = RegieSample(
+    node_id="rq-duchere",
+    profile={
+        "name": "Régie de quartier de la Duchère",
+        "kind": "quartier",
+        "label_status": "labellisee",
+        "siret": "49945447800029",
+        "rna": "W691012345",
+        "address": {"street": "3 place Abbé Pierre", "postal_code": "69009", "city": "Lyon"},
+        "commune": "69123",
+        "qpv": ["QP069006"],
+        "contact": {"person": "Direction", "email": "accueil@regie-duchere.example", "phone": "04 78 35 00 00"},
+        "website": "https://regie-duchere.example/",
+        "description": "Régie de quartier du plateau de la Duchère (Lyon 9e) : entretien des résidences, "
+        "remplacement des gardiens, laverie solidaire et formation.",
+    },
+    activities=(
+        {
+            "category": "urban_management",
+            "service_type": "caretaker_replacement",
+            "title": "Remplacement des gardiens d'immeuble",
+            "description": "Remplacement des gardiens pendant leurs congés et absences sur les résidences du plateau.",
+            "start_date": "2026-01-02",
+            "place": {"commune": "69123", "qpv": ["QP069006"]},
+            "partners": [{"name": "Lyon Métropole Habitat", "kind": "social_landlord"}],
+            "details": {"housing_units": 1200, "social_landlord": "Lyon Métropole Habitat"},
+        },
+        {
+            "category": "urban_management",
+            "service_type": "bulky_waste",
+            "title": "Collecte des encombrants sur le plateau de la Duchère",
+            "description": "Tournées hebdomadaires et orientation vers la ressourcerie du 9e arrondissement.",
+            "start_date": "2026-01-06",
+            "place": {"commune": "69123", "qpv": ["QP069006"]},
+            "partners": [{"name": "Métropole de Lyon", "kind": "local_authority"}],
+            "details": {"collections": 96, "tonnes_collected": 140, "reuse_share_percent": 22},
+        },
+        {
+            "category": "mediation",
+            "service_type": "social_mediation",
+            "title": "Médiation sociale de proximité",
+            "description": "Médiateurs présents dans les allées et les commerces du plateau, en lien avec les "
+            "centres sociaux.",
+            "start_date": "2026-01-15",
+            "place": {"commune": "69123", "qpv": ["QP069006"]},
+            "details": {"interventions": 420, "conflicts_resolved": 65, "people_met": 1800},
+        },
+        {
+            "category": "new_services",
+            "service_type": "laundry_ironing",
+            "title": "Laverie solidaire de la Sauvegarde",
+            "description": "Lavage et repassage à tarif solidaire, tenu par des salariés en parcours d'insertion.",
+            "start_date": "2026-02-02",
+            "place": {"commune": "69123", "qpv": ["QP069006"], "address": "Avenue Rosa Parks, 69009 Lyon"},
+            "details": {"kilos_processed": 8200, "customers": 310},
+        },
+        {
+            "category": "training",
+            "service_type": "training_sessions",
+            "title": "Formation agent de propreté et d'hygiène",
+            "description": "Parcours qualifiant pour les salariés en insertion, en partenariat avec un organisme "
+            "de formation agréé.",
+            "start_date": "2026-03-02",
+            "end_date": "2026-11-27",
+            "place": {"commune": "69123"},
+            "details": {
+                "sessions": 8,
+                "trainees": 36,
+                "hours": 420,
+                "certificates_obtained": 29,
+                "certificate": "Titre professionnel Agent de propreté et d'hygiène",
+            },
+        },
+        {
+            "category": "local_democracy",
+            "service_type": "neighbourhood_meetings",
+            "title": "Réunions de pied d'immeuble",
+            "description": "Une réunion par mois et par secteur pour recueillir l'avis des habitants sur le "
+            "cadre de vie.",
+            "start_date": "2026-01-20",
+            "place": {"commune": "69123", "qpv": ["QP069006"]},
+            "inhabitants_involved": 25,
+            "details": {"meetings": 18, "inhabitants_attending": 350},
+        },
+        {
+            "category": "awareness",
+            "service_type": "energy_saving_campaign",
+            "title": "Ambassadeurs des économies d'énergie",
+            "description": "Visites à domicile et petits équipements pour réduire les factures d'eau et d'énergie.",
+            "start_date": "2026-10-01",
+            "status": "planned",
+            "place": {"commune": "69123", "qpv": ["QP069006"]},
+            "details": {"households_reached": 450, "home_visits": 120, "estimated_kwh_saved": 38000},
+        },
+    ),
+    resources=(
+        {
+            "kind": "vehicle",
+            "name": "Utilitaire 12 m³ avec hayon",
+            "description": "Fourgon pour les déménagements solidaires et le transport des encombrants.",
+            "capacity": 3,
+            "capacity_unit": "places",
+            "availability": {"slots": _slots((2, 4), "08:00", "18:00"), "note": "Conducteur de la régie fourni"},
+            "conditions": "0,40 € par kilomètre ; permis B depuis trois ans.",
+            "place": {"commune": "69123"},
+            "borrowers": ["regies", "associations"],
+        },
+        {
+            "kind": "room",
+            "name": "Salle de formation du Plateau",
+            "description": "Salle équipée de 12 postes informatiques et d'un vidéoprojecteur.",
+            "capacity": 14,
+            "capacity_unit": "places",
+            "availability": {"slots": _slots((1, 2, 3, 4, 5), "09:00", "17:00")},
+            "conditions": "Gratuit pour les régies du réseau.",
+            "place": {"commune": "69123", "qpv": ["QP069006"]},
+            "borrowers": ["regies", "associations", "local_authorities"],
+        },
+    ),
+    indicators={
+        "headcount_aided": 41,
+        "headcount_ordinary": 14,
+        "fte_total": 43.2,
+        "volunteers": 22,
+        "board_inhabitants_share": 50,
+        "budget_total": 1_980_000,
+        "turnover_local_authorities": 530_000,
+        "turnover_social_landlords": 890_000,
+        "turnover_other": 120_000,
+        "payroll": 1_390_000,
+        "public_contracts": 6,
+        "adapted_contracts_share": 35,
+        "qpv_covered": 1,
+        "inhabitants_concerned": 11_000,
+    },
+    report_comment="Données issues des comptes 2026 certifiés.",
+    submit=True,
+    validate=True,
+)
+
+PAYS_DE_BRAY = RegieSample(
+    node_id="rt-pays-de-bray",
+    profile={
+        "name": "Régie de territoire du Pays de Bray",
+        "kind": "territoire",
+        "label_status": "en_projet",
+        "siret": "88312045300013",
+        "rna": "W763001234",
+        "address": {"street": "5 rue de la Gare", "postal_code": "76440", "city": "Forges-les-Eaux"},
+        "commune": "76276",
+        "contact": {"person": "Coordination", "email": "contact@regie-paysdebray.example", "phone": "02 35 90 00 00"},
+        "description": "Régie de territoire rurale : mobilité solidaire, entretien des espaces naturels et "
+        "jardins partagés dans les bourgs du Pays de Bray.",
+    },
+    activities=(
+        {
+            "category": "transport",
+            "service_type": "social_driving_school",
+            "title": "Auto-école sociale du Pays de Bray",
+            "description": "Apprentissage du code et de la conduite à tarif adapté pour les personnes sans permis "
+            "en recherche d'emploi.",
+            "start_date": "2026-01-05",
+            "place": {"commune": "76276"},
+            "partners": [{"name": "Département de la Seine-Maritime", "kind": "local_authority"}],
+            "details": {"learners": 42, "lesson_hours": 1350, "code_passed": 30, "licences_obtained": 21},
+        },
+        {
+            "category": "transport",
+            "service_type": "collective_transport",
+            "title": "Transport solidaire à la demande",
+            "description": "Navettes vers les gares, les marchés et les rendez-vous médicaux pour les habitants "
+            "des villages non desservis.",
+            "start_date": "2026-01-02",
+            "place": {"commune": "76276"},
+            "details": {"trips": 1800, "passengers": 260, "vehicles": 3},
+        },
+        {
+            "category": "transport",
+            "service_type": "mobility_information_point",
+            "title": "Plateforme mobilité : conseil en mobilité",
+            "description": "Diagnostic mobilité et orientation vers les aides, sur rendez-vous.",
+            "start_date": "2026-02-02",
+            "place": {"commune": "76312"},
+            "details": {"people_advised": 380, "appointments": 610},
+        },
+        {
+            "category": "transport",
+            "service_type": "community_garage",
+            "title": "Garage solidaire de Gournay-en-Bray",
+            "description": "Entretien et réparation de véhicules à prix solidaire pour les adhérents.",
+            "start_date": "2026-03-02",
+            "place": {"commune": "76312"},
+            "details": {"repairs": 240, "vehicles_serviced": 190, "members": 150},
+        },
+        {
+            "category": "new_services",
+            "service_type": "shared_gardens",
+            "title": "Jardins partagés de Neufchâtel-en-Bray",
+            "description": "Parcelles cultivées par les habitants, ateliers de jardinage au naturel.",
+            "start_date": "2026-03-16",
+            "place": {"commune": "76462"},
+            "inhabitants_involved": 35,
+            "details": {"plots": 28, "gardeners": 35, "surface_m2": 2400},
+        },
+    ),
+    resources=(
+        {
+            "kind": "vehicle",
+            "name": "Minibus 9 places",
+            "description": "Minibus aménagé pour un fauteuil roulant.",
+            "capacity": 9,
+            "capacity_unit": "places",
+            "availability": {
+                "slots": _slots((6, 7), "08:00", "20:00"),
+                "note": "En semaine, réservé au transport solidaire",
+            },
+            "conditions": "Permis B ; participation aux frais de carburant.",
+            "place": {"commune": "76276"},
+            "borrowers": ["associations", "regies", "local_authorities"],
+        },
+    ),
+    indicators={
+        "headcount_aided": 12,
+        "headcount_ordinary": 5,
+        "fte_total": 13.5,
+        "volunteers": 9,
+    },
+    report_comment="Brouillon : budget à compléter après l'assemblée générale.",
+    submit=False,
+)
+
+REGIES: tuple[RegieSample, ...] = (BELLEVILLE, DUCHERE, PAYS_DE_BRAY)
+
+
+# --- Set-up ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Node:
+    """A node of the demo, once its server runs."""
+
+    node_id: str
+    name: str
+    data_dir: Path
+    process: NodeProcess
+    token: str
+    token_file: Path
+
+    @property
+    def url(self) -> str:
+        return self.process.url
+
+
+def prepare_dir(root: Path) -> None:
+    """Make `root` an empty directory owned by the demo; wipe it only if an earlier demo run marked it."""
+    if root.is_symlink():
+        raise DemoError(f"{root} is a symbolic link: pass another --dir")
+    if root.exists():
+        if not root.is_dir():
+            raise DemoError(f"{root} exists and is not a directory: pass another --dir")
+        if (root / MARKER).is_file():
+            shutil.rmtree(root)
+        elif any(root.iterdir()):
+            raise DemoError(
+                f"{root} is not empty and was not created by the demo (no {MARKER} file): pass another --dir"
+            )
+    root.mkdir(parents=True, exist_ok=True)
+    (root / MARKER).write_text(
+        "Created by `python -m federation.demo`: the next demo run deletes this directory and everything in it.\n",
+        encoding="utf-8",
+    )
+
+
+def choose_ports(base_port: int, count: int) -> list[int]:
+    """`count` ports from `base_port` on, all free on 127.0.0.1; any free ports when `base_port` is 0."""
+    if base_port == 0:
+        ports: list[int] = []
+        while len(ports) < count:
+            port = free_port()
+            if port not in ports:
+                ports.append(port)
+        return ports
+    ports = list(range(base_port, base_port + count))
+    if base_port < 1 or ports[-1] > 65535:
+        raise DemoError(f"--base-port must be between 1 and {65536 - count} (or 0 for any free ports)")
+    for port in ports:
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError as exc:
+                raise DemoError(
+                    f"port {port} on 127.0.0.1 is in use ({exc.strerror}): pass another --base-port, or 0"
+                ) from exc
+    return ports
+
+
+def configure_node(data_dir: Path, port: int, hub_url: str | None = None, fingerprint: str | None = None) -> None:
+    """Set the port in the node's regies.toml (its public URL derives from it), fast sync, and the hub client."""
+    path = data_dir / "regies.toml"
+    text, found = re.subn(r"(?m)^port = [0-9]+$", f"port = {port}", path.read_text(encoding="utf-8"), count=1)
+    if not found:
+        raise DemoError(f"{path} has no `port = …` line in [server]")
+    text += DEMO_FEDERATION_SETTINGS
+    if hub_url is not None:
+        text += f'\n[plugins.hubclient]\nurl = "{hub_url}"\nfingerprint = "{fingerprint}"\n'
+    tomllib.loads(text)  # fail here, not in the server, if the file is not valid TOML
+    path.write_text(text, encoding="utf-8")
+
+
+def _write_secret(path: Path, content: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(content)
+
+
+def say(message: str) -> None:
+    print(message, flush=True)
+
+
+async def regies(data_dir: Path, *args: str) -> str:
+    """Run `regies --data-dir DIR ARGS…` without blocking the event loop; its standard output."""
+    try:
+        result = await asyncio.to_thread(run_regies, data_dir, *args, timeout=120)
+    except RuntimeError as exc:
+        raise DemoError(str(exc)) from exc
+    return result.stdout
+
+
+async def call(
+    session: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    token: str | None = None,
+    body: Any = None,
+    expect: Sequence[int] = (200, 201, 202),
+) -> Any:
+    """One JSON request; DemoError with the server's answer if the status is not expected."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with session.request(method, url, json=body, headers=headers) as response:
+        text = await response.text()
+        if response.status not in expect:
+            raise DemoError(f"{method} {url} answered {response.status}: {text}")
+        return json.loads(text) if text else None
+
+
+async def wait_until(what: str, check: Callable[[], Awaitable[bool]]) -> None:
+    """Poll `check` until it is true; DemoError after WAIT_TIMEOUT_S."""
+    try:
+        async with asyncio.timeout(WAIT_TIMEOUT_S):
+            while True:
+                if await check():
+                    return
+                await asyncio.sleep(0.3)  # another process is to act: nothing local to wait on
+    except TimeoutError as exc:
+        raise DemoError(f"timed out after {WAIT_TIMEOUT_S:.0f} s waiting until {what}") from exc
+
+
+async def count(session: aiohttp.ClientSession, url: str, token: str | None = None) -> int:
+    return len((await call(session, "GET", url, token))["items"])
+
+
+class Demo:
+    """Starts, fills and stops the demo network; every server it started is in `processes`."""
+
+    def __init__(self, root: Path, ports: list[int]) -> None:
+        self.root = root
+        self.ports = ports
+        self.processes: list[NodeProcess] = []
+        self.starting: list[asyncio.Future[NodeProcess]] = []
+        self.hub: Node | None = None
+        self.nodes: dict[str, Node] = {}
+        self.report_states: dict[str, str] = {}
+        self.completeness: dict[str, Any] = {}
+
+    def _start(self, data_dir: Path, port: int) -> NodeProcess:
+        process = NodeProcess(data_dir, port)
+        self.processes.append(process)
+        return process
+
+    async def start_servers(self, places: Sequence[tuple[Path, int]]) -> list[NodeProcess]:
+        """Start the servers side by side, each in a thread until it listens. The threads are shielded from
+        cancellation, so `stop` can wait for a server still starting and never leaves one behind."""
+        self.starting = [asyncio.ensure_future(asyncio.to_thread(self._start, *place)) for place in places]
+        return list(await asyncio.shield(asyncio.gather(*self.starting)))
+
+    async def stop(self, grace: float = 0.0) -> None:
+        """Stop every server started, newest first; `grace`: seconds to let them finish a Ctrl-C they got too."""
+        await asyncio.gather(*self.starting, return_exceptions=True)
+        await asyncio.to_thread(self._stop, grace)
+
+    def _stop(self, grace: float) -> None:
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and any(p.process.poll() is None for p in self.processes):
+            time.sleep(0.1)
+        for process in reversed(self.processes):
+            process.stop()
+
+    async def setup(self, session: aiohttp.ClientSession) -> None:
+        hub_port, *node_ports = self.ports
+        hub_dir = self.root / "hub"
+        hub_url = f"http://127.0.0.1:{hub_port}"
+        dirs = {sample.node_id: self.root / sample.node_id for sample in REGIES}
+
+        say(f"[1/7] Initialisation du hub et des régies — initialising the hub ({HUB_ID}) and three régies")
+        hub_output, *outputs = await asyncio.gather(
+            regies(hub_dir, "hub", "init", "--node-id", HUB_ID, "--name", HUB_NAME),
+            *(
+                regies(dirs[s.node_id], "init", "--node-id", s.node_id, "--name", s.name, "--kind", s.kind)
+                for s in REGIES
+            ),
+        )
+        coordinator_token = hub_output.strip().splitlines()[-1]
+        prints = re.findall(r"(?m)^\s+\S+: ([0-9A-F]{2}(?::[0-9A-F]{2})+)$", hub_output)
+        if not prints:
+            raise DemoError(f"`regies hub init` printed no key fingerprint:\n{hub_output}")
+        coordinator_file = hub_dir / "coordinator-token"
+        _write_secret(coordinator_file, coordinator_token + "\n")
+        configure_node(hub_dir, hub_port)
+        for sample, port in zip(REGIES, node_ports, strict=True):
+            configure_node(dirs[sample.node_id], port, hub_url, prints[0])
+
+        say("[2/7] Démarrage des serveurs — starting the servers")
+        hub_process, *processes = await self.start_servers(
+            [(hub_dir, hub_port), *((dirs[s.node_id], port) for s, port in zip(REGIES, node_ports, strict=True))]
+        )
+        self.hub = Node(HUB_ID, HUB_NAME, hub_dir, hub_process, coordinator_token, coordinator_file)
+        for sample, output, process in zip(REGIES, outputs, processes, strict=True):
+            data_dir = dirs[sample.node_id]
+            token = output.strip().splitlines()[-1]
+            self.nodes[sample.node_id] = Node(
+                sample.node_id, sample.name, data_dir, process, token, data_dir / "admin-token"
+            )
+        for node in (self.hub, *self.nodes.values()):
+            profile = await call(session, "GET", f"{node.url}/api/v1/node")
+            if profile["origin"] != node.node_id:
+                raise DemoError(f"{node.url} serves node '{profile['origin']}', not '{node.node_id}'")
+
+        say("[3/7] Profils et demandes d'adhésion — profiles and join requests")
+        for sample in REGIES:
+            node = self.nodes[sample.node_id]
+            await call(session, "PUT", f"{node.url}/api/v1/node", node.token, sample.profile)
+        await asyncio.gather(*(regies(node.data_dir, "network", "join") for node in self.nodes.values()))
+
+        say("[4/7] Le hub approuve les adhésions, les régies lisent son annuaire — approvals, signed directory")
+        pending = await call(session, "GET", f"{hub_url}/plugins/hub/enrolments?state=pending", coordinator_token)
+        for request in pending["items"]:
+            if request["node_id"] in self.nodes:
+                await call(
+                    session,
+                    "POST",
+                    f"{hub_url}/plugins/hub/enrolments/{request['id']}/approve",
+                    coordinator_token,
+                    {"comment": "Adhésion approuvée par la coordination nationale."},
+                )
+        approved = await call(session, "GET", f"{hub_url}/plugins/hub/enrolments?state=approved", coordinator_token)
+        missing = set(self.nodes) - {item["node_id"] for item in approved["items"]}
+        if missing:
+            raise DemoError(f"the hub did not approve {', '.join(sorted(missing))}")
+        # Each régie trusts the other members listed in the hub's signed directory, and pulls from them.
+        await asyncio.gather(*(regies(node.data_dir, "network", "directory", "--pull") for node in self.nodes.values()))
+
+        say("[5/7] Données d'exemple — activities, shared resources and 2026 reports")
+        report_ids: dict[str, str] = {}
+        for sample in REGIES:
+            report_ids[sample.node_id] = await self.fill(session, self.nodes[sample.node_id], sample)
+
+        say("[6/7] Synchronisation (outbox → hub, régie ↔ régie) — background sync of every node")
+        checks = [wait_until(f"the hub holds the records of {s.node_id}", self.hub_has(session, s)) for s in REGIES]
+        checks += [
+            wait_until(f"{node.node_id} holds the activities of {s.node_id}", self.node_has(session, node, s))
+            for node in self.nodes.values()
+            for s in REGIES
+            if s.node_id != node.node_id
+        ]
+        await asyncio.gather(*checks)
+
+        say("[7/7] Revue des rapports sur le hub — the national coordination validates a report")
+        for sample in REGIES:
+            if sample.validate:
+                await call(
+                    session,
+                    "POST",
+                    f"{hub_url}/plugins/hub/reports/{sample.node_id}/{report_ids[sample.node_id]}/validate",
+                    coordinator_token,
+                    {"comment": "Rapport complet, merci."},
+                )
+                await wait_until(
+                    f"the report of {sample.node_id} is validated on the hub",
+                    self.hub_report_in_state(session, sample.node_id, "validated"),
+                )
+        reports = await call(session, "GET", f"{hub_url}/plugins/hub/reports?period={PERIOD}", coordinator_token)
+        self.report_states = {item["origin"]: item["state"] for item in reports["items"]}
+        self.completeness = await call(
+            session, "GET", f"{hub_url}/plugins/hub/tables/completeness?period={PERIOD}", coordinator_token
+        )
+
+    async def fill(self, session: aiohttp.ClientSession, node: Node, sample: RegieSample) -> str:
+        """Create the sample's activities, resources and report through the node's API; the report's id."""
+        for activity in sample.activities:
+            await call(session, "POST", f"{node.url}/api/v1/activities", node.token, activity)
+        for resource in sample.resources:
+            await call(session, "POST", f"{node.url}/api/v1/resources", node.token, resource)
+        # The report form computes some indicators from the activities (e.g. driving licences obtained).
+        form = await call(session, "GET", f"{node.url}/api/v1/report-form?period={PERIOD}", node.token)
+        indicators = {item["key"]: item["value"] for item in form["indicators"] if item["value"] is not None}
+        indicators.update(sample.indicators)
+        report = {
+            "period": {"type": "year", "year": int(PERIOD)},
+            "indicators": indicators,
+            "comment": sample.report_comment,
+            "state": "draft",
+        }
+        created = await call(session, "POST", f"{node.url}/api/v1/reports", node.token, report)
+        if sample.submit:
+            await call(
+                session,
+                "PUT",
+                f"{node.url}/api/v1/reports/{created['id']}",
+                node.token,
+                {**report, "state": "submitted"},
+            )
+        return str(created["id"])
+
+    def hub_has(self, session: aiohttp.ClientSession, sample: RegieSample) -> Callable[[], Awaitable[bool]]:
+        assert self.hub is not None
+        hub = self.hub
+
+        async def check() -> bool:
+            activities = await count(session, f"{hub.url}/api/v1/activities?origin={sample.node_id}&limit=100")
+            resources = await count(session, f"{hub.url}/api/v1/resources?origin={sample.node_id}&limit=100")
+            reports = await call(session, "GET", f"{hub.url}/plugins/hub/reports?period={PERIOD}", hub.token)
+            states = {item["origin"]: item["state"] for item in reports["items"]}
+            report_ok = not sample.submit or states.get(sample.node_id) == "submitted"
+            return activities == len(sample.activities) and resources == len(sample.resources) and report_ok
+
+        return check
+
+    def node_has(
+        self, session: aiohttp.ClientSession, node: Node, sample: RegieSample
+    ) -> Callable[[], Awaitable[bool]]:
+        async def check() -> bool:
+            found = await count(session, f"{node.url}/api/v1/activities?origin={sample.node_id}&limit=100")
+            return found == len(sample.activities)
+
+        return check
+
+    def hub_report_in_state(
+        self, session: aiohttp.ClientSession, origin: str, state: str
+    ) -> Callable[[], Awaitable[bool]]:
+        assert self.hub is not None
+        hub = self.hub
+
+        async def check() -> bool:
+            reports = await call(session, "GET", f"{hub.url}/plugins/hub/reports?period={PERIOD}", hub.token)
+            return any(item["origin"] == origin and item["state"] == state for item in reports["items"])
+
+        return check
+
+    def summary(self) -> str:
+        assert self.hub is not None
+        hub, root = self.hub, self.root
+        python = shlex.quote(sys.executable)
+        states_fr = {"draft": "brouillon", "submitted": "soumis", "validated": "validé", "returned": "renvoyé"}
+        lines = [
+            "",
+            "=" * 100,
+            "Démo du réseau des régies prête — the régies network demo is running",
+            "=" * 100,
+            f"Données / data: {root}",
+            "",
+            f"Hub national ({hub.node_id}) — {hub.name}",
+            f"  API et documentation / API docs:  {hub.url}/docs",
+            f"  Jeton coordination nationale / national coordinator token:  {hub.token}",
+            f"    (aussi dans / also in {hub.token_file})",
+            "  Tableaux nationaux (jeton requis ; ajoutez &format=csv|xlsx|ods) / national tables (token needed):",
+        ]
+        for path in ("tables/activities", "tables/indicators", "tables/completeness", "reports"):
+            lines.append(f"    {hub.url}/plugins/hub/{path}?period={PERIOD}")
+        lines += [
+            f"    {hub.url}/plugins/hub/directory   (annuaire signé, public / signed directory, public)",
+            "",
+            "Régies:",
+        ]
+        for sample in REGIES:
+            node = self.nodes[sample.node_id]
+            state = self.report_states.get(sample.node_id, "draft")
+            lines += [
+                f"  {node.node_id:<16} {node.name} ({sample.profile['address']['city']})",
+                f"    API et documentation / API docs:  {node.url}/docs",
+                f"    Jeton admin / admin token file:   {node.token_file}",
+                f"    Rapport {PERIOD} / {PERIOD} report:  {states_fr.get(state, state)} / {state}",
+            ]
+        received = sum(int(row.get("received") or 0) for row in self.completeness.get("rows", []))
+        expected = sum(int(row.get("expected") or 0) for row in self.completeness.get("rows", []))
+        missing = ", ".join(str(item["name"]) for item in self.completeness.get("missing", [])) or "-"
+        lines += [
+            "",
+            f"Rapports {PERIOD} reçus par le hub / {PERIOD} reports received by the hub: {received}/{expected}"
+            f"  (manquant / missing: {missing})",
+            "",
+            "Essayez / try:",
+            f"  COORD=$(cat {shlex.quote(str(hub.token_file))})",
+            f'  curl -s -H "Authorization: Bearer $COORD" '
+            f"'{hub.url}/plugins/hub/tables/completeness?period={PERIOD}'",
+            f'  curl -s -H "Authorization: Bearer $COORD" '
+            f"'{hub.url}/plugins/hub/tables/activities?period={PERIOD}&format=csv'",
+        ]
+        first, second = (self.nodes[sample.node_id] for sample in REGIES[:2])
+        lines += [
+            f"  curl -s '{first.url}/api/v1/activities?origin={second.node_id}'   "
+            f"# répliquées / replicated from {second.node_id}",
+            f"  curl -s '{first.url}/api/v1/resources?origin={REGIES[2].node_id}'",
+            f"  TOKEN=$(cat {shlex.quote(str(first.token_file))})",
+            f"  curl -s -H \"Authorization: Bearer $TOKEN\" '{first.url}/api/v1/reports?period={PERIOD}'",
+            f"  {python} -m federation --data-dir {shlex.quote(str(first.data_dir))} peers",
+            "",
+            "Ctrl-C arrête tous les serveurs / Ctrl-C stops every server.",
+        ]
+        return "\n".join(lines)
+
+
+# --- Command --------------------------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m federation.demo",
+        description="Start a hub and three régie nodes on 127.0.0.1 with sample data, until Ctrl-C.",
+    )
+    parser.add_argument(
+        "--dir",
+        type=Path,
+        default=DEFAULT_DIR,
+        help=f"where the demo keeps its nodes (default {DEFAULT_DIR}); replaced only if an earlier demo made it",
+    )
+    parser.add_argument(
+        "--base-port",
+        type=int,
+        default=DEFAULT_BASE_PORT,
+        help=f"port of the hub; the régies use the next three (default {DEFAULT_BASE_PORT}; 0: any free ports)",
+    )
+    parser.add_argument("--no-wait", action="store_true", help="stop everything right after printing the summary")
+    return parser.parse_args(argv)
+
+
+async def run(args: argparse.Namespace) -> int:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    received: list[int] = []
+
+    def on_signal(signum: int) -> None:
+        received.append(signum)
+        stop.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_signal, signum)
+    root = args.dir.resolve()
+    try:
+        prepare_dir(root)
+        demo = Demo(root, choose_ports(args.base_port, 1 + len(REGIES)))
+    except DemoError as exc:
+        print(f"demo: {exc}", file=sys.stderr)
+        return 2
+    status = 0
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+            setup = asyncio.create_task(demo.setup(session))
+            stopped = asyncio.create_task(stop.wait())
+            await asyncio.wait({setup, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if not setup.done():
+                setup.cancel()
+                await asyncio.gather(setup, return_exceptions=True)
+                say("Interrompu pendant la préparation — interrupted during set-up.")
+                status = 130
+            else:
+                stopped.cancel()
+                setup.result()
+        if status == 0:
+            say(demo.summary())
+            if not args.no_wait:
+                await stop.wait()
+    except (DemoError, aiohttp.ClientError, TimeoutError) as exc:
+        print(f"demo: set-up failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        status = 1
+    finally:
+        say("Arrêt des serveurs — stopping the servers…")
+        # A Ctrl-C in the terminal reached the servers too: give them a moment to finish on their own.
+        await demo.stop(3.0 if signal.SIGINT in received else 0.0)
+        say("Terminé — done.")
+    return status
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return asyncio.run(run(parse_args(argv)))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,90 @@
+"""Who may do what on the hub: every endpoint × role (anonymous, hub admin, national and regional
+coordinators of the node's region or another one, a member node signing its request) → expected status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from federation.protocol.transport import TransportError
+from tests.plugins.test_hub import REPORT, Network, _approve_all, network  # noqa: F401
+from tests.protocol.conftest import activity
+
+ROLES = ("anonymous", "admin", "national", "regional", "other-region", "member")
+
+# (method, path, expected status per role in ROLES order). rq-paris is in region 11 ("regional"), rq-lyon in 84.
+READS = [
+    ("GET", "/plugins/hub/directory", (200, 200, 200, 200, 200, 200)),
+    ("GET", "/plugins/hub/directory.geojson", (200, 200, 200, 200, 200, 200)),
+    ("GET", "/plugins/hub/directory/export?format=csv", (401, 200, 200, 200, 200, 401)),
+    ("GET", "/plugins/hub/enrolments", (401, 200, 200, 200, 200, 401)),
+    ("GET", "/plugins/hub/reports?period=2026", (401, 200, 200, 200, 200, 401)),
+    ("GET", "/plugins/hub/tables/activities?period=2026", (401, 200, 200, 200, 200, 401)),
+    ("GET", "/plugins/hub/tables/activities?period=2026&level=national", (401, 200, 200, 403, 403, 401)),
+    ("GET", "/plugins/hub/tables/indicators?period=2026&level=regional&region=11", (401, 200, 200, 200, 403, 401)),
+    (
+        "GET",
+        "/plugins/hub/tables/completeness?period=2026&level=departmental&department=69",
+        (401, 200, 200, 403, 200, 401),
+    ),
+    ("GET", "/plugins/hub/tables/missing?period=2026&format=xlsx", (401, 200, 200, 200, 200, 401)),
+    ("GET", "/plugins/hub/tables/trends?indicator=volunteers", (401, 200, 200, 200, 200, 401)),
+    ("GET", "/plugins/hub/me", (401, 401, 401, 401, 401, 200)),
+    ("GET", "/api/v1/reports", (401, 200, 403, 403, 403, 401)),
+    ("POST", "/api/v1/activities", (401, 201, 403, 403, 403, 401)),
+]
+
+
+async def _call(network: Network, role: str, method: str, path: str, body: Any = None) -> int:
+    if role == "member":
+        paris = network.nodes["rq-paris"]
+        data = None if body is None else __import__("json").dumps(body).encode()
+        try:
+            return (await paris.context.client.request(method, f"{network.hub.url}{path}", data)).status
+        except TransportError as exc:
+            assert exc.status is not None, exc
+            return exc.status
+    headers = {} if role == "anonymous" else network.auth(role)
+    async with network.hub.session.request(method, f"{network.hub.url}{path}", json=body, headers=headers) as response:
+        return response.status
+
+
+@pytest.fixture
+async def populated(network: Network) -> Network:  # noqa: F811
+    await _approve_all(network)
+    from federation.protocol import sender
+
+    for node in network.nodes.values():
+        await node.create("activities", activity(1, start_date="2026-01-15"))
+        report = await node.create("reports", {**REPORT, "state": "submitted"})
+        node.report_id = report["id"]  # type: ignore[attr-defined]
+        await sender.push_all(node.context)
+    return network
+
+
+@pytest.mark.parametrize(("method", "path", "expected"), READS, ids=[f"{m} {p}" for m, p, _ in READS])
+async def test_endpoint_by_role(populated: Network, method: str, path: str, expected: tuple[int, ...]) -> None:
+    body = activity(9) if method == "POST" else None
+    got = tuple([await _call(populated, role, method, path, body) for role in ROLES])
+    assert dict(zip(ROLES, got, strict=True)) == dict(zip(ROLES, expected, strict=True))
+
+
+async def test_review_by_role(populated: Network) -> None:
+    paris_report = populated.nodes["rq-paris"].report_id  # type: ignore[attr-defined]
+    path = f"/plugins/hub/reports/rq-paris/{paris_report}/validate"
+    assert await _call(populated, "anonymous", "POST", path) == 401
+    assert await _call(populated, "member", "POST", path) == 401
+    assert await _call(populated, "other-region", "POST", path) == 403
+    assert await _call(populated, "regional", "POST", path) == 201
+    assert await _call(populated, "national", "POST", path) == 201  # a second review of the same version is allowed
+
+
+async def test_enrolment_decisions_by_role(network: Network) -> None:  # noqa: F811
+    status, listing = await network.hub_get("/enrolments?state=pending")
+    lyon = next(item for item in listing["items"] if item["node_id"] == "rq-lyon")
+    path = f"/plugins/hub/enrolments/{lyon['id']}/approve"
+    assert await _call(network, "anonymous", "POST", path) == 401
+    assert await _call(network, "member", "POST", path) == 401
+    assert await _call(network, "regional", "POST", path) == 403
+    assert await _call(network, "other-region", "POST", path) == 200
