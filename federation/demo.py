@@ -503,6 +503,8 @@ def choose_ports(base_port: int, count: int) -> list[int]:
         raise DemoError(f"--base-port must be between 1 and {65536 - count} (or 0 for any free ports)")
     for port in ports:
         with socket.socket() as sock:
+            # As the server does: a port left in TIME_WAIT by the previous run is free, a listening one is not.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError as exc:
@@ -599,7 +601,11 @@ class Demo:
         """Start the servers side by side, each in a thread until it listens. The threads are shielded from
         cancellation, so `stop` can wait for a server still starting and never leaves one behind."""
         self.starting = [asyncio.ensure_future(asyncio.to_thread(self._start, *place)) for place in places]
-        return list(await asyncio.shield(asyncio.gather(*self.starting)))
+        results = await asyncio.shield(asyncio.gather(*self.starting, return_exceptions=True))
+        for result in results:
+            if isinstance(result, BaseException):
+                raise DemoError(str(result)) from result
+        return [result for result in results if isinstance(result, NodeProcess)]
 
     async def stop(self, grace: float = 0.0) -> None:
         """Stop every server started, newest first; `grace`: seconds to let them finish a Ctrl-C they got too."""
@@ -889,7 +895,7 @@ async def run(args: argparse.Namespace) -> int:
                 setup.cancel()
                 await asyncio.gather(setup, return_exceptions=True)
                 say("Interrompu pendant la préparation — interrupted during set-up.")
-                status = 130
+                status = 128 + received[0]
             else:
                 stopped.cancel()
                 setup.result()

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -187,18 +188,19 @@ async def purge_nonces(engine: AsyncEngine) -> int:
 
 
 async def claim_inbox_batch(connection: AsyncConnection, origin: str, batch_id: str, count: int) -> bool:
-    """Record a received batch in the caller's transaction; False if it was already received."""
-    seen = await connection.scalar(
-        select(inbox_batches.c.batch_id).where(inbox_batches.c.origin == origin, inbox_batches.c.batch_id == batch_id)
-    )
-    if seen is not None:
-        return False
-    await connection.execute(
-        insert(inbox_batches).values(
+    """Record a received batch in the caller's transaction; False if it was already received.
+
+    INSERT … ON CONFLICT DO NOTHING rather than look-then-insert: two hub processes receiving the same batch
+    at once must not both apply it, nor fail on the primary key.
+    """
+    dialect = connection.dialect.name
+    statement: Any = postgresql.insert(inbox_batches) if dialect == "postgresql" else sqlite.insert(inbox_batches)
+    result = await connection.execute(
+        statement.values(
             origin=origin, batch_id=batch_id, received_at_us=to_micros(utcnow()), record_count=count
-        )
+        ).on_conflict_do_nothing()
     )
-    return True
+    return bool(result.rowcount)
 
 
 # --- The change feed ------------------------------------------------------------------------------------

@@ -51,8 +51,9 @@ async def _join_network(node: Node, hub: Node) -> None:
 
 
 @pytest.fixture
-async def network(make_node: NodeFactory) -> Network:
-    hub = await make_node("hub-national", plugin_settings={"hub": {"enabled": True}})
+async def network(make_node: NodeFactory, database_url: str) -> Network:
+    """A hub (on SQLite, then on PostgreSQL) and two régies, one in Île-de-France and one in Auvergne-Rhône-Alpes."""
+    hub = await make_node("hub-national", database_url, plugin_settings={"hub": {"enabled": True}})
     engine = hub.context.engine
     tokens = {
         "admin": hub.token,
