@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DATA_DIR ?= var
 
-.PHONY: install run test lint schema clean
+.PHONY: install run demo test lint schema clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ install: $(STAMP)
 run: install
 	$(BIN)/regies --data-dir $(DATA_DIR) init
 	$(BIN)/regies --data-dir $(DATA_DIR) serve
+
+# A hub and three régies with sample data on 127.0.0.1 (under var/demo), until Ctrl-C.
+demo: install
+	$(BIN)/python -m federation.demo
 
 test: install
 	$(BIN)/python -m pytest
