@@ -286,7 +286,7 @@ class ActivityFactory:
             "category": category,
             "service_type": key,
             "title": f"{label} — {site}, {DEPARTMENTS[member.department].name} (n° {self.index})",
-            "description": " ".join(rng.sample(DESCRIPTIONS, k=rng.randrange(1, 4))),
+            "description": " ".join(rng.sample(DESCRIPTIONS, k=rng.choice((0, 1, 1, 2)))),
             "status": status,
             "start_date": start.isoformat(),
             "end_date": end.isoformat() if end else None,
@@ -791,22 +791,36 @@ def ingest_batches(factory: ActivityFactory, origins: list[Member], count: int) 
     return raws, tuples
 
 
-async def apply_batch(engine: AsyncEngine, raw: bytes) -> int:
-    """The inbox's path for one pushed batch (without the HTTP signature check)."""
+async def apply_batch(engine: AsyncEngine, raw: bytes, stages: dict[str, float]) -> int:
+    """The inbox's path for one pushed batch (without the HTTP signature check), timing its stages."""
+    t0 = time.perf_counter()
     batch = parse_batch(raw)
+    t1 = time.perf_counter()
     rows = wire_rows(batch.records, batch.origin)
+    t2 = t3 = t4 = time.perf_counter()
     async with engine.begin() as connection:
         if await persistence.claim_inbox_batch(connection, batch.origin, batch.batch_id, len(rows)):
+            t3 = time.perf_counter()
             await apply_rows(connection, rows)
+            t4 = time.perf_counter()
+    t5 = time.perf_counter()
+    for name, seconds in (
+        ("parse_batch", t1 - t0),
+        ("wire_rows", t2 - t1),
+        ("begin + claim_inbox_batch", t3 - t2),
+        ("apply_rows", t4 - t3),
+        ("commit", t5 - t4),
+    ):
+        stages[name] = stages.get(name, 0.0) + seconds
     return len(rows)
 
 
-async def run_appliers(engine: AsyncEngine, raws: list[bytes], appliers: int) -> float:
+async def run_appliers(engine: AsyncEngine, raws: list[bytes], appliers: int, stages: dict[str, float]) -> float:
     queue = list(reversed(raws))
 
     async def applier() -> None:
         while queue:
-            await apply_batch(engine, queue.pop())
+            await apply_batch(engine, queue.pop(), stages)
 
     started = time.perf_counter()
     await asyncio.gather(*(applier() for _ in range(appliers)))
@@ -887,9 +901,15 @@ async def time_ingest(
     rates = {}
     for n in variants:
         raws, _ = sets[n]
-        seconds = await run_appliers(backend.engine, raws, n)
+        stages: dict[str, float] = {}
+        seconds = await run_appliers(backend.engine, raws, n, stages)
         rates[n] = args.ingest / seconds
         out(f"  apply: {args.ingest:,} records with {n} applier(s) in {seconds:.2f} s = {rates[n]:,.0f} rec/s")
+        if n == 1:
+            out(
+                "    stages (µs per record): "
+                + ", ".join(f"{name} {s / args.ingest * 1e6:.0f}" for name, s in stages.items())
+            )
         if n == 1:
             tuples = sets[1][1]
             em = await baseline_ingest(dsn, tuples, "bench_records_em", copy=False)
@@ -987,13 +1007,15 @@ async def with_cleanup(args: argparse.Namespace) -> list[str]:
     finally:
         for backend in backends:
             await backend.engine.dispose()
-        if created:
+        if created and not args.keep:
             admin = await asyncpg.connect(PG_ADMIN_DSN)
             try:
                 await admin.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
             finally:
                 await admin.close()
-        if temp_dir is not None:
+        if args.keep:
+            out(f"kept: {', '.join(b.url for b in backends)}")
+        elif temp_dir is not None:
             shutil.rmtree(temp_dir, ignore_errors=True)
     return summary
 
@@ -1020,6 +1042,7 @@ def main() -> None:
     parser.add_argument("--skip-sqlite", action="store_true")
     parser.add_argument("--skip-postgres", action="store_true")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--keep", action="store_true", help="keep the databases (for EXPLAIN by hand)")
     args = parser.parse_args()
     out(header(args))
     started = time.perf_counter()

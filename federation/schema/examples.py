@@ -21,6 +21,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "qpv": ["QP075020", "QN07520M"],
         "contact": {"person": "Accueil", "email": "contact@regie-belleville.example", "phone": "01 43 58 00 00"},
         "website": "https://regie-belleville.example/",
+        "location": {"lat": 48.8722, "lon": 2.3889},
         "description": "Gestion urbaine, services aux habitants et insertion depuis 1992.",
     },
     "activity": {

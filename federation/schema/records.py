@@ -13,6 +13,7 @@ from pydantic import AwareDatetime, BaseModel, Field, HttpUrl, model_validator
 from federation.schema.types import (
     Category,
     Contact,
+    GeoPoint,
     InseeCommune,
     LongText,
     NodeId,
@@ -77,6 +78,7 @@ class NodeProfileData(StrictModel):
     qpv: list[QpvCode] = Field(default_factory=list, max_length=50, description="QPV served.")
     contact: Contact | None = None
     website: HttpUrl | None = None
+    location: GeoPoint | None = Field(None, description="Where the régie is, for maps (WGS 84).")
     description: LongText = ""
 
     @model_validator(mode="after")

@@ -248,7 +248,10 @@ async def list_reports(request: web.Request) -> web.StreamResponse:
         rows = (
             await connection.execute(
                 select(records.c.origin, records.c.id, records.c.version, records.c.status, records.c.body).where(
-                    records.c.kind == "report", records.c.deleted.is_(False), records.c.period == period.key
+                    records.c.kind == "report",
+                    records.c.deleted.is_(False),
+                    records.c.period == period.key,
+                    records.c.status != "draft",  # a draft is the régie's work in progress, not a received report
                 )
             )
         ).all()

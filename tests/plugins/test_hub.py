@@ -216,3 +216,18 @@ async def test_coordinator_endpoints_need_a_coordinator(network: Network) -> Non
     for path in ("/enrolments", "/reports?period=2025", "/tables/activities?period=2025", "/directory/export"):
         async with network.hub.session.get(f"{network.hub.url}/plugins/hub{path}") as response:
             assert response.status == 401, path
+
+
+async def test_directory_geojson_places_members(network: Network) -> None:
+    await _approve_all(network)
+    paris = network.nodes["rq-paris"]
+    profile = {**PROFILES["rq-paris"], "location": {"lat": 48.8722, "lon": 2.3889}}
+    async with paris.session.put(f"{paris.url}/api/v1/node", json=profile, headers=paris.auth) as response:
+        assert response.status == 200
+    await sender.push_all(paris.context)
+    async with network.hub.session.get(f"{network.hub.url}/plugins/hub/directory.geojson") as response:
+        assert response.content_type == "application/geo+json"
+        collection = await response.json(content_type=None)
+    features = {feature["properties"]["node_id"]: feature for feature in collection["features"]}
+    assert features["rq-paris"]["geometry"] == {"type": "Point", "coordinates": [2.3889, 48.8722]}
+    assert features["rq-lyon"]["geometry"] is None
