@@ -36,17 +36,17 @@ READS = [
 ]
 
 
-async def _call(network: Network, role: str, method: str, path: str, body: Any = None) -> int:
+async def _call(net: Network, role: str, method: str, path: str, body: Any = None) -> int:
     if role == "member":
-        paris = network.nodes["rq-paris"]
+        paris = net.nodes["rq-paris"]
         data = None if body is None else __import__("json").dumps(body).encode()
         try:
-            return (await paris.context.client.request(method, f"{network.hub.url}{path}", data)).status
+            return (await paris.context.client.request(method, f"{net.hub.url}{path}", data)).status
         except TransportError as exc:
             assert exc.status is not None, exc
             return exc.status
-    headers = {} if role == "anonymous" else network.auth(role)
-    async with network.hub.session.request(method, f"{network.hub.url}{path}", json=body, headers=headers) as response:
+    headers = {} if role == "anonymous" else net.auth(role)
+    async with net.hub.session.request(method, f"{net.hub.url}{path}", json=body, headers=headers) as response:
         return response.status
 
 
