@@ -81,7 +81,7 @@ async def test_review_by_role(populated: Network) -> None:
 
 
 async def test_enrolment_decisions_by_role(network: Network) -> None:  # noqa: F811
-    status, listing = await network.hub_get("/enrolments?state=pending")
+    _status, listing = await network.hub_get("/enrolments?state=pending")
     lyon = next(item for item in listing["items"] if item["node_id"] == "rq-lyon")
     path = f"/plugins/hub/enrolments/{lyon['id']}/approve"
     assert await _call(network, "anonymous", "POST", path) == 401
