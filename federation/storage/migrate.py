@@ -13,11 +13,11 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# Alembic's per-step INFO lines are noise in a node's log; migrations report through our own messages.
+logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def _config(connection: Connection | None = None) -> Config:
-    # Alembic's per-step INFO lines are noise in a node's log; migrations report through our own messages.
-    logging.getLogger("alembic").setLevel(logging.WARNING)
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["connection"] = connection
