@@ -21,7 +21,7 @@ import tempfile
 import time
 import typing
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from itertools import accumulate
 from pathlib import Path
@@ -432,6 +432,7 @@ class Backend:
     url: str
     engine: AsyncEngine
     insert_seconds: float = 0.0
+    timer: StatementTimer | None = None
 
     @property
     def label(self) -> str:
@@ -702,16 +703,20 @@ class ReportTiming:
     detail: str
 
 
-async def time_national_report(backend: Backend, registry: Registry) -> ReportTiming:
+async def time_national_report(backend: Backend, registry: Registry, runs: int, verbose: bool) -> ReportTiming:
+    """Median national report and hand-written baseline over `runs` runs after a warm-up, interleaved."""
     period = parse_period_key(PERIOD_KEY)
     deadline = period_bounds(period)[1] + dt.timedelta(days=HubSettings().report_deadline_days)
-    timer = StatementTimer(backend.engine)
+    if backend.timer is None:
+        backend.timer = StatementTimer(backend.engine)
+    timer = backend.timer
+    timer.times.clear()
     totals: list[float] = []
     hand_totals: list[float] = []
     parts: dict[str, list[float]] = {}
-    hand_parts: dict[str, list[float]] = {}
+    hand_parts: dict[str, float] = {}
     detail = ""
-    for run in range(RUNS + 1):
+    for run in range(runs + 1):
         timer.active = run > 0
         started = time.perf_counter()
         report = await national_report(backend.engine, registry, period, deadline)
@@ -732,16 +737,19 @@ async def time_national_report(backend: Backend, registry: Registry) -> ReportTi
                 f"indicator detail rows, completeness of {len(report.by_area)} regions, "
                 f"{len(report.missing)} régies missing"
             )
-            out(f"  {backend.label}: warm-up run {report_seconds:.2f} s, hand-written {hand_seconds:.2f} s; {detail}")
+            if verbose:
+                out(f"  {backend.label}: warm-up {report_seconds:.2f} s, hand-written {hand_seconds:.2f} s; {detail}")
             continue
         totals.append(report_seconds)
         hand_totals.append(hand_seconds)
         for name, seconds in report.seconds.items():
             parts.setdefault(name, []).append(seconds)
-        out(f"  {backend.label}: run {run}: national report {report_seconds:.2f} s, hand-written {hand_seconds:.2f} s")
-    # The hand-written statements, timed one by one once more (after the runs, so they do not disturb them).
-    for name, sql in hand_sql(backend.engine.dialect.name).items():
-        hand_parts[name] = await time_hand_statement(backend.engine, sql, period, deadline)
+        if verbose:
+            out(f"  {backend.label}: run {run}: national report {report_seconds:.2f} s, hand-written {hand_seconds:.2f} s")
+    if verbose:
+        # The hand-written statements one by one (after the runs, so that they do not disturb them).
+        for name, sql in hand_sql(backend.engine.dialect.name).items():
+            hand_parts[name] = await time_hand_statement(backend.engine, sql, period, deadline)
     return ReportTiming(
         backend.name,
         statistics.median(totals),
@@ -765,6 +773,128 @@ async def time_hand_statement(engine: AsyncEngine, sql: str, period: Period, dea
             (await connection.execute(text(sql), wanted)).all()
             runs.append(time.perf_counter() - started)
     return statistics.median(runs)
+
+
+# --- What would help ----------------------------------------------------------------------------------------
+
+# The activity table's filter and grouping columns, behind the leading columns of the existing
+# ix_records_kind_origin_category_service_type: the table can be computed from the index alone.
+SUGGESTED_INDEX = "bench_ix_records_activity_cover"
+SUGGESTED_COLUMNS = "kind, origin, category, service_type, deleted, start_date, end_date"
+EXPERIMENT_RUNS = 3
+
+
+def origin_first_sql(dialect: str) -> str:
+    """The national activity table, aggregating activities by origin × service type first (about 1,100 rows),
+    then joining those with the members and rolling them up: the same rows as `aggregates.activity_table`."""
+    materialized = "" if dialect == "postgresql" else " MATERIALIZED"
+    base = (
+        f"base AS{materialized} (SELECT a.origin, a.category, a.service_type, COUNT(*) AS n FROM records a "
+        "WHERE a.kind = 'activity' AND NOT a.deleted AND (a.start_date IS NULL OR a.start_date <= :end) "
+        "AND (a.end_date IS NULL OR a.end_date >= :start) GROUP BY a.origin, a.category, a.service_type), "
+        f"j AS{materialized} (SELECT g.region AS area, b.category, b.service_type, b.origin, b.n "
+        "FROM base b JOIN geo g ON g.origin = b.origin)"
+    )
+    aggregates_sql = "SUM(n) AS activities, COUNT(DISTINCT origin) AS regies FROM j"
+    if dialect == "postgresql":
+        body = f"SELECT area, category, service_type, {aggregates_sql} GROUP BY ROLLUP(area, category, service_type)"
+    else:
+        body = " UNION ALL ".join(
+            (
+                f"SELECT area, category, service_type, {aggregates_sql} GROUP BY area, category, service_type",
+                f"SELECT area, category, NULL, {aggregates_sql} GROUP BY area, category",
+                f"SELECT area, NULL, NULL, {aggregates_sql} GROUP BY area",
+                f"SELECT NULL, NULL, NULL, {aggregates_sql}",
+            )
+        )
+    order = "area IS NULL, area, category IS NULL, category, service_type IS NULL, service_type"
+    return f"WITH {aggregates.MEMBERS_CTE}, {base} SELECT * FROM ({body}) AS t ORDER BY {order}"
+
+
+def table_rows(rows: list[Any]) -> list[tuple[Any, ...]]:
+    return [(r[0], r[1], r[2], int(r[3]), int(r[4])) for r in rows]
+
+
+async def origin_first_table(engine: AsyncEngine, period: Period) -> list[tuple[Any, ...]]:
+    start, end = period_bounds(period)
+    async with engine.connect() as connection:
+        result = await connection.execute(
+            text(origin_first_sql(engine.dialect.name)), {"start": start.isoformat(), "end": end.isoformat()}
+        )
+        return table_rows(list(result))
+
+
+async def median_seconds(call: Callable[[], Awaitable[Any]], runs: int) -> tuple[float, Any]:
+    result = await call()  # warm-up
+    seconds = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        result = await call()
+        seconds.append(time.perf_counter() - started)
+    return statistics.median(seconds), result
+
+
+async def index_size_mb(backend: Backend, name: str | None) -> float:
+    async with backend.engine.connect() as connection:
+        if backend.name == "postgresql":
+            if name is None:
+                return 0.0
+            return float(await connection.scalar(text("SELECT pg_relation_size(:name)"), {"name": name})) / 1e6
+        pages = await connection.scalar(text("PRAGMA page_count"))
+        size = await connection.scalar(text("PRAGMA page_size"))
+        return float(pages * size) / 1e6
+
+
+async def experiments(backend: Backend, registry: Registry, timing: ReportTiming) -> list[str]:
+    """Re-time the national report with the suggested index, and the activity table rewritten to aggregate by
+    origin first, on the same data; the index is dropped again afterwards."""
+    engine, label = backend.engine, backend.label
+    period = parse_period_key(PERIOD_KEY)
+    expected = table_rows(
+        [tuple(r.values()) for r in await aggregates.activity_table(engine, period, Scope())]
+    )
+    rewritten, rows = await median_seconds(lambda: origin_first_table(engine, period), EXPERIMENT_RUNS)
+    if sorted(map(repr, rows)) != sorted(map(repr, expected)):
+        raise AssertionError(f"{label}: the origin-first activity table differs from aggregates.activity_table")
+    out(
+        f"  {label}: activity table aggregated by origin first, then joined and rolled up (same {len(rows)} rows as "
+        f"activity_table): {rewritten:.2f} s, against {timing.parts['activities']:.2f} s"
+    )
+    before = await index_size_mb(backend, None)
+    started = time.perf_counter()
+    async with engine.begin() as connection:
+        await connection.execute(text(f"CREATE INDEX {SUGGESTED_INDEX} ON records ({SUGGESTED_COLUMNS})"))
+    if backend.name == "postgresql":
+        # Index-only scans need the visibility map, which autovacuum keeps up to date on a live hub.
+        connection = await asyncpg.connect(pg_dsn(backend.url))
+        try:
+            await connection.execute("VACUUM (ANALYZE) records")
+        finally:
+            await connection.close()
+        size = await index_size_mb(backend, SUGGESTED_INDEX)
+    else:
+        size = await index_size_mb(backend, None) - before
+    out(
+        f"  {label}: CREATE INDEX {SUGGESTED_INDEX} ON records ({SUGGESTED_COLUMNS}) "
+        f"in {time.perf_counter() - started:.1f} s, {size:.0f} MB"
+    )
+    try:
+        indexed = await time_national_report(backend, registry, EXPERIMENT_RUNS, verbose=False)
+        both, _ = await median_seconds(lambda: origin_first_table(engine, period), EXPERIMENT_RUNS)
+    finally:
+        async with engine.begin() as connection:
+            await connection.execute(text(f"DROP INDEX {SUGGESTED_INDEX}"))
+    parts = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in indexed.parts.items())
+    out(
+        f"  {label}: with the index: national report {indexed.report:.2f} s ({parts}), hand-written "
+        f"{indexed.hand:.2f} s; origin-first activity table {both:.2f} s"
+    )
+    rest = indexed.parts["indicators"] + indexed.parts["completeness"]
+    return [
+        f"  {label} with index ({SUGGESTED_COLUMNS}): national report {indexed.report:.2f} s, hand-written "
+        f"{indexed.hand:.2f} s, ratio {indexed.report / indexed.hand:.2f}; activity table aggregated by origin first: "
+        f"{rewritten:.2f} s without the index, {both:.2f} s with it (national report ≈ {both + rest:.2f} s)"
+    ]
 
 
 # --- Ingest ---------------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from federation import appkeys
 from federation.api import exports, introspection, meta, node, records
 from federation.config import Settings
+from federation.observability import METRICS, Metrics, metrics_endpoint, observe
 from federation.openapi import build_openapi
 from federation.plugins import Plugins, build_plugins
 from federation.problems import problem_middleware
@@ -46,7 +47,8 @@ async def load_or_create_keys(engine: AsyncEngine, settings: Settings, node_id: 
 
 def create_app(settings: Settings, plugins: Plugins | None = None, *, upgrade_database: bool = True) -> web.Application:
     """Build a node's app. Plugin errors raise here, before anything listens; the database opens on startup."""
-    app = web.Application(client_max_size=settings.server.max_body_bytes, middlewares=[problem_middleware])
+    app = web.Application(client_max_size=settings.server.max_body_bytes, middlewares=[observe, problem_middleware])
+    app[METRICS] = Metrics()
     app[appkeys.SETTINGS] = settings
     if plugins is None:
         plugins = build_plugins(disabled=settings.plugins.disabled, settings=settings.plugins.sections())
@@ -98,6 +100,7 @@ def create_app(settings: Settings, plugins: Plugins | None = None, *, upgrade_da
     node.add_routes(app)
     for collection in records.collections():
         collection.add_routes(app)
+    app.router.add_get("/metrics", metrics_endpoint, allow_head=False)
     introspection.add_routes(app)
     discovery.add_routes(app)
     receiver.add_routes(app)

@@ -54,7 +54,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.port:
         server["port"] = args.port
     settings = _settings(args, {"server": server} if server else None)
-    logging.basicConfig(level=settings.log.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from federation.observability import configure_logging
+
+    configure_logging(settings.log.level, settings.log.format)
     app = create_app(settings, upgrade_database=not args.no_upgrade)
     host, port = settings.server.host, settings.server.port
     print(f"Régies federation node serving on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")

@@ -74,6 +74,7 @@ class FederationSettings(_Section):
 class LogSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     access_log: bool = True
+    format: Literal["text", "json"] = Field("text", description="json: one JSON object per line, with request id.")
 
 
 class PluginSettings(BaseModel):

@@ -325,6 +325,14 @@ def build_openapi(list_filters: dict[str, dict[str, Any]], private_kinds: frozen
             },
         }
     }
+    paths["/metrics"] = {
+        "get": {
+            "operationId": "metrics",
+            "summary": "Prometheus metrics: requests, latency, peers' lag, outbox depth, last deliveries",
+            "tags": ["operations"],
+            "responses": {"200": {"description": "Prometheus text format", "content": {"text/plain": {}}}},
+        }
+    }
     for path, summary in (("/healthz", "Liveness"), ("/readyz", "Readiness: the database answers")):
         paths[path] = {
             "get": {
