@@ -50,7 +50,11 @@ records = Table(
     Index(None, "kind", "origin", "rid"),
     Index(None, "kind", "updated_at_us"),
     Index(None, "kind", "category", "rid"),
-    Index(None, "kind", "origin", "category", "service_type"),
+    # Covers the hub's activity tables: they count activities per origin, field and service type in a period,
+    # without reading the rows themselves.
+    Index(
+        "ix_records_activity_facets", "kind", "origin", "category", "service_type", "deleted", "start_date", "end_date"
+    ),
 )
 
 # Append-only change log in local commit order: the node's feed. A row per write, tombstones included.

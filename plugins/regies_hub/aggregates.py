@@ -91,22 +91,30 @@ def _order(select_keys: Sequence[str]) -> str:
 
 
 async def activity_table(engine: AsyncEngine, period: Period, scope: Scope) -> list[dict[str, Any]]:
-    """Activities running during the period, by area × field of action × service type, with subtotals."""
+    """Activities running during the period, by area × field of action × service type, with subtotals.
+
+    Activities are first counted per origin (one pass over the covering index of `records`, a few thousand
+    groups), and only those counts are joined with the régies' places and rolled up.
+    """
     start, end = period_bounds(period)
     area = scope.group_key()
     keys = [*area, "a.category", "a.service_type"]
     aliases = [*(["area"] if area else []), "category", "service_type"]
-    body = (
-        f"FROM records a JOIN geo g ON g.origin = a.origin "
-        f"WHERE a.kind = 'activity' AND NOT a.deleted AND {scope.where()} "
-        "AND (a.start_date IS NULL OR a.start_date <= :end) AND (a.end_date IS NULL OR a.end_date >= :start)"
+    per_origin = (
+        "per_origin AS MATERIALIZED (SELECT origin, category, service_type, COUNT(*) AS n FROM records "
+        "WHERE kind = 'activity' AND NOT deleted "
+        "AND (start_date IS NULL OR start_date <= :end) AND (end_date IS NULL OR end_date >= :start) "
+        "GROUP BY origin, category, service_type)"
     )
-    rollup = _rollup(
-        engine.dialect.name, keys, aliases, "COUNT(*) AS activities, COUNT(DISTINCT a.origin) AS regies", body
-    )
-    sql = f"WITH {MEMBERS_CTE} SELECT * FROM ({rollup}) AS t" + _order(aliases)
+    body = f"FROM per_origin a JOIN geo g ON g.origin = a.origin WHERE {scope.where()}"
+    counts = "SUM(a.n) AS activities, COUNT(DISTINCT a.origin) AS regies"
+    rollup = _rollup(engine.dialect.name, keys, aliases, counts, body)
+    sql = f"WITH {MEMBERS_CTE}, {per_origin} SELECT * FROM ({rollup}) AS t" + _order(aliases)
     params = {"start": start.isoformat(), "end": end.isoformat(), **scope.params()}
-    return await _rows(engine, sql, params)
+    rows = await _rows(engine, sql, params)
+    for row in rows:
+        row["activities"] = int(row["activities"] or 0)  # SUM is a numeric on PostgreSQL
+    return rows
 
 
 def _indicator_values(dialect: str) -> str:
@@ -181,12 +189,14 @@ async def completeness(
     sql = (
         f"WITH {MEMBERS_CTE}, {reports} "
         f"SELECT {area[0]} AS area, COUNT(*) AS expected, COUNT(rc.origin) AS received, "
-        "SUM(CASE WHEN rc.first_submitted IS NOT NULL AND rc.first_submitted <= :deadline THEN 1 ELSE 0 END) "
+        # Audit times are UTC RFC 3339 strings; comparing their date part avoids ordering '.', 'Z' and offsets.
+        "SUM(CASE WHEN rc.first_submitted IS NOT NULL AND substr(rc.first_submitted, 1, 10) <= :deadline "
+        "THEN 1 ELSE 0 END) "
         "AS on_time "
         f"FROM geo g LEFT JOIN received rc ON rc.origin = g.origin WHERE {scope.where()} "
         f"GROUP BY {area[0]} ORDER BY {area[0]}"
     )
-    params = {"period": period.key, "deadline": deadline.isoformat() + "T23:59:59.999999Z", **scope.params()}
+    params = {"period": period.key, "deadline": deadline.isoformat(), **scope.params()}
     by_area = await _rows(engine, sql, params)
     missing_sql = (
         f"WITH {MEMBERS_CTE}, {reports} "
