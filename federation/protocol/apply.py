@@ -11,6 +11,9 @@ driver-level `executemany` of a fixed upsert statement.
 
 from __future__ import annotations
 
+import contextlib
+import gc
+from collections.abc import Iterator
 from typing import Annotated, Any, Literal, Optional, Union
 from uuid import UUID
 
@@ -74,6 +77,24 @@ class WireBatch(BaseModel):
     origin: NodeId
     batch_id: str = Field(min_length=8, max_length=64)
     records: list[WireRecord]
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while batches are parsed and applied.
+
+    Each page or batch creates thousands of acyclic objects that live until it is written: reference counting
+    frees them all, but the collector, triggered by the allocation count, would traverse them again and again
+    (measured: a fifth of a pull's CPU, half of the parsing time). Cycles created meanwhile are collected
+    once the collector is back on.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _describe(exc: ValidationError) -> str:

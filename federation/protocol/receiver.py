@@ -12,7 +12,7 @@ from aiohttp import web
 from federation import appkeys
 from federation.problems import Problem
 from federation.protocol import persistence
-from federation.protocol.apply import BatchRejected, apply_rows, parse_batch, wire_rows
+from federation.protocol.apply import BatchRejected, apply_rows, gc_paused, parse_batch, wire_rows
 from federation.protocol.context import FEDERATION
 from federation.protocol.discovery import IDENTITY, accept_rotated_keys, base_url
 from federation.protocol.persistence import Peer
@@ -132,10 +132,11 @@ async def inbox(request: web.Request) -> web.StreamResponse:
     signed = await authenticate(request)
     sender = signed.peer.node_id
     try:
-        batch = parse_batch(signed.body)
-        if batch.origin != sender:
-            raise BatchRejected(403, f"the batch claims origin '{batch.origin}' but is signed by '{sender}'")
-        rows = wire_rows(batch.records, sender)
+        with gc_paused():
+            batch = parse_batch(signed.body)
+            if batch.origin != sender:
+                raise BatchRejected(403, f"the batch claims origin '{batch.origin}' but is signed by '{sender}'")
+            rows = wire_rows(batch.records, sender)
     except BatchRejected as exc:
         slug = "spoofed-origin" if exc.status == 403 else "validation"
         raise Problem(exc.status, str(exc), slug=slug) from exc
