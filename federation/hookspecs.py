@@ -159,8 +159,9 @@ def records_replicated(origin: str, records: list[dict[str, Any]], context: Any)
     """React to records of another node that were just stored here (pulled from its feed or pushed to the inbox).
 
     When: after the transaction that applied a page or batch has committed.
-    Arguments: ``origin`` — the node the records come from; ``records`` — the stored documents (tombstones
-    included, with ``deleted: true``); ``context`` — the ``FederationContext`` (database engine, record store,
+    Arguments: ``origin`` — the node the records come from; ``records`` — a sequence of the stored documents
+    as dicts (tombstones included, with ``deleted: true``), decoded when read, so a plugin that ignores an
+    origin costs nothing; ``context`` — the ``FederationContext`` (database engine, record store,
     identity, settings, plugins), e.g. to write local records in response.
     Returns: nothing, or an awaitable that the core awaits.
     Several plugins: all are called in turn; one that raises is logged with its name and skipped (the records

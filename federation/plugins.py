@@ -7,7 +7,7 @@ import inspect
 import logging
 import re
 import unicodedata
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -253,7 +253,7 @@ class Plugins:
             except Exception:
                 log.exception("plugin '%s' failed in record_committed (%s %s)", impl.plugin_name, action, kind)
 
-    async def records_replicated(self, origin: str, records: list[dict[str, Any]], context: Any) -> None:
+    async def records_replicated(self, origin: str, records: Sequence[dict[str, Any]], context: Any) -> None:
         """Tell every plugin about newly stored replicas; a failing plugin is logged with its name."""
         for impl in self.manager.hook.records_replicated.get_hookimpls():
             try:

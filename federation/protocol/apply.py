@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import gc
-from collections.abc import Iterator
-from typing import Annotated, Any, Literal, Optional, Union
+import json
+from collections.abc import Iterator, Sequence
+from typing import Annotated, Any, Literal, Optional, Union, overload
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, create_model
@@ -189,3 +190,58 @@ async def apply_rows(connection: AsyncConnection, rows: list[dict[str, Any]]) ->
     parameters = [tuple(row[column] for column in _COLUMNS) for row in rows]
     result = await connection.exec_driver_sql(sql, parameters)
     return max(int(result.rowcount or 0), 0)
+
+
+class StoredDocuments(Sequence[dict[str, Any]]):
+    """The stored documents of applied rows, parsed only when a plugin reads them (most never do)."""
+
+    def __init__(self, rows: list[dict[str, Any]]) -> None:
+        self._rows = rows
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
+
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(index, slice):
+            return [json.loads(row["body"]) for row in self._rows[index]]
+        document: dict[str, Any] = json.loads(self._rows[index]["body"])
+        return document
+
+
+class SqlitePageWriter:
+    """Writes pulled pages to an SQLite node in one worker-thread call per page.
+
+    Through the async engine each statement of a page's transaction needs the event loop to hand over the next
+    one, so the database waits while the loop parses the following page. Here the whole transaction (BEGIN
+    IMMEDIATE, upsert, checkpoint, COMMIT) runs in one thread call: SQLite works while the loop parses.
+    """
+
+    def __init__(self, path: str) -> None:
+        import sqlite3
+
+        self._connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000", "cache_size=-65536"):
+            self._connection.execute(f"PRAGMA {pragma}")
+        self._sql = _upsert_sql("qmark")
+
+    def write_page(self, rows: list[dict[str, Any]], peer_id: str, cursor: str, remaining: int) -> int:
+        connection = self._connection
+        parameters = [tuple(row[column] for column in _COLUMNS) for row in rows]
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            applied = connection.executemany(self._sql, parameters).rowcount if parameters else 0
+            connection.execute("UPDATE peers SET cursor = ?, lag = ? WHERE node_id = ?", (cursor, remaining, peer_id))
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        return max(int(applied or 0), 0)
+
+    def close(self) -> None:
+        self._connection.close()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -13,7 +12,15 @@ from typing import Any
 from urllib.parse import quote
 
 from federation.protocol import persistence
-from federation.protocol.apply import BatchRejected, apply_rows, gc_paused, parse_page, wire_rows
+from federation.protocol.apply import (
+    BatchRejected,
+    SqlitePageWriter,
+    StoredDocuments,
+    apply_rows,
+    gc_paused,
+    parse_page,
+    wire_rows,
+)
 from federation.protocol.context import FederationContext
 from federation.protocol.persistence import Peer
 from federation.protocol.transport import Response, TransportError
@@ -91,12 +98,14 @@ async def pull_peer(
             cursor = next_cursor
 
     async def write(rows: list[dict[str, Any]], cursor: str, remaining: int) -> None:
-        async with context.engine.begin() as connection:
-            applied = await apply_rows(connection, rows)
-            await persistence.set_checkpoint(connection, peer.node_id, cursor, remaining)
+        if page_writer is not None:
+            applied = await asyncio.to_thread(page_writer.write_page, rows, peer.node_id, cursor, remaining)
+        else:
+            async with context.engine.begin() as connection:
+                applied = await apply_rows(connection, rows)
+                await persistence.set_checkpoint(connection, peer.node_id, cursor, remaining)
         if rows and context.plugins.wants_replicas():
-            stored = [json.loads(row["body"]) for row in rows]
-            await context.plugins.records_replicated(peer.node_id, stored, context)
+            await context.plugins.records_replicated(peer.node_id, StoredDocuments(rows), context)
         progress.pages += 1
         progress.received += len(rows)
         progress.applied += applied
@@ -104,6 +113,8 @@ async def pull_peer(
         if on_page is not None:
             on_page(progress)
 
+    database = context.engine.url.database
+    page_writer = SqlitePageWriter(database) if context.engine.dialect.name == "sqlite" and database else None
     producer = asyncio.create_task(produce())
     writing: asyncio.Task[None] | None = None
     try:
@@ -143,6 +154,8 @@ async def pull_peer(
             writing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await writing
+        if page_writer is not None:
+            page_writer.close()
     await persistence.record_pull_outcome(context.engine, peer.node_id, lag=progress.remaining)
     return progress
 

@@ -12,7 +12,14 @@ from aiohttp import web
 from federation import appkeys
 from federation.problems import Problem
 from federation.protocol import persistence
-from federation.protocol.apply import BatchRejected, apply_rows, gc_paused, parse_batch, wire_rows
+from federation.protocol.apply import (
+    BatchRejected,
+    StoredDocuments,
+    apply_rows,
+    gc_paused,
+    parse_batch,
+    wire_rows,
+)
 from federation.protocol.context import FEDERATION
 from federation.protocol.discovery import IDENTITY, accept_rotated_keys, base_url
 from federation.protocol.persistence import Peer
@@ -147,9 +154,7 @@ async def inbox(request: web.Request) -> web.StreamResponse:
         applied = await apply_rows(connection, rows) if fresh else 0
     plugins = request.config_dict[appkeys.PLUGINS]
     if fresh and rows and plugins.wants_replicas():
-        await plugins.records_replicated(
-            sender, [json.loads(row["body"]) for row in rows], request.config_dict[FEDERATION]
-        )
+        await plugins.records_replicated(sender, StoredDocuments(rows), request.config_dict[FEDERATION])
     status = "applied" if fresh else "duplicate"
     return web.json_response(
         {"batch_id": batch_id, "status": status, "received": len(rows), "applied": applied}, status=202
