@@ -239,6 +239,33 @@ def cmd_plugin_new(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    from federation.backup import backup
+
+    result = backup(_settings(args), Path(args.destination))
+    manifest = result.manifest
+    print(f"Backup of node '{manifest.get('node_id', '?')}' written to {result.destination} (mode 0700).")
+    if manifest["database"] == "postgresql":
+        print("The database is PostgreSQL: dump it now with")
+        print(f"  {manifest['pg_dump']}")
+    else:
+        print(
+            f"SQLite database at revision {manifest['revision']}, {manifest['records']} records; "
+            "keys and config copied."
+        )
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from federation.backup import restore
+
+    settings = _settings(args)
+    manifest = restore(settings, Path(args.source), force=args.force)
+    print(f"Restored node '{manifest.get('node_id')}' ({manifest.get('records')} records) into {settings.data_dir}.")
+    print("Start it with `regies serve`: pending database migrations are applied on start.")
+    return 0
+
+
 def cmd_version(args: argparse.Namespace) -> int:
     print(f"regies-federation {__version__} (common schema {SCHEMA_VERSION})")
     return 0
@@ -316,6 +343,14 @@ def build_parser(extra_commands: dict[str, Command] | None = None) -> argparse.A
     new.add_argument("name", help="plugin name: lowercase letters, digits, '_'")
     new.add_argument("--dir", default=".", help="where to create regies-<name>/ (default: here)")
     new.set_defaults(handler=cmd_plugin_new)
+
+    backup = commands.add_parser("backup", help="consistent online copy of the node: database, keys, config")
+    backup.add_argument("destination", help="new or empty directory")
+    backup.set_defaults(handler=cmd_backup)
+    restore = commands.add_parser("restore", help="bring a backup back into the data directory (node stopped)")
+    restore.add_argument("source", help="a directory written by `regies backup`")
+    restore.add_argument("--force", action="store_true", help="replace an existing database")
+    restore.set_defaults(handler=cmd_restore)
 
     add_federation_commands(commands, _settings)
     commands.add_parser("version", help="print the version").set_defaults(handler=cmd_version)
