@@ -17,7 +17,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from federation import hookspecs
+from federation import hookimpl, hookspecs
 from federation.hookspecs import HOOK_API_VERSION
 from federation.schema.types import CATEGORY_LABELS, KEY_PATTERN, Category
 
@@ -288,6 +288,32 @@ def match_service_type_label(label: str, category: str | None, service_types: It
         if wanted in {_fold(service_type.key), _fold(service_type.label_fr), _fold(service_type.label_en)}:
             return service_type.key
     return None
+
+
+class ServiceTypeHooks:
+    """The three hooks of a plugin that provides service types and their indicators, ready to expose.
+
+    A plugin module writes `hooks = ServiceTypeHooks(SERVICE_TYPES, INDICATORS)` and binds
+    `register_service_types = hooks.register_service_types` (and the two others) at module level.
+    """
+
+    def __init__(self, service_types: Iterable[ServiceType], indicators: Iterable[Indicator] = ()) -> None:
+        self.service_types = tuple(service_types)
+        self.indicators = tuple(indicators)
+
+    @hookimpl
+    def register_service_types(self, registry: Registry) -> None:
+        for service_type in self.service_types:
+            registry.add_service_type(service_type)
+
+    @hookimpl
+    def register_indicators(self, registry: Registry) -> None:
+        for indicator in self.indicators:
+            registry.add_indicator(indicator)
+
+    @hookimpl
+    def service_type_for_label(self, label: str, category: str | None) -> str | None:
+        return match_service_type_label(label, category, self.service_types)
 
 
 def _kwargs(impl: pluggy.HookImpl, **available: Any) -> dict[str, Any]:

@@ -6,8 +6,7 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from federation import hookimpl
-from federation.plugins import Indicator, Registry, ServiceType, match_service_type_label
+from federation.plugins import Indicator, ServiceType, ServiceTypeHooks
 from federation.schema.types import Category
 
 __version__ = "0.1.0"
@@ -248,21 +247,8 @@ INDICATORS: tuple[Indicator, ...] = (
 )
 
 
-@hookimpl
-def register_service_types(registry: Registry) -> None:
-    """Register the employment integration and training service types."""
-    for service_type in SERVICE_TYPES:
-        registry.add_service_type(service_type)
-
-
-@hookimpl
-def register_indicators(registry: Registry) -> None:
-    """Register the indicators of employment integration and training."""
-    for indicator in INDICATORS:
-        registry.add_indicator(indicator)
-
-
-@hookimpl
-def service_type_for_label(label: str, category: str | None) -> str | None:
-    """Recognise this plugin's service types by key, French or English label."""
-    return match_service_type_label(label, category, SERVICE_TYPES)
+# The plugin's hooks: registering its service types and indicators, and recognising their labels.
+hooks = ServiceTypeHooks(SERVICE_TYPES, INDICATORS)
+register_service_types = hooks.register_service_types
+register_indicators = hooks.register_indicators
+service_type_for_label = hooks.service_type_for_label
