@@ -9,8 +9,8 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import os
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -29,6 +29,9 @@ class Metrics:
     """The app's Prometheus metrics; federation gauges are read from the database at each scrape."""
 
     def __init__(self) -> None:
+        # Label look-ups take a lock and build a key each time: keep the children per label set.
+        self._request_children: dict[tuple[str, str, str], Any] = {}
+        self._latency_children: dict[tuple[str, str], Any] = {}
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
             "regies_http_requests_total",
@@ -68,6 +71,17 @@ class Metrics:
             registry=self.registry,
         )
 
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        key = (method, route, str(status))
+        counter = self._request_children.get(key)
+        if counter is None:
+            counter = self._request_children[key] = self.requests.labels(*key)
+        counter.inc()
+        latency = self._latency_children.get((method, route))
+        if latency is None:
+            latency = self._latency_children[(method, route)] = self.latency.labels(method, route)
+        latency.observe(seconds)
+
     async def refresh(self, app: web.Application) -> None:
         engine = app[appkeys.ENGINE]
         async with engine.connect() as connection:
@@ -102,7 +116,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Give each request an id (kept from X-Request-Id when sensible), time it, count it, log it."""
     incoming = request.headers.get("X-Request-Id", "")
-    request_id = incoming if 8 <= len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
+    request_id = incoming if 8 <= len(incoming) <= 64 and incoming.isprintable() else os.urandom(12).hex()
     token = REQUEST_ID.set(request_id)
     started = time.perf_counter()
     status = 500
@@ -118,9 +132,7 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
         metrics = request.config_dict.get(METRICS)
         if metrics is not None:
-            elapsed = time.perf_counter() - started
-            metrics.requests.labels(request.method, route, str(status)).inc()
-            metrics.latency.labels(request.method, route).observe(elapsed)
+            metrics.observe_request(request.method, route, status, time.perf_counter() - started)
         REQUEST_ID.reset(token)
 
 
