@@ -12,7 +12,6 @@ import os
 import platform
 import random
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,8 @@ from typing import Any
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector, web
 from yarl import URL
+
+from federation.loadgen import free_port
 
 BIN_DIR = Path(sys.executable).parent
 REGIES = BIN_DIR / "regies"
@@ -250,13 +251,6 @@ def serve_bare(port: int) -> None:
     app.router.add_get("/bare/{id}", handler, allow_head=False)
     app.router.add_get("/readyz", handler, allow_head=False)
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass

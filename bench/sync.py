@@ -13,7 +13,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -25,6 +24,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from federation.loadgen import free_port
 
 BIN_DIR = Path(sys.executable).parent
 REGIES = BIN_DIR / "regies"
@@ -244,13 +245,6 @@ def pin_receiver_on_source(source_dir: Path, receiver_dir: Path) -> None:
             await engine.dispose()
 
     asyncio.run(run())
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def proc_cpu_seconds(pid: int) -> float | None:

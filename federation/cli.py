@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     from federation.bootstrap import init_node
 
     settings = _settings(args)
-    result = _run_value(init_node(settings, name=args.name, kind=args.kind, node_id=args.node_id))
+    result = asyncio.run(init_node(settings, name=args.name, kind=args.kind, node_id=args.node_id))
     if not result.created:
         print(f"Node '{result.node_id}' is already initialised in {settings.data_dir}; nothing changed.")
         print(f"Admin token file: {settings.admin_token_file}")
@@ -37,10 +37,6 @@ def cmd_init(args: argparse.Namespace) -> int:
     print(f"Admin token (shown once, also saved with mode 0600 in {result.token_file}):")
     print(result.admin_token)
     return 0
-
-
-def _run_value(coroutine: Coroutine[Any, Any, Any]) -> Any:
-    return asyncio.run(coroutine)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -86,7 +82,7 @@ def cmd_token_create(args: argparse.Namespace) -> int:
         finally:
             await engine.dispose()
 
-    token = _run_value(run())
+    token = asyncio.run(run())
     print(f"Created token '{args.name}'. It is shown only now; store it safely:")
     print(token)
     return 0
@@ -106,7 +102,7 @@ def cmd_token_list(args: argparse.Namespace) -> int:
         finally:
             await engine.dispose()
 
-    infos = _run_value(run())
+    infos = asyncio.run(run())
     print(f"{'ID':>4}  {'NAME':<24} {'ROLE':<14} {'PREFIX':<12} {'CREATED':<28} STATUS")
     for info in infos:
         status = "active" if info.active else f"revoked {info.revoked_at}"
@@ -129,7 +125,7 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
         finally:
             await engine.dispose()
 
-    count = _run_value(run())
+    count = asyncio.run(run())
     if count == 0:
         raise CommandError(f"no active token named or numbered '{args.name_or_id}' (see `regies token list`)")
     print(f"Revoked {count} token(s).")
@@ -156,7 +152,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
         finally:
             await engine.dispose()
 
-    before, after = _run_value(run())
+    before, after = asyncio.run(run())
     if before == after:
         print(f"Database already at revision {after}.")
     else:

@@ -11,7 +11,6 @@ import json
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -19,6 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from sqlalchemy import func, select
 
 from federation import appkeys
+from federation.problems import Handler
 from federation.storage.tables import outbox_batches, peers
 
 REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("regies_request_id", default="-")
@@ -109,7 +109,6 @@ class Metrics:
 
 
 METRICS = web.AppKey("metrics", Metrics)
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @web.middleware

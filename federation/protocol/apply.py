@@ -150,15 +150,6 @@ def wire_rows(envelopes: list[Any], sender: str) -> list[dict[str, Any]]:
     return rows
 
 
-def envelope_rows(envelopes: list[Any], sender: str) -> list[dict[str, Any]]:
-    """Rows for records given as JSON-compatible dicts (tests, plugins); see `wire_rows`."""
-    try:
-        batch = WireBatch.model_validate({"origin": sender, "batch_id": "in-memory", "records": envelopes})
-    except ValidationError as exc:
-        raise BatchRejected(422, f"invalid records: {_describe(exc)}") from exc
-    return wire_rows(batch.records, sender)
-
-
 _COLUMNS = ("kind", "origin", "id", "version", "updated_at_us", "deleted", *FILTER_COLUMNS, "body")
 _UPDATED = [column for column in _COLUMNS if column not in ("id", "origin")]
 

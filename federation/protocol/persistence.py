@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -286,15 +286,3 @@ async def read_feed(
     items = [feed_item(origin, *row[1:]) for row in rows]
     last_seq = rows[-1][0] if rows else since
     return FeedPage(items, last_seq, int(head or 0))
-
-
-async def count_replicas(engine: AsyncEngine, origin: str) -> int:
-    async with engine.connect() as connection:
-        return int(
-            await connection.scalar(
-                select(func.count())
-                .select_from(records)
-                .where(records.c.origin == origin, records.c.deleted.is_(False))
-            )
-            or 0
-        )

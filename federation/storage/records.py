@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from federation.schema.records import RECORD_KINDS, utcnow
+from federation.schema.records import utcnow
 from federation.storage.mapping import record_row, tombstone_row
 from federation.storage.tables import changes, node_meta, records
 
@@ -196,6 +196,3 @@ async def set_meta(engine: AsyncEngine, key: str, value: str) -> None:
             await connection.execute(insert(node_meta).values(key=key, value=value))
         else:
             await connection.execute(update(node_meta).where(node_meta.c.key == key).values(value=value))
-
-
-KNOWN_KINDS = frozenset(RECORD_KINDS)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -463,9 +462,6 @@ async def trend_table(request: web.Request) -> web.StreamResponse:
         raise Problem(400, f"unknown indicator '{indicator}' (see /api/v1/indicators)", slug="invalid-query")
     rows = await aggregates.trends(_engine(request), indicator, scope)
     return await _stream_table(request, f"tendance-{indicator}", TREND_COLUMNS, rows, {"indicator": indicator})
-
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def build_routes(settings: HubSettings) -> list[web.AbstractRouteDef]:

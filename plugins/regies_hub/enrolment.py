@@ -12,8 +12,9 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from federation.protocol import persistence
+from federation.protocol.directory import directory_statement
 from federation.protocol.discovery import RemoteNode, parse_discovery
-from federation.protocol.keys import KeyStore, b64url, b64url_decode
+from federation.protocol.keys import KeyStore, b64url
 from federation.schema.records import NodeProfile, utcnow
 from federation.storage.mapping import from_micros, to_micros
 from federation.storage.tables import enrolments, peers
@@ -191,12 +192,6 @@ async def decide(
 # --- The signed directory ------------------------------------------------------------------------------
 
 
-def directory_statement(document: dict[str, Any]) -> bytes:
-    """The canonical bytes the hub signs: the directory without its signature."""
-    unsigned = {key: value for key, value in document.items() if key != "signature"}
-    return json.dumps(unsigned, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
 async def directory(engine: AsyncEngine, hub_id: str, keys: KeyStore) -> dict[str, Any]:
     """Approved members with their keys and place, signed by the hub's current key."""
     members = await list_enrolments(engine, state="approved")
@@ -232,21 +227,3 @@ async def directory(engine: AsyncEngine, hub_id: str, keys: KeyStore) -> dict[st
         "value": b64url(private_key.sign(directory_statement(document))),
     }
     return document
-
-
-def verify_directory(document: dict[str, Any], hub_keys: dict[str, Any]) -> list[dict[str, Any]]:
-    """The directory's nodes if its signature verifies with one of the hub's pinned keys; ValueError if not."""
-    from cryptography.exceptions import InvalidSignature
-
-    signature = document.get("signature") or {}
-    key = hub_keys.get(str(signature.get("kid")))
-    if key is None:
-        raise ValueError(f"the directory is signed with unknown hub key {signature.get('kid')!r}")
-    try:
-        key.public_key().verify(b64url_decode(str(signature.get("value", ""))), directory_statement(document))
-    except (InvalidSignature, ValueError) as exc:
-        raise ValueError("the directory's signature does not verify: it was not issued by the pinned hub") from exc
-    nodes = document.get("nodes")
-    if not isinstance(nodes, list):
-        raise ValueError("the directory has no node list")
-    return nodes

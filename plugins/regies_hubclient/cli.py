@@ -98,9 +98,8 @@ async def _join(args: argparse.Namespace, settings: Settings, config: HubClientS
 
 
 async def _directory(args: argparse.Namespace, context: Any, hub: Any) -> int:
-    from regies_hub.enrolment import verify_directory
-
     from federation.protocol import persistence
+    from federation.protocol.directory import verify_directory
     from federation.protocol.keys import PublicKeyInfo
 
     response = await context.client.request("GET", f"{hub.base_url}/plugins/hub/directory")
