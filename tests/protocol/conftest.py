@@ -61,9 +61,12 @@ class Node:
         async with self.session.get(f"{self.url}{path}", **kwargs) as response:
             return response.status, await response.json()
 
-    async def add_peer(self, other: Node, *, push: bool = False, pull: bool = True, role: str = "peer") -> None:
-        """Pin `other`'s keys from its discovery document, as `regies peer add` does."""
-        remote = await self.context.client.fetch_discovery(other.url)
+    async def add_peer(
+        self, other: Node, *, push: bool = False, pull: bool = True, role: str = "peer", via: str | None = None
+    ) -> None:
+        """Pin `other`'s keys from its discovery document, as `regies peer add` does; reached at `via` (a proxy's
+        URL) if given, which its discovery document then names as its base URL."""
+        remote = await self.context.client.fetch_discovery(via or other.url)
         await persistence.save_peer(
             self.context.engine,
             node_id=remote.node_id,
