@@ -27,6 +27,7 @@ from federation.storage import migrate
 from federation.storage.engine import create_engine
 from federation.storage.reader import open_reader
 from federation.storage.records import RecordStore, get_meta
+from federation.web.setup import setup_web
 
 log = logging.getLogger(__name__)
 
@@ -110,4 +111,5 @@ def create_app(settings: Settings, plugins: Plugins | None = None, *, upgrade_da
         plugin_app = web.Application()
         plugin_app.add_routes(routes)
         app.add_subapp(f"/plugins/{name}", plugin_app)
+    setup_web(app, settings, plugins)
     return app

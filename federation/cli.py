@@ -15,6 +15,7 @@ from federation.cli_federation import add_commands as add_federation_commands
 from federation.config import ConfigError, Settings, load_settings
 from federation.errors import CommandError
 from federation.plugins import Command, PluginError, build_plugins
+from federation.web.cli import add_commands as add_user_commands
 
 log = logging.getLogger("federation")
 
@@ -349,6 +350,7 @@ def build_parser(extra_commands: dict[str, Command] | None = None) -> argparse.A
     restore.set_defaults(handler=cmd_restore)
 
     add_federation_commands(commands, _settings)
+    add_user_commands(commands, _settings)
     commands.add_parser("version", help="print the version").set_defaults(handler=cmd_version)
     for name, command in sorted((extra_commands or {}).items()):
         if name in commands.choices:

@@ -77,6 +77,15 @@ class LogSettings(_Section):
     format: Literal["text", "json"] = Field("text", description="json: one JSON object per line, with request id.")
 
 
+class WebSettings(_Section):
+    """`[web]`: the pages for régie staff and coordinators (sessions, lockout, language)."""
+
+    session_hours: float = Field(12, gt=0, le=24 * 30, description="How long a login lasts, in hours.")
+    max_failed_logins: int = Field(5, ge=1, le=100, description="Failed passwords in a row that lock an account.")
+    lockout_minutes: float = Field(15, gt=0, le=24 * 60, description="How long a locked account stays locked.")
+    default_language: Literal["fr", "en"] = Field("fr", description="Language of pages when the browser asks none.")
+
+
 class PluginSettings(BaseModel):
     """`[plugins]`: `disabled` names plugins to switch off; `[plugins.<name>]` tables go to that plugin."""
 
@@ -113,6 +122,7 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     federation: FederationSettings = Field(default_factory=FederationSettings)
     log: LogSettings = Field(default_factory=LogSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
     plugins: PluginSettings = Field(default_factory=PluginSettings)
 
     @field_validator("data_dir")
@@ -155,7 +165,7 @@ class Settings(BaseSettings):
 
 
 # Environment variables read outside the settings model (by the CLI, the plugin switch and the tests).
-_KNOWN_ENV = {"REGIES_CONFIG", "REGIES_DISABLED_PLUGINS", "REGIES_TEST_POSTGRES_URL"}
+_KNOWN_ENV = {"REGIES_CONFIG", "REGIES_DISABLED_PLUGINS", "REGIES_TEST_POSTGRES_URL", "REGIES_SKIP_BROWSER"}
 
 
 def _unknown_env_keys(environ: Mapping[str, str]) -> list[str]:

@@ -23,7 +23,7 @@ hookspec = pluggy.HookspecMarker("regies")
 
 # Version of this hook API. A plugin may declare the versions it supports with a module attribute such as
 # ``REGIES_HOOK_API = ">=1.0,<2"``; an incompatible plugin is refused at start.
-HOOK_API_VERSION = "1.1"
+HOOK_API_VERSION = "1.2"
 
 
 @hookspec
@@ -167,4 +167,19 @@ def records_replicated(origin: str, records: list[dict[str, Any]], context: Any)
     Several plugins: all are called in turn; one that raises is logged with its name and skipped (the records
     are already stored).
     Added in: hook API 1.1.
+    """
+
+
+@hookspec
+def register_web_pages(registry: Registry) -> None:
+    """Add pages to the web interface, with its layout, login, CSRF protection and languages (docs/web.md).
+
+    When: once per app, at start-up.
+    Arguments: ``registry`` — call ``registry.add_web_pages(prefix="/hub", routes=routes, nav=[NavEntry(...)],
+    templates=Path(__file__).parent / "templates")``. Paths in ``routes`` are relative to ``prefix``;
+    handlers use ``federation.web.require_user`` and ``federation.web.render``; templates extend "base.html"
+    and are named "<plugin name>/<file>".
+    Returns: nothing (ignored).
+    Several plugins: all are called; a prefix used twice, or one of the core's, stops start-up with an error.
+    Added in: hook API 1.2.
     """

@@ -9,6 +9,7 @@ import re
 import unicodedata
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pluggy
@@ -30,6 +31,11 @@ REGISTRATION_HOOKS = (
     "register_exporters",
     "register_sync_targets",
     "register_commands",
+    "register_web_pages",
+)
+# Paths of the core's own pages and API: a plugin's web pages cannot take them.
+RESERVED_WEB_PREFIXES = frozenset(
+    {"/api", "/admin", "/login", "/logout", "/static", "/plugins", "/docs", "/metrics", "/openapi.json", "/.well-known"}
 )
 log = logging.getLogger(__name__)
 ConfigModel = TypeVar("ConfigModel", bound=BaseModel)
@@ -131,6 +137,34 @@ class Command:
     run: Callable[[Any, Any], int]
 
 
+@dataclass(frozen=True)
+class NavEntry:
+    """A link of the web interface's navigation bar, shown to logged-in users whose role is in `roles`."""
+
+    path: str
+    label_fr: str
+    label_en: str
+    roles: tuple[str, ...] = ("admin", "staff", "national", "regional")
+
+    def label(self, language: str) -> str:
+        return self.label_fr if language == "fr" else self.label_en
+
+
+@dataclass(frozen=True)
+class WebPages:
+    """Pages a plugin adds to the web interface: routes served under `prefix` (e.g. "/hub"), navigation
+    entries, a directory of Jinja templates (found as "<plugin name>/<file>") and a gettext `locale` directory
+    (`<locale>/<lang>/LC_MESSAGES/messages.mo`) merged into the core's catalogues, and a `static` directory
+    served at /static/plugins/<plugin name>/ (CSS, JavaScript, images: pages allow no inline script)."""
+
+    prefix: str
+    routes: tuple[web.AbstractRouteDef, ...]
+    nav: tuple[NavEntry, ...] = ()
+    templates: Path | None = None
+    locale: Path | None = None
+    static: Path | None = None
+
+
 def _check_key(kind: str, key: str, plugin: str) -> None:
     if not re.match(KEY_PATTERN, key):
         raise PluginError(f"plugin '{plugin}': {kind} key '{key}' must match {KEY_PATTERN}")
@@ -147,6 +181,7 @@ class Registry:
     exporters: dict[str, Exporter] = field(default_factory=dict)
     sync_targets: dict[str, SyncTarget] = field(default_factory=dict)
     commands: dict[str, Command] = field(default_factory=dict)
+    web_pages: dict[str, WebPages] = field(default_factory=dict)
     owners: dict[tuple[str, str], str] = field(default_factory=dict)
     configured: dict[str, BaseModel] = field(default_factory=dict)
     current_plugin: str = "<core>"
@@ -190,6 +225,24 @@ class Registry:
             raise PluginError(f"plugin '{self.current_plugin}': command name '{command.name}' is not valid")
         self._claim("command", command.name)
         self.commands[command.name] = command
+
+    def add_web_pages(
+        self,
+        prefix: str,
+        routes: Iterable[web.AbstractRouteDef],
+        nav: Iterable[NavEntry] = (),
+        templates: Path | None = None,
+        locale: Path | None = None,
+        static: Path | None = None,
+    ) -> None:
+        """Serve `routes` under `prefix` with the web interface's layout, login and language (docs/web.md)."""
+        if not re.match(r"^/[a-z][a-z0-9-]{0,30}$", prefix) or prefix in RESERVED_WEB_PREFIXES:
+            raise PluginError(
+                f"plugin '{self.current_plugin}': web prefix '{prefix}' must be like '/hub' and not one of "
+                f"{', '.join(sorted(RESERVED_WEB_PREFIXES))}"
+            )
+        self._claim("web prefix", prefix)
+        self.web_pages[self.current_plugin] = WebPages(prefix, tuple(routes), tuple(nav), templates, locale, static)
 
     def plugin_config(self, model: type[ConfigModel]) -> ConfigModel:
         """This plugin's `[plugins.<name>]` settings, validated by `model` (defaults when the table is absent)."""

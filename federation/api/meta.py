@@ -10,12 +10,17 @@ from sqlalchemy import text
 
 from federation import SCHEMA_VERSION, __version__, appkeys
 from federation.api.requests import json_response
-from federation.problems import Problem
+from federation.problems import Handler, Problem
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+# The web interface's public page, served at "/" to browsers (clients asking for JSON get the index below).
+HOME_PAGE: web.AppKey[Handler] = web.AppKey("home_page")
 
 
 async def index(request: web.Request) -> web.StreamResponse:
+    home_page = request.app.get(HOME_PAGE)
+    if home_page is not None and "text/html" in request.headers.get("Accept", ""):
+        return await home_page(request)
     body = {
         "software": "regies-federation",
         "version": __version__,

@@ -220,3 +220,34 @@ geo_departments = Table(
     Column("name", String(100), nullable=False),
     Column("region_code", String(3), nullable=False),
 )
+
+# People who log in to the web interface: régie staff on a node, coordinators on a hub. Passwords are argon2
+# hashes; repeated failures lock the account for a while.
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("username", String(100), nullable=False),
+    Column("password_hash", String(200), nullable=False, comment="argon2id"),
+    Column("role", String(16), nullable=False, comment="admin or staff (node); national or regional (hub)"),
+    Column("region", String(3), comment="INSEE region code, for regional coordinators"),
+    Column("failed_attempts", Integer, nullable=False, default=0),
+    Column("locked_until_us", BigInteger),
+    Column("created_at_us", BigInteger, nullable=False),
+    Column("last_login_at_us", BigInteger),
+    Index(None, "username", unique=True),
+)
+
+# Web sessions, server side. Only a SHA-256 digest of the session id is stored: a copy of the database does
+# not let anyone take over a session.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("user_id", Integer, nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at_us", BigInteger, nullable=False),
+    Column("expires_at_us", BigInteger, nullable=False),
+    Index(None, "user_id"),
+    Index(None, "expires_at_us"),
+)

@@ -1,0 +1,170 @@
+"""Logging in and out, the session cookie, CSRF tokens and `require_user`, the guard every back-office page calls."""
+
+from __future__ import annotations
+
+import math
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from aiohttp import web
+from yarl import URL
+
+from federation import appkeys
+from federation.schema.records import utcnow
+from federation.web.context import ANONYMOUS_CSRF, SESSION, WEB
+from federation.web.i18n_request import translate
+from federation.web.users import NODE_ROLES, WebUser, authenticate, close_session, load_session, open_session
+
+SESSION_COOKIE = "regies_session"
+CSRF_COOKIE = "regies_csrf"
+CSRF_FIELD = "_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@dataclass(frozen=True)
+class Session:
+    user: WebUser
+    csrf_token: str
+    session_id: str
+
+
+async def current_session(request: web.Request) -> Session | None:
+    """The visitor's live session (looked up once per request), or None."""
+    if SESSION not in request:
+        session = None
+        session_id = request.cookies.get(SESSION_COOKIE)
+        if session_id:
+            found = await load_session(request.config_dict[appkeys.ENGINE], session_id)
+            if found is not None:
+                session = Session(found[0], found[1], session_id)
+        request[SESSION] = session
+    result = request[SESSION]
+    return result if isinstance(result, Session) else None
+
+
+async def current_user(request: web.Request) -> WebUser | None:
+    session = await current_session(request)
+    return session.user if session else None
+
+
+async def csrf_token(request: web.Request) -> str:
+    """The token forms must send back in their `_csrf` field: the session's, or a per-browser one before login."""
+    session = await current_session(request)
+    if session is not None:
+        return session.csrf_token
+    if ANONYMOUS_CSRF not in request:
+        request[ANONYMOUS_CSRF] = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
+    token: str = request[ANONYMOUS_CSRF]
+    return token
+
+
+async def check_csrf(request: web.Request) -> None:
+    """403 unless an unsafe request carries the right token (form field `_csrf` or header X-CSRF-Token)."""
+    if request.method in SAFE_METHODS:
+        return
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None and request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        value = (await request.post()).get(CSRF_FIELD)
+        sent = value if isinstance(value, str) else None
+    session = await current_session(request)
+    expected = session.csrf_token if session else request.cookies.get(CSRF_COOKIE)
+    if not sent or not expected or not secrets.compare_digest(sent, expected):
+        raise web.HTTPForbidden(
+            text=translate(request, "The form has expired or did not come from this site. Reload the page and retry.")
+        )
+
+
+async def require_user(request: web.Request, roles: Iterable[str] | None = None) -> WebUser:
+    """The logged-in user, after checking their role and, on POST, the CSRF token.
+
+    Not logged in: a redirect to the login page (which comes back here). Wrong role: 403.
+    """
+    user = await current_user(request)
+    if user is None:
+        target = request.path_qs if request.method in SAFE_METHODS else request.path
+        raise web.HTTPSeeOther(URL("/login").with_query(next=target))
+    allowed = tuple(roles) if roles is not None else None
+    if allowed is not None and user.role not in allowed:
+        raise web.HTTPForbidden(text=translate(request, "Your account cannot open this page."))
+    await check_csrf(request)
+    return user
+
+
+def _safe_next(target: str | None) -> str | None:
+    # Only paths of this site: "//host" or "https://…" would turn the login page into an open redirect.
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return None
+
+
+def landing_page(request: web.Request, user: WebUser) -> str:
+    """Where a user lands after logging in: the back-office, or the first plugin page their role may open."""
+    if user.role in NODE_ROLES:
+        return "/admin"
+    for entry in request.config_dict[WEB].nav:
+        if user.role in entry.roles:
+            return entry.path
+    return "/"
+
+
+async def login_page(request: web.Request) -> web.StreamResponse:
+    from federation.web.rendering import render
+
+    user = await current_user(request)
+    if user is not None:
+        raise web.HTTPSeeOther(_safe_next(request.query.get("next")) or landing_page(request, user))
+    return await render(request, "login.html", {"next": _safe_next(request.query.get("next")) or ""})
+
+
+async def login(request: web.Request) -> web.StreamResponse:
+    from federation.web.rendering import render
+
+    await check_csrf(request)
+    form = await request.post()
+    username = str(form.get("username", "")).strip()
+    password = str(form.get("password", ""))
+    target = _safe_next(str(form.get("next", "")))
+    web_context = request.config_dict[WEB]
+    result = await authenticate(request.config_dict[appkeys.ENGINE], username, password, web_context.settings)
+    if result.user is None:
+        if result.locked_until is not None:
+            minutes = max(1, math.ceil((result.locked_until - utcnow()).total_seconds() / 60))
+            error = translate(
+                request, "This account is locked after too many failed attempts. Try again in %(minutes)d minutes."
+            ) % {"minutes": minutes}
+        else:
+            error = translate(request, "Wrong username or password.")
+        context = {"next": target or "", "username": username, "error": error}
+        return await render(request, "login.html", context, status=401)
+    session_id, _ = await open_session(
+        request.config_dict[appkeys.ENGINE], result.user, web_context.settings.session_hours
+    )
+    response = web.HTTPSeeOther(target or landing_page(request, result.user))
+    response.set_cookie(
+        SESSION_COOKIE,
+        session_id,
+        max_age=int(web_context.settings.session_hours * 3600),
+        path="/",
+        httponly=True,
+        samesite="Lax",
+        secure=web_context.secure_cookies,
+    )
+    raise response
+
+
+async def logout(request: web.Request) -> web.StreamResponse:
+    await check_csrf(request)
+    session = await current_session(request)
+    if session is not None:
+        await close_session(request.config_dict[appkeys.ENGINE], session.session_id)
+    response = web.HTTPSeeOther("/")
+    response.del_cookie(SESSION_COOKIE, path="/")
+    raise response
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/login", login_page, allow_head=False)
+    app.router.add_post("/login", login)
+    app.router.add_post("/logout", logout)

@@ -1,0 +1,56 @@
+"""Reads the pages need: the node's profile and its records as documents, through the API's read path."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from federation import appkeys
+from federation.api.node import PROFILE_ID
+from federation.storage.reader import ListQuery
+
+# A régie publishes tens to a few hundred activities; pages list at most this many of one kind.
+MAX_LISTED = 2000
+
+
+async def node_profile(request: web.Request) -> dict[str, Any]:
+    row = await request.config_dict[appkeys.READER].get("node", request.config_dict[PROFILE_ID])
+    if row is None or row.deleted:
+        return {}
+    profile: dict[str, Any] = json.loads(row.body)
+    return profile
+
+
+async def records(request: web.Request, kind: str, **equals: str) -> list[dict[str, Any]]:
+    """Live records of `kind` in insertion order, filtered by column equality (e.g. origin=…)."""
+    reader = request.config_dict[appkeys.READER]
+    found: list[dict[str, Any]] = []
+    after = 0
+    while len(found) < MAX_LISTED:
+        rows = await reader.page(ListQuery(kind=kind, after_rid=after, limit=500, equals=equals))
+        found.extend(json.loads(body) for _, body in rows[:500])
+        if len(rows) <= 500:
+            break
+        after = rows[499][0]
+    return found[:MAX_LISTED]
+
+
+async def own_records(request: web.Request, kind: str) -> list[dict[str, Any]]:
+    return await records(request, kind, origin=request.config_dict[appkeys.STORE].node_id)
+
+
+async def record(request: web.Request, kind: str, record_id: str) -> dict[str, Any] | None:
+    """One live record, or None (unknown, deleted or not a UUID)."""
+    from uuid import UUID
+
+    try:
+        record_id = str(UUID(record_id))
+    except ValueError:
+        return None
+    row = await request.config_dict[appkeys.READER].get(kind, record_id)
+    if row is None or row.deleted:
+        return None
+    document: dict[str, Any] = json.loads(row.body)
+    return document
