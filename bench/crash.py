@@ -1,16 +1,23 @@
-"""Crash test: SIGKILL the pulling node or the source node at random points of a sync, then check the set.
+"""Crash test: SIGKILL the pulling node, the source node or the hub at random points of a sync, then check the set.
 
-Run by hand:  .venv/bin/python bench/crash.py [--records 20000] [--kills 20] [--target receiver|source|both]
+Run by hand:  .venv/bin/python bench/crash.py [--records 20000] [--kills 20] [--target receiver|source|hub|all]
+                  [--hub-backend sqlite|postgresql|both] [--postgres-url postgresql+asyncpg://…]
 
-Each round starts `regies sync` on the receiver (pages of `--batch` records), waits a random time, and kills
-either that process (receiver) or the source's server (source, which is then restarted on the same port).
-After the last kill a final sync runs to completion, and a Jepsen-style set checker compares the receiver's
-replicas with what the source holds: lost, duplicated and unexpected must all be 0.
+receiver, source: each round starts `regies sync` on the receiver (pages of `--batch` records), waits a random
+time, and kills either that process (receiver) or the source's server (source, which is then restarted on the
+same port). After the last kill a final sync runs to completion, and a Jepsen-style set checker compares the
+receiver's replicas with what the source holds: lost, duplicated and unexpected must all be 0.
+
+hub: `--nodes` régies that joined a hub push their activities through their outboxes (`regies sync
+--push-only`, batches of `--batch`) while the hub's server is SIGKILLed at a random point and restarted, on
+SQLite and on PostgreSQL (a throwaway database on `--postgres-url`'s server). At the end every régie's
+activities must be on the hub exactly once, at their latest version.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import signal
 import subprocess
@@ -19,6 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from federation.hubcrash import run_hub_crashes, temporary_postgres_database
 from federation.loadgen import (
     NodeProcess,
     bulk_load_activities,
@@ -34,13 +42,23 @@ def main() -> int:
     parser.add_argument("--records", type=int, default=20000)
     parser.add_argument("--kills", type=int, default=20, help="kills per target")
     parser.add_argument("--batch", type=int, default=200, help="records per pulled page")
-    parser.add_argument("--target", choices=["receiver", "source", "both"], default="both")
+    parser.add_argument("--target", choices=["receiver", "source", "hub", "all"], default="all")
+    parser.add_argument("--hub-backend", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--nodes", type=int, default=2, help="régies pushing to the hub")
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get("REGIES_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"),
+        help="a PostgreSQL server where the hub run may create and drop a database",
+    )
     parser.add_argument("--seed", type=int, default=20261127)
     args = parser.parse_args()
     rng = random.Random(args.seed)
-    targets = ["receiver", "source"] if args.target == "both" else [args.target]
+    targets = ["receiver", "source", "hub"] if args.target == "all" else [args.target]
     failed = False
     for target in targets:
+        if target == "hub":
+            failed |= run_hub(args, rng)
+            continue
         with tempfile.TemporaryDirectory(prefix="regies-crash-") as tmp:
             result = run_target(Path(tmp), target, args, rng)
         print(
@@ -51,6 +69,45 @@ def main() -> int:
         failed |= any(result[key] for key in ("lost", "duplicated", "unexpected"))
     print("FAIL" if failed else "OK: nothing lost, duplicated or unexpected")
     return 1 if failed else 0
+
+
+def run_hub(args: argparse.Namespace, rng: random.Random) -> bool:
+    """The hub target on each backend; True if anything was lost, duplicated or unexpected."""
+    failed = False
+    backends = ["sqlite", "postgresql"] if args.hub_backend == "both" else [args.hub_backend]
+    origins = [f"crash-regie-{n}" for n in range(1, args.nodes + 1)]
+    for backend in backends:
+        with tempfile.TemporaryDirectory(prefix="regies-crash-hub-") as tmp:
+            if backend == "postgresql":
+                with temporary_postgres_database(args.postgres_url) as url:
+                    result = run_hub_crashes(
+                        Path(tmp),
+                        origins=origins,
+                        records=args.records,
+                        kills=args.kills,
+                        batch=args.batch,
+                        rng=rng,
+                        database_url=url,
+                        say=lambda line: print(f"[hub/postgresql] {line}", flush=True),
+                    )
+            else:
+                result = run_hub_crashes(
+                    Path(tmp),
+                    origins=origins,
+                    records=args.records,
+                    kills=args.kills,
+                    batch=args.batch,
+                    rng=rng,
+                    say=lambda line: print(f"[hub/sqlite] {line}", flush=True),
+                )
+        totals = result.totals()
+        print(
+            f"hub/{backend}: kills={result.kills} mid-push={result.mid_push} régies={len(origins)} "
+            f"expected={totals['expected']} found={totals['found']} lost={totals['lost']} "
+            f"duplicated={totals['duplicated']} unexpected={totals['unexpected']}"
+        )
+        failed |= result.failed
+    return failed
 
 
 def run_target(tmp: Path, target: str, args: argparse.Namespace, rng: random.Random) -> dict[str, int]:

@@ -62,16 +62,20 @@ class NodeProcess:
         self.data_dir = data_dir
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "federation", "--data-dir", str(data_dir), "serve", "--port", str(self.port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=node_env(**env),
-        )
+        # Its error output goes to a file, not a pipe: a pipe nobody reads would block a long-running server.
+        self.log_path = data_dir / "serve.log"
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "federation", "--data-dir", str(data_dir), "serve", "--port", str(self.port)],
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                env=node_env(**env),
+            )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"regies serve for {data_dir} exited with {self.process.returncode}")
+                tail = self.log_path.read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"regies serve for {data_dir} exited with {self.process.returncode}:\n{tail}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
                     return
