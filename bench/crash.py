@@ -24,6 +24,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 from federation.hubcrash import run_hub_crashes, temporary_postgres_database
@@ -77,29 +79,21 @@ def run_hub(args: argparse.Namespace, rng: random.Random) -> bool:
     backends = ["sqlite", "postgresql"] if args.hub_backend == "both" else [args.hub_backend]
     origins = [f"crash-regie-{n}" for n in range(1, args.nodes + 1)]
     for backend in backends:
-        with tempfile.TemporaryDirectory(prefix="regies-crash-hub-") as tmp:
-            if backend == "postgresql":
-                with temporary_postgres_database(args.postgres_url) as url:
-                    result = run_hub_crashes(
-                        Path(tmp),
-                        origins=origins,
-                        records=args.records,
-                        kills=args.kills,
-                        batch=args.batch,
-                        rng=rng,
-                        database_url=url,
-                        say=lambda line: print(f"[hub/postgresql] {line}", flush=True),
-                    )
-            else:
-                result = run_hub_crashes(
-                    Path(tmp),
-                    origins=origins,
-                    records=args.records,
-                    kills=args.kills,
-                    batch=args.batch,
-                    rng=rng,
-                    say=lambda line: print(f"[hub/sqlite] {line}", flush=True),
-                )
+        # SQLite: the hub's database file in its data directory; PostgreSQL: a database made for this run.
+        database: AbstractContextManager[str | None] = (
+            temporary_postgres_database(args.postgres_url) if backend == "postgresql" else nullcontext(None)
+        )
+        with tempfile.TemporaryDirectory(prefix="regies-crash-hub-") as tmp, database as url:
+            result = run_hub_crashes(
+                Path(tmp),
+                origins=origins,
+                records=args.records,
+                kills=args.kills,
+                batch=args.batch,
+                rng=rng,
+                database_url=url,
+                say=progress_printer(f"[hub/{backend}]"),
+            )
         totals = result.totals()
         print(
             f"hub/{backend}: kills={result.kills} mid-push={result.mid_push} régies={len(origins)} "
@@ -108,6 +102,10 @@ def run_hub(args: argparse.Namespace, rng: random.Random) -> bool:
         )
         failed |= result.failed
     return failed
+
+
+def progress_printer(prefix: str) -> Callable[[str], None]:
+    return lambda line: print(f"{prefix} {line}", flush=True)
 
 
 def run_target(tmp: Path, target: str, args: argparse.Namespace, rng: random.Random) -> dict[str, int]:
