@@ -97,16 +97,22 @@ def hub_versions(hub_dir: Path, database_url: str | None, origin: str) -> list[t
     return asyncio.run(read())
 
 
-def set_up_network(
-    root: Path, origins: list[str], records: int, hub_env: dict[str, Any]
-) -> tuple[NodeProcess, dict[str, set[tuple[str, int]]]]:
-    """A hub (serving) and régies that joined it, each with `records` activities to push; the expected sets."""
+@dataclass
+class HubNetwork:
+    hub: NodeProcess
+    expected: dict[str, set[tuple[str, int]]]  # per régie: the (id, version) of the activities it has to push
+    coordinator_token: str
+
+
+def set_up_network(root: Path, origins: list[str], records: int, hub_env: dict[str, Any]) -> HubNetwork:
+    """A hub (serving, in root/hub) and régies (root/<origin>) that joined it, each with `records` activities."""
     hub_dir = root / "hub"
     output = run_regies(hub_dir, "hub", "init", "--node-id", HUB_ID, **hub_env).stdout
     prints = re.findall(r"(?m)^\s+\S+: ([0-9A-F]{2}(?::[0-9A-F]{2})+)$", output)
     if not prints:
         raise RuntimeError(f"`regies hub init` printed no key fingerprint:\n{output}")
-    coordinator = {"Authorization": f"Bearer {output.strip().splitlines()[-1]}"}
+    token = output.strip().splitlines()[-1]
+    coordinator = {"Authorization": f"Bearer {token}"}
     hub = NodeProcess(hub_dir, REGIES_FEDERATION__WORKER="false", **hub_env)
 
     def join(origin: str) -> set[tuple[str, int]]:
@@ -124,7 +130,7 @@ def set_up_network(
     for item in pending:
         approve = Request(f"{hub.url}/plugins/hub/enrolments/{item['id']}/approve", method="POST", headers=coordinator)
         urlopen(approve).close()
-    return hub, expected
+    return HubNetwork(hub, expected, token)
 
 
 def run_hub_crashes(
@@ -146,7 +152,8 @@ def run_hub_crashes(
     # Any: mypy cannot tell that these keys never collide with the helpers' own keyword arguments.
     hub_env: dict[str, Any] = {"REGIES_DATABASE__URL": database_url} if database_url else {}
     push_env = {**PUSH_ENV, "REGIES_FEDERATION__BATCH_SIZE": str(batch)}
-    hub, expected = set_up_network(root, origins, records, hub_env)
+    network = set_up_network(root, origins, records, hub_env)
+    hub, expected = network.hub, network.expected
     result = HubCrashResult()
 
     def held() -> int:

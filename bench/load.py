@@ -1,0 +1,335 @@
+"""Load test: a fixed request rate for a fixed time against a node and against the hub on 127.0.0.1.
+
+Run by hand:  .venv/bin/python bench/load.py [--rate 200] [--duration 60] [--concurrency 32] [--records 20000]
+                  [--target node|hub|both] [--seed N]
+
+Set-up: a hub (SQLite), a node holding `--records` activities that joined the hub and pushed them all to it,
+and a second node whose keys sign the load's federation pulls. Then, for each target, a bounded client (at most
+`--concurrency` requests in flight) sends an open-loop schedule: request i is due at start + i / rate, and its
+latency is measured from that due time, so time spent queueing behind slow answers counts (no coordinated
+omission). The mix is what a node or a hub sees: reads by id, filtered lists, a few writes, signed federation
+pulls (node) and pushes (hub), hub report tables. It prints errors (anything but the expected status), p50/p99
+per kind, the achieved rate, and the server's resident memory sampled every 0.5 s: the mean of the first and
+last 10 s and the least-squares slope over the run (flat memory: a slope near 0 MB/min).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from federation.config import load_settings
+from federation.hubcrash import hub_versions, set_up_network
+from federation.loadgen import COMMUNES, SERVICE_TYPES, NodeProcess, run_regies
+from federation.protocol import persistence
+from federation.protocol.keys import KeyStore
+from federation.protocol.signing import sign_request
+from federation.storage.engine import create_engine
+
+NODE_ID = "load-regie"
+PEER_ID = "load-peer"
+PERIOD = "2026"
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request of the mix, ready to send."""
+
+    kind: str
+    method: str
+    url: str
+    body: bytes | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    expect: int = 200
+
+
+Signer = Callable[[str, str, bytes | None], dict[str, str]]
+
+
+def signer_for(data_dir: Path, node_id: str) -> Signer:
+    """Signs requests as the node in `data_dir`, with its current key (what its own federation client does)."""
+    settings = load_settings(data_dir=data_dir)
+
+    async def load() -> tuple[str, Any]:
+        engine = create_engine(settings.database_url)
+        try:
+            return (await KeyStore.load(engine, settings.keys_dir)).signing
+        finally:
+            await engine.dispose()
+
+    kid, private_key = asyncio.run(load())
+
+    def sign(method: str, url: str, body: bytes | None) -> dict[str, str]:
+        headers = dict(sign_request(method, url, body, node_id=node_id, kid=kid, private_key=private_key))
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        return headers
+
+    return sign
+
+
+def new_activity(rng: random.Random, n: int) -> dict[str, Any]:
+    category, service_type = SERVICE_TYPES[n % len(SERVICE_TYPES)]
+    return {
+        "category": category,
+        "service_type": service_type,
+        "title": f"Activité de charge n°{n}",
+        "description": "Action menée avec les habitants du quartier.",
+        "place": {"commune": rng.choice(COMMUNES)},
+        "inhabitants_involved": rng.randrange(40),
+    }
+
+
+class Mix:
+    """Builds the requests of one target's mix with their weights."""
+
+    def __init__(self, url: str, ids: list[str], records: int, rng: random.Random) -> None:
+        self.url, self.ids, self.records, self.rng = url, ids, records, rng
+        self.counter = 0
+        self.kinds: list[tuple[str, int, Callable[[], Call]]] = [
+            ("by_id", 35, self.by_id),
+            ("list_filtered", 30, self.filtered_list),
+        ]
+
+    def pick(self) -> Call:
+        total = sum(weight for _, weight, _ in self.kinds)
+        point = self.rng.uniform(0, total)
+        for _, weight, make in self.kinds:
+            point -= weight
+            if point <= 0:
+                return make()
+        return self.kinds[-1][2]()
+
+    def by_id(self) -> Call:
+        return Call("by_id", "GET", f"{self.url}/api/v1/activities/{self.rng.choice(self.ids)}")
+
+    def filtered_list(self) -> Call:
+        category, service_type = self.rng.choice(SERVICE_TYPES)
+        query = self.rng.choice(
+            [f"category={category}", f"service_type={service_type}", f"commune={self.rng.choice(COMMUNES)}"]
+        )
+        return Call("list_filtered", "GET", f"{self.url}/api/v1/activities?{query}&origin={NODE_ID}&limit=20")
+
+
+class NodeMix(Mix):
+    def __init__(self, url: str, ids: list[str], records: int, rng: random.Random, token: str, peer: Signer) -> None:
+        super().__init__(url, ids, records, rng)
+        self.auth = {"Authorization": f"Bearer {token}"}
+        self.peer = peer
+        self.kinds += [("write", 5, self.write), ("federation_pull", 15, self.pull), ("profile", 15, self.profile)]
+
+    def write(self) -> Call:
+        self.counter += 1
+        body = json.dumps(new_activity(self.rng, self.counter)).encode()
+        headers = {**self.auth, "Content-Type": "application/json"}
+        return Call("write", "POST", f"{self.url}/api/v1/activities", body, headers, 201)
+
+    def pull(self) -> Call:
+        cursor = persistence.encode_feed_cursor(self.rng.randrange(self.records))
+        url = f"{self.url}/federation/v1/changes?since={cursor}&limit=100"
+        return Call("federation_pull", "GET", url, None, self.peer("GET", url, None))
+
+    def profile(self) -> Call:
+        return Call("profile", "GET", f"{self.url}/api/v1/node")
+
+
+class HubMix(Mix):
+    def __init__(self, url: str, ids: list[str], records: int, rng: random.Random, token: str, member: Signer) -> None:
+        super().__init__(url, ids, records, rng)
+        self.coordinator = {"Authorization": f"Bearer {token}"}
+        self.member = member
+        self.kinds += [
+            ("report_table", 15, self.report_table),
+            ("report_list", 10, self.report_list),
+            ("federation_push", 10, self.push),
+        ]
+
+    def report_table(self) -> Call:
+        table = self.rng.choice(["activities", "indicators", "completeness"])
+        url = f"{self.url}/plugins/hub/tables/{table}?period={PERIOD}"
+        return Call("report_table", "GET", url, headers=self.coordinator)
+
+    def report_list(self) -> Call:
+        return Call("report_list", "GET", f"{self.url}/plugins/hub/reports?period={PERIOD}", headers=self.coordinator)
+
+    def push(self) -> Call:
+        """A member's batch of 5 new activities into the hub's inbox, signed as that member."""
+        envelopes = []
+        for _ in range(5):
+            self.counter += 1
+            record = {
+                **new_activity(self.rng, self.counter),
+                "origin": NODE_ID,
+                "id": str(uuid.uuid4()),
+                "version": 1,
+                "updated_at": "2026-03-01T10:00:00Z",
+            }
+            keys = ("origin", "id", "version", "updated_at")
+            envelopes.append(
+                {**{key: record[key] for key in keys}, "kind": "activity", "deleted": False, "payload": record}
+            )
+        body = json.dumps({"origin": NODE_ID, "batch_id": str(uuid.uuid4()), "records": envelopes}).encode()
+        url = f"{self.url}/federation/v1/inbox"
+        return Call("federation_push", "POST", url, body, self.member("POST", url, body), 202)
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process (Linux /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+@dataclass
+class RunResult:
+    duration: float
+    latencies: dict[str, list[float]]
+    errors: list[str]
+    rss: list[tuple[float, float]]  # (seconds since start, MB)
+
+    @property
+    def count(self) -> int:
+        return sum(len(values) for values in self.latencies.values()) + len(self.errors)
+
+
+async def run_load(mix: Mix, pid: int, rate: float, duration: float, concurrency: int) -> RunResult:
+    """The open-loop schedule: request i is due at start + i / rate; `concurrency` workers send them."""
+    total = int(rate * duration)
+    latencies: dict[str, list[float]] = {}
+    errors: list[str] = []
+    rss: list[tuple[float, float]] = []
+    next_index = 0
+    timeout = aiohttp.ClientTimeout(total=30)
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+        start = time.monotonic()
+
+        async def worker() -> None:
+            nonlocal next_index
+            while next_index < total:
+                index, next_index = next_index, next_index + 1
+                due = start + index / rate
+                await asyncio.sleep(max(0.0, due - time.monotonic()))
+                call = mix.pick()  # built when due: signatures are fresh and nonces single-use
+                try:
+                    async with session.request(call.method, call.url, data=call.body, headers=call.headers) as answer:
+                        await answer.read()
+                        status = answer.status
+                except (aiohttp.ClientError, TimeoutError) as exc:
+                    errors.append(f"{call.kind}: {type(exc).__name__}: {exc}")
+                    continue
+                if status != call.expect:
+                    errors.append(f"{call.kind}: {call.method} {call.url} answered {status}, expected {call.expect}")
+                    continue
+                latencies.setdefault(call.kind, []).append(time.monotonic() - due)
+
+        async def sample_memory() -> None:
+            while True:
+                rss.append((time.monotonic() - start, rss_mb(pid)))
+                await asyncio.sleep(0.5)
+
+        sampler = asyncio.create_task(sample_memory())
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.monotonic() - start
+        sampler.cancel()
+    return RunResult(elapsed, latencies, errors, rss)
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def report(name: str, result: RunResult, rate: float, concurrency: int) -> None:
+    achieved = result.count / result.duration
+    print(
+        f"{name}: {result.count} requests in {result.duration:.1f} s, achieved {achieved:.1f} req/s "
+        f"(target {rate:g}, concurrency {concurrency}), errors {len(result.errors)}"
+    )
+    print(f"  {'kind':<16} {'count':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+    everything = [value for values in result.latencies.values() for value in values]
+    for kind, values in [*sorted(result.latencies.items()), ("all", everything)]:
+        print(
+            f"  {kind:<16} {len(values):>6} {1000 * percentile(values, 0.5):>8.1f} "
+            f"{1000 * percentile(values, 0.99):>8.1f} {1000 * max(values):>8.1f}"
+        )
+    first = [mb for at, mb in result.rss if at < 10]
+    last = [mb for at, mb in result.rss if at >= result.duration - 10]
+    times, sizes = [at for at, _ in result.rss], [mb for _, mb in result.rss]
+    slope = statistics.linear_regression(times, sizes).slope * 60 if len(result.rss) > 1 else 0.0
+    print(
+        f"  server RSS: first 10 s {statistics.mean(first):.1f} MB, last 10 s {statistics.mean(last):.1f} MB, "
+        f"max {max(sizes):.1f} MB, slope {slope:+.2f} MB/min ({len(result.rss)} samples)"
+    )
+    for error in result.errors[:10]:
+        print(f"  error: {error}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rate", type=float, default=200, help="requests per second")
+    parser.add_argument("--duration", type=float, default=60, help="seconds per target")
+    parser.add_argument("--concurrency", type=int, default=32, help="requests in flight at most")
+    parser.add_argument("--records", type=int, default=20000, help="activities of the node (pushed to the hub)")
+    parser.add_argument("--target", choices=["node", "hub", "both"], default="both")
+    parser.add_argument("--seed", type=int, default=20261127)
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+    failed = False
+    with tempfile.TemporaryDirectory(prefix="regies-load-") as tmp:
+        root = Path(tmp)
+        print(f"setting up a hub and a node with {args.records} activities (pushed to the hub)…", flush=True)
+        network = set_up_network(root, [NODE_ID], args.records, {})
+        hub, coordinator = network.hub, network.coordinator_token
+        node = peer = None
+        try:
+            run_regies(root / NODE_ID, "sync", "--push-only", REGIES_FEDERATION__BATCH_SIZE="2000")
+            if len(hub_versions(root / "hub", None, NODE_ID)) != args.records:
+                raise RuntimeError("the node's push to the hub did not deliver every activity")
+            ids = sorted(record_id for record_id, _ in network.expected[NODE_ID])
+            run_regies(root / PEER_ID, "init", "--node-id", PEER_ID)
+            node = NodeProcess(root / NODE_ID, REGIES_FEDERATION__WORKER="false")
+            peer = NodeProcess(root / PEER_ID, REGIES_FEDERATION__WORKER="false")
+            run_regies(root / NODE_ID, "peer", "add", peer.url, "--yes")
+            peer.stop()
+            token = (root / NODE_ID / "admin-token").read_text().strip()
+            mixes: dict[str, tuple[Mix, NodeProcess]] = {
+                "node": (
+                    NodeMix(node.url, ids, args.records, rng, token, signer_for(root / PEER_ID, PEER_ID)),
+                    node,
+                ),
+                "hub": (
+                    HubMix(hub.url, ids, args.records, rng, coordinator, signer_for(root / NODE_ID, NODE_ID)),
+                    hub,
+                ),
+            }
+            for name in ["node", "hub"] if args.target == "both" else [args.target]:
+                mix, server = mixes[name]
+                print(f"{name}: {args.rate:g} req/s for {args.duration:g} s…", flush=True)
+                result = asyncio.run(run_load(mix, server.process.pid, args.rate, args.duration, args.concurrency))
+                report(name, result, args.rate, args.concurrency)
+                failed |= bool(result.errors)
+        finally:
+            for process in (node, peer, hub):
+                if process is not None:
+                    process.stop()
+    print("FAIL: some requests failed" if failed else "OK: 0 errors")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
