@@ -36,6 +36,7 @@ from federation.loadgen import (
     replica_versions,
     run_regies,
     set_checker,
+    wait_for_progress,
 )
 
 
@@ -135,7 +136,9 @@ def run_target(tmp: Path, target: str, args: argparse.Namespace, rng: random.Ran
                 stderr=subprocess.DEVNULL,
                 env=node_env(**sync_env),
             )
-            time.sleep(rng.uniform(0.7, 2.0))
+            # Kill after the receiver's first write of the round plus a random delay: kills land all over the pull.
+            wait_for_progress(lambda: len(replica_versions(receiver_dir, "crash-source")), [puller])
+            time.sleep(rng.uniform(0.0, 0.5))
             if target == "receiver":
                 if puller.poll() is None:
                     puller.send_signal(signal.SIGKILL)

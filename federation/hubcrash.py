@@ -30,6 +30,7 @@ from federation.loadgen import (
     replica_versions,
     run_regies,
     set_checker,
+    wait_for_progress,
 )
 from federation.storage.tables import records
 
@@ -166,15 +167,9 @@ def run_hub_crashes(
             if held() >= sum(len(versions) for versions in expected.values()):
                 for origin in origins:  # caught up: more to push, so that the next kill lands mid-push
                     expected[origin] |= bulk_load_activities(root / origin, origin, records)
-            before = held()
             pushers = [_pusher(root / origin, push_env) for origin in origins]
-            # Wait until the hub has taken something in (start-up time varies with the machine's load), then
-            # kill it after a random extra delay so that kills land at different points of the ingest.
-            deadline = time.monotonic() + 30
-            while held() == before and time.monotonic() < deadline:
-                if all(pusher.poll() is not None for pusher in pushers):
-                    break
-                time.sleep(0.02)
+            # Kill after the hub's first write of the round plus a random delay: kills land all over the ingest.
+            wait_for_progress(held, pushers)
             time.sleep(rng.uniform(*delay))
             hub.kill()
             result.kills += 1

@@ -166,6 +166,19 @@ def replica_versions(data_dir: Path, origin: str) -> list[tuple[str, int]]:
         engine.dispose()
 
 
+def wait_for_progress(
+    measure: Callable[[], int], processes: list[subprocess.Popen[bytes]], timeout: float = 30
+) -> None:
+    """Wait until `measure()` grows past its value now, or every process has exited, or `timeout` seconds: a kill
+    timed from here lands while work is under way, whatever the machine's load does to start-up times."""
+    before = measure()
+    deadline = time.monotonic() + timeout
+    while measure() == before and time.monotonic() < deadline:
+        if all(process.poll() is not None for process in processes):
+            return
+        time.sleep(0.02)
+
+
 def set_checker(expected: set[tuple[str, int]], found: list[tuple[str, int]]) -> dict[str, int]:
     """Jepsen-style set check: lost (expected, absent), duplicated (same id twice), unexpected (never written)."""
     present = set(found)
