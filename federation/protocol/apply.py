@@ -23,7 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from federation.schema.records import RECORD_KINDS
 from federation.schema.types import NodeId
-from federation.storage.mapping import FILTER_COLUMNS, record_row, tombstone_row
+from federation.storage.mapping import record_values, tombstone_values
+from federation.storage.upsert import RECORD_COLUMNS, upsert_sql
+
+_BODY = RECORD_COLUMNS.index("body")
 
 
 class BatchRejected(Exception):
@@ -118,10 +121,13 @@ def parse_batch(raw: bytes) -> WireBatch:
         raise BatchRejected(422, f"invalid batch: {_describe(exc)}") from exc
 
 
-def wire_rows(envelopes: list[Any], sender: str) -> list[dict[str, Any]]:
+Row = tuple[Any, ...]  # a `records` row in RECORD_COLUMNS order
+
+
+def wire_rows(envelopes: list[Any], sender: str) -> list[Row]:
     """`records` rows for validated envelopes from `sender`; BatchRejected if any record is not the sender's own
     or contradicts its envelope."""
-    rows: list[dict[str, Any]] = []
+    rows: list[Row] = []
     seen: set[UUID] = set()
     for envelope in envelopes:
         if envelope.origin != sender:
@@ -133,7 +139,9 @@ def wire_rows(envelopes: list[Any], sender: str) -> list[dict[str, Any]]:
         seen.add(envelope.id)
         record_id = str(envelope.id)
         if envelope.deleted:
-            rows.append(tombstone_row(envelope.kind, envelope.origin, record_id, envelope.version, envelope.updated_at))
+            rows.append(
+                tombstone_values(envelope.kind, envelope.origin, record_id, envelope.version, envelope.updated_at)
+            )
             continue
         payload = envelope.payload
         if payload is None:
@@ -146,47 +154,25 @@ def wire_rows(envelopes: list[Any], sender: str) -> list[dict[str, Any]]:
                 )
         if payload.deleted:
             raise BatchRejected(422, f"record {record_id}: payload says deleted but the envelope does not")
-        rows.append(record_row(envelope.kind, payload))
+        rows.append(record_values(envelope.kind, payload))
     return rows
 
 
-_COLUMNS = ("kind", "origin", "id", "version", "updated_at_us", "deleted", *FILTER_COLUMNS, "body")
-_UPDATED = [column for column in _COLUMNS if column not in ("id", "origin")]
-
-
-def _upsert_sql(paramstyle: str) -> str:
-    if paramstyle == "qmark":
-        placeholders = ", ".join("?" for _ in _COLUMNS)
-    elif paramstyle in ("numeric_dollar", "numeric"):
-        prefix = "$" if paramstyle == "numeric_dollar" else ":"
-        placeholders = ", ".join(f"{prefix}{n}" for n in range(1, len(_COLUMNS) + 1))
-    else:
-        placeholders = ", ".join("%s" for _ in _COLUMNS)
-    assignments = ", ".join(f"{column} = excluded.{column}" for column in _UPDATED)
-    return (
-        f"INSERT INTO records ({', '.join(_COLUMNS)}) VALUES ({placeholders}) "
-        f"ON CONFLICT (id) DO UPDATE SET {assignments} "
-        "WHERE records.version < excluded.version AND records.origin = excluded.origin"
-    )
-
-
-async def apply_rows(connection: AsyncConnection, rows: list[dict[str, Any]]) -> int:
+async def apply_rows(connection: AsyncConnection, rows: list[Row]) -> int:
     """Upsert rows keyed by record id; a stored row changes only for a newer version from the same origin.
 
     Returns how many rows were inserted or changed when the driver reports it (SQLite does), else 0.
     """
     if not rows:
         return 0
-    sql = _upsert_sql(connection.dialect.paramstyle)
-    parameters = [tuple(row[column] for column in _COLUMNS) for row in rows]
-    result = await connection.exec_driver_sql(sql, parameters)
+    result = await connection.exec_driver_sql(upsert_sql(connection.dialect.paramstyle), rows)
     return max(int(result.rowcount or 0), 0)
 
 
 class StoredDocuments(Sequence[dict[str, Any]]):
     """The stored documents of applied rows, parsed only when a plugin reads them (most never do)."""
 
-    def __init__(self, rows: list[dict[str, Any]]) -> None:
+    def __init__(self, rows: list[Row]) -> None:
         self._rows = rows
 
     def __len__(self) -> int:
@@ -200,44 +186,6 @@ class StoredDocuments(Sequence[dict[str, Any]]):
 
     def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
         if isinstance(index, slice):
-            return [json.loads(row["body"]) for row in self._rows[index]]
-        document: dict[str, Any] = json.loads(self._rows[index]["body"])
+            return [json.loads(row[_BODY]) for row in self._rows[index]]
+        document: dict[str, Any] = json.loads(self._rows[index][_BODY])
         return document
-
-
-class SqlitePageWriter:
-    """Writes pulled pages to an SQLite node in one worker-thread call per page.
-
-    Through the async engine each statement of a page's transaction needs the event loop to hand over the next
-    one, so the database waits while the loop parses the following page. Here the whole transaction (BEGIN
-    IMMEDIATE, upsert, checkpoint, COMMIT) runs in one thread call: SQLite works while the loop parses.
-    """
-
-    def __init__(self, path: str) -> None:
-        import sqlite3
-
-        self._connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        # A larger WAL before each checkpoint (64 MiB instead of 4) means fewer checkpoint stalls during a long
-        # pull; closing the writer checkpoints what is left without waiting for readers.
-        pragmas = ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000", "cache_size=-65536")
-        for pragma in (*pragmas, "wal_autocheckpoint=16384"):
-            self._connection.execute(f"PRAGMA {pragma}")
-        self._sql = _upsert_sql("qmark")
-
-    def write_page(self, rows: list[dict[str, Any]], peer_id: str, cursor: str, remaining: int) -> int:
-        connection = self._connection
-        parameters = [tuple(row[column] for column in _COLUMNS) for row in rows]
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            applied = connection.executemany(self._sql, parameters).rowcount if parameters else 0
-            connection.execute("UPDATE peers SET cursor = ?, lag = ? WHERE node_id = ?", (cursor, remaining, peer_id))
-            connection.execute("COMMIT")
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
-        return max(int(applied or 0), 0)
-
-    def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        self._connection.close()

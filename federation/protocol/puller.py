@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import time
@@ -14,7 +15,7 @@ from urllib.parse import quote
 from federation.protocol import persistence
 from federation.protocol.apply import (
     BatchRejected,
-    SqlitePageWriter,
+    Row,
     StoredDocuments,
     apply_rows,
     gc_paused,
@@ -23,10 +24,13 @@ from federation.protocol.apply import (
 )
 from federation.protocol.context import FederationContext
 from federation.protocol.persistence import Peer
+from federation.protocol.sqlite_writer import SqliteWriterProcess, WriterFailed
 from federation.protocol.transport import Response, TransportError
 
 log = logging.getLogger(__name__)
 PREFETCH = 2
+# Rows per transaction when an SQLite node catches up on a backlog (see federation.protocol.sqlite_writer).
+GROUP_ROWS = 5000
 
 
 @dataclass
@@ -50,17 +54,139 @@ class PullError(Exception):
     pass
 
 
+OnPage = Callable[[PullProgress], None] | None
+
+
+class _PageSink:
+    """Writes pages in feed order through the node's engine, one transaction per page with its checkpoint."""
+
+    def __init__(self, context: FederationContext, peer_id: str, progress: PullProgress, on_page: OnPage) -> None:
+        self.context = context
+        self.peer_id = peer_id
+        self.progress = progress
+        self.on_page = on_page
+        self._writing: asyncio.Task[None] | None = None
+
+    async def write(self, rows: list[Row], cursor: str, remaining: int, more: bool) -> None:
+        # One page is written while the next is parsed; writes stay in order.
+        await self.settle(raise_errors=True)
+        self._writing = asyncio.create_task(self._write(rows, cursor, remaining))
+
+    async def _write(self, rows: list[Row], cursor: str, remaining: int) -> None:
+        async with self.context.engine.begin() as connection:
+            applied = await apply_rows(connection, rows)
+            await persistence.set_checkpoint(connection, self.peer_id, cursor, remaining)
+        await self.committed([(rows, len(rows), remaining)], applied)
+
+    async def committed(self, pages: list[tuple[list[Row] | None, int, int]], applied: int) -> None:
+        """Pages (rows if plugins want them, count, feed remaining) now durable: tell plugins and the progress bar."""
+        progress = self.progress
+        for rows, count, remaining in pages:
+            if rows and self.context.plugins.wants_replicas():
+                await self.context.plugins.records_replicated(self.peer_id, StoredDocuments(rows), self.context)
+            progress.pages += 1
+            progress.received += count
+            progress.remaining = remaining
+        progress.applied += applied
+        if self.on_page is not None and pages:
+            self.on_page(progress)
+
+    async def before_wait(self) -> None:
+        """The next page is not here yet."""
+
+    async def settle(self, raise_errors: bool = False) -> None:
+        """Wait for the write in flight; its errors are raised only if asked (a later failure is reported)."""
+        writing, self._writing = self._writing, None
+        if writing is None:
+            return
+        if raise_errors:
+            await writing
+        elif not writing.done():
+            with contextlib.suppress(Exception):
+                await writing
+
+    async def finish(self) -> None:
+        await self.settle(raise_errors=True)
+
+    async def close(self) -> None:
+        writing, self._writing = self._writing, None
+        if writing is not None and not writing.done():
+            writing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writing
+
+
+class _ProcessPageSink(_PageSink):
+    """Writes pages of an SQLite node's backlog through a writer process, several pages per transaction."""
+
+    def __init__(self, parent: _PageSink, writer: SqliteWriterProcess) -> None:
+        super().__init__(parent.context, parent.peer_id, parent.progress, parent.on_page)
+        self.writer = writer
+        self.keep_rows = self.context.plugins.wants_replicas()
+        self.pending: collections.deque[tuple[list[Row] | None, int, int]] = collections.deque()
+        self.uncommitted = 0
+        self.closing = False
+        self.acks = asyncio.create_task(self._read_acks())
+
+    async def _read_acks(self) -> None:
+        while self.pending or not self.closing:
+            pages, applied = await self.writer.committed()
+            done = [self.pending.popleft() for _ in range(pages)]
+            await self.committed(done, applied)
+
+    async def write(self, rows: list[Row], cursor: str, remaining: int, more: bool) -> None:
+        if self.acks.done():
+            await self.acks  # the writer failed: raise its error now
+        self.uncommitted += len(rows)
+        commit = self.uncommitted >= GROUP_ROWS or not more
+        self.pending.append((rows if self.keep_rows else None, len(rows), remaining))
+        await self.writer.send_page(rows, self.peer_id, cursor, remaining, commit)
+        if commit:
+            self.uncommitted = 0
+
+    async def before_wait(self) -> None:
+        # Never keep the database locked while waiting for the network.
+        if self.uncommitted:
+            await self.writer.commit()
+            self.uncommitted = 0
+
+    async def finish(self) -> None:
+        self.closing = True
+        if self.uncommitted:
+            await self.writer.commit()
+            self.uncommitted = 0
+        if not self.pending and not self.acks.done():
+            self.acks.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.acks
+
+    async def settle(self, raise_errors: bool = False) -> None:
+        if raise_errors:
+            await self.finish()
+            return
+        with contextlib.suppress(Exception):
+            await self.finish()
+
+    async def close(self) -> None:
+        if not self.acks.done():
+            self.acks.cancel()
+            with contextlib.suppress(asyncio.CancelledError, WriterFailed):
+                await self.acks
+        await self.writer.close()
+
+
 async def pull_peer(
     context: FederationContext,
     peer: Peer,
-    on_page: Callable[[PullProgress], None] | None = None,
+    on_page: OnPage = None,
     max_pages: int | None = None,
 ) -> PullProgress:
     """Pull until the peer's feed is exhausted (or `max_pages`); the outcome is recorded on the peer.
 
-    Three stages overlap: the peer prepares page N+2 while this node parses page N+1 (event loop thread) and
-    writes page N with its checkpoint (database thread). Writes stay strictly in page order, one transaction
-    per page, so a crash at any point leaves a prefix of the feed applied and the matching checkpoint.
+    Three stages overlap: the peer prepares page N+2 while this node parses page N+1 (event loop) and writes
+    page N with its checkpoint (a database thread, or on SQLite with a backlog a writer process). Writes stay
+    strictly in page order, each transaction moving the checkpoint with the rows it applies, so a crash at any
+    point leaves a prefix of the feed applied and the matching checkpoint.
     """
     progress = PullProgress(peer=peer.node_id, started=time.monotonic())
     limit = context.settings.batch_size
@@ -97,46 +223,35 @@ async def pull_peer(
                 return
             cursor = next_cursor
 
-    async def write(rows: list[dict[str, Any]], cursor: str, remaining: int) -> None:
-        if page_writer is not None:
-            applied = await asyncio.to_thread(page_writer.write_page, rows, peer.node_id, cursor, remaining)
-        else:
-            async with context.engine.begin() as connection:
-                applied = await apply_rows(connection, rows)
-                await persistence.set_checkpoint(connection, peer.node_id, cursor, remaining)
-        if rows and context.plugins.wants_replicas():
-            await context.plugins.records_replicated(peer.node_id, StoredDocuments(rows), context)
-        progress.pages += 1
-        progress.received += len(rows)
-        progress.applied += applied
-        progress.remaining = remaining
-        if on_page is not None:
-            on_page(progress)
-
     database = context.engine.url.database
-    page_writer = SqlitePageWriter(database) if context.engine.dialect.name == "sqlite" and database else None
+    sqlite_path = database if context.engine.dialect.name == "sqlite" and database else None
+    sink = _PageSink(context, peer.node_id, progress, on_page)
     producer = asyncio.create_task(produce())
-    writing: asyncio.Task[None] | None = None
     try:
         with gc_paused():
             while (fetch := await fetches.get()) is not None:
+                if not fetch.done():
+                    await sink.before_wait()
                 page = parse_page(await fetch)
                 if page.origin != peer.node_id:
                     raise PullError(f"the feed answered for origin '{page.origin}', not '{peer.node_id}'")
                 if page.more and not page.records:
                     raise PullError("the peer announces more changes but sent none: stopping to avoid a loop")
                 rows = wire_rows(page.records, peer.node_id)
-                if writing is not None:
-                    await writing
-                writing = asyncio.create_task(write(rows, page.next_cursor, page.remaining))
+                if sqlite_path is not None and page.more and not isinstance(sink, _ProcessPageSink):
+                    # A backlog: worth a writer process (it starts while this page is written the usual way).
+                    await sink.write(rows, page.next_cursor, page.remaining, page.more)
+                    writer = await SqliteWriterProcess.start(sqlite_path)
+                    await sink.finish()
+                    sink = _ProcessPageSink(sink, writer)
+                else:
+                    await sink.write(rows, page.next_cursor, page.remaining, page.more)
                 del page, rows
                 if producer.done() and fetches.empty():
                     break
-            if writing is not None:
-                await writing
-                writing = None
-    except (TransportError, BatchRejected, PullError) as exc:
-        await _settle(writing)
+            await sink.finish()
+    except (TransportError, BatchRejected, PullError, WriterFailed) as exc:
+        await sink.settle()
         await persistence.record_pull_outcome(context.engine, peer.node_id, error=str(exc))
         log.warning("pull from %s failed: %s", peer.node_id, exc)
         raise PullError(f"pull from {peer.node_id} failed: {exc}") from exc
@@ -150,22 +265,10 @@ async def pull_peer(
                 leftover.cancel()
                 with contextlib.suppress(asyncio.CancelledError, TransportError):
                     await leftover
-        if writing is not None and not writing.done():
-            writing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await writing
-        if page_writer is not None:
-            page_writer.close()
+        await sink.close()
     await persistence.record_pull_outcome(context.engine, peer.node_id, lag=progress.remaining)
     return progress
 
 
 async def _body(request: Awaitable[Response]) -> bytes:
     return (await request).body
-
-
-async def _settle(writing: asyncio.Task[None] | None) -> None:
-    """Let an in-flight page write finish (it is a valid page) before reporting a later page's failure."""
-    if writing is not None and not writing.done():
-        with contextlib.suppress(Exception):
-            await writing

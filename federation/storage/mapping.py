@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from federation.schema.records import Activity, NodeProfile, PeriodReport, ReportReview, SharedResource
+from federation.storage.upsert import FILTER_COLUMNS, RECORD_COLUMNS
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
@@ -28,44 +29,42 @@ def encode_body(record: BaseModel) -> str:
     return record.model_dump_json()
 
 
-FILTER_COLUMNS = (
-    "category",
-    "service_type",
-    "status",
-    "commune",
-    "resource_kind",
-    "period",
-    "start_date",
-    "end_date",
-    "audience",
-)
+_NO_FILTERS: tuple[Any, ...] = (None,) * len(FILTER_COLUMNS)
+
+
+def filter_values(record: BaseModel) -> tuple[Any, ...]:
+    """The fields the API filters on, copied into their own columns (in FILTER_COLUMNS order)."""
+    # Replication maps every received record through here: plain tuples, no per-record dict.
+    if isinstance(record, Activity):
+        start, end = record.start_date, record.end_date
+        return (
+            record.category,
+            record.service_type,
+            record.status,
+            record.place.commune,
+            None,
+            None,
+            start.isoformat() if start else None,
+            end.isoformat() if end else None,
+            None,
+        )
+    if isinstance(record, SharedResource):
+        return (None, None, record.status, record.place.commune, record.kind, None, None, None, None)
+    if isinstance(record, PeriodReport):
+        return (None, None, record.state, None, None, record.period.key, None, None, None)
+    if isinstance(record, NodeProfile):
+        return (None, None, record.label_status, record.commune, None, None, None, None, None)
+    if isinstance(record, ReportReview):
+        return (None, None, record.decision, None, None, None, None, None, record.report_origin)
+    return _NO_FILTERS
 
 
 def filter_columns(record: BaseModel) -> dict[str, Any]:
-    """Copy the fields the API filters on into their own columns."""
-    columns: dict[str, Any] = dict.fromkeys(FILTER_COLUMNS)
-    if isinstance(record, Activity):
-        columns.update(
-            category=record.category,
-            service_type=record.service_type,
-            status=record.status,
-            commune=record.place.commune,
-            start_date=record.start_date.isoformat() if record.start_date else None,
-            end_date=record.end_date.isoformat() if record.end_date else None,
-        )
-    elif isinstance(record, SharedResource):
-        columns.update(status=record.status, commune=record.place.commune, resource_kind=record.kind)
-    elif isinstance(record, PeriodReport):
-        columns.update(status=record.state, period=record.period.key)
-    elif isinstance(record, NodeProfile):
-        columns.update(status=record.label_status, commune=record.commune)
-    elif isinstance(record, ReportReview):
-        columns.update(status=record.decision, audience=record.report_origin)
-    return columns
+    return dict(zip(FILTER_COLUMNS, filter_values(record), strict=True))
 
 
-def tombstone_row(kind: str, origin: str, record_id: str, version: int, updated_at: dt.datetime) -> dict[str, Any]:
-    """The `records` row of a deleted record: the envelope only, no filterable fields."""
+def tombstone_values(kind: str, origin: str, record_id: str, version: int, updated_at: dt.datetime) -> tuple[Any, ...]:
+    """The `records` row (RECORD_COLUMNS order) of a deleted record: the envelope only, no filterable fields."""
     body = {
         "origin": origin,
         "id": record_id,
@@ -73,28 +72,38 @@ def tombstone_row(kind: str, origin: str, record_id: str, version: int, updated_
         "updated_at": updated_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
         "deleted": True,
     }
-    return {
-        "kind": kind,
-        "origin": origin,
-        "id": record_id,
-        "version": version,
-        "updated_at_us": to_micros(updated_at),
-        "deleted": True,
-        "body": json.dumps(body, separators=(",", ":")),
-        **dict.fromkeys(FILTER_COLUMNS),
-    }
+    return (
+        kind,
+        origin,
+        record_id,
+        version,
+        to_micros(updated_at),
+        True,
+        *_NO_FILTERS,
+        json.dumps(body, separators=(",", ":")),
+    )
+
+
+def record_values(kind: str, record: BaseModel) -> tuple[Any, ...]:
+    """The `records` row (RECORD_COLUMNS order) of a live (non-deleted) record."""
+    envelope: Any = record
+    return (
+        kind,
+        envelope.origin,
+        str(envelope.id),
+        envelope.version,
+        to_micros(envelope.updated_at),
+        False,
+        *filter_values(record),
+        encode_body(record),
+    )
+
+
+def tombstone_row(kind: str, origin: str, record_id: str, version: int, updated_at: dt.datetime) -> dict[str, Any]:
+    """`tombstone_values` keyed by column name."""
+    return dict(zip(RECORD_COLUMNS, tombstone_values(kind, origin, record_id, version, updated_at), strict=True))
 
 
 def record_row(kind: str, record: BaseModel) -> dict[str, Any]:
-    """All columns of a `records` row for a live (non-deleted) record."""
-    envelope: Any = record
-    return {
-        "kind": kind,
-        "origin": envelope.origin,
-        "id": str(envelope.id),
-        "version": envelope.version,
-        "updated_at_us": to_micros(envelope.updated_at),
-        "deleted": False,
-        "body": encode_body(record),
-        **filter_columns(record),
-    }
+    """`record_values` keyed by column name."""
+    return dict(zip(RECORD_COLUMNS, record_values(kind, record), strict=True))

@@ -1,0 +1,199 @@
+"""A child process that writes pulled pages into an SQLite node, and the pull's handle on it.
+
+Why a process: in one process, sqlite3 binds every row's parameters holding the GIL, so the database thread and
+the event loop parsing the next page take turns instead of working side by side (measured: the two together used
+one core). In a child process SQLite runs on the second core while the parent parses.
+
+Why group commits: each transaction rewrites, in the WAL, every index page it touched; an index keyed by random
+ids (record ids) touches almost all of its leaf pages per 1,000 rows. A transaction that spans several pages of
+the feed writes each such page once instead of once per feed page. The pull checkpoint still moves in the same
+transaction as the rows it covers, so a crash leaves a prefix of the feed and the matching checkpoint.
+
+Wire between parent and child: frames of a 4-byte big-endian length and a `marshal` payload (both ends are the
+same Python), on the child's stdin and stdout. Parent → child: ("page", rows, peer_id, cursor, remaining, commit)
+and ("commit",); child → parent, after each commit: ("committed", pages, applied), or ("error", message) before
+it exits. The child exits, rolling back what is not committed, when its stdin closes (the parent ended or died).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import marshal
+import sqlite3
+import struct
+import sys
+from collections.abc import Sequence
+from typing import Any, BinaryIO
+
+from federation.storage.upsert import upsert_sql
+
+_LENGTH = struct.Struct(">I")
+# A larger WAL before each automatic checkpoint (64 MiB instead of 4 MiB) means fewer checkpoint stalls during
+# a long pull; the writer checkpoints what is left, without waiting for readers, when it ends.
+PRAGMAS = (
+    "journal_mode=WAL",
+    "synchronous=NORMAL",
+    "busy_timeout=10000",
+    "cache_size=-65536",
+    "wal_autocheckpoint=16384",
+)
+
+
+class WriterFailed(Exception):
+    """The writer process reported an error or ended before answering."""
+
+
+# --- Child side -----------------------------------------------------------------------------------------------
+
+
+def _read_frame(stream: BinaryIO) -> Any:
+    header = stream.read(_LENGTH.size)
+    if len(header) < _LENGTH.size:
+        return None
+    (length,) = _LENGTH.unpack(header)
+    payload = stream.read(length)
+    if len(payload) < length:
+        return None
+    return marshal.loads(payload)
+
+
+def _write_frame(stream: BinaryIO, message: tuple[Any, ...]) -> None:
+    payload = marshal.dumps(message)
+    stream.write(_LENGTH.pack(len(payload)) + payload)
+    stream.flush()
+
+
+def serve(path: str, incoming: BinaryIO, outgoing: BinaryIO) -> int:
+    """The child's loop: apply pages in order, commit when asked, answer each commit."""
+    connection = sqlite3.connect(path, isolation_level=None)
+    for pragma in PRAGMAS:
+        connection.execute(f"PRAGMA {pragma}")
+    statement = upsert_sql("qmark")
+    checkpoint = "UPDATE peers SET cursor = ?, lag = ? WHERE node_id = ?"
+    in_transaction = False
+    pages = applied = 0
+    try:
+        while (message := _read_frame(incoming)) is not None:
+            if message[0] == "page":
+                _, rows, peer_id, cursor, remaining, commit = message
+                if not in_transaction:
+                    connection.execute("BEGIN IMMEDIATE")
+                    in_transaction = True
+                if rows:
+                    applied += max(connection.executemany(statement, rows).rowcount, 0)
+                connection.execute(checkpoint, (cursor, remaining, peer_id))
+                pages += 1
+            elif message[0] != "commit":
+                raise ValueError(f"unknown message {message[0]!r}")
+            else:
+                commit = True
+            if commit and in_transaction:
+                connection.execute("COMMIT")
+                in_transaction = False
+                _write_frame(outgoing, ("committed", pages, applied))
+                pages = applied = 0
+    except Exception as exc:  # reported to the parent, which raises it in the pull
+        if in_transaction:
+            connection.execute("ROLLBACK")
+        with contextlib.suppress(OSError):
+            _write_frame(outgoing, ("error", f"{type(exc).__name__}: {exc}"))
+        return 1
+    finally:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        with contextlib.suppress(sqlite3.Error):
+            connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        connection.close()
+    return 0
+
+
+def main(argv: Sequence[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m federation.protocol.sqlite_writer DATABASE_PATH", file=sys.stderr)
+        return 2
+    return serve(argv[0], sys.stdin.buffer, sys.stdout.buffer)
+
+
+# --- Parent side ----------------------------------------------------------------------------------------------
+
+
+class SqliteWriterProcess:
+    """The pull's handle on its writer process: send pages in feed order, learn which are committed."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self._process = process
+        self._stdin = process.stdin
+        self._stdout = process.stdout
+
+    @classmethod
+    async def start(cls, path: str) -> SqliteWriterProcess:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "federation.protocol.sqlite_writer",
+            path,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        return cls(process)
+
+    async def _send(self, message: tuple[Any, ...]) -> None:
+        assert self._stdin is not None
+        payload = marshal.dumps(message)
+        self._stdin.write(_LENGTH.pack(len(payload)) + payload)
+        try:
+            await self._stdin.drain()
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            raise WriterFailed(await self._failure()) from exc
+
+    async def send_page(
+        self, rows: list[tuple[Any, ...]], peer_id: str, cursor: str, remaining: int, commit: bool
+    ) -> None:
+        """Queue a page (rows in RECORD_COLUMNS order) and its checkpoint; `commit` ends the transaction after it."""
+        await self._send(("page", rows, peer_id, cursor, remaining, commit))
+
+    async def commit(self) -> None:
+        """Ask for the open transaction, if any, to be committed now (before a wait on the network)."""
+        await self._send(("commit",))
+
+    async def committed(self) -> tuple[int, int]:
+        """Wait for the next commit: (pages, rows inserted or changed) since the previous one."""
+        message = await self._read()
+        if message is None:
+            raise WriterFailed(await self._failure())
+        if message[0] == "error":
+            raise WriterFailed(f"the SQLite writer failed: {message[1]}")
+        return int(message[1]), int(message[2])
+
+    async def _read(self) -> Any:
+        assert self._stdout is not None
+        try:
+            header = await self._stdout.readexactly(_LENGTH.size)
+            (length,) = _LENGTH.unpack(header)
+            return marshal.loads(await self._stdout.readexactly(length))
+        except asyncio.IncompleteReadError:
+            return None
+
+    async def _failure(self) -> str:
+        message = await self._read()
+        if message is not None and message[0] == "error":
+            return f"the SQLite writer failed: {message[1]}"
+        code = await self._process.wait()
+        return f"the SQLite writer process ended unexpectedly (exit status {code})"
+
+    async def close(self) -> None:
+        """End the child: what is not committed is rolled back; waits for it to exit."""
+        if self._stdin is not None and not self._stdin.is_closing():
+            self._stdin.close()
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                await self._stdin.wait_closed()
+        try:
+            await asyncio.wait_for(self._process.wait(), timeout=30)
+        except TimeoutError:
+            self._process.kill()
+            await self._process.wait()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

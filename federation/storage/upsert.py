@@ -1,0 +1,39 @@
+"""The column order of a `records` row on every replica write path, and the idempotent upsert they all run.
+
+Kept free of heavy imports: the SQLite writer process imports it and nothing else from the schema.
+"""
+
+from __future__ import annotations
+
+# Fields copied out of the record document into their own columns, so lists and reports filter on them.
+FILTER_COLUMNS = (
+    "category",
+    "service_type",
+    "status",
+    "commune",
+    "resource_kind",
+    "period",
+    "start_date",
+    "end_date",
+    "audience",
+)
+
+RECORD_COLUMNS = ("kind", "origin", "id", "version", "updated_at_us", "deleted", *FILTER_COLUMNS, "body")
+_UPDATED = [column for column in RECORD_COLUMNS if column not in ("id", "origin")]
+
+
+def upsert_sql(paramstyle: str) -> str:
+    """INSERT of one row keyed by record id; a stored row changes only for a newer version from the same origin."""
+    if paramstyle == "qmark":
+        placeholders = ", ".join("?" for _ in RECORD_COLUMNS)
+    elif paramstyle in ("numeric_dollar", "numeric"):
+        prefix = "$" if paramstyle == "numeric_dollar" else ":"
+        placeholders = ", ".join(f"{prefix}{n}" for n in range(1, len(RECORD_COLUMNS) + 1))
+    else:
+        placeholders = ", ".join("%s" for _ in RECORD_COLUMNS)
+    assignments = ", ".join(f"{column} = excluded.{column}" for column in _UPDATED)
+    return (
+        f"INSERT INTO records ({', '.join(RECORD_COLUMNS)}) VALUES ({placeholders}) "
+        f"ON CONFLICT (id) DO UPDATE SET {assignments} "
+        "WHERE records.version < excluded.version AND records.origin = excluded.origin"
+    )
