@@ -13,7 +13,7 @@ from federation import appkeys
 from federation.api import exports, introspection, meta, node, records
 from federation.config import Settings
 from federation.observability import METRICS, Metrics, metrics_endpoint, observe
-from federation.openapi import build_openapi
+from federation.openapi import build_openapi, refine_for_plugins
 from federation.plugins import Plugins, build_plugins
 from federation.problems import problem_middleware
 from federation.protocol import discovery, receiver
@@ -54,10 +54,19 @@ def create_app(settings: Settings, plugins: Plugins | None = None, *, upgrade_da
     if plugins is None:
         plugins = build_plugins(disabled=settings.plugins.disabled, settings=settings.plugins.sections())
     app[appkeys.PLUGINS] = plugins
-    list_filters = {
-        kind: {name: f.description for name, f in spec.items()} for kind, spec in records.LIST_FILTERS.items()
-    }
-    document = build_openapi(list_filters, records.PRIVATE_KINDS)
+    document = build_openapi(
+        records.filter_parameters(),
+        records.PRIVATE_KINDS,
+        cursor_pattern=records.CURSOR_PATTERN,
+        max_page_size=settings.api.max_page_size,
+    )
+    registry = plugins.registry
+    document = refine_for_plugins(
+        document,
+        {key: (str(kind.category), kind.details_model) for key, kind in registry.service_types.items()},
+        registry.indicators,
+        registry.exporters,
+    )
     app[appkeys.OPENAPI] = json.dumps(document, ensure_ascii=False).encode("utf-8")
 
     async def database(app: web.Application) -> AsyncIterator[None]:

@@ -162,11 +162,10 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def _openapi() -> dict[str, Any]:
-    from federation.api.records import LIST_FILTERS, PRIVATE_KINDS
+    from federation.api.records import CURSOR_PATTERN, PRIVATE_KINDS, filter_parameters
     from federation.openapi import build_openapi
 
-    filters = {kind: {name: f.description for name, f in spec.items()} for kind, spec in LIST_FILTERS.items()}
-    return build_openapi(filters, PRIVATE_KINDS)
+    return build_openapi(filter_parameters(), PRIVATE_KINDS, cursor_pattern=CURSOR_PATTERN)
 
 
 def cmd_schema_export(args: argparse.Namespace) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pydantic import BaseModel
@@ -26,6 +27,38 @@ def component_schemas() -> tuple[dict[str, Any], dict[tuple[Any, str], str]]:
     schemas = top.get("$defs", {})
     schemas["Problem"] = _problem_schema()
     return schemas, {(model, mode): ref["$ref"] for (model, mode), ref in refs.items()}
+
+
+def refine_for_plugins(
+    document: dict[str, Any],
+    service_types: Mapping[str, tuple[str, type[BaseModel]]],
+    indicators: Iterable[str],
+    export_formats: Iterable[str],
+) -> dict[str, Any]:
+    """This node's document: what its plugins registered narrows the generic contract.
+
+    `service_types` maps each key to (category, details model): an activity's body is then one of these
+    variants, each with its own `details` schema; report indicators and export formats become enums.
+    """
+    schemas = document["components"]["schemas"]
+    variants = []
+    for key, (category, details_model) in sorted(service_types.items()):
+        details = details_model.model_json_schema(ref_template=REF, mode="validation")
+        schemas.update(details.pop("$defs", {}))
+        variant: dict[str, Any] = {
+            "title": key,
+            "properties": {"service_type": {"const": key}, "category": {"const": category}, "details": details},
+        }
+        if details.get("required"):
+            variant["required"] = ["details"]
+        variants.append(variant)
+    if variants:
+        schemas["ActivityData"]["oneOf"] = variants
+    schemas["PeriodReportData"]["properties"]["indicators"]["propertyNames"] = {"enum": sorted(indicators)}
+    for parameter in document["paths"]["/api/v1/export/{collection}"]["get"]["parameters"]:
+        if parameter["name"] == "format":
+            parameter["schema"] = {"type": "string", "enum": sorted(export_formats)}
+    return document
 
 
 def _problem_schema() -> dict[str, Any]:
@@ -66,6 +99,14 @@ def _json(description: str, ref: str, headers: dict[str, Any] | None = None) -> 
     return response
 
 
+def _link(operation_id: str) -> dict[str, Any]:
+    return {
+        "operationId": operation_id,
+        "parameters": {"id": "$response.body#/id"},
+        "description": f"{operation_id} on the record this response describes.",
+    }
+
+
 _ETAG = {"ETag": {"schema": {"type": "string"}, "description": "Version tag for If-None-Match / If-Match."}}
 _SECURED: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 _ID_PARAM = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
@@ -74,7 +115,7 @@ _IF_MATCH = {
     "in": "header",
     "required": False,
     "schema": {"type": "string"},
-    "description": "Only apply if the record still has this ETag (else 412).",
+    "description": "Only apply if the record still has one of these ETags (else 412).",
 }
 _IF_NONE_MATCH = {
     "name": "If-None-Match",
@@ -95,7 +136,14 @@ def _write_errors() -> dict[str, Any]:
     }
 
 
-def build_openapi(list_filters: dict[str, dict[str, Any]], private_kinds: frozenset[str]) -> dict[str, Any]:
+def build_openapi(
+    list_filters: dict[str, dict[str, dict[str, Any]]],
+    private_kinds: frozenset[str],
+    *,
+    cursor_pattern: str,
+    max_page_size: int = 500,
+) -> dict[str, Any]:
+    """The document; `list_filters` maps each kind to its query parameters ({"description", "schema"})."""
     schemas, refs = component_schemas()
     paths: dict[str, Any] = {}
     for kind in RECORD_KINDS.values():
@@ -144,12 +192,23 @@ def build_openapi(list_filters: dict[str, dict[str, Any]], private_kinds: frozen
         read_security = _SECURED if kind.name in private_kinds else []
         read_errors = {"401": _problem("Token required.")} if kind.name in private_kinds else {}
         filters = [
-            {"name": param, "in": "query", "required": False, "schema": {"type": "string"}, "description": desc}
-            for param, desc in list_filters[kind.name].items()
+            {"name": param, "in": "query", "required": False, **described}
+            for param, described in list_filters[kind.name].items()
         ]
         paging = [
-            {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1}},
-            {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"}},
+            {
+                "name": "limit",
+                "in": "query",
+                "required": False,
+                "schema": {"type": "integer", "minimum": 1, "maximum": max_page_size},
+            },
+            {
+                "name": "cursor",
+                "in": "query",
+                "required": False,
+                "schema": {"type": "string", "pattern": cursor_pattern},
+                "description": "`next_cursor` of the previous page.",
+            },
             {
                 "name": "updated_since",
                 "in": "query",
@@ -159,6 +218,12 @@ def build_openapi(list_filters: dict[str, dict[str, Any]], private_kinds: frozen
             },
         ]
         base = f"/api/v1/{kind.collection}"
+        # Links let clients (and stateful API tests) chain create → get → replace → delete on the same record.
+        links = {
+            f"get{name}": _link(f"get{name}"),
+            f"replace{name}": _link(f"replace{name}"),
+            f"delete{name}": _link(f"delete{name}"),
+        }
         paths[base] = {
             "get": {
                 "operationId": f"list{name}s",
@@ -180,7 +245,10 @@ def build_openapi(list_filters: dict[str, dict[str, Any]], private_kinds: frozen
                 "security": _SECURED,
                 "requestBody": {"required": True, "content": {JSON: {"schema": {"$ref": data_ref}}}},
                 "responses": {
-                    "201": _json("Created.", record_ref, {**_ETAG, "Location": {"schema": {"type": "string"}}}),
+                    "201": {
+                        **_json("Created.", record_ref, {**_ETAG, "Location": {"schema": {"type": "string"}}}),
+                        "links": links,
+                    },
                     "409": _problem("Conflicts with an existing record."),
                     **_write_errors(),
                 },
@@ -210,7 +278,7 @@ def build_openapi(list_filters: dict[str, dict[str, Any]], private_kinds: frozen
                 "parameters": [_IF_MATCH],
                 "requestBody": {"required": True, "content": {JSON: {"schema": {"$ref": data_ref}}}},
                 "responses": {
-                    "200": _json("The new version.", record_ref, _ETAG),
+                    "200": {**_json("The new version.", record_ref, _ETAG), "links": links},
                     "404": _problem("No such record."),
                     "409": _problem("Replica of another node, or a locked report."),
                     "410": _problem("The record was deleted."),

@@ -51,9 +51,14 @@ class Problem(Exception):
         if self.errors:
             body["errors"] = self.errors
         body.update(self.extra)
+        try:
+            encoded = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            # A detail quoting undecodable client input (a header's lone surrogates) is escaped, not a 500.
+            encoded = json.dumps(body).encode("ascii")
         return web.Response(
             status=self.status,
-            body=json.dumps(body, ensure_ascii=False).encode("utf-8"),
+            body=encoded,
             content_type=PROBLEM_CONTENT_TYPE,
             headers=self.headers,
         )

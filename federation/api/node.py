@@ -37,12 +37,13 @@ async def get_node(request: web.Request) -> web.StreamResponse:
 async def put_node(request: web.Request) -> web.StreamResponse:
     await require_token(request)
     profile_id = request.app[PROFILE_ID]
-    if_match = if_match_version(request, profile_id)
     payload = await read_json_object(request)
     plugins = request.app[appkeys.PLUGINS]
     previous = await request.app[appkeys.READER].get("node", profile_id)
     previous_doc = json.loads(previous.body) if previous is not None else None
     data = validate_record_data(NODE_KIND, payload, plugins, previous_doc)
+    # If-Match is checked once the body is known to be valid: an invalid body is a 4xx whatever If-Match says.
+    if_match = if_match_version(request, profile_id)
     fields = data.model_dump(mode="json")
     stored = await write_or_problem(
         request.app[appkeys.STORE].replace(

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -28,7 +27,7 @@ from federation.api.requests import (
 from federation.plugins import Plugins
 from federation.problems import Problem
 from federation.reports import build_report, check_deletable
-from federation.schema.identifiers import normalize_insee_commune
+from federation.schema.identifiers import INSEE_COMMUNE_PATTERN, normalize_insee_commune
 from federation.schema.records import (
     RECORD_KINDS,
     ActivityStatus,
@@ -38,7 +37,7 @@ from federation.schema.records import (
     ResourceKind,
     ResourceStatus,
 )
-from federation.schema.types import NODE_ID_PATTERN, Category
+from federation.schema.types import KEY_PATTERN, NODE_ID_PATTERN, Category
 from federation.storage.mapping import to_micros
 from federation.storage.reader import ListQuery
 from federation.storage.records import (
@@ -59,6 +58,11 @@ class Filter:
     column: str
     check: Callable[[str], str]
     description: str
+    schema: dict[str, Any]
+
+    def parameter(self) -> dict[str, Any]:
+        """What the OpenAPI document says about this query parameter."""
+        return {"description": self.description, "schema": self.schema}
 
 
 def _enum_check(enum: type[StrEnum]) -> Callable[[str], str]:
@@ -72,8 +76,6 @@ def _enum_check(enum: type[StrEnum]) -> Callable[[str], str]:
 
 
 def _pattern_check(pattern: str, what: str) -> Callable[[str], str]:
-    import re
-
     compiled = re.compile(pattern)
 
     def check(value: str) -> str:
@@ -84,47 +86,74 @@ def _pattern_check(pattern: str, what: str) -> Callable[[str], str]:
     return check
 
 
-_KEY = _pattern_check(r"^[a-z][a-z0-9_]{1,63}$", "a service type key")
-_ORIGIN = Filter("origin", _pattern_check(NODE_ID_PATTERN, "a node id"), "Only records from this origin node.")
-_COMMUNE = Filter("commune", normalize_insee_commune, "INSEE commune code of the place.")
+def _enum_schema(enum: type[StrEnum]) -> dict[str, Any]:
+    return {"type": "string", "enum": [member.value for member in enum]}
+
+
+def _enum_filter(column: str, enum: type[StrEnum], description: str) -> Filter:
+    return Filter(column, _enum_check(enum), description, _enum_schema(enum))
+
+
+_KEY = _pattern_check(KEY_PATTERN, "a service type key")
+_ORIGIN = Filter(
+    "origin",
+    _pattern_check(NODE_ID_PATTERN, "a node id"),
+    "Only records from this origin node.",
+    {"type": "string", "pattern": NODE_ID_PATTERN},
+)
+_COMMUNE = Filter(
+    "commune",
+    normalize_insee_commune,
+    "INSEE commune code of the place.",
+    {"type": "string", "pattern": INSEE_COMMUNE_PATTERN},
+)
+PERIOD_KEY_PATTERN = r"^[0-9]{4}(-Q[1-4]|-[0-9]{4})?$"
 
 LIST_FILTERS: dict[str, dict[str, Filter]] = {
     "activity": {
-        "category": Filter("category", _enum_check(Category), "Field of action."),
-        "service_type": Filter("service_type", _KEY, "Service type key."),
-        "status": Filter("status", _enum_check(ActivityStatus), "Activity status."),
+        "category": _enum_filter("category", Category, "Field of action."),
+        "service_type": Filter("service_type", _KEY, "Service type key.", {"type": "string", "pattern": KEY_PATTERN}),
+        "status": _enum_filter("status", ActivityStatus, "Activity status."),
         "commune": _COMMUNE,
         "origin": _ORIGIN,
     },
     "resource": {
-        "kind": Filter("resource_kind", _enum_check(ResourceKind), "Kind of resource."),
-        "status": Filter("status", _enum_check(ResourceStatus), "Resource status."),
+        "kind": _enum_filter("resource_kind", ResourceKind, "Kind of resource."),
+        "status": _enum_filter("status", ResourceStatus, "Resource status."),
         "commune": _COMMUNE,
         "origin": _ORIGIN,
     },
     "report": {
-        "period": Filter("period", _pattern_check(r"^[0-9]{4}(-Q[1-4]|-[0-9]{4})?$", "a period key"), "Period."),
-        "state": Filter("status", _enum_check(ReportState), "Report state."),
+        "period": Filter(
+            "period",
+            _pattern_check(PERIOD_KEY_PATTERN, "a period key"),
+            "Period.",
+            {"type": "string", "pattern": PERIOD_KEY_PATTERN},
+        ),
+        "state": _enum_filter("status", ReportState, "Report state."),
         "origin": _ORIGIN,
     },
 }
 PAGING_PARAMS = ("limit", "cursor", "updated_since")
 PRIVATE_KINDS = frozenset({"report"})
+# A list cursor names the last row served: any such value is a valid place to resume, so the published
+# pattern says exactly which cursors the API accepts. 18 digits stay within a 64-bit row id.
+CURSOR_PATTERN = r"^r[0-9]{1,18}$"
+
+
+def filter_parameters() -> dict[str, dict[str, dict[str, Any]]]:
+    """Each collection's list filters as the OpenAPI document describes them."""
+    return {kind: {name: spec.parameter() for name, spec in specs.items()} for kind, specs in LIST_FILTERS.items()}
 
 
 def encode_cursor(rid: int) -> str:
-    return base64.urlsafe_b64encode(f"r:{rid}".encode()).decode().rstrip("=")
+    return f"r{rid}"
 
 
 def decode_cursor(cursor: str) -> int:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        prefix, _, rid = raw.partition(":")
-        if prefix != "r" or not rid.isdigit():
-            raise ValueError(raw)
-        return int(rid)
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise _bad_query("cursor", "is not a cursor returned by this API") from exc
+    if re.fullmatch(CURSOR_PATTERN, cursor) is None:
+        raise _bad_query("cursor", "is not a cursor returned by this API")
+    return int(cursor[1:])
 
 
 def _bad_query(name: str, message: str) -> Problem:
@@ -136,13 +165,27 @@ def _bad_query(name: str, message: str) -> Problem:
     )
 
 
+_RFC3339 = re.compile(
+    r"(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2})[Tt ](?P<time>[0-9]{2}:[0-9]{2}):(?P<second>[0-9]{2})"
+    r"(?:\.(?P<fraction>[0-9]+))?(?P<offset>[Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
 def parse_updated_since(value: str) -> int:
+    """Microseconds since the epoch of an RFC 3339 date-time (any fraction length, leap second, z or Z)."""
+    # A "+" in a query string decodes to a space: "…T12:00:00 01:00" means "+01:00".
+    match = _RFC3339.fullmatch(re.sub(r" ([0-9]{2}:[0-9]{2})$", r"+\1", value.strip()))
+    if match is None:
+        if re.fullmatch(r"[0-9T:.\- ]+", value) and "T" in value:
+            raise _bad_query("updated_since", "needs a time zone (e.g. Z or +01:00)")
+        raise _bad_query("updated_since", "must be an RFC 3339 date-time such as 2026-01-31T12:00:00Z")
+    offset = match["offset"].upper().replace("Z", "+00:00")
+    second = min(int(match["second"]), 59)  # a leap second (:60) counts as the last second of its minute
+    fraction = (match["fraction"] or "")[:6].ljust(6, "0")
     try:
-        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00").replace(" ", "+"))
+        moment = dt.datetime.fromisoformat(f"{match['date']}T{match['time']}:{second:02d}.{fraction}{offset}")
     except ValueError as exc:
-        raise _bad_query("updated_since", "must be an RFC 3339 date-time such as 2026-01-31T12:00:00Z") from exc
-    if moment.tzinfo is None:
-        raise _bad_query("updated_since", "needs a time zone (e.g. Z or +01:00)")
+        raise _bad_query("updated_since", f"is not a valid date-time: {exc}") from exc
     return to_micros(moment)
 
 
@@ -250,12 +293,13 @@ class RecordCollection:
     async def replace(self, request: web.Request) -> web.StreamResponse:
         actor = await require_token(request)
         record_id = _record_id(request)
-        if_match = if_match_version(request, record_id)
         payload = await read_json_object(request)
         plugins = request.app[appkeys.PLUGINS]
         previous = await request.app[appkeys.READER].get(self.kind.name, record_id)
         previous_doc = json.loads(previous.body) if previous is not None and not previous.deleted else None
         data = validate_record_data(self.kind, payload, plugins, previous_doc)
+        # If-Match is checked once the body is known to be valid: an invalid body is a 4xx whatever If-Match says.
+        if_match = if_match_version(request, record_id)
         store = request.app[appkeys.STORE]
         stored = await write_or_problem(store.replace(self.kind.name, record_id, self._builder(data, actor), if_match))
         await notify_committed(plugins, stored, "updated")

@@ -54,13 +54,26 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
     return payload
 
 
+def _integral_floats_as_ints(value: Any) -> Any:
+    """JSON Schema counts 12.0 as an integer; strict validation would not, so such numbers become ints first."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _integral_floats_as_ints(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_integral_floats_as_ints(item) for item in value]
+    return value
+
+
 def validate_record_data(
     kind: RecordKind, payload: dict[str, Any], plugins: Plugins, previous: dict[str, Any] | None = None
 ) -> BaseModel:
     """Validate what a client sent: schema, service type details, then plugins' `validate_record`. 422 if not."""
     cleaned = {key: value for key, value in payload.items() if key not in kind.read_only_fields}
     try:
-        data = kind.data_model.model_validate(cleaned)
+        # Strict JSON validation: the published schema says `"lon": number`, so "2.35" (a string) is refused
+        # rather than silently coerced; JSON strings still carry dates, UUIDs and enum values.
+        data = kind.data_model.model_validate_json(json.dumps(_integral_floats_as_ints(cleaned)), strict=True)
     except ValidationError as exc:
         raise validation_problem(field_errors(exc)) from exc
     if isinstance(data, ActivityData):
@@ -111,22 +124,27 @@ def validate_service_type(data: ActivityData, registry: Registry) -> None:
             ]
         )
     try:
-        details = service_type.details_model.model_validate(data.details)
+        details = service_type.details_model.model_validate_json(
+            json.dumps(_integral_floats_as_ints(data.details)), strict=True
+        )
     except ValidationError as exc:
         raise validation_problem(field_errors(exc, ("details",))) from exc
     data.details = details.model_dump(mode="json")
 
 
 def if_match_version(request: web.Request, record_id: str) -> int | None:
-    """The version an If-Match header requires (our ETags are "<id>.<version>"), or None."""
+    """The version an If-Match header requires (our ETags are "<id>.<version>"), or None.
+
+    412 if no entity tag of the header names a version of this record (a malformed header names none).
+    """
     header = request.headers.get("If-Match")
     if header is None or header.strip() == "*":
         return None
-    tag = header.strip().removeprefix("W/").strip('"')
-    tag_id, _, version = tag.rpartition(".")
-    if tag_id != record_id or not version.isdigit():
-        raise Problem(412, f"If-Match {header} does not name a version of this record", slug="precondition-failed")
-    return int(version)
+    for tag in header.split(","):
+        tag_id, _, version = tag.strip().removeprefix("W/").strip('"').rpartition(".")
+        if tag_id == record_id and version.isdigit() and len(version) <= 18:
+            return int(version)
+    raise Problem(412, "If-Match does not name a version of this record", slug="precondition-failed")
 
 
 def not_modified(request: web.Request, etag: str) -> bool:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from federation.schema.geo import department_code_for_commune
+from federation.schema.geo import DEPARTMENTS, department_code_for_commune
 
 __all__ = [
+    "INSEE_COMMUNE_PATTERN",
+    "QPV_PATTERN",
+    "RNA_PATTERN",
     "luhn_ok",
     "normalize_insee_commune",
     "normalize_qpv_code",
@@ -29,6 +32,17 @@ _LA_POSTE_HEAD_OFFICE_SIRET = "35600000000048"
 # is alphanumeric for Corsica ("W2A…", "W2B…"). We accept 9 digits, or "2A"/"2B" followed by 7 digits; any
 # other letter (e.g. "W1A…") is rejected.
 _RNA_RE = re.compile(r"W(?:[0-9]{2}|2[AB])[0-9]{7}")
+
+# The same rules as JSON Schema patterns, published in the contract so clients (and API fuzzers) know them.
+RNA_PATTERN = "^" + _RNA_RE.pattern + "$"
+QPV_PATTERN = r"^(?:QP[0-9]{6}|QN[0-9A-Z]{5}[A-Z])$"
+INSEE_COMMUNE_PATTERN = (
+    "^(?:(?:"
+    + "|".join(sorted(code for code in DEPARTMENTS if len(code) == 2))
+    + ")[0-9]{3}|(?:"
+    + "|".join(sorted(code for code in DEPARTMENTS if len(code) == 3))
+    + ")[0-9]{2})$"
+)
 
 _INSEE_COMMUNE_RE = re.compile(r"[0-9]{5}|2[AB][0-9]{3}")
 

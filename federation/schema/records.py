@@ -8,11 +8,13 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, Field, HttpUrl, model_validator
+from pydantic import AwareDatetime, BaseModel, Field, HttpUrl, WithJsonSchema, model_validator
 
+from federation.schema.identifiers import normalize_siren
 from federation.schema.types import (
     Category,
     Contact,
+    DerivedCode,
     GeoPoint,
     InseeCommune,
     LongText,
@@ -73,8 +75,10 @@ class NodeProfileData(StrictModel):
     rna: Rna | None = None
     address: PostalAddress | None = None
     commune: InseeCommune | None = Field(None, description="INSEE code of the commune of the head office.")
-    department: str | None = Field(None, description="Derived from `commune`; read-only.")
-    region: str | None = Field(None, description="INSEE region code, derived from `commune`; read-only.")
+    department: DerivedCode = Field(None, description="Derived from `commune`: leave out, or send the derived value.")
+    region: DerivedCode = Field(
+        None, description="INSEE region code, derived from `commune`: leave out, or send the derived value."
+    )
     qpv: list[QpvCode] = Field(default_factory=list, max_length=50, description="QPV served.")
     contact: Contact | None = None
     website: HttpUrl | None = None
@@ -90,7 +94,8 @@ class NodeProfileData(StrictModel):
         if self.siret:
             if self.siren and self.siren != self.siret[:9]:
                 raise ValueError(f"siren {self.siren} is not the first 9 digits of siret {self.siret}")
-            self.siren = self.siret[:9]
+            # The derived SIREN must itself be valid, or the stored record would fail validation (a 500).
+            self.siren = normalize_siren(self.siret[:9])
         return self
 
 
@@ -161,13 +166,29 @@ class Borrower(StrEnum):
     BUSINESSES = "businesses"
 
 
+# A weekly slot is in the régie's local time: an offset means nothing there, and mixing a naive and an aware
+# time made the order check raise TypeError (a 500).
+LocalTime = Annotated[
+    dt.time,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$",
+            "description": "Local time, HH:MM[:SS[.ffffff]], without offset.",
+        }
+    ),
+]
+
+
 class AvailabilitySlot(StrictModel):
     weekday: int = Field(ge=1, le=7, description="1 = Monday … 7 = Sunday (ISO 8601).")
-    start: dt.time
-    end: dt.time
+    start: LocalTime
+    end: LocalTime
 
     @model_validator(mode="after")
     def _ordered(self) -> AvailabilitySlot:
+        if self.start.tzinfo is not None or self.end.tzinfo is not None:
+            raise ValueError("slot times are local times, without offset")
         if self.end <= self.start:
             raise ValueError("end must be after start")
         return self
@@ -216,7 +237,9 @@ class Period(StrictModel):
     year: int = Field(ge=2000, le=2100, description="The (first) year.")
     end_year: int | None = Field(None, ge=2000, le=2100, description="Last year of a survey period.")
     quarter: int | None = Field(None, ge=1, le=4)
-    key: str | None = Field(None, description="Derived: 2025, 2025-Q3 or 2023-2025; read-only.")
+    key: DerivedCode = Field(
+        None, description="Derived (2025, 2025-Q3 or 2023-2025): leave out, or send the derived value."
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Period:

@@ -13,6 +13,9 @@ from pydantic.functional_validators import BeforeValidator
 
 from federation.schema.geo import department_for_commune
 from federation.schema.identifiers import (
+    INSEE_COMMUNE_PATTERN,
+    QPV_PATTERN,
+    RNA_PATTERN,
     normalize_insee_commune,
     normalize_qpv_code,
     normalize_rna,
@@ -46,7 +49,11 @@ Siren = Annotated[
     str,
     BeforeValidator(_as_str),
     AfterValidator(normalize_siren),
-    Field(description="SIREN: 9 digits with a valid Luhn key.", examples=["732829320"]),
+    Field(
+        description="SIREN: 9 digits with a valid Luhn key.",
+        examples=["732829320"],
+        json_schema_extra={"pattern": "^[0-9]{9}$", "format": "siren"},
+    ),
 ]
 Siret = Annotated[
     str,
@@ -55,18 +62,27 @@ Siret = Annotated[
     Field(
         description="SIRET: 14 digits with a valid Luhn key (La Poste establishments: digit sum multiple of 5).",
         examples=["73282932000074"],
+        json_schema_extra={"pattern": "^[0-9]{14}$", "format": "siret"},
     ),
 ]
 Rna = Annotated[
     str,
     AfterValidator(normalize_rna),
-    Field(description="RNA association number: W followed by 9 characters.", examples=["W751234567"]),
+    Field(
+        description="RNA association number: W followed by 9 characters.",
+        examples=["W751234567"],
+        json_schema_extra={"pattern": RNA_PATTERN},
+    ),
 ]
 InseeCommune = Annotated[
     str,
     BeforeValidator(_as_str),
     AfterValidator(_insee_commune),
-    Field(description="INSEE commune code (5 characters, 2A/2B for Corsica).", examples=["75056", "2A004"]),
+    Field(
+        description="INSEE commune code (5 characters, 2A/2B for Corsica).",
+        examples=["75056", "2A004"],
+        json_schema_extra={"pattern": INSEE_COMMUNE_PATTERN},
+    ),
 ]
 QpvCode = Annotated[
     str,
@@ -75,6 +91,7 @@ QpvCode = Annotated[
         description="Priority neighbourhood (QPV) code: QP + 6 digits (2015 list) or QN + 5 alphanumerics "
         "+ 1 letter (2024 list).",
         examples=["QP075001", "QN07501M"],
+        json_schema_extra={"pattern": QPV_PATTERN},
     ),
 ]
 
@@ -96,7 +113,8 @@ ServiceTypeKey = Annotated[
         examples=["green_spaces"],
     ),
 ]
-ShortText = Annotated[str, Field(min_length=1, max_length=200)]
+# Strings are stripped before their length is checked, so the contract also says "not only whitespace".
+ShortText = Annotated[str, Field(min_length=1, max_length=200, pattern=r"\S")]
 LongText = Annotated[str, Field(max_length=20_000)]
 
 
@@ -148,7 +166,7 @@ def derive_department_and_region(model: GeoModel) -> GeoModel:
     first, which costs more than the whole rest of the validation when replicating many records.
     """
     if model.commune is None:
-        if model.department or model.region:
+        if model.department is not None or model.region is not None:
             raise ValueError("department and region are derived from `commune`: set the commune instead")
         return model
     derived = _department_and_region(model.commune)
@@ -156,7 +174,8 @@ def derive_department_and_region(model: GeoModel) -> GeoModel:
         raise ValueError(f"unknown commune {model.commune}")
     for key, expected in derived.items():
         given = getattr(model, key)
-        if given not in (None, "") and str(given).upper() != expected:
+        # Only absent or the derived value: an empty string is a value too, and not the right one.
+        if given is not None and str(given).upper() != expected:
             raise ValueError(f"{key} '{given}' does not match commune {model.commune} (expected {expected})")
     model.department, model.region = derived["department"], derived["region"]
     return model
@@ -171,12 +190,19 @@ def _department_and_region(commune: str) -> dict[str, str] | None:
     return {"department": department.code, "region": department.region_code}
 
 
+# A derived field: a client may leave it out, send null or send the derived value itself (so that a record read
+# from the API can be sent back unchanged); any other value is refused.
+DerivedCode = str | None
+
+
 class Place(StrictModel):
     """Where something happens. Department and region are derived from the INSEE commune code."""
 
     commune: InseeCommune | None = None
-    department: str | None = Field(None, description="Derived from `commune`; read-only.")
-    region: str | None = Field(None, description="INSEE region code, derived from `commune`; read-only.")
+    department: DerivedCode = Field(None, description="Derived from `commune`: leave out, or send the derived value.")
+    region: DerivedCode = Field(
+        None, description="INSEE region code, derived from `commune`: leave out, or send the derived value."
+    )
     qpv: list[QpvCode] = Field(default_factory=list, max_length=50, description="QPV codes concerned.")
     address: str | None = Field(None, max_length=300)
     point: GeoPoint | None = None
@@ -214,4 +240,4 @@ def _phone(value: str) -> str:
 class Contact(StrictModel):
     person: str | None = Field(None, max_length=200)
     email: EmailStr | None = None
-    phone: Annotated[str, AfterValidator(_phone)] | None = None
+    phone: Annotated[str, AfterValidator(_phone), Field(json_schema_extra={"pattern": _PHONE_RE.pattern})] | None = None

@@ -1,0 +1,103 @@
+"""A node (or a hub) served on 127.0.0.1 from a background thread, for synchronous clients such as schemathesis."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+from federation.app import create_app
+from federation.bootstrap import init_node
+from federation.config import Settings, load_settings
+from federation.storage.tokens import create_token
+
+T = TypeVar("T")
+
+
+@dataclass
+class ServedNode:
+    """A running node: its URL, settings, loop (to run coroutines on it) and tokens by role."""
+
+    url: str
+    settings: Settings
+    loop: asyncio.AbstractEventLoop
+    app: web.Application
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run `coroutine` on the server's loop and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=60)
+
+    def auth(self, role: str = "admin") -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[role]}"}
+
+
+def _clean_environment() -> None:
+    for key in list(os.environ):
+        if key.startswith("REGIES_") and key != "REGIES_TEST_POSTGRES_URL":
+            del os.environ[key]
+
+
+@contextmanager
+def served_node(
+    data_dir: Path, node_id: str, *, hub: bool = False, database_url: str | None = None
+) -> Iterator[ServedNode]:
+    """Initialise a node in `data_dir` and serve it until the block ends; a hub gets coordinator tokens."""
+    _clean_environment()
+    overrides: dict[str, Any] = {"federation": {"worker": False}}
+    if hub:
+        overrides["plugins"] = {"hub": {"enabled": True}}
+    if database_url:
+        overrides["database"] = {"url": database_url}
+    settings = load_settings(data_dir=data_dir, overrides=overrides)
+    loop = asyncio.new_event_loop()
+    ready: threading.Event = threading.Event()
+    stop = asyncio.Event()
+    state: dict[str, Any] = {}
+
+    async def serve() -> None:
+        try:
+            result = await init_node(settings, name=f"Régie {node_id}", node_id=node_id)
+            assert result.admin_token
+            app = create_app(settings)
+            runner = web.AppRunner(app, access_log=None)
+            await runner.setup()
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            port = runner.addresses[0][1]
+            served = ServedNode(f"http://127.0.0.1:{port}", settings, loop, app, {"admin": result.admin_token})
+            if hub:
+                from federation import appkeys
+
+                engine = app[appkeys.ENGINE]
+                served.tokens["national"] = await create_token(engine, "coordination nationale", "national")
+                served.tokens["regional"] = await create_token(engine, "coordination IDF", "regional", "11")
+            state["served"] = served
+        except BaseException as exc:
+            state["error"] = exc
+            ready.set()
+            raise
+        ready.set()
+        try:
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+
+    thread = threading.Thread(target=lambda: loop.run_until_complete(serve()), daemon=True)
+    thread.start()
+    ready.wait(timeout=60)
+    if "error" in state:
+        raise state["error"]
+    try:
+        yield state["served"]
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(timeout=30)
+        loop.close()
