@@ -1,12 +1,16 @@
-"""Every endpoint of a hub (the node API, federation and hub routes) × every role → the expected status.
+"""Every endpoint × every role → the expected status, checked against the routers of a régie's node and a hub.
 
-The table is checked against the app's router: an endpoint added without an entry here fails the test.
+Roles: no credentials, the node's admin token, national and regional coordinator tokens, a peer node and the hub
+signing their requests (RFC 9421). Node endpoints are called on a régie's node that pinned both signers' keys;
+/plugins/hub/ endpoints on the hub, where the peer is a member and "hub" is the hub signing to itself (it is not
+its own peer). An endpoint added without an entry here fails the test.
 Signed-request faults (replayed, expired, tampered, spoofed origin, unknown key) are in tests/protocol/test_faults.py.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -15,86 +19,92 @@ from federation.protocol.transport import TransportError
 from federation.storage.tokens import create_token
 from tests.protocol.conftest import Node, NodeFactory, activity
 
-ROLES = ("anonymous", "admin", "national", "regional", "peer")
+ROLES = ("anonymous", "admin", "national", "regional", "peer", "hub")
 # Pages of the web UI authenticate with a session cookie, not these credentials: tests/web covers them.
 WEB_UI_PREFIXES = ("/admin", "/login", "/logout", "/static/")
 RECORD = "00000000-0000-4000-8000-000000000000"
 
 # (method, route as the router names it) → (concrete path, expected status per role in ROLES order).
 EXPECTED: dict[tuple[str, str], tuple[str, tuple[int, ...]]] = {
-    ("GET", "/"): ("/", (200, 200, 200, 200, 200)),
-    ("GET", "/healthz"): ("/healthz", (200, 200, 200, 200, 200)),
-    ("GET", "/readyz"): ("/readyz", (200, 200, 200, 200, 200)),
-    ("GET", "/openapi.json"): ("/openapi.json", (200, 200, 200, 200, 200)),
-    ("GET", "/docs"): ("/docs", (200, 200, 200, 200, 200)),
-    ("GET", "/docs/assets"): ("/docs/assets/swagger-ui.css", (200, 200, 200, 200, 200)),
-    ("HEAD", "/docs/assets"): ("/docs/assets/swagger-ui.css", (200, 200, 200, 200, 200)),
-    ("GET", "/metrics"): ("/metrics", (200, 200, 200, 200, 200)),
-    ("GET", "/api/v1/node"): ("/api/v1/node", (200, 200, 200, 200, 200)),
-    ("PUT", "/api/v1/node"): ("/api/v1/node", (401, 422, 403, 403, 401)),
-    ("GET", "/api/v1/activities"): ("/api/v1/activities", (200, 200, 200, 200, 200)),
-    ("POST", "/api/v1/activities"): ("/api/v1/activities", (401, 201, 403, 403, 401)),
-    ("GET", "/api/v1/activities/{id}"): (f"/api/v1/activities/{RECORD}", (404, 404, 404, 404, 404)),
-    ("PUT", "/api/v1/activities/{id}"): (f"/api/v1/activities/{RECORD}", (401, 404, 403, 403, 401)),
-    ("DELETE", "/api/v1/activities/{id}"): (f"/api/v1/activities/{RECORD}", (401, 404, 403, 403, 401)),
-    ("GET", "/api/v1/resources"): ("/api/v1/resources", (200, 200, 200, 200, 200)),
-    ("POST", "/api/v1/resources"): ("/api/v1/resources", (401, 422, 403, 403, 401)),
-    ("GET", "/api/v1/resources/{id}"): (f"/api/v1/resources/{RECORD}", (404, 404, 404, 404, 404)),
-    ("PUT", "/api/v1/resources/{id}"): (f"/api/v1/resources/{RECORD}", (401, 422, 403, 403, 401)),
-    ("DELETE", "/api/v1/resources/{id}"): (f"/api/v1/resources/{RECORD}", (401, 404, 403, 403, 401)),
-    ("GET", "/api/v1/reports"): ("/api/v1/reports", (401, 200, 403, 403, 401)),
-    ("POST", "/api/v1/reports"): ("/api/v1/reports", (401, 422, 403, 403, 401)),
-    ("GET", "/api/v1/reports/{id}"): (f"/api/v1/reports/{RECORD}", (401, 404, 403, 403, 401)),
-    ("PUT", "/api/v1/reports/{id}"): (f"/api/v1/reports/{RECORD}", (401, 422, 403, 403, 401)),
-    ("DELETE", "/api/v1/reports/{id}"): (f"/api/v1/reports/{RECORD}", (401, 404, 403, 403, 401)),
-    ("GET", "/api/v1/report-form"): ("/api/v1/report-form?period=2026", (401, 200, 403, 403, 401)),
-    ("GET", "/api/v1/plugins"): ("/api/v1/plugins", (200, 200, 200, 200, 200)),
-    ("GET", "/api/v1/service-types"): ("/api/v1/service-types", (200, 200, 200, 200, 200)),
-    ("GET", "/api/v1/indicators"): ("/api/v1/indicators", (200, 200, 200, 200, 200)),
-    ("GET", "/api/v1/export/{collection}"): ("/api/v1/export/reports?format=csv", (401, 200, 403, 403, 401)),
-    ("GET", "/.well-known/regies-node"): ("/.well-known/regies-node", (200, 200, 200, 200, 200)),
-    ("GET", "/.well-known/nodeinfo"): ("/.well-known/nodeinfo", (200, 200, 200, 200, 200)),
-    ("GET", "/nodeinfo/2.1"): ("/nodeinfo/2.1", (200, 200, 200, 200, 200)),
-    ("GET", "/federation/v1/changes"): ("/federation/v1/changes", (401, 401, 401, 401, 200)),
-    ("POST", "/federation/v1/inbox"): ("/federation/v1/inbox", (401, 401, 401, 401, 422)),
+    ("GET", "/"): ("/", (200, 200, 200, 200, 200, 200)),
+    ("GET", "/healthz"): ("/healthz", (200, 200, 200, 200, 200, 200)),
+    ("GET", "/readyz"): ("/readyz", (200, 200, 200, 200, 200, 200)),
+    ("GET", "/openapi.json"): ("/openapi.json", (200, 200, 200, 200, 200, 200)),
+    ("GET", "/docs"): ("/docs", (200, 200, 200, 200, 200, 200)),
+    ("GET", "/docs/assets"): ("/docs/assets/swagger-ui.css", (200, 200, 200, 200, 200, 200)),
+    ("HEAD", "/docs/assets"): ("/docs/assets/swagger-ui.css", (200, 200, 200, 200, 200, 200)),
+    ("GET", "/metrics"): ("/metrics", (200, 200, 200, 200, 200, 200)),
+    ("GET", "/api/v1/node"): ("/api/v1/node", (200, 200, 200, 200, 200, 200)),
+    ("PUT", "/api/v1/node"): ("/api/v1/node", (401, 422, 403, 403, 401, 401)),
+    ("GET", "/api/v1/activities"): ("/api/v1/activities", (200, 200, 200, 200, 200, 200)),
+    ("POST", "/api/v1/activities"): ("/api/v1/activities", (401, 201, 403, 403, 401, 401)),
+    ("GET", "/api/v1/activities/{id}"): (f"/api/v1/activities/{RECORD}", (404, 404, 404, 404, 404, 404)),
+    ("PUT", "/api/v1/activities/{id}"): (f"/api/v1/activities/{RECORD}", (401, 404, 403, 403, 401, 401)),
+    ("DELETE", "/api/v1/activities/{id}"): (f"/api/v1/activities/{RECORD}", (401, 404, 403, 403, 401, 401)),
+    ("GET", "/api/v1/resources"): ("/api/v1/resources", (200, 200, 200, 200, 200, 200)),
+    ("POST", "/api/v1/resources"): ("/api/v1/resources", (401, 422, 403, 403, 401, 401)),
+    ("GET", "/api/v1/resources/{id}"): (f"/api/v1/resources/{RECORD}", (404, 404, 404, 404, 404, 404)),
+    ("PUT", "/api/v1/resources/{id}"): (f"/api/v1/resources/{RECORD}", (401, 422, 403, 403, 401, 401)),
+    ("DELETE", "/api/v1/resources/{id}"): (f"/api/v1/resources/{RECORD}", (401, 404, 403, 403, 401, 401)),
+    ("GET", "/api/v1/reports"): ("/api/v1/reports", (401, 200, 403, 403, 401, 401)),
+    ("POST", "/api/v1/reports"): ("/api/v1/reports", (401, 422, 403, 403, 401, 401)),
+    ("GET", "/api/v1/reports/{id}"): (f"/api/v1/reports/{RECORD}", (401, 404, 403, 403, 401, 401)),
+    ("PUT", "/api/v1/reports/{id}"): (f"/api/v1/reports/{RECORD}", (401, 422, 403, 403, 401, 401)),
+    ("DELETE", "/api/v1/reports/{id}"): (f"/api/v1/reports/{RECORD}", (401, 404, 403, 403, 401, 401)),
+    ("GET", "/api/v1/report-form"): ("/api/v1/report-form?period=2026", (401, 200, 403, 403, 401, 401)),
+    ("GET", "/api/v1/plugins"): ("/api/v1/plugins", (200, 200, 200, 200, 200, 200)),
+    ("GET", "/api/v1/service-types"): ("/api/v1/service-types", (200, 200, 200, 200, 200, 200)),
+    ("GET", "/api/v1/indicators"): ("/api/v1/indicators", (200, 200, 200, 200, 200, 200)),
+    ("GET", "/api/v1/export/{collection}"): ("/api/v1/export/reports?format=csv", (401, 200, 403, 403, 401, 401)),
+    ("GET", "/.well-known/regies-node"): ("/.well-known/regies-node", (200, 200, 200, 200, 200, 200)),
+    ("GET", "/.well-known/nodeinfo"): ("/.well-known/nodeinfo", (200, 200, 200, 200, 200, 200)),
+    ("GET", "/nodeinfo/2.1"): ("/nodeinfo/2.1", (200, 200, 200, 200, 200, 200)),
+    ("GET", "/federation/v1/changes"): ("/federation/v1/changes", (401, 401, 401, 401, 200, 200)),
+    ("POST", "/federation/v1/inbox"): ("/federation/v1/inbox", (401, 401, 401, 401, 422, 422)),
     # A join request carries the key it is signed with, so an empty one is refused before any signature check.
-    ("POST", "/plugins/hub/enrolments"): ("/plugins/hub/enrolments", (422, 422, 422, 422, 422)),
-    ("GET", "/plugins/hub/enrolments"): ("/plugins/hub/enrolments", (401, 200, 200, 200, 401)),
+    ("POST", "/plugins/hub/enrolments"): ("/plugins/hub/enrolments", (422, 422, 422, 422, 422, 422)),
+    ("GET", "/plugins/hub/enrolments"): ("/plugins/hub/enrolments", (401, 200, 200, 200, 401, 401)),
     ("POST", "/plugins/hub/enrolments/{id}/approve"): (
         "/plugins/hub/enrolments/999/approve",
-        (401, 404, 404, 404, 401),
+        (401, 404, 404, 404, 401, 401),
     ),
-    ("POST", "/plugins/hub/enrolments/{id}/reject"): ("/plugins/hub/enrolments/999/reject", (401, 404, 404, 404, 401)),
-    ("GET", "/plugins/hub/directory"): ("/plugins/hub/directory", (200, 200, 200, 200, 200)),
-    ("GET", "/plugins/hub/directory/export"): ("/plugins/hub/directory/export?format=csv", (401, 200, 200, 200, 401)),
-    ("GET", "/plugins/hub/directory.geojson"): ("/plugins/hub/directory.geojson", (200, 200, 200, 200, 200)),
-    ("GET", "/plugins/hub/reports"): ("/plugins/hub/reports?period=2026", (401, 200, 200, 200, 401)),
+    ("POST", "/plugins/hub/enrolments/{id}/reject"): (
+        "/plugins/hub/enrolments/999/reject",
+        (401, 404, 404, 404, 401, 401),
+    ),
+    ("GET", "/plugins/hub/directory"): ("/plugins/hub/directory", (200, 200, 200, 200, 200, 200)),
+    ("GET", "/plugins/hub/directory/export"): (
+        "/plugins/hub/directory/export?format=csv",
+        (401, 200, 200, 200, 401, 401),
+    ),
+    ("GET", "/plugins/hub/directory.geojson"): ("/plugins/hub/directory.geojson", (200, 200, 200, 200, 200, 200)),
+    ("GET", "/plugins/hub/reports"): ("/plugins/hub/reports?period=2026", (401, 200, 200, 200, 401, 401)),
     ("POST", "/plugins/hub/reports/{origin}/{id}/validate"): (
         f"/plugins/hub/reports/rq-none/{RECORD}/validate",
-        (401, 404, 404, 404, 401),
+        (401, 404, 404, 404, 401, 401),
     ),
     ("POST", "/plugins/hub/reports/{origin}/{id}/return"): (
         f"/plugins/hub/reports/rq-none/{RECORD}/return",
-        (401, 404, 404, 404, 401),
+        (401, 404, 404, 404, 401, 401),
     ),
-    ("GET", "/plugins/hub/me"): ("/plugins/hub/me", (401, 401, 401, 401, 200)),
+    ("GET", "/plugins/hub/me"): ("/plugins/hub/me", (401, 401, 401, 401, 200, 401)),
     ("GET", "/plugins/hub/tables/activities"): (
         "/plugins/hub/tables/activities?period=2026",
-        (401, 200, 200, 200, 401),
+        (401, 200, 200, 200, 401, 401),
     ),
     ("GET", "/plugins/hub/tables/indicators"): (
         "/plugins/hub/tables/indicators?period=2026",
-        (401, 200, 200, 200, 401),
+        (401, 200, 200, 200, 401, 401),
     ),
     ("GET", "/plugins/hub/tables/trends"): (
         "/plugins/hub/tables/trends?indicator=volunteers",
-        (401, 200, 200, 200, 401),
+        (401, 200, 200, 200, 401, 401),
     ),
     ("GET", "/plugins/hub/tables/completeness"): (
         "/plugins/hub/tables/completeness?period=2026",
-        (401, 200, 200, 200, 401),
+        (401, 200, 200, 200, 401, 401),
     ),
-    ("GET", "/plugins/hub/tables/missing"): ("/plugins/hub/tables/missing?period=2026", (401, 200, 200, 200, 401)),
+    ("GET", "/plugins/hub/tables/missing"): ("/plugins/hub/tables/missing?period=2026", (401, 200, 200, 200, 401, 401)),
 }
 # aiohttp answers HEAD on every GET route of a plugin's sub-application like the GET.
 HEAD_OF_GET = {("HEAD", route) for method, route in EXPECTED if method == "GET" and route.startswith("/plugins/")}
@@ -134,40 +144,74 @@ async def _status(hub: Node, peer: Node, tokens: dict[str, str], role: str, meth
         return response.status
 
 
-@pytest.fixture
-async def hub_and_peer(make_node: NodeFactory) -> tuple[Node, Node, dict[str, str]]:
-    hub = await make_node("hub-roles", plugin_settings={"hub": {"enabled": True}})
-    peer = await make_node("rq-peer")
-    await hub.add_peer(peer)
-    engine = hub.context.engine
-    tokens = {
-        "admin": hub.token,
+@dataclass
+class Network:
+    node: Node
+    hub: Node
+    peer: Node
+    tokens: dict[str, dict[str, str]]  # target node id → role → bearer token
+
+    def target(self, route: str) -> Node:
+        return self.hub if route.startswith("/plugins/hub/") else self.node
+
+
+async def _coordinator_tokens(target: Node) -> dict[str, str]:
+    engine = target.context.engine
+    return {
+        "admin": target.token,
         "national": await create_token(engine, "coordination nationale", "national"),
         "regional": await create_token(engine, "coordination IDF", "regional", "11"),
     }
-    return hub, peer, tokens
 
 
-async def test_every_endpoint_has_an_entry(hub_and_peer: tuple[Node, Node, dict[str, str]]) -> None:
-    hub, _peer, _tokens = hub_and_peer
+@pytest.fixture
+async def network(make_node: NodeFactory) -> Network:
+    hub = await make_node("hub-roles", plugin_settings={"hub": {"enabled": True}})
+    node = await make_node("rq-target")
+    peer = await make_node("rq-peer")
+    await hub.add_peer(peer)
+    await node.add_peer(peer)
+    await node.add_peer(hub, role="hub")
+    tokens = {target.node_id: await _coordinator_tokens(target) for target in (node, hub)}
+    return Network(node, hub, peer, tokens)
+
+
+async def _status(net: Network, role: str, method: str, route: str, path: str) -> int:
+    target = net.target(route)
+    body = _body(method, route)
+    if role in ("peer", "hub"):
+        signer = net.peer if role == "peer" else net.hub
+        data = None if body is None else json.dumps(body).encode()
+        try:
+            return (await signer.context.client.request(method, f"{target.url}{path}", data)).status
+        except TransportError as exc:
+            assert exc.status is not None, exc
+            return exc.status
+    headers = {} if role == "anonymous" else {"Authorization": f"Bearer {net.tokens[target.node_id][role]}"}
+    async with target.session.request(method, f"{target.url}{path}", json=body, headers=headers) as response:
+        return response.status
+
+
+async def test_every_endpoint_has_an_entry(network: Network) -> None:
     endpoints = {
-        (method, route) for method, route in router_endpoints(hub.server.app) if not route.startswith(WEB_UI_PREFIXES)
+        (method, route)
+        for target in (network.node, network.hub)
+        for method, route in router_endpoints(target.server.app)
+        if not route.startswith(WEB_UI_PREFIXES)
     }
     missing = sorted(endpoints - set(EXPECTED) - HEAD_OF_GET)
     assert not missing, f"add these endpoints to EXPECTED with the status each role gets: {missing}"
-    assert not sorted(set(EXPECTED) - endpoints), "EXPECTED names endpoints the router no longer has"
+    assert not sorted(set(EXPECTED) - endpoints), "EXPECTED names endpoints the routers no longer have"
 
 
-async def test_endpoint_by_role(hub_and_peer: tuple[Node, Node, dict[str, str]]) -> None:
-    hub, peer, tokens = hub_and_peer
-    got = {}
-    for (method, route), (path, _expected) in EXPECTED.items():
-        body = _body(method, route)
-        got[(method, route)] = tuple([await _status(hub, peer, tokens, role, method, path, body) for role in ROLES])
-    expected = {endpoint: statuses for endpoint, (_path, statuses) in EXPECTED.items()}
+async def test_endpoint_by_role(network: Network) -> None:
+    got = {
+        endpoint: tuple([await _status(network, role, *endpoint, path) for role in ROLES])
+        for endpoint, (path, _expected) in EXPECTED.items()
+    }
     wrong = {
-        endpoint: dict(zip(ROLES, got[endpoint], strict=True))
-        for endpoint in expected
-        if got[endpoint] != expected[endpoint]
+        f"{method} {route}": dict(zip(ROLES, got[(method, route)], strict=True))
+        for (method, route), (_path, expected) in EXPECTED.items()
+        if got[(method, route)] != expected
     }
     assert not wrong, wrong
