@@ -21,7 +21,7 @@ from federation.web.i18n import DOMAIN, LANGUAGES, LOCALE_DIR
 
 WEB_DIR = Path(__file__).parent
 _METHODS = [("**/templates/**.html", "jinja2"), ("**.py", "python")]
-_OPTIONS = {"**/templates/**.html": {"extensions": "jinja2.ext.i18n", "trimmed": "true"}}
+_OPTIONS = {"**/templates/**.html": {"extensions": "jinja2.ext.i18n,jinja2.ext.do", "trimmed": "true"}}
 # `translate(request, "…")` and `translate_plural(request, "…", "…", n)` are the handlers' gettext.
 _KEYWORDS = {**DEFAULT_KEYWORDS, "N_": None, "translate": (2,), "translate_plural": (2, 3)}
 
@@ -54,6 +54,10 @@ def compiled(catalogue: Catalog) -> bytes:
     return buffer.getvalue()
 
 
+def _translated(string: object) -> bool:
+    return all(string) if isinstance(string, tuple | list) else bool(string)
+
+
 def update(locale_dir: Path = LOCALE_DIR) -> list[str]:
     """Bring every .po up to date with the sources and compile its .mo; returns French strings left to translate."""
     template = extract()
@@ -68,7 +72,7 @@ def update(locale_dir: Path = LOCALE_DIR) -> list[str]:
             write_po(handle, catalogue, width=120, omit_header=False, sort_output=True)
         path.with_suffix(".mo").write_bytes(compiled(catalogue))
         if language == "fr":
-            missing = [str(message.id) for message in catalogue if message.id and not message.string]
+            missing = [str(message.id) for message in catalogue if message.id and not _translated(message.string)]
     return missing
 
 

@@ -51,7 +51,7 @@ def setup_templates(app: web.Application, plugin_pages: Mapping[str, WebPages]) 
         app,
         loader=loader,
         autoescape=True,
-        extensions=["jinja2.ext.i18n"],
+        extensions=["jinja2.ext.i18n", "jinja2.ext.do"],
         undefined=jinja2.ChainableUndefined,
         trim_blocks=True,
         lstrip_blocks=True,

@@ -42,9 +42,13 @@ async def add_account(
 async def node(
     aiohttp_client: Any, regies_app_factory: Callable[..., Awaitable[tuple[web.Application, str]]], password_hash: str
 ) -> TestClient[Any, Any]:
-    """A node with the built-in plugins and two accounts: `admin` (admin) and `marie` (staff)."""
-    app, _token = await regies_app_factory(entry_points=True)
+    """A node with the built-in plugins and two accounts: `admin` (admin) and `marie` (staff).
+
+    `client.regies_auth` holds the node's admin API token headers, to check what the pages wrote.
+    """
+    app, token = await regies_app_factory(entry_points=True)
     client: TestClient[Any, Any] = await aiohttp_client(app)
+    client.regies_auth = {"Authorization": f"Bearer {token}"}  # type: ignore[attr-defined]
     await add_account(app, password_hash, "admin", "admin")
     await add_account(app, password_hash, "marie", "staff")
     return client

@@ -1,0 +1,192 @@
+"""Back-office pages for period reports: start one for a period, fill it (computed indicators pre-filled),
+save a draft, submit it to the network, and read its history."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from aiohttp import web
+from yarl import URL
+
+from federation import appkeys
+from federation.api.records import notify_committed, write_or_problem
+from federation.api.requests import validate_record_data
+from federation.indicators import parse_period_key, report_form
+from federation.problems import Problem
+from federation.reports import build_report
+from federation.schema.records import RECORD_KINDS, PeriodReportData, ReportState
+from federation.web import data
+from federation.web.auth import require_user
+from federation.web.forms import NUMBER, TEXTAREA, FormField, FormState, payload_from_form, values_from_form
+from federation.web.i18n_request import language, translate
+from federation.web.labels import N_
+from federation.web.rendering import render
+from federation.web.users import NODE_ROLES, WebUser
+from federation.web.validation import add_problem
+
+REPORT = RECORD_KINDS["report"]
+PATH = "/admin/reports"
+EDITABLE_STATES = (ReportState.DRAFT.value, ReportState.RETURNED.value)
+_UNITS = {
+    "count": N_("number"),
+    "fte": N_("full-time equivalents"),
+    "percent": N_("percent"),
+    "euros": N_("euros"),
+    "hours": N_("hours"),
+}
+
+
+def period_choices(today: dt.date) -> list[str]:
+    """The periods a régie most likely reports on now: this and last year, their quarters, the last survey."""
+    year = today.year
+    return [
+        str(year - 1),
+        str(year),
+        *(f"{y}-Q{q}" for y in (year, year - 1) for q in range(1, 5)),
+        f"{year - 3}-{year - 1}",
+    ]
+
+
+async def reports(request: web.Request) -> web.StreamResponse:
+    await require_user(request, NODE_ROLES)
+    found = sorted(await data.own_records(request, "report"), key=lambda r: r["period"]["key"], reverse=True)
+    context = {"reports": found, "periods": period_choices(dt.date.today()), "done": request.query.get("done")}
+    return await render(request, "admin/reports.html", context)
+
+
+async def _fields(request: web.Request, period_key: str) -> tuple[list[FormField], dict[str, Any]]:
+    """The report's inputs (one per indicator, then the comment) and the values computed from activities."""
+    lang = language(request)
+    registry = request.config_dict[appkeys.PLUGINS].registry
+    node_id = request.config_dict[appkeys.STORE].node_id
+    form = await report_form(request.config_dict[appkeys.ENGINE], registry, node_id, parse_period_key(period_key))
+    fields = []
+    computed: dict[str, Any] = {}
+    for indicator in form["indicators"]:
+        unit = translate(request, _UNITS.get(indicator["unit"], indicator["unit"]))
+        hint = unit
+        if indicator["source"] == "computed":
+            hint += " · " + translate(request, "computed from your activities of the period")
+            if indicator["value"] is not None:
+                computed[f"indicators.{indicator['key']}"] = _shown(indicator["value"])
+        fields.append(
+            FormField(
+                f"indicators.{indicator['key']}",
+                indicator["labels"][lang],
+                NUMBER,
+                hint=hint,
+                translate=False,
+                minimum=0,
+            )
+        )
+    fields.append(FormField("comment", N_("Comment"), TEXTAREA))
+    return fields, computed
+
+
+def _shown(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+async def new_report(request: web.Request) -> web.StreamResponse:
+    user = await require_user(request, NODE_ROLES)
+    form = await request.post() if request.method == "POST" else request.query
+    try:
+        period = parse_period_key(str(form.get("period", "")))
+    except ValueError:
+        raise web.HTTPSeeOther(PATH) from None
+    assert period.key is not None
+    existing = [r for r in await data.own_records(request, "report") if r["period"]["key"] == period.key]
+    if existing:
+        raise web.HTTPSeeOther(f"{PATH}/{existing[0]['id']}")
+    fields, computed = await _fields(request, period.key)
+    if request.method == "GET":
+        return await _page(request, FormState(fields, values=computed), period.key, None, computed)
+    return await _save(request, user, fields, form, period.model_dump(mode="json"), None, computed)
+
+
+async def report(request: web.Request) -> web.StreamResponse:
+    user = await require_user(request, NODE_ROLES)
+    document = await data.record(request, "report", request.match_info["id"])
+    if document is None or document["origin"] != request.config_dict[appkeys.STORE].node_id:
+        raise web.HTTPNotFound(text=translate(request, "This record does not exist or was deleted."))
+    period_key = document["period"]["key"]
+    fields, computed = await _fields(request, period_key)
+    if request.method == "GET":
+        values = {f"indicators.{key}": _shown(value) for key, value in document.get("indicators", {}).items()}
+        values["comment"] = document.get("comment", "")
+        return await _page(request, FormState(fields, values=values), period_key, document, computed)
+    if document["state"] not in EDITABLE_STATES:
+        raise web.HTTPConflict(
+            text=translate(request, "This report is submitted: it can change again only if the network returns it.")
+        )
+    return await _save(request, user, fields, await request.post(), document["period"], document, computed)
+
+
+async def _save(
+    request: web.Request,
+    user: WebUser,
+    fields: list[FormField],
+    form: Any,
+    period: dict[str, Any],
+    previous: dict[str, Any] | None,
+    computed: dict[str, Any],
+) -> web.StreamResponse:
+    submit = form.get("action") == "submit"
+    state = FormState(fields, values=values_from_form(fields, form))
+    payload = payload_from_form(fields, state.values, {"indicators": {}})
+    payload.update(
+        period=period, state=ReportState.SUBMITTED.value if submit else (previous or {}).get("state", "draft")
+    )
+    plugins = request.config_dict[appkeys.PLUGINS]
+    store = request.config_dict[appkeys.STORE]
+    try:
+        valid = validate_record_data(REPORT, payload, plugins, previous)
+        assert isinstance(valid, PeriodReportData)
+        actor = f"web:{user.username}"
+
+        def build(before: dict[str, Any] | None, envelope: dict[str, Any]) -> Any:
+            return build_report(valid, before, envelope, actor)
+
+        if previous is None:
+            stored = await write_or_problem(store.create("report", build))
+        else:
+            version = str(form.get("version", ""))
+            if_match = int(version) if version.isdigit() else None
+            stored = await write_or_problem(store.replace("report", previous["id"], build, if_match))
+    except Problem as problem:
+        add_problem(request, state, problem)
+        return await _page(request, state, period["key"], previous, computed, status=422)
+    await notify_committed(plugins, stored, "updated" if previous else "created")
+    raise web.HTTPSeeOther(URL(PATH).with_query(done="submitted" if submit else "saved"))
+
+
+async def _page(
+    request: web.Request,
+    state: FormState,
+    period_key: str,
+    document: dict[str, Any] | None,
+    computed: dict[str, Any],
+    *,
+    status: int = 200,
+) -> web.Response:
+    editable = document is None or document["state"] in EDITABLE_STATES
+    returned = [entry for entry in (document or {}).get("audit", []) if entry.get("action") == "returned"]
+    is_returned = bool(returned) and document is not None and document["state"] == ReportState.RETURNED.value
+    context = {
+        "state": state,
+        "report": document,
+        "period_key": period_key,
+        "editable": editable,
+        "computed": computed,
+        "return_comment": returned[-1].get("comment") if is_returned else None,
+    }
+    return await render(request, "admin/report_form.html", context, status=status)
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get(PATH, reports, allow_head=False)
+    app.router.add_get(PATH + "/new", new_report, allow_head=False)
+    app.router.add_post(PATH + "/new", new_report)
+    app.router.add_get(PATH + "/{id}", report, allow_head=False)
+    app.router.add_post(PATH + "/{id}", report)

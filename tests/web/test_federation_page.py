@@ -1,0 +1,63 @@
+"""The federation status page: peers, last sync and errors, the outbox, and the retry and sync buttons."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from federation.storage.tables import outbox_batches
+from tests.protocol.conftest import Node, NodeFactory, activity, make_node
+from tests.web.conftest import add_account, csrf_of, log_in
+
+__all__ = ["make_node"]  # the fixture, imported so these tests can start real nodes
+
+
+@pytest.fixture
+async def pair(make_node: NodeFactory, password_hash: str) -> AsyncIterator[tuple[Node, Node, TestClient[Any, Any]]]:
+    """Régie A (whose back-office we use) pushes to and pulls from régie B, which does not know A yet."""
+    a, b = await make_node("rq-lilas"), await make_node("rq-voisine")
+    await a.add_peer(b, push=True)
+    await add_account(a.server.app, password_hash, "marie", "staff")
+    client: TestClient[Any, Any] = TestClient(a.server)
+    await client.start_server()
+    assert (await log_in(client)).status == 303
+    yield a, b, client
+    await client.close()
+
+
+async def test_failures_are_shown_and_retried_from_the_page(pair: tuple[Node, Node, TestClient[Any, Any]]) -> None:
+    a, b, client = pair
+    await a.create("activities", activity(1))
+    await b.create("activities", activity(2, title="Activité de la voisine"))
+
+    page = await (await client.get("/admin/federation")).text()
+    sync = await client.post("/admin/federation/sync", data={"_csrf": csrf_of(page)})
+    page = html.unescape(await sync.text())
+    # B refuses A's signed requests: it has not added A as a peer. The pull fails, the batch waits.
+    assert "Régie rq-voisine : échec" in page
+    assert "is not a peer of this node" in page  # the peer's last error, and the batch's
+    assert "Réessayer" not in page  # a waiting batch is retried automatically, later
+
+    async with a.context.engine.begin() as connection:  # as if B had refused the batch for good
+        await connection.execute(outbox_batches.update().values(state="failed"))
+    page = html.unescape(await (await client.get("/admin/federation")).text())
+    assert '<span class="state-bad">(1 en échec)</span>' in page
+    assert "Réessayer toutes les livraisons en échec" in page
+
+    await b.add_peer(a)  # B's operator adds A: now both sides trust each other
+    [batch_id] = [line.split('value="')[1].split('"')[0] for line in page.splitlines() if 'name="batch"' in line]
+    retried = await client.post("/admin/federation/retry", data={"_csrf": csrf_of(page), "batch": batch_id})
+    page = html.unescape(await retried.text())
+    assert "1 lot(s) remis en file, 1 livré(s) maintenant." in page
+    assert "Tous les changements ont été livrés." in page
+    assert len(await b.records("rq-lilas")) == 1  # A's activity reached B
+
+    synced = await client.post("/admin/federation/sync", data={"_csrf": csrf_of(page), "peer": "rq-voisine"})
+    page = html.unescape(await synced.text())
+    assert "Régie rq-voisine : 2 enregistrement(s) reçu(s)" in page  # its profile and its activity
+    assert "aucune" in page  # no error left on the peer
+    assert [r["title"] for r in (await a.records("rq-voisine")).values()] == ["Activité de la voisine"]
