@@ -906,7 +906,9 @@ async def experiments(backend: Backend, registry: Registry, timing: ReportTiming
 def batch_bytes(origin: str, rows: list[dict[str, Any]]) -> bytes:
     """An inbox batch exactly as the sender builds it: feed items splicing the stored bodies."""
     items = [
-        persistence.feed_item(origin, row["kind"], row["id"], row["version"], row["updated_at_us"], False, row["body"])
+        persistence.feed_item(
+            json.dumps(origin), row["kind"], row["id"], row["version"], row["updated_at_us"], False, row["body"]
+        )
         for row in rows
     ]
     batch_id = str(uuid.uuid4())

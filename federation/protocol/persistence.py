@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from federation.protocol.keys import PublicKeyInfo
 from federation.schema.records import utcnow
 from federation.storage.mapping import from_micros, to_micros
-from federation.storage.tables import changes, inbox_batches, nonces, peers, records
+from federation.storage.reader import RecordReader
+from federation.storage.tables import inbox_batches, nonces, peers
 
 
 @dataclass(frozen=True)
@@ -233,11 +234,14 @@ LIMIT :limit
 """
 
 
-def feed_item(origin: str, kind: str, record_id: str, version: int, updated_us: int, deleted: bool, body: str) -> str:
-    """One record envelope as JSON. The stored body is the canonical document: it is spliced in, not re-encoded."""
+def feed_item(
+    quoted_origin: str, kind: str, record_id: str, version: int, updated_us: int, deleted: bool, body: str
+) -> str:
+    """One record envelope as JSON (`quoted_origin` is the origin as a JSON string). The stored body is the
+    canonical document: it is spliced in, not re-encoded."""
     updated_at = from_micros(updated_us).isoformat().replace("+00:00", "Z")
     return (
-        f'{{"origin":{json.dumps(origin)},"id":"{record_id}","kind":"{kind}","version":{version},'
+        f'{{"origin":{quoted_origin},"id":"{record_id}","kind":"{kind}","version":{version},'
         f'"updated_at":"{updated_at}","deleted":{"true" if deleted else "false"},'
         f'"payload":{"null" if deleted else body}}}'
     )
@@ -254,35 +258,31 @@ class FeedPage:
     head_seq: int
 
 
+HEAD_SQL = """
+SELECT c.seq FROM changes c JOIN records r ON r.id = c.id
+WHERE c.origin = :origin AND (r.audience IS NULL OR r.audience = :reader) {visibility}
+ORDER BY c.seq DESC
+LIMIT 1
+"""
+
+
 async def read_feed(
-    engine: AsyncEngine, origin: str, since: int, limit: int, include_reports: bool, reader: str
+    database: RecordReader, origin: str, since: int, limit: int, include_reports: bool, reader: str
 ) -> FeedPage:
     """Current versions of this node's records changed after `since`, in commit order, as JSON envelopes.
 
     Superseded change-log entries are skipped (the newer entry carries the record); tombstones are kept.
+    Reads go through the node's record reader (on SQLite, a dedicated read-only connection without
+    SQLAlchemy's per-row cost: the feed serves hundreds of thousands of rows to a new peer).
     """
-    async with engine.connect() as connection:
-        rows = (
-            await connection.execute(
-                text(feed_sql(include_reports)),
-                {"since": since, "origin": origin, "limit": limit, "reader": reader},
-            )
-        ).all()
-        # ORDER BY … DESC LIMIT 1 walks the (origin, seq) index backwards and stops at the first entry this
-        # reader may see, where max() with the visibility filters would scan every entry of the origin.
-        head_query = (
-            select(changes.c.seq)
-            .join(records, records.c.id == changes.c.id)
-            .where(
-                changes.c.origin == origin,
-                (records.c.audience.is_(None)) | (records.c.audience == reader),
-            )
-            .order_by(changes.c.seq.desc())
-            .limit(1)
-        )
-        if not include_reports:
-            head_query = head_query.where(changes.c.kind != "report")
-        head = await connection.scalar(head_query)
-    items = [feed_item(origin, *row[1:]) for row in rows]
+    visibility = "" if include_reports else "AND c.kind <> 'report'"
+    rows = await database.rows(
+        FEED_SQL.format(visibility=visibility), {"since": since, "origin": origin, "limit": limit, "reader": reader}
+    )
+    # ORDER BY … DESC LIMIT 1 walks the (origin, seq) index backwards and stops at the first entry this
+    # reader may see, where max() with the visibility filters would scan every entry of the origin.
+    head = await database.rows(HEAD_SQL.format(visibility=visibility), {"origin": origin, "reader": reader})
+    quoted_origin = json.dumps(origin)
+    items = [feed_item(quoted_origin, *row[1:]) for row in rows]
     last_seq = rows[-1][0] if rows else since
-    return FeedPage(items, last_seq, int(head or 0))
+    return FeedPage(items, last_seq, int(head[0][0]) if head else 0)

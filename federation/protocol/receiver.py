@@ -116,7 +116,7 @@ async def changes(request: web.Request) -> web.StreamResponse:
         raise Problem(400, "query parameter 'limit' must be an integer from 1 to 5000", slug="invalid-query")
     identity = request.config_dict[IDENTITY]
     page = await persistence.read_feed(
-        request.config_dict[appkeys.ENGINE],
+        request.config_dict[appkeys.READER],
         identity.node_id,
         since,
         int(raw_limit),

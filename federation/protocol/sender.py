@@ -120,9 +120,10 @@ async def enqueue(context: FederationContext, destination: Destination) -> int:
         items: list[str] = []
         size = 0
         last_seq = cursor["last_seq"]
+        quoted_origin = json.dumps(context.node_id)
         for row in rows:
             seq = row[0]
-            item = persistence.feed_item(context.node_id, *row[1:])
+            item = persistence.feed_item(quoted_origin, *row[1:])
             if items and size + len(item) > settings.max_batch_bytes:
                 break
             items.append(item)

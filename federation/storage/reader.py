@@ -70,6 +70,10 @@ class RecordReader(Protocol):
         """Up to `query.limit + 1` rows (the extra one tells whether another page exists)."""
         ...
 
+    async def rows(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """Rows of any read-only statement with named parameters (the federation feed uses it)."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -100,6 +104,9 @@ class SqliteReader:
         rows = await self._connection.execute_fetchall(sql, params)
         return [(row[0], row[1]) for row in rows]
 
+    async def rows(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        return [tuple(row) for row in await self._connection.execute_fetchall(sql, params)]
+
     async def close(self) -> None:
         await self._connection.close()
 
@@ -123,6 +130,10 @@ class EngineReader:
         async with self._engine.connect() as connection:
             rows = (await connection.execute(text(sql), params)).all()
         return [(row[0], row[1]) for row in rows]
+
+    async def rows(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        async with self._engine.connect() as connection:
+            return [tuple(row) for row in (await connection.execute(text(sql), params)).all()]
 
     async def close(self) -> None:
         return None
