@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID, uuid4
@@ -75,16 +75,7 @@ class RecordStore:
             await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CHANGE_LOG_LOCK_KEY})
 
     async def _append_change(self, connection: AsyncConnection, row: dict[str, Any]) -> None:
-        await connection.execute(
-            insert(changes).values(
-                kind=row["kind"],
-                origin=row["origin"],
-                id=row["id"],
-                version=row["version"],
-                deleted=row["deleted"],
-                committed_at_us=row["updated_at_us"],
-            )
-        )
+        await connection.execute(insert(changes).values(**_change_row(row)))
 
     async def create(self, kind: str, build: RecordBuilder, record_id: UUID | None = None) -> StoredRecord:
         envelope = {
@@ -102,6 +93,23 @@ class RecordStore:
             await connection.execute(insert(records).values(**row))
             await self._append_change(connection, row)
         return _stored(row)
+
+    async def create_many(self, kind: str, builds: Sequence[RecordBuilder]) -> list[StoredRecord]:
+        """Create several records in one transaction with two bulk statements (records, then change log):
+        all of them or, if one build raises, none. Reports are not created this way (unique periods)."""
+        if kind == "report":
+            raise ValueError("reports are created one at a time: each period is unique")
+        now = utcnow()
+        rows = []
+        for build in builds:
+            envelope = {"origin": self.node_id, "id": uuid4(), "version": 1, "updated_at": now, "deleted": False}
+            rows.append(record_row(kind, build(None, envelope)))
+        if rows:
+            async with self._engine.begin() as connection:
+                await self._begin_write(connection)
+                await connection.execute(insert(records), rows)
+                await connection.execute(insert(changes), [_change_row(row) for row in rows])
+        return [_stored(row) for row in rows]
 
     async def replace(
         self, kind: str, record_id: str, build: RecordBuilder, if_match: int | None = None
@@ -177,6 +185,18 @@ async def _check_unique_period(connection: AsyncConnection, kind: str, row: dict
     )
     if clash is not None:
         raise WriteConflict(f"a report for period {row['period']} already exists (id {clash})")
+
+
+def _change_row(row: dict[str, Any]) -> dict[str, Any]:
+    """The change-log entry of a written record row."""
+    return {
+        "kind": row["kind"],
+        "origin": row["origin"],
+        "id": row["id"],
+        "version": row["version"],
+        "deleted": row["deleted"],
+        "committed_at_us": row["updated_at_us"],
+    }
 
 
 def _stored(row: dict[str, Any]) -> StoredRecord:

@@ -101,3 +101,18 @@ async def test_tokens_are_stored_hashed(engine: Any, admin_token: str) -> None:
         stored = [tuple(row) for row in await connection.execute(select(tokens))]
     assert stored
     assert all(admin_token not in str(value) for row in stored for value in row)
+
+
+async def test_create_many_writes_all_records_and_their_changes_or_nothing(engine: Any) -> None:
+    store = RecordStore(engine, "rq-test")
+    names = ["Perforateur", "Tondeuse", "Escabeau"]
+    created = await store.create_many("resource", [_build({**RESOURCE, "name": name}) for name in names])
+    assert [stored.version for stored in created] == [1, 1, 1]
+    assert await _log(engine) == [(stored.id, 1, False) for stored in created]
+
+    def explode(_previous: Any, _envelope: Any) -> Any:
+        raise WriteConflict("refused by a rule")
+
+    with pytest.raises(WriteConflict):
+        await store.create_many("resource", [_build(RESOURCE), explode])
+    assert len(await _log(engine)) == 3  # the batch with a failing record wrote nothing
