@@ -74,6 +74,7 @@ def backup(settings: Settings, destination: Path) -> BackupResult:
         shutil.copy2(settings.admin_token_file, destination / "admin-token")
         (destination / "admin-token").chmod(0o600)
     (destination / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    (destination / MANIFEST).chmod(0o600)  # its pg_dump command line carries the database URL
     return BackupResult(destination, manifest)
 
 

@@ -15,7 +15,7 @@ from federation.protocol.keys import create_key
 from federation.schema.records import NodeProfile
 from federation.schema.types import NODE_ID_PATTERN
 from federation.storage import migrate
-from federation.storage.engine import create_engine
+from federation.storage.engine import create_engine, is_sqlite, sqlite_path
 from federation.storage.records import RecordStore, get_meta, set_meta
 from federation.storage.tokens import create_token
 
@@ -50,18 +50,26 @@ def _write_secret(path: Path, content: str) -> None:
     path.chmod(0o600)
 
 
+def _restrict_database_file(url: str) -> None:
+    # The database holds token and password digests and session ids: only the node's user may read it.
+    # SQLite gives its -wal and -shm files the database file's mode.
+    if is_sqlite(url) and sqlite_path(url).exists():
+        sqlite_path(url).chmod(0o600)
+
+
 async def init_node(settings: Settings, name: str, kind: str = "quartier", node_id: str | None = None) -> InitResult:
     """Create what a node needs; running it again on an initialised node changes nothing."""
     if node_id is not None and not re.match(NODE_ID_PATTERN, node_id):
         raise ValueError(f"node id '{node_id}' must be 3–64 lowercase letters, digits and hyphens")
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     config_path = settings.data_dir / CONFIG_FILE_NAME
     if settings.config_file is None and not config_path.exists():
-        config_path.write_text(CONFIG_TEMPLATE, encoding="utf-8")
+        _write_secret(config_path, CONFIG_TEMPLATE)  # it may later hold a database password
 
     engine = create_engine(settings.database_url)
     try:
         await migrate.upgrade(engine)
+        _restrict_database_file(settings.database_url)
         existing = await get_meta(engine, "node_id")
         if existing is not None:
             return InitResult(existing, False, None, None)

@@ -15,6 +15,8 @@ from federation.schema.records import ActivityData, PeriodReportData, RecordKind
 from federation.storage.tokens import Actor, verify_token
 
 JSON_CONTENT_TYPE = "application/json"
+# Records nest a few levels; a deeper body is an attack on the validators' recursion, refused up front.
+MAX_JSON_DEPTH = 32
 
 
 async def require_token(request: web.Request, roles: tuple[str, ...] = ("admin",)) -> Actor:
@@ -51,7 +53,21 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
         raise Problem(400, f"the body is not valid JSON: {exc}", slug="malformed-json") from exc
     if not isinstance(payload, dict):
         raise validation_problem([{"pointer": "", "detail": "the body must be a JSON object", "code": "type"}])
+    if _nesting_exceeds(payload, MAX_JSON_DEPTH):
+        raise Problem(400, f"the body is nested more than {MAX_JSON_DEPTH} levels deep", slug="malformed-json")
     return payload
+
+
+def _nesting_exceeds(value: Any, limit: int) -> bool:
+    """Whether containers nest deeper than `limit` (iteratively: a deep body must not exhaust the stack)."""
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        current, depth = pending.pop()
+        if depth > limit:
+            return True
+        children = current.values() if isinstance(current, dict) else current if isinstance(current, list) else ()
+        pending.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
 
 
 def _integral_floats_as_ints(value: Any) -> Any:

@@ -85,6 +85,9 @@ async def request_enrolment(request: web.Request) -> web.StreamResponse:
     body = await request.read()
     try:
         payload = json.loads(body)
+    except (ValueError, RecursionError) as exc:  # RecursionError: nesting deeper than the parser's stack
+        raise Problem(400, f"the body is not valid JSON: {type(exc).__name__}", slug="malformed-json") from exc
+    try:
         remote, profile = enrolment.parse_request(payload)
         keyid = signature_keyid(request.headers)
         node_id, kid = split_keyid(keyid)
