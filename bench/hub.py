@@ -42,7 +42,7 @@ from federation.schema.geo import DEPARTMENTS
 from federation.schema.records import Activity, NodeProfile, Period, PeriodReport
 from federation.storage.engine import create_engine
 from federation.storage.mapping import FILTER_COLUMNS, record_row, to_micros, tombstone_row
-from federation.storage.migrate import upgrade
+from federation.storage.migrate import ensure_indexes, upgrade
 from federation.storage.tables import enrolments, records
 
 PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -452,7 +452,8 @@ async def load(backends: list[Backend], registry: Registry, args: argparse.Names
     members = make_members(rng, args.nodes, sorted(registry.service_types))
     for backend in backends:
         await upgrade(backend.engine)
-    out(f"  schema migrated on {', '.join(b.label for b in backends)}")
+        await ensure_indexes(backend.engine, registry.indexes.values())
+    out(f"  schema migrated on {', '.join(b.label for b in backends)}, with the hub plugin's indexes")
     static = [
         (enrolments, enrolment_rows(members, rng)),
         (records, node_rows(members, rng)),
@@ -1085,7 +1086,7 @@ def header(args: argparse.Namespace) -> str:
 
 
 async def with_cleanup(args: argparse.Namespace) -> list[str]:
-    registry = build_plugins().registry
+    registry = build_plugins(settings={"hub": {"enabled": True}}).registry  # a hub's plugins and indexes
     backends: list[Backend] = []
     temp_dir = None
     database = f"bench_hub_{os.getpid()}_{uuid.uuid4().hex[:6]}"

@@ -76,6 +76,7 @@ def create_app(settings: Settings, plugins: Plugins | None = None, *, upgrade_da
         try:
             if upgrade_database:
                 await migrate.upgrade(engine)
+            await migrate.ensure_indexes(engine, registry.indexes.values())
             node_id = await get_meta(engine, "node_id")
             profile_id = await get_meta(engine, "profile_id")
             if node_id is None or profile_id is None:

@@ -183,3 +183,19 @@ def register_web_pages(registry: Registry) -> None:
     Several plugins: all are called; a prefix used twice, or one of the core's, stops start-up with an error.
     Added in: hook API 1.2.
     """
+
+
+@hookspec
+def register_indexes(registry: Registry) -> None:
+    """Ask for indexes on the core's tables that only this plugin's queries need (e.g. the hub's aggregates).
+
+    Every index slows every write of its table, and every node would pay for indexes only a hub reads: a plugin
+    asks for its own, and they exist only where the plugin is enabled.
+    When: once per app, at start-up; the core creates missing indexes after the database migrations (on a large
+    table the first start takes the time to build them, logged).
+    Arguments: ``registry`` — call ``registry.add_index("ix_<name>", "<core table>", ["column", ...])``.
+    Returns: nothing (ignored).
+    Several plugins: all are called; an index name used twice, or an unknown table or column, stops start-up
+    with an error naming the plugin. Disabling the plugin leaves its indexes in place (drop them by hand).
+    Added in: hook API 1.2.
+    """

@@ -32,6 +32,7 @@ REGISTRATION_HOOKS = (
     "register_sync_targets",
     "register_commands",
     "register_web_pages",
+    "register_indexes",
 )
 # Paths of the core's own pages and API: a plugin's web pages cannot take them.
 RESERVED_WEB_PREFIXES = frozenset(
@@ -165,6 +166,18 @@ class WebPages:
     static: Path | None = None
 
 
+@dataclass(frozen=True)
+class TableIndex:
+    """An index a plugin needs on one of the core's tables, created at start-up when missing."""
+
+    name: str
+    table: str
+    columns: tuple[str, ...]
+
+    def create_sql(self) -> str:
+        return f"CREATE INDEX IF NOT EXISTS {self.name} ON {self.table} ({', '.join(self.columns)})"
+
+
 def _check_key(kind: str, key: str, plugin: str) -> None:
     if not re.match(KEY_PATTERN, key):
         raise PluginError(f"plugin '{plugin}': {kind} key '{key}' must match {KEY_PATTERN}")
@@ -182,6 +195,7 @@ class Registry:
     sync_targets: dict[str, SyncTarget] = field(default_factory=dict)
     commands: dict[str, Command] = field(default_factory=dict)
     web_pages: dict[str, WebPages] = field(default_factory=dict)
+    indexes: dict[str, TableIndex] = field(default_factory=dict)
     owners: dict[tuple[str, str], str] = field(default_factory=dict)
     configured: dict[str, BaseModel] = field(default_factory=dict)
     current_plugin: str = "<core>"
@@ -243,6 +257,25 @@ class Registry:
             )
         self._claim("web prefix", prefix)
         self.web_pages[self.current_plugin] = WebPages(prefix, tuple(routes), tuple(nav), templates, locale, static)
+
+    def add_index(self, name: str, table: str, columns: Iterable[str]) -> None:
+        """Have the core create index `name` on `table` (`columns` in order) at start-up, if it does not exist."""
+        from federation.storage.tables import metadata  # the core's tables, the only ones a plugin may index
+
+        columns = tuple(columns)
+        plugin = self.current_plugin
+        if not re.match(r"^ix_[a-z0-9_]{1,60}$", name):
+            raise PluginError(f"plugin '{plugin}': index name '{name}' must look like 'ix_<letters, digits, _>'")
+        if table not in metadata.tables:
+            raise PluginError(f"plugin '{plugin}': index '{name}' is on unknown table '{table}'")
+        known = metadata.tables[table].columns
+        unknown = [column for column in columns if column not in known]
+        if not columns or unknown:
+            raise PluginError(f"plugin '{plugin}': index '{name}' names no or unknown columns of '{table}': {unknown}")
+        if any(index.name == name for index in metadata.tables[table].indexes):
+            raise PluginError(f"plugin '{plugin}': index '{name}' is one of the core's")
+        self._claim("index", name)
+        self.indexes[name] = TableIndex(name, table, columns)
 
     def plugin_config(self, model: type[ConfigModel]) -> ConfigModel:
         """This plugin's `[plugins.<name>]` settings, validated by `model` (defaults when the table is absent)."""

@@ -362,3 +362,60 @@ def test_register_commands(capsys: pytest.CaptureFixture[str]) -> None:
     clashing = build_plugins(extra=[("clash", Clash())], load_entry_points=False)
     with pytest.raises(PluginError, match="clashes with the core command"):
         build_parser(clashing.registry.commands)
+
+
+async def test_register_indexes(regies_client: Callable[..., Any], regies_settings: Any) -> None:
+    import sqlite3
+
+    class Plugin:
+        @hookimpl
+        def register_indexes(self, registry: Registry) -> None:
+            registry.add_index("ix_records_by_commune", "records", ["kind", "commune"])
+
+    await regies_client([("communes", Plugin())])
+    database = regies_settings.data_dir / "regies.db"
+    with sqlite3.connect(database) as connection:
+        sql = connection.execute("SELECT sql FROM sqlite_master WHERE name = 'ix_records_by_commune'").fetchone()
+    assert sql == ("CREATE INDEX ix_records_by_commune ON records (kind, commune)",)
+
+    def registering(name: str, table: str, columns: list[str]) -> object:
+        class Asker:
+            @hookimpl
+            def register_indexes(self, registry: Registry) -> None:
+                registry.add_index(name, table, columns)
+
+        return Asker()
+
+    for (name, table, columns), message in [
+        (("ix_x", "no_such_table", ["kind"]), "unknown table 'no_such_table'"),
+        (("ix_x", "records", ["colour"]), "unknown columns of 'records': \\['colour'\\]"),
+        (("records_x", "records", ["kind"]), "must look like 'ix_"),
+        (("ix_records_id", "records", ["id"]), "is one of the core's"),
+    ]:
+        with pytest.raises(PluginError, match=message):
+            build_plugins(extra=[("asker", registering(name, table, columns))], load_entry_points=False)
+    with pytest.raises(PluginError, match="index 'ix_x' is registered twice: by plugin 'a' and by plugin 'b'"):
+        build_plugins(
+            extra=[("a", registering("ix_x", "records", ["kind"])), ("b", registering("ix_x", "records", ["origin"]))],
+            load_entry_points=False,
+        )
+
+
+async def test_only_a_hub_has_the_activity_facets_index(regies_app_factory: Callable[..., Any]) -> None:
+    import regies_hub
+    from sqlalchemy import inspect
+
+    from federation import appkeys
+
+    for enabled in (False, True):
+        app, _ = await regies_app_factory([("hub", regies_hub)], plugin_settings={"hub": {"enabled": enabled}})
+        runner = web.AppRunner(app)
+        await runner.setup()
+        try:
+            async with app[appkeys.ENGINE].connect() as connection:
+                names = await connection.run_sync(
+                    lambda sync: {i["name"] for i in inspect(sync).get_indexes("records")}
+                )
+        finally:
+            await runner.cleanup()
+        assert ("ix_records_activity_facets" in names) is enabled

@@ -50,11 +50,7 @@ records = Table(
     Index(None, "kind", "origin", "rid"),
     Index(None, "kind", "updated_at_us"),
     Index(None, "kind", "category", "rid"),
-    # Covers the hub's activity tables: they count activities per origin, field and service type in a period,
-    # without reading the rows themselves.
-    Index(
-        "ix_records_activity_facets", "kind", "origin", "category", "service_type", "deleted", "start_date", "end_date"
-    ),
+    # Indexes only a plugin's queries need (the hub's aggregates) are created where it runs: register_indexes.
 )
 
 # Append-only change log in local commit order: the node's feed. A row per write, tombstones included.

@@ -23,6 +23,17 @@ def register_routes(registry: Registry) -> None:
         registry.add_routes(build_routes(settings))
 
 
+# Covers the national tables: activities counted per origin, field of action and service type in a period, without
+# reading the rows. Only a hub reads it, so only a hub pays for it on every write.
+ACTIVITY_FACETS_INDEX = ("kind", "origin", "category", "service_type", "deleted", "start_date", "end_date")
+
+
+@hookimpl
+def register_indexes(registry: Registry) -> None:
+    if registry.plugin_config(HubSettings).enabled:
+        registry.add_index("ix_records_activity_facets", "records", ACTIVITY_FACETS_INDEX)
+
+
 @hookimpl
 def register_commands(registry: Registry) -> None:
     from .cli import configure, run
