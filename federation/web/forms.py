@@ -185,20 +185,21 @@ def values_from_form(fields: Iterable[FormField], form: MultiMapping[Any]) -> di
         if form_field.widget == CHECKBOXES:
             values[form_field.name] = [str(item) for item in form.getall(form_field.name, [])]
         elif form_field.widget in (LINES, CODES):
-            values[form_field.name] = _split(form_field.widget, str(form.get(form_field.name, "")))
+            values[form_field.name] = split_items(form_field.widget, str(form.get(form_field.name, "")))
         else:
             values[form_field.name] = str(form.get(form_field.name, ""))
     return values
 
 
-def _split(widget: str, text: str) -> list[str]:
-    separators = r"[\s,;]+" if widget == CODES else r"[\r\n]+"
+def split_items(widget: str, text: str) -> list[str]:
+    """The items of a list typed as text: codes separated by spaces, commas or semicolons; lines otherwise."""
+    separators = r"[\s,;]+" if widget in (CODES, CHECKBOXES) else r"[\r\n]+"
     return [item.strip() for item in re.split(separators, text) if item.strip()]
 
 
 def _typed(form_field: FormField, value: Any) -> Any:
     """A form value as JSON would carry it; None drops the key so the model's default applies."""
-    if form_field.widget in LIST_WIDGETS:
+    if form_field.widget in LIST_WIDGETS or value is None:
         return value or None
     text = str(value).strip()
     if not text:

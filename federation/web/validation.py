@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
+from pydantic import BaseModel
 
+from federation.api.requests import validate_record_data, validate_service_type
+from federation.plugins import Plugins
 from federation.problems import Problem
+from federation.schema.records import ActivityData, RecordKind
 from federation.web.forms import FormState, field_for_pointer
 from federation.web.i18n_request import translate
 from federation.web.labels import N_
@@ -114,3 +119,27 @@ def add_problem(
             state.errors.setdefault(name, message)
         else:
             state.form_errors.append(message)
+
+
+def check_record(
+    kind: RecordKind, document: dict[str, Any], plugins: Plugins, previous: dict[str, Any] | None
+) -> tuple[BaseModel | None, list[Problem]]:
+    """Validate like the API (`validate_record_data`), but also report an activity's service type details
+    errors when other fields are wrong: the API stops at the first failing stage, a form shows everything."""
+    problems: list[Problem] = []
+    if kind.name == "activity":
+        # Unvalidated on purpose: only the service type and its details are checked here.
+        known: dict[str, Any] = {key: document.get(key) for key in ("category", "service_type")}
+        draft = ActivityData.model_construct(**known)
+        draft.details = document.get("details") or {}
+        try:
+            validate_service_type(draft, plugins.registry)
+        except Problem as problem:
+            problems.append(problem)
+    try:
+        valid = validate_record_data(kind, document, plugins, previous)
+    except Problem as problem:
+        if not problems or problem.errors != problems[0].errors:
+            problems.append(problem)
+        return None, problems
+    return (None, problems) if problems else (valid, [])

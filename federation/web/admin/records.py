@@ -13,13 +13,11 @@ from aiohttp import web
 
 from federation import appkeys
 from federation.api.records import notify_committed, write_or_problem
-from federation.api.requests import validate_record_data, validate_service_type
-from federation.plugins import Registry, ServiceType
+from federation.plugins import ServiceType
 from federation.problems import Problem
 from federation.schema.records import (
     ENVELOPE_FIELDS,
     RECORD_KINDS,
-    ActivityData,
     ActivityStatus,
     Borrower,
     RecordKind,
@@ -49,7 +47,7 @@ from federation.web.i18n_request import language, translate
 from federation.web.labels import N_
 from federation.web.rendering import category_label, render
 from federation.web.users import NODE_ROLES
-from federation.web.validation import add_problem
+from federation.web.validation import add_problem, check_record
 
 _PLACE_FIELDS = (
     FormField(
@@ -159,7 +157,13 @@ class RecordPages:
             service_type = self.service_type(request, document)
             if service_type is not None:
                 document["service_type_label"] = service_type.labels()[lang]
-        context = {"records": records, "page_title": self.title, "path": self.path, "done": request.query.get("done")}
+        context = {
+            "records": records,
+            "page_title": self.title,
+            "path": self.path,
+            "done": request.query.get("done"),
+            "count": request.query.get("count", "0"),
+        }
         return await render(request, f"admin/{self.kind.collection}.html", context)
 
     async def new(self, request: web.Request) -> web.StreamResponse:
@@ -246,11 +250,10 @@ class RecordPages:
         """Validate and store like the API does; on refusal, the errors go into `state` and None is returned."""
         plugins = request.config_dict[appkeys.PLUGINS]
         store = request.config_dict[appkeys.STORE]
-        details_problem = self._details_problem(plugins.registry, payload)
+        valid, problems = check_record(self.kind, payload, plugins, previous)
         try:
-            valid = validate_record_data(self.kind, payload, plugins, previous)
-            if details_problem is not None:
-                raise details_problem
+            if valid is None:
+                raise problems[0]
             fields = valid.model_dump(mode="json")
 
             def build(_previous: dict[str, Any] | None, envelope: dict[str, Any]) -> Any:
@@ -261,27 +264,11 @@ class RecordPages:
             else:
                 stored = await write_or_problem(store.replace(self.kind.name, previous["id"], build, version))
         except Problem as problem:
-            add_problem(request, state, problem)
-            if details_problem is not None and details_problem is not problem:
-                add_problem(request, state, details_problem)
+            for found in problems or [problem]:
+                add_problem(request, state, found)
             return None
         await notify_committed(plugins, stored, "updated" if previous else "created")
         return stored
-
-    def _details_problem(self, registry: Registry, payload: dict[str, Any]) -> Problem | None:
-        """The service type details' errors, found even when other fields are wrong too (the API validates
-        details only once the rest is valid; a form shows every error at once)."""
-        if self.kind.name != "activity":
-            return None
-        # Unvalidated on purpose: only the service type and its details are checked here.
-        known: dict[str, Any] = {key: payload.get(key) for key in ("category", "service_type")}
-        draft = ActivityData.model_construct(**known)
-        draft.details = payload.get("details") or {}
-        try:
-            validate_service_type(draft, registry)
-        except Problem as problem:
-            return problem
-        return None
 
     async def _form(
         self,
