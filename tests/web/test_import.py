@@ -13,7 +13,7 @@ from aiohttp import FormData
 from tests.web.conftest import csrf_of
 
 CSV = """titre;type_service;statut;date_debut;commune;qpv;partenaires;details.surface_m2;details.tasks
-Espaces verts des Lilas;green_spaces;en cours;01/03/2026;93066;QP093001;"Ville de Saint-Denis; Plaine Commune";12000;mowing, pruning
+Espaces verts des Lilas;green_spaces;en cours;01/03/2026;93066;QP093001;"Ville de Saint-Denis; Plaine Co";12000;mowing
 Tonte du parc;Entretien des espaces verts;prévue;2026-04-01;93066;;;800;
 Mauvaise commune;green_spaces;;;75;;;-1;
 ;jardinage lunaire;;;;;;;
@@ -58,8 +58,8 @@ async def test_csv_preview_then_confirm(staff: Any) -> None:
     imported = {activity["title"]: activity for activity in await _activities(staff)}
     lilas = imported["Espaces verts des Lilas"]
     assert (lilas["status"], lilas["start_date"], lilas["place"]["qpv"]) == ("active", "2026-03-01", ["QP093001"])
-    assert [p["name"] for p in lilas["partners"]] == ["Ville de Saint-Denis", "Plaine Commune"]
-    assert lilas["details"] == {"surface_m2": 12000, "tasks": ["mowing", "pruning"], "zero_pesticide": None}
+    assert [p["name"] for p in lilas["partners"]] == ["Ville de Saint-Denis", "Plaine Co"]
+    assert lilas["details"] == {"surface_m2": 12000, "tasks": ["mowing"], "zero_pesticide": None}
     assert imported["Tonte du parc"]["service_type"] == "green_spaces"  # found by its French name
     assert imported["Tonte du parc"]["status"] == "planned"
 
