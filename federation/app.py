@@ -66,6 +66,7 @@ def create_app(settings: Settings, plugins: Plugins | None = None, *, upgrade_da
         {key: (str(kind.category), kind.details_model) for key, kind in registry.service_types.items()},
         registry.indicators,
         registry.exporters,
+        registry.openapi_paths,
     )
     app[appkeys.OPENAPI] = json.dumps(document, ensure_ascii=False).encode("utf-8")
 

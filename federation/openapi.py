@@ -34,12 +34,24 @@ def refine_for_plugins(
     service_types: Mapping[str, tuple[str, type[BaseModel]]],
     indicators: Iterable[str],
     export_formats: Iterable[str],
+    plugin_paths: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """This node's document: what its plugins registered narrows the generic contract.
+    """This node's document: what its plugins registered narrows the generic contract and adds their routes.
 
     `service_types` maps each key to (category, details model): an activity's body is then one of these
-    variants, each with its own `details` schema; report indicators and export formats become enums.
+    variants, each with its own `details` schema; report indicators and export formats become enums;
+    `plugin_paths` maps a plugin's name to the path items of its routes (served under /plugins/<name>).
     """
+    registered = {"indicators": sorted(indicators), "export_formats": sorted(export_formats)}
+    for plugin, paths in (plugin_paths or {}).items():
+        for path, item in paths.items():
+            document["paths"][f"/plugins/{plugin}{path}"] = item
+            # A plugin's parameter may say "x-regies-enum": "indicators" to take the registered keys as its enum.
+            for operation in item.values():
+                for parameter in operation.get("parameters", []) if isinstance(operation, dict) else []:
+                    names = parameter["schema"].pop("x-regies-enum", None)
+                    if names is not None:
+                        parameter["schema"]["enum"] = registered[names]
     schemas = document["components"]["schemas"]
     variants = []
     for key, (category, details_model) in sorted(service_types.items()):
@@ -54,10 +66,10 @@ def refine_for_plugins(
         variants.append(variant)
     if variants:
         schemas["ActivityData"]["oneOf"] = variants
-    schemas["PeriodReportData"]["properties"]["indicators"]["propertyNames"] = {"enum": sorted(indicators)}
+    schemas["PeriodReportData"]["properties"]["indicators"]["propertyNames"] = {"enum": registered["indicators"]}
     for parameter in document["paths"]["/api/v1/export/{collection}"]["get"]["parameters"]:
         if parameter["name"] == "format":
-            parameter["schema"] = {"type": "string", "enum": sorted(export_formats)}
+            parameter["schema"] = {"type": "string", "enum": registered["export_formats"]}
     return document
 
 

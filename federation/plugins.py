@@ -191,6 +191,7 @@ class Registry:
     service_types: dict[str, ServiceType] = field(default_factory=dict)
     indicators: dict[str, Indicator] = field(default_factory=dict)
     routes: dict[str, list[web.AbstractRouteDef]] = field(default_factory=dict)
+    openapi_paths: dict[str, dict[str, Any]] = field(default_factory=dict)
     exporters: dict[str, Exporter] = field(default_factory=dict)
     sync_targets: dict[str, SyncTarget] = field(default_factory=dict)
     commands: dict[str, Command] = field(default_factory=dict)
@@ -221,8 +222,12 @@ class Registry:
         self._claim("indicator", indicator.key)
         self.indicators[indicator.key] = indicator
 
-    def add_routes(self, routes: Iterable[web.AbstractRouteDef]) -> None:
+    def add_routes(self, routes: Iterable[web.AbstractRouteDef], openapi: Mapping[str, Any] | None = None) -> None:
+        """Serve `routes` under /plugins/<plugin>/; `openapi` describes them (OpenAPI 3.1 path items keyed by
+        the route's path within the plugin) in the node's /openapi.json."""
         self.routes.setdefault(self.current_plugin, []).extend(routes)
+        if openapi:
+            self.openapi_paths.setdefault(self.current_plugin, {}).update(openapi)
 
     def add_exporter(self, exporter: Exporter) -> None:
         if not re.match(r"^[a-z0-9][a-z0-9_-]{0,31}$", exporter.format):

@@ -19,8 +19,9 @@ def register_routes(registry: Registry) -> None:
     settings = registry.plugin_config(HubSettings)
     if settings.enabled:
         from .api import build_routes
+        from .openapi import hub_paths
 
-        registry.add_routes(build_routes(settings))
+        registry.add_routes(build_routes(settings), openapi=hub_paths())
 
 
 # Covers the national tables: activities counted per origin, field of action and service type in a period, without

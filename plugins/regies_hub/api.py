@@ -58,6 +58,13 @@ def _scope(request: web.Request, actor: Actor) -> Scope:
     level = request.query.get("level", "regional" if actor.role == "regional" else "national")
     if level not in aggregates.LEVELS:
         raise Problem(400, f"level must be one of {', '.join(aggregates.LEVELS)}", slug="invalid-query")
+    from federation.schema.geo import DEPARTMENTS, REGIONS
+
+    # A region or department that is given must exist, whatever the level: never silently ignored.
+    if "region" in request.query and request.query["region"] not in REGIONS:
+        raise Problem(400, f"unknown region '{request.query['region']}' (an INSEE region code)", slug="invalid-query")
+    if "department" in request.query and request.query["department"].upper() not in DEPARTMENTS:
+        raise Problem(400, f"unknown department '{request.query['department']}'", slug="invalid-query")
     region = request.query.get("region") or (actor.region if actor.role == "regional" else None)
     department = request.query.get("department")
     if level == "regional" and not region:
@@ -65,8 +72,6 @@ def _scope(request: web.Request, actor: Actor) -> Scope:
     if level == "departmental":
         if not department:
             raise Problem(400, "a departmental table needs ?department=<code>", slug="invalid-query")
-        from federation.schema.geo import DEPARTMENTS
-
         known = DEPARTMENTS.get(department.upper())
         if known is None:
             raise Problem(400, f"unknown department '{department}'", slug="invalid-query")
@@ -82,6 +87,11 @@ def _scope(request: web.Request, actor: Actor) -> Scope:
 @routes.post("/enrolments")
 async def request_enrolment(request: web.Request) -> web.StreamResponse:
     """A node asks to join, signing the request with a key of the discovery document it sends."""
+    try:  # an unsigned request is refused before its body is even read
+        keyid = signature_keyid(request.headers)
+        node_id, kid = split_keyid(keyid)
+    except (ValueError, SignatureError) as exc:
+        raise Problem(401, str(exc), slug="bad-signature") from exc
     body = await request.read()
     try:
         payload = json.loads(body)
@@ -89,11 +99,8 @@ async def request_enrolment(request: web.Request) -> web.StreamResponse:
         raise Problem(400, f"the body is not valid JSON: {type(exc).__name__}", slug="malformed-json") from exc
     try:
         remote, profile = enrolment.parse_request(payload)
-        keyid = signature_keyid(request.headers)
-        node_id, kid = split_keyid(keyid)
-    except (ValueError, SignatureError, enrolment.EnrolmentError) as exc:
-        status = exc.status if isinstance(exc, enrolment.EnrolmentError) else 401
-        raise Problem(status, str(exc), slug="invalid-enrolment" if status == 422 else "bad-signature") from exc
+    except enrolment.EnrolmentError as exc:
+        raise Problem(exc.status, str(exc), slug="invalid-enrolment") from exc
     key = next((key for key in remote.keys if key.kid == kid), None)
     if node_id != remote.node_id or key is None:
         raise Problem(
@@ -134,7 +141,7 @@ async def list_enrolments(request: web.Request) -> web.StreamResponse:
 async def _decide(request: web.Request, approve: bool) -> web.StreamResponse:
     actor = await coordinator(request)
     raw_id = request.match_info["id"]
-    if not raw_id.isdigit():
+    if not raw_id.isdigit() or len(raw_id) > 18:  # beyond a 64-bit id the database would overflow (a 500)
         raise Problem(404, f"no enrolment {raw_id}", slug="not-found")
     current = await enrolment.get_enrolment(_engine(request), int(raw_id))
     if current is None:

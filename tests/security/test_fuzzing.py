@@ -94,9 +94,22 @@ def _keep_cross_field_rules(body: Any) -> None:
         details["employees_cddi"] = None
 
 
+def _keep_cross_parameter_rules(query: dict[str, Any]) -> None:
+    """The hub's tables: a regional table names its region, a departmental one its department."""
+    if query.get("level") == "regional" and not query.get("region"):
+        query["region"] = "11"
+    if query.get("level") == "departmental" and not query.get("department"):
+        query["department"] = "75"
+    period = query.get("period")
+    if isinstance(period, str) and len(period) == 9 and period[4] == "-" and period[5:] <= period[:4]:
+        query["period"] = f"{period[:4]}-{min(int(period[:4]) + 1, 2100)}" if period[:4] < "2100" else "2100"
+
+
 def _prepare(case: schemathesis.Case) -> None:
     if case.meta is not None and case.meta.generation.mode == GenerationMode.POSITIVE:
         _keep_cross_field_rules(case.body)
+        if isinstance(case.query, dict):
+            _keep_cross_parameter_rules(case.query)
 
 
 node_schema = schemathesis.openapi.from_dict(_document(False), config=SchemathesisConfig.from_dict(CONFIG))
@@ -145,3 +158,21 @@ def test_node_stateful(node: ServedNode) -> None:
             case.validate_response(response, checks=ALL_CHECKS, transport_kwargs=kwargs, recorder=self.recorder)
 
     Machine.run(settings=hypothesis.settings(max_examples=50, stateful_step_count=6, deadline=None, derandomize=True))
+
+
+# The hub's own routes (the node API it also serves is fuzzed above).
+hub_schema = schemathesis.openapi.from_dict(_document(True), config=SchemathesisConfig.from_dict(CONFIG)).include(
+    path_regex="^/plugins/hub/"
+)
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedNode]:
+    with served_node(tmp_path_factory.mktemp("fuzz-hub"), "hub-fuzz", hub=True) as served:
+        yield served
+
+
+@hub_schema.parametrize()
+def test_hub_api(case: schemathesis.Case, hub: ServedNode) -> None:
+    _prepare(case)
+    case.call_and_validate(base_url=hub.url, headers=hub.auth(), checks=ALL_CHECKS)

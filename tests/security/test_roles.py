@@ -61,8 +61,8 @@ EXPECTED: dict[tuple[str, str], tuple[str, tuple[int, ...]]] = {
     ("GET", "/nodeinfo/2.1"): ("/nodeinfo/2.1", (200, 200, 200, 200, 200, 200)),
     ("GET", "/federation/v1/changes"): ("/federation/v1/changes", (401, 401, 401, 401, 200, 200)),
     ("POST", "/federation/v1/inbox"): ("/federation/v1/inbox", (401, 401, 401, 401, 422, 422)),
-    # A join request carries the key it is signed with, so an empty one is refused before any signature check.
-    ("POST", "/plugins/hub/enrolments"): ("/plugins/hub/enrolments", (422, 422, 422, 422, 422, 422)),
+    # Unsigned: refused before the body is read. Signed: the body must carry the signing key (here it is empty).
+    ("POST", "/plugins/hub/enrolments"): ("/plugins/hub/enrolments", (401, 401, 401, 401, 422, 422)),
     ("GET", "/plugins/hub/enrolments"): ("/plugins/hub/enrolments", (401, 200, 200, 200, 401, 401)),
     ("POST", "/plugins/hub/enrolments/{id}/approve"): (
         "/plugins/hub/enrolments/999/approve",

@@ -1,0 +1,207 @@
+"""The hub's routes in the node's OpenAPI document: parameters, bodies, answers and who may call each."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from federation.schema.geo import DEPARTMENTS, REGIONS
+from federation.schema.types import NODE_ID_PATTERN
+
+from .aggregates import LEVELS
+from .tables import FORMATS
+
+JSON = "application/json"
+PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
+SIGNED: list[dict[str, list[str]]] = [{"httpSignature": []}]
+# Years a period may name (the common schema's Period: 2000–2100).
+_YEAR = "(20[0-9]{2}|2100)"
+PERIOD_PATTERN = f"^{_YEAR}(-Q[1-4]|-{_YEAR})?$"
+TAGS = ["hub"]
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/problem+json": {"schema": PROBLEM_REF}}}
+
+
+def _object(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {JSON: {"schema": {"type": "object"}}}}
+
+
+def _query(name: str, schema: dict[str, Any], description: str, required: bool = False) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": required, "schema": schema, "description": description}
+
+
+PERIOD = _query(
+    "period",
+    {"type": "string", "pattern": PERIOD_PATTERN},
+    "2025, 2025-Q3 or 2023-2025 (a survey period ends after it starts).",
+    required=True,
+)
+LEVEL = _query(
+    "level",
+    {"type": "string", "enum": list(LEVELS)},
+    "regional needs `region` (a regional coordinator's own by default), departmental needs `department`.",
+)
+REGION = _query("region", {"type": "string", "enum": sorted(REGIONS)}, "INSEE region code.")
+DEPARTMENT = _query("department", {"type": "string", "enum": sorted(DEPARTMENTS)}, "Department code.")
+FORMAT = _query("format", {"type": "string", "enum": sorted(FORMATS)}, "json (default), csv, xlsx or ods.")
+LANG = _query("lang", {"type": "string", "enum": ["fr", "en"]}, "Language of the column headings.")
+TABLE_ANSWER = {
+    "description": "The table, in the requested format.",
+    "content": {media_type: {} for media_type, _extension in FORMATS.values()},
+}
+COORDINATOR_ERRORS = {
+    "400": _problem("Invalid query parameter."),
+    "401": _problem("Missing, unknown or revoked bearer token."),
+    "403": _problem("The token's role or region does not allow this."),
+}
+COMMENT_BODY = {
+    "required": False,
+    "content": {
+        JSON: {
+            "schema": {
+                "type": "object",
+                "properties": {"comment": {"type": "string", "maxLength": 2000}},
+                "additionalProperties": False,
+            }
+        }
+    },
+}
+
+
+def _table(operation_id: str, summary: str, parameters: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "get": {
+            "operationId": operation_id,
+            "summary": summary,
+            "tags": TAGS,
+            "security": BEARER,
+            "parameters": [*parameters, FORMAT, LANG],
+            "responses": {"200": TABLE_ANSWER, **COORDINATOR_ERRORS},
+        }
+    }
+
+
+def _decision(operation_id: str, summary: str, parameters: list[dict[str, Any]], ok: str) -> dict[str, Any]:
+    return {
+        "parameters": parameters,
+        "post": {
+            "operationId": operation_id,
+            "summary": summary,
+            "tags": TAGS,
+            "security": BEARER,
+            "requestBody": COMMENT_BODY,
+            "responses": {
+                ok: _object("The decision."),
+                **COORDINATOR_ERRORS,
+                "404": _problem("No such enrolment, member or report."),
+                "409": _problem("Already decided, or not in a state that can be decided."),
+                "415": _problem("Body is not application/json."),
+                "422": _problem("A rejection or a return needs a comment."),
+            },
+        },
+    }
+
+
+def hub_paths() -> dict[str, Any]:
+    """Path items of the hub's routes, keyed by their path under /plugins/hub."""
+    scope = [PERIOD, LEVEL, REGION, DEPARTMENT]
+    enrolment_id = {
+        "name": "id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
+    }
+    report = [
+        {"name": "origin", "in": "path", "required": True, "schema": {"type": "string", "pattern": NODE_ID_PATTERN}},
+        {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}},
+    ]
+    return {
+        "/enrolments": {
+            "post": {
+                "operationId": "requestEnrolment",
+                "summary": "A node asks to join, signing with a key of the discovery document it sends",
+                "tags": TAGS,
+                "security": SIGNED,
+                "requestBody": {"required": True, "content": {JSON: {"schema": {"type": "object"}}}},
+                "responses": {
+                    "202": _object("Recorded as pending."),
+                    "400": _problem("Malformed JSON."),
+                    "401": _problem("Unsigned, or not signed with a key of the enclosed discovery document."),
+                    "409": _problem("Already a member."),
+                    "413": _problem("Body larger than the configured limit."),
+                    "422": _problem("Invalid discovery document or profile."),
+                },
+            },
+            "get": {
+                "operationId": "listEnrolments",
+                "summary": "Join requests (a regional coordinator sees their region's)",
+                "tags": TAGS,
+                "security": BEARER,
+                "parameters": [
+                    _query("state", {"type": "string", "enum": ["pending", "approved", "rejected"]}, "Filter.")
+                ],
+                "responses": {"200": _object("The requests."), **COORDINATOR_ERRORS},
+            },
+        },
+        "/enrolments/{id}/approve": _decision("approveEnrolment", "Approve a join request", [enrolment_id], "200"),
+        "/enrolments/{id}/reject": _decision(
+            "rejectEnrolment", "Reject a join request (comment)", [enrolment_id], "200"
+        ),
+        "/directory": {
+            "get": {
+                "operationId": "hubDirectory",
+                "summary": "The members, signed by the hub",
+                "tags": TAGS,
+                "responses": {"200": _object("The signed directory.")},
+            }
+        },
+        "/directory/export": _table("exportDirectory", "The members as a table", []),
+        "/directory.geojson": {
+            "get": {
+                "operationId": "directoryGeojson",
+                "summary": "The members as GeoJSON points",
+                "tags": TAGS,
+                "responses": {"200": {"description": "A FeatureCollection.", "content": {"application/geo+json": {}}}},
+            }
+        },
+        "/reports": {
+            "get": {
+                "operationId": "listReceivedReports",
+                "summary": "Reports received for a period (drafts are not received)",
+                "tags": TAGS,
+                "security": BEARER,
+                "parameters": [PERIOD],
+                "responses": {"200": _object("The reports."), **COORDINATOR_ERRORS},
+            }
+        },
+        "/reports/{origin}/{id}/validate": _decision("validateReport", "Validate a submitted report", report, "201"),
+        "/reports/{origin}/{id}/return": _decision("returnReport", "Return a report (comment)", report, "201"),
+        "/me": {
+            "get": {
+                "operationId": "memberStatus",
+                "summary": "A member's own enrolment and report states (signed request)",
+                "tags": TAGS,
+                "security": SIGNED,
+                "responses": {
+                    "200": _object("The member's status."),
+                    "401": _problem("Missing, invalid, stale or replayed signature, or unknown node or key."),
+                },
+            }
+        },
+        "/tables/activities": _table("activityTable", "Activities by field of action and service type", scope),
+        "/tables/indicators": _table("indicatorTable", "Indicator totals of received reports", scope),
+        "/tables/completeness": _table("completenessTable", "Expected, received and on-time reports", scope),
+        "/tables/missing": _table("missingTable", "Members whose report is missing", scope),
+        "/tables/trends": _table(
+            "trendTable",
+            "One indicator over the periods",
+            [
+                _query("indicator", {"type": "string", "x-regies-enum": "indicators"}, "Indicator key.", True),
+                LEVEL,
+                REGION,
+                DEPARTMENT,
+            ],
+        ),
+    }
