@@ -21,6 +21,7 @@ STATIC_PREFIX = "/static/web"
 # The back-office's own navigation; plugins' entries follow (see Registry.add_web_pages).
 CORE_NAV = (
     NavEntry("/admin", "Tableau de bord", "Dashboard", NODE_ROLES),
+    NavEntry("/admin/profile", "Profil", "Profile", NODE_ROLES),
     NavEntry("/admin/activities", "Activités", "Activities", NODE_ROLES),
     NavEntry("/admin/resources", "Ressources", "Resources", NODE_ROLES),
     NavEntry("/admin/reports", "Rapports", "Reports", NODE_ROLES),

@@ -166,3 +166,43 @@ async def test_replicas_of_other_regies_are_read_only(staff: TestClient[Any, Any
     listing = await (await staff.get("/admin/activities")).text()
     assert "Médiation voisine" not in listing
     assert json.loads(stored.body)["origin"] == "regie-voisine"
+
+
+async def test_the_profile_form_fills_the_public_page(staff: TestClient[Any, Any]) -> None:
+    page = await _form(staff, "/admin/profile")
+    assert 'value="Régie de test"' in page
+    refused = await staff.post(
+        "/admin/profile",
+        data={
+            "_csrf": csrf_of(page),
+            "version": "1",
+            "name": "Régie des Lilas",
+            "kind": "quartier",
+            "label_status": "labellisee",
+            "siret": "73282932000015",
+        },
+    )
+    assert refused.status == 422
+    assert "Saisissez un SIRET : 14 chiffres avec une clé de contrôle valide." in html.unescape(await refused.text())
+    saved = await staff.post(
+        "/admin/profile",
+        data={
+            "_csrf": csrf_of(page),
+            "version": "1",
+            "name": "Régie des Lilas",
+            "kind": "quartier",
+            "label_status": "labellisee",
+            "siret": "73282932000074",
+            "commune": "93066",
+            "qpv": "QP093001",
+            "contact.email": "contact@regie-lilas.fr",
+        },
+        allow_redirects=False,
+    )
+    assert saved.status == 303, html.unescape(await saved.text())
+    node = await (await staff.get("/api/v1/node")).json()
+    assert (node["siren"], node["department"], node["version"]) == ("732829320", "93", 2)
+    public = html.unescape(await (await staff.get("/", headers={"Accept": "text/html"})).text())
+    assert "<h1>Régie des Lilas</h1>" in public
+    assert "Labellisée par le réseau" in public
+    assert "contact@regie-lilas.fr" in public

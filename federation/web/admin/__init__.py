@@ -24,10 +24,11 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
 
 
 def add_routes(app: web.Application) -> None:
-    from federation.web.admin import federation, importing, records, reports
+    from federation.web.admin import federation, importing, profile, records, reports
 
     app.router.add_get("/admin", dashboard, allow_head=False)
     records.add_routes(app)
     reports.add_routes(app)
     federation.add_routes(app)
     importing.add_routes(app)
+    profile.add_routes(app)

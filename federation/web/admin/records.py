@@ -49,15 +49,18 @@ from federation.web.rendering import category_label, render
 from federation.web.users import NODE_ROLES
 from federation.web.validation import add_problem, check_record
 
-_PLACE_FIELDS = (
-    FormField(
-        "place.commune",
-        N_("INSEE commune code"),
-        hint=N_("5 characters, e.g. 93066 (not the postal code)"),
-        max_length=5,
-    ),
-    FormField("place.address", N_("Address"), max_length=300),
+COMMUNE_FIELD = FormField(
+    "place.commune", N_("INSEE commune code"), hint=N_("5 characters, e.g. 93066 (not the postal code)"), max_length=5
 )
+QPV_FIELD = FormField(
+    "place.qpv", N_("Priority neighbourhoods (QPV)"), CODES, hint=N_("QPV codes separated by spaces, e.g. QP093001")
+)
+CONTACT_FIELDS = (
+    FormField("contact.person", N_("Contact person"), max_length=200),
+    FormField("contact.email", N_("Contact email")),
+    FormField("contact.phone", N_("Contact phone")),
+)
+_PLACE_FIELDS = (COMMUNE_FIELD, FormField("place.address", N_("Address"), max_length=300))
 ACTIVITY_FIELDS = (
     FormField("title", N_("Title"), required=True, max_length=200),
     FormField("description", N_("Description"), TEXTAREA),
@@ -65,9 +68,7 @@ ACTIVITY_FIELDS = (
     FormField("start_date", N_("Start date"), DATE),
     FormField("end_date", N_("End date"), DATE),
     *_PLACE_FIELDS,
-    FormField(
-        "place.qpv", N_("Priority neighbourhoods (QPV)"), CODES, hint=N_("QPV codes separated by spaces, e.g. QP093001")
-    ),
+    QPV_FIELD,
     FormField("inhabitants_involved", N_("Inhabitants involved"), INTEGER, minimum=0),
     FormField("partners", N_("Partners"), LINES, hint=N_("One partner per line")),
 )
@@ -82,9 +83,7 @@ RESOURCE_FIELDS = (
     FormField("conditions", N_("Conditions of loan"), TEXTAREA, hint=N_("Price, deposit, insurance, licence…")),
     FormField("borrowers", N_("Who may borrow it"), CHECKBOXES, choices=tuple(labels.BORROWERS.items())),
     *_PLACE_FIELDS,
-    FormField("contact.person", N_("Contact person"), max_length=200),
-    FormField("contact.email", N_("Contact email")),
-    FormField("contact.phone", N_("Contact phone")),
+    *CONTACT_FIELDS,
 )
 # Values a new record's form starts with (the models' defaults).
 _NEW_VALUES: dict[str, dict[str, Any]] = {

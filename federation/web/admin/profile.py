@@ -1,0 +1,121 @@
+"""Back-office page of the régie's profile (who it is, its contact), shown on the public page and in the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from federation import appkeys
+from federation.api.node import PROFILE_ID
+from federation.api.records import notify_committed, write_or_problem
+from federation.problems import Problem
+from federation.schema.records import RECORD_KINDS
+from federation.web import data
+from federation.web.admin.records import editable_data
+from federation.web.auth import require_user
+from federation.web.forms import (
+    CODES,
+    SELECT,
+    TEXTAREA,
+    FormField,
+    FormState,
+    payload_from_form,
+    values_from_form,
+    values_from_record,
+)
+from federation.web.labels import N_
+from federation.web.rendering import render
+from federation.web.users import NODE_ROLES
+from federation.web.validation import add_problem, check_record
+
+NODE = RECORD_KINDS["node"]
+PATH = "/admin/profile"
+PROFILE_FIELDS = (
+    FormField("name", N_("Name"), required=True, max_length=200),
+    FormField(
+        "kind",
+        N_("Kind"),
+        SELECT,
+        required=True,
+        choices=(("quartier", N_("Régie de quartier (urban)")), ("territoire", N_("Régie de territoire (rural)"))),
+    ),
+    FormField(
+        "label_status",
+        N_("Label"),
+        SELECT,
+        required=True,
+        choices=(("en_projet", N_("Labelling in progress")), ("labellisee", N_("Labelled by the network"))),
+    ),
+    FormField("description", N_("Description"), TEXTAREA),
+    FormField("siret", "SIRET", hint=N_("14 digits"), translate=False),
+    FormField("rna", "RNA", hint=N_("W and 9 characters"), translate=False),
+    FormField("address.street", N_("Street"), max_length=300),
+    FormField("address.postal_code", N_("Postal code"), max_length=5),
+    FormField("address.city", N_("City"), max_length=200),
+    FormField("commune", N_("INSEE commune code"), hint=N_("5 characters, e.g. 93066 (not the postal code)")),
+    FormField(
+        "qpv", N_("Priority neighbourhoods (QPV)"), CODES, hint=N_("QPV codes separated by spaces, e.g. QP093001")
+    ),
+    FormField("contact.person", N_("Contact person"), max_length=200),
+    FormField("contact.email", N_("Contact email")),
+    FormField("contact.phone", N_("Contact phone")),
+    FormField("website", N_("Website")),
+)
+
+
+async def profile(request: web.Request) -> web.StreamResponse:
+    await require_user(request, NODE_ROLES)
+    document = await data.node_profile(request)
+    fields = list(PROFILE_FIELDS)
+    if request.method == "GET":
+        state = FormState(fields, values=values_from_record(fields, document))
+        return await _page(request, state, document, "updated" if request.query.get("done") else None)
+    form = await request.post()
+    state = FormState(fields, values=values_from_form(fields, form))
+    base = {
+        key: value
+        for key, value in editable_data(document, NODE).items()
+        if key not in ("department", "region", "siren")
+    }
+    payload = payload_from_form(fields, state.values, base)
+    plugins = request.config_dict[appkeys.PLUGINS]
+    valid, problems = check_record(NODE, payload, plugins, document)
+    version = str(form.get("version", ""))
+    try:
+        if valid is None:
+            raise problems[0]
+        fields_json = valid.model_dump(mode="json")
+
+        def build(_previous: dict[str, Any] | None, envelope: dict[str, Any]) -> Any:
+            return NODE.record_model.model_validate({**fields_json, **envelope})
+
+        store = request.config_dict[appkeys.STORE]
+        if_match = int(version) if version.isdigit() else None
+        stored = await write_or_problem(store.replace("node", request.config_dict[PROFILE_ID], build, if_match))
+    except Problem as problem:
+        for found in problems or [problem]:
+            add_problem(request, state, found)
+        return await _page(request, state, document, None, status=422)
+    await notify_committed(plugins, stored, "updated")
+    raise web.HTTPSeeOther(PATH + "?done=updated")
+
+
+async def _page(
+    request: web.Request, state: FormState, document: dict[str, Any], done: str | None, *, status: int = 200
+) -> web.Response:
+    context = {
+        "state": state,
+        "record": document,
+        "path": PATH,
+        "page_title": N_("Profile of the régie"),
+        "kind": "node",
+        "service_type": None,
+        "done": done,
+    }
+    return await render(request, "admin/record_form.html", context, status=status)
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get(PATH, profile, allow_head=False)
+    app.router.add_post(PATH, profile)
