@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from federation.indicators import parse_period_key, period_bounds
 from federation.plugins import Registry, build_plugins
 from federation.protocol import persistence
-from federation.protocol.apply import apply_rows, parse_batch, wire_rows
+from federation.protocol.apply import apply_rows, gc_paused, parse_batch, wire_rows
 from federation.schema.geo import DEPARTMENTS
 from federation.schema.records import Activity, NodeProfile, Period, PeriodReport
 from federation.storage.engine import create_engine
@@ -930,9 +930,10 @@ def ingest_batches(factory: ActivityFactory, origins: list[Member], count: int) 
 async def apply_batch(engine: AsyncEngine, raw: bytes, stages: dict[str, float]) -> int:
     """The inbox's path for one pushed batch (without the HTTP signature check), timing its stages."""
     t0 = time.perf_counter()
-    batch = parse_batch(raw)
-    t1 = time.perf_counter()
-    rows = wire_rows(batch.records, batch.origin)
+    with gc_paused():  # as the inbox handler does
+        batch = parse_batch(raw)
+        t1 = time.perf_counter()
+        rows = wire_rows(batch.records, batch.origin)
     t2 = t3 = t4 = time.perf_counter()
     async with engine.begin() as connection:
         if await persistence.claim_inbox_batch(connection, batch.origin, batch.batch_id, len(rows)):

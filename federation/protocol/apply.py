@@ -24,7 +24,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from federation.schema.records import RECORD_KINDS
 from federation.schema.types import NodeId
 from federation.storage.mapping import record_values, tombstone_values
-from federation.storage.upsert import RECORD_COLUMNS, upsert_sql
+from federation.storage.upsert import (
+    POSTGRES_STAGE,
+    POSTGRES_STAGE_DDL,
+    RECORD_COLUMNS,
+    postgres_stage_upsert_sql,
+    upsert_sql,
+)
 
 _BODY = RECORD_COLUMNS.index("body")
 
@@ -161,12 +167,26 @@ def wire_rows(envelopes: list[Any], sender: str) -> list[Row]:
 async def apply_rows(connection: AsyncConnection, rows: list[Row]) -> int:
     """Upsert rows keyed by record id; a stored row changes only for a newer version from the same origin.
 
-    Returns how many rows were inserted or changed when the driver reports it (SQLite does), else 0.
+    Returns how many rows were inserted or changed.
     """
     if not rows:
         return 0
+    if connection.dialect.name == "postgresql":
+        return await _apply_rows_postgres(connection, rows)
     result = await connection.exec_driver_sql(upsert_sql(connection.dialect.paramstyle), rows)
     return max(int(result.rowcount or 0), 0)
+
+
+async def _apply_rows_postgres(connection: AsyncConnection, rows: list[Row]) -> int:
+    # Through SQLAlchemy first: its asyncpg adapter opens the transaction on the first statement, and the
+    # staging rows must live in that transaction (ON COMMIT DELETE ROWS).
+    await connection.exec_driver_sql(POSTGRES_STAGE_DDL)
+    raw = await connection.get_raw_connection()
+    driver: Any = raw.driver_connection  # asyncpg, now inside the transaction SQLAlchemy opened
+    await driver.copy_records_to_table(POSTGRES_STAGE, records=rows, columns=RECORD_COLUMNS)
+    status: str = await driver.execute(postgres_stage_upsert_sql())  # "INSERT 0 <rows inserted or updated>"
+    await driver.execute(f"TRUNCATE {POSTGRES_STAGE}")  # a second batch in the same transaction starts empty
+    return int(status.rsplit(" ", 1)[-1])
 
 
 class StoredDocuments(Sequence[dict[str, Any]]):

@@ -37,3 +37,23 @@ def upsert_sql(paramstyle: str) -> str:
         f"ON CONFLICT (id) DO UPDATE SET {assignments} "
         "WHERE records.version < excluded.version AND records.origin = excluded.origin"
     )
+
+
+# PostgreSQL: rows are copied (binary COPY) into a per-session staging table, then upserted in one statement.
+# Per row this costs the client a third of executemany's encoding and the server one statement instead of one
+# per row; rows go in id order so concurrent batches lock shared ids in the same order (no deadlock).
+POSTGRES_STAGE = "replica_stage"
+POSTGRES_STAGE_DDL = (
+    f"CREATE TEMP TABLE IF NOT EXISTS {POSTGRES_STAGE} ON COMMIT DELETE ROWS "
+    f"AS SELECT {', '.join(RECORD_COLUMNS)} FROM records WITH NO DATA"
+)
+
+
+def postgres_stage_upsert_sql() -> str:
+    columns = ", ".join(RECORD_COLUMNS)
+    assignments = ", ".join(f"{column} = excluded.{column}" for column in _UPDATED)
+    return (
+        f"INSERT INTO records ({columns}) SELECT {columns} FROM {POSTGRES_STAGE} ORDER BY id "
+        f"ON CONFLICT (id) DO UPDATE SET {assignments} "
+        "WHERE records.version < excluded.version AND records.origin = excluded.origin"
+    )
