@@ -138,6 +138,9 @@ async def login(request: web.Request) -> web.StreamResponse:
             error = translate(request, "Wrong username or password.")
         context = {"next": target or "", "username": username, "error": error}
         return await render(request, "login.html", context, status=401)
+    previous = await current_session(request)
+    if previous is not None:  # a new login never keeps an old session id (no session fixation)
+        await close_session(request.config_dict[appkeys.ENGINE], previous.session_id)
     session_id, _ = await open_session(
         request.config_dict[appkeys.ENGINE], result.user, web_context.settings.session_hours
     )

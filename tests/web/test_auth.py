@@ -30,6 +30,15 @@ async def test_login_opens_a_session_with_a_safe_cookie(node: TestClient[Any, An
     assert "marie" in page
 
 
+async def test_logging_in_again_replaces_the_session(staff: TestClient[Any, Any]) -> None:
+    first = staff.session.cookie_jar.filter_cookies(staff.make_url("/"))["regies_session"].value
+    await log_in(staff, username="admin")
+    second = staff.session.cookie_jar.filter_cookies(staff.make_url("/"))["regies_session"].value
+    assert second != first
+    async with staff.app[appkeys.ENGINE].connect() as connection:
+        assert len((await connection.execute(select(sessions))).all()) == 1  # the first session is gone
+
+
 async def test_the_back_office_sends_strangers_to_the_login_page(node: TestClient[Any, Any]) -> None:
     response = await node.get("/admin?since=2026-01", allow_redirects=False)
     assert response.status == 303
