@@ -57,3 +57,24 @@ def test_every_text_has_a_french_translation_and_the_catalogues_are_compiled() -
         assert compiled == messages.compiled(catalogue), (
             f"{language} .mo is stale: run python -m federation.web.messages"
         )
+
+
+async def test_every_back_office_page_speaks_both_languages(staff: TestClient[Any, Any]) -> None:
+    paths = [
+        "/admin",
+        "/admin/profile",
+        "/admin/activities",
+        "/admin/activities/new",
+        "/admin/resources",
+        "/admin/resources/new",
+        "/admin/reports",
+        "/admin/reports/new?period=2026",
+        "/admin/import",
+        "/admin/federation",
+    ]
+    for path in paths:
+        english = await staff.get(path + ("&" if "?" in path else "?") + "lang=en")
+        assert english.status == 200, path
+        assert '<html lang="en">' in await english.text()
+        french = await staff.get(path + ("&" if "?" in path else "?") + "lang=fr")
+        assert "Se déconnecter" in await french.text(), path
