@@ -170,8 +170,8 @@ class _ProcessPageSink(_PageSink):
     async def close(self) -> None:
         if not self.acks.done():
             self.acks.cancel()
-            with contextlib.suppress(asyncio.CancelledError, WriterFailed):
-                await self.acks
+        with contextlib.suppress(asyncio.CancelledError, WriterFailed):
+            await self.acks  # also retrieves the error of a writer that failed while another error was raised
         await self.writer.close()
 
 

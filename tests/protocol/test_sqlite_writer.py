@@ -1,0 +1,182 @@
+"""The SQLite writer process: its frame protocol, group commits during a pull, and a writer dying mid-pull."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import marshal
+import sqlite3
+import struct
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from federation import hookimpl
+from federation.protocol import persistence, puller
+from federation.protocol.puller import PullError, pull_peer
+from federation.protocol.sqlite_writer import SqliteWriterProcess, serve
+from federation.storage.upsert import RECORD_COLUMNS
+from tests.protocol.conftest import Node, NodeFactory, activity
+
+
+def frames(*messages: tuple[Any, ...]) -> io.BytesIO:
+    stream = io.BytesIO()
+    for message in messages:
+        payload = marshal.dumps(message)
+        stream.write(struct.pack(">I", len(payload)) + payload)
+    stream.seek(0)
+    return stream
+
+
+def answers(stream: io.BytesIO) -> list[tuple[Any, ...]]:
+    data, found = stream.getvalue(), []
+    while data:
+        (length,) = struct.unpack(">I", data[:4])
+        found.append(marshal.loads(data[4 : 4 + length]))
+        data = data[4 + length :]
+    return found
+
+
+def row(n: int, version: int = 1) -> tuple[Any, ...]:
+    values = dict.fromkeys(RECORD_COLUMNS)
+    values.update(
+        kind="activity", origin="rq-a", id=f"00000000-0000-4000-8000-{n:012d}", version=version,
+        updated_at_us=n, deleted=False, body=f'{{"n":{n},"version":{version}}}',
+    )  # fmt: skip
+    return tuple(values[column] for column in RECORD_COLUMNS)
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Path:
+    path = tmp_path / "node.db"
+    with sqlite3.connect(path) as connection:
+        connection.execute(f"CREATE TABLE records (rid INTEGER PRIMARY KEY, {', '.join(RECORD_COLUMNS)}, UNIQUE (id))")
+        connection.execute("CREATE TABLE peers (node_id TEXT PRIMARY KEY, cursor TEXT, lag INTEGER)")
+        connection.execute("INSERT INTO peers VALUES ('rq-a', NULL, NULL)")
+    return path
+
+
+def stored(path: Path) -> tuple[list[tuple[str, int]], tuple[str | None, int | None]]:
+    with sqlite3.connect(path) as connection:
+        rows = connection.execute("SELECT id, version FROM records ORDER BY id").fetchall()
+        checkpoint = connection.execute("SELECT cursor, lag FROM peers").fetchone()
+    return rows, checkpoint
+
+
+def test_pages_commit_together_with_their_checkpoint(database: Path) -> None:
+    out = io.BytesIO()
+    incoming = frames(
+        ("page", [row(1), row(2)], "rq-a", "c1", 3, False),
+        ("page", [row(3)], "rq-a", "c2", 2, True),
+        ("page", [row(1, version=2), row(4)], "rq-a", "c3", 0, False),
+        ("commit",),
+        ("page", [row(1, version=1)], "rq-a", "c4", 0, True),  # an older version changes nothing
+    )
+    assert serve(str(database), incoming, out) == 0
+    assert answers(out) == [("committed", 2, 3), ("committed", 1, 2), ("committed", 1, 0)]
+    rows, checkpoint = stored(database)
+    assert [version for _, version in rows] == [2, 1, 1, 1]
+    assert checkpoint == ("c4", 0)
+
+
+def test_what_is_not_committed_is_rolled_back_when_the_parent_goes(database: Path) -> None:
+    out = io.BytesIO()
+    incoming = frames(
+        ("page", [row(1)], "rq-a", "c1", 1, True),
+        ("page", [row(2)], "rq-a", "c2", 0, False),  # then stdin ends: the parent died
+    )
+    assert serve(str(database), incoming, out) == 0
+    assert stored(database) == ([("00000000-0000-4000-8000-000000000001", 1)], ("c1", 1))
+
+
+def test_an_error_is_reported_and_nothing_of_the_transaction_stays(database: Path) -> None:
+    out = io.BytesIO()
+    broken = row(3)[:-1]  # one column short
+    incoming = frames(("page", [row(1)], "rq-a", "c1", 1, True), ("page", [row(2), broken], "rq-a", "c2", 0, True))
+    assert serve(str(database), incoming, out) == 1
+    (committed, (kind, message)) = answers(out)
+    assert committed == ("committed", 1, 1)
+    assert kind == "error" and "ProgrammingError" in message
+    assert stored(database) == ([("00000000-0000-4000-8000-000000000001", 1)], ("c1", 1))
+
+
+async def make_pair(
+    make_node: NodeFactory, records: int, extra: list[tuple[str, object]] | None = None
+) -> tuple[Node, Node]:
+    a = await make_node("rq-a")
+    b = await make_node("rq-b", batch_size=2, extra_plugins=extra)
+    await a.add_peer(b)
+    await b.add_peer(a)
+    for n in range(records):
+        await a.create("activities", activity(n))
+    return a, b
+
+
+async def test_a_backlog_is_written_by_the_process_and_plugins_hear_of_every_record_once(
+    make_node: NodeFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    heard: list[str] = []
+
+    class Listener:
+        @hookimpl
+        def records_replicated(self, origin: str, records: Any, context: Any) -> None:
+            heard.extend(document["id"] for document in records)
+
+    started: list[SqliteWriterProcess] = []
+    original_start = SqliteWriterProcess.start
+
+    async def start(path: str) -> SqliteWriterProcess:
+        started.append(await original_start(path))
+        return started[-1]
+
+    monkeypatch.setattr(SqliteWriterProcess, "start", staticmethod(start))
+    monkeypatch.setattr(puller, "GROUP_ROWS", 4)
+    a, b = await make_pair(make_node, 11, extra=[("listener", Listener())])
+    seen: list[tuple[int, int]] = []
+    peer = await persistence.get_peer(b.context.engine, "rq-a")
+    assert peer is not None
+
+    progress = await pull_peer(b.context, peer, on_page=lambda p: seen.append((p.pages, p.received)))
+
+    assert len(started) == 1
+    assert (progress.pages, progress.received, progress.applied, progress.remaining) == (6, 12, 12, 0)
+    # The first page alone (before the writer starts), then one report per commit: a commit holds up to
+    # GROUP_ROWS rows, fewer when the next page is not there yet (the database is never held while waiting).
+    assert seen[0] == (1, 2) and seen[-1] == (6, 12)
+    assert all(0 < later[1] - earlier[1] <= 4 for earlier, later in itertools.pairwise(seen))
+    replicas = await b.records("rq-a")
+    assert len(replicas) == 11
+    status, profile = await a.get("/api/v1/node")
+    assert status == 200
+    assert sorted(heard) == sorted([*replicas, profile["id"]])  # each record once, the profile included
+    peer = await persistence.get_peer(b.context.engine, "rq-a")
+    assert peer is not None and peer.lag == 0 and peer.last_error is None
+
+
+async def test_a_writer_that_dies_mid_pull_fails_the_pull_and_the_next_pull_completes(
+    make_node: NodeFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original_start = SqliteWriterProcess.start
+
+    async def start_then_die(path: str) -> SqliteWriterProcess:
+        writer = await original_start(path)
+        writer._process.kill()
+        await writer._process.wait()
+        return writer
+
+    monkeypatch.setattr(SqliteWriterProcess, "start", staticmethod(start_then_die))
+    _, b = await make_pair(make_node, 15)
+    peer = await persistence.get_peer(b.context.engine, "rq-a")
+    assert peer is not None
+
+    with pytest.raises(PullError, match=r"the SQLite writer process ended unexpectedly \(exit status -9\)"):
+        await pull_peer(b.context, peer)
+    peer = await persistence.get_peer(b.context.engine, "rq-a")
+    assert peer is not None and "SQLite writer" in (peer.last_error or "")
+    assert len(await b.records("rq-a")) == 1  # the first page (the profile and one activity) was written before
+
+    monkeypatch.setattr(SqliteWriterProcess, "start", original_start)
+    progress = await pull_peer(b.context, peer)
+    assert (progress.received, progress.remaining) == (14, 0)
+    assert len(await b.records("rq-a")) == 15
