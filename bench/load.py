@@ -1,7 +1,7 @@
 """Load test: a fixed request rate for a fixed time against a node and against the hub on 127.0.0.1.
 
 Run by hand:  .venv/bin/python bench/load.py [--rate 200] [--duration 60] [--concurrency 32] [--records 20000]
-                  [--target node|hub|both] [--seed N]
+                  [--target node|hub|both] [--read-only] [--seed N]
 
 Set-up: a hub (SQLite), a node holding `--records` activities that joined the hub and pushed them all to it,
 and a second node whose keys sign the load's federation pulls. Then, for each target, a bounded client (at most
@@ -10,7 +10,9 @@ latency is measured from that due time, so time spent queueing behind slow answe
 omission). The mix is what a node or a hub sees: reads by id, filtered lists, a few writes, signed federation
 pulls (node) and pushes (hub), hub report tables. It prints errors (anything but the expected status), p50/p99
 per kind, the achieved rate, and the server's resident memory sampled every 0.5 s: the mean of the first and
-last 10 s and the least-squares slope over the run (flat memory: a slope near 0 MB/min).
+last 10 s and the least-squares slope over the run and over its second half (flat memory: a slope near
+0 MB/min once warm). Writes and pushes make the database grow, and SQLite's page cache with it; `--read-only`
+leaves them out to look at memory alone. Exit status 1 if any request failed.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from federation.storage.engine import create_engine
 NODE_ID = "load-regie"
 PEER_ID = "load-peer"
 PERIOD = "2026"
+WRITES = ("write", "federation_push")
 
 
 @dataclass(frozen=True)
@@ -254,6 +257,13 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
+def mb_per_minute(samples: list[tuple[float, float]]) -> float:
+    """Least-squares slope of (seconds, MB) samples, in MB per minute (a warm-up shows as a steeper first half)."""
+    if len(samples) < 2:
+        return 0.0
+    return statistics.linear_regression([at for at, _ in samples], [mb for _, mb in samples]).slope * 60
+
+
 def report(name: str, result: RunResult, rate: float, concurrency: int) -> None:
     achieved = result.count / result.duration
     print(
@@ -269,11 +279,12 @@ def report(name: str, result: RunResult, rate: float, concurrency: int) -> None:
         )
     first = [mb for at, mb in result.rss if at < 10]
     last = [mb for at, mb in result.rss if at >= result.duration - 10]
-    times, sizes = [at for at, _ in result.rss], [mb for _, mb in result.rss]
-    slope = statistics.linear_regression(times, sizes).slope * 60 if len(result.rss) > 1 else 0.0
+    sizes = [mb for _, mb in result.rss]
+    second_half = [(at, mb) for at, mb in result.rss if at >= result.duration / 2]
     print(
         f"  server RSS: first 10 s {statistics.mean(first):.1f} MB, last 10 s {statistics.mean(last):.1f} MB, "
-        f"max {max(sizes):.1f} MB, slope {slope:+.2f} MB/min ({len(result.rss)} samples)"
+        f"max {max(sizes):.1f} MB, slope {mb_per_minute(result.rss):+.2f} MB/min over the run, "
+        f"{mb_per_minute(second_half):+.2f} MB/min over its second half ({len(result.rss)} samples)"
     )
     for error in result.errors[:10]:
         print(f"  error: {error}")
@@ -286,6 +297,7 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=32, help="requests in flight at most")
     parser.add_argument("--records", type=int, default=20000, help="activities of the node (pushed to the hub)")
     parser.add_argument("--target", choices=["node", "hub", "both"], default="both")
+    parser.add_argument("--read-only", action="store_true", help="no writes or pushes (memory without data growth)")
     parser.add_argument("--seed", type=int, default=20261127)
     args = parser.parse_args()
     rng = random.Random(args.seed)
@@ -319,6 +331,8 @@ def main() -> int:
             }
             for name in ["node", "hub"] if args.target == "both" else [args.target]:
                 mix, server = mixes[name]
+                if args.read_only:
+                    mix.kinds = [kind for kind in mix.kinds if kind[0] not in WRITES]
                 print(f"{name}: {args.rate:g} req/s for {args.duration:g} s…", flush=True)
                 result = asyncio.run(run_load(mix, server.process.pid, args.rate, args.duration, args.concurrency))
                 report(name, result, args.rate, args.concurrency)
