@@ -73,3 +73,38 @@ def regies_client(
         return client
 
     return make
+
+
+WEB_TEST_PASSWORD = "mot de passe de test"
+
+
+@pytest.fixture(scope="session")
+def regies_web_password_hash() -> str:
+    """The argon2 hash of WEB_TEST_PASSWORD, computed once: a hash costs ~0.2 s on purpose."""
+    from federation.web.users import hash_password
+
+    return hash_password(WEB_TEST_PASSWORD)
+
+
+@pytest.fixture
+def regies_login(regies_web_password_hash: str) -> Callable[..., Awaitable[Any]]:
+    """`await regies_login(client, "national")` → creates a web account with that role (and `region=` for a
+    regional coordinator) and logs the test client in through /login; its cookie jar keeps the session.
+
+    Returns the login answer (a 303 redirect to the user's landing page).
+    """
+    import re
+
+    from federation import appkeys
+    from federation.web.users import store_user
+
+    async def login(client: Any, role: str, region: str | None = None, username: str | None = None) -> Any:
+        name = username or f"{role}-{region or 'x'}"
+        await store_user(client.app[appkeys.ENGINE], name, regies_web_password_hash, role, region)
+        page = await (await client.get("/login")).text()
+        match = re.search(r'name="_csrf" value="([^"]+)"', page)
+        assert match, "the login page has no CSRF token"
+        form = {"_csrf": match.group(1), "username": name, "password": WEB_TEST_PASSWORD, "next": ""}
+        return await client.post("/login", data=form, allow_redirects=False)
+
+    return login

@@ -42,14 +42,18 @@ class DashboardPlugin:
         )
 
 
-@pytest.fixture
-async def hub(aiohttp_client: Any, regies_app_factory: Any, tmp_path: Path, password_hash: str) -> Any:
-    (tmp_path / "dashboard.html").write_text(
+def _templates(directory: Path) -> Path:
+    (directory / "dashboard.html").write_text(
         '{% extends "base.html" %}{% block content %}<h1>Région {{ region }}</h1>'
         '<form method="post" action="/dash/validate"><input type="hidden" name="_csrf" value="{{ csrf_token }}">'
         "<button>{{ _('Log in') }}</button></form>{% endblock %}"
     )
-    app, _ = await regies_app_factory([("dashboardplugin", DashboardPlugin(tmp_path))])
+    return directory
+
+
+@pytest.fixture
+async def hub(aiohttp_client: Any, regies_app_factory: Any, tmp_path: Path, password_hash: str) -> Any:
+    app, _ = await regies_app_factory([("dashboardplugin", DashboardPlugin(_templates(tmp_path)))])
     client = await aiohttp_client(app)
     await add_account(app, password_hash, "nadia", "national")
     await add_account(app, password_hash, "rachid", "regional", "84")
@@ -82,6 +86,13 @@ async def test_plugin_pages_check_roles_and_csrf(hub: Any) -> None:
     assert done.status == 303
     await log_in(hub, username="marie")
     assert (await hub.get("/dash", headers=HTML)).status == 403
+
+
+async def test_the_login_fixture_for_plugin_authors(regies_client: Any, regies_login: Any, tmp_path: Path) -> None:
+    client = await regies_client([("dashboardplugin", DashboardPlugin(_templates(tmp_path)))])
+    response = await regies_login(client, "regional", region="84")
+    assert response.headers["Location"] == "/dash"
+    assert "<h1>Région 84</h1>" in await (await client.get("/dash")).text()
 
 
 @pytest.mark.parametrize("prefix", ["/admin", "/api", "hub", "/Hub"])
