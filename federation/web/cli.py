@@ -1,4 +1,4 @@
-"""`regies user add | list`: accounts of the web interface (régie staff on a node, coordinators on a hub)."""
+"""`regies user add | password | remove | list`: web interface accounts (régie staff, hub coordinators)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from federation.config import Settings
 from federation.errors import CommandError
-from federation.web.users import ROLES, UserError, UserInfo, WebUser, create_user, list_users
+from federation.web.users import (
+    ROLES,
+    UserError,
+    UserInfo,
+    WebUser,
+    create_user,
+    list_users,
+    remove_user,
+    set_password,
+)
 
 SettingsLoader = Callable[[argparse.Namespace], Settings]
 Result = TypeVar("Result")
@@ -63,6 +72,33 @@ def cmd_user_add(args: argparse.Namespace, load: SettingsLoader) -> int:
     return 0
 
 
+def cmd_user_password(args: argparse.Namespace, load: SettingsLoader) -> int:
+    settings = load(args)
+    password = _read_password(args.password_stdin)
+
+    async def change(engine: AsyncEngine) -> None:
+        try:
+            await set_password(engine, args.username, password)
+        except UserError as exc:
+            raise CommandError(str(exc)) from exc
+
+    _with_database(settings, change)
+    print(f"New password for '{args.username}'; the account is unlocked and its sessions are closed.")
+    return 0
+
+
+def cmd_user_remove(args: argparse.Namespace, load: SettingsLoader) -> int:
+    async def remove(engine: AsyncEngine) -> None:
+        try:
+            await remove_user(engine, args.username)
+        except UserError as exc:
+            raise CommandError(str(exc)) from exc
+
+    _with_database(load(args), remove)
+    print(f"Removed user '{args.username}'.")
+    return 0
+
+
 def cmd_user_list(args: argparse.Namespace, load: SettingsLoader) -> int:
     infos: list[UserInfo] = _with_database(load(args), list_users)
     print(f"{'USERNAME':<24} {'ROLE':<10} {'REGION':<7} {'CREATED':<26} {'LAST LOGIN':<26} LOCKED UNTIL")
@@ -89,6 +125,13 @@ def add_commands(commands: Any, load: SettingsLoader) -> None:
     add.add_argument("--region", help="INSEE region code of a regional coordinator, e.g. 84")
     add.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
     add.set_defaults(handler=lambda args: cmd_user_add(args, load))
+    password = actions.add_parser("password", help="set a new password (also unlocks the account)")
+    password.add_argument("username")
+    password.add_argument("--password-stdin", action="store_true", help="read it from the first line of stdin")
+    password.set_defaults(handler=lambda args: cmd_user_password(args, load))
+    remove = actions.add_parser("remove", help="delete an account")
+    remove.add_argument("username")
+    remove.set_defaults(handler=lambda args: cmd_user_remove(args, load))
     actions.add_parser("list", help="list accounts (never their passwords)").set_defaults(
         handler=lambda args: cmd_user_list(args, load)
     )

@@ -127,6 +127,33 @@ async def store_user(engine: AsyncEngine, username: str, password_hash: str, rol
     return WebUser(int(user_id), username, role, region)
 
 
+async def set_password(engine: AsyncEngine, username: str, password: str) -> None:
+    """Replace a user's password, unlock the account and end its sessions; UserError if there is no such user."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise UserError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+    password_hash = await asyncio.to_thread(hash_password, password)
+    async with engine.begin() as connection:
+        user_id = await connection.scalar(select(users.c.id).where(users.c.username == username))
+        if user_id is None:
+            raise UserError(f"no user named '{username}' (see `regies user list`)")
+        await connection.execute(
+            update(users)
+            .where(users.c.id == user_id)
+            .values(password_hash=password_hash, failed_attempts=0, locked_until_us=None)
+        )
+        await connection.execute(delete(sessions).where(sessions.c.user_id == user_id))
+
+
+async def remove_user(engine: AsyncEngine, username: str) -> None:
+    """Delete an account and its sessions; UserError if there is no such user."""
+    async with engine.begin() as connection:
+        user_id = await connection.scalar(select(users.c.id).where(users.c.username == username))
+        if user_id is None:
+            raise UserError(f"no user named '{username}' (see `regies user list`)")
+        await connection.execute(delete(sessions).where(sessions.c.user_id == user_id))
+        await connection.execute(delete(users).where(users.c.id == user_id))
+
+
 async def list_users(engine: AsyncEngine) -> list[UserInfo]:
     async with engine.connect() as connection:
         rows = (await connection.execute(select(users).order_by(users.c.username))).mappings().all()

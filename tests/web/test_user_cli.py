@@ -78,3 +78,21 @@ def test_user_add_refuses_a_duplicate(
         status = main(["--data-dir", data_dir, "user", "add", "marie", "--role", "admin", "--password-stdin"])
     assert status == 1
     assert "a user named 'marie' already exists" in capsys.readouterr().err
+
+
+def test_user_password_unlocks_and_remove_deletes(
+    data_dir: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def run(*arguments: str, stdin: str = "") -> int:
+        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+        return main(["--data-dir", data_dir, "user", *arguments])
+
+    assert run("add", "marie", "--password-stdin", stdin="un mot de passe solide\n") == 0
+    assert run("password", "marie", "--password-stdin", stdin="un tout nouveau mot\n") == 0
+    assert "the account is unlocked" in capsys.readouterr().out
+    assert run("password", "nobody", "--password-stdin", stdin="un tout nouveau mot\n") == 1
+    assert "no user named 'nobody'" in capsys.readouterr().err
+    assert run("remove", "marie") == 0
+    assert "Removed user 'marie'." in capsys.readouterr().out
+    assert run("list") == 0
+    assert "marie" not in capsys.readouterr().out
