@@ -12,9 +12,14 @@ from tests.web.conftest import HTML
 
 
 async def test_pages_are_in_french_by_default(node: TestClient[Any, Any]) -> None:
-    page = await (await node.get("/login")).text()
+    response = await node.get("/login")
+    page = await response.text()
     assert '<html lang="fr">' in page
     assert "Mot de passe" in page
+    # Pages cannot be framed and run only the node's own scripts and styles.
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+    assert "Content-Security-Policy" not in (await node.get("/api/v1/activities")).headers  # the API is untouched
 
 
 async def test_english_on_request_and_remembered(node: TestClient[Any, Any]) -> None:
