@@ -73,6 +73,20 @@ def refine_for_plugins(
     return document
 
 
+def _wire_batch_schemas() -> dict[str, Any]:
+    """The inbox batch and the record envelopes it carries, as the receiver validates them (components named Wire*)."""
+    from federation.protocol.apply import WireBatch
+
+    schema = WireBatch.model_json_schema(ref_template=REF.format(model="Wire{model}"), mode="validation")
+    components = {f"Wire{name}": definition for name, definition in schema.pop("$defs", {}).items()}
+    schema["description"] = (
+        "The sender's own records: every origin is the signing node; each payload repeats its envelope's origin, "
+        "id, version and updated_at; an id appears once; a tombstone (deleted) has no payload."
+    )
+    components["WireBatch"] = schema
+    return components
+
+
 def _problem_schema() -> dict[str, Any]:
     return {
         "type": "object",
@@ -370,7 +384,13 @@ def build_openapi(
             "tags": ["federation"],
             "security": signed,
             "parameters": [
-                {"name": "since", "in": "query", "required": False, "schema": {"type": "string"}},
+                {
+                    "name": "since",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "string", "format": "regies-feed-cursor", "maxLength": 100},
+                    "description": "`next_cursor` of the previous page (opaque; never expires). Absent: from the start.",
+                },
                 {
                     "name": "limit",
                     "in": "query",
@@ -385,13 +405,14 @@ def build_openapi(
             },
         }
     }
+    schemas.update(_wire_batch_schemas())
     paths["/federation/v1/inbox"] = {
         "post": {
             "operationId": "inbox",
             "summary": "Receive a signed batch of the sender's records (applied once per batch id)",
             "tags": ["federation"],
             "security": signed,
-            "requestBody": {"required": True, "content": {JSON: {"schema": {"type": "object"}}}},
+            "requestBody": {"required": True, "content": {JSON: {"schema": {"$ref": REF.format(model="WireBatch")}}}},
             "responses": {
                 "202": {
                     "description": "Applied, or already received",

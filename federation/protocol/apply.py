@@ -21,7 +21,7 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, create_model
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from federation.schema.records import RECORD_KINDS
+from federation.schema.records import MAX_VERSION, RECORD_KINDS
 from federation.schema.types import NodeId
 from federation.storage.mapping import record_values, tombstone_values
 from federation.storage.upsert import (
@@ -48,7 +48,7 @@ class _WireEnvelope(BaseModel):
 
     origin: NodeId
     id: UUID
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=MAX_VERSION)
     updated_at: AwareDatetime
     deleted: bool = False
 

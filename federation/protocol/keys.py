@@ -83,21 +83,29 @@ class PublicKeyInfo:
 
     @classmethod
     def from_jwk(cls, jwk: dict[str, Any]) -> PublicKeyInfo:
+        if not isinstance(jwk, dict):
+            raise ValueError(f"a key must be a JWK object, not {type(jwk).__name__}")
         if jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519":
             raise ValueError(f"key {jwk.get('kid')!r} is not an Ed25519 JWK")
-        x = str(jwk["x"])
-        if len(b64url_decode(x)) != 32:
+        x = jwk.get("x")
+        if not isinstance(x, str) or len(b64url_decode(x)) != 32:
             raise ValueError(f"key {jwk.get('kid')!r} has a malformed public value")
         rotation = jwk.get("rotation") or {}
         not_after = jwk.get("not_after")
-        return cls(
-            kid=str(jwk["kid"]),
-            x=x,
-            created=int(jwk.get("created") or 0),
-            not_after=int(not_after) if not_after is not None else None,
-            signed_by=rotation.get("signed_by"),
-            rotation_signature=rotation.get("signature"),
-        )
+        # Another node's document: a wrong type is its error (ValueError), never a crash here (TypeError).
+        try:
+            if not isinstance(rotation, dict) or not isinstance(jwk["kid"], str):
+                raise TypeError("kid must be a string and rotation an object")
+            return cls(
+                kid=jwk["kid"],
+                x=x,
+                created=int(jwk.get("created") or 0),
+                not_after=int(not_after) if not_after is not None else None,
+                signed_by=rotation.get("signed_by"),
+                rotation_signature=rotation.get("signature"),
+            )
+        except (TypeError, KeyError) as exc:
+            raise ValueError(f"key {jwk.get('kid')!r} is malformed: {exc}") from exc
 
     def public_key(self) -> Ed25519PublicKey:
         return Ed25519PublicKey.from_public_bytes(b64url_decode(self.x))

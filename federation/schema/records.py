@@ -31,13 +31,16 @@ from federation.schema.types import (
     derive_department_and_region,
 )
 
+# Versions are stored as 64-bit integers: a larger one from a peer would overflow the database (a 500).
+MAX_VERSION = 2**63 - 1
+
 
 class Envelope(StrictModel):
     """Federation fields every record carries. Only the origin node assigns or changes them."""
 
     origin: NodeId = Field(description="Id of the node that owns the record; only it may change the record.")
     id: UUID = Field(description="Record id, assigned by the origin.")
-    version: int = Field(ge=1, description="Bumped by the origin on every change.")
+    version: int = Field(ge=1, le=MAX_VERSION, description="Bumped by the origin on every change.")
     updated_at: AwareDatetime = Field(description="When the origin last changed the record (UTC).")
     deleted: bool = Field(False, description="True for a tombstone: the record was deleted at its origin.")
 
@@ -320,7 +323,7 @@ class ReportReviewData(StrictModel):
 
     report_origin: NodeId = Field(description="The node whose report this is.")
     report_id: UUID
-    report_version: int = Field(ge=1, description="The version of the report that was reviewed.")
+    report_version: int = Field(ge=1, le=MAX_VERSION, description="The version of the report that was reviewed.")
     decision: ReviewDecision
     comment: LongText = Field("", description="Why the report is returned, or a note on its validation.")
     reviewer: ShortText = Field(description="The coordinator who decided.")
@@ -341,7 +344,7 @@ class RecordEnvelope(BaseModel):
     origin: NodeId
     id: UUID
     kind: RecordKindName
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=MAX_VERSION)
     updated_at: AwareDatetime
     deleted: bool = False
     payload: dict[str, Any] | None = Field(description="The record's data fields; null when deleted.")

@@ -228,7 +228,8 @@ class Partner(StrictModel):
     siret: Siret | None = None
 
 
-_PHONE_RE = re.compile(r"^\+?[0-9 .()-]{6,20}$")
+# 6 to 20 characters once stripped: no space at either end, so that the published pattern means the same thing.
+_PHONE_RE = re.compile(r"^\+?[0-9.()-][0-9 .()-]{4,18}[0-9.()-]$")
 
 
 def _phone(value: str) -> str:

@@ -29,6 +29,7 @@ from .settings import HubSettings
 from .tables import FORMATS, Column, write_geojson, write_table
 
 COORDINATORS = ("admin", "national", "regional")
+MAX_COMMENT = 2000
 routes = web.RouteTableDef()
 
 
@@ -138,6 +139,20 @@ async def list_enrolments(request: web.Request) -> web.StreamResponse:
     return json_response(json.dumps({"items": [item.describe() for item in found]}, ensure_ascii=False))
 
 
+async def _comment(request: web.Request) -> str | None:
+    """The optional {"comment": "..."} body of a decision, stripped; 422 for anything else in it."""
+    if not request.can_read_body:
+        return None
+    body = await read_json_object(request)
+    comment = body.get("comment")
+    errors = [{"pointer": f"/{key}", "detail": "unknown field"} for key in sorted(set(body) - {"comment"})]
+    if "comment" in body and (not isinstance(comment, str) or len(comment) > MAX_COMMENT):
+        errors.append({"pointer": "/comment", "detail": f"a string of at most {MAX_COMMENT} characters"})
+    if errors:
+        raise Problem(422, "invalid decision body", slug="validation", errors=errors)
+    return comment.strip() if comment else None
+
+
 async def _decide(request: web.Request, approve: bool) -> web.StreamResponse:
     actor = await coordinator(request)
     raw_id = request.match_info["id"]
@@ -148,9 +163,7 @@ async def _decide(request: web.Request, approve: bool) -> web.StreamResponse:
         raise Problem(404, f"no enrolment {raw_id}", slug="not-found")
     if not actor.sees_region(current.region):
         raise _forbidden_region(actor, current.region)
-    comment = None
-    if request.can_read_body:
-        comment = (await read_json_object(request)).get("comment")
+    comment = await _comment(request)
     if not approve and not comment:
         raise Problem(
             422,
@@ -310,10 +323,8 @@ async def _review(request: web.Request, decision: ReviewDecision) -> web.StreamR
         raise Problem(404, f"no report {report_id} from {origin}", slug="not-found")
     if report.status != "submitted":
         raise Problem(409, f"only submitted reports can be reviewed; this one is {report.status}", slug="conflict")
-    comment = ""
-    if request.can_read_body:
-        comment = str((await read_json_object(request)).get("comment") or "")
-    if decision == ReviewDecision.RETURNED and not comment.strip():
+    comment = await _comment(request) or ""
+    if decision == ReviewDecision.RETURNED and not comment:
         raise Problem(
             422, "say what to correct", slug="validation", errors=[{"pointer": "/comment", "detail": "required"}]
         )

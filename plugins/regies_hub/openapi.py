@@ -8,6 +8,7 @@ from federation.schema.geo import DEPARTMENTS, REGIONS
 from federation.schema.types import NODE_ID_PATTERN
 
 from .aggregates import LEVELS
+from .api import MAX_COMMENT
 from .tables import FORMATS
 
 JSON = "application/json"
@@ -56,16 +57,59 @@ COORDINATOR_ERRORS = {
     "401": _problem("Missing, unknown or revoked bearer token."),
     "403": _problem("The token's role or region does not allow this."),
 }
-COMMENT_BODY = {
-    "required": False,
-    "content": {
-        JSON: {
-            "schema": {
-                "type": "object",
-                "properties": {"comment": {"type": "string", "maxLength": 2000}},
-                "additionalProperties": False,
+
+
+def _comment_body(required: bool) -> dict[str, Any]:
+    """A decision's body: an optional comment, or (rejecting, returning) a required one that is not blank."""
+    comment: dict[str, Any] = {"type": "string", "maxLength": MAX_COMMENT}
+    if required:
+        comment["pattern"] = r"\S"
+    return {
+        "required": required,
+        "content": {
+            JSON: {
+                "schema": {
+                    "type": "object",
+                    "properties": {"comment": comment},
+                    "required": ["comment"] if required else [],
+                    "additionalProperties": False,
+                }
             }
-        }
+        },
+    }
+
+
+JOIN_REQUEST = {
+    "type": "object",
+    "required": ["discovery", "profile"],
+    "description": "The node's discovery document (the request is signed with one of its keys) and its profile "
+    "(whose origin is the discovery document's node_id).",
+    "properties": {
+        "discovery": {
+            "type": "object",
+            "required": ["node_id", "base_url", "keys"],
+            "properties": {
+                "node_id": {"type": "string", "pattern": NODE_ID_PATTERN},
+                "name": {"type": "string"},
+                "base_url": {"type": "string", "pattern": "^https?://"},
+                "keys": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "required": ["kty", "crv", "kid", "x"],
+                        "properties": {
+                            "kty": {"const": "OKP"},
+                            "crv": {"const": "Ed25519"},
+                            "kid": {"type": "string", "minLength": 1},
+                            "x": {"type": "string", "pattern": "^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$"},
+                            "created": {"type": "integer", "minimum": 0},
+                        },
+                    },
+                },
+            },
+        },
+        "profile": {"$ref": "#/components/schemas/NodeProfile"},
     },
 }
 
@@ -83,7 +127,9 @@ def _table(operation_id: str, summary: str, parameters: list[dict[str, Any]]) ->
     }
 
 
-def _decision(operation_id: str, summary: str, parameters: list[dict[str, Any]], ok: str) -> dict[str, Any]:
+def _decision(
+    operation_id: str, summary: str, parameters: list[dict[str, Any]], ok: str, *, needs_comment: bool = False
+) -> dict[str, Any]:
     return {
         "parameters": parameters,
         "post": {
@@ -91,7 +137,7 @@ def _decision(operation_id: str, summary: str, parameters: list[dict[str, Any]],
             "summary": summary,
             "tags": TAGS,
             "security": BEARER,
-            "requestBody": COMMENT_BODY,
+            "requestBody": _comment_body(needs_comment),
             "responses": {
                 ok: _object("The decision."),
                 **COORDINATOR_ERRORS,
@@ -124,7 +170,7 @@ def hub_paths() -> dict[str, Any]:
                 "summary": "A node asks to join, signing with a key of the discovery document it sends",
                 "tags": TAGS,
                 "security": SIGNED,
-                "requestBody": {"required": True, "content": {JSON: {"schema": {"type": "object"}}}},
+                "requestBody": {"required": True, "content": {JSON: {"schema": JOIN_REQUEST}}},
                 "responses": {
                     "202": _object("Recorded as pending."),
                     "400": _problem("Malformed JSON."),
@@ -147,7 +193,7 @@ def hub_paths() -> dict[str, Any]:
         },
         "/enrolments/{id}/approve": _decision("approveEnrolment", "Approve a join request", [enrolment_id], "200"),
         "/enrolments/{id}/reject": _decision(
-            "rejectEnrolment", "Reject a join request (comment)", [enrolment_id], "200"
+            "rejectEnrolment", "Reject a join request (comment)", [enrolment_id], "200", needs_comment=True
         ),
         "/directory": {
             "get": {
@@ -177,7 +223,9 @@ def hub_paths() -> dict[str, Any]:
             }
         },
         "/reports/{origin}/{id}/validate": _decision("validateReport", "Validate a submitted report", report, "201"),
-        "/reports/{origin}/{id}/return": _decision("returnReport", "Return a report (comment)", report, "201"),
+        "/reports/{origin}/{id}/return": _decision(
+            "returnReport", "Return a report (comment)", report, "201", needs_comment=True
+        ),
         "/me": {
             "get": {
                 "operationId": "memberStatus",

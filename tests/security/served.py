@@ -5,17 +5,25 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import time
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import requests
 from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from federation import appkeys
 from federation.app import create_app
 from federation.bootstrap import init_node
 from federation.config import Settings, load_settings
+from federation.protocol import persistence
+from federation.protocol.keys import PublicKeyInfo, b64url
+from federation.protocol.signing import sign_request
 from federation.storage.tokens import create_token
 
 T = TypeVar("T")
@@ -37,6 +45,42 @@ class ServedNode:
 
     def auth(self, role: str = "admin") -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[role]}"}
+
+    def pin_peer(self, node_id: str) -> PeerSigner:
+        """A peer this node trusts (its key pinned, as `regies peer add` does), to sign requests with."""
+        signer = PeerSigner(node_id, f"key-{node_id}", Ed25519PrivateKey.generate())
+        key = PublicKeyInfo.from_jwk(signer.jwk())
+        engine = self.app[appkeys.ENGINE]
+        self.run(
+            persistence.save_peer(engine, node_id=node_id, name=node_id, base_url="http://127.0.0.1:9", keys=[key])
+        )
+        return signer
+
+
+@dataclass
+class PeerSigner(requests.auth.AuthBase):
+    """Signs each outgoing `requests` request per RFC 9421 as the federation does (fresh nonce, Content-Digest)."""
+
+    node_id: str
+    kid: str
+    private_key: Ed25519PrivateKey
+
+    def jwk(self) -> dict[str, Any]:
+        public = self.private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        return PublicKeyInfo(kid=self.kid, x=b64url(public), created=int(time.time())).jwk()
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        body = request.body.encode() if isinstance(request.body, str) else request.body
+        signed = sign_request(
+            str(request.method),
+            str(request.url),
+            body,
+            node_id=self.node_id,
+            kid=self.kid,
+            private_key=self.private_key,
+        )
+        request.headers.update(signed)
+        return request
 
 
 def _clean_environment() -> None:
@@ -74,8 +118,6 @@ def served_node(
             port = runner.addresses[0][1]
             served = ServedNode(f"http://127.0.0.1:{port}", settings, loop, app, {"admin": result.admin_token})
             if hub:
-                from federation import appkeys
-
                 engine = app[appkeys.ENGINE]
                 served.tokens["national"] = await create_token(engine, "coordination nationale", "national")
                 served.tokens["regional"] = await create_token(engine, "coordination IDF", "regional", "11")

@@ -1,8 +1,13 @@
-"""Schemathesis against the node's and the hub's OpenAPI documents: every check, every phase, a fixed seed."""
+"""Schemathesis against the node's and the hub's OpenAPI documents: every check, every phase, a fixed seed.
+
+Phases: examples, coverage and fuzzing per operation (`test_node_api`, `test_hub_api`), and stateful chains
+create → get → replace → delete through the document's links (`test_node_stateful`). Bearer endpoints get the
+node's admin token; signed endpoints (change feed, inbox, the hub's join requests and member status) are signed
+by a peer the node trusts, so their authenticated paths are fuzzed too.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import tempfile
 from collections.abc import Iterator
@@ -12,37 +17,24 @@ from typing import Any
 import hypothesis
 import pytest
 import schemathesis
-from hypothesis import strategies as st
 from schemathesis.checks import CHECKS, is_check_class
 from schemathesis.config import SchemathesisConfig
-from schemathesis.generation.modes import GenerationMode
+from sqlalchemy import delete
 
 from federation import appkeys
 from federation.app import create_app
 from federation.config import load_settings
-from federation.schema.identifiers import luhn_ok
-from tests.security.served import ServedNode, served_node
+from federation.storage.tables import changes, records
+from tests.security.contract_rules import keep_contract_rules, register_formats
+from tests.security.served import PeerSigner, ServedNode, served_node
 
 SEED = 20261127
+# Bounds the run: about a minute and a half for the node and half a minute for the hub on this machine class.
 MAX_EXAMPLES = 100
-
-
-def _with_luhn_key(stem: str) -> str:
-    return next(stem + key for key in "0123456789" if luhn_ok(stem + key))
-
-
-# Formats the contract names but JSON Schema cannot express (a Luhn key): taught to the generator.
-schemathesis.openapi.format("siren", st.from_regex(r"\A[0-9]{8}\Z").map(_with_luhn_key))
-schemathesis.openapi.format(
-    "siret",
-    st.tuples(st.from_regex(r"\A[0-9]{8}\Z"), st.from_regex(r"\A[0-9]{4}\Z")).map(
-        lambda parts: _with_luhn_key(_with_luhn_key(parts[0]) + parts[1])
-    ),
-)
-
-CONFIG = {
+STATEFUL_SCENARIOS = 50
+CONFIG: dict[str, Any] = {
     "seed": SEED,
-    # The bearer token is sent by the test; generated Authorization headers would overwrite nothing useful.
+    # Credentials are the test's: a generated Authorization header would only replace the admin token.
     "generation": {"max-examples": MAX_EXAMPLES, "with-security-parameters": False},
     # Answers about the server's state, not the request's shape: a record already deleted (410), an If-Match
     # naming another version (412).
@@ -52,127 +44,88 @@ CONFIG = {
         }
     },
 }
+# Chains check what a sequence of valid calls may break (deleted records, links); invalid inputs are the other
+# phases' work, and a chained call may legitimately echo a derived field that a previous response carried.
+STATEFUL_CONFIG = {**CONFIG, "generation": {**CONFIG["generation"], "mode": "positive"}}
+
+register_formats()
 
 
 def _document(hub: bool) -> dict[str, Any]:
-    overrides = {"plugins": {"hub": {"enabled": hub}}}
-    settings = load_settings(data_dir=Path(tempfile.gettempdir()) / "unused", overrides=overrides)
+    """The document the app serves at /openapi.json (it depends on the plugins, not on the database)."""
+    settings = load_settings(data_dir=Path(tempfile.gettempdir()), overrides={"plugins": {"hub": {"enabled": hub}}})
     document: dict[str, Any] = json.loads(create_app(settings)[appkeys.OPENAPI])
     return document
 
 
-def _keep_cross_field_rules(body: Any) -> None:
-    """Make a generated valid body obey the rules its schema states in prose (JSON Schema cannot compare fields)."""
-    if not isinstance(body, dict):
-        return
-    if body.get("start_date") and body.get("end_date") and body["end_date"] < body["start_date"]:
-        body["start_date"], body["end_date"] = body["end_date"], body["start_date"]
-    for derived in (body, body.get("place")):
-        if isinstance(derived, dict):
-            for key in ("department", "region"):
-                derived.pop(key, None)
-    period = body.get("period")
-    if isinstance(period, dict):
-        period["key"] = None
-        kind = period.get("type")
-        if kind == "year":
-            period.update(quarter=None, end_year=None)
-        elif kind == "quarter":
-            period.update(quarter=period.get("quarter") or 1, end_year=None)
-        elif kind == "survey":
-            period["year"] = min(period["year"], 2099)
-            period.update(quarter=None, end_year=max(period.get("end_year") or 0, period["year"] + 1))
-    for slot in (body.get("availability") or {}).get("slots") or []:
-        if dt.time.fromisoformat(slot["end"]) <= dt.time.fromisoformat(slot["start"]):
-            slot["start"], slot["end"] = "08:00:00", "18:00:00"
-    if body.get("siret") and body.get("siren"):
-        body["siren"] = None
-    details = body.get("details")
-    if isinstance(details, dict) and any(key.startswith("exits_") for key in details):
-        # Insertion contracts: the total of exits is computed from the split, and bounded by the employees.
-        details["exits_to_employment"] = None
-        details["employees_cddi"] = None
+def _schema(document: dict[str, Any], config: dict[str, Any]) -> Any:
+    return schemathesis.openapi.from_dict(document, config=SchemathesisConfig.from_dict(config))
 
 
-def _keep_cross_parameter_rules(query: dict[str, Any]) -> None:
-    """The hub's tables: a regional table names its region, a departmental one its department."""
-    if query.get("level") == "regional" and not query.get("region"):
-        query["region"] = "11"
-    if query.get("level") == "departmental" and not query.get("department"):
-        query["department"] = "75"
-    period = query.get("period")
-    if isinstance(period, str) and len(period) == 9 and period[4] == "-" and period[5:] <= period[:4]:
-        query["period"] = f"{period[:4]}-{min(int(period[:4]) + 1, 2100)}" if period[:4] < "2100" else "2100"
+node_schema = _schema(_document(hub=False), CONFIG)
+node_stateful_schema = _schema(_document(hub=False), STATEFUL_CONFIG)
+# The hub's own routes: the node API it also serves is fuzzed on the node.
+hub_schema = _schema(_document(hub=True), CONFIG).include(path_regex="^/plugins/hub/")
+ALL_CHECKS = [check for check in CHECKS.get_all() if not is_check_class(check)]  # `--checks all`
 
 
-def _prepare(case: schemathesis.Case) -> None:
-    if case.meta is not None and case.meta.generation.mode == GenerationMode.POSITIVE:
-        _keep_cross_field_rules(case.body)
-        if isinstance(case.query, dict):
-            _keep_cross_parameter_rules(case.query)
-
-
-node_schema = schemathesis.openapi.from_dict(_document(False), config=SchemathesisConfig.from_dict(CONFIG))
-# Chains of calls check what a sequence may break (deleted records, links); invalid inputs are the other phases'
-# work, and a chained call may legitimately echo a derived field a previous response carried.
-STATEFUL = {**CONFIG, "generation": {**CONFIG["generation"], "mode": "positive"}}
-node_stateful_schema = schemathesis.openapi.from_dict(_document(False), config=SchemathesisConfig.from_dict(STATEFUL))
-ALL_CHECKS = [check for check in CHECKS.get_all() if not is_check_class(check)]
+def _credentials(case: schemathesis.Case, served: ServedNode, signer: PeerSigner) -> dict[str, Any]:
+    if {"httpSignature": []} in case.operation.definition.raw.get("security", []):
+        return {"auth": signer}
+    return {"headers": served.auth()}
 
 
 @pytest.fixture(scope="module")
-def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedNode]:
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServedNode, PeerSigner]]:
     with served_node(tmp_path_factory.mktemp("fuzz-node"), "rq-fuzz") as served:
-        yield served
+        yield served, served.pin_peer("rq-fuzz-peer")
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServedNode, PeerSigner]]:
+    with served_node(tmp_path_factory.mktemp("fuzz-hub"), "hub-fuzz", hub=True) as served:
+        yield served, served.pin_peer("rq-fuzz-member")
 
 
 @node_schema.parametrize()
-def test_node_api(case: schemathesis.Case, node: ServedNode) -> None:
-    _prepare(case)
-    case.call_and_validate(base_url=node.url, headers=node.auth(), checks=ALL_CHECKS)
+def test_node_api(case: schemathesis.Case, node: tuple[ServedNode, PeerSigner]) -> None:
+    served, signer = node
+    keep_contract_rules(case, signer)
+    case.call_and_validate(base_url=served.url, checks=ALL_CHECKS, **_credentials(case, served, signer))
 
 
-async def _forget_records(node: ServedNode) -> None:
-    from sqlalchemy import delete
+@hub_schema.parametrize()
+def test_hub_api(case: schemathesis.Case, hub: tuple[ServedNode, PeerSigner]) -> None:
+    served, signer = hub
+    keep_contract_rules(case, signer)
+    case.call_and_validate(base_url=served.url, checks=ALL_CHECKS, **_credentials(case, served, signer))
 
-    from federation.storage.tables import changes, records
 
-    async with node.app[appkeys.ENGINE].begin() as connection:
+async def _forget_records(served: ServedNode) -> None:
+    async with served.app[appkeys.ENGINE].begin() as connection:
         await connection.execute(delete(records).where(records.c.kind != "node"))
         await connection.execute(delete(changes).where(changes.c.kind != "node"))
 
 
-def test_node_stateful(node: ServedNode) -> None:
-    class Machine(node_stateful_schema.as_state_machine()):  # type: ignore[misc]
+def test_node_stateful(node: tuple[ServedNode, PeerSigner]) -> None:
+    served, signer = node
+
+    class Scenario(node_stateful_schema.as_state_machine()):  # type: ignore[misc]
         def setup(self) -> None:
-            # Each scenario starts from the same records, so that Hypothesis can replay it.
-            node.run(_forget_records(node))
+            # Each scenario starts from the same records, so that Hypothesis can replay and shrink it.
+            served.run(_forget_records(served))
 
-        def before_call(self, case):
-            _prepare(case)
+        def before_call(self, case: schemathesis.Case) -> None:
+            keep_contract_rules(case, signer)
 
-        def get_call_kwargs(self, case):
-            return {"base_url": node.url, "headers": node.auth()}
+        def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
+            return {"base_url": served.url, **_credentials(case, served, signer)}
 
-        def validate_response(self, response, case, additional_checks=None, **kwargs):
+        def validate_response(self, response: Any, case: schemathesis.Case, **kwargs: Any) -> None:
+            kwargs.pop("additional_checks", None)
             case.validate_response(response, checks=ALL_CHECKS, transport_kwargs=kwargs, recorder=self.recorder)
 
-    Machine.run(settings=hypothesis.settings(max_examples=50, stateful_step_count=6, deadline=None, derandomize=True))
-
-
-# The hub's own routes (the node API it also serves is fuzzed above).
-hub_schema = schemathesis.openapi.from_dict(_document(True), config=SchemathesisConfig.from_dict(CONFIG)).include(
-    path_regex="^/plugins/hub/"
-)
-
-
-@pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedNode]:
-    with served_node(tmp_path_factory.mktemp("fuzz-hub"), "hub-fuzz", hub=True) as served:
-        yield served
-
-
-@hub_schema.parametrize()
-def test_hub_api(case: schemathesis.Case, hub: ServedNode) -> None:
-    _prepare(case)
-    case.call_and_validate(base_url=hub.url, headers=hub.auth(), checks=ALL_CHECKS)
+    settings = hypothesis.settings(
+        max_examples=STATEFUL_SCENARIOS, stateful_step_count=6, deadline=None, derandomize=True
+    )
+    Scenario.run(settings=settings)

@@ -1,0 +1,134 @@
+"""What the API fuzzer must be taught: formats and cross-field rules that the contract states but JSON Schema cannot.
+
+Only bodies and queries generated as *valid* are adjusted, and only so that they obey a rule the OpenAPI
+document states in prose (end after start, a survey period's last year after its first…); invalid inputs
+are left as generated.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import schemathesis
+from hypothesis import strategies as st
+from schemathesis.generation.modes import GenerationMode
+
+from federation.protocol.persistence import encode_feed_cursor
+from federation.schema.identifiers import luhn_ok
+
+
+def _with_luhn_key(stem: str) -> str:
+    return next(stem + key for key in "0123456789" if luhn_ok(stem + key))
+
+
+def register_formats() -> None:
+    """SIREN and SIRET carry a Luhn key; a SIRET starts with a valid SIREN; feed cursors are the feed's own."""
+    schemathesis.openapi.format("regies-feed-cursor", st.integers(0, 2**62).map(encode_feed_cursor))
+    # Addresses on real domains: the server, like any mail system, refuses special-use names (.test, .local…).
+    schemathesis.openapi.format("email", st.emails())
+    schemathesis.openapi.format("siren", st.from_regex(r"\A[0-9]{8}\Z").map(_with_luhn_key))
+    schemathesis.openapi.format(
+        "siret",
+        st.tuples(st.from_regex(r"\A[0-9]{8}\Z"), st.from_regex(r"\A[0-9]{4}\Z")).map(
+            lambda parts: _with_luhn_key(_with_luhn_key(parts[0]) + parts[1])
+        ),
+    )
+
+
+def _keep_body_rules(body: Any) -> None:
+    if not isinstance(body, dict):
+        return
+    if body.get("start_date") and body.get("end_date") and body["end_date"] < body["start_date"]:
+        body["start_date"], body["end_date"] = body["end_date"], body["start_date"]
+    for derived in (body, body.get("place")):
+        if isinstance(derived, dict):
+            for key in ("department", "region"):  # derived from the commune: only the derived value is accepted
+                derived.pop(key, None)
+    period = body.get("period")
+    if isinstance(period, dict):
+        period["key"] = None
+        kind = period.get("type")
+        if kind == "year":
+            period.update(quarter=None, end_year=None)
+        elif kind == "quarter":
+            period.update(quarter=period.get("quarter") or 1, end_year=None)
+        elif kind == "survey":
+            period["year"] = min(period["year"], 2099)
+            period.update(quarter=None, end_year=max(period.get("end_year") or 0, period["year"] + 1))
+    for slot in (body.get("availability") or {}).get("slots") or []:
+        if dt.time.fromisoformat(slot["end"]) <= dt.time.fromisoformat(slot["start"]):
+            slot["start"], slot["end"] = "08:00:00", "18:00:00"
+    if body.get("siret") and body.get("siren"):
+        body["siren"] = None  # derived from the SIRET
+    details = body.get("details")
+    if isinstance(details, dict):
+        if any(key.startswith("exits_") for key in details):
+            # Insertion contracts: the total of exits is computed from the split, and bounded by the employees.
+            details["exits_to_employment"] = None
+            details["employees_cddi"] = None
+        for total, parts in (
+            ("learners", ("code_passed", "licences_obtained")),
+            ("trainees", ("certificates_obtained",)),
+        ):
+            if _is_number(details.get(total)):  # results never exceed the people concerned
+                for part in parts:
+                    if _is_number(details.get(part)):
+                        details[part] = min(details[part], details[total])
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _keep_signed_body_rules(body: Any, signer: Any) -> None:
+    """What a signed body says about its sender: a batch holds the signer's own records, each payload repeating
+    its envelope; a join request carries the signing key and the signer's own profile."""
+    if not isinstance(body, dict):
+        return
+    if isinstance(body.get("records"), list):
+        body["origin"] = signer.node_id
+        seen = set()
+        kept = []
+        for envelope in body["records"]:
+            if envelope["id"] in seen:
+                continue
+            seen.add(envelope["id"])
+            envelope["origin"] = signer.node_id
+            payload = envelope.get("payload")
+            if envelope.get("deleted"):
+                envelope["payload"] = None
+            elif isinstance(payload, dict):
+                _keep_body_rules(payload)
+                payload.update({key: envelope[key] for key in ("origin", "id", "version", "updated_at")})
+                payload["deleted"] = False
+            else:
+                continue  # a live record needs its payload
+            kept.append(envelope)
+        body["records"] = kept
+    if isinstance(body.get("discovery"), dict) and isinstance(body.get("profile"), dict):
+        body["discovery"].update(node_id=signer.node_id, keys=[signer.jwk()])
+        _keep_body_rules(body["profile"])
+        body["profile"]["origin"] = signer.node_id
+
+
+def _keep_query_rules(query: dict[str, Any]) -> None:
+    """The hub's tables: a regional table names its region, a departmental one its department."""
+    if query.get("level") == "regional" and not query.get("region"):
+        query["region"] = "11"
+    if query.get("level") == "departmental" and not query.get("department"):
+        query["department"] = "75"
+    period = query.get("period")
+    if isinstance(period, str) and len(period) == 9 and period[4] == "-" and period[5:] <= period[:4]:
+        first = min(int(period[:4]), 2099)
+        query["period"] = f"{first}-{first + 1}"
+
+
+def keep_contract_rules(case: schemathesis.Case, signer: Any) -> None:
+    """Adjust a case generated as valid so that it also obeys the rules stated in prose; `signer` (a
+    PeerSigner) is who signs the request if the operation takes a signature."""
+    if case.meta is not None and case.meta.generation.mode == GenerationMode.POSITIVE:
+        _keep_body_rules(case.body)
+        _keep_signed_body_rules(case.body, signer)
+        if isinstance(case.query, dict):
+            _keep_query_rules(case.query)
