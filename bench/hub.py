@@ -934,9 +934,11 @@ async def apply_batch(engine: AsyncEngine, raw: bytes, stages: dict[str, float])
         batch = parse_batch(raw)
         t1 = time.perf_counter()
         rows = wire_rows(batch.records, batch.origin)
+        origin, batch_id = batch.origin, batch.batch_id
+        del batch
     t2 = t3 = t4 = time.perf_counter()
     async with engine.begin() as connection:
-        if await persistence.claim_inbox_batch(connection, batch.origin, batch.batch_id, len(rows)):
+        if await persistence.claim_inbox_batch(connection, origin, batch_id, len(rows)):
             t3 = time.perf_counter()
             await apply_rows(connection, rows)
             t4 = time.perf_counter()

@@ -144,10 +144,12 @@ async def inbox(request: web.Request) -> web.StreamResponse:
             if batch.origin != sender:
                 raise BatchRejected(403, f"the batch claims origin '{batch.origin}' but is signed by '{sender}'")
             rows = wire_rows(batch.records, sender)
+            batch_id = batch.batch_id
+            # Freed while the collector is still paused: once back on, it would walk the thousand models.
+            del batch
     except BatchRejected as exc:
         slug = "spoofed-origin" if exc.status == 403 else "validation"
         raise Problem(exc.status, str(exc), slug=slug) from exc
-    batch_id = batch.batch_id
     engine = request.config_dict[appkeys.ENGINE]
     async with engine.begin() as connection:
         fresh = await persistence.claim_inbox_batch(connection, sender, batch_id, len(rows))
