@@ -47,6 +47,14 @@ async def hub(make_node: NodeFactory) -> Node:
     return node
 
 
+@pytest.fixture
+async def hub_on_each_database(make_node: NodeFactory, database_url: str) -> Node:
+    """The same hub on SQLite, then on PostgreSQL: injected SQL would meet both dialects."""
+    node = await make_node("hub-attacks", database_url, plugin_settings={"hub": {"enabled": True}})
+    await node.create("activities", activity(1, title=SEEDED_TITLE))
+    return node
+
+
 async def _counts(node: Node) -> tuple[int, int]:
     async with node.context.engine.connect() as connection:
         n_records = await connection.scalar(select(func.count()).select_from(records))
@@ -82,7 +90,8 @@ HOSTILE_BODIES = {
 
 
 @pytest.mark.parametrize("attack", sorted(HOSTILE_BODIES))
-async def test_hostile_bodies_get_a_4xx_and_write_nothing(hub: Node, attack: str) -> None:
+async def test_hostile_bodies_get_a_4xx_and_write_nothing(hub_on_each_database: Node, attack: str) -> None:
+    hub = hub_on_each_database
     limit = hub.settings.server.max_body_bytes
     body = HOSTILE_BODIES[attack](limit)
     before = await _counts(hub)
@@ -110,7 +119,8 @@ def _filter_urls() -> list[str]:
     return urls
 
 
-async def test_sql_injection_in_every_filter_is_refused_or_matches_nothing(hub: Node) -> None:
+async def test_sql_injection_in_every_filter_is_refused_or_matches_nothing(hub_on_each_database: Node) -> None:
+    hub = hub_on_each_database
     from urllib.parse import quote
 
     before = await _counts(hub)
