@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 import hashlib
 import json
@@ -151,9 +153,15 @@ def encode_cursor(rid: int) -> str:
 
 
 def decode_cursor(cursor: str) -> int:
-    if re.fullmatch(CURSOR_PATTERN, cursor) is None:
+    if re.fullmatch(CURSOR_PATTERN, cursor) is not None:
+        return int(cursor[1:])
+    try:  # cursors never expire: the base64 form ("r:<row id>") handed out by earlier versions still works
+        prefix, _, rid = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().partition(":")
+    except (ValueError, binascii.Error) as exc:
+        raise _bad_query("cursor", "is not a cursor returned by this API") from exc
+    if prefix != "r" or not rid.isdigit() or len(rid) > 18:
         raise _bad_query("cursor", "is not a cursor returned by this API")
-    return int(cursor[1:])
+    return int(rid)
 
 
 def _bad_query(name: str, message: str) -> Problem:
