@@ -38,15 +38,18 @@ _PAGE_HEADERS = {
 }
 
 
-def _is_page(path: str, prefixes: tuple[str, ...]) -> bool:
-    return path == "/" or any(path == prefix or path.startswith(prefix + "/") for prefix in prefixes)
+def _is_page(request: web.Request, prefixes: tuple[str, ...]) -> bool:
+    path = request.path
+    if path == "/":  # the public page for browsers, the API index (JSON, problem+json errors) for the others
+        return "text/html" in request.headers.get("Accept", "")
+    return any(path == prefix or path.startswith(prefix + "/") for prefix in prefixes)
 
 
 def _web_middleware(page_prefixes: tuple[str, ...]) -> web.middleware:  # type: ignore[valid-type]
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         """On pages only (the API is untouched): language, anonymous CSRF cookie, HTML errors, security headers."""
-        if not _is_page(request.path, page_prefixes):
+        if not _is_page(request, page_prefixes):
             return await handler(request)
         web_context = request.config_dict[WEB]
         language, chosen_now = negotiate(request, web_context.settings.default_language)
