@@ -48,6 +48,9 @@ async def _shot(page: Page, name: str) -> None:
 async def test_staff_work_through_the_back_office(browser: Browser, node: Any, tmp_path: Path) -> None:
     base = str(node.make_url("")).rstrip("/")
     context = await browser.new_context(base_url=base, locale="fr-FR")
+    # Generous waits: CI machines are shared; a slow page must not look like a broken one.
+    context.set_default_timeout(20_000)
+    expect.set_options(timeout=20_000)
     page = await context.new_page()
 
     # Keyboard users first meet the skip link, which takes them to the content.
