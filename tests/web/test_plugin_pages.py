@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -44,9 +45,11 @@ class DashboardPlugin:
 
 def _templates(directory: Path) -> Path:
     (directory / "dashboard.html").write_text(
-        '{% extends "base.html" %}{% block content %}<h1>Région {{ region }}</h1>'
+        '{% extends "base.html" %}{% from "charts.html" import bar_chart with context %}'
+        "{% block content %}<h1>Région {{ region }}</h1>"
         '<form method="post" action="/dash/validate"><input type="hidden" name="_csrf" value="{{ csrf_token }}">'
-        "<button>{{ _('Log in') }}</button></form>{% endblock %}"
+        "<button>{{ _('Log in') }}</button></form>"
+        '{{ bar_chart("Activités par domaine", [("Gestion urbaine", 12), ("Médiation", 3)]) }}{% endblock %}'
     )
     return directory
 
@@ -92,7 +95,12 @@ async def test_the_login_fixture_for_plugin_authors(regies_client: Any, regies_l
     client = await regies_client([("dashboardplugin", DashboardPlugin(_templates(tmp_path)))])
     response = await regies_login(client, "regional", region="84")
     assert response.headers["Location"] == "/dash"
-    assert "<h1>Région 84</h1>" in await (await client.get("/dash")).text()
+    page = await (await client.get("/dash")).text()
+    assert "<h1>Région 84</h1>" in page
+    # The core's chart macro: one bar per row, scaled to the largest value, with the figures as text.
+    bars = re.findall(r'<rect x="220" y="[0-9.]+" width="([0-9.]+)"', page)
+    assert [float(width) for width in bars] == [350.0, 87.5]
+    assert '<th scope="row">Médiation</th><td>3</td>' in page
 
 
 @pytest.mark.parametrize("prefix", ["/admin", "/api", "hub", "/Hub"])
