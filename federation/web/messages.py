@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import sys
 from pathlib import Path
+from typing import Any
 
 from babel.messages.catalog import Catalog
 from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
@@ -54,6 +55,18 @@ def compiled(catalogue: Catalog) -> bytes:
     return buffer.getvalue()
 
 
+def _po_bytes(catalogue: Catalog, creation_date: Any) -> bytes:
+    catalogue.creation_date = creation_date
+    buffer = io.BytesIO()
+    write_po(buffer, catalogue, width=120, omit_header=False, sort_output=True)
+    return buffer.getvalue()
+
+
+def _write_if_changed(path: Path, content: bytes) -> None:
+    if not path.exists() or path.read_bytes() != content:
+        path.write_bytes(content)
+
+
 def _translated(string: object) -> bool:
     return all(string) if isinstance(string, tuple | list) else bool(string)
 
@@ -64,13 +77,14 @@ def update(locale_dir: Path = LOCALE_DIR) -> list[str]:
     missing: list[str] = []
     for language in LANGUAGES:
         catalogue = read_catalogue(language, locale_dir)
+        created = catalogue.creation_date
         catalogue.update(template, no_fuzzy_matching=True)
         catalogue.obsolete.clear()
         path = po_path(language, locale_dir)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("wb") as handle:
-            write_po(handle, catalogue, width=120, omit_header=False, sort_output=True)
-        path.with_suffix(".mo").write_bytes(compiled(catalogue))
+        # The catalogue keeps its creation date, so that running this twice changes no file.
+        _write_if_changed(path, _po_bytes(catalogue, created))
+        _write_if_changed(path.with_suffix(".mo"), compiled(catalogue))
         if language == "fr":
             missing = [str(message.id) for message in catalogue if message.id and not _translated(message.string)]
     return missing
