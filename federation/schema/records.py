@@ -298,6 +298,7 @@ class PeriodReportData(StrictModel):
     indicators: dict[IndicatorKey, IndicatorValue] = Field(
         default_factory=dict,
         max_length=500,
+        json_schema_extra={"additionalProperties": False},  # every key matches the indicator key pattern
         description="Indicator key → value (core and plugin indicators); values are non-negative.",
     )
     comment: LongText = ""

@@ -8,7 +8,8 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Annotated, Any, Protocol, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, model_validator
+from email_validator import EmailNotValidError, validate_email
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 from pydantic.functional_validators import BeforeValidator
 
 from federation.schema.geo import department_for_commune
@@ -238,7 +239,23 @@ def _phone(value: str) -> str:
     return value
 
 
+def _ascii_email(value: str) -> str:
+    # The contract's `format: email` is RFC 5321 ASCII: an internationalised domain is kept in its ASCII
+    # (punycode) form rather than normalised to Unicode, and a non-ASCII local part is refused.
+    try:
+        return validate_email(value, check_deliverability=False, allow_smtputf8=False).ascii_email or value
+    except EmailNotValidError as exc:
+        raise ValueError(f"value is not a valid email address: {exc}") from exc
+
+
+Email = Annotated[
+    str,
+    AfterValidator(_ascii_email),
+    WithJsonSchema({"type": "string", "format": "email", "description": "An e-mail address (ASCII)."}),
+]
+
+
 class Contact(StrictModel):
     person: str | None = Field(None, max_length=200)
-    email: EmailStr | None = None
+    email: Email | None = None
     phone: Annotated[str, AfterValidator(_phone), Field(json_schema_extra={"pattern": _PHONE_RE.pattern})] | None = None
