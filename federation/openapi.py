@@ -389,7 +389,7 @@ def build_openapi(
                     "in": "query",
                     "required": False,
                     "schema": {"type": "string", "format": "regies-feed-cursor", "maxLength": 100},
-                    "description": "`next_cursor` of the previous page (opaque; never expires). Absent: from the start.",
+                    "description": "`next_cursor` of the previous page (opaque, never expires); absent: the start.",
                 },
                 {
                     "name": "limit",
