@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -12,24 +13,29 @@ from sqlalchemy import select
 
 from federation import appkeys
 from federation.api.requests import json_response, read_json_object, require_token
-from federation.indicators import parse_period_key, period_bounds
 from federation.problems import Problem
 from federation.protocol import persistence
 from federation.protocol.context import FEDERATION
 from federation.protocol.discovery import base_url
 from federation.protocol.receiver import authenticate
 from federation.protocol.signing import SignatureError, signature_keyid, split_keyid, verify_request
-from federation.schema.records import ReportReview, ReviewDecision
+from federation.schema.records import ReviewDecision
 from federation.storage.tables import records
 from federation.storage.tokens import Actor
 
-from . import aggregates, enrolment
-from .aggregates import Scope
+from . import enrolment
+from .coordination import (
+    MAX_COMMENT,
+    decide_enrolment,
+    parse_period,
+    received_reports,
+    regional_only,
+    review_report,
+)
+from .exports import TABLES, TableBuilder, directory_features, stream_geojson, stream_table
 from .settings import HubSettings
-from .tables import FORMATS, Column, write_geojson, write_table
 
 COORDINATORS = ("admin", "national", "regional")
-MAX_COMMENT = 2000
 routes = web.RouteTableDef()
 
 
@@ -39,47 +45,6 @@ async def coordinator(request: web.Request) -> Actor:
 
 def _engine(request: web.Request) -> Any:
     return request.config_dict[appkeys.ENGINE]
-
-
-def _forbidden_region(actor: Actor, region: str | None) -> Problem:
-    return Problem(
-        403, f"a regional coordinator of region {actor.region} cannot act on region {region}", slug="forbidden"
-    )
-
-
-def _period(request: web.Request) -> Any:
-    key = request.query.get("period", "")
-    try:
-        return parse_period_key(key)
-    except ValueError as exc:
-        raise Problem(400, str(exc), slug="invalid-query", errors=[{"pointer": "/period", "detail": str(exc)}]) from exc
-
-
-def _scope(request: web.Request, actor: Actor) -> Scope:
-    level = request.query.get("level", "regional" if actor.role == "regional" else "national")
-    if level not in aggregates.LEVELS:
-        raise Problem(400, f"level must be one of {', '.join(aggregates.LEVELS)}", slug="invalid-query")
-    from federation.schema.geo import DEPARTMENTS, REGIONS
-
-    # A region or department that is given must exist, whatever the level: never silently ignored.
-    if "region" in request.query and request.query["region"] not in REGIONS:
-        raise Problem(400, f"unknown region '{request.query['region']}' (an INSEE region code)", slug="invalid-query")
-    if "department" in request.query and request.query["department"].upper() not in DEPARTMENTS:
-        raise Problem(400, f"unknown department '{request.query['department']}'", slug="invalid-query")
-    region = request.query.get("region") or (actor.region if actor.role == "regional" else None)
-    department = request.query.get("department")
-    if level == "regional" and not region:
-        raise Problem(400, "a regional table needs ?region=<INSEE region code>", slug="invalid-query")
-    if level == "departmental":
-        if not department:
-            raise Problem(400, "a departmental table needs ?department=<code>", slug="invalid-query")
-        known = DEPARTMENTS.get(department.upper())
-        if known is None:
-            raise Problem(400, f"unknown department '{department}'", slug="invalid-query")
-        department, region = known.code, known.region_code
-    if actor.role == "regional" and (level == "national" or region != actor.region):
-        raise _forbidden_region(actor, region if level != "national" else "national")
-    return Scope(level, region, department)
 
 
 # --- Join requests ------------------------------------------------------------------------------------
@@ -135,7 +100,7 @@ async def list_enrolments(request: web.Request) -> web.StreamResponse:
     state = request.query.get("state")
     if state not in (None, "pending", "approved", "rejected"):
         raise Problem(400, "state must be pending, approved or rejected", slug="invalid-query")
-    found = await enrolment.list_enrolments(_engine(request), state, actor.region if actor.role == "regional" else None)
+    found = await enrolment.list_enrolments(_engine(request), state, regional_only(actor))
     return json_response(json.dumps({"items": [item.describe() for item in found]}, ensure_ascii=False))
 
 
@@ -155,26 +120,10 @@ async def _comment(request: web.Request) -> str | None:
 
 async def _decide(request: web.Request, approve: bool) -> web.StreamResponse:
     actor = await coordinator(request)
-    raw_id = request.match_info["id"]
-    if not raw_id.isdigit() or len(raw_id) > 18:  # beyond a 64-bit id the database would overflow (a 500)
-        raise Problem(404, f"no enrolment {raw_id}", slug="not-found")
-    current = await enrolment.get_enrolment(_engine(request), int(raw_id))
-    if current is None:
-        raise Problem(404, f"no enrolment {raw_id}", slug="not-found")
-    if not actor.sees_region(current.region):
-        raise _forbidden_region(actor, current.region)
-    comment = await _comment(request)
-    if not approve and not comment:
-        raise Problem(
-            422,
-            "say why the request is rejected",
-            slug="validation",
-            errors=[{"pointer": "/comment", "detail": "required"}],
-        )
-    try:
-        decided = await enrolment.decide(_engine(request), int(raw_id), approve, actor.name, comment)
-    except enrolment.EnrolmentError as exc:
-        raise Problem(exc.status, str(exc), slug="conflict") from exc
+    engine = _engine(request)
+    decided = await decide_enrolment(
+        engine, actor, actor.name, request.match_info["id"], approve, functools.partial(_comment, request)
+    )
     return json_response(json.dumps(decided.describe(), ensure_ascii=False))
 
 
@@ -199,145 +148,34 @@ async def signed_directory(request: web.Request) -> web.StreamResponse:
     return json_response(json.dumps(document, ensure_ascii=False))
 
 
-DIRECTORY_COLUMNS = (
-    Column("node_id", "Identifiant", "Node id"),
-    Column("name", "Régie", "Régie"),
-    Column("kind", "Type", "Kind"),
-    Column("label_status", "Label", "Label status"),
-    Column("department", "Département", "Department"),
-    Column("region", "Région", "Region"),
-    Column("base_url", "Adresse du nœud", "Node address"),
-)
-
-
-@routes.get("/directory/export")
-async def directory_export(request: web.Request) -> web.StreamResponse:
-    actor = await coordinator(request)
-    members = await enrolment.list_enrolments(
-        _engine(request), "approved", actor.region if actor.role == "regional" else None
-    )
-    return await _stream_table(request, "annuaire", DIRECTORY_COLUMNS, [m.describe() for m in members])
-
-
 @routes.get("/directory.geojson")
 async def directory_geojson(request: web.Request) -> web.StreamResponse:
     """Members as GeoJSON points (from the location in their profile; null geometry when unknown)."""
-    engine = _engine(request)
-    members = await enrolment.list_enrolments(engine, "approved")
-    async with engine.connect() as connection:
-        profiles = {
-            row.origin: json.loads(row.body)
-            for row in await connection.execute(
-                select(records.c.origin, records.c.body).where(records.c.kind == "node", records.c.deleted.is_(False))
-            )
-        }
-    features = []
-    for member in members:
-        location = (profiles.get(member.node_id) or {}).get("location") or {}
-        features.append(
-            {
-                "lon": location.get("lon"),
-                "lat": location.get("lat"),
-                "node_id": member.node_id,
-                "name": member.name,
-                "department": member.department,
-                "region": member.region,
-                "label_status": member.label_status,
-                "url": member.base_url,
-            }
-        )
-    response = web.StreamResponse(headers={"Content-Type": "application/geo+json"})
-    await response.prepare(request)
-    await write_geojson(features, response.write)
-    await response.write_eof()
-    return response
+    return await stream_geojson(request, await directory_features(_engine(request)))
 
 
 # --- Reports and reviews ------------------------------------------------------------------------------
 
 
-async def _member_regions(engine: Any) -> dict[str, dict[str, Any]]:
-    return {m.node_id: m.describe() for m in await enrolment.list_enrolments(engine, "approved")}
-
-
 @routes.get("/reports")
 async def list_reports(request: web.Request) -> web.StreamResponse:
     actor = await coordinator(request)
-    period = _period(request)
-    engine = _engine(request)
-    members = await _member_regions(engine)
-    async with engine.connect() as connection:
-        rows = (
-            await connection.execute(
-                select(records.c.origin, records.c.id, records.c.version, records.c.status, records.c.body).where(
-                    records.c.kind == "report",
-                    records.c.deleted.is_(False),
-                    records.c.period == period.key,
-                    records.c.status != "draft",  # a draft is the régie's work in progress, not a received report
-                )
-            )
-        ).all()
-    items = []
-    for origin, record_id, version, state, body in rows:
-        member = members.get(origin, {})
-        if not actor.sees_region(member.get("region")):
-            continue
-        document = json.loads(body)
-        submitted = [entry["at"] for entry in document.get("audit", []) if entry.get("action") == "submitted"]
-        items.append(
-            {
-                "origin": origin,
-                "name": member.get("name"),
-                "region": member.get("region"),
-                "department": member.get("department"),
-                "id": record_id,
-                "version": version,
-                "state": state,
-                "submitted_at": submitted[0] if submitted else None,
-                "indicators": document.get("indicators", {}),
-                "comment": document.get("comment", ""),
-            }
-        )
-    items.sort(key=lambda item: (item["region"] or "", item["name"] or ""))
+    period = parse_period(request.query)
+    items = await received_reports(_engine(request), period, actor)
     return json_response(json.dumps({"period": period.key, "items": items}, ensure_ascii=False))
 
 
 async def _review(request: web.Request, decision: ReviewDecision) -> web.StreamResponse:
     actor = await coordinator(request)
-    origin, report_id = request.match_info["origin"], request.match_info["id"]
-    engine = _engine(request)
-    member = (await _member_regions(engine)).get(origin)
-    if member is None:
-        raise Problem(404, f"'{origin}' is not a member of the network", slug="not-found")
-    if not actor.sees_region(member.get("region")):
-        raise _forbidden_region(actor, member.get("region"))
-    async with engine.connect() as connection:
-        report = (
-            await connection.execute(
-                select(records.c.version, records.c.status).where(
-                    records.c.kind == "report", records.c.origin == origin, records.c.id == report_id
-                )
-            )
-        ).first()
-    if report is None:
-        raise Problem(404, f"no report {report_id} from {origin}", slug="not-found")
-    if report.status != "submitted":
-        raise Problem(409, f"only submitted reports can be reviewed; this one is {report.status}", slug="conflict")
-    comment = await _comment(request) or ""
-    if decision == ReviewDecision.RETURNED and not comment:
-        raise Problem(
-            422, "say what to correct", slug="validation", errors=[{"pointer": "/comment", "detail": "required"}]
-        )
-    fields = {
-        "report_origin": origin,
-        "report_id": report_id,
-        "report_version": report.version,
-        "decision": decision,
-        "comment": comment,
-        "reviewer": actor.name,
-    }
-    stored = await request.config_dict[appkeys.STORE].create(
-        "review", lambda _previous, envelope: ReportReview.model_validate({**fields, **envelope})
+    stored = await review_report(
+        _engine(request),
+        request.config_dict[appkeys.STORE],
+        actor,
+        actor.name,
+        request.match_info["origin"],
+        request.match_info["id"],
+        decision,
+        functools.partial(_comment, request),
     )
     return json_response(stored.body, status=201)
 
@@ -373,122 +211,27 @@ async def member_status(request: web.Request) -> web.StreamResponse:
 
 # --- Tables -------------------------------------------------------------------------------------------
 
-AREA = Column("area", "Territoire", "Area")
-ACTIVITY_COLUMNS = (
-    Column("category", "Champ d'action", "Field of action"),
-    Column("service_type", "Type de service", "Service type"),
-    Column("activities", "Activités", "Activities", "integer"),
-    Column("regies", "Régies", "Régies", "integer"),
-)
-INDICATOR_COLUMNS = (
-    Column("category", "Champ d'action", "Field of action"),
-    Column("service_type", "Type de service", "Service type"),
-    Column("indicator", "Indicateur", "Indicator"),
-    Column("total", "Total", "Total", "number"),
-    Column("reports", "Rapports", "Reports", "integer"),
-)
-COMPLETENESS_COLUMNS = (
-    AREA,
-    Column("expected", "Attendus", "Expected", "integer"),
-    Column("received", "Reçus", "Received", "integer"),
-    Column("on_time", "Dans les délais", "On time", "integer"),
-)
-MISSING_COLUMNS = (
-    Column("node_id", "Identifiant", "Node id"),
-    Column("name", "Régie", "Régie"),
-    Column("department", "Département", "Department"),
-    Column("region", "Région", "Region"),
-)
-TREND_COLUMNS = (
-    Column("period", "Période", "Period"),
-    Column("total", "Total", "Total", "number"),
-    Column("reports", "Rapports", "Reports", "integer"),
-)
+TABLE_PATHS = {
+    "activities": "/tables/activities",
+    "indicators": "/tables/indicators",
+    "completeness": "/tables/completeness",
+    "missing": "/tables/missing",
+    "trends": "/tables/trends",
+    "directory": "/directory/export",
+}
 
 
-async def _stream_table(
-    request: web.Request, title: str, columns: tuple[Column, ...], rows: list[dict[str, Any]], extra: Any = None
-) -> web.StreamResponse:
-    fmt = request.query.get("format", "json")
-    if fmt not in FORMATS:
-        raise Problem(400, f"format must be one of {', '.join(sorted(FORMATS))}", slug="invalid-query")
-    language = request.query.get("lang", "fr")
-    if language not in ("fr", "en"):
-        raise Problem(400, "lang must be fr or en", slug="invalid-query")
-    if fmt == "json" and extra is not None:
-        return json_response(json.dumps({"title": title, "rows": rows, **extra}, ensure_ascii=False, default=str))
-    media_type, extension = FORMATS[fmt]
-    response = web.StreamResponse(
-        headers={
-            "Content-Type": media_type,
-            "Content-Disposition": f'attachment; filename="{title}.{extension}"',
-        }
-    )
-    await response.prepare(request)
-    await write_table(fmt, columns, rows, response.write, title=title, language=language)
-    await response.write_eof()
-    return response
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def _with_area(scope: Scope, columns: tuple[Column, ...]) -> tuple[Column, ...]:
-    return (AREA, *columns) if scope.group_key() else columns
+def _table_handler(build: TableBuilder, settings: HubSettings) -> Handler:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return await stream_table(request, await build(request, await coordinator(request), settings))
 
-
-@routes.get("/tables/activities")
-async def activity_table(request: web.Request) -> web.StreamResponse:
-    actor = await coordinator(request)
-    period, scope = _period(request), _scope(request, actor)
-    rows = await aggregates.activity_table(_engine(request), period, scope)
-    title = f"activites-{period.key}-{scope.level}"
-    return await _stream_table(request, title, _with_area(scope, ACTIVITY_COLUMNS), rows, {"scope": scope.__dict__})
-
-
-@routes.get("/tables/indicators")
-async def indicator_table(request: web.Request) -> web.StreamResponse:
-    actor = await coordinator(request)
-    period, scope = _period(request), _scope(request, actor)
-    registry = request.config_dict[appkeys.PLUGINS].registry
-    rows = await aggregates.indicator_table(_engine(request), registry, period, scope)
-    title = f"indicateurs-{period.key}-{scope.level}"
-    return await _stream_table(request, title, _with_area(scope, INDICATOR_COLUMNS), rows, {"scope": scope.__dict__})
-
-
-def deadline_for(period: Any, settings: HubSettings) -> dt.date:
-    return period_bounds(period)[1] + dt.timedelta(days=settings.report_deadline_days)
-
-
-async def completeness_table(request: web.Request, settings: HubSettings) -> web.StreamResponse:
-    actor = await coordinator(request)
-    period, scope = _period(request), _scope(request, actor)
-    deadline = deadline_for(period, settings)
-    by_area, missing = await aggregates.completeness(_engine(request), period, scope, deadline)
-    title = f"completude-{period.key}-{scope.level}"
-    extra = {"deadline": deadline.isoformat(), "missing": missing, "scope": scope.__dict__}
-    return await _stream_table(request, title, COMPLETENESS_COLUMNS, by_area, extra)
-
-
-async def missing_table(request: web.Request, settings: HubSettings) -> web.StreamResponse:
-    actor = await coordinator(request)
-    period, scope = _period(request), _scope(request, actor)
-    _, missing = await aggregates.completeness(_engine(request), period, scope, deadline_for(period, settings))
-    return await _stream_table(request, f"manquants-{period.key}", MISSING_COLUMNS, missing)
-
-
-@routes.get("/tables/trends")
-async def trend_table(request: web.Request) -> web.StreamResponse:
-    actor = await coordinator(request)
-    scope = _scope(request, actor)
-    indicator = request.query.get("indicator", "")
-    if indicator not in request.config_dict[appkeys.PLUGINS].registry.indicators:
-        raise Problem(400, f"unknown indicator '{indicator}' (see /api/v1/indicators)", slug="invalid-query")
-    rows = await aggregates.trends(_engine(request), indicator, scope)
-    return await _stream_table(request, f"tendance-{indicator}", TREND_COLUMNS, rows, {"indicator": indicator})
+    return handler
 
 
 def build_routes(settings: HubSettings) -> list[web.AbstractRouteDef]:
-    """Every route of the hub; handlers that depend on the hub's settings get them bound."""
-    return [
-        *routes,
-        web.get("/tables/completeness", functools.partial(completeness_table, settings=settings)),
-        web.get("/tables/missing", functools.partial(missing_table, settings=settings)),
-    ]
+    """Every route of the hub; the tables' handlers get the hub's settings bound."""
+    tables = [web.get(TABLE_PATHS[name], _table_handler(build, settings)) for name, build in TABLES.items()]
+    return [*routes, *tables]

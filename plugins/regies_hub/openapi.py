@@ -8,7 +8,7 @@ from federation.schema.geo import DEPARTMENTS, REGIONS
 from federation.schema.types import NODE_ID_PATTERN
 
 from .aggregates import LEVELS
-from .api import MAX_COMMENT
+from .coordination import MAX_COMMENT
 from .tables import FORMATS
 
 JSON = "application/json"

@@ -1,0 +1,206 @@
+"""The coordinators' tables (one builder each) and how they are streamed, for the hub API and the dashboard alike."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from federation import appkeys
+from federation.api.requests import json_response
+from federation.indicators import period_bounds
+from federation.problems import Problem
+from federation.schema.records import Period
+from federation.storage.tables import records
+
+from . import aggregates, enrolment
+from .aggregates import Scope
+from .coordination import Coordinator, parse_period, regional_only, resolve_scope
+from .settings import HubSettings
+from .tables import FORMATS, Column, write_geojson, write_table
+
+AREA = Column("area", "Territoire", "Area")
+ACTIVITY_COLUMNS = (
+    Column("category", "Champ d'action", "Field of action"),
+    Column("service_type", "Type de service", "Service type"),
+    Column("activities", "Activités", "Activities", "integer"),
+    Column("regies", "Régies", "Régies", "integer"),
+)
+INDICATOR_COLUMNS = (
+    Column("category", "Champ d'action", "Field of action"),
+    Column("service_type", "Type de service", "Service type"),
+    Column("indicator", "Indicateur", "Indicator"),
+    Column("total", "Total", "Total", "number"),
+    Column("reports", "Rapports", "Reports", "integer"),
+)
+COMPLETENESS_COLUMNS = (
+    AREA,
+    Column("expected", "Attendus", "Expected", "integer"),
+    Column("received", "Reçus", "Received", "integer"),
+    Column("on_time", "Dans les délais", "On time", "integer"),
+)
+MISSING_COLUMNS = (
+    Column("node_id", "Identifiant", "Node id"),
+    Column("name", "Régie", "Régie"),
+    Column("department", "Département", "Department"),
+    Column("region", "Région", "Region"),
+)
+TREND_COLUMNS = (
+    Column("period", "Période", "Period"),
+    Column("total", "Total", "Total", "number"),
+    Column("reports", "Rapports", "Reports", "integer"),
+)
+DIRECTORY_COLUMNS = (
+    Column("node_id", "Identifiant", "Node id"),
+    Column("name", "Régie", "Régie"),
+    Column("kind", "Type", "Kind"),
+    Column("label_status", "Label", "Label status"),
+    Column("department", "Département", "Department"),
+    Column("region", "Région", "Region"),
+    Column("base_url", "Adresse du nœud", "Node address"),
+)
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table ready to stream: its file name, columns, rows, and what its JSON form adds (scope, deadline…)."""
+
+    title: str
+    columns: tuple[Column, ...]
+    rows: list[dict[str, Any]]
+    extra: dict[str, Any] | None = None
+
+
+TableBuilder = Callable[[web.Request, Coordinator, HubSettings], Awaitable[Table]]
+
+
+def _engine(request: web.Request) -> AsyncEngine:
+    engine: AsyncEngine = request.config_dict[appkeys.ENGINE]
+    return engine
+
+
+def _with_area(scope: Scope, columns: tuple[Column, ...]) -> tuple[Column, ...]:
+    return (AREA, *columns) if scope.group_key() else columns
+
+
+def deadline_for(period: Period, settings: HubSettings) -> dt.date:
+    return period_bounds(period)[1] + dt.timedelta(days=settings.report_deadline_days)
+
+
+async def activity_table(request: web.Request, coordinator: Coordinator, _settings: HubSettings) -> Table:
+    period, scope = parse_period(request.query), resolve_scope(request.query, coordinator)
+    rows = await aggregates.activity_table(_engine(request), period, scope)
+    columns = _with_area(scope, ACTIVITY_COLUMNS)
+    return Table(f"activites-{period.key}-{scope.level}", columns, rows, {"scope": scope.__dict__})
+
+
+async def indicator_table(request: web.Request, coordinator: Coordinator, _settings: HubSettings) -> Table:
+    period, scope = parse_period(request.query), resolve_scope(request.query, coordinator)
+    registry = request.config_dict[appkeys.PLUGINS].registry
+    rows = await aggregates.indicator_table(_engine(request), registry, period, scope)
+    columns = _with_area(scope, INDICATOR_COLUMNS)
+    return Table(f"indicateurs-{period.key}-{scope.level}", columns, rows, {"scope": scope.__dict__})
+
+
+async def completeness_table(request: web.Request, coordinator: Coordinator, settings: HubSettings) -> Table:
+    period, scope = parse_period(request.query), resolve_scope(request.query, coordinator)
+    deadline = deadline_for(period, settings)
+    by_area, missing = await aggregates.completeness(_engine(request), period, scope, deadline)
+    extra = {"deadline": deadline.isoformat(), "missing": missing, "scope": scope.__dict__}
+    return Table(f"completude-{period.key}-{scope.level}", COMPLETENESS_COLUMNS, by_area, extra)
+
+
+async def missing_table(request: web.Request, coordinator: Coordinator, settings: HubSettings) -> Table:
+    period, scope = parse_period(request.query), resolve_scope(request.query, coordinator)
+    _, missing = await aggregates.completeness(_engine(request), period, scope, deadline_for(period, settings))
+    return Table(f"manquants-{period.key}", MISSING_COLUMNS, missing)
+
+
+async def trend_table(request: web.Request, coordinator: Coordinator, _settings: HubSettings) -> Table:
+    scope = resolve_scope(request.query, coordinator)
+    indicator = request.query.get("indicator", "")
+    if indicator not in request.config_dict[appkeys.PLUGINS].registry.indicators:
+        raise Problem(400, f"unknown indicator '{indicator}' (see /api/v1/indicators)", slug="invalid-query")
+    rows = await aggregates.trends(_engine(request), indicator, scope)
+    return Table(f"tendance-{indicator}", TREND_COLUMNS, rows, {"indicator": indicator})
+
+
+async def directory_table(request: web.Request, coordinator: Coordinator, _settings: HubSettings) -> Table:
+    members = await enrolment.list_enrolments(_engine(request), "approved", regional_only(coordinator))
+    return Table("annuaire", DIRECTORY_COLUMNS, [member.describe() for member in members])
+
+
+TABLES: dict[str, TableBuilder] = {
+    "activities": activity_table,
+    "indicators": indicator_table,
+    "completeness": completeness_table,
+    "missing": missing_table,
+    "trends": trend_table,
+    "directory": directory_table,
+}
+
+
+async def stream_table(request: web.Request, table: Table) -> web.StreamResponse:
+    """The table in `?format=` (json by default) with `?lang=` column titles (fr by default), as a download."""
+    fmt = request.query.get("format", "json")
+    if fmt not in FORMATS:
+        raise Problem(400, f"format must be one of {', '.join(sorted(FORMATS))}", slug="invalid-query")
+    language = request.query.get("lang", "fr")
+    if language not in ("fr", "en"):
+        raise Problem(400, "lang must be fr or en", slug="invalid-query")
+    if fmt == "json" and table.extra is not None:
+        body = {"title": table.title, "rows": table.rows, **table.extra}
+        return json_response(json.dumps(body, ensure_ascii=False, default=str))
+    media_type, extension = FORMATS[fmt]
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": media_type,
+            "Content-Disposition": f'attachment; filename="{table.title}.{extension}"',
+        }
+    )
+    await response.prepare(request)
+    await write_table(fmt, table.columns, table.rows, response.write, title=table.title, language=language)
+    await response.write_eof()
+    return response
+
+
+async def directory_features(engine: AsyncEngine, region: str | None = None) -> list[dict[str, Any]]:
+    """Members (of one region if given) as GeoJSON point properties, placed where their profile says."""
+    members = await enrolment.list_enrolments(engine, "approved", region)
+    async with engine.connect() as connection:
+        profiles = {
+            row.origin: json.loads(row.body)
+            for row in await connection.execute(
+                select(records.c.origin, records.c.body).where(records.c.kind == "node", records.c.deleted.is_(False))
+            )
+        }
+    features = []
+    for member in members:
+        location = (profiles.get(member.node_id) or {}).get("location") or {}
+        features.append(
+            {
+                "lon": location.get("lon"),
+                "lat": location.get("lat"),
+                "node_id": member.node_id,
+                "name": member.name,
+                "department": member.department,
+                "region": member.region,
+                "label_status": member.label_status,
+                "url": member.base_url,
+            }
+        )
+    return features
+
+
+async def stream_geojson(request: web.Request, features: list[dict[str, Any]]) -> web.StreamResponse:
+    response = web.StreamResponse(headers={"Content-Type": "application/geo+json"})
+    await response.prepare(request)
+    await write_geojson(features, response.write)
+    await response.write_eof()
+    return response
