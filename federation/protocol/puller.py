@@ -23,6 +23,7 @@ from federation.protocol.apply import (
     wire_rows,
 )
 from federation.protocol.context import FederationContext
+from federation.protocol.peerkeys import PeerKeys
 from federation.protocol.persistence import Peer
 from federation.protocol.sqlite_writer import SqliteWriterProcess, WriterFailed
 from federation.protocol.transport import Response, TransportError
@@ -195,6 +196,8 @@ async def pull_peer(
     # (Regies-Next-Cursor, Regies-More) arrive, so the peer prepares pages while this node parses and writes.
     fetches: asyncio.Queue[asyncio.Task[bytes] | None] = asyncio.Queue(maxsize=PREFETCH)
 
+    peer_keys = PeerKeys(context.engine, context.client, peer)
+
     async def produce() -> None:
         cursor = peer.cursor or ""
         requested = 0
@@ -206,7 +209,8 @@ async def pull_peer(
                     future.set_result(answer)
 
             url = f"{peer.base_url}/federation/v1/changes?since={quote(cursor)}&limit={limit}"
-            task = asyncio.create_task(_body(context.client.request("GET", url, on_headers=seen)))
+            request = context.client.request("GET", url, on_headers=seen, signed_by=peer_keys)
+            task = asyncio.create_task(_body(request))
             await fetches.put(task)
             requested += 1
             waiters: set[asyncio.Future[Any]] = {task, headers}

@@ -21,17 +21,23 @@ from federation.protocol.apply import (
     wire_rows,
 )
 from federation.protocol.context import FEDERATION
-from federation.protocol.discovery import IDENTITY, accept_rotated_keys, base_url
+from federation.protocol.discovery import IDENTITY, base_url
+from federation.protocol.peerkeys import refresh_pinned_keys
 from federation.protocol.persistence import Peer
-from federation.protocol.signing import SignatureError, signature_keyid, split_keyid, verify_request
-from federation.protocol.transport import FederationClient, TransportError
+from federation.protocol.signing import (
+    HttpMessage,
+    SignatureError,
+    sign_response,
+    signature_keyid,
+    split_keyid,
+    verify_request,
+)
+from federation.protocol.transport import FederationClient
 from federation.schema.records import utcnow
 from federation.storage.mapping import to_micros
 
 log = logging.getLogger(__name__)
 CLIENT = web.AppKey("federation_client", FederationClient)
-# A peer's discovery document is fetched again for an unknown key at most this often.
-DISCOVERY_REFRESH_INTERVAL = dt.timedelta(seconds=30)
 CLOCK_SKEW = dt.timedelta(seconds=30)
 
 
@@ -43,6 +49,24 @@ def _unauthorized(message: str) -> Problem:
 class SignedRequest:
     peer: Peer
     body: bytes
+    message: HttpMessage  # what the signature covered, for the signed answer
+
+
+def signed_response(
+    request: web.Request,
+    signed: SignedRequest,
+    body: bytes,
+    *,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
+    """A JSON answer signed by this node and bound to the request it answers (docs/protocol.md)."""
+    identity = request.config_dict[IDENTITY]
+    kid, private_key = identity.keys.signing
+    signature = sign_response(status, body, signed.message, node_id=identity.node_id, kid=kid, private_key=private_key)
+    response = web.Response(body=body, status=status, content_type="application/json", headers=headers)
+    response.headers.extend(signature)
+    return response
 
 
 async def authenticate(request: web.Request) -> SignedRequest:
@@ -62,7 +86,7 @@ async def authenticate(request: web.Request) -> SignedRequest:
         )
     key = peer.key(kid)
     if key is None:
-        peer = await _refresh_keys(request, peer)
+        peer = await refresh_pinned_keys(engine, app[CLIENT], peer)
         key = peer.key(kid)
         if key is None:
             raise _unauthorized(
@@ -79,28 +103,7 @@ async def authenticate(request: web.Request) -> SignedRequest:
     expires = to_micros(dt.datetime.fromtimestamp(verified.created, dt.UTC) + max_age + CLOCK_SKEW)
     if not await persistence.remember_nonce(engine, keyid, verified.nonce, expires):
         raise _unauthorized("this signature's nonce was already used: the request is a replay")
-    return SignedRequest(peer, body)
-
-
-async def _refresh_keys(request: web.Request, peer: Peer) -> Peer:
-    """Fetch the peer's discovery document once and pin keys that its pinned keys vouch for."""
-    engine = request.config_dict[appkeys.ENGINE]
-    now = to_micros(utcnow())
-    interval = int(DISCOVERY_REFRESH_INTERVAL.total_seconds() * 1_000_000)
-    if peer.discovery_fetched_at_us is not None and now - peer.discovery_fetched_at_us < interval:
-        return peer
-    await persistence.mark_discovery_fetch(engine, peer.node_id)
-    client = request.config_dict[CLIENT]
-    try:
-        remote = await client.fetch_discovery(peer.base_url, expected_node_id=peer.node_id)
-    except TransportError as exc:
-        log.warning("could not refresh keys of peer %s: %s", peer.node_id, exc)
-        return peer
-    keys = accept_rotated_keys(peer.node_id, list(peer.keys), remote.keys)
-    if {key.kid for key in keys} != {key.kid for key in peer.keys} or keys != list(peer.keys):
-        await persistence.update_peer_keys(engine, peer.node_id, keys)
-        log.info("peer %s: pinned keys now %s", peer.node_id, ", ".join(key.kid for key in keys))
-    return await persistence.get_peer(engine, peer.node_id) or peer
+    return SignedRequest(peer, body, HttpMessage(request.method, target_uri, request.headers))
 
 
 async def changes(request: web.Request) -> web.StreamResponse:
@@ -131,7 +134,7 @@ async def changes(request: web.Request) -> web.StreamResponse:
     )
     # The same cursor in headers lets a puller request the next page before it has parsed this one.
     headers = {"Regies-Next-Cursor": next_cursor, "Regies-More": "true" if page.last_seq < page.head_seq else "false"}
-    return web.Response(body=body.encode(), content_type="application/json", headers=headers)
+    return signed_response(request, signed, body.encode(), headers=headers)
 
 
 async def inbox(request: web.Request) -> web.StreamResponse:
@@ -158,9 +161,8 @@ async def inbox(request: web.Request) -> web.StreamResponse:
     if fresh and rows and plugins.wants_replicas():
         await plugins.records_replicated(sender, StoredDocuments(rows), request.config_dict[FEDERATION])
     status = "applied" if fresh else "duplicate"
-    return web.json_response(
-        {"batch_id": batch_id, "status": status, "received": len(rows), "applied": applied}, status=202
-    )
+    answer = {"batch_id": batch_id, "status": status, "received": len(rows), "applied": applied}
+    return signed_response(request, signed, json.dumps(answer).encode(), status=202)
 
 
 def add_routes(app: web.Application) -> None:

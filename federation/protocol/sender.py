@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from federation.protocol import persistence
 from federation.protocol.context import FederationContext
+from federation.protocol.peerkeys import PeerKeys
 from federation.protocol.transport import TransportError
 from federation.schema.records import utcnow
 from federation.storage.mapping import to_micros
@@ -156,7 +157,12 @@ async def enqueue(context: FederationContext, destination: Destination) -> int:
 
 async def _send(context: FederationContext, destination: Destination, payload: str) -> None:
     if destination.peer_inbox is not None:
-        await context.client.request("POST", destination.peer_inbox, payload.encode())
+        peer = await persistence.get_peer(context.engine, destination.reader)
+        if peer is None:
+            raise TransportError(f"peer '{destination.reader}' was removed", 404)
+        # Only the peer's signed receipt counts as delivery: a forged 202 would otherwise drop the batch.
+        signed_by = PeerKeys(context.engine, context.client, peer)
+        await context.client.request("POST", destination.peer_inbox, payload.encode(), signed_by=signed_by)
         return
     target = context.registry.sync_targets.get(destination.target or "")
     if target is None:

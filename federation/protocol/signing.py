@@ -4,6 +4,10 @@ Profile (docs/protocol.md): covered components `@method`, `@target-uri` and, whe
 `content-digest`; signature parameters `created`, `keyid` (`<node id>#<key id>`), `nonce` and `alg`
 (`ed25519`). Receivers refuse signatures older than the max age (300 s by default) or from the future beyond
 a small skew, reused nonces, unknown or expired keys. The RFC mechanics come from http-message-signatures.
+
+Answers of the federation endpoints (feed pages, inbox acknowledgements) are signed too, so records and
+delivery receipts cannot be altered on the way even without TLS: `@status`, `content-digest`, and the request's
+`@method`, `@target-uri` and `signature-input` (`;req`), which binds the answer to the one request it answers.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ DEFAULT_MAX_AGE = dt.timedelta(seconds=300)
 SIGNATURE_LABEL = "regies"
 SIGNATURE_TAG = "regies-federation"
 REQUIRED_COMPONENTS = ("@method", "@target-uri")
+RESPONSE_COMPONENTS = ("@status", '"@method";req', '"@target-uri";req', '"signature-input";req')
 
 
 class SignatureError(Exception):
@@ -44,11 +49,27 @@ class HttpMessage:
     headers: Any
 
 
+@dataclass
+class HttpResponse:
+    """The parts of an HTTP response a signature covers, with the request it answers."""
+
+    status_code: int
+    headers: Any
+    request: HttpMessage
+
+
 def split_keyid(keyid: str) -> tuple[str, str]:
     node_id, separator, kid = keyid.partition("#")
     if not separator or not node_id or not kid:
         raise SignatureError(f"keyid '{keyid}' is not of the form <node id>#<key id>")
     return node_id, kid
+
+
+def _signer(keyid: str, private_key: Ed25519PrivateKey) -> HTTPMessageSigner:
+    return HTTPMessageSigner(
+        signature_algorithm=algorithms.ED25519,
+        key_resolver=MappingKeyResolver(public_keys={}, private_keys={keyid: private_key}),
+    )
 
 
 def sign_request(
@@ -65,11 +86,7 @@ def sign_request(
     """The headers to add to a request: Content-Digest (with a body), Signature-Input and Signature."""
     keyid = f"{node_id}#{kid}"
     headers: CIMultiDict[str] = CIMultiDict()
-    signer = HTTPMessageSigner(
-        signature_algorithm=algorithms.ED25519,
-        key_resolver=MappingKeyResolver(public_keys={}, private_keys={keyid: private_key}),
-    )
-    signer.sign(
+    _signer(keyid, private_key).sign(
         HttpMessage(method.upper(), url, headers),
         key_id=keyid,
         created=created or dt.datetime.now(dt.UTC),
@@ -143,3 +160,63 @@ def verify_request(
         raise SignatureError("the signature needs a nonce of 16 to 100 characters")
     node_id, kid = split_keyid(keyid)
     return VerifiedSignature(keyid, node_id, kid, nonce, int(params["created"]))
+
+
+def sign_response(
+    status: int,
+    body: bytes,
+    request: HttpMessage,
+    *,
+    node_id: str,
+    kid: str,
+    private_key: Ed25519PrivateKey,
+    created: dt.datetime | None = None,
+) -> CIMultiDict[str]:
+    """The headers to add to an answer to `request`: Content-Digest, Signature-Input and Signature."""
+    keyid = f"{node_id}#{kid}"
+    headers: CIMultiDict[str] = CIMultiDict()
+    _signer(keyid, private_key).sign(
+        HttpResponse(status, headers, request),
+        key_id=keyid,
+        created=created or dt.datetime.now(dt.UTC),
+        label=SIGNATURE_LABEL,
+        tag=SIGNATURE_TAG,
+        covered_component_ids=RESPONSE_COMPONENTS,
+        body=body,
+    )
+    return headers
+
+
+def verify_response(
+    status: int,
+    headers: Any,
+    body: bytes,
+    request: HttpMessage,
+    public_keys: dict[str, Ed25519PublicKey],
+    *,
+    max_age: dt.timedelta = DEFAULT_MAX_AGE,
+) -> str:
+    """Check an answer's signature with one of `public_keys` (by keyid) and its body's digest; returns the keyid.
+
+    SignatureError if the answer is unsigned, signed by another key, stale, not bound to `request`, or altered.
+    """
+    keyid = signature_keyid(headers)
+    key = public_keys.get(keyid)
+    if key is None:
+        raise SignatureError(f"the answer is signed with key '{keyid}', not one pinned for this peer")
+    verifier = HTTPMessageVerifier(
+        signature_algorithm=algorithms.ED25519,
+        key_resolver=MappingKeyResolver(public_keys={keyid: key}, private_keys={}),
+    )
+    try:
+        verifier.verify(
+            HttpResponse(status, headers, request),
+            max_age=max_age,
+            expect_tag=SIGNATURE_TAG,
+            expect_label=SIGNATURE_LABEL,
+            require_components=(*RESPONSE_COMPONENTS, "content-digest"),
+            body=body,
+        )
+    except (InvalidSignature, HTTPMessageSignaturesException) as exc:
+        raise SignatureError(f"the answer's signature check failed: {exc}") from exc
+    return keyid

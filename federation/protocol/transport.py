@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from federation import __version__
 from federation.protocol.discovery import NodeIdentity, RemoteNode, parse_discovery
-from federation.protocol.signing import sign_request
+from federation.protocol.signing import HttpMessage, SignatureError, sign_request, verify_response
 
 USER_AGENT = f"regies-federation/{__version__}"
 
@@ -28,6 +29,13 @@ class TransportError(Exception):
     @property
     def permanent(self) -> bool:
         return self.status is not None and 400 <= self.status < 500 and self.status not in (401, 408, 425, 429)
+
+
+class SignerKeys(Protocol):
+    """The public keys an answer may be signed with, by keyid (`<node id>#<key id>`); may refresh them first
+    when the answer names a key that is not pinned yet (the peer rotated its keys)."""
+
+    async def keys(self, answer_headers: Mapping[str, str]) -> dict[str, Ed25519PublicKey]: ...
 
 
 @dataclass(frozen=True)
@@ -57,8 +65,13 @@ class FederationClient:
         url: str,
         body: bytes | None = None,
         on_headers: Callable[[Mapping[str, str]], None] | None = None,
+        signed_by: SignerKeys | None = None,
     ) -> Response:
-        """Send a signed request; `on_headers` sees a successful answer's headers before its body is read."""
+        """Send a signed request; `on_headers` sees a successful answer's headers before its body is read.
+
+        With `signed_by` (the federation endpoints), a successful answer must carry that peer's signature bound
+        to this request, else TransportError: an answer altered or replayed on the way is never used.
+        """
         kid, private_key = self.identity.keys.signing
         headers = sign_request(method, url, body, node_id=self.identity.node_id, kid=kid, private_key=private_key)
         if body is not None:
@@ -69,10 +82,17 @@ class FederationClient:
                     on_headers(response.headers)
                 payload = await response.read()
                 status = response.status
+                answer_headers = response.headers
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise TransportError(f"{method} {url}: {type(exc).__name__}: {exc}") from exc
         if status >= 400:
             raise TransportError(f"{method} {url} answered {status}: {_problem_detail(payload)}", status)
+        if signed_by is not None:
+            sent = HttpMessage(method.upper(), url, headers)
+            try:
+                verify_response(status, answer_headers, payload, sent, await signed_by.keys(answer_headers))
+            except SignatureError as exc:
+                raise TransportError(f"{method} {url}: {exc}") from exc
         return Response(status, payload)
 
     async def fetch_discovery(self, base_url: str, expected_node_id: str | None = None) -> RemoteNode:

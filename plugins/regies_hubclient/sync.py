@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from federation.protocol import persistence
+from federation.protocol.peerkeys import PeerKeys
 from federation.protocol.transport import TransportError
 from federation.reports import build_reviewed_report
 from federation.storage.records import RecordError
@@ -24,7 +25,11 @@ async def hub_peer(context: Any) -> persistence.Peer:
 async def send_to_hub(batch: dict[str, Any], context: Any) -> None:
     """Sync target: the batch goes to the hub's inbox, signed by this node (retried by the outbox)."""
     hub = await hub_peer(context)
-    await context.client.request("POST", f"{hub.base_url}/federation/v1/inbox", json.dumps(batch).encode())
+    # Only the hub's signed receipt counts as delivery: a forged 202 would otherwise drop the batch.
+    signed_by = PeerKeys(context.engine, context.client, hub)
+    await context.client.request(
+        "POST", f"{hub.base_url}/federation/v1/inbox", json.dumps(batch).encode(), signed_by=signed_by
+    )
 
 
 async def apply_reviews(origin: str, records: list[dict[str, Any]], context: Any) -> None:
