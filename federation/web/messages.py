@@ -71,9 +71,12 @@ def _translated(string: object) -> bool:
     return all(string) if isinstance(string, tuple | list) else bool(string)
 
 
-def update(locale_dir: Path = LOCALE_DIR) -> list[str]:
-    """Bring every .po up to date with the sources and compile its .mo; returns French strings left to translate."""
-    template = extract()
+def update(locale_dir: Path = LOCALE_DIR, source_dir: Path = WEB_DIR) -> list[str]:
+    """Bring every .po up to date with the sources and compile its .mo; returns French strings left to translate.
+
+    A plugin's own catalogue: `update(plugin_dir / "locale", plugin_dir)`.
+    """
+    template = extract(source_dir)
     missing: list[str] = []
     for language in LANGUAGES:
         catalogue = read_catalogue(language, locale_dir)
@@ -91,7 +94,9 @@ def update(locale_dir: Path = LOCALE_DIR) -> list[str]:
 
 
 if __name__ == "__main__":
-    left = update()
+    # `python -m federation.web.messages [plugin directory]`: the core's catalogue, or a plugin's (its locale/).
+    source = Path(sys.argv[1]) if len(sys.argv) > 1 else None
+    left = update(source / "locale", source) if source else update()
     for message in left:
         print(f"untranslated (fr): {message}", file=sys.stderr)
     sys.exit(1 if left else 0)

@@ -5,13 +5,15 @@ Installed on every node but inert until `[plugins.hub] enabled = true` (what `re
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from federation import hookimpl
-from federation.plugins import Command, Registry
+from federation.plugins import Command, NavEntry, Registry
 
 from .settings import HubSettings
 
 __version__ = "0.1.0"
-REGIES_HOOK_API = ">=1.1,<2"
+REGIES_HOOK_API = ">=1.2,<2"
 
 
 @hookimpl
@@ -22,6 +24,27 @@ def register_routes(registry: Registry) -> None:
         from .openapi import hub_paths
 
         registry.add_routes(build_routes(settings), openapi=hub_paths())
+
+
+@hookimpl
+def register_web_pages(registry: Registry) -> None:
+    settings = registry.plugin_config(HubSettings)
+    if settings.enabled:
+        from .web import build_pages
+
+        here = Path(__file__).parent
+        coordinators = ("national", "regional")
+        registry.add_web_pages(
+            "/hub",
+            build_pages(settings),
+            nav=[
+                NavEntry("/hub", "Rapport national", "National report", coordinators),
+                NavEntry("/hub/reports", "Validation des rapports", "Report validation", coordinators),
+                NavEntry("/hub/enrolments", "Adhésions", "Enrolments", coordinators),
+            ],
+            templates=here / "templates",
+            locale=here / "locale",
+        )
 
 
 # Covers the national tables: activities counted per origin, field of action and service type in a period, without

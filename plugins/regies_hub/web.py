@@ -1,0 +1,383 @@
+"""The coordinators' dashboard under /hub: national report, report validation, enrolment approvals and exports."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+from urllib.parse import urlencode
+
+from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from federation import appkeys
+from federation.plugins import Registry
+from federation.problems import Problem
+from federation.schema.geo import DEPARTMENTS, REGIONS
+from federation.schema.records import ReviewDecision
+from federation.storage.tables import records
+from federation.web import HUB_ROLES, WebUser, language, render, require_user, translate
+from federation.web.labels import N_
+from federation.web.rendering import category_label
+
+from . import aggregates, enrolment
+from .aggregates import Scope
+from .coordination import (
+    MAX_COMMENT,
+    CommentSource,
+    decide_enrolment,
+    parse_period,
+    received_report,
+    received_reports,
+    regional_only,
+    resolve_scope,
+    review_report,
+)
+from .exports import TABLES, deadline_for, directory_features, stream_geojson, stream_table
+from .settings import HubSettings
+
+Page = Callable[[web.Request], Awaitable[web.StreamResponse]]
+EXPORT_FORMATS = ("csv", "xlsx", "ods", "json")
+# The query parameters a page passes on to its exports and period links: the period and the scope.
+SCOPE_PARAMETERS = ("period", "level", "region", "department")
+
+
+def _engine(request: web.Request) -> AsyncEngine:
+    engine: AsyncEngine = request.config_dict[appkeys.ENGINE]
+    return engine
+
+
+def _registry(request: web.Request) -> Registry:
+    registry: Registry = request.config_dict[appkeys.PLUGINS].registry
+    return registry
+
+
+async def _coordinator(request: web.Request) -> WebUser:
+    return await require_user(request, roles=HUB_ROLES)
+
+
+def period_choices(today: dt.date) -> list[str]:
+    """The periods coordinators most likely look at: the last three years and this year's and last year's quarters."""
+    year = today.year
+    quarters = [f"{y}-Q{q}" for y in (year, year - 1) for q in range(4, 0, -1)]
+    return [str(year), str(year - 1), str(year - 2), *quarters, f"{year - 3}-{year - 1}"]
+
+
+def _query(request: web.Request, period: str) -> dict[str, str]:
+    """The page's period and scope parameters, to carry into its links."""
+    kept = {key: request.query[key] for key in SCOPE_PARAMETERS if request.query.get(key)}
+    return {**kept, "period": period}
+
+
+def area_name(scope: Scope, code: str | None) -> str:
+    """A region's name in a national table, a department's in a regional one."""
+    if code is None:
+        return ""
+    known = REGIONS.get(code) if scope.level == "national" else DEPARTMENTS.get(code)
+    return f"{known.name} ({code})" if known else code
+
+
+def _indicator_label(registry: Registry, key: str, lang: str) -> str:
+    indicator = registry.indicators.get(key)
+    if indicator is None:
+        return key
+    return indicator.label_en if lang == "en" else indicator.label_fr
+
+
+def activities_by_field(rows: list[dict[str, Any]], scope: Scope, lang: str) -> list[tuple[str, int]]:
+    """Activities per field of action over the whole scope, from the table's per-area subtotals."""
+    totals: dict[str, int] = defaultdict(int)
+    has_area = bool(scope.group_key())
+    for row in rows:
+        if (
+            row["category"] is not None
+            and row["service_type"] is None
+            and (row.get("area") is not None or not has_area)
+        ):
+            totals[row["category"]] += int(row["activities"])
+    return sorted(((category_label(key, lang), count) for key, count in totals.items()), key=lambda item: -item[1])
+
+
+def area_rows(scope: Scope, activities: list[dict[str, Any]], by_area: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One line per region (nationally) or department (in a region): régies expected, reports received, activities."""
+    counted = {row["area"]: row for row in activities if row.get("area") is not None and row["category"] is None}
+    lines = []
+    for row in by_area:
+        activity_row = counted.get(row["area"], {})
+        lines.append(
+            {
+                "code": row["area"],
+                "name": area_name(scope, row["area"]),
+                "expected": int(row["expected"] or 0),
+                "received": int(row["received"] or 0),
+                "on_time": int(row["on_time"] or 0),
+                "activities": int(activity_row.get("activities") or 0),
+            }
+        )
+    return lines
+
+
+async def dashboard(request: web.Request, settings: HubSettings) -> web.StreamResponse:
+    """The report of a period over the coordinator's scope: charts, areas, completeness, exports."""
+    user = await _coordinator(request)
+    lang = language(request)
+    period_key = request.query.get("period") or str(dt.date.today().year)
+    period = parse_period({"period": period_key})
+    scope = resolve_scope(request.query, user)
+    engine, registry = _engine(request), _registry(request)
+    activities = await aggregates.activity_table(engine, period, scope)
+    indicators = await aggregates.indicator_table(engine, registry, period, scope)
+    deadline = deadline_for(period, settings)
+    by_area, missing = await aggregates.completeness(engine, period, scope, deadline)
+    reported = sorted({row["indicator"] for row in indicators})
+    indicator = request.query.get("indicator")
+    if indicator not in registry.indicators:
+        indicator = reported[0] if reported else None
+    indicator_by_area: list[tuple[str, float]] = []
+    trend: list[tuple[str, float]] = []
+    if indicator is not None:
+        indicator_by_area = [
+            (area_name(scope, row["area"]), float(row["total"] or 0))
+            for row in indicators
+            if row["indicator"] == indicator and row.get("area") is not None
+        ]
+        trend = [(row["period"], float(row["total"] or 0)) for row in await aggregates.trends(engine, indicator, scope)]
+    totals = [
+        {"key": row["indicator"], "label": _indicator_label(registry, row["indicator"], lang), **row}
+        for row in indicators
+        if row.get("area") is None
+    ]
+    query = _query(request, period.key or period_key)
+    context = {
+        "period": period.key,
+        "periods": period_choices(dt.date.today()),
+        "scope": scope,
+        "scope_name": area_name(Scope("national"), scope.region) if scope.region else "",
+        "by_field": activities_by_field(activities, scope, lang),
+        "total_activities": next(
+            (int(row["activities"]) for row in activities if row["category"] is None and row.get("area") is None), 0
+        ),
+        "areas": area_rows(scope, activities, by_area),
+        "missing": missing,
+        "deadline": deadline,
+        "indicator": indicator,
+        "indicator_label": _indicator_label(registry, indicator, lang) if indicator else "",
+        "indicator_choices": [(key, _indicator_label(registry, key, lang)) for key in reported],
+        "indicator_by_area": indicator_by_area,
+        "trend": trend,
+        "indicator_totals": totals,
+        "exports": _export_links(query, indicator),
+        "query": urlencode(query),
+    }
+    return await render(request, "hub/dashboard.html", context)
+
+
+def _export_links(query: Mapping[str, str], indicator: str | None) -> list[dict[str, Any]]:
+    tables = [
+        ("activities", N_("Activities"), query),
+        ("indicators", N_("Indicators"), query),
+        ("completeness", N_("Completeness"), query),
+        ("missing", N_("Missing régies"), query),
+        ("directory", N_("Directory of members"), {}),
+    ]
+    if indicator:
+        scope = {key: value for key, value in query.items() if key != "period"}
+        tables.insert(2, ("trends", N_("Trend of the indicator"), {**scope, "indicator": indicator}))
+    return [
+        {
+            "title": title,
+            "links": [
+                (fmt.upper(), f"/hub/exports/{name}?{urlencode({**params, 'format': fmt})}") for fmt in EXPORT_FORMATS
+            ],
+        }
+        for name, title, params in tables
+    ]
+
+
+async def export(request: web.Request, settings: HubSettings) -> web.StreamResponse:
+    """A table as a file, built and scoped exactly as the hub API's, for a logged-in coordinator."""
+    user = await _coordinator(request)
+    name = request.match_info["table"]
+    if name == "directory.geojson":
+        return await stream_geojson(request, await directory_features(_engine(request), regional_only(user)))
+    build = TABLES.get(name)
+    if build is None:
+        raise web.HTTPNotFound()
+    return await stream_table(request, await build(request, user, settings))
+
+
+# --- Report validation --------------------------------------------------------------------------------
+
+
+async def review_decisions(engine: AsyncEngine, origins: set[str]) -> dict[tuple[str, str, int], str]:
+    """The hub's decision on each reviewed report version of these régies (the report itself says so only once
+    the régie has received the decision and sent its report back)."""
+    if not origins:
+        return {}
+    async with engine.connect() as connection:
+        rows = await connection.execute(
+            select(records.c.body)
+            .where(records.c.kind == "review", records.c.deleted.is_(False), records.c.audience.in_(sorted(origins)))
+            .order_by(records.c.updated_at_us)
+        )
+        decisions = {}
+        for (body,) in rows:
+            review = json.loads(body)
+            decisions[(review["report_origin"], review["report_id"], int(review["report_version"]))] = review[
+                "decision"
+            ]
+    return decisions
+
+
+def _state(report: Mapping[str, Any], decisions: Mapping[tuple[str, str, int], str]) -> str:
+    state = str(report["state"])
+    if state == "submitted":
+        return decisions.get((report["origin"], report["id"], int(report["version"])), state)
+    return state
+
+
+async def report_list(request: web.Request) -> web.StreamResponse:
+    user = await _coordinator(request)
+    period_key = request.query.get("period") or str(dt.date.today().year)
+    period = parse_period({"period": period_key})
+    items = await received_reports(_engine(request), period, user)
+    decisions = await review_decisions(_engine(request), {item["origin"] for item in items})
+    for item in items:
+        item["state"] = _state(item, decisions)
+        item["region_name"] = area_name(Scope("national"), item["region"])
+    context = {"period": period.key, "periods": period_choices(dt.date.today()), "reports": items}
+    return await render(request, "hub/reports.html", context)
+
+
+async def _report_page(
+    request: web.Request, user: WebUser, error: str | None = None, comment: str = "", status: int = 200
+) -> web.StreamResponse:
+    origin, report_id = request.match_info["origin"], request.match_info["id"]
+    engine, registry, lang = _engine(request), _registry(request), language(request)
+    member, report = await received_report(engine, user, origin, report_id)
+    decisions = await review_decisions(engine, {origin})
+    state = _state({**report, "origin": origin, "id": report_id}, decisions)
+    indicators = [
+        (_indicator_label(registry, key, lang), value) for key, value in sorted(report.get("indicators", {}).items())
+    ]
+    context = {
+        "member": {**member, "region_name": area_name(Scope("national"), member.get("region"))},
+        "report": report,
+        "state": state,
+        "indicators": indicators,
+        "error": error,
+        "comment": comment,
+        "max_comment": MAX_COMMENT,
+        "done": request.query.get("done"),
+        "action": f"/hub/reports/{origin}/{report_id}",
+    }
+    return await render(request, "hub/report.html", context, status=status)
+
+
+async def report_page(request: web.Request) -> web.StreamResponse:
+    return await _report_page(request, await _coordinator(request))
+
+
+async def _form_comment(request: web.Request) -> CommentSource:
+    """The decision form's comment, given to the shared decision functions as the API's body is."""
+    form = await request.post()
+    comment = str(form.get("comment", "")).strip()[:MAX_COMMENT] or None
+
+    async def read_comment() -> str | None:
+        return comment
+
+    return read_comment
+
+
+async def _review(request: web.Request, decision: ReviewDecision) -> web.StreamResponse:
+    user = await _coordinator(request)
+    read_comment = await _form_comment(request)
+    origin, report_id = request.match_info["origin"], request.match_info["id"]
+    try:
+        await review_report(
+            _engine(request),
+            request.config_dict[appkeys.STORE],
+            user,
+            user.username,
+            origin,
+            report_id,
+            decision,
+            read_comment,
+        )
+    except Problem as problem:
+        if problem.status != 422:
+            raise
+        message = translate(request, "Say what the régie must correct.")
+        return await _report_page(request, user, error=message, comment=await read_comment() or "", status=422)
+    raise web.HTTPSeeOther(f"/hub/reports/{origin}/{report_id}?done={decision.value}")
+
+
+async def validate_report(request: web.Request) -> web.StreamResponse:
+    return await _review(request, ReviewDecision.VALIDATED)
+
+
+async def return_report(request: web.Request) -> web.StreamResponse:
+    return await _review(request, ReviewDecision.RETURNED)
+
+
+# --- Enrolment approvals ------------------------------------------------------------------------------
+
+
+async def _enrolments_page(
+    request: web.Request, user: WebUser, error: str | None = None, status: int = 200
+) -> web.StreamResponse:
+    found = await enrolment.list_enrolments(_engine(request), None, regional_only(user))
+    items = [{**item.describe(), "region_name": area_name(Scope("national"), item.region)} for item in found]
+    context = {
+        "pending": [item for item in items if item["state"] == "pending"],
+        "decided": [item for item in items if item["state"] != "pending"],
+        "error": error,
+        "done": request.query.get("done"),
+        "max_comment": MAX_COMMENT,
+    }
+    return await render(request, "hub/enrolments.html", context, status=status)
+
+
+async def enrolments_page(request: web.Request) -> web.StreamResponse:
+    return await _enrolments_page(request, await _coordinator(request))
+
+
+async def _decide(request: web.Request, approve: bool) -> web.StreamResponse:
+    user = await _coordinator(request)
+    read_comment = await _form_comment(request)
+    try:
+        await decide_enrolment(_engine(request), user, user.username, request.match_info["id"], approve, read_comment)
+    except Problem as problem:
+        if problem.status != 422:
+            raise
+        return await _enrolments_page(
+            request, user, error=translate(request, "Say why the request is rejected."), status=422
+        )
+    raise web.HTTPSeeOther(f"/hub/enrolments?done={'approved' if approve else 'rejected'}")
+
+
+async def approve_enrolment(request: web.Request) -> web.StreamResponse:
+    return await _decide(request, True)
+
+
+async def reject_enrolment(request: web.Request) -> web.StreamResponse:
+    return await _decide(request, False)
+
+
+def build_pages(settings: HubSettings) -> list[web.AbstractRouteDef]:
+    """The dashboard's routes, relative to /hub; those that need the hub's settings get them bound."""
+    return [
+        web.get("", functools.partial(dashboard, settings=settings)),
+        web.get("/reports", report_list),
+        web.get("/reports/{origin}/{id}", report_page),
+        web.post("/reports/{origin}/{id}/validate", validate_report),
+        web.post("/reports/{origin}/{id}/return", return_report),
+        web.get("/enrolments", enrolments_page),
+        web.post("/enrolments/{id}/approve", approve_enrolment),
+        web.post("/enrolments/{id}/reject", reject_enrolment),
+        web.get("/exports/{table}", functools.partial(export, settings=settings)),
+    ]
