@@ -256,6 +256,15 @@ def proc_cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def children_rss_kib(pid: int) -> int:
+    """Summed VmRSS of a process's children (the SQLite writer process of a pull)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return 0
+    return sum(proc_rss_kib(int(child)) or 0 for child in children)
+
+
 def proc_rss_kib(pid: int) -> int | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -328,6 +337,7 @@ class SyncRun:
     user_cpu: float
     system_cpu: float
     rss_samples: list[tuple[float, int]] = field(default_factory=list)
+    children_peak_kib: int = 0  # the writer process, sampled every 0.25 s
 
     @property
     def received(self) -> int:
@@ -377,6 +387,7 @@ def timed_sync(receiver_dir: Path, env: dict[str, str], log_path: Path) -> SyncR
     """
     argv = [sys.executable, "-c", SYNC_WRAPPER, "--data-dir", str(receiver_dir), "sync", SOURCE_ID, "--pull-only"]
     samples: list[tuple[float, int]] = []
+    children_peak = [0]
     done = threading.Event()
     with log_path.open("wb") as log:
         started = time.perf_counter()
@@ -387,6 +398,7 @@ def timed_sync(receiver_dir: Path, env: dict[str, str], log_path: Path) -> SyncR
             rss = proc_rss_kib(process.pid)
             if rss:
                 samples.append((time.perf_counter() - started, rss))
+            children_peak[0] = max(children_peak[0], children_rss_kib(process.pid))
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -404,7 +416,9 @@ def timed_sync(receiver_dir: Path, env: dict[str, str], log_path: Path) -> SyncR
     peaks = re.findall(r"bench-vmhwm-kib: (\d+)", output)
     if not peaks:
         raise RuntimeError(f"the sync did not report its peak RSS (exit {process.returncode}):\n{output[-3000:]}")
-    return SyncRun(wall, process.returncode, output, int(peaks[-1]), usage.ru_utime, usage.ru_stime, samples)
+    return SyncRun(
+        wall, process.returncode, output, int(peaks[-1]), usage.ru_utime, usage.ru_stime, samples, children_peak[0]
+    )
 
 
 @dataclass
@@ -468,7 +482,8 @@ class Round:
 
     @property
     def peak_rss_mb(self) -> float:
-        return self.sync.peak_rss_kib * 1024 / MB
+        """The sync process's peak plus its writer process's sampled peak: an upper bound of the receiver's."""
+        return (self.sync.peak_rss_kib + self.sync.children_peak_kib) * 1024 / MB
 
 
 def run_round(root: Path, count: int, batch: int, seed: int, keep_rows: bool) -> Round:
@@ -531,8 +546,11 @@ def report_round(result: Round, batch: int) -> None:
         f"{marks[int(q * (len(marks) - 1))][1] * 1024 / MB:.0f}" for q in (0.1, 0.25, 0.5, 0.75, 1.0) if marks
     )
     print(
-        f"        receiver peak RSS {result.peak_rss_mb:.0f} MB (VmRSS at 10/25/50/75/100 % of the run: {curve} MB; "
-        f"a no-op sync peaks at {noop.peak_rss_kib * 1024 / MB:.0f} MB)"
+        f"        receiver peak RSS {result.peak_rss_mb:.0f} MB: "
+        f"the sync process {sync.peak_rss_kib * 1024 / MB:.0f} MB "
+        f"(VmHWM; VmRSS at 10/25/50/75/100 % of the run: {curve} MB) + its SQLite writer process "
+        f"{sync.children_peak_kib * 1024 / MB:.0f} MB (sampled peak); a no-op sync peaks at "
+        f"{noop.peak_rss_kib * 1024 / MB:.0f} MB"
     )
     print(
         f"  check: {check.replicated:,} activities from {SOURCE_ID} on the receiver; lost {check.lost}, "
