@@ -88,6 +88,12 @@ def _indicator_label(registry: Registry, key: str, lang: str) -> str:
     return indicator.label_en if lang == "en" else indicator.label_fr
 
 
+def figure(value: Any) -> int | float:
+    """A total as people read it: 42, not 42.0."""
+    number = float(value or 0)
+    return int(number) if number.is_integer() else round(number, 2)
+
+
 def activities_by_field(rows: list[dict[str, Any]], scope: Scope, lang: str) -> list[tuple[str, int]]:
     """Activities per field of action over the whole scope, from the table's per-area subtotals."""
     totals: dict[str, int] = defaultdict(int)
@@ -137,15 +143,15 @@ async def dashboard(request: web.Request, settings: HubSettings) -> web.StreamRe
     indicator = request.query.get("indicator")
     if indicator not in registry.indicators:
         indicator = reported[0] if reported else None
-    indicator_by_area: list[tuple[str, float]] = []
-    trend: list[tuple[str, float]] = []
+    indicator_by_area: list[tuple[str, int | float]] = []
+    trend: list[tuple[str, int | float]] = []
     if indicator is not None:
         indicator_by_area = [
-            (area_name(scope, row["area"]), float(row["total"] or 0))
+            (area_name(scope, row["area"]), figure(row["total"]))
             for row in indicators
             if row["indicator"] == indicator and row.get("area") is not None
         ]
-        trend = [(row["period"], float(row["total"] or 0)) for row in await aggregates.trends(engine, indicator, scope)]
+        trend = [(row["period"], figure(row["total"])) for row in await aggregates.trends(engine, indicator, scope)]
     totals = [
         {"key": row["indicator"], "label": _indicator_label(registry, row["indicator"], lang), **row}
         for row in indicators
