@@ -38,7 +38,7 @@ def register_web_pages(registry: Registry) -> None:
             "/hub",
             build_pages(settings),
             nav=[
-                NavEntry("/hub", "Rapport national", "National report", coordinators),
+                NavEntry("/hub", "Tableau de bord", "Dashboard", coordinators),
                 NavEntry("/hub/reports", "Validation des rapports", "Report validation", coordinators),
                 NavEntry("/hub/enrolments", "Adhésions", "Enrolments", coordinators),
             ],

@@ -177,7 +177,8 @@ async def dashboard(request: web.Request, settings: HubSettings) -> web.StreamRe
         "trend": trend,
         "indicator_totals": totals,
         "exports": _export_links(query, indicator),
-        "query": urlencode(query),
+        # The period form keeps the scope a national coordinator chose (a region, a department).
+        "extra_fields": [(key, value) for key, value in query.items() if key != "period"],
     }
     return await render(request, "hub/dashboard.html", context)
 
