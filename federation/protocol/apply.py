@@ -85,7 +85,8 @@ class WireBatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     origin: NodeId
-    batch_id: str = Field(min_length=8, max_length=64)
+    # Printable ASCII only: the id is stored as text, and PostgreSQL text cannot hold a NUL (it was a 500).
+    batch_id: str = Field(min_length=8, max_length=64, pattern=r"^[\x21-\x7e]+$")
     records: list[WireRecord]
 
 

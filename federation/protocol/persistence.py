@@ -217,7 +217,7 @@ def decode_feed_cursor(cursor: str) -> int:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         prefix, _, seq = raw.partition(":")
-        if prefix != "c" or not seq.isdigit():
+        if prefix != "c" or not seq.isdigit() or len(seq) > 18:  # beyond 64 bits the database would overflow
             raise ValueError(raw)
         return int(seq)
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:

@@ -31,8 +31,8 @@ from federation.schema.types import (
     derive_department_and_region,
 )
 
-# Versions are stored as 64-bit integers: a larger one from a peer would overflow the database (a 500).
-MAX_VERSION = 2**63 - 1
+# Versions are stored as 32-bit integers on PostgreSQL: a larger one from a peer overflowed it (a 500).
+MAX_VERSION = 2**31 - 1
 
 
 class Envelope(StrictModel):

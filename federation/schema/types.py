@@ -114,8 +114,10 @@ ServiceTypeKey = Annotated[
         examples=["green_spaces"],
     ),
 ]
-# Strings are stripped before their length is checked, so the contract also says "not only whitespace".
-ShortText = Annotated[str, Field(min_length=1, max_length=200, pattern=r"\S")]
+# Strings are stripped before their length is checked, so the contract also says "not blank": a character
+# that survives Python's strip(), which also removes \x1c-\x1f and \x85 (not in ECMAScript's \s).
+NOT_BLANK_PATTERN = r"[^\s\x1c-\x1f\x85]"
+ShortText = Annotated[str, Field(min_length=1, max_length=200, pattern=NOT_BLANK_PATTERN)]
 LongText = Annotated[str, Field(max_length=20_000)]
 
 

@@ -18,6 +18,7 @@ from . import aggregates, enrolment
 from .aggregates import Scope
 
 MAX_COMMENT = 2000
+MAX_ENROLMENT_ID = 2**31 - 1  # a 32-bit column on PostgreSQL
 
 CommentSource = Callable[[], Awaitable[str | None]]
 """Reads the decision's comment (an API body, a form field) once the decision is known to be possible: a body
@@ -216,7 +217,7 @@ async def decide_enrolment(
     engine: AsyncEngine, coordinator: Coordinator, decider: str, raw_id: str, approve: bool, read_comment: CommentSource
 ) -> enrolment.Enrolment:
     """Approve or reject a pending join request of the coordinator's region; a rejection says why."""
-    if not raw_id.isdigit() or len(raw_id) > 18:  # beyond a 64-bit id the database would overflow (a 500)
+    if not raw_id.isdigit() or int(raw_id) > MAX_ENROLMENT_ID:  # a larger one would overflow the database
         raise Problem(404, f"no enrolment {raw_id}", slug="not-found")
     current = await enrolment.get_enrolment(engine, int(raw_id))
     if current is None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from federation.schema.geo import DEPARTMENTS, REGIONS
-from federation.schema.types import NODE_ID_PATTERN
+from federation.schema.types import NODE_ID_PATTERN, NOT_BLANK_PATTERN
 
 from .aggregates import LEVELS
-from .coordination import MAX_COMMENT
+from .coordination import MAX_COMMENT, MAX_ENROLMENT_ID
 from .tables import FORMATS
 
 JSON = "application/json"
@@ -63,7 +63,7 @@ def _comment_body(required: bool) -> dict[str, Any]:
     """A decision's body: an optional comment, or (rejecting, returning) a required one that is not blank."""
     comment: dict[str, Any] = {"type": "string", "maxLength": MAX_COMMENT}
     if required:
-        comment["pattern"] = r"\S"
+        comment["pattern"] = NOT_BLANK_PATTERN
     return {
         "required": required,
         "content": {
@@ -157,7 +157,7 @@ def hub_paths() -> dict[str, Any]:
         "name": "id",
         "in": "path",
         "required": True,
-        "schema": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ENROLMENT_ID},
     }
     report = [
         {"name": "origin", "in": "path", "required": True, "schema": {"type": "string", "pattern": NODE_ID_PATTERN}},

@@ -8,6 +8,7 @@ by a peer the node trusts, so their authenticated paths are fuzzed too.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import tempfile
 from collections.abc import Iterator
@@ -25,13 +26,15 @@ from federation import appkeys
 from federation.app import create_app
 from federation.config import load_settings
 from federation.storage.tables import changes, records
+from tests.conftest import _empty_postgres
 from tests.security.contract_rules import keep_contract_rules, register_formats
 from tests.security.served import PeerSigner, ServedNode, served_node
 
 SEED = 20261127
-# Bounds the run: about a minute and a half for the node and half a minute for the hub on this machine class.
-MAX_EXAMPLES = 100
+# Bounds the run to about two minutes on two cores (node on SQLite and PostgreSQL, hub, stateful chains).
+MAX_EXAMPLES = 75
 STATEFUL_SCENARIOS = 50
+POSTGRES_MAX_EXAMPLES = 15
 CONFIG: dict[str, Any] = {
     "seed": SEED,
     # Credentials are the test's: a generated Authorization header would only replace the admin token.
@@ -64,6 +67,9 @@ def _schema(document: dict[str, Any], config: dict[str, Any]) -> Any:
 
 
 node_schema = _schema(_document(hub=False), CONFIG)
+# PostgreSQL meets other edge cases (types, ranges, text): fewer cases per operation, same seed.
+POSTGRES_CONFIG = {**CONFIG, "generation": {**CONFIG["generation"], "max-examples": POSTGRES_MAX_EXAMPLES}}
+node_postgres_schema = _schema(_document(hub=False), POSTGRES_CONFIG)
 node_stateful_schema = _schema(_document(hub=False), STATEFUL_CONFIG)
 # The hub's own routes: the node API it also serves is fuzzed on the node.
 hub_schema = _schema(_document(hub=True), CONFIG).include(path_regex="^/plugins/hub/")
@@ -83,6 +89,15 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServedNode,
 
 
 @pytest.fixture(scope="module")
+def node_on_postgres(
+    tmp_path_factory: pytest.TempPathFactory, postgres_url: str
+) -> Iterator[tuple[ServedNode, PeerSigner]]:
+    asyncio.run(_empty_postgres(postgres_url))
+    with served_node(tmp_path_factory.mktemp("fuzz-pg"), "rq-fuzz-pg", database_url=postgres_url) as served:
+        yield served, served.pin_peer("rq-fuzz-peer")
+
+
+@pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServedNode, PeerSigner]]:
     with served_node(tmp_path_factory.mktemp("fuzz-hub"), "hub-fuzz", hub=True) as served:
         yield served, served.pin_peer("rq-fuzz-member")
@@ -91,6 +106,13 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServedNode, 
 @node_schema.parametrize()
 def test_node_api(case: schemathesis.Case, node: tuple[ServedNode, PeerSigner]) -> None:
     served, signer = node
+    keep_contract_rules(case, signer)
+    case.call_and_validate(base_url=served.url, checks=ALL_CHECKS, **_credentials(case, served, signer))
+
+
+@node_postgres_schema.parametrize()
+def test_node_api_on_postgresql(case: schemathesis.Case, node_on_postgres: tuple[ServedNode, PeerSigner]) -> None:
+    served, signer = node_on_postgres
     keep_contract_rules(case, signer)
     case.call_and_validate(base_url=served.url, checks=ALL_CHECKS, **_credentials(case, served, signer))
 

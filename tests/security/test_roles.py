@@ -21,7 +21,7 @@ from tests.protocol.conftest import Node, NodeFactory, activity
 
 ROLES = ("anonymous", "admin", "national", "regional", "peer", "hub")
 # Pages of the web UI authenticate with a session cookie, not these credentials: tests/web covers them.
-WEB_UI_PREFIXES = ("/admin", "/login", "/logout", "/static/")
+WEB_UI_PREFIXES = ("/admin", "/login", "/logout", "/static/", "/hub")
 RECORD = "00000000-0000-4000-8000-000000000000"
 
 # (method, route as the router names it) → (concrete path, expected status per role in ROLES order).
