@@ -269,7 +269,8 @@ async def _report_page(
     decisions = await review_decisions(engine, {origin})
     state = _state({**report, "origin": origin, "id": report_id}, decisions)
     indicators = [
-        (_indicator_label(registry, key, lang), value) for key, value in sorted(report.get("indicators", {}).items())
+        (_indicator_label(registry, key, lang), figure(value) if isinstance(value, int | float) else value)
+        for key, value in sorted(report.get("indicators", {}).items())
     ]
     context = {
         "member": {**member, "region_name": area_name(Scope("national"), member.get("region"))},

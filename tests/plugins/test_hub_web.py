@@ -129,7 +129,7 @@ async def test_validate_and_return_reports(hub: Network, browse: Any) -> None:
     listing = await text(national, "/hub/reports?period=2026")
     assert listing.count("<td>Soumis</td>") == 2
     page = await text(national, f"/hub/reports/rq-paris/{paris.report_id}")  # type: ignore[attr-defined]
-    assert "Valider le rapport" in page
+    assert "Valider le rapport" in page and "<td>12</td>" in page and "· Soumis ·" in page  # figures, history
     validated = await national.post(
         f"/hub/reports/rq-paris/{paris.report_id}/validate",  # type: ignore[attr-defined]
         data={"_csrf": csrf(page)},
