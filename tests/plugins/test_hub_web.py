@@ -206,3 +206,27 @@ async def test_no_dashboard_without_the_hub(regies_client: Any, regies_login: Lo
     client = await regies_client()
     await regies_login(client, "national")
     assert (await client.get("/hub", headers=HTML)).status == 404
+
+
+def test_dashboard_strings_are_translated() -> None:
+    """Every text of the dashboard has its French translation, compiled (`python -m federation.web.messages
+    plugins/regies_hub`)."""
+    import regies_hub
+
+    from federation.web import messages
+
+    plugin = Path(regies_hub.__file__).parent
+    french = messages.read_catalogue("fr", plugin / "locale")
+    translated = {message.id if isinstance(message.id, str) else message.id[0] for message in french if message.string}
+    sources = {
+        message.id if isinstance(message.id, str) else message.id[0]
+        for message in messages.extract(plugin)
+        if message.id
+    }
+    assert "Validate the report" in sources and "Say why the request is rejected." in sources  # templates and code
+    assert sources - translated == set()
+    for language in ("fr", "en"):
+        catalogue = messages.read_catalogue(language, plugin / "locale")
+        assert messages.po_path(language, plugin / "locale").with_suffix(".mo").read_bytes() == messages.compiled(
+            catalogue
+        )
