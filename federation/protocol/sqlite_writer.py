@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import marshal
 import sqlite3
 import struct
@@ -29,6 +30,7 @@ from typing import Any, BinaryIO
 from federation.storage.upsert import upsert_sql
 
 _LENGTH = struct.Struct(">I")
+PIPE_BYTES = 1 << 20  # Linux's default ceiling for an unprivileged process (/proc/sys/fs/pipe-max-size)
 # A larger WAL before each automatic checkpoint (64 MiB instead of 4 MiB) means fewer checkpoint stalls during
 # a long pull; the writer checkpoints what is left, without waiting for readers, when it ends. The page cache
 # (32 MiB) holds the record-id index of a few hundred thousand records; it counts in the receiver's memory
@@ -138,6 +140,11 @@ class SqliteWriterProcess:
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
         )
+        if process.stdin is not None and hasattr(fcntl, "F_SETPIPE_SZ"):
+            # A page is about a megabyte: with the default 64 KiB pipe it would cross in ~30 wake-ups.
+            pipe = process.stdin.get_extra_info("pipe")
+            with contextlib.suppress(OSError):
+                fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
         return cls(process)
 
     async def _send(self, message: tuple[Any, ...]) -> None:
