@@ -43,7 +43,7 @@ async def put_node(request: web.Request) -> web.StreamResponse:
     previous_doc = json.loads(previous.body) if previous is not None else None
     data = validate_record_data(NODE_KIND, payload, plugins, previous_doc)
     # If-Match is checked once the body is known to be valid: an invalid body is a 4xx whatever If-Match says.
-    if_match = if_match_version(request, profile_id)
+    if_match = await if_match_version(request, "node", profile_id)
     fields = data.model_dump(mode="json")
     stored = await write_or_problem(
         request.app[appkeys.STORE].replace(

@@ -307,7 +307,7 @@ class RecordCollection:
         previous_doc = json.loads(previous.body) if previous is not None and not previous.deleted else None
         data = validate_record_data(self.kind, payload, plugins, previous_doc)
         # If-Match is checked once the body is known to be valid: an invalid body is a 4xx whatever If-Match says.
-        if_match = if_match_version(request, record_id)
+        if_match = await if_match_version(request, self.kind.name, record_id)
         store = request.app[appkeys.STORE]
         stored = await write_or_problem(store.replace(self.kind.name, record_id, self._builder(data, actor), if_match))
         await notify_committed(plugins, stored, "updated")
@@ -316,7 +316,7 @@ class RecordCollection:
     async def delete(self, request: web.Request) -> web.StreamResponse:
         await require_token(request)
         record_id = _record_id(request)
-        if_match = if_match_version(request, record_id)
+        if_match = await if_match_version(request, self.kind.name, record_id)
         check = check_deletable if self.kind.name == "report" else None
         stored = await write_or_problem(request.app[appkeys.STORE].delete(self.kind.name, record_id, if_match, check))
         await notify_committed(request.app[appkeys.PLUGINS], stored, "deleted")

@@ -148,19 +148,27 @@ def validate_service_type(data: ActivityData, registry: Registry) -> None:
     data.details = details.model_dump(mode="json")
 
 
-def if_match_version(request: web.Request, record_id: str) -> int | None:
-    """The version an If-Match header requires (our ETags are "<id>.<version>"), or None.
+async def if_match_version(request: web.Request, kind: str, record_id: str) -> int | None:
+    """The version an If-Match header requires (our ETags are "<id>.<version>"), or None without a condition.
 
-    412 if no entity tag of the header names a version of this record (a malformed header names none).
+    The header may list several entity tags: the condition holds if one names the current version. 412 if none
+    names a version of this record (a malformed header names none).
     """
     header = request.headers.get("If-Match")
     if header is None or header.strip() == "*":
         return None
+    versions = set()
     for tag in header.split(","):
         tag_id, _, version = tag.strip().removeprefix("W/").strip('"').rpartition(".")
         if tag_id == record_id and version.isdigit() and len(version) <= 18:
-            return int(version)
-    raise Problem(412, "If-Match does not name a version of this record", slug="precondition-failed")
+            versions.add(int(version))
+    if not versions:
+        raise Problem(412, "If-Match does not name a version of this record", slug="precondition-failed")
+    current = await request.app[appkeys.READER].get(kind, record_id)
+    if current is not None and current.version in versions:
+        return int(current.version)
+    # None matches now: the store answers 412 (or 404/410) when it compares this one with the stored version.
+    return min(versions)
 
 
 def not_modified(request: web.Request, etag: str) -> bool:
