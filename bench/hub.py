@@ -37,7 +37,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from federation.indicators import parse_period_key, period_bounds
 from federation.plugins import Registry, build_plugins
 from federation.protocol import persistence
-from federation.protocol.apply import apply_rows, gc_paused, parse_batch, wire_rows
+from federation.protocol.apply import apply_rows, parse_batch, wire_rows
+from federation.protocol.batchparser import BatchParser
 from federation.schema.geo import DEPARTMENTS
 from federation.schema.records import Activity, NodeProfile, Period, PeriodReport
 from federation.storage.engine import create_engine
@@ -916,36 +917,35 @@ def batch_bytes(origin: str, rows: list[dict[str, Any]]) -> bytes:
     return (f'{{"origin":{json.dumps(origin)},"batch_id":"{batch_id}","records":[' + ",".join(items) + "]}").encode()
 
 
-def ingest_batches(factory: ActivityFactory, origins: list[Member], count: int) -> tuple[list[bytes], list[tuple]]:
-    """`count` new activities as 1,000-record batches from `origins` (in turn), and the same rows as tuples."""
+def ingest_batches(
+    factory: ActivityFactory, origins: list[Member], count: int
+) -> tuple[list[tuple[str, bytes]], list[tuple]]:
+    """`count` new activities as 1,000-record (sender, batch) pairs from `origins` in turn, and the same rows."""
     raws, tuples = [], []
     for n, first in enumerate(range(0, count, INGEST_BATCH)):
         origin = origins[n % len(origins)]
         rows = [factory.row(origin) for _ in range(min(INGEST_BATCH, count - first))]
-        raws.append(batch_bytes(origin.node_id, rows))
+        raws.append((origin.node_id, batch_bytes(origin.node_id, rows)))
         tuples.extend(tuple(row[column] for column in COLUMNS) for row in rows)
     return raws, tuples
 
 
-async def apply_batch(engine: AsyncEngine, raw: bytes, stages: dict[str, float]) -> int:
+async def apply_batch(
+    engine: AsyncEngine, parser: BatchParser, sender: str, raw: bytes, stages: dict[str, float]
+) -> int:
     """The inbox's path for one pushed batch (without the HTTP signature check), timing its stages."""
     t0 = time.perf_counter()
-    with gc_paused():  # as the inbox handler does
-        batch = parse_batch(raw)
-        t1 = time.perf_counter()
-        rows = wire_rows(batch.records, batch.origin)
-        origin, batch_id = batch.origin, batch.batch_id
-        del batch
+    parsed = await parser.parse(raw, sender)  # as the inbox handler does
+    rows = parsed.rows
     t2 = t3 = t4 = time.perf_counter()
     async with engine.begin() as connection:
-        if await persistence.claim_inbox_batch(connection, origin, batch_id, len(rows)):
+        if await persistence.claim_inbox_batch(connection, parsed.origin, parsed.batch_id, len(rows)):
             t3 = time.perf_counter()
             await apply_rows(connection, rows)
             t4 = time.perf_counter()
     t5 = time.perf_counter()
     for name, seconds in (
-        ("parse_batch", t1 - t0),
-        ("wire_rows", t2 - t1),
+        ("parse_batch + wire_rows", t2 - t0),
         ("begin + claim_inbox_batch", t3 - t2),
         ("apply_rows", t4 - t3),
         ("commit", t5 - t4),
@@ -954,12 +954,15 @@ async def apply_batch(engine: AsyncEngine, raw: bytes, stages: dict[str, float])
     return len(rows)
 
 
-async def run_appliers(engine: AsyncEngine, raws: list[bytes], appliers: int, stages: dict[str, float]) -> float:
+async def run_appliers(
+    engine: AsyncEngine, parser: BatchParser, raws: list[tuple[str, bytes]], appliers: int, stages: dict[str, float]
+) -> float:
     queue = list(reversed(raws))
 
     async def applier() -> None:
         while queue:
-            await apply_batch(engine, queue.pop(), stages)
+            sender, raw = queue.pop()
+            await apply_batch(engine, parser, sender, raw, stages)
 
     started = time.perf_counter()
     await asyncio.gather(*(applier() for _ in range(appliers)))
@@ -1017,11 +1020,11 @@ async def time_ingest(
     variants = (1, 2, 3, 4)
     started = time.perf_counter()
     sets = {n: ingest_batches(factory, origins, args.ingest) for n in variants}
-    sample = parse_batch(sets[1][0][0])
+    sample = parse_batch(sets[1][0][0][1])
     sample_rows = wire_rows(sample.records, sample.origin)
     if sample_rows != sets[1][1][: len(sample_rows)]:
         raise AssertionError("wire_rows of a generated batch differ from the generated rows")
-    mb = sum(len(raw) for raw in sets[1][0]) / 1e6
+    mb = sum(len(raw) for _, raw in sets[1][0]) / 1e6
     out(
         f"  built {len(variants)} × {args.ingest:,} new activities from {len(origins)} origins as "
         f"{len(sets[1][0])} batches of {INGEST_BATCH:,} ({mb:.1f} MB each set) in {time.perf_counter() - started:.1f} s"
@@ -1039,26 +1042,33 @@ async def time_ingest(
     finally:
         await connection.close()
     rates = {}
-    for n in variants:
-        raws, _ = sets[n]
-        stages: dict[str, float] = {}
-        seconds = await run_appliers(backend.engine, raws, n, stages)
-        rates[n] = args.ingest / seconds
-        out(f"  apply: {args.ingest:,} records with {n} applier(s) in {seconds:.2f} s = {rates[n]:,.0f} rec/s")
-        if n == 1:
-            out(
-                "    stages (µs per record): "
-                + ", ".join(f"{name} {s / args.ingest * 1e6:.0f}" for name, s in stages.items())
-            )
-        if n == 1:
-            tuples = sets[1][1]
-            em = await baseline_ingest(dsn, tuples, "bench_records_em", copy=False)
-            out(
-                f"  baseline: asyncpg executemany of the same upsert, same rows: {em:.2f} s "
-                f"= {len(tuples) / em:,.0f} rec/s"
-            )
-            cp = await baseline_ingest(dsn, tuples, "bench_records_copy", copy=True)
-            out(f"  baseline: asyncpg copy_records_to_table, same rows: {cp:.2f} s = {len(tuples) / cp:,.0f} rec/s")
+    parser = BatchParser(args.parse_workers)
+    where = f"in {args.parse_workers} worker process(es)" if args.parse_workers else "in the benchmark process"
+    out(f"  batches validated {where} (inbox_parse_workers = {args.parse_workers})")
+    try:
+        await parser.parse(sets[1][0][0][1], sets[1][0][0][0])  # workers started before the timing
+        for n in variants:
+            raws, _ = sets[n]
+            stages: dict[str, float] = {}
+            seconds = await run_appliers(backend.engine, parser, raws, n, stages)
+            rates[n] = args.ingest / seconds
+            out(f"  apply: {args.ingest:,} records with {n} applier(s) in {seconds:.2f} s = {rates[n]:,.0f} rec/s")
+            if n == 1:
+                out(
+                    "    stages (µs per record): "
+                    + ", ".join(f"{name} {s / args.ingest * 1e6:.0f}" for name, s in stages.items())
+                )
+            if n == 1:
+                tuples = sets[1][1]
+                em = await baseline_ingest(dsn, tuples, "bench_records_em", copy=False)
+                out(
+                    f"  baseline: asyncpg executemany of the same upsert, same rows: {em:.2f} s "
+                    f"= {len(tuples) / em:,.0f} rec/s"
+                )
+                cp = await baseline_ingest(dsn, tuples, "bench_records_copy", copy=True)
+                out(f"  baseline: asyncpg copy_records_to_table, same rows: {cp:.2f} s = {len(tuples) / cp:,.0f} rec/s")
+    finally:
+        parser.close()
     connection = await asyncpg.connect(dsn)
     try:
         after = await connection.fetchval("SELECT count(*) FROM records")
@@ -1084,6 +1094,7 @@ def header(args: argparse.Namespace) -> str:
         f"bench/hub.py  {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC  {platform.node()}  {os.cpu_count()} CPUs  "
         f"Python {platform.python_version()}  SQLite {sqlite3.sqlite_version}  {versions}\n"
         f"nodes={args.nodes} activities={args.activities} reports={args.reports} ingest={args.ingest} "
+        f"parse-workers={args.parse_workers} "
         f"seed={args.seed}  load average {load}"
     )
 
@@ -1186,6 +1197,13 @@ def main() -> None:
     parser.add_argument("--reports", type=int, default=10_000, help="period reports on the hub (default 10,000)")
     parser.add_argument(
         "--ingest", type=int, default=100_000, help="records pushed per ingest variant (default 100,000)"
+    )
+    parser.add_argument(
+        "--parse-workers",
+        type=int,
+        default=2,
+        help="worker processes validating pushed batches, as the hub's inbox_parse_workers (default 2, as in "
+        "config/hub.example.toml; 0: in the benchmark process)",
     )
     parser.add_argument("--skip-sqlite", action="store_true")
     parser.add_argument("--skip-postgres", action="store_true")

@@ -17,6 +17,7 @@ from federation.openapi import build_openapi, refine_for_plugins
 from federation.plugins import Plugins, build_plugins
 from federation.problems import problem_middleware
 from federation.protocol import discovery, receiver
+from federation.protocol.batchparser import BATCH_PARSER, BatchParser
 from federation.protocol.context import FEDERATION, FederationContext
 from federation.protocol.discovery import IDENTITY, NodeIdentity
 from federation.protocol.keys import KeyStore, create_key
@@ -95,6 +96,8 @@ def create_app(settings: Settings, plugins: Plugins | None = None, *, upgrade_da
                 engine, identity, client, settings.federation, app[appkeys.PLUGINS], app[appkeys.STORE]
             )
             app[FEDERATION] = context
+            batch_parser = BatchParser(settings.federation.inbox_parse_workers)
+            app[BATCH_PARSER] = batch_parser
             try:
                 if settings.federation.worker:
                     async with running_worker(context):
@@ -102,6 +105,7 @@ def create_app(settings: Settings, plugins: Plugins | None = None, *, upgrade_da
                 else:
                     yield
             finally:
+                batch_parser.close()
                 await client.close()
                 await reader.close()
         finally:

@@ -60,6 +60,13 @@ class FederationSettings(_Section):
     push_interval_s: float = Field(5, gt=0, description="Seconds between outbox delivery rounds.")
     batch_size: int = Field(1000, ge=1, le=5000, description="Records per pulled page and per pushed batch.")
     max_batch_bytes: int = Field(524_288, ge=4096, description="Largest pushed batch body, in bytes.")
+    inbox_parse_workers: int = Field(
+        0,
+        ge=0,
+        le=16,
+        description="Worker processes that validate pushed batches (0: in the server process). A hub receiving "
+        "many régies' pushes sets 2: its event loop then stays free for the database work of other batches.",
+    )
     retry_initial_s: float = Field(10, gt=0, le=30, description="First retry delay of a failed push.")
     retry_max_s: float = Field(3600, gt=0, le=3600, description="Longest retry delay (exponential, with jitter).")
     breaker_threshold: int = Field(5, ge=1, description="Failures in a row that open a destination's breaker.")

@@ -42,6 +42,10 @@ class BatchRejected(Exception):
         super().__init__(message)
         self.status = status
 
+    def __reduce__(self) -> tuple[type[BatchRejected], tuple[int, str]]:
+        # Raised in worker processes too (federation.protocol.batchparser): pickled with its status.
+        return (BatchRejected, (self.status, str(self)))
+
 
 class _WireEnvelope(BaseModel):
     model_config = ConfigDict(extra="forbid")

@@ -16,10 +16,8 @@ from federation.protocol.apply import (
     BatchRejected,
     StoredDocuments,
     apply_rows,
-    gc_paused,
-    parse_batch,
-    wire_rows,
 )
+from federation.protocol.batchparser import BATCH_PARSER
 from federation.protocol.context import FEDERATION
 from federation.protocol.discovery import IDENTITY, base_url
 from federation.protocol.peerkeys import refresh_pinned_keys
@@ -142,17 +140,11 @@ async def inbox(request: web.Request) -> web.StreamResponse:
     signed = await authenticate(request)
     sender = signed.peer.node_id
     try:
-        with gc_paused():
-            batch = parse_batch(signed.body)
-            if batch.origin != sender:
-                raise BatchRejected(403, f"the batch claims origin '{batch.origin}' but is signed by '{sender}'")
-            rows = wire_rows(batch.records, sender)
-            batch_id = batch.batch_id
-            # Freed while the collector is still paused: once back on, it would walk the thousand models.
-            del batch
+        parsed = await request.config_dict[BATCH_PARSER].parse(signed.body, sender)
     except BatchRejected as exc:
         slug = "spoofed-origin" if exc.status == 403 else "validation"
         raise Problem(exc.status, str(exc), slug=slug) from exc
+    rows, batch_id = parsed.rows, parsed.batch_id
     engine = request.config_dict[appkeys.ENGINE]
     async with engine.begin() as connection:
         fresh = await persistence.claim_inbox_batch(connection, sender, batch_id, len(rows))

@@ -1,0 +1,60 @@
+"""Pushed batches validated in worker processes: same rows, same refusals, and a node that uses them."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from federation.protocol import persistence, sender
+from federation.protocol.apply import BatchRejected
+from federation.protocol.batchparser import BatchParser
+from federation.schema.records import Activity
+from federation.storage.mapping import record_values, to_micros
+from tests.protocol.conftest import NodeFactory, activity
+
+
+def batch(origin: str, records: list[Activity], batch_id: str = "batch-0001") -> bytes:
+    items = [
+        persistence.feed_item(
+            json.dumps(origin), "activity", str(r.id), r.version, to_micros(r.updated_at), False, r.model_dump_json()
+        )
+        for r in records
+    ]
+    return f'{{"origin":"{origin}","batch_id":"{batch_id}","records":[{",".join(items)}]}}'.encode()
+
+
+def record(origin: str, n: int) -> Activity:
+    return Activity.model_validate(
+        {**activity(n), "origin": origin, "id": str(uuid.uuid4()), "version": 1, "updated_at": "2026-01-01T00:00:00Z"}
+    )
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+async def test_workers_give_the_same_rows_and_the_same_refusals(workers: int) -> None:
+    parser = BatchParser(workers)
+    try:
+        records = [record("rq-a", n) for n in range(3)]
+        parsed = await parser.parse(batch("rq-a", records), "rq-a")
+        assert (parsed.origin, parsed.batch_id) == ("rq-a", "batch-0001")
+        assert parsed.rows == [record_values("activity", r) for r in records]
+
+        with pytest.raises(BatchRejected, match="signed by 'rq-b'") as refused:
+            await parser.parse(batch("rq-a", records), "rq-b")
+        assert refused.value.status == 403
+        with pytest.raises(BatchRejected, match="invalid batch") as invalid:
+            await parser.parse(b'{"origin":"rq-a","batch_id":"x","records":[]}', "rq-a")
+        assert invalid.value.status == 422
+    finally:
+        parser.close()
+
+
+async def test_a_node_with_parse_workers_applies_pushed_batches(make_node: NodeFactory) -> None:
+    a, b = await make_node("rq-a"), await make_node("rq-b", inbox_parse_workers=2)
+    await b.add_peer(a, pull=False)
+    await a.add_peer(b, push=True, pull=False)
+    created = [await a.create("activities", activity(n)) for n in range(5)]
+
+    assert await sender.push_all(a.context) == {"peer:rq-b": 1}
+    assert await b.records("rq-a") == {item["id"]: item for item in created}
