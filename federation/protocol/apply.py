@@ -190,7 +190,6 @@ async def _apply_rows_postgres(connection: AsyncConnection, rows: list[Row]) -> 
     driver: Any = raw.driver_connection  # asyncpg, now inside the transaction SQLAlchemy opened
     await driver.copy_records_to_table(POSTGRES_STAGE, records=rows, columns=RECORD_COLUMNS)
     status: str = await driver.execute(postgres_stage_upsert_sql())  # "INSERT 0 <rows inserted or updated>"
-    await driver.execute(f"TRUNCATE {POSTGRES_STAGE}")  # a second batch in the same transaction starts empty
     return int(status.rsplit(" ", 1)[-1])
 
 

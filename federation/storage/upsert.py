@@ -52,8 +52,11 @@ POSTGRES_STAGE_DDL = (
 def postgres_stage_upsert_sql() -> str:
     columns = ", ".join(RECORD_COLUMNS)
     assignments = ", ".join(f"{column} = excluded.{column}" for column in _UPDATED)
+    # The rows leave the staging table as they are upserted, so a second batch in the same transaction starts
+    # from an empty table; the commit truncates what the deletes leave behind (ON COMMIT DELETE ROWS).
     return (
-        f"INSERT INTO records ({columns}) SELECT {columns} FROM {POSTGRES_STAGE} ORDER BY id "
+        f"WITH staged AS (DELETE FROM {POSTGRES_STAGE} RETURNING {columns}) "
+        f"INSERT INTO records ({columns}) SELECT {columns} FROM staged ORDER BY id "
         f"ON CONFLICT (id) DO UPDATE SET {assignments} "
         "WHERE records.version < excluded.version AND records.origin = excluded.origin"
     )

@@ -58,3 +58,26 @@ async def test_a_node_with_parse_workers_applies_pushed_batches(make_node: NodeF
 
     assert await sender.push_all(a.context) == {"peer:rq-b": 1}
     assert await b.records("rq-a") == {item["id"]: item for item in created}
+
+
+async def test_two_batches_applied_in_one_transaction_are_both_stored(database_url: str) -> None:
+    from sqlalchemy import func, select
+
+    from federation.protocol.apply import apply_rows
+    from federation.storage.engine import create_engine
+    from federation.storage.migrate import upgrade
+    from federation.storage.tables import records
+
+    engine = create_engine(database_url)
+    try:
+        await upgrade(engine)
+        first = [record_values("activity", record("rq-a", n)) for n in range(3)]
+        second = [record_values("activity", record("rq-a", n)) for n in range(3, 5)]
+        async with engine.begin() as connection:
+            assert await apply_rows(connection, first) == 3
+            assert await apply_rows(connection, second) == 2  # the staging table starts empty again
+            assert await apply_rows(connection, first) == 0  # same versions: nothing changes
+        async with engine.connect() as connection:
+            assert await connection.scalar(select(func.count()).select_from(records)) == 5
+    finally:
+        await engine.dispose()
