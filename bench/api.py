@@ -182,6 +182,7 @@ def bulk_load(data_dir: Path, count: int, service_types: dict[str, str], seed: i
     """Insert `count` activities and their change-log rows in batches with SQLAlchemy Core."""
     from sqlalchemy import create_engine, insert, text
 
+    from federation.storage.mapping import change_row
     from federation.storage.tables import changes, records
 
     rng = random.Random(seed)
@@ -197,17 +198,7 @@ def bulk_load(data_dir: Path, count: int, service_types: dict[str, str], seed: i
     try:
         for first in range(0, count, BATCH_ROWS):
             rows = [stored_row(activity_document(rng, i, types)) for i in range(first, min(first + BATCH_ROWS, count))]
-            change_rows = [
-                {
-                    "kind": row["kind"],
-                    "origin": row["origin"],
-                    "id": row["id"],
-                    "version": row["version"],
-                    "deleted": row["deleted"],
-                    "committed_at_us": row["updated_at_us"],
-                }
-                for row in rows
-            ]
+            change_rows = [change_row(row) for row in rows]
             insert_started = time.perf_counter()
             with engine.begin() as connection:
                 connection.execute(insert(records), rows)

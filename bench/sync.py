@@ -139,7 +139,7 @@ def bulk_load(data_dir: Path, count: int, seed: int, keep_rows: bool) -> Loaded:
     from sqlalchemy import create_engine, insert, text
 
     from federation.schema.records import Activity
-    from federation.storage.mapping import record_row
+    from federation.storage.mapping import change_row, record_row
     from federation.storage.tables import changes, records
 
     rng = random.Random(seed)
@@ -154,17 +154,7 @@ def bulk_load(data_dir: Path, count: int, seed: int, keep_rows: bool) -> Loaded:
                 record_row("activity", Activity.model_validate(activity_document(rng, i)))
                 for i in range(first, min(first + LOAD_BATCH, count))
             ]
-            change_rows = [
-                {
-                    "kind": row["kind"],
-                    "origin": row["origin"],
-                    "id": row["id"],
-                    "version": row["version"],
-                    "deleted": False,
-                    "committed_at_us": row["updated_at_us"],
-                }
-                for row in rows
-            ]
+            change_rows = [change_row(row) for row in rows]
             with engine.begin() as connection:
                 connection.execute(insert(records), rows)
                 connection.execute(insert(changes), change_rows)

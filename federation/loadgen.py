@@ -15,7 +15,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, insert, select
 
 from federation.schema.records import Activity
-from federation.storage.mapping import record_row, to_micros
+from federation.storage.mapping import change_row, record_row
 from federation.storage.tables import changes, records
 
 SERVICE_TYPES = (
@@ -132,16 +132,7 @@ def bulk_load_activities(
                 )
                 row = record_row("activity", record)
                 rows.append(row)
-                log.append(
-                    {
-                        "kind": "activity",
-                        "origin": origin,
-                        "id": row["id"],
-                        "version": row["version"],
-                        "deleted": False,
-                        "committed_at_us": to_micros(record.updated_at),
-                    }
-                )
+                log.append(change_row(row))
                 written.add((row["id"], row["version"]))
             with engine.begin() as connection:
                 connection.execute(insert(records), rows)

@@ -200,10 +200,18 @@ def verify_response(
 
     SignatureError if the answer is unsigned, signed by another key, stale, not bound to `request`, or altered.
     """
+    if not headers.get("Signature-Input"):
+        raise SignatureError(
+            "the answer is not signed: the peer must run a version that signs its answers (docs/protocol.md §5.6), "
+            "or something between the two nodes changed the answer"
+        )
     keyid = signature_keyid(headers)
     key = public_keys.get(keyid)
     if key is None:
-        raise SignatureError(f"the answer is signed with key '{keyid}', not one pinned for this peer")
+        raise SignatureError(
+            f"the answer is signed with key '{keyid}', not one pinned for this peer; if the peer replaced its keys "
+            "without `regies keys rotate`, check its new fingerprint and add it again with `regies peer add`"
+        )
     verifier = HTTPMessageVerifier(
         signature_algorithm=algorithms.ED25519,
         key_resolver=MappingKeyResolver(public_keys={keyid: key}, private_keys={}),

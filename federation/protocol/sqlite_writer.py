@@ -189,7 +189,10 @@ class SqliteWriterProcess:
         if message is not None and message[0] == "error":
             return f"the SQLite writer failed: {message[1]}"
         code = await self._process.wait()
-        return f"the SQLite writer process ended unexpectedly (exit status {code})"
+        return (
+            f"the SQLite writer process ended unexpectedly (exit status {code}); what it committed is kept and the "
+            "next pull resumes from there"
+        )
 
     async def close(self) -> None:
         """End the child: what is not committed is rolled back; waits for it to exit."""

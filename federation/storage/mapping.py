@@ -107,3 +107,15 @@ def tombstone_row(kind: str, origin: str, record_id: str, version: int, updated_
 def record_row(kind: str, record: BaseModel) -> dict[str, Any]:
     """`record_values` keyed by column name."""
     return dict(zip(RECORD_COLUMNS, record_values(kind, record), strict=True))
+
+
+def change_row(row: dict[str, Any]) -> dict[str, Any]:
+    """The change-log (`changes`) entry of a `records` row just written by this node."""
+    return {
+        "kind": row["kind"],
+        "origin": row["origin"],
+        "id": row["id"],
+        "version": row["version"],
+        "deleted": row["deleted"],
+        "committed_at_us": row["updated_at_us"],
+    }

@@ -13,7 +13,7 @@ from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from federation.schema.records import utcnow
-from federation.storage.mapping import record_row, tombstone_row
+from federation.storage.mapping import change_row, record_row, tombstone_row
 from federation.storage.tables import changes, node_meta, records
 
 # Serialises writers on PostgreSQL so that change-log sequence numbers are handed out in commit order,
@@ -75,7 +75,7 @@ class RecordStore:
             await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CHANGE_LOG_LOCK_KEY})
 
     async def _append_change(self, connection: AsyncConnection, row: dict[str, Any]) -> None:
-        await connection.execute(insert(changes).values(**_change_row(row)))
+        await connection.execute(insert(changes).values(**change_row(row)))
 
     async def create(self, kind: str, build: RecordBuilder, record_id: UUID | None = None) -> StoredRecord:
         envelope = {
@@ -108,7 +108,7 @@ class RecordStore:
             async with self._engine.begin() as connection:
                 await self._begin_write(connection)
                 await connection.execute(insert(records), rows)
-                await connection.execute(insert(changes), [_change_row(row) for row in rows])
+                await connection.execute(insert(changes), [change_row(row) for row in rows])
         return [_stored(row) for row in rows]
 
     async def replace(
@@ -185,18 +185,6 @@ async def _check_unique_period(connection: AsyncConnection, kind: str, row: dict
     )
     if clash is not None:
         raise WriteConflict(f"a report for period {row['period']} already exists (id {clash})")
-
-
-def _change_row(row: dict[str, Any]) -> dict[str, Any]:
-    """The change-log entry of a written record row."""
-    return {
-        "kind": row["kind"],
-        "origin": row["origin"],
-        "id": row["id"],
-        "version": row["version"],
-        "deleted": row["deleted"],
-        "committed_at_us": row["updated_at_us"],
-    }
 
 
 def _stored(row: dict[str, Any]) -> StoredRecord:
