@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from federation import appkeys
 from federation.api import exports, introspection, meta, node, records
@@ -20,7 +18,7 @@ from federation.protocol import discovery, receiver
 from federation.protocol.batchparser import BATCH_PARSER, BatchParser
 from federation.protocol.context import FEDERATION, FederationContext
 from federation.protocol.discovery import IDENTITY, NodeIdentity
-from federation.protocol.keys import KeyStore, create_key
+from federation.protocol.keys import load_or_create_keys
 from federation.protocol.receiver import CLIENT
 from federation.protocol.transport import FederationClient
 from federation.protocol.worker import running_worker
@@ -30,21 +28,9 @@ from federation.storage.reader import open_reader
 from federation.storage.records import RecordStore, get_meta
 from federation.web.setup import setup_web
 
-log = logging.getLogger(__name__)
-
 
 class NodeNotInitialised(Exception):
     """The database has no node identity: `regies init` has not been run for this data directory."""
-
-
-async def load_or_create_keys(engine: AsyncEngine, settings: Settings, node_id: str) -> KeyStore:
-    """This node's keys; a node initialised before federation existed gets its first key now."""
-    keys = await KeyStore.load(engine, settings.keys_dir)
-    if not keys.published:
-        created = await create_key(engine, settings.keys_dir, node_id)
-        log.info("created signing key %s in %s", created.kid, settings.keys_dir)
-        keys = await KeyStore.load(engine, settings.keys_dir)
-    return keys
 
 
 def create_app(settings: Settings, plugins: Plugins | None = None, *, upgrade_database: bool = True) -> web.Application:
@@ -88,7 +74,7 @@ def create_app(settings: Settings, plugins: Plugins | None = None, *, upgrade_da
             app[node.PROFILE_ID] = profile_id
             reader = await open_reader(engine, settings.database_url)
             app[appkeys.READER] = reader
-            identity = NodeIdentity(node_id, await load_or_create_keys(engine, settings, node_id))
+            identity = NodeIdentity(node_id, await load_or_create_keys(engine, settings.keys_dir, node_id))
             app[IDENTITY] = identity
             client = FederationClient(identity, timeout_s=settings.federation.request_timeout_s)
             app[CLIENT] = client

@@ -17,7 +17,14 @@ from federation.errors import CommandError
 from federation.protocol import persistence, sender
 from federation.protocol.context import FederationContext
 from federation.protocol.discovery import NodeIdentity
-from federation.protocol.keys import KeyStore, create_key, describe_validity, fingerprint, revoke_key
+from federation.protocol.keys import (
+    KeyStore,
+    create_key,
+    describe_validity,
+    fingerprint,
+    load_or_create_keys,
+    revoke_key,
+)
 from federation.protocol.puller import PullError, PullProgress, pull_peer
 from federation.protocol.transport import FederationClient, TransportError
 from federation.storage.mapping import from_micros
@@ -27,7 +34,6 @@ SettingsLoader = Callable[[argparse.Namespace], Settings]
 
 @contextlib.asynccontextmanager
 async def federation_context(settings: Settings) -> AsyncIterator[FederationContext]:
-    from federation.app import load_or_create_keys
     from federation.plugins import build_plugins
     from federation.storage import migrate
     from federation.storage.engine import create_engine
@@ -42,7 +48,7 @@ async def federation_context(settings: Settings) -> AsyncIterator[FederationCont
         node_id = await get_meta(engine, "node_id")
         if node_id is None:
             raise CommandError("this node is not initialised; run `regies init` first")
-        identity = NodeIdentity(node_id, await load_or_create_keys(engine, settings, node_id))
+        identity = NodeIdentity(node_id, await load_or_create_keys(engine, settings.keys_dir, node_id))
         client = FederationClient(identity, timeout_s=settings.federation.request_timeout_s)
         plugins = build_plugins(disabled=settings.plugins.disabled, settings=settings.plugins.sections())
         yield FederationContext(engine, identity, client, settings.federation, plugins, RecordStore(engine, node_id))

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from federation.schema.records import MAX_VERSION, RECORD_KINDS
 from federation.schema.types import NodeId
-from federation.storage.mapping import record_values, tombstone_values
+from federation.storage.mapping import replica_tombstone_values, replica_values
 from federation.storage.upsert import (
     POSTGRES_STAGE,
     POSTGRES_STAGE_DDL,
@@ -132,41 +132,54 @@ def parse_batch(raw: bytes) -> WireBatch:
         raise BatchRejected(422, f"invalid batch: {_describe(exc)}") from exc
 
 
-Row = tuple[Any, ...]  # a `records` row in RECORD_COLUMNS order
+Row = tuple[Any, ...]  # a `records` row in RECORD_COLUMNS order, the body as UTF-8 bytes (mapping.replica_values)
 
 
 def wire_rows(envelopes: list[Any], sender: str) -> list[Row]:
     """`records` rows for validated envelopes from `sender`; BatchRejected if any record is not the sender's own
     or contradicts its envelope."""
+    # Runs for every replicated record: plain attribute reads and comparisons, each id turned into text once.
     rows: list[Row] = []
-    seen: set[UUID] = set()
+    seen: set[str] = set()
     for envelope in envelopes:
         if envelope.origin != sender:
             raise BatchRejected(
                 403, f"record {envelope.id} has origin '{envelope.origin}' but the batch comes from '{sender}'"
             )
-        if envelope.id in seen:
-            raise BatchRejected(422, f"record {envelope.id} appears twice in the batch")
-        seen.add(envelope.id)
         record_id = str(envelope.id)
+        if record_id in seen:
+            raise BatchRejected(422, f"record {record_id} appears twice in the batch")
+        seen.add(record_id)
         if envelope.deleted:
             rows.append(
-                tombstone_values(envelope.kind, envelope.origin, record_id, envelope.version, envelope.updated_at)
+                replica_tombstone_values(
+                    envelope.kind, envelope.origin, record_id, envelope.version, envelope.updated_at
+                )
             )
             continue
         payload = envelope.payload
         if payload is None:
             raise BatchRejected(422, f"record {record_id} is not deleted but has no payload")
-        for field in ("origin", "id", "version", "updated_at"):
-            if getattr(payload, field) != getattr(envelope, field):
-                raise BatchRejected(
-                    403 if field == "origin" else 422,
-                    f"record {record_id}: payload {field} {getattr(payload, field)!r} contradicts the envelope",
-                )
+        if (
+            payload.origin != envelope.origin
+            or payload.id.int != envelope.id.int
+            or payload.version != envelope.version
+            or payload.updated_at != envelope.updated_at
+        ):
+            _contradiction(record_id, payload, envelope)
         if payload.deleted:
             raise BatchRejected(422, f"record {record_id}: payload says deleted but the envelope does not")
-        rows.append(record_values(envelope.kind, payload))
+        rows.append(replica_values(envelope.kind, payload, record_id))
     return rows
+
+
+def _contradiction(record_id: str, payload: Any, envelope: Any) -> None:
+    for field in ("origin", "id", "version", "updated_at"):
+        if getattr(payload, field) != getattr(envelope, field):
+            raise BatchRejected(
+                403 if field == "origin" else 422,
+                f"record {record_id}: payload {field} {getattr(payload, field)!r} contradicts the envelope",
+            )
 
 
 async def apply_rows(connection: AsyncConnection, rows: list[Row]) -> int:

@@ -12,6 +12,7 @@ import base64
 import datetime as dt
 import hashlib
 import json
+import logging
 import os
 import secrets
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from federation.schema.records import utcnow
 from federation.storage.mapping import from_micros, to_micros
 from federation.storage.tables import node_keys
+
+log = logging.getLogger(__name__)
 
 DEFAULT_OVERLAP = dt.timedelta(days=7)
 
@@ -214,6 +217,16 @@ async def create_key(
             )
         )
     return PublicKeyInfo(kid, x, created, None, signed_by, signature)
+
+
+async def load_or_create_keys(engine: AsyncEngine, keys_dir: Path, node_id: str) -> KeyStore:
+    """This node's keys; a node initialised before federation existed gets its first key now."""
+    keys = await KeyStore.load(engine, keys_dir)
+    if not keys.published:
+        created = await create_key(engine, keys_dir, node_id)
+        log.info("created signing key %s in %s", created.kid, keys_dir)
+        keys = await KeyStore.load(engine, keys_dir)
+    return keys
 
 
 async def revoke_key(engine: AsyncEngine, keys_dir: Path, kid: str) -> None:

@@ -125,14 +125,19 @@ async def changes(request: web.Request) -> web.StreamResponse:
         reader=signed.peer.node_id,
     )
     next_cursor = persistence.encode_feed_cursor(page.last_seq)
-    body = (
-        '{"origin":' + json.dumps(identity.node_id) + ',"records":[' + ",".join(page.items) + "],"
-        f'"next_cursor":"{next_cursor}","more":{"true" if page.last_seq < page.head_seq else "false"},'
-        f'"remaining":{max(page.head_seq - page.last_seq, 0)}}}'
+    more = "true" if page.last_seq < page.head_seq else "false"
+    remaining = max(page.head_seq - page.last_seq, 0)
+    # The envelopes arrive as UTF-8 bytes from the database: the page is joined, never decoded and re-encoded.
+    body = b"".join(
+        (
+            b'{"origin":' + json.dumps(identity.node_id).encode() + b',"records":[',
+            b",".join(page.items),
+            f'],"next_cursor":"{next_cursor}","more":{more},"remaining":{remaining}}}'.encode(),
+        )
     )
     # The same cursor in headers lets a puller request the next page before it has parsed this one.
-    headers = {"Regies-Next-Cursor": next_cursor, "Regies-More": "true" if page.last_seq < page.head_seq else "false"}
-    return signed_response(request, signed, body.encode(), headers=headers)
+    headers = {"Regies-Next-Cursor": next_cursor, "Regies-More": more}
+    return signed_response(request, signed, body, headers=headers)
 
 
 async def inbox(request: web.Request) -> web.StreamResponse:

@@ -107,10 +107,11 @@ async def enqueue(context: FederationContext, destination: Destination) -> int:
             return 0
         rows = (
             await connection.execute(
-                text(persistence.feed_sql(destination.include_reports)),
+                text(persistence.feed_sql(connection.dialect.name, destination.include_reports)),
                 {
                     "since": cursor["last_seq"],
                     "origin": context.node_id,
+                    "quoted_origin": json.dumps(context.node_id),
                     "limit": settings.batch_size,
                     "reader": destination.reader,
                 },
@@ -121,10 +122,8 @@ async def enqueue(context: FederationContext, destination: Destination) -> int:
         items: list[str] = []
         size = 0
         last_seq = cursor["last_seq"]
-        quoted_origin = json.dumps(context.node_id)
         for row in rows:
-            seq = row[0]
-            item = persistence.feed_item(quoted_origin, *row[1:])
+            seq, item = row[0], row[1]
             if items and size + len(item) > settings.max_batch_bytes:
                 break
             items.append(item)

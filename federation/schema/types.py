@@ -154,6 +154,7 @@ class GeoPoint(StrictModel):
 
 
 class HasCommune(Protocol):
+    __dict__: dict[str, Any]
     commune: str | None
     department: str | None
     region: str | None
@@ -168,29 +169,34 @@ def derive_department_and_region(model: GeoModel) -> GeoModel:
     An after-validator on purpose: a before-validator would make pydantic turn JSON input into Python dicts
     first, which costs more than the whole rest of the validation when replicating many records.
     """
-    if model.commune is None:
-        if model.department is not None or model.region is not None:
+    commune, department, region = model.commune, model.department, model.region
+    if commune is None:
+        if department is not None or region is not None:
             raise ValueError("department and region are derived from `commune`: set the commune instead")
         return model
-    derived = _department_and_region(model.commune)
+    derived = _department_and_region(commune)
     if derived is None:  # cannot happen for a validated commune, kept for safety
-        raise ValueError(f"unknown commune {model.commune}")
-    for key, expected in derived.items():
-        given = getattr(model, key)
-        # Only absent or the derived value: an empty string is a value too, and not the right one.
-        if given is not None and str(given).upper() != expected:
-            raise ValueError(f"{key} '{given}' does not match commune {model.commune} (expected {expected})")
-    model.department, model.region = derived["department"], derived["region"]
+        raise ValueError(f"unknown commune {commune}")
+    expected_department, expected_region = derived
+    # Only absent or the derived value: an empty string is a value too, and not the right one.
+    if department is not None and department != expected_department and department.upper() != expected_department:
+        raise ValueError(f"department '{department}' does not match commune {commune} (expected {expected_department})")
+    if region is not None and region != expected_region and region.upper() != expected_region:
+        raise ValueError(f"region '{region}' does not match commune {commune} (expected {expected_region})")
+    # Straight into the instance's fields: the derived values need no validation, and pydantic's __setattr__
+    # costs more than the rest of this check (it runs for every record a node replicates).
+    fields = model.__dict__
+    fields["department"], fields["region"] = expected_department, expected_region
     return model
 
 
 @lru_cache(maxsize=16384)
-def _department_and_region(commune: str) -> dict[str, str] | None:
+def _department_and_region(commune: str) -> tuple[str, str] | None:
     try:
         department = department_for_commune(normalize_insee_commune(commune))
     except ValueError:
         return None
-    return {"department": department.code, "region": department.region_code}
+    return department.code, department.region_code
 
 
 # A derived field: a client may leave it out, send null or send the derived value itself (so that a record read

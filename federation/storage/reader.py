@@ -64,6 +64,8 @@ def list_sql(query: ListQuery) -> tuple[str, dict[str, Any]]:
 
 
 class RecordReader(Protocol):
+    dialect: str  # "sqlite" or "postgresql": the SQL text some callers choose depends on it
+
     async def get(self, kind: str, record_id: str) -> RecordRow | None: ...
 
     async def page(self, query: ListQuery) -> list[tuple[int, str]]:
@@ -79,6 +81,8 @@ class RecordReader(Protocol):
 
 class SqliteReader:
     """Reads through one dedicated read-only aiosqlite connection."""
+
+    dialect = "sqlite"
 
     def __init__(self, connection: aiosqlite.Connection) -> None:
         self._connection = connection
@@ -113,6 +117,8 @@ class SqliteReader:
 
 class EngineReader:
     """Reads through the SQLAlchemy engine's pool (PostgreSQL)."""
+
+    dialect = "postgresql"
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine

@@ -11,7 +11,7 @@ from federation.protocol import persistence, sender
 from federation.protocol.apply import BatchRejected
 from federation.protocol.batchparser import BatchParser
 from federation.schema.records import Activity
-from federation.storage.mapping import record_values, to_micros
+from federation.storage.mapping import replica_values, to_micros
 from tests.protocol.conftest import NodeFactory, activity
 
 
@@ -31,6 +31,10 @@ def record(origin: str, n: int) -> Activity:
     )
 
 
+def _replica(item: Activity) -> tuple[object, ...]:
+    return replica_values("activity", item, str(item.id))
+
+
 @pytest.mark.parametrize("workers", [0, 1])
 async def test_workers_give_the_same_rows_and_the_same_refusals(workers: int) -> None:
     parser = BatchParser(workers)
@@ -38,7 +42,7 @@ async def test_workers_give_the_same_rows_and_the_same_refusals(workers: int) ->
         records = [record("rq-a", n) for n in range(3)]
         parsed = await parser.parse(batch("rq-a", records), "rq-a")
         assert (parsed.origin, parsed.batch_id) == ("rq-a", "batch-0001")
-        assert parsed.rows == [record_values("activity", r) for r in records]
+        assert parsed.rows == [replica_values("activity", r, str(r.id)) for r in records]
 
         with pytest.raises(BatchRejected, match="signed by 'rq-b'") as refused:
             await parser.parse(batch("rq-a", records), "rq-b")
@@ -71,13 +75,17 @@ async def test_two_batches_applied_in_one_transaction_are_both_stored(database_u
     engine = create_engine(database_url)
     try:
         await upgrade(engine)
-        first = [record_values("activity", record("rq-a", n)) for n in range(3)]
-        second = [record_values("activity", record("rq-a", n)) for n in range(3, 5)]
+        first = [_replica(record("rq-a", n)) for n in range(3)]
+        second = [_replica(record("rq-a", n)) for n in range(3, 5)]
         async with engine.begin() as connection:
             assert await apply_rows(connection, first) == 3
             assert await apply_rows(connection, second) == 2  # the staging table starts empty again
             assert await apply_rows(connection, first) == 0  # same versions: nothing changes
         async with engine.connect() as connection:
             assert await connection.scalar(select(func.count()).select_from(records)) == 5
+            # Replicated bodies arrive as UTF-8 bytes and are stored as the canonical text, never as a blob.
+            stored = dict((await connection.execute(select(records.c.id, records.c.body))).all())
+            assert stored == {row[2]: row[-1].decode() for row in first + second}
+            assert all(isinstance(body, str) for body in stored.values())
     finally:
         await engine.dispose()
