@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from federation.protocol.keys import PublicKeyInfo
 from federation.schema.records import utcnow
+from federation.storage.engine import insert_for
 from federation.storage.mapping import from_micros, to_micros
 from federation.storage.reader import RecordReader
 from federation.storage.tables import inbox_batches, nonces, peers
@@ -195,7 +195,7 @@ async def claim_inbox_batch(connection: AsyncConnection, origin: str, batch_id: 
     at once must not both apply it, nor fail on the primary key.
     """
     dialect = connection.dialect.name
-    statement: Any = postgresql.insert(inbox_batches) if dialect == "postgresql" else sqlite.insert(inbox_batches)
+    statement: Any = insert_for(dialect, inbox_batches)
     result = await connection.execute(
         statement.values(
             origin=origin, batch_id=batch_id, received_at_us=to_micros(utcnow()), record_count=count

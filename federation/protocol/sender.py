@@ -32,7 +32,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from federation.protocol import persistence
@@ -40,6 +39,7 @@ from federation.protocol.context import FederationContext
 from federation.protocol.peerkeys import PeerKeys
 from federation.protocol.transport import TransportError
 from federation.schema.records import utcnow
+from federation.storage.engine import insert_for
 from federation.storage.mapping import to_micros
 from federation.storage.tables import outbox_batches, push_cursors
 
@@ -83,7 +83,7 @@ def retry_delay(attempts: int, initial: float, cap: float, rng: random.Random | 
 
 async def _cursor(connection: AsyncConnection, destination: str) -> dict[str, Any]:
     dialect = connection.dialect.name
-    statement: Any = postgresql.insert(push_cursors) if dialect == "postgresql" else sqlite.insert(push_cursors)
+    statement: Any = insert_for(dialect, push_cursors)
     await connection.execute(
         statement.values(destination=destination, last_seq=0, consecutive_failures=0).on_conflict_do_nothing()
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Table, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -31,6 +31,18 @@ def create_engine(url: str, *, pool_size: int = 5, echo: bool = False) -> AsyncE
         _configure_sqlite(engine)
         return engine
     return create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+def insert_for(dialect: str, table: Table) -> Any:
+    """The dialect's INSERT (it has ON CONFLICT clauses); a dialect's module is imported only where it runs,
+    which keeps PostgreSQL's out of an SQLite node's start-up (every `regies` command pays for its imports)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(table)
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert(table)
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
