@@ -28,3 +28,20 @@ async def test_migrated_database_matches_the_table_definitions(settings: Setting
     finally:
         await engine.dispose()
     assert diff == [], "\n".join(map(str, diff))
+
+
+def test_the_head_revision_constant_is_alembics_head() -> None:
+    # A new migration must also move migrate.HEAD_REVISION, or databases already upgraded would skip it.
+    assert migrate.head_revision() == migrate.HEAD_REVISION
+
+
+async def test_an_older_database_is_upgraded_and_one_at_head_left_alone(settings: Settings) -> None:
+    engine = create_engine(settings.database_url)
+    try:
+        assert await migrate.current_revision(engine) is None
+        assert await migrate.upgrade(engine, "0006") == (None, "0006")
+        assert await migrate.current_revision(engine) == "0006"
+        assert await migrate.upgrade(engine) == ("0006", migrate.HEAD_REVISION)
+        assert await migrate.upgrade(engine) == (migrate.HEAD_REVISION, migrate.HEAD_REVISION)
+    finally:
+        await engine.dispose()
