@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -23,6 +22,7 @@ from federation.schema.types import (
     Place,
     QpvCode,
     Rna,
+    SchemaEnum,
     ServiceTypeKey,
     ShortText,
     Siren,
@@ -51,12 +51,12 @@ ENVELOPE_FIELDS = frozenset(Envelope.model_fields)
 # --- Node profile -------------------------------------------------------------------------------------
 
 
-class NodeKind(StrEnum):
+class NodeKind(SchemaEnum):
     QUARTIER = "quartier"
     TERRITOIRE = "territoire"
 
 
-class LabelStatus(StrEnum):
+class LabelStatus(SchemaEnum):
     EN_PROJET = "en_projet"
     LABELLISEE = "labellisee"
 
@@ -109,7 +109,7 @@ class NodeProfile(NodeProfileData, Envelope):
 # --- Activities ---------------------------------------------------------------------------------------
 
 
-class ActivityStatus(StrEnum):
+class ActivityStatus(SchemaEnum):
     PLANNED = "planned"
     ACTIVE = "active"
     SUSPENDED = "suspended"
@@ -145,7 +145,7 @@ class Activity(ActivityData, Envelope):
 # --- Shared resources ---------------------------------------------------------------------------------
 
 
-class ResourceKind(StrEnum):
+class ResourceKind(SchemaEnum):
     VEHICLE = "vehicle"
     ROOM = "room"
     TOOL = "tool"
@@ -154,13 +154,13 @@ class ResourceKind(StrEnum):
     OTHER = "other"
 
 
-class ResourceStatus(StrEnum):
+class ResourceStatus(SchemaEnum):
     AVAILABLE = "available"
     UNAVAILABLE = "unavailable"
     RETIRED = "retired"
 
 
-class Borrower(StrEnum):
+class Borrower(SchemaEnum):
     INHABITANTS = "inhabitants"
     ASSOCIATIONS = "associations"
     REGIES = "regies"
@@ -227,7 +227,7 @@ class SharedResource(SharedResourceData, Envelope):
 # --- Period reports -----------------------------------------------------------------------------------
 
 
-class PeriodType(StrEnum):
+class PeriodType(SchemaEnum):
     YEAR = "year"
     SURVEY = "survey"
     QUARTER = "quarter"
@@ -268,7 +268,7 @@ class Period(StrictModel):
         return self
 
 
-class ReportState(StrEnum):
+class ReportState(SchemaEnum):
     DRAFT = "draft"
     SUBMITTED = "submitted"
     VALIDATED = "validated"
@@ -314,7 +314,7 @@ class PeriodReport(PeriodReportData, Envelope):
 # --- Report reviews (written by the hub) ----------------------------------------------------------------
 
 
-class ReviewDecision(StrEnum):
+class ReviewDecision(SchemaEnum):
     VALIDATED = "validated"
     RETURNED = "returned"
 
