@@ -362,9 +362,11 @@ class Plugins:
         return result if result in self.registry.service_types else None
 
 
-def _fold(text: str) -> str:
+def fold_text(text: str, keep: str = "") -> str:
+    """`text` for loose comparisons: no accents, lower case, words of letters and digits (and the characters in
+    `keep`) separated by single spaces."""
     without_accents = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return " ".join(re.sub(r"[^a-z0-9]+", " ", without_accents.casefold()).split())
+    return " ".join(re.sub(f"[^a-z0-9{re.escape(keep)}]+", " ", without_accents.casefold()).split())
 
 
 def match_service_type_label(label: str, category: str | None, service_types: Iterable[ServiceType]) -> str | None:
@@ -372,11 +374,11 @@ def match_service_type_label(label: str, category: str | None, service_types: It
 
     Plugins use it to implement `service_type_for_label` for their own service types.
     """
-    wanted = _fold(label)
+    wanted = fold_text(label)
     for service_type in service_types:
         if category is not None and service_type.category != category:
             continue
-        if wanted in {_fold(service_type.key), _fold(service_type.label_fr), _fold(service_type.label_en)}:
+        if wanted in {fold_text(service_type.key), fold_text(service_type.label_fr), fold_text(service_type.label_en)}:
             return service_type.key
     return None
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 import hashlib
 import json
@@ -26,6 +24,7 @@ from federation.api.requests import (
     require_token,
     validate_record_data,
 )
+from federation.cursors import decode_b64_cursor
 from federation.plugins import Plugins
 from federation.problems import Problem
 from federation.reports import build_report, check_deletable
@@ -156,12 +155,9 @@ def decode_cursor(cursor: str) -> int:
     if re.fullmatch(CURSOR_PATTERN, cursor) is not None:
         return int(cursor[1:])
     try:  # cursors never expire: the base64 form ("r:<row id>") handed out by earlier versions still works
-        prefix, _, rid = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().partition(":")
-    except (ValueError, binascii.Error) as exc:
+        return decode_b64_cursor(cursor, "r")
+    except ValueError as exc:
         raise _bad_query("cursor", "is not a cursor returned by this API") from exc
-    if prefix != "r" or not rid.isdigit() or len(rid) > 18:
-        raise _bad_query("cursor", "is not a cursor returned by this API")
-    return int(rid)
 
 
 def _bad_query(name: str, message: str) -> Problem:

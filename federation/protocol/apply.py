@@ -27,9 +27,9 @@ from federation.storage.mapping import replica_tombstone_values, replica_values
 from federation.storage.upsert import (
     POSTGRES_STAGE,
     POSTGRES_STAGE_DDL,
+    POSTGRES_STAGE_UPSERT_SQL,
     RECORD_COLUMNS,
-    postgres_stage_upsert_sql,
-    upsert_sql,
+    SQLITE_UPSERT_SQL,
 )
 
 _BODY = RECORD_COLUMNS.index("body")
@@ -191,7 +191,7 @@ async def apply_rows(connection: AsyncConnection, rows: list[Row]) -> int:
         return 0
     if connection.dialect.name == "postgresql":
         return await _apply_rows_postgres(connection, rows)
-    result = await connection.exec_driver_sql(upsert_sql(connection.dialect.paramstyle), rows)
+    result = await connection.exec_driver_sql(SQLITE_UPSERT_SQL, rows)
     return max(int(result.rowcount or 0), 0)
 
 
@@ -202,7 +202,7 @@ async def _apply_rows_postgres(connection: AsyncConnection, rows: list[Row]) -> 
     raw = await connection.get_raw_connection()
     driver: Any = raw.driver_connection  # asyncpg, now inside the transaction SQLAlchemy opened
     await driver.copy_records_to_table(POSTGRES_STAGE, records=rows, columns=RECORD_COLUMNS)
-    status: str = await driver.execute(postgres_stage_upsert_sql())  # "INSERT 0 <rows inserted or updated>"
+    status: str = await driver.execute(POSTGRES_STAGE_UPSERT_SQL)  # "INSERT 0 <rows inserted or updated>"
     return int(status.rsplit(" ", 1)[-1])
 
 

@@ -59,4 +59,11 @@ class PeerKeys:
         if node_id == self.peer.node_id and kid is not None and self.peer.key(kid) is None:
             self.peer = await refresh_pinned_keys(self.engine, self.client, self.peer)
         now = int(utcnow().timestamp())
+        named = self.peer.key(kid) if node_id == self.peer.node_id and kid is not None else None
+        if named is not None and not named.valid_at(now):
+            raise SignatureError(
+                f"the answer is signed with key '{kid}' of peer '{node_id}', which is pinned here but no longer "
+                "valid (expired or revoked): that node must sign with its current key (`regies keys rotate` "
+                "publishes one)"
+            )
         return {f"{self.peer.node_id}#{key.kid}": key.public_key() for key in self.peer.keys if key.valid_at(now)}

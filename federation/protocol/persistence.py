@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +10,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from federation.cursors import decode_b64_cursor, encode_b64_cursor
 from federation.protocol.keys import PublicKeyInfo
 from federation.schema.records import utcnow
 from federation.storage.engine import insert_for
@@ -208,19 +207,15 @@ async def claim_inbox_batch(connection: AsyncConnection, origin: str, batch_id: 
 
 
 def encode_feed_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"c:{seq}".encode()).decode().rstrip("=")
+    return encode_b64_cursor("c", seq)
 
 
 def decode_feed_cursor(cursor: str) -> int:
     if not cursor:
         return 0
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        prefix, _, seq = raw.partition(":")
-        if prefix != "c" or not seq.isdigit() or len(seq) > 18:  # beyond 64 bits the database would overflow
-            raise ValueError(raw)
-        return int(seq)
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        return decode_b64_cursor(cursor, "c")
+    except ValueError as exc:
         raise ValueError("not a cursor of this feed") from exc
 
 
@@ -282,7 +277,7 @@ def feed_sql(dialect: str, include_reports: bool, as_bytes: bool = False) -> str
     change-log entries are skipped (the newer entry carries the record); tombstones are kept.
     """
     if dialect not in _UPDATED_AT:
-        raise ValueError(f"no feed query for the {dialect} database")
+        raise ValueError(f"no feed query for the {dialect} database: a node runs on sqlite or postgresql")
     envelope = _ENVELOPE.format(updated_at=_UPDATED_AT[dialect])
     if as_bytes:
         envelope = _AS_BYTES[dialect].format(envelope)

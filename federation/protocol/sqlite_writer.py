@@ -27,7 +27,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, BinaryIO
 
-from federation.storage.upsert import upsert_sql
+from federation.storage.upsert import SQLITE_UPSERT_SQL
 
 _LENGTH = struct.Struct(">I")
 PIPE_BYTES = 1 << 20  # Linux's default ceiling for an unprivileged process (/proc/sys/fs/pipe-max-size)
@@ -73,7 +73,7 @@ def serve(path: str, incoming: BinaryIO, outgoing: BinaryIO) -> int:
     connection = sqlite3.connect(path, isolation_level=None)
     for pragma in PRAGMAS:
         connection.execute(f"PRAGMA {pragma}")
-    statement = upsert_sql("qmark")
+    statement = SQLITE_UPSERT_SQL
     checkpoint = "UPDATE peers SET cursor = ?, lag = ? WHERE node_id = ?"
     in_transaction = False
     pages = applied = 0

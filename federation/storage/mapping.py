@@ -25,10 +25,15 @@ def from_micros(micros: int) -> dt.datetime:
     return _EPOCH + dt.timedelta(microseconds=micros)
 
 
+def canonical_json(record: BaseModel) -> bytes:
+    """The canonical JSON document of a record, as UTF-8 bytes."""
+    # model_dump_json() with its defaults, without its keyword plumbing (this runs for every replicated record).
+    return record.__pydantic_serializer__.to_json(record)
+
+
 def encode_body(record: BaseModel) -> str:
     """The canonical JSON document stored in `records.body` and served as-is."""
-    # model_dump_json() with its defaults, without its keyword plumbing (this runs for every replicated record).
-    return record.__pydantic_serializer__.to_json(record).decode()
+    return canonical_json(record).decode()
 
 
 _NO_FILTERS: tuple[Any, ...] = (None,) * len(FILTER_COLUMNS)
@@ -65,7 +70,8 @@ def filter_columns(record: BaseModel) -> dict[str, Any]:
     return dict(zip(FILTER_COLUMNS, filter_values(record), strict=True))
 
 
-def _tombstone_body(origin: str, record_id: str, version: int, updated_at: dt.datetime) -> str:
+def tombstone_values(kind: str, origin: str, record_id: str, version: int, updated_at: dt.datetime) -> tuple[Any, ...]:
+    """The `records` row (RECORD_COLUMNS order) of a deleted record: the envelope only, no filterable fields."""
     body = {
         "origin": origin,
         "id": record_id,
@@ -73,13 +79,8 @@ def _tombstone_body(origin: str, record_id: str, version: int, updated_at: dt.da
         "updated_at": updated_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
         "deleted": True,
     }
-    return json.dumps(body, separators=(",", ":"))
-
-
-def tombstone_values(kind: str, origin: str, record_id: str, version: int, updated_at: dt.datetime) -> tuple[Any, ...]:
-    """The `records` row (RECORD_COLUMNS order) of a deleted record: the envelope only, no filterable fields."""
-    body = _tombstone_body(origin, record_id, version, updated_at)
-    return (kind, origin, record_id, version, to_micros(updated_at), True, *_NO_FILTERS, body)
+    encoded = json.dumps(body, separators=(",", ":"))
+    return (kind, origin, record_id, version, to_micros(updated_at), True, *_NO_FILTERS, encoded)
 
 
 def record_values(kind: str, record: BaseModel) -> tuple[Any, ...]:
@@ -95,15 +96,15 @@ def record_values(kind: str, record: BaseModel) -> tuple[Any, ...]:
 
 def replica_values(kind: str, record: BaseModel, record_id: str) -> tuple[Any, ...]:
     """`record_values` of a replicated record (`record_id`: its id as text), the body as UTF-8 bytes."""
-    return _live_values(kind, record, record_id, record.__pydantic_serializer__.to_json(record))
+    return _live_values(kind, record, record_id, canonical_json(record))
 
 
 def replica_tombstone_values(
     kind: str, origin: str, record_id: str, version: int, updated_at: dt.datetime
 ) -> tuple[Any, ...]:
-    """`tombstone_values` of a replicated record, the body as UTF-8 bytes."""
-    body = _tombstone_body(origin, record_id, version, updated_at).encode()
-    return (kind, origin, record_id, version, to_micros(updated_at), True, *_NO_FILTERS, body)
+    """`tombstone_values` of a replicated record, the body as UTF-8 bytes (tombstones are rare: no shortcut)."""
+    row = tombstone_values(kind, origin, record_id, version, updated_at)
+    return (*row[:-1], row[-1].encode())
 
 
 def _live_values(kind: str, record: Any, record_id: str, body: str | bytes) -> tuple[Any, ...]:

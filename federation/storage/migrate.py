@@ -18,10 +18,10 @@ if TYPE_CHECKING:
     from federation.plugins import TableIndex
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-# The newest revision in migrations/versions (tests/storage/test_migrations.py checks it is Alembic's head).
-# A database already there is left alone without importing Alembic, which every `regies` command and every
-# server start would otherwise pay for (about 0.15 s).
-HEAD_REVISION = "0007"
+# The newest revision, read from the migration files' names (NNNN_what.py, revision "NNNN"; a test checks it is
+# Alembic's head). A database already there is left alone without importing Alembic, which every `regies`
+# command and every server start would otherwise pay for (about 0.15 s).
+HEAD_REVISION = max(path.name.split("_", 1)[0] for path in (MIGRATIONS_DIR / "versions").glob("[0-9]*_*.py"))
 # Alembic's per-step INFO lines are noise in a node's log; migrations report through our own messages.
 logging.getLogger("alembic").setLevel(logging.WARNING)
 log = logging.getLogger(__name__)
@@ -50,7 +50,10 @@ def _stored_revision(connection: Connection) -> str | None:
         return None
     revisions = [row[0] for row in connection.execute(text("SELECT version_num FROM alembic_version"))]
     if len(revisions) > 1:
-        raise RuntimeError(f"the database has several schema revisions ({', '.join(revisions)}): not one of ours")
+        raise RuntimeError(
+            f"the database has several schema revisions ({', '.join(revisions)}), so it is not a node's database: "
+            "check `[database] url` in the configuration"
+        )
     return revisions[0] if revisions else None
 
 
@@ -62,11 +65,11 @@ async def current_revision(engine: AsyncEngine) -> str | None:
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> tuple[str | None, str]:
     """Apply pending migrations in one transaction; returns (revision before, revision after)."""
-    from alembic import command
-
     before = await current_revision(engine)
     if revision in ("head", HEAD_REVISION) and before == HEAD_REVISION:
         return before, before
+    from alembic import command  # only now: importing Alembic is most of the cost of a check
+
     async with engine.begin() as connection:
         await connection.run_sync(lambda sync: command.upgrade(_config(sync), revision))
     after = await current_revision(engine)

@@ -23,22 +23,19 @@ RECORD_COLUMNS = ("kind", "origin", "id", "version", "updated_at_us", "deleted",
 _UPDATED = [column for column in RECORD_COLUMNS if column not in ("id", "origin")]
 
 
-def upsert_sql(paramstyle: str) -> str:
-    """INSERT of one row keyed by record id; a stored row changes only for a newer version from the same origin."""
-    if paramstyle == "qmark":
-        # SQLite: the body may come as UTF-8 bytes (replicated rows); CAST stores them as text, not as a blob.
-        placeholders = ", ".join("CAST(? AS TEXT)" if column == "body" else "?" for column in RECORD_COLUMNS)
-    elif paramstyle in ("numeric_dollar", "numeric"):
-        prefix = "$" if paramstyle == "numeric_dollar" else ":"
-        placeholders = ", ".join(f"{prefix}{n}" for n in range(1, len(RECORD_COLUMNS) + 1))
-    else:
-        placeholders = ", ".join("%s" for _ in RECORD_COLUMNS)
-    assignments = ", ".join(f"{column} = excluded.{column}" for column in _UPDATED)
-    return (
-        f"INSERT INTO records ({', '.join(RECORD_COLUMNS)}) VALUES ({placeholders}) "
-        f"ON CONFLICT (id) DO UPDATE SET {assignments} "
-        "WHERE records.version < excluded.version AND records.origin = excluded.origin"
-    )
+# Both engines keep a stored row unless the new one is a newer version from the same origin.
+_ON_CONFLICT = (
+    "ON CONFLICT (id) DO UPDATE SET "
+    + ", ".join(f"{column} = excluded.{column}" for column in _UPDATED)
+    + " WHERE records.version < excluded.version AND records.origin = excluded.origin"
+)
+
+# SQLite: one row per execution (executemany). The body may come as UTF-8 bytes (replicated rows): CAST stores
+# them as text, not as a blob.
+SQLITE_UPSERT_SQL = (
+    f"INSERT INTO records ({', '.join(RECORD_COLUMNS)}) "
+    f"VALUES ({', '.join('CAST(? AS TEXT)' if column == 'body' else '?' for column in RECORD_COLUMNS)}) " + _ON_CONFLICT
+)
 
 
 # PostgreSQL: rows are copied (binary COPY) into a per-session staging table, then upserted in one statement.
@@ -52,15 +49,11 @@ POSTGRES_STAGE_DDL = (
 )
 
 
-def postgres_stage_upsert_sql() -> str:
-    columns = ", ".join(RECORD_COLUMNS)
-    staged = ", ".join(RECORD_COLUMNS[:-1]) + ", convert_from(body, 'UTF8')"
-    assignments = ", ".join(f"{column} = excluded.{column}" for column in _UPDATED)
-    # The rows leave the staging table as they are upserted, so a second batch in the same transaction starts
-    # from an empty table; the commit truncates what the deletes leave behind (ON COMMIT DELETE ROWS).
-    return (
-        f"WITH staged AS (DELETE FROM {POSTGRES_STAGE} RETURNING {columns}) "
-        f"INSERT INTO records ({columns}) SELECT {staged} FROM staged ORDER BY id "
-        f"ON CONFLICT (id) DO UPDATE SET {assignments} "
-        "WHERE records.version < excluded.version AND records.origin = excluded.origin"
-    )
+_COLUMNS = ", ".join(RECORD_COLUMNS)
+# The rows leave the staging table as they are upserted, so a second batch in the same transaction starts from an
+# empty table; the commit truncates what the deletes leave behind (ON COMMIT DELETE ROWS).
+POSTGRES_STAGE_UPSERT_SQL = (
+    f"WITH staged AS (DELETE FROM {POSTGRES_STAGE} RETURNING {_COLUMNS}) "
+    f"INSERT INTO records ({_COLUMNS}) SELECT {', '.join(RECORD_COLUMNS[:-1])}, convert_from(body, 'UTF8') "
+    f"FROM staged ORDER BY id " + _ON_CONFLICT
+)

@@ -39,6 +39,8 @@ def _with_database(settings: Settings, work: Callable[[AsyncEngine], Awaitable[R
                 raise CommandError(f"no node database at {settings.database_url}; run `regies init` first")
             await migrate.upgrade(engine)
             return await work(engine)
+        except UserError as exc:  # the account store's refusals already say what is wrong
+            raise CommandError(str(exc)) from exc
         finally:
             await engine.dispose()
 
@@ -61,10 +63,7 @@ def cmd_user_add(args: argparse.Namespace, load: SettingsLoader) -> int:
     password = _read_password(args.password_stdin)
 
     async def add(engine: AsyncEngine) -> WebUser:
-        try:
-            return await create_user(engine, args.username, password, args.role, args.region)
-        except UserError as exc:
-            raise CommandError(str(exc)) from exc
+        return await create_user(engine, args.username, password, args.role, args.region)
 
     user = _with_database(settings, add)
     where = f" (region {user.region})" if user.region else ""
@@ -77,10 +76,7 @@ def cmd_user_password(args: argparse.Namespace, load: SettingsLoader) -> int:
     password = _read_password(args.password_stdin)
 
     async def change(engine: AsyncEngine) -> None:
-        try:
-            await set_password(engine, args.username, password)
-        except UserError as exc:
-            raise CommandError(str(exc)) from exc
+        await set_password(engine, args.username, password)
 
     _with_database(settings, change)
     print(f"New password for '{args.username}'; the account is unlocked and its sessions are closed.")
@@ -89,10 +85,7 @@ def cmd_user_password(args: argparse.Namespace, load: SettingsLoader) -> int:
 
 def cmd_user_remove(args: argparse.Namespace, load: SettingsLoader) -> int:
     async def remove(engine: AsyncEngine) -> None:
-        try:
-            await remove_user(engine, args.username)
-        except UserError as exc:
-            raise CommandError(str(exc)) from exc
+        await remove_user(engine, args.username)
 
     _with_database(load(args), remove)
     print(f"Removed user '{args.username}'.")

@@ -10,14 +10,13 @@ import csv
 import datetime as dt
 import io
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
-from federation.plugins import Plugins
+from federation.plugins import Plugins, fold_text
 from federation.schema.records import RECORD_KINDS
 from federation.schema.types import CATEGORY_LABELS
 from federation.web import labels
@@ -109,8 +108,7 @@ class RowResult:
 
 
 def _fold(text: str) -> str:
-    without_accents = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return " ".join(re.sub(r"[^a-z0-9.]+", " ", without_accents.casefold()).split())
+    return fold_text(text, keep=".")  # the dot of "details.surface_m2" column names stays
 
 
 def _cell(value: Any) -> str:
@@ -177,11 +175,11 @@ class RowChecker:
         self.statuses = _lookup(
             {key: (english, french.gettext(english)) for key, english in labels.ACTIVITY_STATUSES.items()}
         )
-        self.detail_fields = {
-            key: {f.name: f for f in model_fields(st.details_model, "details")}
-            for key, st in registry.service_types.items()
-        }
-        self.core_fields = {f.name: f for f in ACTIVITY_FIELDS}
+        # Each service type's form (the activity's fields, then its details'), built once for every row.
+        self.forms: dict[str, tuple[list[FormField], dict[str, FormField]]] = {}
+        for key, service_type in registry.service_types.items():
+            fields = [*ACTIVITY_FIELDS, *model_fields(service_type.details_model, "details")]
+            self.forms[key] = (fields, {form_field.name: form_field for form_field in fields})
 
     def header(self, row: list[str]) -> list[str | None]:
         """The record path each column fills (None: a column this import does not know, ignored)."""
@@ -200,13 +198,10 @@ class RowChecker:
             result.errors.append(self._message(request, "type_service", "unknown_service_type", ""))
             return result
         service_type = self.plugins.registry.service_types[key]
-        fields: list[FormField] = list(self.core_fields.values())
-        details = self.detail_fields[key]
-        unknown = sorted(path for path in values if path.startswith("details.") and path not in details)
+        fields, by_name = self.forms[key]
+        unknown = sorted(path for path in values if path.startswith("details.") and path not in by_name)
         for path in unknown:
             result.errors.append(self._message(request, path, "extra_forbidden", ""))
-        fields.extend(details.values())
-        by_name = {form_field.name: form_field for form_field in fields}
         form_values = {name: self._value(by_name, name, text) for name, text in values.items() if name in by_name}
         document = payload_from_form(fields, form_values)
         document["service_type"] = key

@@ -76,9 +76,7 @@ def resolve_scope(query: Mapping[str, str], coordinator: Coordinator) -> Scope:
     if level == "departmental":
         if not department:
             raise Problem(400, "a departmental table needs ?department=<code>", slug="invalid-query")
-        known = DEPARTMENTS.get(department.upper())
-        if known is None:
-            raise Problem(400, f"unknown department '{department}'", slug="invalid-query")
+        known = DEPARTMENTS[department.upper()]  # checked above
         department, region = known.code, known.region_code
     if coordinator.role == "regional" and (level == "national" or region != coordinator.region):
         raise forbidden_region(coordinator, region if level != "national" else "national")
@@ -138,7 +136,8 @@ async def received_reports(engine: AsyncEngine, period: Period, coordinator: Coo
 
 
 async def _member_in_scope(engine: AsyncEngine, coordinator: Coordinator, origin: str) -> dict[str, Any]:
-    member = (await member_places(engine)).get(origin)
+    approved = await enrolment.list_enrolments(engine, "approved", node_id=origin)
+    member = approved[-1].describe() if approved else None  # the latest, as member_places keeps
     if member is None:
         raise Problem(404, f"'{origin}' is not a member of the network", slug="not-found")
     if not coordinator.sees_region(member.get("region")):
@@ -186,7 +185,10 @@ async def review_report(
         report = (
             await connection.execute(
                 select(records.c.version, records.c.status).where(
-                    records.c.kind == "report", records.c.origin == origin, records.c.id == report_id
+                    records.c.kind == "report",
+                    records.c.origin == origin,
+                    records.c.id == report_id,
+                    records.c.deleted.is_(False),
                 )
             )
         ).first()

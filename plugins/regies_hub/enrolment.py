@@ -134,8 +134,12 @@ async def record_request(engine: AsyncEngine, remote: RemoteNode, profile: NodeP
     return _enrolment(row)
 
 
-async def list_enrolments(engine: AsyncEngine, state: str | None = None, region: str | None = None) -> list[Enrolment]:
+async def list_enrolments(
+    engine: AsyncEngine, state: str | None = None, region: str | None = None, node_id: str | None = None
+) -> list[Enrolment]:
     query = select(enrolments).order_by(enrolments.c.id)
+    if node_id:
+        query = query.where(enrolments.c.node_id == node_id)
     if state:
         query = query.where(enrolments.c.state == state)
     if region:

@@ -26,43 +26,37 @@ from .settings import HubSettings
 from .tables import FORMATS, Column, write_geojson, write_table
 
 AREA = Column("area", "Territoire", "Area")
+CATEGORY = Column("category", "Champ d'action", "Field of action")
+SERVICE_TYPE = Column("service_type", "Type de service", "Service type")
+NODE_ID = Column("node_id", "Identifiant", "Node id")
+REGIE = Column("name", "Régie", "Régie")
+DEPARTMENT = Column("department", "Département", "Department")
+REGION = Column("region", "Région", "Region")
+TOTAL = Column("total", "Total", "Total", "number")
+REPORTS = Column("reports", "Rapports", "Reports", "integer")
+
 ACTIVITY_COLUMNS = (
-    Column("category", "Champ d'action", "Field of action"),
-    Column("service_type", "Type de service", "Service type"),
+    CATEGORY,
+    SERVICE_TYPE,
     Column("activities", "Activités", "Activities", "integer"),
     Column("regies", "Régies", "Régies", "integer"),
 )
-INDICATOR_COLUMNS = (
-    Column("category", "Champ d'action", "Field of action"),
-    Column("service_type", "Type de service", "Service type"),
-    Column("indicator", "Indicateur", "Indicator"),
-    Column("total", "Total", "Total", "number"),
-    Column("reports", "Rapports", "Reports", "integer"),
-)
+INDICATOR_COLUMNS = (CATEGORY, SERVICE_TYPE, Column("indicator", "Indicateur", "Indicator"), TOTAL, REPORTS)
 COMPLETENESS_COLUMNS = (
     AREA,
     Column("expected", "Attendus", "Expected", "integer"),
     Column("received", "Reçus", "Received", "integer"),
     Column("on_time", "Dans les délais", "On time", "integer"),
 )
-MISSING_COLUMNS = (
-    Column("node_id", "Identifiant", "Node id"),
-    Column("name", "Régie", "Régie"),
-    Column("department", "Département", "Department"),
-    Column("region", "Région", "Region"),
-)
-TREND_COLUMNS = (
-    Column("period", "Période", "Period"),
-    Column("total", "Total", "Total", "number"),
-    Column("reports", "Rapports", "Reports", "integer"),
-)
+MISSING_COLUMNS = (NODE_ID, REGIE, DEPARTMENT, REGION)
+TREND_COLUMNS = (Column("period", "Période", "Period"), TOTAL, REPORTS)
 DIRECTORY_COLUMNS = (
-    Column("node_id", "Identifiant", "Node id"),
-    Column("name", "Régie", "Régie"),
+    NODE_ID,
+    REGIE,
     Column("kind", "Type", "Kind"),
     Column("label_status", "Label", "Label status"),
-    Column("department", "Département", "Department"),
-    Column("region", "Région", "Region"),
+    DEPARTMENT,
+    REGION,
     Column("base_url", "Adresse du nœud", "Node address"),
 )
 

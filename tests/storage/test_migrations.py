@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
+import sys
 from typing import Any
 
 from alembic.autogenerate import compare_metadata
@@ -31,7 +34,7 @@ async def test_migrated_database_matches_the_table_definitions(settings: Setting
 
 
 def test_the_head_revision_constant_is_alembics_head() -> None:
-    # A new migration must also move migrate.HEAD_REVISION, or databases already upgraded would skip it.
+    # HEAD_REVISION comes from the files' names: a migration named against the convention would be skipped.
     assert migrate.head_revision() == migrate.HEAD_REVISION
 
 
@@ -45,3 +48,30 @@ async def test_an_older_database_is_upgraded_and_one_at_head_left_alone(settings
         assert await migrate.upgrade(engine) == (migrate.HEAD_REVISION, migrate.HEAD_REVISION)
     finally:
         await engine.dispose()
+
+
+async def _upgrade(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        await migrate.upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+def test_a_database_at_head_is_checked_without_importing_alembic(tmp_path: Any) -> None:
+    # Every `regies` command checks the schema: at head, that check must not pay for importing Alembic.
+    url = f"sqlite+aiosqlite:///{tmp_path / 'node.db'}"
+    asyncio.run(_upgrade(url))
+    script = (
+        "import asyncio, sys\n"
+        "from federation.storage import migrate\n"
+        "from federation.storage.engine import create_engine\n"
+        "async def main():\n"
+        f"    engine = create_engine({url!r})\n"
+        "    print(await migrate.upgrade(engine))\n"
+        "    await engine.dispose()\n"
+        "asyncio.run(main())\n"
+        "print('alembic' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    assert result.stdout.split("\n")[:2] == [f"('{migrate.HEAD_REVISION}', '{migrate.HEAD_REVISION}')", "False"]

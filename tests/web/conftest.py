@@ -12,9 +12,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from federation import appkeys
-from federation.web.users import hash_password, store_user
+from federation.testing import WEB_TEST_PASSWORD
+from federation.web.users import store_user
 
-PASSWORD = "correct horse battery"
+PASSWORD = WEB_TEST_PASSWORD
 HTML = {"Accept": "text/html"}
 CSRF_RE = re.compile(r'name="_csrf" value="([^"]+)"')
 
@@ -27,9 +28,9 @@ def csrf_of(page: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def password_hash() -> str:
-    # argon2 costs ~0.2 s a hash on purpose: hash the test password once, not once per account and test.
-    return hash_password(PASSWORD)
+def password_hash(regies_web_password_hash: str) -> str:
+    # The plugin-facing fixture's hash of the same password: argon2 costs ~0.2 s a hash on purpose.
+    return regies_web_password_hash
 
 
 async def add_account(

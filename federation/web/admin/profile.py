@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
@@ -12,10 +13,9 @@ from federation.api.records import notify_committed, write_or_problem
 from federation.problems import Problem
 from federation.schema.records import RECORD_KINDS
 from federation.web import data
-from federation.web.admin.records import editable_data
+from federation.web.admin.records import COMMUNE_FIELD, CONTACT_FIELDS, QPV_FIELD, editable_data
 from federation.web.auth import require_user
 from federation.web.forms import (
-    CODES,
     SELECT,
     TEXTAREA,
     FormField,
@@ -53,13 +53,10 @@ PROFILE_FIELDS = (
     FormField("address.street", N_("Street"), max_length=300),
     FormField("address.postal_code", N_("Postal code"), max_length=5),
     FormField("address.city", N_("City"), max_length=200),
-    FormField("commune", N_("INSEE commune code"), hint=N_("5 characters, e.g. 93066 (not the postal code)")),
-    FormField(
-        "qpv", N_("Priority neighbourhoods (QPV)"), CODES, hint=N_("QPV codes separated by spaces, e.g. QP093001")
-    ),
-    FormField("contact.person", N_("Contact person"), max_length=200),
-    FormField("contact.email", N_("Contact email")),
-    FormField("contact.phone", N_("Contact phone")),
+    # The activity form's place fields, at the top level of a profile.
+    replace(COMMUNE_FIELD, name="commune"),
+    replace(QPV_FIELD, name="qpv"),
+    *CONTACT_FIELDS,
     FormField("website", N_("Website")),
 )
 
