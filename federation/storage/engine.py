@@ -1,7 +1,8 @@
-"""Database engines: URL handling, SQLite pragmas (WAL, busy timeout, immediate transactions) and pools."""
+"""Database engines: URL handling, SQLite pragmas (WAL, busy timeout, immediate write transactions) and pools."""
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -60,8 +61,23 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA cache_size=-65536")
         cursor.close()
 
+    # Connections (one per `engine.connect()`) whose transaction is about to be begun by a SELECT.
+    reading: weakref.WeakSet[Any] = weakref.WeakSet()
+
+    @event.listens_for(engine.sync_engine, "before_execute")
+    def _on_execute(connection: Any, statement: Any, *_args: Any) -> None:
+        # A transaction that a SELECT begins on its own (`engine.connect()`, never committed) is a read.
+        if not connection.in_transaction() and getattr(statement, "is_select", False):
+            reading.add(connection)
+
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
+        if connection in reading:
+            reading.discard(connection)
+            # Reads take no lock: in WAL mode they see a snapshot and never wait for (or hold up) a writer,
+            # such as the process that writes a pull's pages while this one serves or checks them.
+            connection.exec_driver_sql("BEGIN")
+            return
         # Take the write lock when the transaction starts: a deferred transaction that reads then writes
         # can fail with SQLITE_BUSY instead of waiting when another writer committed in between.
         connection.exec_driver_sql("BEGIN IMMEDIATE")
