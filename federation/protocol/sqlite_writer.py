@@ -10,7 +10,8 @@ the feed writes each such page once instead of once per feed page. The pull chec
 transaction as the rows it covers, so a crash leaves a prefix of the feed and the matching checkpoint.
 
 Wire between parent and child: frames of a 4-byte big-endian length and a `marshal` payload (both ends are the
-same Python), on the child's stdin and stdout. Parent → child: ("page", rows, peer_id, cursor, remaining, commit)
+same Python), on the child's stdin and stdout; a thread of the child reads a few frames ahead (why: at
+READ_AHEAD_FRAMES). Parent → child: ("page", rows, peer_id, cursor, remaining, commit)
 and ("commit",); child → parent, after each commit: ("committed", pages, applied), or ("error", message) before
 it exits. The child exits, rolling back what is not committed, when its stdin closes (the parent ended or died).
 """
@@ -21,9 +22,11 @@ import asyncio
 import contextlib
 import fcntl
 import marshal
+import queue
 import sqlite3
 import struct
 import sys
+import threading
 from collections.abc import Sequence
 from typing import Any, BinaryIO
 
@@ -35,10 +38,14 @@ PIPE_BYTES = 1 << 20  # Linux's default ceiling for an unprivileged process (/pr
 # a long pull; the writer checkpoints what is left, without waiting for readers, when it ends. The page cache
 # (32 MiB) holds the record-id index of a few hundred thousand records; it counts in the receiver's memory
 # next to the pulling process (together under 300 MB for a million records, bench/sync.py).
+# Frames a thread of the writer reads ahead of the one being applied. SQLite runs without the GIL, so during a
+# commit (and its checkpoint, up to half a second) the thread keeps the pipe empty and the pulling process goes
+# on instead of waiting on a full pipe. Each frame is a page of rows (about 1.5 MB once read).
+READ_AHEAD_FRAMES = 4
 PRAGMAS = (
+    "busy_timeout=10000",  # first: the others may have to wait for a lock too
     "journal_mode=WAL",
     "synchronous=NORMAL",
-    "busy_timeout=10000",
     "cache_size=-32768",
     "wal_autocheckpoint=16384",
 )
@@ -68,6 +75,34 @@ def _write_frame(stream: BinaryIO, message: tuple[Any, ...]) -> None:
     stream.flush()
 
 
+class _FramesAhead:
+    """Frames of `incoming`, read by a thread up to READ_AHEAD_FRAMES ahead of the caller."""
+
+    def __init__(self, incoming: BinaryIO) -> None:
+        self._incoming = incoming
+        self._frames: queue.Queue[Any] = queue.Queue(maxsize=READ_AHEAD_FRAMES)
+        # A daemon: when the writer ends first (an error), a thread blocked on the pipe must not keep it alive.
+        threading.Thread(target=self._read, name="writer-frames", daemon=True).start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                message = _read_frame(self._incoming)
+            except Exception as exc:  # a broken frame: raised where the frames are applied
+                self._frames.put(exc)
+                return
+            self._frames.put(message)
+            if message is None:
+                return
+
+    def next(self) -> Any:
+        """The next frame; None once the parent closed the pipe."""
+        message = self._frames.get()
+        if isinstance(message, Exception):
+            raise message
+        return message
+
+
 def serve(path: str, incoming: BinaryIO, outgoing: BinaryIO) -> int:
     """The child's loop: apply pages in order, commit when asked, answer each commit."""
     connection = sqlite3.connect(path, isolation_level=None)
@@ -77,8 +112,9 @@ def serve(path: str, incoming: BinaryIO, outgoing: BinaryIO) -> int:
     checkpoint = "UPDATE peers SET cursor = ?, lag = ? WHERE node_id = ?"
     in_transaction = False
     pages = applied = 0
+    frames = _FramesAhead(incoming)
     try:
-        while (message := _read_frame(incoming)) is not None:
+        while (message := frames.next()) is not None:
             if message[0] == "page":
                 _, rows, peer_id, cursor, remaining, commit = message
                 if not in_transaction:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import itertools
 import marshal
@@ -99,6 +100,47 @@ def test_an_error_is_reported_and_nothing_of_the_transaction_stays(database: Pat
     assert committed == ("committed", 1, 1)
     assert kind == "error" and "ProgrammingError" in message
     assert stored(database) == ([("00000000-0000-4000-8000-000000000001", 1)], ("c1", 1))
+
+
+def test_a_broken_frame_is_reported_and_nothing_of_the_transaction_stays(database: Path) -> None:
+    out = io.BytesIO()
+    incoming = frames(("page", [row(1)], "rq-a", "c1", 1, True), ("page", [row(2)], "rq-a", "c2", 0, False))
+    incoming.seek(0, io.SEEK_END)
+    incoming.write(struct.pack(">I", 3) + b"\xff\xff\xff")  # not marshal data
+    incoming.seek(0)
+    assert serve(str(database), incoming, out) == 1
+    (committed, (kind, message)) = answers(out)
+    assert committed == ("committed", 1, 1)
+    assert kind == "error" and "marshal" in message
+    assert stored(database) == ([("00000000-0000-4000-8000-000000000001", 1)], ("c1", 1))
+
+
+async def test_pages_are_taken_while_the_writer_waits_for_the_database(database: Path) -> None:
+    # A commit (and its checkpoint) can take half a second: the pull must not wait on a full pipe meanwhile.
+    # Here another connection holds the write lock, so the writer waits at its first page.
+    pages = [
+        [(*row(number)[:-1], f"{number:08d}" * 125) for number in range(page * 1000, page * 1000 + 600)]
+        for page in range(4)
+    ]  # about 600 kB per page: distinct bodies (marshal writes a repeated string once)
+    blocker = sqlite3.connect(database, isolation_level=None)
+    blocker.execute("PRAGMA journal_mode=WAL")  # as a node's database is
+    blocker.execute("BEGIN IMMEDIATE")
+    writer = await SqliteWriterProcess.start(str(database))
+    try:
+        # More than the pipe holds (1 MB): this only completes because the writer reads frames ahead.
+        async def send_all() -> None:
+            for number, rows in enumerate(pages):
+                await writer.send_page(rows, "rq-a", f"c{number}", 0, number == len(pages) - 1)
+
+        await asyncio.wait_for(send_all(), timeout=5)
+        assert stored(database)[0] == []  # nothing written yet: the lock is still held
+        blocker.execute("ROLLBACK")
+        assert await asyncio.wait_for(writer.committed(), timeout=10) == (4, 2400)
+    finally:
+        blocker.close()
+        await writer.close()
+    rows, checkpoint = stored(database)
+    assert len(rows) == 2400 and checkpoint == ("c3", 0)
 
 
 async def make_pair(
