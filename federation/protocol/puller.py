@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 PREFETCH = 2
 # Rows per transaction when an SQLite node catches up on a backlog (see federation.protocol.sqlite_writer).
 GROUP_ROWS = 5000
+# Rows written but whose commit is not reported yet, beyond which the pull waits for the reports (memory bound:
+# they are kept for plugins). Above GROUP_ROWS plus what is in flight, so that a commit is always on its way.
+MAX_UNREPORTED_ROWS = 3 * GROUP_ROWS
 # How long the pull waits for the next page before committing what the writer holds: the database is never
 # held during a real wait on the network, but reading a page that has arrived (a few milliseconds) is not one.
 # Committing at each such read made the writer commit after almost every page instead of every 5,000 rows.
@@ -130,6 +133,8 @@ class _ProcessPageSink(_PageSink):
         self.keep_rows = self.context.plugins.wants_replicas()
         self.pending: collections.deque[tuple[list[Row] | None, int, int]] = collections.deque()
         self.uncommitted = 0
+        self.unreported = 0  # rows sent to the writer whose commit plugins and progress have not heard of yet
+        self.reported = asyncio.Event()
         self.closing = False
         self.acks = asyncio.create_task(self._read_acks())
 
@@ -138,10 +143,22 @@ class _ProcessPageSink(_PageSink):
             pages, applied = await self.writer.committed()
             done = [self.pending.popleft() for _ in range(pages)]
             await self.committed(done, applied)
+            self.unreported -= sum(count for _, count, _ in done)
+            self.reported.set()
 
     async def write(self, rows: list[Row], cursor: str, remaining: int, more: bool) -> None:
+        # Reporting commits (plugins' records_replicated, which may read the database) can fall behind parsing;
+        # the rows kept for it would then pile up, so parsing waits for it beyond MAX_UNREPORTED_ROWS.
+        while self.unreported >= MAX_UNREPORTED_ROWS and not self.acks.done():
+            self.reported.clear()
+            reported = asyncio.ensure_future(self.reported.wait())
+            try:
+                await asyncio.wait({self.acks, reported}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                reported.cancel()
         if self.acks.done():
             await self.acks  # the writer failed: raise its error now
+        self.unreported += len(rows)
         self.uncommitted += len(rows)
         commit = self.uncommitted >= GROUP_ROWS or not more
         self.pending.append((rows if self.keep_rows else None, len(rows), remaining))
