@@ -13,15 +13,16 @@ import argparse
 import asyncio
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from load import percentile
 from sync import (
     RECEIVER_ID,
     REGIES,
@@ -38,13 +39,13 @@ from federation.protocol import persistence
 from federation.storage.engine import create_engine
 
 
-async def read_latencies(database_url: str, until: float | subprocess.Popen[bytes], interval: float) -> list[float]:
+async def read_latencies(database_url: str, going_on: Callable[[], bool], interval: float) -> list[float]:
     """Milliseconds taken by each peer lookup (what answering a signed request reads first), one every `interval`
-    seconds, until a deadline (time.monotonic()) or until a process exits."""
+    seconds, as long as `going_on()`."""
     engine = create_engine(database_url)
     latencies: list[float] = []
     try:
-        while (time.monotonic() < until) if isinstance(until, float) else (until.poll() is None):
+        while going_on():
             started = time.perf_counter()
             if await persistence.get_peer(engine, SOURCE_ID) is None:
                 raise RuntimeError("the receiver does not know the source")
@@ -56,8 +57,7 @@ async def read_latencies(database_url: str, until: float | subprocess.Popen[byte
 
 
 def describe(latencies: list[float]) -> tuple[float, float, float]:
-    ordered = sorted(latencies)
-    return statistics.median(ordered), ordered[int(len(ordered) * 0.95)], ordered[-1]
+    return percentile(latencies, 0.5), percentile(latencies, 0.95), max(latencies)
 
 
 def main() -> int:
@@ -87,11 +87,12 @@ def main() -> int:
         try:
             regies(receiver_dir, "peer", "add", server.base, "--yes", env=env)
             database_url = load_settings(data_dir=receiver_dir).database_url
-            idle = asyncio.run(read_latencies(database_url, time.monotonic() + args.idle_seconds, args.interval))
+            idle_until = time.monotonic() + args.idle_seconds
+            idle = asyncio.run(read_latencies(database_url, lambda: time.monotonic() < idle_until, args.interval))
             argv = [str(REGIES), "--data-dir", str(receiver_dir), "sync", SOURCE_ID, "--pull-only"]
             started = time.perf_counter()
             sync = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            during = asyncio.run(read_latencies(database_url, sync, args.interval))
+            during = asyncio.run(read_latencies(database_url, lambda: sync.poll() is None, args.interval))
             wall = time.perf_counter() - started
             if sync.wait() != 0:
                 raise RuntimeError(f"sync failed: {sync.stderr.read().decode() if sync.stderr else ''}")

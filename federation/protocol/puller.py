@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -133,32 +134,30 @@ class _ProcessPageSink(_PageSink):
         self.keep_rows = self.context.plugins.wants_replicas()
         self.pending: collections.deque[tuple[list[Row] | None, int, int]] = collections.deque()
         self.uncommitted = 0
-        self.unreported = 0  # rows sent to the writer whose commit plugins and progress have not heard of yet
         self.reported = asyncio.Event()
         self.closing = False
         self.acks = asyncio.create_task(self._read_acks())
 
     async def _read_acks(self) -> None:
-        while self.pending or not self.closing:
-            pages, applied = await self.writer.committed()
-            done = [self.pending.popleft() for _ in range(pages)]
-            await self.committed(done, applied)
-            self.unreported -= sum(count for _, count, _ in done)
-            self.reported.set()
+        try:
+            while self.pending or not self.closing:
+                pages, applied = await self.writer.committed()
+                # Pages leave `pending` once reported: it holds every page plugins and progress have not heard of.
+                await self.committed(list(itertools.islice(self.pending, pages)), applied)
+                for _ in range(pages):
+                    self.pending.popleft()
+                self.reported.set()
+        finally:
+            self.reported.set()  # a write waiting for reports then sees that the writer is gone
 
     async def write(self, rows: list[Row], cursor: str, remaining: int, more: bool) -> None:
         # Reporting commits (plugins' records_replicated, which may read the database) can fall behind parsing;
         # the rows kept for it would then pile up, so parsing waits for it beyond MAX_UNREPORTED_ROWS.
-        while self.unreported >= MAX_UNREPORTED_ROWS and not self.acks.done():
+        while sum(count for _, count, _ in self.pending) >= MAX_UNREPORTED_ROWS and not self.acks.done():
             self.reported.clear()
-            reported = asyncio.ensure_future(self.reported.wait())
-            try:
-                await asyncio.wait({self.acks, reported}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                reported.cancel()
+            await self.reported.wait()
         if self.acks.done():
             await self.acks  # the writer failed: raise its error now
-        self.unreported += len(rows)
         self.uncommitted += len(rows)
         commit = self.uncommitted >= GROUP_ROWS or not more
         self.pending.append((rows if self.keep_rows else None, len(rows), remaining))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from federation.storage.engine import create_engine
 from federation.storage.tables import node_meta as meta
@@ -18,7 +19,7 @@ def database(tmp_path: Path) -> Path:
     return tmp_path / "node.db"
 
 
-async def _engine_with_meta_table(path: Path):  # type: ignore[no-untyped-def]
+async def _engine_with_meta_table(path: Path) -> AsyncEngine:
     engine = create_engine(f"sqlite+aiosqlite:///{path}")
     async with engine.begin() as connection:
         await connection.run_sync(meta.create)
