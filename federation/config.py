@@ -67,6 +67,13 @@ class FederationSettings(_Section):
         description="Worker processes that validate pushed batches (0: in the server process). A hub receiving "
         "many régies' pushes sets 2: its event loop then stays free for the database work of other batches.",
     )
+    pull_parse_workers: int = Field(
+        1,
+        ge=0,
+        le=16,
+        description="Processes that validate pulled pages while a node catches up on a long backlog, beside the "
+        "one that fetches them (0: parse in the pulling process; a short pull always does).",
+    )
     retry_initial_s: float = Field(10, gt=0, le=30, description="First retry delay of a failed push.")
     retry_max_s: float = Field(3600, gt=0, le=3600, description="Longest retry delay (exponential, with jitter).")
     breaker_threshold: int = Field(5, ge=1, description="Failures in a row that open a destination's breaker.")

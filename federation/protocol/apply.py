@@ -15,11 +15,11 @@ import contextlib
 import gc
 import json
 from collections.abc import Iterator, Sequence
-from typing import Annotated, Any, Literal, Optional, Union, overload
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional, Union, overload
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, create_model
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from federation.schema.records import MAX_VERSION, RECORD_KINDS
 from federation.schema.types import NodeId
@@ -32,7 +32,11 @@ from federation.storage.upsert import (
     SQLITE_UPSERT_SQL,
 )
 
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
 _BODY = RECORD_COLUMNS.index("body")
+Row = tuple[Any, ...]  # a `records` row in RECORD_COLUMNS order, the body as UTF-8 bytes (mapping.replica_values)
 
 
 class BatchRejected(Exception):
@@ -125,14 +129,35 @@ def parse_page(raw: bytes) -> WirePage:
         raise BatchRejected(422, f"invalid feed page: {_describe(exc)}") from exc
 
 
+@dataclass(frozen=True)
+class ParsedPage:
+    """A validated feed page as rows, and what the feed says about what follows."""
+
+    rows: list[Row]
+    next_cursor: str
+    more: bool
+    remaining: int
+
+
+def page_rows(raw: bytes, sender: str) -> ParsedPage:
+    """A feed page from `sender` as `records` rows; BatchRejected if it is invalid or not all the sender's own."""
+    with gc_paused():
+        page = parse_page(raw)
+        if page.origin != sender:
+            raise BatchRejected(403, f"the feed answered for origin '{page.origin}', not '{sender}'")
+        if page.more and not page.records:
+            raise BatchRejected(422, "the peer announces more changes but sent none: stopping to avoid a loop")
+        parsed = ParsedPage(wire_rows(page.records, sender), page.next_cursor, page.more, page.remaining)
+        # Freed while the collector is still paused: once back on, it would walk the thousand models.
+        del page
+    return parsed
+
+
 def parse_batch(raw: bytes) -> WireBatch:
     try:
         return WireBatch.model_validate_json(raw)
     except ValidationError as exc:
         raise BatchRejected(422, f"invalid batch: {_describe(exc)}") from exc
-
-
-Row = tuple[Any, ...]  # a `records` row in RECORD_COLUMNS order, the body as UTF-8 bytes (mapping.replica_values)
 
 
 def wire_rows(envelopes: list[Any], sender: str) -> list[Row]:

@@ -14,19 +14,13 @@ from typing import Any
 from urllib.parse import quote
 
 from federation.protocol import persistence
-from federation.protocol.apply import (
-    BatchRejected,
-    Row,
-    StoredDocuments,
-    apply_rows,
-    gc_paused,
-    parse_page,
-    wire_rows,
-)
+from federation.protocol.apply import BatchRejected, ParsedPage, Row, StoredDocuments, apply_rows, gc_paused, page_rows
 from federation.protocol.context import FederationContext
+from federation.protocol.frames import ChildFailed
+from federation.protocol.page_parsers import PageParsers
 from federation.protocol.peerkeys import PeerKeys
 from federation.protocol.persistence import Peer
-from federation.protocol.sqlite_writer import SqliteWriterProcess, WriterFailed
+from federation.protocol.sqlite_writer import SqliteWriterProcess
 from federation.protocol.transport import Response, TransportError
 
 log = logging.getLogger(__name__)
@@ -40,6 +34,12 @@ MAX_UNREPORTED_ROWS = 3 * GROUP_ROWS
 # held during a real wait on the network, but reading a page that has arrived (a few milliseconds) is not one.
 # Committing at each such read made the writer commit after almost every page instead of every 5,000 rows.
 LATE_PAGE_S = 0.05
+# Pages whose parsing has started (in parser processes) and that are not written yet: enough for every parser to
+# have the next page waiting when it finishes one.
+PARSE_AHEAD = 4
+# Parser processes start when at least this many pages remain: each costs a few hundred milliseconds of CPU to
+# start (its imports), about what parsing ten pages in place costs.
+PARSERS_AFTER_PAGES = 10
 
 
 @dataclass
@@ -191,7 +191,7 @@ class _ProcessPageSink(_PageSink):
     async def close(self) -> None:
         if not self.acks.done():
             self.acks.cancel()
-        with contextlib.suppress(asyncio.CancelledError, WriterFailed):
+        with contextlib.suppress(asyncio.CancelledError, ChildFailed):
             await self.acks  # also retrieves the error of a writer that failed while another error was raised
         await self.writer.close()
 
@@ -204,10 +204,11 @@ async def pull_peer(
 ) -> PullProgress:
     """Pull until the peer's feed is exhausted (or `max_pages`); the outcome is recorded on the peer.
 
-    Three stages overlap: the peer prepares page N+2 while this node parses page N+1 (event loop) and writes
-    page N with its checkpoint (a database thread, or on SQLite with a backlog a writer process). Writes stay
-    strictly in page order, each transaction moving the checkpoint with the rows it applies, so a crash at any
-    point leaves a prefix of the feed applied and the matching checkpoint.
+    Three stages overlap: the peer prepares the next pages while this node parses the pages it has (on the event
+    loop, and with a long backlog in parser processes too) and writes the oldest parsed page with its checkpoint
+    (a database thread, or on SQLite with a backlog a writer process). Parsed pages are taken in feed order and
+    writes stay strictly in that order, each transaction moving the checkpoint with the rows it applies, so a
+    crash at any point leaves a prefix of the feed applied and the matching checkpoint.
     """
     progress = PullProgress(peer=peer.node_id, started=time.monotonic())
     limit = context.settings.batch_size
@@ -250,56 +251,102 @@ async def pull_peer(
     database = context.engine.url.database
     sqlite_path = database if context.engine.dialect.name == "sqlite" and database else None
     sink = _PageSink(context, peer.node_id, progress, on_page)
+    parsers: PageParsers | None = None
+    backlog = False
+    # Pages being parsed, as futures in feed order (a page parsed here is a future already done).
+    parsed: asyncio.Queue[asyncio.Future[ParsedPage] | None] = asyncio.Queue(maxsize=PARSE_AHEAD)
+    network_wait = asyncio.Event()  # set while the next page has not arrived after LATE_PAGE_S
+
+    async def dispatch() -> None:
+        while (fetch := await fetches.get()) is not None:
+            if not fetch.done():
+                await asyncio.wait({fetch}, timeout=LATE_PAGE_S)
+                if not fetch.done():
+                    network_wait.set()
+                    await asyncio.wait({fetch})
+                    network_wait.clear()
+            future: asyncio.Future[ParsedPage] = asyncio.get_running_loop().create_future()
+            try:
+                raw = fetch.result()
+                queued = await parsers.parse(raw, peer.node_id) if parsers is not None else None
+                if queued is None:
+                    future.set_result(page_rows(raw, peer.node_id))
+                else:
+                    future = queued
+            except (TransportError, BatchRejected, ChildFailed) as exc:  # raised by the pull, in feed order
+                future.set_exception(exc)
+                await parsed.put(future)
+                return
+            del raw
+            await parsed.put(future)
+            if producer.done() and fetches.empty():
+                break
+        await parsed.put(None)
+
     producer = asyncio.create_task(produce())
+    dispatcher = asyncio.create_task(dispatch())
     try:
         with gc_paused():
-            while (fetch := await fetches.get()) is not None:
-                if not fetch.done():
-                    await _late(fetch, sink)
-                page = parse_page(await fetch)
-                if page.origin != peer.node_id:
-                    raise PullError(f"the feed answered for origin '{page.origin}', not '{peer.node_id}'")
-                if page.more and not page.records:
-                    raise PullError("the peer announces more changes but sent none: stopping to avoid a loop")
-                rows = wire_rows(page.records, peer.node_id)
-                if sqlite_path is not None and page.more and not isinstance(sink, _ProcessPageSink):
-                    # A backlog: worth a writer process (it starts while this page is written the usual way).
-                    await sink.write(rows, page.next_cursor, page.remaining, page.more)
-                    writer = await SqliteWriterProcess.start(sqlite_path)
-                    await sink.finish()
-                    sink = _ProcessPageSink(sink, writer)
-                else:
-                    await sink.write(rows, page.next_cursor, page.remaining, page.more)
-                del page, rows
-                if producer.done() and fetches.empty():
-                    break
+            while (next_page := await parsed.get()) is not None:
+                if not next_page.done():
+                    await _late(next_page, network_wait, sink)
+                page = next_page.result()
+                if page.more and not backlog:
+                    # A backlog: worth parser processes (if it is long enough to repay their start-up) and, on
+                    # SQLite, a writer process. They start while this page is written the usual way and the
+                    # next ones are parsed here.
+                    backlog = True
+                    workers = context.settings.pull_parse_workers
+                    if workers and page.remaining >= PARSERS_AFTER_PAGES * limit:
+                        parsers = await PageParsers.start(workers)
+                    if sqlite_path is not None:
+                        await sink.write(page.rows, page.next_cursor, page.remaining, page.more)
+                        writer = await SqliteWriterProcess.start(sqlite_path)
+                        await sink.finish()
+                        sink = _ProcessPageSink(sink, writer)
+                        continue
+                await sink.write(page.rows, page.next_cursor, page.remaining, page.more)
+                del page, next_page
             await sink.finish()
-    except (TransportError, BatchRejected, PullError, WriterFailed) as exc:
+    except (TransportError, BatchRejected, PullError, ChildFailed) as exc:
         await sink.settle()
         await persistence.record_pull_outcome(context.engine, peer.node_id, error=str(exc))
         log.warning("pull from %s failed: %s", peer.node_id, exc)
         raise PullError(f"pull from {peer.node_id} failed: {exc}") from exc
     finally:
-        producer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await producer
+        for task in (producer, dispatcher):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         while not fetches.empty():
             leftover = fetches.get_nowait()
             if leftover is not None:
                 leftover.cancel()
                 with contextlib.suppress(asyncio.CancelledError, TransportError):
                     await leftover
+        while not parsed.empty():
+            pending = parsed.get_nowait()
+            if pending is not None and pending.done() and not pending.cancelled():
+                pending.exception()  # retrieved: a page that failed after the pull had already stopped
+        if parsers is not None:
+            await parsers.close()
         await sink.close()
     await persistence.record_pull_outcome(context.engine, peer.node_id, lag=progress.remaining)
     return progress
 
 
-async def _late(fetch: asyncio.Task[bytes], sink: _PageSink) -> None:
-    """The next page is not read yet. Usually it has arrived and only waits to be read (the event loop reads
-    sockets only while the pull waits), so what the sink holds is committed only if the page is really late."""
-    await asyncio.wait({fetch}, timeout=LATE_PAGE_S)
-    if not fetch.done():
-        await sink.before_wait()
+async def _late(next_page: asyncio.Future[ParsedPage], network_wait: asyncio.Event, sink: _PageSink) -> None:
+    """The next page is not parsed yet. What the sink holds is committed only once the pull really waits for the
+    network (the event loop reads sockets only while the pull waits: a page that has arrived is not late)."""
+    while not next_page.done():
+        if network_wait.is_set():
+            await sink.before_wait()
+            await asyncio.wait({next_page})
+            return
+        waiting = asyncio.create_task(network_wait.wait())
+        either: set[asyncio.Future[Any]] = {next_page, waiting}
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        waiting.cancel()
 
 
 async def _body(request: Awaitable[Response]) -> bytes:

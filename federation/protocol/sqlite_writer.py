@@ -9,31 +9,26 @@ ids (record ids) touches almost all of its leaf pages per 1,000 rows. A transact
 the feed writes each such page once instead of once per feed page. The pull checkpoint still moves in the same
 transaction as the rows it covers, so a crash leaves a prefix of the feed and the matching checkpoint.
 
-Wire between parent and child: frames of a 4-byte big-endian length and a `marshal` payload (both ends are the
-same Python), on the child's stdin and stdout; a thread of the child reads a few frames ahead (why: at
-READ_AHEAD_FRAMES). Parent → child: ("page", rows, peer_id, cursor, remaining, commit)
-and ("commit",); child → parent, after each commit: ("committed", pages, applied), or ("error", message) before
-it exits. The child exits, rolling back what is not committed, when its stdin closes (the parent ended or died).
+Wire between parent and child: frames (federation.protocol.frames) on the child's stdin and stdout; a thread of
+the child reads a few frames ahead (why: at READ_AHEAD_FRAMES). Parent → child: ("page", rows, peer_id, cursor,
+remaining, commit) and ("commit",); child → parent, after each commit: ("committed", pages, applied), or
+("error", message) before it exits. The child exits, rolling back what is not committed, when its stdin closes
+(the parent ended or died).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import fcntl
-import marshal
 import queue
 import sqlite3
-import struct
 import sys
 import threading
 from collections.abc import Sequence
 from typing import Any, BinaryIO
 
+from federation.protocol.frames import ChildProcess, read_frame, write_frame
 from federation.storage.upsert import SQLITE_UPSERT_SQL
 
-_LENGTH = struct.Struct(">I")
-PIPE_BYTES = 1 << 20  # Linux's default ceiling for an unprivileged process (/proc/sys/fs/pipe-max-size)
 # A larger WAL before each automatic checkpoint (64 MiB instead of 4 MiB) means fewer checkpoint stalls during
 # a long pull; the writer checkpoints what is left, without waiting for readers, when it ends. The page cache
 # (32 MiB) holds the record-id index of a few hundred thousand records; it counts in the receiver's memory
@@ -51,28 +46,7 @@ PRAGMAS = (
 )
 
 
-class WriterFailed(Exception):
-    """The writer process reported an error or ended before answering."""
-
-
 # --- Child side -----------------------------------------------------------------------------------------------
-
-
-def _read_frame(stream: BinaryIO) -> Any:
-    header = stream.read(_LENGTH.size)
-    if len(header) < _LENGTH.size:
-        return None
-    (length,) = _LENGTH.unpack(header)
-    payload = stream.read(length)
-    if len(payload) < length:
-        return None
-    return marshal.loads(payload)
-
-
-def _write_frame(stream: BinaryIO, message: tuple[Any, ...]) -> None:
-    payload = marshal.dumps(message)
-    stream.write(_LENGTH.pack(len(payload)) + payload)
-    stream.flush()
 
 
 class _FramesAhead:
@@ -87,7 +61,7 @@ class _FramesAhead:
     def _read(self) -> None:
         while True:
             try:
-                message = _read_frame(self._incoming)
+                message = read_frame(self._incoming)
             except Exception as exc:  # a broken frame: raised where the frames are applied
                 self._frames.put(exc)
                 return
@@ -131,13 +105,13 @@ def serve(path: str, incoming: BinaryIO, outgoing: BinaryIO) -> int:
             if commit and in_transaction:
                 connection.execute("COMMIT")
                 in_transaction = False
-                _write_frame(outgoing, ("committed", pages, applied))
+                write_frame(outgoing, ("committed", pages, applied))
                 pages = applied = 0
     except Exception as exc:  # reported to the parent, which raises it in the pull
         if in_transaction:
             connection.execute("ROLLBACK")
         with contextlib.suppress(OSError):
-            _write_frame(outgoing, ("error", f"{type(exc).__name__}: {exc}"))
+            write_frame(outgoing, ("error", f"{type(exc).__name__}: {exc}"))
         return 1
     finally:
         if connection.in_transaction:
@@ -161,86 +135,31 @@ def main(argv: Sequence[str]) -> int:
 class SqliteWriterProcess:
     """The pull's handle on its writer process: send pages in feed order, learn which are committed."""
 
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
-        self._process = process
-        self._stdin = process.stdin
-        self._stdout = process.stdout
+    def __init__(self, child: ChildProcess) -> None:
+        self.child = child
 
     @classmethod
     async def start(cls, path: str) -> SqliteWriterProcess:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "federation.protocol.sqlite_writer",
-            path,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-        )
-        if process.stdin is not None and hasattr(fcntl, "F_SETPIPE_SZ"):
-            # A page is about a megabyte: with the default 64 KiB pipe it would cross in ~30 wake-ups.
-            pipe = process.stdin.get_extra_info("pipe")
-            with contextlib.suppress(OSError):
-                fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
-        return cls(process)
-
-    async def _send(self, message: tuple[Any, ...]) -> None:
-        assert self._stdin is not None
-        payload = marshal.dumps(message)
-        self._stdin.write(_LENGTH.pack(len(payload)) + payload)
-        try:
-            await self._stdin.drain()
-        except (BrokenPipeError, ConnectionResetError) as exc:
-            raise WriterFailed(await self._failure()) from exc
+        return cls(await ChildProcess.start("the SQLite writer", "federation.protocol.sqlite_writer", path))
 
     async def send_page(
         self, rows: list[tuple[Any, ...]], peer_id: str, cursor: str, remaining: int, commit: bool
     ) -> None:
         """Queue a page (rows in RECORD_COLUMNS order) and its checkpoint; `commit` ends the transaction after it."""
-        await self._send(("page", rows, peer_id, cursor, remaining, commit))
+        await self.child.send(("page", rows, peer_id, cursor, remaining, commit))
 
     async def commit(self) -> None:
         """Ask for the open transaction, if any, to be committed now (before a wait on the network)."""
-        await self._send(("commit",))
+        await self.child.send(("commit",))
 
     async def committed(self) -> tuple[int, int]:
         """Wait for the next commit: (pages, rows inserted or changed) since the previous one."""
-        message = await self._read()
-        if message is None:
-            raise WriterFailed(await self._failure())
-        if message[0] == "error":
-            raise WriterFailed(f"the SQLite writer failed: {message[1]}")
+        message = await self.child.receive()
         return int(message[1]), int(message[2])
-
-    async def _read(self) -> Any:
-        assert self._stdout is not None
-        try:
-            header = await self._stdout.readexactly(_LENGTH.size)
-            (length,) = _LENGTH.unpack(header)
-            return marshal.loads(await self._stdout.readexactly(length))
-        except asyncio.IncompleteReadError:
-            return None
-
-    async def _failure(self) -> str:
-        message = await self._read()
-        if message is not None and message[0] == "error":
-            return f"the SQLite writer failed: {message[1]}"
-        code = await self._process.wait()
-        return (
-            f"the SQLite writer process ended unexpectedly (exit status {code}); what it committed is kept and the "
-            "next pull resumes from there"
-        )
 
     async def close(self) -> None:
         """End the child: what is not committed is rolled back; waits for it to exit."""
-        if self._stdin is not None and not self._stdin.is_closing():
-            self._stdin.close()
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                await self._stdin.wait_closed()
-        try:
-            await asyncio.wait_for(self._process.wait(), timeout=30)
-        except TimeoutError:
-            self._process.kill()
-            await self._process.wait()
+        await self.child.close()
 
 
 if __name__ == "__main__":

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import marshal
 import os
+import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +15,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
+from federation import hookimpl
 from federation.app import FEDERATION, create_app
 from federation.bootstrap import init_node
 from federation.config import Settings, load_settings
@@ -149,3 +153,47 @@ def activity(n: int, **overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
+
+
+def frames(*messages: tuple[Any, ...]) -> io.BytesIO:
+    """What a pull writes to one of its child processes (federation.protocol.frames), as a stream."""
+    stream = io.BytesIO()
+    for message in messages:
+        payload = marshal.dumps(message)
+        stream.write(struct.pack(">I", len(payload)) + payload)
+    stream.seek(0)
+    return stream
+
+
+def answers(stream: io.BytesIO) -> list[tuple[Any, ...]]:
+    """The messages a child process wrote to `stream`."""
+    data, found = stream.getvalue(), []
+    while data:
+        (length,) = struct.unpack(">I", data[:4])
+        found.append(marshal.loads(data[4 : 4 + length]))
+        data = data[4 + length :]
+    return found
+
+
+async def make_pair(
+    make_node: NodeFactory, records: int, extra: list[tuple[str, object]] | None = None, **settings: Any
+) -> tuple[Node, Node]:
+    """rq-a with `records` activities, and rq-b pulling from it in pages of 2 (`settings`: rq-b's federation)."""
+    a = await make_node("rq-a")
+    b = await make_node("rq-b", batch_size=2, extra_plugins=extra, **settings)
+    await a.add_peer(b)
+    await b.add_peer(a)
+    for n in range(records):
+        await a.create("activities", activity(n))
+    return a, b
+
+
+class ReplicaListener:
+    """A plugin that notes the id of every record it hears of through `records_replicated`."""
+
+    def __init__(self) -> None:
+        self.heard: list[str] = []
+
+    @hookimpl
+    def records_replicated(self, origin: str, records: Any, context: Any) -> None:
+        self.heard.extend(document["id"] for document in records)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import io
 import itertools
-import marshal
 import sqlite3
 import struct
 from pathlib import Path
@@ -19,25 +18,7 @@ from federation.protocol.puller import PullError, pull_peer
 from federation.protocol.sqlite_writer import SqliteWriterProcess, serve
 from federation.storage.engine import sqlite_path
 from federation.storage.upsert import RECORD_COLUMNS
-from tests.protocol.conftest import Node, NodeFactory, activity
-
-
-def frames(*messages: tuple[Any, ...]) -> io.BytesIO:
-    stream = io.BytesIO()
-    for message in messages:
-        payload = marshal.dumps(message)
-        stream.write(struct.pack(">I", len(payload)) + payload)
-    stream.seek(0)
-    return stream
-
-
-def answers(stream: io.BytesIO) -> list[tuple[Any, ...]]:
-    data, found = stream.getvalue(), []
-    while data:
-        (length,) = struct.unpack(">I", data[:4])
-        found.append(marshal.loads(data[4 : 4 + length]))
-        data = data[4 + length :]
-    return found
+from tests.protocol.conftest import NodeFactory, ReplicaListener, answers, frames, make_pair
 
 
 def row(n: int, version: int = 1) -> tuple[Any, ...]:
@@ -144,28 +125,10 @@ async def test_pages_are_taken_while_the_writer_waits_for_the_database(database:
     assert len(rows) == 2400 and checkpoint == ("c3", 0)
 
 
-async def make_pair(
-    make_node: NodeFactory, records: int, extra: list[tuple[str, object]] | None = None
-) -> tuple[Node, Node]:
-    a = await make_node("rq-a")
-    b = await make_node("rq-b", batch_size=2, extra_plugins=extra)
-    await a.add_peer(b)
-    await b.add_peer(a)
-    for n in range(records):
-        await a.create("activities", activity(n))
-    return a, b
-
-
 async def test_a_backlog_is_written_by_the_process_and_plugins_hear_of_every_record_once(
     make_node: NodeFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    heard: list[str] = []
-
-    class Listener:
-        @hookimpl
-        def records_replicated(self, origin: str, records: Any, context: Any) -> None:
-            heard.extend(document["id"] for document in records)
-
+    listener = ReplicaListener()
     started: list[SqliteWriterProcess] = []
     original_start = SqliteWriterProcess.start
 
@@ -175,7 +138,7 @@ async def test_a_backlog_is_written_by_the_process_and_plugins_hear_of_every_rec
 
     monkeypatch.setattr(SqliteWriterProcess, "start", staticmethod(start))
     monkeypatch.setattr(puller, "GROUP_ROWS", 4)
-    a, b = await make_pair(make_node, 11, extra=[("listener", Listener())])
+    a, b = await make_pair(make_node, 11, extra=[("listener", listener)])
     seen: list[tuple[int, int]] = []
     peer = await persistence.get_peer(b.context.engine, "rq-a")
     assert peer is not None
@@ -192,7 +155,7 @@ async def test_a_backlog_is_written_by_the_process_and_plugins_hear_of_every_rec
     assert len(replicas) == 11
     status, profile = await a.get("/api/v1/node")
     assert status == 200
-    assert sorted(heard) == sorted([*replicas, profile["id"]])  # each record once, the profile included
+    assert sorted(listener.heard) == sorted([*replicas, profile["id"]])  # each record once, the profile included
     peer = await persistence.get_peer(b.context.engine, "rq-a")
     assert peer is not None and peer.lag == 0 and peer.last_error is None
 
@@ -237,8 +200,8 @@ async def test_a_writer_that_dies_mid_pull_fails_the_pull_and_the_next_pull_comp
 
     async def start_then_die(path: str) -> SqliteWriterProcess:
         writer = await original_start(path)
-        writer._process.kill()
-        await writer._process.wait()
+        writer.child._process.kill()
+        await writer.child._process.wait()
         return writer
 
     monkeypatch.setattr(SqliteWriterProcess, "start", staticmethod(start_then_die))

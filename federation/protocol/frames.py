@@ -1,0 +1,115 @@
+"""Length-prefixed `marshal` frames between a pull and its helper processes, and the pull's handle on one of them.
+
+A pull hands work to child processes of the same Python (the SQLite writer, the page parsers): each message is
+a 4-byte big-endian length and a `marshal` payload, on the child's stdin and stdout. marshal because both ends
+are the same interpreter and it is the cheapest way to move rows of plain values (a page of rows in well under a
+millisecond). A child ends when its stdin closes, so it never outlives a pull that ended or died.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import marshal
+import struct
+import sys
+from typing import Any, BinaryIO
+
+LENGTH = struct.Struct(">I")
+PIPE_BYTES = 1 << 20  # Linux's default ceiling for an unprivileged process (/proc/sys/fs/pipe-max-size)
+
+
+def read_frame(stream: BinaryIO) -> Any:
+    """The next message on a blocking stream; None at its end (or at a frame cut short by it)."""
+    header = stream.read(LENGTH.size)
+    if len(header) < LENGTH.size:
+        return None
+    (length,) = LENGTH.unpack(header)
+    payload = stream.read(length)
+    if len(payload) < length:
+        return None
+    return marshal.loads(payload)
+
+
+def write_frame(stream: BinaryIO, message: tuple[Any, ...]) -> None:
+    payload = marshal.dumps(message)
+    stream.write(LENGTH.pack(len(payload)) + payload)
+    stream.flush()
+
+
+class ChildFailed(Exception):
+    """A helper process reported an error or ended before answering."""
+
+
+class ChildProcess:
+    """A helper process running `python -m <module> <args>`, spoken to in frames."""
+
+    def __init__(self, process: asyncio.subprocess.Process, name: str) -> None:
+        self.name = name
+        self._process = process
+        self._stdin = process.stdin
+        self._stdout = process.stdout
+
+    @classmethod
+    async def start(cls, name: str, module: str, *args: str) -> ChildProcess:
+        """Start the child; `name` says what it is in error messages ("the SQLite writer")."""
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", module, *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
+        )
+        if process.stdin is not None and hasattr(fcntl, "F_SETPIPE_SZ"):
+            # A page is about a megabyte: with the default 64 KiB pipe it would cross in ~30 wake-ups.
+            pipe = process.stdin.get_extra_info("pipe")
+            with contextlib.suppress(OSError):
+                fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+        return cls(process, name)
+
+    async def send(self, message: tuple[Any, ...]) -> None:
+        assert self._stdin is not None
+        payload = marshal.dumps(message)
+        self._stdin.write(LENGTH.pack(len(payload)) + payload)
+        try:
+            await self._stdin.drain()
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            raise ChildFailed(await self.failure()) from exc
+
+    async def receive(self) -> Any:
+        """The child's next message; ChildFailed if it reported an error (("error", text)) or ended."""
+        message = await self._read()
+        if message is None:
+            raise ChildFailed(await self.failure())
+        if message[0] == "error":
+            raise ChildFailed(f"{self.name} failed: {message[1]}")
+        return message
+
+    async def _read(self) -> Any:
+        assert self._stdout is not None
+        try:
+            header = await self._stdout.readexactly(LENGTH.size)
+            (length,) = LENGTH.unpack(header)
+            return marshal.loads(await self._stdout.readexactly(length))
+        except asyncio.IncompleteReadError:
+            return None
+
+    async def failure(self) -> str:
+        """Why the child stopped answering: the error it reported last, or its exit status."""
+        message = await self._read()
+        if message is not None and message[0] == "error":
+            return f"{self.name} failed: {message[1]}"
+        code = await self._process.wait()
+        return (
+            f"{self.name} process ended unexpectedly (exit status {code}); what was committed is kept and the "
+            "next pull resumes from there"
+        )
+
+    async def close(self) -> None:
+        """Close its stdin (the child then ends) and wait for it to exit; killed if it takes over 30 s."""
+        if self._stdin is not None and not self._stdin.is_closing():
+            self._stdin.close()
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                await self._stdin.wait_closed()
+        try:
+            await asyncio.wait_for(self._process.wait(), timeout=30)
+        except TimeoutError:
+            self._process.kill()
+            await self._process.wait()

@@ -1,0 +1,184 @@
+"""Parser processes of a pull: their frame protocol, answers in feed order, refusals, and a parser dying mid-pull."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import struct
+import uuid
+
+import pytest
+
+from federation.protocol import persistence, puller
+from federation.protocol.apply import BatchRejected, page_rows
+from federation.protocol.page_parsers import PageParsers, serve
+from federation.protocol.persistence import feed_item
+from federation.protocol.puller import PullError, pull_peer
+from federation.schema.records import Activity
+from federation.storage.mapping import encode_body, to_micros
+from tests.protocol.conftest import NodeFactory, ReplicaListener, activity, answers, frames, make_pair
+
+
+def feed_page(origin: str, numbers: range, *, record_origin: str | None = None, more: bool = True) -> bytes:
+    """A feed page as a serving node writes it (persistence.feed_item around canonical bodies)."""
+    items = []
+    for n in numbers:
+        record = Activity.model_validate(
+            {
+                **activity(n),
+                "origin": record_origin or origin,
+                "id": str(uuid.UUID(int=n + 1)),
+                "version": 1,
+                "updated_at": "2026-01-02T03:04:05Z",
+            }
+        )
+        items.append(
+            feed_item(
+                json.dumps(record.origin), "activity", str(record.id), 1, to_micros(record.updated_at), False,
+                encode_body(record),
+            )
+        )  # fmt: skip
+    return (
+        f'{{"origin":{json.dumps(origin)},"records":[{",".join(items)}],"next_cursor":"c{numbers.stop}",'
+        f'"more":{json.dumps(more)},"remaining":7}}'
+    ).encode()
+
+
+def test_a_parser_answers_rows_or_a_refusal_for_each_page() -> None:
+    out = io.BytesIO()
+    incoming = frames(
+        (feed_page("rq-a", range(3)), "rq-a"),
+        (feed_page("rq-a", range(3, 4), record_origin="rq-x"), "rq-a"),  # a record that is not the sender's
+        (b'{"origin":"rq-a","records":[{"kind":"activity"}],"next_cursor":"c"}', "rq-a"),
+        (feed_page("rq-a", range(4, 6), more=False), "rq-a"),
+    )
+    assert serve(incoming, out) == 0
+    ready, first, spoofed, invalid, last = answers(out)
+    assert ready == ("ready",)
+    expected = page_rows(feed_page("rq-a", range(3)), "rq-a")
+    assert first == ("page", expected.rows, "c3", True, 7)
+    assert spoofed[:2] == ("rejected", 403) and "has origin 'rq-x' but the batch comes from 'rq-a'" in spoofed[2]
+    assert invalid[:2] == ("rejected", 422) and invalid[2].startswith("invalid feed page:")
+    assert last[0] == "page" and len(last[1]) == 2 and last[2:] == ("c6", False, 7)
+
+
+def test_a_broken_frame_is_reported_and_the_parser_exits() -> None:
+    out = io.BytesIO(b"")
+    incoming = io.BytesIO(struct.pack(">I", 3) + b"\xff\xff\xff")  # not marshal data
+    assert serve(incoming, out) == 1
+    ready, (kind, message) = answers(out)
+    assert ready == ("ready",) and kind == "error" and "marshal" in message
+
+
+async def test_pages_come_back_in_the_order_they_were_given() -> None:
+    parsers = await PageParsers.start(2)
+    try:
+        pages = [feed_page("rq-a", range(first, first + 5)) for first in range(0, 40, 5)]
+        pages[5] = feed_page("rq-a", range(25, 30), record_origin="rq-x")
+        futures = []
+        for raw in pages:
+            future = None
+            while future is None:  # None until a parser's start-up is done
+                future = await parsers.parse(raw, "rq-a")
+                if future is None:
+                    await asyncio.sleep(0.01)
+            futures.append(future)
+        for number, future in enumerate(futures):
+            if number == 5:
+                with pytest.raises(BatchRejected) as refused:
+                    await future
+                assert refused.value.status == 403
+            else:
+                page = await future
+                assert page.next_cursor == f"c{number * 5 + 5}"
+                assert page.rows == page_rows(pages[number], "rq-a").rows
+    finally:
+        await parsers.close()
+
+
+async def test_a_long_backlog_is_parsed_by_parser_processes(
+    make_node: NodeFactory, monkeypatch: pytest.MonkeyPatch, database_url: str
+) -> None:
+    listener = ReplicaListener()
+    started: list[int] = []
+    original_start = PageParsers.start
+
+    async def start(count: int) -> PageParsers:
+        started.append(count)
+        return await original_start(count)
+
+    monkeypatch.setattr(PageParsers, "start", staticmethod(start))
+    a, b = await make_pair(make_node, 60, extra=[("listener", listener)], database_url=database_url)
+    peer = await persistence.get_peer(b.context.engine, "rq-a")
+    assert peer is not None
+
+    progress = await pull_peer(b.context, peer)
+
+    assert started == [1]  # the default: one parser process
+    assert (progress.pages, progress.received, progress.remaining) == (31, 61, 0)
+    replicas = await b.records("rq-a")
+    assert len(replicas) == 60
+    status, origin_copy = await a.get("/api/v1/activities?limit=100", headers=a.auth)
+    assert status == 200 and {item["id"]: item for item in origin_copy["items"]} == replicas
+    # Each record once, the node profile included.
+    assert len(listener.heard) == 61 and set(listener.heard) >= set(replicas)
+    peer = await persistence.get_peer(b.context.engine, "rq-a")
+    assert peer is not None and peer.lag == 0 and peer.last_error is None
+
+
+async def test_short_pulls_and_zero_workers_parse_in_place(
+    make_node: NodeFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[int] = []
+
+    async def start(count: int) -> PageParsers:
+        started.append(count)
+        raise AssertionError("no parser process expected")
+
+    monkeypatch.setattr(PageParsers, "start", staticmethod(start))
+    a, b = await make_pair(make_node, 15)  # 8 pages of 2: below PARSERS_AFTER_PAGES
+    peer = await persistence.get_peer(b.context.engine, "rq-a")
+    assert peer is not None
+    assert (await pull_peer(b.context, peer)).received == 16
+
+    for n in range(15, 30):
+        await a.create("activities", activity(n))
+    c = await make_node("rq-c", batch_size=2, pull_parse_workers=0)  # 16 pages: long enough, but no workers
+    await a.add_peer(c)
+    await c.add_peer(a)
+    peer = await persistence.get_peer(c.context.engine, "rq-a")
+    assert peer is not None
+    assert (await pull_peer(c.context, peer)).received == 31
+    assert started == []
+
+
+async def test_a_parser_that_dies_mid_pull_fails_the_pull_and_the_next_pull_completes(
+    make_node: NodeFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original_start = PageParsers.start
+
+    async def start_then_die(count: int) -> PageParsers:
+        parsers = await original_start(count)
+        for parser in parsers._parsers:
+            parser.child._process.kill()
+        await asyncio.wait([parser.answers for parser in parsers._parsers])  # each has seen its child end
+        return parsers
+
+    monkeypatch.setattr(puller, "PARSERS_AFTER_PAGES", 1)
+    monkeypatch.setattr(PageParsers, "start", staticmethod(start_then_die))
+    _, b = await make_pair(make_node, 15)
+    peer = await persistence.get_peer(b.context.engine, "rq-a")
+    assert peer is not None
+
+    with pytest.raises(PullError, match=r"a page parser process ended unexpectedly \(exit status -9\)"):
+        await pull_peer(b.context, peer)
+    peer = await persistence.get_peer(b.context.engine, "rq-a")
+    assert peer is not None and "page parser" in (peer.last_error or "")
+    kept = len(await b.records("rq-a"))
+    assert kept < 15  # what was parsed in place before the parsers were ready
+
+    monkeypatch.setattr(PageParsers, "start", original_start)
+    progress = await pull_peer(b.context, peer)
+    assert progress.remaining == 0 and progress.received == 16 - (kept + 1)
+    assert len(await b.records("rq-a")) == 15
