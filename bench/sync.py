@@ -248,7 +248,7 @@ def proc_cpu_seconds(pid: int) -> float | None:
 
 
 def children_rss_kib(pid: int) -> int:
-    """Summed VmRSS of a process's children (the SQLite writer process of a pull)."""
+    """Summed VmRSS of a process's children (the SQLite writer and page parser processes of a pull)."""
     try:
         children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     except OSError:
@@ -328,7 +328,7 @@ class SyncRun:
     user_cpu: float
     system_cpu: float
     rss_samples: list[tuple[float, int]] = field(default_factory=list)
-    children_peak_kib: int = 0  # the writer process, sampled every 0.25 s
+    children_peak_kib: int = 0  # the helper processes together, sampled every 0.25 s
 
     @property
     def received(self) -> int:
@@ -473,7 +473,7 @@ class Round:
 
     @property
     def peak_rss_mb(self) -> float:
-        """The sync process's peak plus its writer process's sampled peak: an upper bound of the receiver's."""
+        """The sync process's peak plus its helper processes' sampled peak: an upper bound of the receiver's."""
         return (self.sync.peak_rss_kib + self.sync.children_peak_kib) * 1024 / MB
 
 
@@ -539,8 +539,8 @@ def report_round(result: Round, batch: int) -> None:
     print(
         f"        receiver peak RSS {result.peak_rss_mb:.0f} MB: "
         f"the sync process {sync.peak_rss_kib * 1024 / MB:.0f} MB "
-        f"(VmHWM; VmRSS at 10/25/50/75/100 % of the run: {curve} MB) + its SQLite writer process "
-        f"{sync.children_peak_kib * 1024 / MB:.0f} MB (sampled peak); a no-op sync peaks at "
+        f"(VmHWM; VmRSS at 10/25/50/75/100 % of the run: {curve} MB) + its helper processes (SQLite writer, "
+        f"page parser) {sync.children_peak_kib * 1024 / MB:.0f} MB (sampled peak); a no-op sync peaks at "
         f"{noop.peak_rss_kib * 1024 / MB:.0f} MB"
     )
     print(

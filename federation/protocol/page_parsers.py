@@ -80,8 +80,7 @@ class _Parser:
                     future.set_result(ParsedPage(message[1], message[2], bool(message[3]), int(message[4])))
         except ChildFailed as exc:
             self.ready = False
-            while self.waiting:
-                future = self.waiting.popleft()
+            for future in self.waiting:
                 if not future.done():
                     future.set_exception(ChildFailed(str(exc)))
             raise
@@ -89,8 +88,21 @@ class _Parser:
     async def parse(self, raw: bytes, sender: str) -> asyncio.Future[ParsedPage]:
         future: asyncio.Future[ParsedPage] = asyncio.get_running_loop().create_future()
         self.waiting.append(future)
-        await self.child.send((raw, sender))
+        try:
+            await self.child.send((raw, sender))
+        except ChildFailed:
+            self.waiting.remove(future)
+            raise
         return future
+
+    def discard(self) -> None:
+        """Forget the pages still waiting (the pull stopped): cancel them, or take their error as seen."""
+        for future in self.waiting:
+            if not future.done():
+                future.cancel()
+            elif not future.cancelled():
+                future.exception()
+        self.waiting.clear()
 
 
 # A page is parsed in the pulling process when every parser has this many pages already (one being parsed, one
@@ -138,8 +150,7 @@ class PageParsers:
             parser.answers.cancel()
             with contextlib.suppress(asyncio.CancelledError, ChildFailed):
                 await parser.answers
-            for future in parser.waiting:
-                future.cancel()
+            parser.discard()
             await parser.child.close()
 
 
