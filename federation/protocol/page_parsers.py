@@ -62,6 +62,7 @@ class _Parser:
     def __init__(self, child: ChildProcess) -> None:
         self.child = child
         self.ready = False
+        self.pages = 0  # answered
         self.waiting: collections.deque[asyncio.Future[ParsedPage]] = collections.deque()
         self.answers = asyncio.create_task(self._read_answers())
 
@@ -71,6 +72,7 @@ class _Parser:
             self.ready = True
             while True:
                 message = await self.child.receive()
+                self.pages += 1
                 future = self.waiting.popleft()
                 if future.done():  # cancelled: the pull stopped
                     continue
@@ -127,6 +129,11 @@ class PageParsers:
     @property
     def ready(self) -> bool:
         return any(parser.ready for parser in self._parsers)
+
+    @property
+    def pages(self) -> int:
+        """Pages the parsers have answered so far."""
+        return sum(parser.pages for parser in self._parsers)
 
     async def parse(self, raw: bytes, sender: str) -> asyncio.Future[ParsedPage] | None:
         """A future of the page's rows (BatchRejected if it is invalid), or None to parse it in the pulling

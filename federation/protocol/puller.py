@@ -329,6 +329,7 @@ async def pull_peer(
             if pending is not None and pending.done() and not pending.cancelled():
                 pending.exception()  # retrieved: a page that failed after the pull had already stopped
         if parsers is not None:
+            log.debug("pull from %s: %d pages parsed in parser processes", peer.node_id, parsers.pages)
             await parsers.close()
         await sink.close()
     await persistence.record_pull_outcome(context.engine, peer.node_id, lag=progress.remaining)

@@ -1,15 +1,21 @@
-"""Parser processes of a pull: their frame protocol, answers in feed order, refusals, and a parser dying mid-pull."""
+"""Parser processes of a pull: their frame protocol, answers in feed order, refusals, a parser or the peer lost
+mid-pull."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import io
 import json
 import struct
 import uuid
+from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestServer
 
+from federation import hookimpl
+from federation.app import create_app
 from federation.protocol import persistence, puller
 from federation.protocol.apply import BatchRejected, page_rows
 from federation.protocol.page_parsers import PageParsers, serve
@@ -97,25 +103,37 @@ async def test_pages_come_back_in_the_order_they_were_given() -> None:
         await parsers.close()
 
 
-async def test_a_long_backlog_is_parsed_by_parser_processes(
-    make_node: NodeFactory, monkeypatch: pytest.MonkeyPatch, database_url: str
-) -> None:
-    listener = ReplicaListener()
-    started: list[int] = []
+@pytest.fixture
+def parsers_started(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, PageParsers]]:
+    """The parser processes each pull starts (count, handle); a start returns once a parser is ready, so that
+    the pull's next pages go to it rather than being parsed in place while it imports."""
+    started: list[tuple[int, PageParsers]] = []
     original_start = PageParsers.start
 
     async def start(count: int) -> PageParsers:
-        started.append(count)
-        return await original_start(count)
+        parsers = await original_start(count)
+        started.append((count, parsers))
+        while not parsers.ready:  # noqa: ASYNC110 (a parser's start-up has no event to wait on)
+            await asyncio.sleep(0.01)
+        return parsers
 
     monkeypatch.setattr(PageParsers, "start", staticmethod(start))
+    return started
+
+
+async def test_a_long_backlog_is_parsed_by_parser_processes(
+    make_node: NodeFactory, parsers_started: list[tuple[int, PageParsers]], database_url: str
+) -> None:
+    listener = ReplicaListener()
     a, b = await make_pair(make_node, 60, extra=[("listener", listener)], database_url=database_url)
     peer = await persistence.get_peer(b.context.engine, "rq-a")
     assert peer is not None
 
     progress = await pull_peer(b.context, peer)
 
-    assert started == [1]  # the default: one parser process
+    ((count, parsers),) = parsers_started
+    assert count == 1  # the default: one parser process
+    assert parsers.pages > 0  # and it parsed pages of the backlog
     assert (progress.pages, progress.received, progress.remaining) == (31, 61, 0)
     replicas = await b.records("rq-a")
     assert len(replicas) == 60
@@ -182,3 +200,55 @@ async def test_a_parser_that_dies_mid_pull_fails_the_pull_and_the_next_pull_comp
     progress = await pull_peer(b.context, peer)
     assert progress.remaining == 0 and progress.received == 16 - (kept + 1)
     assert len(await b.records("rq-a")) == 15
+
+
+async def test_a_peer_lost_mid_pull_fails_it_cleanly_and_the_next_pull_resumes(
+    make_node: NodeFactory,
+    parsers_started: list[tuple[int, PageParsers]],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Commits (and so reports to plugins) every two pages, and the pull not far ahead of them: the peer goes away
+    # while the pull still has most of its backlog to fetch.
+    monkeypatch.setattr(puller, "GROUP_ROWS", 4)
+    monkeypatch.setattr(puller, "MAX_UNREPORTED_ROWS", 8)
+    sources: list[TestServer] = []
+    closing: list[asyncio.Task[None]] = []
+
+    class LoseThePeer:
+        """Stops the serving node once 10 records are committed, while the parser holds pages of the backlog."""
+
+        heard = 0
+
+        @hookimpl
+        def records_replicated(self, origin: str, records: Any, context: Any) -> None:
+            self.heard += len(records)
+            if self.heard >= 10 and not closing:
+                closing.append(asyncio.create_task(sources[0].close()))
+
+    a, b = await make_pair(make_node, 60, extra=[("lose-the-peer", LoseThePeer())])
+    sources.append(a.server)
+    port = a.server.port  # forgotten by the server once closed
+    peer = await persistence.get_peer(b.context.engine, "rq-a")
+    assert peer is not None
+
+    with pytest.raises(PullError, match="pull from rq-a failed"):
+        await pull_peer(b.context, peer)
+    await asyncio.gather(*closing)
+    ((_, parsers),) = parsers_started
+    assert parsers.pages > 0
+    gc.collect()  # an exception nobody retrieved would be logged now
+    assert not [record for record in caplog.records if "never retrieved" in record.getMessage()]
+    kept = len(await b.records("rq-a"))
+    assert 0 < kept < 60
+
+    a.server = TestServer(create_app(a.settings), host="127.0.0.1", port=port)
+    await a.server.start_server()
+    try:
+        peer = await persistence.get_peer(b.context.engine, "rq-a")
+        assert peer is not None
+        progress = await pull_peer(b.context, peer)
+        assert progress.remaining == 0
+        assert len(await b.records("rq-a")) == 60
+    finally:
+        await a.server.close()
