@@ -107,12 +107,12 @@ class _Parser:
         self.waiting.clear()
 
 
-# A page is parsed in the pulling process when every parser has this many pages already (one being parsed, one
-# waiting in the pipe, so that a parser never idles). The pulling process has time to spare beside fetching
-# pages, and parsing there costs no copy of the page and its rows between processes: with one parser and this
-# help, a 100,000-record pull took 7.3-8.2 s and 9.6-10.5 s of the receiver's CPU, with two parsers and no help
-# 7.9-8.1 s and 11.3-11.8 s (and 50 MB more memory).
-PARSE_HERE_AFTER = 2
+# A page is parsed in the pulling process when every parser has this many pages already (one being parsed, the
+# others waiting in the pipe, so that a parser never idles). The pulling process has time to spare beside
+# fetching pages, and parsing there costs no copy of the page and its rows between processes. Measured on
+# 100,000-record pulls (docs/performance.md): one parser with this help at 3 took 7.5-7.9 s on average, at 2
+# 8.4 s, at 4 (never in place) 8.1 s; two parsers and no help 7.5-8.1 s, with 50 MB more memory.
+PARSE_HERE_AFTER = 3
 
 
 class PageParsers:

@@ -17,7 +17,7 @@ from federation.protocol import persistence
 from federation.protocol.apply import BatchRejected, ParsedPage, Row, StoredDocuments, apply_rows, gc_paused, page_rows
 from federation.protocol.context import FederationContext
 from federation.protocol.frames import ChildFailed
-from federation.protocol.page_parsers import PageParsers
+from federation.protocol.page_parsers import PARSE_HERE_AFTER, PageParsers
 from federation.protocol.peerkeys import PeerKeys
 from federation.protocol.persistence import Peer
 from federation.protocol.sqlite_writer import SqliteWriterProcess
@@ -34,9 +34,9 @@ MAX_UNREPORTED_ROWS = 3 * GROUP_ROWS
 # held during a real wait on the network, but reading a page that has arrived (a few milliseconds) is not one.
 # Committing at each such read made the writer commit after almost every page instead of every 5,000 rows.
 LATE_PAGE_S = 0.05
-# Pages whose parsing has started (in parser processes) and that are not written yet: enough for every parser to
-# have the next page waiting when it finishes one.
-PARSE_AHEAD = 4
+# Pages whose parsing has started and that are not written yet: enough for a parser to have PARSE_HERE_AFTER
+# pages and the pulling process one more.
+PARSE_AHEAD = PARSE_HERE_AFTER + 1
 # Parser processes start when at least this many pages remain: each costs a few hundred milliseconds of CPU to
 # start (its imports), about what parsing ten pages in place costs.
 PARSERS_AFTER_PAGES = 10
