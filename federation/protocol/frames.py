@@ -45,15 +45,17 @@ class ChildFailed(Exception):
 class ChildProcess:
     """A helper process running `python -m <module> <args>`, spoken to in frames."""
 
-    def __init__(self, process: asyncio.subprocess.Process, name: str) -> None:
+    def __init__(self, process: asyncio.subprocess.Process, name: str, advice: str = "") -> None:
         self.name = name
+        self.advice = advice
         self._process = process
         self._stdin = process.stdin
         self._stdout = process.stdout
 
     @classmethod
-    async def start(cls, name: str, module: str, *args: str) -> ChildProcess:
-        """Start the child; `name` says what it is in error messages ("the SQLite writer")."""
+    async def start(cls, name: str, module: str, *args: str, advice: str = "") -> ChildProcess:
+        """Start the child; `name` says what it is in error messages ("the SQLite writer"), `advice` what to do
+        if it keeps failing."""
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", module, *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
         )
@@ -62,7 +64,7 @@ class ChildProcess:
             pipe = process.stdin.get_extra_info("pipe")
             with contextlib.suppress(OSError):
                 fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
-        return cls(process, name)
+        return cls(process, name, advice)
 
     async def send(self, message: tuple[Any, ...]) -> None:
         assert self._stdin is not None
@@ -79,7 +81,7 @@ class ChildProcess:
         if message is None:
             raise ChildFailed(await self.failure())
         if message[0] == "error":
-            raise ChildFailed(f"{self.name} failed: {message[1]}")
+            raise ChildFailed(self._failed(f"{self.name} failed: {message[1]}"))
         return message
 
     async def _read(self) -> Any:
@@ -95,12 +97,20 @@ class ChildProcess:
         """Why the child stopped answering: the error it reported last, or its exit status."""
         message = await self._read()
         if message is not None and message[0] == "error":
-            return f"{self.name} failed: {message[1]}"
+            return self._failed(f"{self.name} failed: {message[1]}")
         code = await self._process.wait()
-        return (
+        return self._failed(
             f"{self.name} process ended unexpectedly (exit status {code}); what was committed is kept and the "
             "next pull resumes from there"
         )
+
+    def _failed(self, what: str) -> str:
+        return f"{what} ({self.advice})" if self.advice else what
+
+    async def kill(self) -> None:
+        """End the child at once (SIGKILL) and wait for it."""
+        self._process.kill()
+        await self._process.wait()
 
     async def close(self) -> None:
         """Close its stdin (the child then ends) and wait for it to exit; killed if it takes over 30 s."""
@@ -111,5 +121,4 @@ class ChildProcess:
         try:
             await asyncio.wait_for(self._process.wait(), timeout=30)
         except TimeoutError:
-            self._process.kill()
-            await self._process.wait()
+            await self.kill()

@@ -113,6 +113,8 @@ class _Parser:
 # 100,000-record pulls (docs/performance.md): one parser with this help at 3 took 7.5-7.9 s on average, at 2
 # 8.4 s, at 4 (never in place) 8.1 s; two parsers and no help 7.5-8.1 s, with 50 MB more memory.
 PARSE_HERE_AFTER = 3
+# Said with a parser's failure: a host short of memory may kill parsers, and pulling without them still works.
+PARSER_ADVICE = "if this keeps happening, set [federation] pull_parse_workers = 0 to parse in the pulling process"
 
 
 class PageParsers:
@@ -123,7 +125,10 @@ class PageParsers:
 
     @classmethod
     async def start(cls, count: int) -> PageParsers:
-        children = [await ChildProcess.start("a page parser", "federation.protocol.page_parsers") for _ in range(count)]
+        children = [
+            await ChildProcess.start("a page parser", "federation.protocol.page_parsers", advice=PARSER_ADVICE)
+            for _ in range(count)
+        ]
         return cls([_Parser(child) for child in children])
 
     @property

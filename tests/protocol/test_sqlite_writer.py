@@ -200,8 +200,7 @@ async def test_a_writer_that_dies_mid_pull_fails_the_pull_and_the_next_pull_comp
 
     async def start_then_die(path: str) -> SqliteWriterProcess:
         writer = await original_start(path)
-        writer.child._process.kill()
-        await writer.child._process.wait()
+        await writer.child.kill()
         return writer
 
     monkeypatch.setattr(SqliteWriterProcess, "start", staticmethod(start_then_die))
