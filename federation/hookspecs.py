@@ -23,7 +23,7 @@ hookspec = pluggy.HookspecMarker("regies")
 
 # Version of this hook API. A plugin may declare the versions it supports with a module attribute such as
 # ``REGIES_HOOK_API = ">=1.0,<2"``; an incompatible plugin is refused at start.
-HOOK_API_VERSION = "1.2"
+HOOK_API_VERSION = "1.3"
 
 
 @hookspec
@@ -161,7 +161,9 @@ def records_replicated(origin: str, records: list[dict[str, Any]], context: Any)
     When: after the transaction that applied a page or batch has committed.
     Arguments: ``origin`` — the node the records come from; ``records`` — a sequence of the stored documents
     as dicts (tombstones included, with ``deleted: true``), decoded when read, so a plugin that ignores an
-    origin costs nothing; ``context`` — the ``FederationContext`` (database engine, record store,
+    origin costs nothing; ``records.kinds`` is the set of record kinds among them (e.g. ``{"activity"}``),
+    known without decoding, so a plugin that wants one kind skips other pages for free (hook API 1.3);
+    ``context`` — the ``FederationContext`` (database engine, record store,
     identity, settings, plugins), e.g. to write local records in response.
     Returns: nothing, or an awaitable that the core awaits.
     Several plugins: all are called in turn; one that raises is logged with its name and skipped (the records

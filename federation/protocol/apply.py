@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
 
 _BODY = RECORD_COLUMNS.index("body")
+_KIND = RECORD_COLUMNS.index("kind")
 Row = tuple[Any, ...]  # a `records` row in RECORD_COLUMNS order, the body as UTF-8 bytes (mapping.replica_values)
 
 
@@ -236,6 +237,15 @@ class StoredDocuments(Sequence[dict[str, Any]]):
 
     def __init__(self, rows: list[Row]) -> None:
         self._rows = rows
+        self._kinds: frozenset[str] | None = None
+
+    @property
+    def kinds(self) -> frozenset[str]:
+        """The record kinds among the documents, known without decoding any: a plugin interested in one kind
+        skips the others' pages for free (the hub client did a database read for every pulled page)."""
+        if self._kinds is None:
+            self._kinds = frozenset(row[_KIND] for row in self._rows)
+        return self._kinds
 
     def __len__(self) -> int:
         return len(self._rows)

@@ -6,15 +6,18 @@ Inert until `[plugins.hubclient] url = "https://hub…"` is set (with the hub ke
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from federation import hookimpl
 from federation.plugins import Command, Registry, SyncTarget
 
+if TYPE_CHECKING:
+    from federation.protocol.apply import StoredDocuments
+
 __version__ = "0.1.0"
-REGIES_HOOK_API = ">=1.1,<2"
+REGIES_HOOK_API = ">=1.3,<2"
 log = logging.getLogger(__name__)
 
 
@@ -42,7 +45,7 @@ def register_commands(registry: Registry) -> None:
 
 
 @hookimpl
-async def records_replicated(origin: str, records: list[dict[str, Any]], context: Any) -> None:
+async def records_replicated(origin: str, records: StoredDocuments, context: Any) -> None:
     from .sync import apply_reviews
 
     await apply_reviews(origin, records, context)

@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from federation.protocol import persistence
+from federation.protocol.apply import StoredDocuments
 from federation.protocol.peerkeys import PeerKeys
 from federation.protocol.transport import TransportError
 from federation.reports import build_reviewed_report
@@ -32,8 +33,10 @@ async def send_to_hub(batch: dict[str, Any], context: Any) -> None:
     )
 
 
-async def apply_reviews(origin: str, records: list[dict[str, Any]], context: Any) -> None:
+async def apply_reviews(origin: str, records: StoredDocuments, context: Any) -> None:
     """The hub validated or returned one of our reports: record the decision on the report itself."""
+    if "review" not in records.kinds:
+        return
     peer = await persistence.get_peer(context.engine, origin)
     if peer is None or not peer.is_hub:
         return

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import csv
+import datetime
 import io
+import uuid
 from typing import Any
 
 import openpyxl
@@ -231,3 +233,19 @@ async def test_directory_geojson_places_members(network: Network) -> None:
     features = {feature["properties"]["node_id"]: feature for feature in collection["features"]}
     assert features["rq-paris"]["geometry"] == {"type": "Point", "coordinates": [2.3889, 48.8722]}
     assert features["rq-lyon"]["geometry"] is None
+
+
+async def test_pages_without_reviews_cost_the_hub_client_no_database_read() -> None:
+    # A pull of a régie's activities runs this hook for every page: it must return before looking up the peer
+    # (the context has no database here: a lookup would raise).
+    from regies_hubclient.sync import apply_reviews
+
+    from federation.protocol.apply import StoredDocuments
+    from federation.storage.mapping import replica_tombstone_values
+
+    moment = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+    rows = [replica_tombstone_values("activity", "rq-paris", str(uuid.uuid4()), 2, moment) for _ in range(3)]
+    no_database = argparse.Namespace(engine=None, node_id="rq-lyon")
+    await apply_reviews("rq-paris", StoredDocuments(rows), no_database)
+    with pytest.raises(AttributeError):  # a review among them: now the peer is looked up
+        await apply_reviews("rq-paris", StoredDocuments([*rows, ("review", *rows[0][1:])]), no_database)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from typing import Any
 
 from federation.protocol import persistence, sender
 from federation.protocol.puller import pull_peer
@@ -166,10 +167,12 @@ async def test_records_replicated(make_node: NodeFactory) -> None:
     from federation import hookimpl
 
     seen: list[tuple[str, list[str]]] = []
+    kinds: list[frozenset[str]] = []
 
     class Watcher:
         @hookimpl
-        async def records_replicated(self, origin: str, records: list[dict[str, object]], context: object) -> None:
+        async def records_replicated(self, origin: str, records: Any, context: object) -> None:
+            kinds.append(records.kinds)
             seen.append((origin, [str(record["id"]) for record in records]))
 
     a = await make_node("rq-a")
@@ -183,3 +186,7 @@ async def test_records_replicated(make_node: NodeFactory) -> None:
     pushed = await a.create("activities", activity(2))
     await sender.push_all(a.context)
     assert any(pushed["id"] in ids for _, ids in seen)
+    # Both ways tell the kinds in the batch without decoding it (hook API 1.3): the pull brought the node's
+    # profile and its first activity, the push the second activity.
+    assert kinds[0] == {"node", "activity"}
+    assert all("activity" in batch_kinds and batch_kinds <= {"node", "activity"} for batch_kinds in kinds[1:])
