@@ -600,16 +600,17 @@ def compile_bytecode() -> None:
             raise RuntimeError(f"could not byte-compile {package}")
 
 
-def header(args: argparse.Namespace) -> str:
+def header(args: argparse.Namespace, script: str = "bench/sync.py") -> str:
+    """The first lines of a run's output: when, where, with which versions and options."""
     versions = ", ".join(
         f"{name} {importlib.metadata.version(name)}" for name in ("aiohttp", "SQLAlchemy", "aiosqlite", "pydantic")
     )
     load = " ".join(f"{value:.2f}" for value in os.getloadavg())
     return (
-        f"bench/sync.py  {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC  {platform.node()}  {os.cpu_count()} CPUs  "
+        f"{script}  {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC  {platform.node()}  {os.cpu_count()} CPUs  "
         f"Python {platform.python_version()}  SQLite {sqlite3.sqlite_version}  {versions}\n"
-        f"records={args.records} batch={args.batch} rss-records={args.rss_records} seed={args.seed}  "
-        f"load average {load}"
+        + " ".join(f"{name.replace('_', '-')}={value}" for name, value in vars(args).items())
+        + f"  load average {load}"
     )
 
 
