@@ -477,11 +477,10 @@ class Round:
         return (self.sync.peak_rss_kib + self.sync.children_peak_kib) * 1024 / MB
 
 
-def run_round(root: Path, count: int, batch: int, seed: int, keep_rows: bool) -> Round:
-    """Two fresh nodes, `count` activities on the source, one timed pull into the receiver, then checks."""
-    env = node_env(batch)
-    source_dir, receiver_dir = root / "source", root / "receiver"
-    print(f"[{count:,} records] initialising {SOURCE_ID} and {RECEIVER_ID} in {root}", flush=True)
+def init_pair(
+    source_dir: Path, receiver_dir: Path, count: int, seed: int, keep_rows: bool, env: dict[str, str]
+) -> Loaded:
+    """Two new nodes, `count` activities on the source, and the receiver known to the source."""
     regies(source_dir, "init", "--node-id", SOURCE_ID, "--name", "Régie source (banc d'essai)", env=env)
     regies(receiver_dir, "init", "--node-id", RECEIVER_ID, "--name", "Régie réceptrice (banc d'essai)", env=env)
     loaded = bulk_load(source_dir, count, seed, keep_rows)
@@ -491,6 +490,15 @@ def run_round(root: Path, count: int, batch: int, seed: int, keep_rows: bool) ->
         flush=True,
     )
     pin_receiver_on_source(source_dir, receiver_dir)
+    return loaded
+
+
+def run_round(root: Path, count: int, batch: int, seed: int, keep_rows: bool) -> Round:
+    """Two fresh nodes, `count` activities on the source, one timed pull into the receiver, then checks."""
+    env = node_env(batch)
+    source_dir, receiver_dir = root / "source", root / "receiver"
+    print(f"[{count:,} records] initialising {SOURCE_ID} and {RECEIVER_ID} in {root}", flush=True)
+    loaded = init_pair(source_dir, receiver_dir, count, seed, keep_rows, env)
     server = start_server(source_dir, env, root / "source-server.log")
     try:
         print(f"  source serving on {server.base}; pinning it on the receiver (regies peer add … --yes)", flush=True)

@@ -25,13 +25,11 @@ from pathlib import Path
 
 from sync import (
     PROJECT,
-    RECEIVER_ID,
     SOURCE_ID,
-    bulk_load,
     compile_bytecode,
     header,
+    init_pair,
     node_env,
-    pin_receiver_on_source,
     proc_cpu_seconds,
     regies,
     start_server,
@@ -81,11 +79,7 @@ def prepare(root: Path, records: int, batch: int, seed: int) -> Path:
     """A source with `records` activities and a receiver that pins it; returns the pristine receiver copy."""
     env = node_env(batch)
     source_dir, receiver_dir = root / "source", root / "receiver"
-    regies(source_dir, "init", "--node-id", SOURCE_ID, "--name", "Régie source (banc d'essai)", env=env)
-    regies(receiver_dir, "init", "--node-id", RECEIVER_ID, "--name", "Régie réceptrice (banc d'essai)", env=env)
-    loaded = bulk_load(source_dir, records, seed, keep_rows=False)
-    print(f"  loaded {records:,} activities in {loaded.seconds:.1f} s", flush=True)
-    pin_receiver_on_source(source_dir, receiver_dir)
+    init_pair(source_dir, receiver_dir, records, seed, keep_rows=False, env=env)
     server = start_server(source_dir, env, root / "source-server.log")
     try:
         regies(receiver_dir, "peer", "add", server.base, "--yes", env=env)
@@ -203,7 +197,8 @@ def main() -> int:
         walls = [run.wall for run in runs if run.side == side]
         means[side] = statistics.mean(walls)
         print(
-            f"{side}: {len(walls)} runs, wall mean {means[side]:.2f} s (min {min(walls):.2f}, max {max(walls):.2f}), "
+            f"{side}: {len(walls)} run{'s' * (len(walls) > 1)}, wall mean {means[side]:.2f} s "
+            f"(min {min(walls):.2f}, max {max(walls):.2f}), "
             f"{args.records / means[side]:,.0f} records/s; total CPU mean "
             f"{statistics.mean(run.total_cpu for run in runs if run.side == side):.2f} s"
         )

@@ -32,9 +32,13 @@ def read_frame(stream: BinaryIO) -> Any:
     return marshal.loads(payload)
 
 
-def write_frame(stream: BinaryIO, message: tuple[Any, ...]) -> None:
+def encode_frame(message: tuple[Any, ...]) -> bytes:
     payload = marshal.dumps(message)
-    stream.write(LENGTH.pack(len(payload)) + payload)
+    return LENGTH.pack(len(payload)) + payload
+
+
+def write_frame(stream: BinaryIO, message: tuple[Any, ...]) -> None:
+    stream.write(encode_frame(message))
     stream.flush()
 
 
@@ -68,8 +72,7 @@ class ChildProcess:
 
     async def send(self, message: tuple[Any, ...]) -> None:
         assert self._stdin is not None
-        payload = marshal.dumps(message)
-        self._stdin.write(LENGTH.pack(len(payload)) + payload)
+        self._stdin.write(encode_frame(message))
         try:
             await self._stdin.drain()
         except (BrokenPipeError, ConnectionResetError) as exc:

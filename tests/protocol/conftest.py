@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import io
-import marshal
 import os
-import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +20,8 @@ from federation.config import Settings, load_settings
 from federation.plugins import build_plugins
 from federation.protocol import persistence
 from federation.protocol.context import FederationContext
+from federation.protocol.frames import encode_frame, read_frame
+from federation.protocol.puller import PullError, pull_peer
 
 
 @dataclass
@@ -157,22 +157,24 @@ def activity(n: int, **overrides: Any) -> dict[str, Any]:
 
 def frames(*messages: tuple[Any, ...]) -> io.BytesIO:
     """What a pull writes to one of its child processes (federation.protocol.frames), as a stream."""
-    stream = io.BytesIO()
-    for message in messages:
-        payload = marshal.dumps(message)
-        stream.write(struct.pack(">I", len(payload)) + payload)
-    stream.seek(0)
-    return stream
+    return io.BytesIO(b"".join(encode_frame(message) for message in messages))
 
 
 def answers(stream: io.BytesIO) -> list[tuple[Any, ...]]:
     """The messages a child process wrote to `stream`."""
-    data, found = stream.getvalue(), []
-    while data:
-        (length,) = struct.unpack(">I", data[:4])
-        found.append(marshal.loads(data[4 : 4 + length]))
-        data = data[4 + length :]
-    return found
+    written = io.BytesIO(stream.getvalue())
+    return list(iter(lambda: read_frame(written), None))
+
+
+async def failed_pull(node: Node, origin: str, match: str) -> persistence.Peer:
+    """Pull `origin` into `node`, expecting a PullError matching `match`; the peer as recorded afterwards."""
+    peer = await persistence.get_peer(node.context.engine, origin)
+    assert peer is not None
+    with pytest.raises(PullError, match=match):
+        await pull_peer(node.context, peer)
+    peer = await persistence.get_peer(node.context.engine, origin)
+    assert peer is not None
+    return peer
 
 
 async def make_pair(

@@ -23,7 +23,7 @@ from federation.protocol.persistence import feed_item
 from federation.protocol.puller import PullError, pull_peer
 from federation.schema.records import Activity
 from federation.storage.mapping import encode_body, to_micros
-from tests.protocol.conftest import NodeFactory, ReplicaListener, activity, answers, frames, make_pair
+from tests.protocol.conftest import NodeFactory, ReplicaListener, activity, answers, failed_pull, frames, make_pair
 
 
 def feed_page(origin: str, numbers: range, *, record_origin: str | None = None, more: bool = True) -> bytes:
@@ -186,13 +186,9 @@ async def test_a_parser_that_dies_mid_pull_fails_the_pull_and_the_next_pull_comp
     monkeypatch.setattr(puller, "PARSERS_AFTER_PAGES", 1)
     monkeypatch.setattr(PageParsers, "start", staticmethod(start_then_die))
     _, b = await make_pair(make_node, 15)
-    peer = await persistence.get_peer(b.context.engine, "rq-a")
-    assert peer is not None
 
-    with pytest.raises(PullError, match=r"a page parser process ended unexpectedly \(exit status -9\)"):
-        await pull_peer(b.context, peer)
-    peer = await persistence.get_peer(b.context.engine, "rq-a")
-    assert peer is not None and "page parser" in (peer.last_error or "")
+    peer = await failed_pull(b, "rq-a", r"a page parser process ended unexpectedly \(exit status -9\)")
+    assert "page parser" in (peer.last_error or "")
     assert "set [federation] pull_parse_workers = 0" in (peer.last_error or "")  # what to do if it recurs
     kept = len(await b.records("rq-a"))
     assert kept < 15  # what was parsed in place before the parsers were ready

@@ -14,11 +14,11 @@ import pytest
 
 from federation import hookimpl
 from federation.protocol import persistence, puller
-from federation.protocol.puller import PullError, pull_peer
+from federation.protocol.puller import pull_peer
 from federation.protocol.sqlite_writer import SqliteWriterProcess, serve
 from federation.storage.engine import sqlite_path
 from federation.storage.upsert import RECORD_COLUMNS
-from tests.protocol.conftest import NodeFactory, ReplicaListener, answers, frames, make_pair
+from tests.protocol.conftest import NodeFactory, ReplicaListener, answers, failed_pull, frames, make_pair
 
 
 def row(n: int, version: int = 1) -> tuple[Any, ...]:
@@ -205,13 +205,9 @@ async def test_a_writer_that_dies_mid_pull_fails_the_pull_and_the_next_pull_comp
 
     monkeypatch.setattr(SqliteWriterProcess, "start", staticmethod(start_then_die))
     _, b = await make_pair(make_node, 15)
-    peer = await persistence.get_peer(b.context.engine, "rq-a")
-    assert peer is not None
 
-    with pytest.raises(PullError, match=r"the SQLite writer process ended unexpectedly \(exit status -9\)"):
-        await pull_peer(b.context, peer)
-    peer = await persistence.get_peer(b.context.engine, "rq-a")
-    assert peer is not None and "SQLite writer" in (peer.last_error or "")
+    peer = await failed_pull(b, "rq-a", r"the SQLite writer process ended unexpectedly \(exit status -9\)")
+    assert "SQLite writer" in (peer.last_error or "")
     assert len(await b.records("rq-a")) == 1  # the first page (the profile and one activity) was written before
 
     monkeypatch.setattr(SqliteWriterProcess, "start", original_start)
