@@ -77,7 +77,7 @@ async def authenticate(request: web.Request) -> SignedRequest:
         node_id, kid = split_keyid(keyid)
     except SignatureError as exc:
         raise _unauthorized(str(exc)) from exc
-    peer = await persistence.get_peer(engine, node_id)
+    peer = await persistence.read_peer(app[appkeys.READER], node_id)
     if peer is None or peer.status != "active":
         raise _unauthorized(
             f"node '{node_id}' is not a peer of this node; its operator must be added with `regies peer add`"

@@ -11,10 +11,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, select
 
+from federation.appkeys import READER
 from federation.protocol import persistence, sender
 from federation.protocol.keys import create_key
 from federation.protocol.puller import PullError, pull_peer
 from federation.protocol.signing import sign_request
+from federation.storage.engine import create_engine
 from federation.storage.tables import outbox_batches, records
 from tests.protocol.conftest import Node, NodeFactory, activity
 
@@ -100,6 +102,27 @@ async def test_unknown_node_is_401(make_node: NodeFactory, pair: tuple[Node, Nod
     assert status == 401
     assert "not a peer" in problem["detail"]
     assert await _record_count(b) == before
+
+
+async def test_peer_removed_by_another_process_is_refused_at_its_next_request(pair: tuple[Node, Node]) -> None:
+    a, b = pair
+    assert (await _raw(a, b, "POST", "/federation/v1/inbox", _batch("rq-a")))[0] == 202
+    # `regies peer remove` runs in its own process, with its own connections to the node's database.
+    operator = create_engine(b.settings.database_url)
+    try:
+        assert await persistence.remove_peer(operator, "rq-a")
+    finally:
+        await operator.dispose()
+    status, problem = await _raw(a, b, "POST", "/federation/v1/inbox", _batch("rq-a"))
+    assert status == 401
+    assert "not a peer" in problem["detail"]
+
+
+async def test_peer_lookup_through_the_reader_matches_the_engine(pair: tuple[Node, Node]) -> None:
+    _a, b = pair
+    reader = b.server.app[READER]
+    assert await persistence.read_peer(reader, "rq-a") == await persistence.get_peer(b.context.engine, "rq-a")
+    assert await persistence.read_peer(reader, "rq-inconnue") is None
 
 
 async def test_tampered_body_is_401_and_writes_nothing(pair: tuple[Node, Node]) -> None:
