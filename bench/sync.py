@@ -540,6 +540,21 @@ def report_round(result: Round, batch: int) -> None:
         f"        CPU: receiver {sync.user_cpu:.1f} s user + {sync.system_cpu:.1f} s sys "
         f"({(sync.user_cpu + sync.system_cpu) / sync.wall:.0%} of one core), source server {source}"
     )
+    if result.source_cpu is not None and sync.received:
+        # What the CPU time spent allows: per record, both nodes' CPU beyond the fixed cost of a run (the no-op
+        # sync's, spent on one core before the pull starts); with every core busy all the time, the rate can be
+        # no higher than this, whatever the overlap between processes.
+        fixed = noop.user_cpu + noop.system_cpu
+        per_record = max(sync.user_cpu + sync.system_cpu + result.source_cpu - fixed, 0.0) / sync.received
+        cores = os.cpu_count() or 1
+        if per_record > 0:
+            loop_ceiling = cores / per_record
+            whole_ceiling = sync.received / (noop.wall + sync.received / loop_ceiling)
+            print(
+                f"        CPU per record (both nodes, without the fixed cost): {per_record * 1e6:.0f} µs; with "
+                f"{cores} cores always busy at that cost, at most {loop_ceiling:,.0f} rec/s for the pull loop and "
+                f"{whole_ceiling:,.0f} rec/s for the whole command"
+            )
     marks = sync.rss_samples
     curve = ", ".join(
         f"{marks[int(q * (len(marks) - 1))][1] * 1024 / MB:.0f}" for q in (0.1, 0.25, 0.5, 0.75, 1.0) if marks
