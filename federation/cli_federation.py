@@ -14,7 +14,7 @@ from typing import Any
 
 from federation.config import Settings
 from federation.errors import CommandError
-from federation.protocol import persistence, sender
+from federation.protocol import persistence, pull_lease, sender
 from federation.protocol.context import FederationContext
 from federation.protocol.discovery import NodeIdentity
 from federation.protocol.keys import (
@@ -25,9 +25,12 @@ from federation.protocol.keys import (
     load_or_create_keys,
     revoke_key,
 )
-from federation.protocol.puller import PullError, PullProgress, pull_peer
+from federation.protocol.persistence import Peer
+from federation.protocol.puller import PullBusy, PullError, PullProgress, pull_peer
 from federation.protocol.transport import FederationClient, TransportError
 from federation.storage.mapping import from_micros
+
+BUSY_POLL_S = 1.0  # how often `regies sync` looks again when another pull of the peer is running
 
 SettingsLoader = Callable[[argparse.Namespace], Settings]
 
@@ -121,16 +124,19 @@ def cmd_peer_remove(args: argparse.Namespace, load: SettingsLoader) -> int:
 def cmd_peers(args: argparse.Namespace, load: SettingsLoader) -> int:
     settings = load(args)
 
-    async def run() -> tuple[list[persistence.Peer], dict[str, dict[str, int]]]:
+    async def run() -> tuple[list[persistence.Peer], dict[str, dict[str, int]], dict[str, str | None]]:
         async with federation_context(settings) as context:
-            return await persistence.list_peers(context.engine), await sender.outbox_depth(context)
+            peers = await persistence.list_peers(context.engine)
+            pulling = {peer.node_id: await pull_lease.current_holder(context.engine, peer.node_id) for peer in peers}
+            return peers, await sender.outbox_depth(context), pulling
 
-    peers, depth = asyncio.run(run())
+    peers, depth, pulling = asyncio.run(run())
     if args.json:
         described = []
         for peer in peers:
             entry = peer.describe()
             entry["outbox"] = depth.get(f"peer:{peer.node_id}", {"pending": 0, "failed": 0})
+            entry["pulling"] = pulling.get(peer.node_id)
             described.append(entry)
         print(json.dumps(described, ensure_ascii=False, indent=2))
         return 0
@@ -150,6 +156,9 @@ def cmd_peers(args: argparse.Namespace, load: SettingsLoader) -> int:
             f"{peer.node_id:<22} {mode:<10} {peer.status:<8} {_iso(peer.last_success_at_us):<20} "
             f"{lag:>7} {outbox:>9}  {error}"
         )
+    for node_id, holder in pulling.items():
+        if holder:
+            print(f"{node_id}: a pull is running now ({holder})")
     return 0
 
 
@@ -181,6 +190,20 @@ class ProgressBar:
         self.stream.flush()
 
 
+async def _pull_when_free(context: FederationContext, peer: Peer, bar: ProgressBar) -> PullProgress:
+    """Pull now; if another pull of this peer is running (the server's worker, say), wait for it to end first,
+    so that when the command returns the node has what the peer had when it started."""
+    announced = False
+    while True:
+        try:
+            return await pull_peer(context, peer, on_page=bar)
+        except PullBusy as exc:
+            if not announced:
+                print(f"{peer.node_id}: {exc}; waiting for it to end (Ctrl-C stops waiting)", file=sys.stderr)
+                announced = True
+            await asyncio.sleep(BUSY_POLL_S)
+
+
 def cmd_sync(args: argparse.Namespace, load: SettingsLoader) -> int:
     settings = load(args)
 
@@ -198,7 +221,7 @@ def cmd_sync(args: argparse.Namespace, load: SettingsLoader) -> int:
                         continue
                     bar = ProgressBar(peer.node_id)
                     try:
-                        progress = await pull_peer(context, peer, on_page=bar)
+                        progress = await _pull_when_free(context, peer, bar)
                     except PullError as exc:
                         bar.done()
                         print(f"{peer.node_id}: {exc}", file=sys.stderr)

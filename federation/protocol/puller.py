@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from federation.protocol import persistence
+from federation.protocol import persistence, pull_lease
 from federation.protocol.apply import BatchRejected, ParsedPage, Row, StoredDocuments, apply_rows, gc_paused, page_rows
 from federation.protocol.context import FederationContext
 from federation.protocol.frames import ChildFailed
@@ -196,6 +196,15 @@ class _ProcessPageSink(_PageSink):
         await self.writer.close()
 
 
+class PullBusy(PullError):
+    """Another pull of this peer is running, in this process or another one using the node's database."""
+
+    def __init__(self, peer_id: str, holder: str) -> None:
+        super().__init__(f"a pull from {peer_id} is already running ({holder})")
+        self.peer_id = peer_id
+        self.holder = holder
+
+
 async def pull_peer(
     context: FederationContext,
     peer: Peer,
@@ -203,6 +212,26 @@ async def pull_peer(
     max_pages: int | None = None,
 ) -> PullProgress:
     """Pull until the peer's feed is exhausted (or `max_pages`); the outcome is recorded on the peer.
+
+    One pull per peer at a time (federation.protocol.pull_lease): PullBusy, before any request and without
+    recording anything on the peer, if another one is running.
+    """
+    try:
+        async with pull_lease.held(context.engine, peer.node_id):
+            # The checkpoint as the previous pull left it: it may have ended while this one waited for the lease.
+            current = await persistence.get_peer(context.engine, peer.node_id) or peer
+            return await _pull(context, current, on_page, max_pages)
+    except pull_lease.LeaseHeld as exc:  # raised only when taking the lease: nothing was requested
+        raise PullBusy(peer.node_id, exc.holder) from exc
+
+
+async def _pull(
+    context: FederationContext,
+    peer: Peer,
+    on_page: OnPage,
+    max_pages: int | None,
+) -> PullProgress:
+    """The pull itself, under the peer's lease.
 
     Three stages overlap: the peer prepares the next pages while this node parses the pages it has (on the event
     loop, and with a long backlog in parser processes too) and writes the oldest parsed page with its checkpoint

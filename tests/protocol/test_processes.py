@@ -114,3 +114,78 @@ def test_receiver_killed_at_random_points_ends_with_exactly_the_origins_records(
 
     check = set_checker(expected, replica_versions(b_dir, "rq-a"))
     assert (check["lost"], check["duplicated"], check["unexpected"]) == (0, 0, 0), check
+
+
+# Another process pulling rq-a (as the server's worker would): it holds rq-a's pull lease until told to stop.
+HOLD_LEASE = """
+import asyncio, sys
+from pathlib import Path
+from federation.config import load_settings
+from federation.protocol import pull_lease
+from federation.storage.engine import create_engine
+
+async def main() -> None:
+    engine = create_engine(load_settings(data_dir=Path(sys.argv[1])).database_url)
+    async with pull_lease.held(engine, "rq-a"):
+        print("held", flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    await engine.dispose()
+
+asyncio.run(main())
+"""
+
+
+def test_regies_sync_waits_for_another_process_pulling_the_same_peer(
+    tmp_path: Path, servers: list[NodeProcess]
+) -> None:
+    a_dir, b_dir = tmp_path / "a", tmp_path / "b"
+    regies(a_dir, "init", "--node-id", "rq-a")
+    regies(b_dir, "init", "--node-id", "rq-b")
+    bulk_load_activities(a_dir, "rq-a", 50)
+    a = NodeProcess(a_dir, REGIES_FEDERATION__WORKER="false")
+    servers.append(a)
+    regies(b_dir, "peer", "add", a.url, "--yes")
+    b = NodeProcess(b_dir, REGIES_FEDERATION__WORKER="false")  # served only so that rq-a can pin its keys
+    regies(a_dir, "peer", "add", b.url, "--yes")
+    b.stop()
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LEASE, str(b_dir)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=node_env(),
+    )
+    errors = tmp_path / "sync.err"
+    sync: subprocess.Popen[str] | None = None
+    try:
+        assert holder.stdin is not None and holder.stdout is not None
+        assert holder.stdout.readline().strip() == "held"
+        listed = regies(b_dir, "peers").stdout
+        assert f"rq-a: a pull is running now (process {holder.pid} on this host)" in listed
+        with errors.open("w") as stderr:
+            sync = subprocess.Popen(
+                [sys.executable, "-m", "federation", "--data-dir", str(b_dir), "sync", "rq-a", "--pull-only"],
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                text=True,
+                env=node_env(),
+            )
+        deadline = time.monotonic() + 60
+        while "waiting for it to end" not in errors.read_text() and time.monotonic() < deadline:
+            assert sync.poll() is None, errors.read_text()
+            time.sleep(0.05)
+        time.sleep(0.3)
+        assert sync.poll() is None  # still waiting: the other pull has the peer
+        holder.stdin.write("done\n")
+        holder.stdin.flush()
+        output, _ = sync.communicate(timeout=60)
+    finally:
+        for process in (holder, sync):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait()
+    assert sync is not None
+    assert f"a pull from rq-a is already running (process {holder.pid} on this host); waiting" in errors.read_text()
+    assert sync.returncode == 0 and "rq-a: 51 records received" in output  # once the other pull gave it back
+    assert json.loads(regies(b_dir, "peers", "--json").stdout)[0]["pulling"] is None

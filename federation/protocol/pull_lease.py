@@ -1,0 +1,173 @@
+"""One pull per peer at a time, across every process using the node's database: leases kept on the peer's row.
+
+Why: the server's background worker, `regies sync` and the web page's "sync now" button may all pull the same
+peer, and a hub may run several processes. Two pulls of one peer stay correct (apply is idempotent, each
+checkpoint moves with its rows) but do all the work twice and slow each other down; on a new node's first pull
+of a large backlog that doubles the wait.
+
+How: a pull takes the peer's lease before its first request (a compare-and-swap on `peers.pull_holder`), renews
+it while it runs, and gives it back when it ends, whatever the outcome. A lease is free when it has none, when it
+was not renewed for LEASE_S (its holder hung, or died on another host), or when its holder was a process of this
+host that no longer exists (killed: the next pull need not wait for the lease to expire).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from sqlalchemy import and_, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from federation.schema.records import utcnow
+from federation.storage.mapping import to_micros
+from federation.storage.tables import peers
+
+log = logging.getLogger(__name__)
+LEASE_S = 60
+RENEW_S = 15
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Who holds a lease: a host, a process on it, and one pull of that process."""
+
+    host: str
+    pid: int
+    token: str
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.pid}:{self.token}"
+
+    @classmethod
+    def parse(cls, text: str) -> Holder | None:
+        host, _, rest = text.rpartition(":")
+        host, _, pid = host.rpartition(":")
+        return cls(host, int(pid), rest) if host and pid.isdigit() else None
+
+    @classmethod
+    def new(cls) -> Holder:
+        return cls(socket.gethostname(), os.getpid(), secrets.token_hex(4))
+
+    def describe(self) -> str:
+        """For people: which process holds it."""
+        if self.host == socket.gethostname():
+            return "this process" if self.pid == os.getpid() else f"process {self.pid} on this host"
+        return f"process {self.pid} on {self.host}"
+
+    def gone(self) -> bool:
+        """True if this process is known to have ended (only a process of this host can be checked)."""
+        if self.host != socket.gethostname() or self.pid == os.getpid():
+            return False
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:  # another user's process: alive
+            return False
+        return False
+
+
+class LeaseHeld(Exception):
+    """Another pull holds the peer's lease; `holder` says which process, for people."""
+
+    def __init__(self, holder: str) -> None:
+        super().__init__(holder)
+        self.holder = holder
+
+
+async def take(engine: AsyncEngine, peer_id: str, holder: Holder) -> None:
+    """Take the peer's lease for `holder`; LeaseHeld if another pull has it."""
+    now = to_micros(utcnow())
+    async with engine.connect() as connection:
+        row = (
+            await connection.execute(
+                select(peers.c.pull_holder, peers.c.pull_lease_until_us).where(peers.c.node_id == peer_id)
+            )
+        ).first()
+    if row is None:
+        return  # no such peer: the pull reports it
+    current, until = row
+    if current is not None and (until or 0) >= now:
+        current_holder = Holder.parse(current)
+        if current_holder is None or not current_holder.gone():
+            raise LeaseHeld(current_holder.describe() if current_holder else current)
+        log.info("pull lease of %s: %s has ended without giving it back; taking it", peer_id, current)
+    # Swap only if the lease is still what was read: of two pulls starting together, one gets it.
+    seen = peers.c.pull_holder.is_(None) if current is None else peers.c.pull_holder == current
+    async with engine.begin() as connection:
+        result = await connection.execute(
+            update(peers)
+            .where(and_(peers.c.node_id == peer_id, seen))
+            .values(pull_holder=str(holder), pull_lease_until_us=now + LEASE_S * 1_000_000)
+        )
+    if not result.rowcount:
+        await take(engine, peer_id, holder)  # someone else changed it meanwhile: look again
+
+
+async def renew(engine: AsyncEngine, peer_id: str, holder: Holder) -> bool:
+    """Extend the lease; False if `holder` no longer has it (it expired and another pull took it)."""
+    async with engine.begin() as connection:
+        result = await connection.execute(
+            update(peers)
+            .where(and_(peers.c.node_id == peer_id, peers.c.pull_holder == str(holder)))
+            .values(pull_lease_until_us=to_micros(utcnow()) + LEASE_S * 1_000_000)
+        )
+    return bool(result.rowcount)
+
+
+async def give_back(engine: AsyncEngine, peer_id: str, holder: Holder) -> None:
+    async with engine.begin() as connection:
+        await connection.execute(
+            update(peers)
+            .where(and_(peers.c.node_id == peer_id, peers.c.pull_holder == str(holder)))
+            .values(pull_holder=None, pull_lease_until_us=None)
+        )
+
+
+async def _keep_renewed(engine: AsyncEngine, peer_id: str, holder: Holder) -> None:
+    while True:
+        await asyncio.sleep(RENEW_S)
+        try:
+            if not await renew(engine, peer_id, holder):
+                log.warning("pull lease of %s expired while pulling and was taken by another pull", peer_id)
+                return
+        except Exception:  # a locked or unreachable database: try again at the next interval
+            log.warning("could not renew the pull lease of %s", peer_id, exc_info=True)
+
+
+@contextlib.asynccontextmanager
+async def held(engine: AsyncEngine, peer_id: str) -> AsyncIterator[Holder]:
+    """Hold the peer's lease for the duration of the block (LeaseHeld if another pull has it)."""
+    holder = Holder.new()
+    await take(engine, peer_id, holder)
+    renewing = asyncio.create_task(_keep_renewed(engine, peer_id, holder), name=f"pull-lease-{peer_id}")
+    try:
+        yield holder
+    finally:
+        renewing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await renewing
+        await asyncio.shield(give_back(engine, peer_id, holder))
+
+
+async def current_holder(engine: AsyncEngine, peer_id: str) -> str | None:
+    """Who holds the peer's lease now (for people), or None if it is free."""
+    async with engine.connect() as connection:
+        row = (
+            await connection.execute(
+                select(peers.c.pull_holder, peers.c.pull_lease_until_us).where(peers.c.node_id == peer_id)
+            )
+        ).first()
+    if row is None or row[0] is None or (row[1] or 0) < to_micros(utcnow()):
+        return None
+    holder = Holder.parse(row[0])
+    if holder is None:
+        return str(row[0])
+    return None if holder.gone() else holder.describe()
