@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from federation.protocol import persistence, sender
 from federation.protocol.context import FederationContext
 from federation.protocol.discovery import accept_rotated_keys
-from federation.protocol.puller import PullError, pull_peer
+from federation.protocol.puller import PullBusy, PullError, pull_peer
 from federation.protocol.transport import TransportError
 
 log = logging.getLogger(__name__)
@@ -23,6 +23,9 @@ async def pull_due_peers(context: FederationContext) -> None:
     for peer in peers:
         try:
             progress = await pull_peer(context, peer)
+        except PullBusy as exc:  # `regies sync` or another process of the node has it: nothing to do twice
+            log.info("skipping this round: %s", exc)
+            continue
         except PullError:
             continue  # recorded on the peer and logged; the next round tries again
         if progress.received:

@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 from federation import cli_federation
 from federation.protocol import persistence, pull_lease
 from federation.protocol.puller import PullBusy, pull_peer
+from federation.protocol.worker import pull_due_peers
 from federation.schema.records import utcnow
 from federation.storage.mapping import to_micros
 from federation.storage.tables import peers
@@ -139,3 +140,17 @@ async def test_regies_sync_waits_for_the_pull_in_progress(
     await other
     assert progress.received == 4
     assert "a pull from rq-a is already running (this process); waiting for it to end" in capsys.readouterr().err
+
+
+async def test_the_background_worker_skips_a_peer_being_pulled(
+    make_node: NodeFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    _a, b = await make_pair(make_node, 2)
+    async with pull_lease.held(b.context.engine, "rq-a"):
+        with caplog.at_level("INFO", logger="federation.protocol.worker"):
+            await pull_due_peers(b.context)
+    assert "skipping this round: a pull from rq-a is already running (this process)" in caplog.text
+    peer = await _peer(b)
+    assert (peer.cursor, peer.last_error) == (None, None)
+    await pull_due_peers(b.context)  # the next round
+    assert len(await b.records("rq-a")) == 2
