@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from federation.protocol import persistence, pull_lease
 from federation.storage.tables import outbox_batches
 from tests.protocol.conftest import Node, NodeFactory, activity, make_node
 from tests.web.conftest import add_account, csrf_of, log_in
@@ -61,3 +62,17 @@ async def test_failures_are_shown_and_retried_from_the_page(pair: tuple[Node, No
     assert "Régie rq-voisine : 2 enregistrement(s) reçu(s)" in page  # its profile and its activity
     assert "aucune" in page  # no error left on the peer
     assert [r["title"] for r in (await a.records("rq-voisine")).values()] == ["Activité de la voisine"]
+
+
+async def test_sync_now_while_another_pull_runs_says_so(pair: tuple[Node, Node, TestClient[Any, Any]]) -> None:
+    a, b, client = pair
+    await b.add_peer(a)
+    page = await (await client.get("/admin/federation")).text()
+    async with pull_lease.held(a.context.engine, "rq-voisine"):  # the background worker, say, is pulling B
+        synced = await client.post("/admin/federation/sync", data={"_csrf": csrf_of(page), "peer": "rq-voisine"})
+    page = html.unescape(await synced.text())
+    assert (
+        "Régie rq-voisine : une synchronisation est déjà en cours ; ses enregistrements arriveront avec elle." in page
+    )
+    peer = await persistence.get_peer(a.context.engine, "rq-voisine")
+    assert peer is not None and peer.last_error is None  # not a failure: nothing recorded on the peer

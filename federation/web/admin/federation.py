@@ -12,7 +12,7 @@ from yarl import URL
 
 from federation.protocol import persistence, sender
 from federation.protocol.context import FEDERATION
-from federation.protocol.puller import PullError, pull_peer
+from federation.protocol.puller import PullBusy, PullError, pull_peer
 from federation.protocol.transport import TransportError
 from federation.storage.mapping import from_micros
 from federation.web.auth import require_user
@@ -78,6 +78,12 @@ async def sync(request: web.Request) -> web.StreamResponse:
             continue
         try:
             progress = await pull_peer(context, peer)
+        except PullBusy:
+            outcomes.append(
+                translate(request, "%(peer)s: a pull is already running; its records arrive with it.")
+                % {"peer": peer.name}
+            )
+            continue
         except (PullError, TransportError) as exc:
             outcomes.append(translate(request, "%(peer)s: failed (%(error)s)") % {"peer": peer.name, "error": exc})
             continue
