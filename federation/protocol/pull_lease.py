@@ -82,9 +82,13 @@ class LeaseHeld(Exception):
         self.holder = holder
 
 
-async def take(engine: AsyncEngine, peer_id: str, holder: Holder) -> None:
-    """Take the peer's lease for `holder`; LeaseHeld if another pull has it."""
-    now = to_micros(utcnow())
+@dataclass(frozen=True)
+class _Lease:
+    stored: str | None  # the row's pull_holder, in force or not
+    live: str | None  # who holds it, for people, if it is in force
+
+
+async def _read(engine: AsyncEngine, peer_id: str) -> _Lease | None:
     async with engine.connect() as connection:
         row = (
             await connection.execute(
@@ -92,23 +96,37 @@ async def take(engine: AsyncEngine, peer_id: str, holder: Holder) -> None:
             )
         ).first()
     if row is None:
-        return  # no such peer: the pull reports it
-    current, until = row
-    if current is not None and (until or 0) >= now:
-        current_holder = Holder.parse(current)
-        if current_holder is None or not current_holder.gone():
-            raise LeaseHeld(current_holder.describe() if current_holder else current)
-        log.info("pull lease of %s: %s has ended without giving it back; taking it", peer_id, current)
-    # Swap only if the lease is still what was read: of two pulls starting together, one gets it.
-    seen = peers.c.pull_holder.is_(None) if current is None else peers.c.pull_holder == current
-    async with engine.begin() as connection:
-        result = await connection.execute(
-            update(peers)
-            .where(and_(peers.c.node_id == peer_id, seen))
-            .values(pull_holder=str(holder), pull_lease_until_us=now + LEASE_S * 1_000_000)
-        )
-    if not result.rowcount:
-        await take(engine, peer_id, holder)  # someone else changed it meanwhile: look again
+        return None
+    stored, until = row
+    if stored is None or (until or 0) < to_micros(utcnow()):
+        return _Lease(stored, None)
+    holder = Holder.parse(stored)
+    if holder is None:
+        return _Lease(stored, stored)
+    return _Lease(stored, None if holder.gone() else holder.describe())
+
+
+async def take(engine: AsyncEngine, peer_id: str, holder: Holder) -> None:
+    """Take the peer's lease for `holder`; LeaseHeld if another pull has it."""
+    while True:
+        lease = await _read(engine, peer_id)
+        if lease is None:
+            return  # no such peer: the pull reports it
+        if lease.live is not None:
+            raise LeaseHeld(lease.live)
+        if lease.stored is not None:
+            log.info("pull lease of %s: %s was not given back (ended or hung); taking it", peer_id, lease.stored)
+        # Swap only if the lease is still what was read: of two pulls starting together, one gets it, and the
+        # other reads the lease again and finds it held.
+        seen = peers.c.pull_holder.is_(None) if lease.stored is None else peers.c.pull_holder == lease.stored
+        async with engine.begin() as connection:
+            result = await connection.execute(
+                update(peers)
+                .where(and_(peers.c.node_id == peer_id, seen))
+                .values(pull_holder=str(holder), pull_lease_until_us=to_micros(utcnow()) + LEASE_S * 1_000_000)
+            )
+        if result.rowcount:
+            return
 
 
 async def renew(engine: AsyncEngine, peer_id: str, holder: Holder) -> bool:
@@ -154,20 +172,13 @@ async def held(engine: AsyncEngine, peer_id: str) -> AsyncIterator[Holder]:
         renewing.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await renewing
-        await asyncio.shield(give_back(engine, peer_id, holder))
+        try:
+            await asyncio.shield(give_back(engine, peer_id, holder))
+        except Exception:  # never hide the pull's own outcome: the lease frees itself once not renewed
+            log.warning("could not give back the pull lease of %s; it is free in %d s", peer_id, LEASE_S, exc_info=True)
 
 
 async def current_holder(engine: AsyncEngine, peer_id: str) -> str | None:
     """Who holds the peer's lease now (for people), or None if it is free."""
-    async with engine.connect() as connection:
-        row = (
-            await connection.execute(
-                select(peers.c.pull_holder, peers.c.pull_lease_until_us).where(peers.c.node_id == peer_id)
-            )
-        ).first()
-    if row is None or row[0] is None or (row[1] or 0) < to_micros(utcnow()):
-        return None
-    holder = Holder.parse(row[0])
-    if holder is None:
-        return str(row[0])
-    return None if holder.gone() else holder.describe()
+    lease = await _read(engine, peer_id)
+    return lease.live if lease else None
