@@ -191,17 +191,30 @@ class ProgressBar:
 
 
 async def _pull_when_free(context: FederationContext, peer: Peer, bar: ProgressBar) -> PullProgress:
-    """Pull now; if another pull of this peer is running (the server's worker, say), wait for it to end first,
-    so that when the command returns the node has what the peer had when it started."""
-    announced = False
+    """Pull now; if another pull of this peer is running (the server's worker, say), follow its progress until it
+    ends (from the lag its commits record), then pull what is left, so that when the command returns the node
+    has what the peer had when it started."""
+    other: PullProgress | None = None
+    other_bar = ProgressBar(f"{peer.node_id} (running)", bar.stream)
     while True:
         try:
-            return await pull_peer(context, peer, on_page=bar)
+            progress = await pull_peer(context, peer, on_page=bar)
         except PullBusy as exc:
-            if not announced:
+            if other is None:
                 print(f"{peer.node_id}: {exc}; waiting for it to end (Ctrl-C stops waiting)", file=sys.stderr)
-                announced = True
+                other = PullProgress(peer=peer.node_id, started=time.monotonic())
+            current = await persistence.get_peer(context.engine, peer.node_id)
+            if current is not None and current.lag is not None:
+                if other.received == 0 and other.remaining == 0:
+                    other.remaining = current.lag  # the first figure seen: what the other pull had left then
+                other.received = max(other.received, other.received + other.remaining - current.lag)
+                other.remaining = current.lag
+                other_bar(other)
             await asyncio.sleep(BUSY_POLL_S)
+            continue
+        if other is not None and other_bar.last_draw:
+            other_bar.done()
+        return progress
 
 
 def cmd_sync(args: argparse.Namespace, load: SettingsLoader) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import socket
 import sys
@@ -154,3 +155,27 @@ async def test_the_background_worker_skips_a_peer_being_pulled(
     assert (peer.cursor, peer.last_error) == (None, None)
     await pull_due_peers(b.context)  # the next round
     assert len(await b.records("rq-a")) == 2
+
+
+async def test_regies_sync_shows_the_running_pulls_progress_while_it_waits(
+    make_node: NodeFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _a, b = await make_pair(make_node, 3)
+    monkeypatch.setattr(cli_federation, "BUSY_POLL_S", 0.02)
+    stream = io.StringIO()
+    bar = cli_federation.ProgressBar("rq-a", stream)
+
+    async def other_pull_committing_pages() -> None:
+        async with pull_lease.held(b.context.engine, "rq-a"):
+            for lag in (10, 6, 2, 0):  # what each of its commits records as still to pull
+                async with b.context.engine.begin() as connection:
+                    await connection.execute(update(peers).where(peers.c.node_id == "rq-a").values(lag=lag))
+                await asyncio.sleep(0.15)
+
+    other = asyncio.create_task(other_pull_committing_pages())
+    await asyncio.sleep(0.05)
+    progress = await cli_federation._pull_when_free(b.context, await _peer(b), bar)
+    await other
+    drawn = stream.getvalue()
+    assert "rq-a (running)" in drawn and "10/10 " in drawn  # the other pull's bar, to its end
+    assert progress.received == 4  # then this command's own pull (its lag figures above were made up)
