@@ -196,24 +196,39 @@ async def _pull_when_free(context: FederationContext, peer: Peer, bar: ProgressB
     has what the peer had when it started."""
     other: PullProgress | None = None
     other_bar = ProgressBar(f"{peer.node_id} (running)", bar.stream)
+
+    async def follow() -> None:
+        assert other is not None
+        current = await persistence.get_peer(context.engine, peer.node_id)
+        if current is None or current.lag is None:
+            return
+        if other.received == 0 and other.remaining == 0:
+            other.remaining = current.lag  # the first figure seen: what the other pull had left then
+        other.received = max(other.received, other.received + other.remaining - current.lag)
+        other.remaining = current.lag
+        other_bar(other)
+
+    def end_other_bar() -> None:
+        if other_bar.last_draw:  # its line is kept; this pull's bar goes on the next one
+            other_bar.done()
+            other_bar.last_draw = 0.0
+
+    def on_page(progress: PullProgress) -> None:
+        end_other_bar()
+        bar(progress)
+
     while True:
+        if other is not None:
+            await follow()
         try:
-            progress = await pull_peer(context, peer, on_page=bar)
+            progress = await pull_peer(context, peer, on_page=on_page)
         except PullBusy as exc:
             if other is None:
                 print(f"{peer.node_id}: {exc}; waiting for it to end (Ctrl-C stops waiting)", file=sys.stderr)
                 other = PullProgress(peer=peer.node_id, started=time.monotonic())
-            current = await persistence.get_peer(context.engine, peer.node_id)
-            if current is not None and current.lag is not None:
-                if other.received == 0 and other.remaining == 0:
-                    other.remaining = current.lag  # the first figure seen: what the other pull had left then
-                other.received = max(other.received, other.received + other.remaining - current.lag)
-                other.remaining = current.lag
-                other_bar(other)
             await asyncio.sleep(BUSY_POLL_S)
             continue
-        if other is not None and other_bar.last_draw:
-            other_bar.done()
+        end_other_bar()
         return progress
 
 
