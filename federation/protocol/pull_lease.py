@@ -8,7 +8,8 @@ of a large backlog that doubles the wait.
 How: a pull takes the peer's lease before its first request (a compare-and-swap on `peers.pull_holder`), renews
 it while it runs, and gives it back when it ends, whatever the outcome. A lease is free when it has none, when it
 was not renewed for LEASE_S (its holder hung, or died on another host), or when its holder was a process of this
-host that no longer exists (killed: the next pull need not wait for the lease to expire).
+host that no longer exists, or whose pid now names another process (killed, or a restarted container: the next
+pull need not wait for the lease to expire).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import secrets
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -34,44 +36,67 @@ LEASE_S = 60
 RENEW_S = 15
 
 
+def process_start(pid: int) -> str:
+    """When process `pid` started (clock ticks since boot, from /proc), or "-" where that cannot be read.
+
+    Tells a process from an earlier one that had the same pid: a reused pid, or a container restarted (its
+    server is pid 1 again) whose previous incarnation died holding a lease.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return "-"
+    fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (name) ": the name may hold spaces
+    return fields[19] if len(fields) > 19 else "-"
+
+
 @dataclass(frozen=True)
 class Holder:
-    """Who holds a lease: a host, a process on it, and one pull of that process."""
+    """Who holds a lease: a host, a process on it (pid and start time), and one pull of that process."""
 
     host: str
     pid: int
+    start: str
     token: str
 
     def __str__(self) -> str:
-        return f"{self.host}:{self.pid}:{self.token}"
+        return f"{self.host}:{self.pid}:{self.start}:{self.token}"
 
     @classmethod
     def parse(cls, text: str) -> Holder | None:
         host, _, rest = text.rpartition(":")
+        host, _, start = host.rpartition(":")
         host, _, pid = host.rpartition(":")
-        return cls(host, int(pid), rest) if host and pid.isdigit() else None
+        return cls(host, int(pid), start, rest) if host and pid.isdigit() else None
 
     @classmethod
     def new(cls) -> Holder:
-        return cls(socket.gethostname(), os.getpid(), secrets.token_hex(4))
+        pid = os.getpid()
+        return cls(socket.gethostname(), pid, process_start(pid), secrets.token_hex(4))
+
+    def _is_this_process(self) -> bool:
+        return self.pid == os.getpid() and self.start == process_start(self.pid)
 
     def describe(self) -> str:
         """For people: which process holds it."""
         if self.host == socket.gethostname():
-            return "this process" if self.pid == os.getpid() else f"process {self.pid} on this host"
+            return "this process" if self._is_this_process() else f"process {self.pid} on this host"
         return f"process {self.pid} on {self.host}"
 
     def gone(self) -> bool:
         """True if this process is known to have ended (only a process of this host can be checked)."""
-        if self.host != socket.gethostname() or self.pid == os.getpid():
+        if self.host != socket.gethostname() or self._is_this_process():
             return False
+        if self.pid == os.getpid():
+            return True  # an earlier process with this pid (a restarted container, say)
         try:
             os.kill(self.pid, 0)
         except ProcessLookupError:
             return True
-        except PermissionError:  # another user's process: alive
-            return False
-        return False
+        except PermissionError:  # another user's process, alive
+            pass
+        start = process_start(self.pid)
+        return "-" not in (start, self.start) and start != self.start  # the pid now names another process
 
 
 class LeaseHeld(Exception):

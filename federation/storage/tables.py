@@ -126,7 +126,7 @@ peers = Table(
     Column("consecutive_failures", Integer, nullable=False, default=0),
     Column("lag", BigInteger, comment="changes the peer had that we had not applied, at the last pull"),
     Column("discovery_fetched_at_us", BigInteger),
-    Column("pull_holder", String(160), comment="host:pid:token of the pull holding the lease (pull_lease.py)"),
+    Column("pull_holder", String(160), comment="host:pid:start:token of the pull holding the lease"),
     Column("pull_lease_until_us", BigInteger, comment="the lease is free after this moment unless renewed"),
 )
 

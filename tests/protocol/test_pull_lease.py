@@ -84,7 +84,7 @@ async def test_the_lease_of_a_killed_process_is_taken_at_once(make_node: NodeFac
     ended = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")
     await ended.wait()
     dead_pid = ended.pid
-    await _set_lease(b, f"{socket.gethostname()}:{dead_pid}:0badcafe", seconds_left=50)
+    await _set_lease(b, f"{socket.gethostname()}:{dead_pid}:4096:0badcafe", seconds_left=50)
     assert (await pull_peer(b.context, await _peer(b))).received == 3
     assert await _lease(b) == (None, None)
 
@@ -93,10 +93,11 @@ async def test_a_live_process_keeps_its_lease_until_it_expires(make_node: NodeFa
     _a, b = await make_pair(make_node, 2)
     alive = await asyncio.create_subprocess_exec(sys.executable, "-c", "import time; time.sleep(60)")
     try:
-        await _set_lease(b, f"{socket.gethostname()}:{alive.pid}:feedf00d", seconds_left=50)
+        holder = f"{socket.gethostname()}:{alive.pid}:{pull_lease.process_start(alive.pid)}:feedf00d"
+        await _set_lease(b, holder, seconds_left=50)
         with pytest.raises(PullBusy, match=f"process {alive.pid} on this host"):
             await pull_peer(b.context, await _peer(b))
-        await _set_lease(b, f"{socket.gethostname()}:{alive.pid}:feedf00d", seconds_left=-1)  # not renewed: hung
+        await _set_lease(b, holder, seconds_left=-1)  # not renewed: hung
         assert (await pull_peer(b.context, await _peer(b))).received == 3
     finally:
         alive.kill()
@@ -105,7 +106,7 @@ async def test_a_live_process_keeps_its_lease_until_it_expires(make_node: NodeFa
 
 async def test_another_hosts_lease_is_held_until_it_expires(make_node: NodeFactory) -> None:
     _a, b = await make_pair(make_node, 1)
-    await _set_lease(b, "hub-2.example:4242:00c0ffee", seconds_left=50)
+    await _set_lease(b, "hub-2.example:4242:98765:00c0ffee", seconds_left=50)
     with pytest.raises(PullBusy, match=r"process 4242 on hub-2\.example"):
         await pull_peer(b.context, await _peer(b))
     assert await pull_lease.current_holder(b.context.engine, "rq-a") == "process 4242 on hub-2.example"
@@ -179,3 +180,20 @@ async def test_regies_sync_shows_the_running_pulls_progress_while_it_waits(
     drawn = stream.getvalue()
     assert "rq-a (running)" in drawn and "10/10 " in drawn  # the other pull's bar, to its end
     assert progress.received == 4  # then this command's own pull (its lag figures above were made up)
+
+
+async def test_a_pid_now_naming_another_process_frees_its_lease(make_node: NodeFactory) -> None:
+    """A reused pid, or a restarted container whose server is pid 1 again: the start time tells them apart."""
+    _a, b = await make_pair(make_node, 2)
+    here = socket.gethostname()
+    await _set_lease(b, f"{here}:{os.getpid()}:1:a1b2c3d4", seconds_left=50)  # an earlier process with our pid
+    assert await pull_lease.current_holder(b.context.engine, "rq-a") is None
+    assert (await pull_peer(b.context, await _peer(b))).received == 3
+    alive = await asyncio.create_subprocess_exec(sys.executable, "-c", "import time; time.sleep(60)")
+    try:
+        await _set_lease(b, f"{here}:{alive.pid}:1:a1b2c3d4", seconds_left=50)  # its pid, not its start time
+        assert await pull_lease.current_holder(b.context.engine, "rq-a") is None
+        assert (await pull_peer(b.context, await _peer(b))).received == 0
+    finally:
+        alive.kill()
+        await alive.wait()

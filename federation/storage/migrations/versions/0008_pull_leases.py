@@ -19,9 +19,7 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("peers") as batch:
         batch.add_column(
-            sa.Column(
-                "pull_holder", sa.String(160), comment="host:pid:token of the pull holding the lease (pull_lease.py)"
-            )
+            sa.Column("pull_holder", sa.String(160), comment="host:pid:start:token of the pull holding the lease")
         )
         batch.add_column(
             sa.Column(
