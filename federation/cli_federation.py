@@ -124,11 +124,10 @@ def cmd_peer_remove(args: argparse.Namespace, load: SettingsLoader) -> int:
 def cmd_peers(args: argparse.Namespace, load: SettingsLoader) -> int:
     settings = load(args)
 
-    async def run() -> tuple[list[persistence.Peer], dict[str, dict[str, int]], dict[str, str | None]]:
+    async def run() -> tuple[list[persistence.Peer], dict[str, dict[str, int]], dict[str, str]]:
         async with federation_context(settings) as context:
             peers = await persistence.list_peers(context.engine)
-            pulling = {peer.node_id: await pull_lease.current_holder(context.engine, peer.node_id) for peer in peers}
-            return peers, await sender.outbox_depth(context), pulling
+            return peers, await sender.outbox_depth(context), await pull_lease.running_pulls(context.engine)
 
     peers, depth, pulling = asyncio.run(run())
     if args.json:
@@ -156,9 +155,8 @@ def cmd_peers(args: argparse.Namespace, load: SettingsLoader) -> int:
             f"{peer.node_id:<22} {mode:<10} {peer.status:<8} {_iso(peer.last_success_at_us):<20} "
             f"{lag:>7} {outbox:>9}  {error}"
         )
-    for node_id, holder in pulling.items():
-        if holder:
-            print(f"{node_id}: a pull is running now ({holder})")
+    for node_id, holder in sorted(pulling.items()):
+        print(f"{node_id}: a pull is running now ({holder})")
     return 0
 
 
@@ -197,14 +195,17 @@ async def _pull_when_free(context: FederationContext, peer: Peer, bar: ProgressB
     other: PullProgress | None = None
     other_bar = ProgressBar(f"{peer.node_id} (running)", bar.stream)
 
+    first_lag: int | None = None
+
     async def follow() -> None:
+        nonlocal first_lag
         assert other is not None
         current = await persistence.get_peer(context.engine, peer.node_id)
         if current is None or current.lag is None:
             return
-        if other.received == 0 and other.remaining == 0:
-            other.remaining = current.lag  # the first figure seen: what the other pull had left then
-        other.received = max(other.received, other.received + other.remaining - current.lag)
+        if first_lag is None:
+            first_lag = current.lag  # what the other pull had left when this command started following it
+        other.received = max(other.received, first_lag - current.lag)
         other.remaining = current.lag
         other_bar(other)
 

@@ -113,6 +113,15 @@ class _Lease:
     live: str | None  # who holds it, for people, if it is in force
 
 
+def _lease(stored: str | None, until: int | None, now: int) -> _Lease:
+    if stored is None or (until or 0) < now:
+        return _Lease(stored, None)
+    holder = Holder.parse(stored)
+    if holder is None:
+        return _Lease(stored, stored)
+    return _Lease(stored, None if holder.gone() else holder.describe())
+
+
 async def _read(engine: AsyncEngine, peer_id: str) -> _Lease | None:
     async with engine.connect() as connection:
         row = (
@@ -120,15 +129,7 @@ async def _read(engine: AsyncEngine, peer_id: str) -> _Lease | None:
                 select(peers.c.pull_holder, peers.c.pull_lease_until_us).where(peers.c.node_id == peer_id)
             )
         ).first()
-    if row is None:
-        return None
-    stored, until = row
-    if stored is None or (until or 0) < to_micros(utcnow()):
-        return _Lease(stored, None)
-    holder = Holder.parse(stored)
-    if holder is None:
-        return _Lease(stored, stored)
-    return _Lease(stored, None if holder.gone() else holder.describe())
+    return None if row is None else _lease(row[0], row[1], to_micros(utcnow()))
 
 
 async def take(engine: AsyncEngine, peer_id: str, holder: Holder) -> None:
@@ -207,3 +208,18 @@ async def current_holder(engine: AsyncEngine, peer_id: str) -> str | None:
     """Who holds the peer's lease now (for people), or None if it is free."""
     lease = await _read(engine, peer_id)
     return lease.live if lease else None
+
+
+async def running_pulls(engine: AsyncEngine) -> dict[str, str]:
+    """Every peer being pulled now, with who pulls it (for people), in one read."""
+    async with engine.connect() as connection:
+        rows = (
+            await connection.execute(
+                select(peers.c.node_id, peers.c.pull_holder, peers.c.pull_lease_until_us).where(
+                    peers.c.pull_holder.is_not(None)
+                )
+            )
+        ).all()
+    now = to_micros(utcnow())
+    leases = {node_id: _lease(stored, until, now).live for node_id, stored, until in rows}
+    return {node_id: live for node_id, live in leases.items() if live is not None}

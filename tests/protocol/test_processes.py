@@ -37,6 +37,22 @@ def servers() -> Iterator[list[NodeProcess]]:
         server.stop()
 
 
+def paired_for_pulls(tmp_path: Path, servers: list[NodeProcess], records: int) -> tuple[Path, set[tuple[str, int]]]:
+    """rq-a serving `records` activities (its worker off) and rq-b, not served, pinned on it; rq-b's data directory
+    and rq-a's (id, version) pairs."""
+    a_dir, b_dir = tmp_path / "a", tmp_path / "b"
+    regies(a_dir, "init", "--node-id", "rq-a")
+    regies(b_dir, "init", "--node-id", "rq-b")
+    expected = bulk_load_activities(a_dir, "rq-a", records)
+    a = NodeProcess(a_dir, REGIES_FEDERATION__WORKER="false")
+    servers.append(a)
+    regies(b_dir, "peer", "add", a.url, "--yes")
+    b = NodeProcess(b_dir, REGIES_FEDERATION__WORKER="false")  # served only so that rq-a can pin its keys
+    regies(a_dir, "peer", "add", b.url, "--yes")
+    b.stop()
+    return b_dir, expected
+
+
 def test_two_processes_pair_and_the_worker_syncs(tmp_path: Path, servers: list[NodeProcess]) -> None:
     a_dir, b_dir = tmp_path / "a", tmp_path / "b"
     token = regies(a_dir, "init", "--node-id", "rq-a", "--name", "Régie A").stdout.strip().splitlines()[-1]
@@ -73,16 +89,7 @@ def test_receiver_killed_at_random_points_ends_with_exactly_the_origins_records(
     tmp_path: Path, servers: list[NodeProcess]
 ) -> None:
     """The short CI version of bench/crash.py: 3 kill -9 of `regies sync` mid-pull, then a clean finish."""
-    a_dir, b_dir = tmp_path / "a", tmp_path / "b"
-    regies(a_dir, "init", "--node-id", "rq-a")
-    regies(b_dir, "init", "--node-id", "rq-b")
-    expected = bulk_load_activities(a_dir, "rq-a", 4000)
-    a = NodeProcess(a_dir, REGIES_FEDERATION__WORKER="false")
-    servers.append(a)
-    regies(b_dir, "peer", "add", a.url, "--yes")
-    b = NodeProcess(b_dir, REGIES_FEDERATION__WORKER="false")  # served only so that rq-a can pin its keys
-    regies(a_dir, "peer", "add", b.url, "--yes")
-    b.stop()
+    b_dir, expected = paired_for_pulls(tmp_path, servers, 4000)
 
     rng = random.Random(20261127)
     kills = 0
@@ -138,16 +145,7 @@ asyncio.run(main())
 def test_regies_sync_waits_for_another_process_pulling_the_same_peer(
     tmp_path: Path, servers: list[NodeProcess]
 ) -> None:
-    a_dir, b_dir = tmp_path / "a", tmp_path / "b"
-    regies(a_dir, "init", "--node-id", "rq-a")
-    regies(b_dir, "init", "--node-id", "rq-b")
-    bulk_load_activities(a_dir, "rq-a", 50)
-    a = NodeProcess(a_dir, REGIES_FEDERATION__WORKER="false")
-    servers.append(a)
-    regies(b_dir, "peer", "add", a.url, "--yes")
-    b = NodeProcess(b_dir, REGIES_FEDERATION__WORKER="false")  # served only so that rq-a can pin its keys
-    regies(a_dir, "peer", "add", b.url, "--yes")
-    b.stop()
+    b_dir, _expected = paired_for_pulls(tmp_path, servers, 50)
 
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLD_LEASE, str(b_dir)],
