@@ -31,6 +31,7 @@ from federation.protocol.transport import FederationClient, TransportError
 from federation.storage.mapping import from_micros
 
 BUSY_POLL_S = 1.0  # how often `regies sync` looks again when another pull of the peer is running
+NO_PEERS = "No peers yet. Add one with: regies peer add https://other-node.example"
 
 SettingsLoader = Callable[[argparse.Namespace], Settings]
 
@@ -140,7 +141,7 @@ def cmd_peers(args: argparse.Namespace, load: SettingsLoader) -> int:
         print(json.dumps(described, ensure_ascii=False, indent=2))
         return 0
     if not peers:
-        print("No peers yet. Add one with: regies peer add https://other-node.example")
+        print(NO_PEERS)
         return 0
     print(f"{'NODE':<22} {'MODE':<10} {'STATUS':<8} {'LAST SYNC':<20} {'LAG':>7} {'OUTBOX':>9}  LAST ERROR")
     for peer in peers:
@@ -244,6 +245,9 @@ def cmd_sync(args: argparse.Namespace, load: SettingsLoader) -> int:
                 peers = [peer for peer in peers if peer.node_id == args.peer]
                 if not peers:
                     raise CommandError(f"no peer '{args.peer}' (see `regies peers`)")
+            elif not peers:
+                # Said rather than returning silently: a first-time user would not know whether anything happened.
+                print(NO_PEERS)
             if not args.push_only:
                 for peer in peers:
                     if not peer.pull:

@@ -88,3 +88,13 @@ def test_config_typo_fails_naming_the_key(tmp_path: Path, capsys: pytest.Capture
 def test_version_and_console_script(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "federation", "version"], capture_output=True, text=True, check=True)
     assert result.stdout.startswith("regies-federation ")
+
+
+def test_sync_without_peers_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = str(tmp_path / "node")
+    assert main(["--data-dir", data, "init", "--node-id", "rq-alone"]) == 0
+    capsys.readouterr()
+    assert main(["--data-dir", data, "sync"]) == 0
+    assert "No peers yet. Add one with: regies peer add" in capsys.readouterr().out
+    assert main(["--data-dir", data, "peers"]) == 0
+    assert "No peers yet" in capsys.readouterr().out
