@@ -257,7 +257,7 @@ def cmd_sync(args: argparse.Namespace, load: SettingsLoader) -> int:
                         progress = await _pull_when_free(context, peer, bar)
                     except PullError as exc:
                         bar.done()
-                        print(f"{peer.node_id}: {exc}", file=sys.stderr)
+                        print(exc, file=sys.stderr)  # "pull from <peer> failed: <why>"
                         failures += 1
                         continue
                     bar(progress)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import stat
 import subprocess
@@ -11,7 +12,10 @@ from pathlib import Path
 import pytest
 
 from federation.cli import main
-from federation.config import Settings
+from federation.config import Settings, load_settings
+from federation.loadgen import free_port
+from federation.protocol import persistence
+from federation.storage.engine import create_engine
 
 pytestmark = pytest.mark.usefixtures("clean_environment")
 
@@ -98,3 +102,28 @@ def test_sync_without_peers_says_so(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "No peers yet. Add one with: regies peer add" in capsys.readouterr().out
     assert main(["--data-dir", data, "peers"]) == 0
     assert "No peers yet" in capsys.readouterr().out
+
+
+def test_a_failed_sync_says_why_once(tmp_path: Path) -> None:
+    data = tmp_path / "node"
+    assert main(["--data-dir", str(data), "init", "--node-id", "rq-here"]) == 0
+
+    async def pin_unreachable_peer() -> None:
+        engine = create_engine(load_settings(data_dir=data).database_url)
+        try:
+            address = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+            await persistence.save_peer(engine, node_id="rq-gone", name="Régie partie", base_url=address, keys=[])
+        finally:
+            await engine.dispose()
+
+    asyncio.run(pin_unreachable_peer())
+    # A process of its own, as a user runs it: there, logging is not captured by pytest.
+    result = subprocess.run(
+        [sys.executable, "-m", "federation", "--data-dir", str(data), "sync", "--pull-only"],
+        capture_output=True,
+        text=True,
+        env={key: value for key, value in os.environ.items() if not key.startswith("REGIES_")},
+    )
+    assert result.returncode == 1
+    assert result.stderr.count("pull from rq-gone failed") == 1, result.stderr
+    assert "Cannot connect" in result.stderr

@@ -340,7 +340,7 @@ async def _pull(
     except (TransportError, BatchRejected, PullError, ChildFailed) as exc:
         await sink.settle()
         await persistence.record_pull_outcome(context.engine, peer.node_id, error=str(exc))
-        log.warning("pull from %s failed: %s", peer.node_id, exc)
+        # Not logged here: the caller says it once, in its own way (the worker's log, `regies sync`'s output).
         raise PullError(f"pull from {peer.node_id} failed: {exc}") from exc
     finally:
         for task in (producer, dispatcher):

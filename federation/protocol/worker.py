@@ -26,8 +26,9 @@ async def pull_due_peers(context: FederationContext) -> None:
         except PullBusy as exc:  # `regies sync` or another process of the node has it: nothing to do twice
             log.info("skipping this round: %s", exc)
             continue
-        except PullError:
-            continue  # recorded on the peer and logged; the next round tries again
+        except PullError as exc:
+            log.warning("%s; the next round tries again", exc)  # also recorded on the peer (`regies peers`)
+            continue
         if progress.received:
             log.info("pulled %d records from %s (%d applied)", progress.received, peer.node_id, progress.applied)
 

@@ -16,6 +16,7 @@ from federation.protocol import persistence, sender
 from federation.protocol.keys import create_key
 from federation.protocol.puller import PullError, pull_peer
 from federation.protocol.signing import sign_request
+from federation.protocol.worker import pull_due_peers
 from federation.storage.engine import create_engine
 from federation.storage.tables import outbox_batches, records
 from tests.protocol.conftest import Node, NodeFactory, activity
@@ -244,7 +245,7 @@ async def test_rotated_key_without_valid_proof_is_refused(pair: tuple[Node, Node
     assert accept_rotated_keys("rq-b", pinned, [*pinned, forged]) == pinned
 
 
-async def test_peer_down_mid_sync_then_back(make_node: NodeFactory) -> None:
+async def test_peer_down_mid_sync_then_back(make_node: NodeFactory, caplog: pytest.LogCaptureFixture) -> None:
     a, b = await make_node("rq-a"), await make_node("rq-b", batch_size=4)
     await a.add_peer(b)
     await b.add_peer(a)
@@ -257,6 +258,12 @@ async def test_peer_down_mid_sync_then_back(make_node: NodeFactory) -> None:
         await pull_peer(b.context, await persistence.get_peer(b.context.engine, "rq-a"))  # type: ignore[arg-type]
     failing = await persistence.get_peer(b.context.engine, "rq-a")
     assert failing is not None and failing.consecutive_failures == 1 and failing.last_error
+    # The server's background worker says so once in its log (the pull itself leaves that to its caller).
+    with caplog.at_level("INFO", logger="federation"):
+        await pull_due_peers(b.context)
+    warnings = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    assert len(warnings) == 1 and warnings[0].startswith("pull from rq-a failed: "), warnings
+    assert warnings[0].endswith("; the next round tries again")
     from aiohttp.test_utils import TestServer
 
     from federation.app import create_app

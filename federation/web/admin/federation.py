@@ -5,6 +5,7 @@ The same functions as `regies peers`, `regies sync` and `regies outbox retry` do
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from aiohttp import web
@@ -19,6 +20,8 @@ from federation.web.auth import require_user
 from federation.web.i18n_request import translate
 from federation.web.rendering import render
 from federation.web.users import NODE_ROLES
+
+log = logging.getLogger(__name__)
 
 PATH = "/admin/federation"
 
@@ -85,6 +88,7 @@ async def sync(request: web.Request) -> web.StreamResponse:
             )
             continue
         except (PullError, TransportError) as exc:
+            log.warning("sync now: %s", exc)  # the page shows it too, but only to whoever clicked
             outcomes.append(translate(request, "%(peer)s: failed (%(error)s)") % {"peer": peer.name, "error": exc})
             continue
         outcomes.append(
