@@ -80,7 +80,8 @@ async def authenticate(request: web.Request) -> SignedRequest:
     peer = await persistence.read_peer(app[appkeys.READER], node_id)
     if peer is None or peer.status != "active":
         raise _unauthorized(
-            f"node '{node_id}' is not a peer of this node; its operator must be added with `regies peer add`"
+            f"node '{node_id}' is not a peer of this node: this node's operator must add it first "
+            f"(`regies peer add <address of {node_id}>`)"
         )
     key = peer.key(kid)
     if key is None:
