@@ -290,15 +290,15 @@ def cmd_outbox(args: argparse.Namespace, load: SettingsLoader) -> int:
                 ids = None if args.all_failed else args.ids
                 if ids is not None and not ids:
                     raise CommandError("name the batch ids to retry, or use --all-failed")
-                count = await sender.retry_batches(context, ids)
-                print(f"{count} batch(es) queued again; they go out on the next sync (`regies sync`).")
-                return 0 if count else 1
+                queued = await sender.retry_batches(context, ids)
+                print(f"{len(queued)} batch(es) queued again; they go out on the next sync (`regies sync`).")
+                return _report_missing(ids, queued)
             if args.action == "discard":
                 if not args.ids:
                     raise CommandError("name the batch ids to discard")
-                count = await sender.discard_batches(context, args.ids)
-                print(f"{count} batch(es) discarded.")
-                return 0 if count else 1
+                discarded = await sender.discard_batches(context, args.ids)
+                print(f"{len(discarded)} batch(es) discarded.")
+                return _report_missing(args.ids, discarded)
             entries = await sender.list_outbox(context, include_delivered=args.all)
             if not entries:
                 print("The outbox is empty: every change has been delivered.")
@@ -313,6 +313,16 @@ def cmd_outbox(args: argparse.Namespace, load: SettingsLoader) -> int:
             return 0
 
     return asyncio.run(run())
+
+
+def _report_missing(asked: list[int] | None, done: list[int]) -> int:
+    """Name the batches asked for that were not acted on (exit status 1), or 1 if `--all-failed` found none."""
+    if asked is None:
+        return 0 if done else 1
+    missing = sorted(set(asked) - set(done))
+    for batch_id in missing:
+        print(f"batch {batch_id}: no pending or failed batch with this id (see `regies outbox --all`)", file=sys.stderr)
+    return 1 if missing else 0
 
 
 def cmd_keys(args: argparse.Namespace, load: SettingsLoader) -> int:

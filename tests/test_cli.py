@@ -127,3 +127,16 @@ def test_a_failed_sync_says_why_once(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stderr.count("pull from rq-gone failed") == 1, result.stderr
     assert "Cannot connect" in result.stderr
+
+
+def test_outbox_names_the_batches_it_could_not_act_on(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = str(tmp_path / "node")
+    assert main(["--data-dir", data, "init", "--node-id", "rq-here"]) == 0
+    capsys.readouterr()
+    assert main(["--data-dir", data, "outbox", "retry", "999"]) == 1
+    output = capsys.readouterr()
+    assert "0 batch(es) queued again" in output.out
+    assert "batch 999: no pending or failed batch with this id (see `regies outbox --all`)" in output.err
+    assert main(["--data-dir", data, "outbox", "discard", "7", "8"]) == 1
+    assert capsys.readouterr().err.count("no pending or failed batch with this id") == 2
+    assert main(["--data-dir", data, "outbox", "retry", "--all-failed"]) == 1  # nothing failed

@@ -293,36 +293,44 @@ async def list_outbox(context: FederationContext, include_delivered: bool = Fals
     ]
 
 
-async def retry_batches(context: FederationContext, batch_ids: list[int] | None) -> int:
-    """Re-queue failed batches (all of them when `batch_ids` is None) and close their breakers."""
-    condition = outbox_batches.c.state == "failed"
-    if batch_ids is not None:
-        condition = condition & outbox_batches.c.id.in_(batch_ids)
+async def retry_batches(context: FederationContext, batch_ids: list[int] | None) -> list[int]:
+    """Send batches at the next delivery, closing their destinations' breakers; the ids of those re-queued.
+
+    `batch_ids` None: every failed batch. Named batches may be failed (queued again) or pending (their backoff is
+    cut short: an operator who fixed the cause should not wait up to an hour for the next try).
+    """
+    if batch_ids is None:
+        condition = outbox_batches.c.state == "failed"
+    else:
+        condition = outbox_batches.c.id.in_(batch_ids) & outbox_batches.c.state.in_(("pending", "failed"))
     async with context.engine.begin() as connection:
-        destinations_hit = (
-            (await connection.execute(select(outbox_batches.c.destination).where(condition).distinct())).scalars().all()
-        )
-        result = await connection.execute(
-            update(outbox_batches).where(condition).values(state="pending", next_attempt_at_us=to_micros(utcnow()))
-        )
-        if destinations_hit:
+        hit = (
+            await connection.execute(select(outbox_batches.c.id, outbox_batches.c.destination).where(condition))
+        ).all()
+        if hit:
+            await connection.execute(
+                update(outbox_batches)
+                .where(outbox_batches.c.id.in_([row.id for row in hit]))
+                .values(state="pending", next_attempt_at_us=to_micros(utcnow()))
+            )
             await connection.execute(
                 update(push_cursors)
-                .where(push_cursors.c.destination.in_(destinations_hit))
+                .where(push_cursors.c.destination.in_({row.destination for row in hit}))
                 .values(consecutive_failures=0, open_until_us=None)
             )
-    return int(result.rowcount or 0)
+    return sorted(row.id for row in hit)
 
 
-async def discard_batches(context: FederationContext, batch_ids: list[int]) -> int:
-    """Give up on failed or pending batches explicitly; they stay listed as discarded."""
+async def discard_batches(context: FederationContext, batch_ids: list[int]) -> list[int]:
+    """Give up on failed or pending batches explicitly (they stay listed as discarded); the ids discarded."""
+    condition = outbox_batches.c.id.in_(batch_ids) & outbox_batches.c.state.in_(("pending", "failed"))
     async with context.engine.begin() as connection:
-        result = await connection.execute(
-            update(outbox_batches)
-            .where(outbox_batches.c.id.in_(batch_ids), outbox_batches.c.state.in_(("pending", "failed")))
-            .values(state="discarded")
-        )
-    return int(result.rowcount or 0)
+        hit = (await connection.execute(select(outbox_batches.c.id).where(condition))).scalars().all()
+        if hit:
+            await connection.execute(
+                update(outbox_batches).where(outbox_batches.c.id.in_(hit)).values(state="discarded")
+            )
+    return sorted(hit)
 
 
 async def outbox_depth(context: FederationContext) -> dict[str, dict[str, int]]:

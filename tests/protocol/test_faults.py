@@ -17,7 +17,9 @@ from federation.protocol.keys import create_key
 from federation.protocol.puller import PullError, pull_peer
 from federation.protocol.signing import sign_request
 from federation.protocol.worker import pull_due_peers
+from federation.schema.records import utcnow
 from federation.storage.engine import create_engine
+from federation.storage.mapping import to_micros
 from federation.storage.tables import outbox_batches, records
 from tests.protocol.conftest import Node, NodeFactory, activity
 
@@ -338,12 +340,27 @@ async def test_permanent_refusal_is_kept_as_failed_until_retried(make_node: Node
     (entry,) = await sender.list_outbox(a.context)
     assert entry.state == "failed"
     assert "422" in (entry.last_error or "")
-    assert await sender.retry_batches(a.context, [entry.id]) == 1
+    assert await sender.retry_batches(a.context, [entry.id]) == [entry.id]
     assert (await sender.list_outbox(a.context))[0].state == "pending"
-    assert await sender.discard_batches(a.context, [entry.id]) == 1
+    assert await sender.discard_batches(a.context, [entry.id]) == [entry.id]
+    assert await sender.discard_batches(a.context, [entry.id]) == []  # already discarded
     assert await sender.list_outbox(a.context) == []
     history = await sender.list_outbox(a.context, include_delivered=True)
     assert history[0].state == "discarded"
+
+
+async def test_retrying_a_pending_batch_cuts_its_backoff_short(make_node: NodeFactory) -> None:
+    a, b = await make_node("rq-a", retry_initial_s=30, breaker_threshold=1), await make_node("rq-b")
+    await a.add_peer(b, push=True, pull=False)
+    await a.create("activities", activity(1))
+    assert await sender.push_all(a.context) == {"peer:rq-b": 0}  # b does not know a yet: 401, retried later
+    (entry,) = await sender.list_outbox(a.context)
+    assert entry.state == "pending" and entry.next_attempt_at_us > to_micros(utcnow()) + 10_000_000
+    await b.add_peer(a, pull=False)  # the cause is fixed; the breaker is open and the next try seconds away
+    assert await sender.push_all(a.context) == {"peer:rq-b": 0}
+    assert await sender.retry_batches(a.context, [entry.id, 999]) == [entry.id]
+    assert await sender.push_all(a.context) == {"peer:rq-b": 1}
+    assert len(await b.records("rq-a")) == 1
 
 
 def test_retry_delays_grow_with_jitter_and_cap() -> None:

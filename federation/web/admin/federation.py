@@ -60,7 +60,7 @@ async def retry(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     context = request.config_dict[FEDERATION]
     batch = str(form.get("batch", ""))
-    count = await sender.retry_batches(context, [int(batch)] if batch.isdigit() else None)
+    count = len(await sender.retry_batches(context, [int(batch)] if batch.isdigit() else None))
     delivered = sum((await sender.push_all(context)).values())
     message = translate(request, "%(queued)d batch(es) queued again, %(delivered)d delivered now.") % {
         "queued": count,
