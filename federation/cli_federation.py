@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import re
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
@@ -32,6 +33,9 @@ from federation.storage.mapping import from_micros
 
 BUSY_POLL_S = 1.0  # how often `regies sync` looks again when another pull of the peer is running
 NO_PEERS = "No peers yet. Add one with: regies peer add https://other-node.example"
+# Errors name the request that failed with its full URL; in a table the row already says which node it was.
+_URL_HOST_AND_QUERY = re.compile(r"https?://[^/\s:]+(?::\d+)?(/[^\s?:]*)(\?[^\s:]*)?")
+ERROR_WIDTH = 100
 
 SettingsLoader = Callable[[argparse.Namespace], Settings]
 
@@ -151,14 +155,24 @@ def cmd_peers(args: argparse.Namespace, load: SettingsLoader) -> int:
         queue = depth.get(f"peer:{peer.node_id}", {"pending": 0, "failed": 0})
         outbox = f"{queue['pending']}/{queue['failed']}f"
         lag = "-" if peer.lag is None else str(peer.lag)
-        error = (peer.last_error or "")[:60]
+        error = brief_error(peer.last_error)
         print(
             f"{peer.node_id:<22} {mode:<10} {peer.status:<8} {_iso(peer.last_success_at_us):<20} "
             f"{lag:>7} {outbox:>9}  {error}"
         )
     for node_id, holder in sorted(pulling.items()):
         print(f"{node_id}: a pull is running now ({holder})")
+    if any(peer.last_error for peer in peers):
+        print("Full error texts: regies peers --json")
     return 0
+
+
+def brief_error(error: str | None) -> str:
+    """An error as a table shows it: URLs reduced to their path, cut to ERROR_WIDTH characters."""
+    if not error:
+        return ""
+    brief = _URL_HOST_AND_QUERY.sub(lambda match: match.group(1), error)
+    return brief if len(brief) <= ERROR_WIDTH else brief[: ERROR_WIDTH - 1] + "…"
 
 
 class ProgressBar:
@@ -308,7 +322,7 @@ def cmd_outbox(args: argparse.Namespace, load: SettingsLoader) -> int:
                 next_try = _iso(entry.next_attempt_at_us) if entry.state == "pending" else "-"
                 print(
                     f"{entry.id:>6}  {entry.destination:<26} {entry.record_count:>7} {entry.state:<10} "
-                    f"{entry.attempts:>5}  {next_try:<20} {(entry.last_error or '')[:70]}"
+                    f"{entry.attempts:>5}  {next_try:<20} {brief_error(entry.last_error)}"
                 )
             return 0
 

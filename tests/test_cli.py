@@ -104,7 +104,7 @@ def test_sync_without_peers_says_so(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "No peers yet" in capsys.readouterr().out
 
 
-def test_a_failed_sync_says_why_once(tmp_path: Path) -> None:
+def test_a_failed_sync_says_why_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = tmp_path / "node"
     assert main(["--data-dir", str(data), "init", "--node-id", "rq-here"]) == 0
 
@@ -127,6 +127,13 @@ def test_a_failed_sync_says_why_once(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stderr.count("pull from rq-gone failed") == 1, result.stderr
     assert "Cannot connect" in result.stderr
+    # `regies peers` shows the reason with the request's path, not the address the row already stands for.
+    assert main(["--data-dir", str(data), "peers"]) == 0
+    output = capsys.readouterr().out
+    (row,) = [line for line in output.splitlines() if line.startswith("rq-gone")]
+    assert "GET /federation/v1/changes: ClientConnectorError: Cannot connect" in row
+    assert "http://" not in row and "since=" not in row
+    assert "Full error texts: regies peers --json" in output
 
 
 def test_outbox_names_the_batches_it_could_not_act_on(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
