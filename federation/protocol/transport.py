@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import aiohttp
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -96,10 +97,22 @@ class FederationClient:
         return Response(status, payload)
 
     async def fetch_discovery(self, base_url: str, expected_node_id: str | None = None) -> RemoteNode:
+        address = urlsplit(base_url)
+        if address.scheme not in ("http", "https") or not address.hostname:
+            raise TransportError(
+                f"'{base_url}' is not a node's address: it starts with https:// (or http://), "
+                "e.g. https://regie-voisine.example"
+            )
         url = f"{base_url.rstrip('/')}/.well-known/regies-node"
         try:
             async with self._session.get(url) as response:
                 payload = await response.read()
+                if response.status == 404:
+                    raise TransportError(
+                        f"GET {url} answered 404: no régie node answers at this address "
+                        "(check the URL, and that the node is running there)",
+                        404,
+                    )
                 if response.status != 200:
                     raise TransportError(f"GET {url} answered {response.status}", response.status)
         except (aiohttp.ClientError, TimeoutError) as exc:

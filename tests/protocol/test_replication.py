@@ -6,8 +6,11 @@ import json
 import uuid
 from typing import Any
 
+import pytest
+
 from federation.protocol import persistence, sender
 from federation.protocol.puller import pull_peer
+from federation.protocol.transport import TransportError
 from tests.protocol.conftest import NodeFactory, activity
 
 REPORT = {"period": {"type": "year", "year": 2025}, "indicators": {"employees_cddi": 12, "volunteers": 4}}
@@ -190,3 +193,14 @@ async def test_records_replicated(make_node: NodeFactory) -> None:
     # profile and its first activity, the push the second activity.
     assert kinds[0] == {"node", "activity"}
     assert all("activity" in batch_kinds and batch_kinds <= {"node", "activity"} for batch_kinds in kinds[1:])
+
+
+async def test_adding_a_peer_at_a_wrong_address_says_what_is_wrong(make_node: NodeFactory) -> None:
+    a = await make_node("rq-a")
+    for address in ("127.0.0.1:8080", "ftp://regie.example", "https://"):
+        with pytest.raises(TransportError, match="is not a node's address: it starts with https://"):
+            await a.context.client.fetch_discovery(address)
+    # A web server that is not a node (here the node's own address, one level down).
+    with pytest.raises(TransportError, match="answered 404: no régie node answers at this address") as raised:
+        await a.context.client.fetch_discovery(f"{a.url}/elsewhere")
+    assert raised.value.status == 404
