@@ -304,15 +304,16 @@ async def retry_batches(context: FederationContext, batch_ids: list[int] | None)
     else:
         condition = outbox_batches.c.id.in_(batch_ids) & outbox_batches.c.state.in_(("pending", "failed"))
     async with context.engine.begin() as connection:
+        # RETURNING: exactly the batches this statement changed, even if a delivery runs meanwhile.
         hit = (
-            await connection.execute(select(outbox_batches.c.id, outbox_batches.c.destination).where(condition))
-        ).all()
-        if hit:
             await connection.execute(
                 update(outbox_batches)
-                .where(outbox_batches.c.id.in_([row.id for row in hit]))
+                .where(condition)
                 .values(state="pending", next_attempt_at_us=to_micros(utcnow()))
+                .returning(outbox_batches.c.id, outbox_batches.c.destination)
             )
+        ).all()
+        if hit:
             await connection.execute(
                 update(push_cursors)
                 .where(push_cursors.c.destination.in_({row.destination for row in hit}))
@@ -325,11 +326,8 @@ async def discard_batches(context: FederationContext, batch_ids: list[int]) -> l
     """Give up on failed or pending batches explicitly (they stay listed as discarded); the ids discarded."""
     condition = outbox_batches.c.id.in_(batch_ids) & outbox_batches.c.state.in_(("pending", "failed"))
     async with context.engine.begin() as connection:
-        hit = (await connection.execute(select(outbox_batches.c.id).where(condition))).scalars().all()
-        if hit:
-            await connection.execute(
-                update(outbox_batches).where(outbox_batches.c.id.in_(hit)).values(state="discarded")
-            )
+        statement = update(outbox_batches).where(condition).values(state="discarded").returning(outbox_batches.c.id)
+        hit = (await connection.execute(statement)).scalars().all()
     return sorted(hit)
 
 

@@ -349,8 +349,9 @@ async def test_permanent_refusal_is_kept_as_failed_until_retried(make_node: Node
     assert history[0].state == "discarded"
 
 
-async def test_retrying_a_pending_batch_cuts_its_backoff_short(make_node: NodeFactory) -> None:
-    a, b = await make_node("rq-a", retry_initial_s=30, breaker_threshold=1), await make_node("rq-b")
+async def test_retrying_a_pending_batch_cuts_its_backoff_short(make_node: NodeFactory, database_url: str) -> None:
+    a = await make_node("rq-a", database_url, retry_initial_s=30, breaker_threshold=1)
+    b = await make_node("rq-b")
     await a.add_peer(b, push=True, pull=False)
     await a.create("activities", activity(1))
     assert await sender.push_all(a.context) == {"peer:rq-b": 0}  # b does not know a yet: 401, retried later
