@@ -176,31 +176,42 @@ def brief_error(error: str | None) -> str:
 
 
 class ProgressBar:
-    """One line on stderr: records pulled, rate and ETA, redrawn in place."""
+    """Records pulled, rate and ETA on stderr: one line redrawn in place on a terminal; elsewhere (a log file,
+    cron's mail) a line every LOG_EVERY_S seconds and the last one, not thousands of redraws in one line."""
+
+    LOG_EVERY_S = 10.0
 
     def __init__(self, label: str, stream: Any = sys.stderr) -> None:
         self.label = label
         self.stream = stream
+        self.interactive = bool(getattr(stream, "isatty", lambda: False)())
+        self.every = 0.1 if self.interactive else self.LOG_EVERY_S
         self.last_draw = 0.0
+        self.unshown: PullProgress | None = None
 
-    def __call__(self, progress: PullProgress) -> None:
+    def __call__(self, progress: PullProgress, force: bool = False) -> None:
         now = time.monotonic()
-        if now - self.last_draw < 0.1 and progress.remaining:
+        if not force and progress.remaining and now - self.last_draw < self.every:
+            self.unshown = progress
             return
+        self.unshown = None
         self.last_draw = now
         total = progress.received + progress.remaining
         fraction = progress.received / total if total else 1.0
         bar = "█" * int(fraction * 24) + "░" * (24 - int(fraction * 24))
         rate = progress.rate
         eta = f"{progress.remaining / rate:5.0f}s" if rate > 0 and progress.remaining else "   0s"
-        self.stream.write(
-            f"\r{self.label:<18} {bar} {progress.received:>9,}/{total:<9,} records {rate:>8,.0f}/s ETA {eta}"
-        )
+        line = f"{self.label:<18} {bar} {progress.received:>9,}/{total:<9,} records {rate:>8,.0f}/s ETA {eta}"
+        self.stream.write(f"\r{line}" if self.interactive else f"{line}\n")
         self.stream.flush()
 
     def done(self) -> None:
-        self.stream.write("\n")
-        self.stream.flush()
+        """The last figures are shown (a log gets them too), and the terminal's line is ended."""
+        if self.unshown is not None:
+            self(self.unshown, force=True)
+        if self.interactive:
+            self.stream.write("\n")
+            self.stream.flush()
 
 
 async def _pull_when_free(context: FederationContext, peer: Peer, bar: ProgressBar) -> PullProgress:

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from federation.cli import main
+from federation.cli_federation import ProgressBar
 from federation.config import Settings, load_settings
 from federation.loadgen import free_port
 from federation.protocol import persistence
+from federation.protocol.puller import PullProgress
 from federation.storage.engine import create_engine
 
 pytestmark = pytest.mark.usefixtures("clean_environment")
@@ -147,3 +151,27 @@ def test_outbox_names_the_batches_it_could_not_act_on(tmp_path: Path, capsys: py
     assert main(["--data-dir", data, "outbox", "discard", "7", "8"]) == 1
     assert capsys.readouterr().err.count("no pending or failed batch with this id") == 2
     assert main(["--data-dir", data, "outbox", "retry", "--all-failed"]) == 1  # nothing failed
+
+
+def test_sync_progress_is_redrawn_on_a_terminal_and_logged_in_lines_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    clock = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    outputs = []
+    for stream in (Terminal(), io.StringIO()):
+        bar = ProgressBar("rq-a", stream)
+        progress = PullProgress(peer="rq-a", started=clock[0])
+        for page in range(1, 31):  # a page of 100 records a second
+            clock[0] += 1.0
+            progress.received, progress.remaining = page * 100, 3000 - page * 100
+            bar(progress)
+        bar.done()
+        outputs.append(stream.getvalue())
+    terminal, log = outputs
+    assert terminal.count("\r") == 30 and terminal.endswith("\n")
+    lines = log.splitlines()
+    assert "\r" not in log and len(lines) == 4  # the first page, every 10 s, and the end
+    assert "3,000/3,000" in lines[-1] and "100/s" in lines[-1]
