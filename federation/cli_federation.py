@@ -303,7 +303,15 @@ def cmd_sync(args: argparse.Namespace, load: SettingsLoader) -> int:
                         failures += queue["failed"]
         return 1 if failures else 0
 
-    return asyncio.run(run())
+    try:
+        return asyncio.run(run())
+    except KeyboardInterrupt:
+        # asyncio.run has cancelled the pull and waited for its clean-up: its helper processes are gone.
+        print(
+            "\ninterrupted: what was already written is kept; the next `regies sync` goes on from there",
+            file=sys.stderr,
+        )
+        return 130
 
 
 def cmd_outbox(args: argparse.Namespace, load: SettingsLoader) -> int:

@@ -18,6 +18,7 @@ from typing import Any, BinaryIO
 
 LENGTH = struct.Struct(">I")
 PIPE_BYTES = 1 << 20  # Linux's default ceiling for an unprivileged process (/proc/sys/fs/pipe-max-size)
+CLOSE_TIMEOUT_S = 30.0  # how long a child may take to finish its input and exit once told to
 
 
 def read_frame(stream: BinaryIO) -> Any:
@@ -111,17 +112,36 @@ class ChildProcess:
         return f"{what} ({self.advice})" if self.advice else what
 
     async def kill(self) -> None:
-        """End the child at once (SIGKILL) and wait for it."""
+        """End the child at once (SIGKILL) and wait for it; whoever reads its output sees it end."""
         self._process.kill()
         await self._process.wait()
 
+    async def abandon(self) -> None:
+        """End the child at once, nobody reading its output any more: what it was not sent yet is dropped."""
+        if self._stdin is not None and not self._stdin.is_closing():
+            self._stdin.transport.abort()
+        with contextlib.suppress(ProcessLookupError):  # it had ended already
+            self._process.kill()
+        await self._exit_draining()
+
     async def close(self) -> None:
-        """Close its stdin (the child then ends) and wait for it to exit; killed if it takes over 30 s."""
+        """Close its stdin (the child then ends) and wait for it to exit, nobody reading its output any more;
+        abandoned if that takes over CLOSE_TIMEOUT_S."""
         if self._stdin is not None and not self._stdin.is_closing():
             self._stdin.close()
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                await self._stdin.wait_closed()
         try:
-            await asyncio.wait_for(self._process.wait(), timeout=30)
+            await asyncio.wait_for(self._exit_draining(), timeout=CLOSE_TIMEOUT_S)
         except TimeoutError:
-            await self.kill()
+            await self.abandon()
+
+    async def _exit_draining(self) -> None:
+        """The child's exit, its remaining output read and dropped meanwhile.
+
+        Why: a child blocked writing to a full pipe never reads the end of its input, and asyncio reports a child's
+        exit only once its pipes are closed, which a paused reader never sees (a pull interrupted mid-way hung
+        there for good)."""
+        assert self._stdout is not None
+        with contextlib.suppress(OSError):  # the pipe broke: closed all the same
+            while await self._stdout.read(PIPE_BYTES):
+                pass
+        await self._process.wait()

@@ -158,12 +158,18 @@ class PageParsers:
         return await parser.parse(raw, sender)
 
     async def close(self) -> None:
+        """End the parsers: at once for one still holding pages (the pull stopped, their rows are not wanted, and it
+        may be blocked writing an answer nobody reads), else by closing its input."""
         for parser in self._parsers:
             parser.answers.cancel()
             with contextlib.suppress(asyncio.CancelledError, ChildFailed):
                 await parser.answers
+            busy = bool(parser.waiting)
             parser.discard()
-            await parser.child.close()
+            if busy:
+                await parser.child.abandon()
+            else:
+                await parser.child.close()
 
 
 if __name__ == "__main__":

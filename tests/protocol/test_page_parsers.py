@@ -249,3 +249,27 @@ async def test_a_peer_lost_mid_pull_fails_it_cleanly_and_the_next_pull_resumes(
         assert len(await b.records("rq-a")) == 60
     finally:
         await a.server.close()
+
+
+async def test_a_pull_cancelled_mid_way_ends_its_helpers_and_the_next_pull_goes_on(
+    make_node: NodeFactory, parsers_started: list[tuple[int, PageParsers]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What Ctrl-C does to `regies sync` (asyncio.run cancels it): the pull must end, not wait for its helpers.
+    monkeypatch.setattr(puller, "GROUP_ROWS", 4)  # commits, and so progress reports, every two pages
+    _a, b = await make_pair(make_node, 60)
+    peer = await persistence.get_peer(b.context.engine, "rq-a")
+    assert peer is not None
+    reported = asyncio.Event()
+    pull = asyncio.create_task(pull_peer(b.context, peer, on_page=lambda progress: reported.set()))
+    await reported.wait()
+    pull.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(pull, timeout=10)
+    ((_, parsers),) = parsers_started
+    assert all(parser.child._process.returncode is not None for parser in parsers._parsers)  # none left behind
+    kept = len(await b.records("rq-a"))
+    assert 0 < kept < 60  # what was committed stays
+    peer = await persistence.get_peer(b.context.engine, "rq-a")
+    assert peer is not None
+    await pull_peer(b.context, peer)  # the lease was given back: the next pull runs, from the checkpoint
+    assert len(await b.records("rq-a")) == 60

@@ -123,6 +123,45 @@ def test_receiver_killed_at_random_points_ends_with_exactly_the_origins_records(
     assert (check["lost"], check["duplicated"], check["unexpected"]) == (0, 0, 0), check
 
 
+def processes_naming(path: Path) -> list[str]:
+    """Command lines of the running processes that mention `path` (the SQLite writer names the database)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            command = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # it ended meanwhile
+            continue
+        if str(path) in command:
+            found.append(command)
+    return found
+
+
+def test_regies_sync_interrupted_by_ctrl_c_ends_at_once_and_the_next_one_completes(
+    tmp_path: Path, servers: list[NodeProcess]
+) -> None:
+    b_dir, expected = paired_for_pulls(tmp_path, servers, 8000)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "federation", "--data-dir", str(b_dir), "sync", "rq-a", "--pull-only"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=node_env(REGIES_FEDERATION__BATCH_SIZE="100"),
+    )
+    deadline = time.monotonic() + 30
+    while process.poll() is None and time.monotonic() < deadline and not replica_versions(b_dir, "rq-a"):
+        time.sleep(0.02)
+    assert process.poll() is None, "sync finished before Ctrl-C: make the data set larger"
+    process.send_signal(signal.SIGINT)
+    _, errors = process.communicate(timeout=15)  # before the fix, a pull interrupted mid-way could hang for good
+    assert process.returncode == 130
+    assert "interrupted: what was already written is kept; the next `regies sync` goes on from there" in errors
+    assert processes_naming(b_dir) == []  # its writer and parser processes ended with it
+    assert 0 < len(replica_versions(b_dir, "rq-a")) < len(expected)
+    regies(b_dir, "sync", "rq-a", "--pull-only")
+    check = set_checker(expected, replica_versions(b_dir, "rq-a"))
+    assert (check["lost"], check["duplicated"], check["unexpected"]) == (0, 0, 0), check
+
+
 # Another process pulling rq-a (as the server's worker would): it holds rq-a's pull lease until told to stop.
 HOLD_LEASE = """
 import asyncio, sys
