@@ -23,6 +23,7 @@ from typing import BinaryIO
 
 from federation.protocol.apply import BatchRejected, ParsedPage, page_rows
 from federation.protocol.frames import ChildFailed, ChildProcess, read_frame, write_frame
+from federation.tasks import cancel_and_wait
 
 # --- Child side -----------------------------------------------------------------------------------------------
 
@@ -161,9 +162,7 @@ class PageParsers:
         """End the parsers: at once for one still holding pages (the pull stopped, their rows are not wanted, and it
         may be blocked writing an answer nobody reads), else by closing its input."""
         for parser in self._parsers:
-            parser.answers.cancel()
-            with contextlib.suppress(asyncio.CancelledError, ChildFailed):
-                await parser.answers
+            await cancel_and_wait(parser.answers)
             busy = bool(parser.waiting)
             parser.discard()
             if busy:

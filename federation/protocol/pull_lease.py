@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from federation.schema.records import utcnow
 from federation.storage.mapping import to_micros
 from federation.storage.tables import peers
+from federation.tasks import cancel_and_wait, run_to_end
 
 log = logging.getLogger(__name__)
 LEASE_S = 60
@@ -195,11 +196,13 @@ async def held(engine: AsyncEngine, peer_id: str) -> AsyncIterator[Holder]:
     try:
         yield holder
     finally:
-        renewing.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await renewing
+
+        async def release() -> None:
+            await cancel_and_wait(renewing)
+            await give_back(engine, peer_id, holder)
+
         try:
-            await asyncio.shield(give_back(engine, peer_id, holder))
+            await run_to_end(release())
         except Exception:  # never hide the pull's own outcome: the lease frees itself once not renewed
             log.warning("could not give back the pull lease of %s; it is free in %d s", peer_id, LEASE_S, exc_info=True)
 

@@ -22,6 +22,7 @@ from federation.protocol.peerkeys import PeerKeys
 from federation.protocol.persistence import Peer
 from federation.protocol.sqlite_writer import SqliteWriterProcess
 from federation.protocol.transport import Response, TransportError
+from federation.tasks import cancel_and_wait, run_to_end
 
 log = logging.getLogger(__name__)
 PREFETCH = 2
@@ -120,9 +121,7 @@ class _PageSink:
     async def close(self) -> None:
         writing, self._writing = self._writing, None
         if writing is not None and not writing.done():
-            writing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await writing
+            await cancel_and_wait(writing)
 
 
 class _ProcessPageSink(_PageSink):
@@ -177,9 +176,9 @@ class _ProcessPageSink(_PageSink):
             await self.writer.commit()
             self.uncommitted = 0
         if not self.pending and not self.acks.done():
-            self.acks.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.acks
+            await cancel_and_wait(self.acks)  # nothing more to hear of
+        else:
+            await self.acks  # raises the writer's error, if it failed
 
     async def settle(self, raise_errors: bool = False) -> None:
         if raise_errors:
@@ -189,10 +188,8 @@ class _ProcessPageSink(_PageSink):
             await self.finish()
 
     async def close(self) -> None:
-        if not self.acks.done():
-            self.acks.cancel()
-        with contextlib.suppress(asyncio.CancelledError, ChildFailed):
-            await self.acks  # also retrieves the error of a writer that failed while another error was raised
+        # Also retrieves the error of a writer that failed while another error was raised.
+        await cancel_and_wait(self.acks)
         await self.writer.close()
 
 
@@ -343,24 +340,21 @@ async def _pull(
         # Not logged here: the caller says it once, in its own way (the worker's log, `regies sync`'s output).
         raise PullError(f"pull from {peer.node_id} failed: {exc}") from exc
     finally:
-        for task in (producer, dispatcher):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        while not fetches.empty():
-            leftover = fetches.get_nowait()
-            if leftover is not None:
-                leftover.cancel()
-                with contextlib.suppress(asyncio.CancelledError, TransportError):
-                    await leftover
-        while not parsed.empty():
-            pending = parsed.get_nowait()
-            if pending is not None and pending.done() and not pending.cancelled():
-                pending.exception()  # retrieved: a page that failed after the pull had already stopped
-        if parsers is not None:
-            log.debug("pull from %s: %d pages parsed in parser processes", peer.node_id, parsers.pages)
-            await parsers.close()
-        await sink.close()
+
+        async def clean_up() -> None:
+            await cancel_and_wait(producer, dispatcher)
+            leftovers = [fetches.get_nowait() for _ in range(fetches.qsize())]
+            await cancel_and_wait(*[leftover for leftover in leftovers if leftover is not None])
+            while not parsed.empty():
+                pending = parsed.get_nowait()
+                if pending is not None and pending.done() and not pending.cancelled():
+                    pending.exception()  # retrieved: a page that failed after the pull had already stopped
+            if parsers is not None:
+                log.debug("pull from %s: %d pages parsed in parser processes", peer.node_id, parsers.pages)
+                await parsers.close()
+            await sink.close()
+
+        await run_to_end(clean_up())  # even if the pull is cancelled meanwhile: no helper process left behind
     await persistence.record_pull_outcome(context.engine, peer.node_id, lag=progress.remaining)
     return progress
 

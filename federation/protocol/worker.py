@@ -13,6 +13,7 @@ from federation.protocol.context import FederationContext
 from federation.protocol.discovery import accept_rotated_keys
 from federation.protocol.puller import PullBusy, PullError, pull_peer
 from federation.protocol.transport import TransportError
+from federation.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 NONCE_PURGE_INTERVAL_S = 600
@@ -83,6 +84,4 @@ async def running_worker(context: FederationContext) -> AsyncIterator[asyncio.Ta
     try:
         yield task
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel_and_wait(task)
