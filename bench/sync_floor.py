@@ -38,7 +38,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from pull_page import build_page
-from sync import RATE_TARGET, SOURCE_ID, header, regies
+from sync import RATE_TARGET, SOURCE_ID, executemany_baseline, header, regies
 
 from federation.protocol.apply import Row, parse_page, wire_rows
 from federation.protocol.persistence import feed_sql
@@ -105,13 +105,12 @@ def writer_stage(directory: Path, rows: list[Row]) -> float:
 
 
 def baseline_stage(directory: Path, rows: list[Row]) -> float:
-    """bench/sync.py's baseline: plain INSERT of the same rows, 1,000 per transaction, WAL, synchronous=NORMAL."""
-    statement = f"INSERT INTO records ({', '.join(RECORD_COLUMNS)}) VALUES ({', '.join('?' * len(RECORD_COLUMNS))})"
-    text_rows = [(*row[:-1], row[-1].decode()) for row in rows]
-    with fresh_database(directory, "baseline.db") as connection:
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=NORMAL")
-        return cpu_seconds(lambda: upsert_all(connection, text_rows, 1000, statement))
+    """CPU seconds of bench/sync.py's baseline for the same rows (their bodies as text, as the node stores them)."""
+    path = directory / "baseline.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    named = [dict(zip(RECORD_COLUMNS, (*row[:-1], row[-1].decode()), strict=True)) for row in rows]
+    return executemany_baseline(path, named, 1000, clock=time.process_time)
 
 
 def feed_stage(connection: sqlite3.Connection, total: int, limit: int) -> float:

@@ -207,12 +207,6 @@ async def held(engine: AsyncEngine, peer_id: str) -> AsyncIterator[Holder]:
             log.warning("could not give back the pull lease of %s; it is free in %d s", peer_id, LEASE_S, exc_info=True)
 
 
-async def current_holder(engine: AsyncEngine, peer_id: str) -> str | None:
-    """Who holds the peer's lease now (for people), or None if it is free."""
-    lease = await _read(engine, peer_id)
-    return lease.live if lease else None
-
-
 async def running_pulls(engine: AsyncEngine) -> dict[str, str]:
     """Every peer being pulled now, with who pulls it (for people), in one read."""
     async with engine.connect() as connection:

@@ -109,7 +109,7 @@ async def test_another_hosts_lease_is_held_until_it_expires(make_node: NodeFacto
     await _set_lease(b, "hub-2.example:4242:98765:00c0ffee", seconds_left=50)
     with pytest.raises(PullBusy, match=r"process 4242 on hub-2\.example"):
         await pull_peer(b.context, await _peer(b))
-    assert await pull_lease.current_holder(b.context.engine, "rq-a") == "process 4242 on hub-2.example"
+    assert (await pull_lease.running_pulls(b.context.engine)).get("rq-a") == "process 4242 on hub-2.example"
 
 
 async def test_the_lease_is_renewed_while_the_pull_runs(
@@ -187,12 +187,12 @@ async def test_a_pid_now_naming_another_process_frees_its_lease(make_node: NodeF
     _a, b = await make_pair(make_node, 2)
     here = socket.gethostname()
     await _set_lease(b, f"{here}:{os.getpid()}:1:a1b2c3d4", seconds_left=50)  # an earlier process with our pid
-    assert await pull_lease.current_holder(b.context.engine, "rq-a") is None
+    assert (await pull_lease.running_pulls(b.context.engine)).get("rq-a") is None
     assert (await pull_peer(b.context, await _peer(b))).received == 3
     alive = await asyncio.create_subprocess_exec(sys.executable, "-c", "import time; time.sleep(60)")
     try:
         await _set_lease(b, f"{here}:{alive.pid}:1:a1b2c3d4", seconds_left=50)  # its pid, not its start time
-        assert await pull_lease.current_holder(b.context.engine, "rq-a") is None
+        assert (await pull_lease.running_pulls(b.context.engine)).get("rq-a") is None
         assert (await pull_peer(b.context, await _peer(b))).received == 0
     finally:
         alive.kill()
