@@ -21,14 +21,35 @@ PIPE_BYTES = 1 << 20  # Linux's default ceiling for an unprivileged process (/pr
 CLOSE_TIMEOUT_S = 30.0  # how long a child may take to finish its input and exit once told to
 
 
+# Why the loops in _read_exactly and write_frame: with PYTHONUNBUFFERED=1 (common in containers and service
+# units) a child's sys.stdout.buffer is the raw file, whose write() may take only part of a page when a signal
+# interrupts it: a job-control stop (Ctrl-Z then fg), a debugger or profiler attaching. The rest was dropped and
+# the pull waited for the end of that frame for good. Reads get the same care for any raw stream handed in.
+
+
+def _read_exactly(stream: BinaryIO, size: int) -> bytes | None:
+    chunk = stream.read(size)
+    if chunk is None or len(chunk) == size:
+        return chunk
+    parts = [chunk]
+    received = len(chunk)
+    while received < size:
+        chunk = stream.read(size - received)
+        if not chunk:
+            return None  # the stream ended mid-frame
+        parts.append(chunk)
+        received += len(chunk)
+    return b"".join(parts)
+
+
 def read_frame(stream: BinaryIO) -> Any:
     """The next message on a blocking stream; None at its end (or at a frame cut short by it)."""
-    header = stream.read(LENGTH.size)
-    if len(header) < LENGTH.size:
+    header = _read_exactly(stream, LENGTH.size)
+    if header is None:
         return None
     (length,) = LENGTH.unpack(header)
-    payload = stream.read(length)
-    if len(payload) < length:
+    payload = _read_exactly(stream, length)
+    if payload is None:
         return None
     return marshal.loads(payload)
 
@@ -39,7 +60,13 @@ def encode_frame(message: tuple[Any, ...]) -> bytes:
 
 
 def write_frame(stream: BinaryIO, message: tuple[Any, ...]) -> None:
-    stream.write(encode_frame(message))
+    """Write the whole frame, even to a raw stream that takes it in parts (see above)."""
+    frame = memoryview(encode_frame(message))
+    while frame:
+        written = stream.write(frame)
+        if written is None:  # a non-blocking stream that is full: never ours, but never a silent loss either
+            raise BlockingIOError("a helper process's pipe is non-blocking and full")
+        frame = frame[written:]
     stream.flush()
 
 

@@ -183,8 +183,9 @@ async def _keep_renewed(engine: AsyncEngine, peer_id: str, holder: Holder) -> No
             if not await renew(engine, peer_id, holder):
                 log.warning("pull lease of %s expired while pulling and was taken by another pull", peer_id)
                 return
-        except Exception:  # a locked or unreachable database: try again at the next interval
-            log.warning("could not renew the pull lease of %s", peer_id, exc_info=True)
+        except Exception as exc:  # a locked or unreachable database: try again at the next interval
+            # One line: a traceback every RENEW_S buried the pull's own progress in a terminal.
+            log.warning("could not renew the pull lease of %s (%s); trying again in %g s", peer_id, _why(exc), RENEW_S)
 
 
 @contextlib.asynccontextmanager
@@ -203,8 +204,15 @@ async def held(engine: AsyncEngine, peer_id: str) -> AsyncIterator[Holder]:
 
         try:
             await run_to_end(release())
-        except Exception:  # never hide the pull's own outcome: the lease frees itself once not renewed
-            log.warning("could not give back the pull lease of %s; it is free in %d s", peer_id, LEASE_S, exc_info=True)
+        except Exception as exc:  # never hide the pull's own outcome: the lease frees itself once not renewed
+            why = _why(exc)
+            log.warning("could not give back the pull lease of %s (%s); it is free in %d s", peer_id, why, LEASE_S)
+
+
+def _why(exc: Exception) -> str:
+    """The database's own words (SQLAlchemy's text adds the statement and a link over several lines)."""
+    cause = getattr(exc, "orig", None) or exc
+    return f"{type(cause).__name__}: {cause}"
 
 
 async def running_pulls(engine: AsyncEngine) -> dict[str, str]:

@@ -1,8 +1,10 @@
-"""A pull's handle on its helper processes: ending one that is blocked writing answers nobody reads any more."""
+"""A pull's handle on its helper processes: frames arrive whole whatever the streams' buffering, and ending one
+that is blocked writing answers nobody reads any more."""
 
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import signal
 import time
@@ -11,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from federation.protocol import frames
-from federation.protocol.frames import ChildProcess
+from federation.protocol.frames import ChildProcess, read_frame, write_frame
 
 # A helper that, like a page parser, answers each message with a large frame (its rows), and ends at the end of
 # its input. Its answers are far larger than a pipe holds: nobody reading them, it blocks writing.
@@ -58,3 +60,77 @@ async def test_a_child_that_does_not_end_when_closed_is_abandoned(
     loud_child._process.send_signal(signal.SIGSTOP)  #: it cannot read the end of its input any more
     await asyncio.wait_for(loud_child.close(), timeout=10)
     assert loud_child._process.returncode == -9
+
+
+class _Trickle(io.RawIOBase):
+    """A raw stream that, like a pipe interrupted by a signal, takes or gives at most `step` bytes per call."""
+
+    def __init__(self, step: int, data: bytes = b"") -> None:
+        self.step = step
+        self.data = bytearray(data)
+        self.calls = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return True
+
+    def write(self, chunk: object) -> int:
+        self.calls += 1
+        part = bytes(memoryview(chunk)[: self.step])  # type: ignore[arg-type]
+        self.data += part
+        return len(part)
+
+    def read(self, size: int = -1) -> bytes:
+        self.calls += 1
+        part = bytes(self.data[: min(size, self.step)])
+        del self.data[: len(part)]
+        return part
+
+
+def test_a_frame_written_to_a_stream_that_takes_it_in_parts_arrives_whole() -> None:
+    written = _Trickle(step=65_536)
+    message = ("page", b"r" * 300_000, "cursor")
+    write_frame(written, message)  # type: ignore[arg-type]
+    assert written.calls > 1
+    assert read_frame(_Trickle(step=1_000, data=bytes(written.data))) == message  # type: ignore[arg-type]
+
+
+def test_a_frame_cut_short_by_the_end_of_its_stream_reads_as_the_end() -> None:
+    whole = frames.encode_frame(("page", b"r" * 1_000))
+    assert read_frame(_Trickle(step=100, data=whole[:-1])) is None  # type: ignore[arg-type]
+
+
+async def test_answers_arrive_whole_from_an_unbuffered_child_stopped_and_resumed_while_it_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # PYTHONUNBUFFERED=1 (containers, service units) makes a child's stdout the raw file: a job-control stop
+    # (Ctrl-Z, then fg) during a large write made it write only part of a frame, and the pull hung waiting for
+    # the rest.
+    (tmp_path / "loud_child.py").write_text(LOUD_CHILD)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")])))
+    monkeypatch.setenv("PYTHONUNBUFFERED", "1")
+    child = await ChildProcess.start("a loud child", "loud_child")
+    assert await child.receive() == ("ready",)
+    stopping = True
+
+    async def stop_and_resume() -> None:
+        while stopping:
+            child._process.send_signal(signal.SIGSTOP)
+            await asyncio.sleep(0.001)
+            child._process.send_signal(signal.SIGCONT)
+            await asyncio.sleep(0.004)
+
+    nudges = asyncio.create_task(stop_and_resume())
+    try:
+        for _ in range(8):
+            await child.send(("page", b"p"))
+            answer = await asyncio.wait_for(child.receive(), timeout=20)
+            assert answer == ("page", b"r" * 3_000_000)
+    finally:
+        stopping = False
+        await nudges
+        child._process.send_signal(signal.SIGCONT)
+        await child.close()
+    assert child._process.returncode == 0

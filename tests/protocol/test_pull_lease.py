@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import os
 import socket
+import sqlite3
 import sys
 
 import pytest
 from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 
 from federation import cli_federation
 from federation.protocol import persistence, pull_lease
@@ -123,6 +126,31 @@ async def test_the_lease_is_renewed_while_the_pull_runs(
         await asyncio.sleep(0.3)
         assert (await _lease(b))[1] > first  # type: ignore[operator]
         assert not await pull_lease.renew(b.context.engine, "rq-a", pull_lease.Holder.new())  # not the holder's
+
+
+async def test_a_lease_that_cannot_be_renewed_says_why_in_one_line_and_tries_again(
+    make_node: NodeFactory, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    _a, b = await make_pair(make_node, 1)
+    monkeypatch.setattr(pull_lease, "RENEW_S", 0.05)
+    attempts = 0
+
+    async def locked(*_args: object) -> bool:
+        nonlocal attempts
+        attempts += 1
+        raise OperationalError("BEGIN IMMEDIATE", {}, sqlite3.OperationalError("database is locked"))
+
+    monkeypatch.setattr(pull_lease, "renew", locked)
+    with caplog.at_level(logging.WARNING, logger="federation.protocol.pull_lease"):
+        async with pull_lease.held(b.context.engine, "rq-a"):
+            await asyncio.sleep(0.3)
+    assert attempts >= 2
+    warnings = [record for record in caplog.records if "could not renew" in record.getMessage()]
+    assert len(warnings) == attempts
+    assert warnings[0].getMessage() == (
+        "could not renew the pull lease of rq-a (OperationalError: database is locked); trying again in 0.05 s"
+    )
+    assert all(record.exc_info is None for record in warnings)
 
 
 async def test_regies_sync_waits_for_the_pull_in_progress(
