@@ -348,7 +348,7 @@ class SyncRun:
         return float(rates[-1].replace(",", "")) if rates else None
 
 
-# Runs exactly what the `regies` console script runs (federation.cli.main), and at exit writes the process's
+# Runs exactly what the `regies` console script runs (federation.cli.run), and at exit writes the process's
 # VmHWM (peak resident set of its own address space) on stderr, which goes to the same log as the output.
 SYNC_WRAPPER = """
 import atexit, sys
@@ -360,9 +360,9 @@ def _report_peak_rss():
                 sys.stderr.write("\\nbench-vmhwm-kib: " + line.split()[1] + "\\n")
 
 atexit.register(_report_peak_rss)
-from federation.cli import main
+from federation.cli import run
 sys.argv[0] = "regies"
-raise SystemExit(main())
+run()
 """
 
 
@@ -507,7 +507,7 @@ def run_round(root: Path, count: int, batch: int, seed: int, keep_rows: bool) ->
         cpu_before = proc_cpu_seconds(server.process.pid)
         print(
             f"  timing: regies --data-dir {receiver_dir.name} sync {SOURCE_ID} --pull-only "
-            "(federation.cli.main in a child reporting its VmHWM at exit)",
+            "(federation.cli.run in a child reporting its VmHWM at exit)",
             flush=True,
         )
         sync = timed_sync(receiver_dir, env, root / "sync.log")

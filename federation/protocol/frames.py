@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import gc
 import marshal
 import struct
 import sys
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NoReturn
 
 LENGTH = struct.Struct(">I")
 PIPE_BYTES = 1 << 20  # Linux's default ceiling for an unprivileged process (/proc/sys/fs/pipe-max-size)
@@ -68,6 +69,24 @@ def write_frame(stream: BinaryIO, message: tuple[Any, ...]) -> None:
             raise BlockingIOError("a helper process's pipe is non-blocking and full")
         frame = frame[written:]
     stream.flush()
+
+
+def child_streams() -> tuple[BinaryIO, BinaryIO]:
+    """A helper process's end of its frames: its stdin and stdout, the stdout pipe enlarged like its stdin.
+
+    Why: an answer (a page of rows) is about a megabyte; with the default 64 KiB pipe the child waits, unable to
+    start on its next page, until the pulling process (busy parsing a page itself meanwhile) has read it all.
+    """
+    if hasattr(fcntl, "F_SETPIPE_SZ"):
+        with contextlib.suppress(OSError):  # not a pipe (a test's file), or a host's lower ceiling
+            fcntl.fcntl(sys.stdout.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+    return sys.stdin.buffer, sys.stdout.buffer
+
+
+def exit_child(code: int) -> NoReturn:
+    """End a helper process with `code`, its objects left to the operating system (see federation.cli.run)."""
+    gc.freeze()
+    raise SystemExit(code)
 
 
 class ChildFailed(Exception):

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import BinaryIO
 
 from federation.protocol.apply import BatchRejected, ParsedPage, page_rows
-from federation.protocol.frames import ChildFailed, ChildProcess, read_frame, write_frame
+from federation.protocol.frames import ChildFailed, ChildProcess, child_streams, exit_child, read_frame, write_frame
 from federation.tasks import cancel_and_wait
 
 # --- Child side -----------------------------------------------------------------------------------------------
@@ -51,7 +51,7 @@ def main(argv: Sequence[str]) -> int:
     if argv:
         print("usage: python -m federation.protocol.page_parsers  (frames on stdin and stdout)", file=sys.stderr)
         return 2
-    return serve(sys.stdin.buffer, sys.stdout.buffer)
+    return serve(*child_streams())
 
 
 # --- Parent side ----------------------------------------------------------------------------------------------
@@ -172,4 +172,4 @@ class PageParsers:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+    exit_child(main(sys.argv[1:]))

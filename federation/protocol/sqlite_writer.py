@@ -26,7 +26,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any, BinaryIO
 
-from federation.protocol.frames import ChildProcess, read_frame, write_frame
+from federation.protocol.frames import ChildProcess, child_streams, exit_child, read_frame, write_frame
 from federation.storage.upsert import SQLITE_UPSERT_SQL
 
 # A larger WAL before each automatic checkpoint (64 MiB instead of 4 MiB) means fewer checkpoint stalls during
@@ -126,7 +126,7 @@ def main(argv: Sequence[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m federation.protocol.sqlite_writer DATABASE_PATH", file=sys.stderr)
         return 2
-    return serve(argv[0], sys.stdin.buffer, sys.stdout.buffer)
+    return serve(argv[0], *child_streams())
 
 
 # --- Parent side ----------------------------------------------------------------------------------------------
@@ -163,4 +163,4 @@ class SqliteWriterProcess:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+    exit_child(main(sys.argv[1:]))

@@ -134,3 +134,37 @@ async def test_answers_arrive_whole_from_an_unbuffered_child_stopped_and_resumed
         child._process.send_signal(signal.SIGCONT)
         await child.close()
     assert child._process.returncode == 0
+
+
+# A helper that answers with a page-sized frame (900 kB) through child_streams, then says on a side file that
+# it is free for its next page.
+ANSWERING_CHILD = """
+import sys
+from pathlib import Path
+from federation.protocol.frames import child_streams, read_frame, write_frame
+
+incoming, outgoing = child_streams()
+while read_frame(incoming) is not None:
+    write_frame(outgoing, ("page", b"r" * 900_000))
+    Path(sys.argv[1]).write_text("free")
+"""
+
+
+async def test_a_helper_hands_over_a_page_of_rows_without_waiting_for_the_pull_to_read_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The pulling process is often busy parsing a page itself: a helper whose answer did not fit in its pipe
+    # waited for it, idle, instead of starting on its next page.
+    (tmp_path / "answering_child.py").write_text(ANSWERING_CHILD)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")])))
+    free = tmp_path / "free"
+    child = await ChildProcess.start("an answering child", "answering_child", str(free))
+    try:
+        await child.send(("page", b"p"))
+        deadline = time.monotonic() + 10
+        while not free.exists() and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)  # not reading its answer meanwhile
+        assert free.exists()
+        assert await child.receive() == ("page", b"r" * 900_000)
+    finally:
+        await child.close()
