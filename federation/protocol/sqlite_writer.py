@@ -29,8 +29,10 @@ from typing import Any, BinaryIO
 from federation.protocol.frames import ChildProcess, child_streams, exit_child, read_frame, write_frame
 from federation.storage.upsert import SQLITE_UPSERT_SQL
 
-# A larger WAL before each automatic checkpoint (64 MiB instead of 4 MiB) means fewer checkpoint stalls during
-# a long pull; the writer checkpoints what is left, without waiting for readers, when it ends. The page cache
+# Checkpoints (copying the WAL into the database file, then syncing it) run in a thread of the writer with its
+# own connection, after each commit (_Checkpointer): run by the commit itself, each stalled the writer for up to
+# half a second, and the last one, after the last page, was paid at the end of every pull. The writer's own
+# automatic checkpoint stays as a bound (256 MiB of WAL) should that thread fall behind. The page cache
 # (32 MiB) holds the record-id index of a few hundred thousand records; it counts in the receiver's memory
 # next to the pulling process (together under 300 MB for a million records, bench/sync.py).
 # Frames a thread of the writer reads ahead of the one being applied. SQLite runs without the GIL, so during a
@@ -42,7 +44,7 @@ PRAGMAS = (
     "journal_mode=WAL",
     "synchronous=NORMAL",
     "cache_size=-32768",
-    "wal_autocheckpoint=16384",
+    "wal_autocheckpoint=65536",
 )
 
 
@@ -87,7 +89,9 @@ def serve(path: str, incoming: BinaryIO, outgoing: BinaryIO) -> int:
     in_transaction = False
     pages = applied = 0
     frames = _FramesAhead(incoming)
+    checkpoints: _Checkpointer | None = None
     try:
+        checkpoints = _Checkpointer(path)
         while (message := frames.next()) is not None:
             if message[0] == "page":
                 _, rows, peer_id, cursor, remaining, commit = message
@@ -107,6 +111,7 @@ def serve(path: str, incoming: BinaryIO, outgoing: BinaryIO) -> int:
                 in_transaction = False
                 write_frame(outgoing, ("committed", pages, applied))
                 pages = applied = 0
+                checkpoints.due()
     except Exception as exc:  # reported to the parent, which raises it in the pull
         if in_transaction:
             connection.execute("ROLLBACK")
@@ -116,10 +121,50 @@ def serve(path: str, incoming: BinaryIO, outgoing: BinaryIO) -> int:
     finally:
         if connection.in_transaction:
             connection.execute("ROLLBACK")
-        with contextlib.suppress(sqlite3.Error):
-            connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        if checkpoints is not None:
+            checkpoints.stop()  # after a last checkpoint of what is committed
         connection.close()
     return 0
+
+
+class _Checkpointer:
+    """A thread checkpointing the database after each commit, on a connection of its own.
+
+    PASSIVE checkpoints wait for nobody: the writer goes on with its next pages (SQLite copies the WAL without the
+    GIL), and readers (a server on the same database) are never blocked. A checkpoint asked for while one runs
+    is done once that one ends.
+    """
+
+    def __init__(self, path: str) -> None:
+        self._connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._connection.execute("PRAGMA busy_timeout=10000")
+        self._wanted = threading.Event()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="writer-checkpoints", daemon=True)
+        self._thread.start()
+
+    def due(self) -> None:
+        self._wanted.set()
+
+    def _run(self) -> None:
+        while True:
+            self._wanted.wait()
+            self._wanted.clear()
+            # Read once cleared and before the checkpoint starts: a stop asked later sets the event again, and so
+            # gets a checkpoint of its own, which covers every commit.
+            last = self._stopping
+            # Busy (another connection checkpoints) or failing: the next commit asks again, the writer's
+            # automatic checkpoint bounds the WAL meanwhile, and SQLite checkpoints at the last close anyway.
+            with contextlib.suppress(sqlite3.Error):
+                self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            if last:
+                return
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wanted.set()
+        self._thread.join()
+        self._connection.close()
 
 
 def main(argv: Sequence[str]) -> int:

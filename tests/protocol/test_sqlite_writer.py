@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import itertools
+import shutil
 import sqlite3
 import struct
 from pathlib import Path
@@ -61,6 +63,24 @@ def test_pages_commit_together_with_their_checkpoint(database: Path) -> None:
     rows, checkpoint = stored(database)
     assert [version for _, version in rows] == [2, 1, 1, 1]
     assert checkpoint == ("c4", 0)
+
+
+def test_what_is_committed_is_in_the_database_file_itself_when_the_writer_ends(database: Path, tmp_path: Path) -> None:
+    # Checkpointed, not only in the WAL: another connection stays open (a server on the same node), so the
+    # writer's close is not the last one, which SQLite would checkpoint anyway.
+    with contextlib.closing(sqlite3.connect(database)) as server:
+        server.execute("PRAGMA journal_mode=WAL")
+        server.execute("SELECT count(*) FROM records").fetchall()  # has the WAL open from now on
+        incoming = frames(
+            ("page", [row(n) for n in range(1, 1001)], "rq-a", "c1", 1000, True),
+            ("page", [row(n) for n in range(1001, 2001)], "rq-a", "c2", 0, True),
+        )
+        assert serve(str(database), incoming, io.BytesIO()) == 0
+        alone = tmp_path / "file-alone.db"
+        shutil.copyfile(database, alone)  # without its -wal file
+        rows, checkpoint = stored(alone)
+        assert len(rows) == 2000
+        assert checkpoint == ("c2", 0)
 
 
 def test_what_is_not_committed_is_rolled_back_when_the_parent_goes(database: Path) -> None:
