@@ -241,11 +241,19 @@ async def _pull(
 
     # Up to PREFETCH pages are requested ahead: each request starts as soon as the previous answer's headers
     # (Regies-Next-Cursor, Regies-More) arrive, so the peer prepares pages while this node parses and writes.
-    fetches: asyncio.Queue[asyncio.Task[bytes] | None] = asyncio.Queue(maxsize=PREFETCH)
+    fetches: asyncio.Queue[asyncio.Future[bytes] | None] = asyncio.Queue(maxsize=PREFETCH)
 
     peer_keys = PeerKeys(context.engine, context.client, peer)
 
     async def produce() -> None:
+        try:
+            await request_pages()
+        except Exception as exc:  # unforeseen: raised by the pull in its turn, never a pull waiting for ever
+            failed: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+            failed.set_exception(exc)
+            await fetches.put(failed)
+
+    async def request_pages() -> None:
         cursor = peer.cursor or ""
         requested = 0
         while True:
@@ -299,7 +307,7 @@ async def _pull(
                     future.set_result(page_rows(raw, peer.node_id))
                 else:
                     future = queued
-            except (TransportError, BatchRejected, ChildFailed) as exc:  # raised by the pull, in feed order
+            except Exception as exc:  # raised by the pull in feed order; anything unforeseen too (it waited for ever)
                 future.set_exception(exc)
                 await parsed.put(future)
                 return

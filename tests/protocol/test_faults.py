@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import uuid
@@ -12,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, select
 
 from federation.appkeys import READER
-from federation.protocol import persistence, sender
+from federation.protocol import persistence, puller, sender
 from federation.protocol.keys import create_key
 from federation.protocol.puller import PullError, pull_peer
 from federation.protocol.signing import sign_request
@@ -21,7 +22,7 @@ from federation.schema.records import utcnow
 from federation.storage.engine import create_engine
 from federation.storage.mapping import to_micros
 from federation.storage.tables import outbox_batches, records
-from tests.protocol.conftest import Node, NodeFactory, activity
+from tests.protocol.conftest import Node, NodeFactory, activity, make_pair
 
 
 async def _raw(
@@ -392,3 +393,22 @@ async def test_revoked_key_is_refused_after_refresh(pair: tuple[Node, Node]) -> 
     assert "expired" in problem["detail"]
     status, _ = await _raw(b, a, "GET", "/federation/v1/changes")  # the new key works
     assert status == 200
+
+
+@pytest.mark.parametrize("stage", ["parsing a page", "requesting the next page"], ids=["parsing", "requesting"])
+async def test_an_unforeseen_error_ends_the_pull_with_it_instead_of_a_pull_waiting_for_ever(
+    make_node: NodeFactory, monkeypatch: pytest.MonkeyPatch, stage: str
+) -> None:
+    # A bug, or anything else none of the pull's own errors covers: the pull used to wait for the page for good.
+    _a, b = await make_pair(make_node, 5)
+
+    def broken(*_args: object, **_kwargs: object) -> Any:
+        raise RuntimeError(f"unforeseen while {stage}")
+
+    monkeypatch.setattr(puller, "page_rows" if stage == "parsing a page" else "quote", broken)
+    peer = await persistence.get_peer(b.context.engine, "rq-a")
+    assert peer is not None
+    with pytest.raises(RuntimeError, match=f"unforeseen while {stage}"):
+        await asyncio.wait_for(pull_peer(b.context, peer), timeout=10)
+    monkeypatch.undo()
+    assert (await pull_peer(b.context, peer)).received == 6  # and the next pull goes on: 5 activities, the profile
