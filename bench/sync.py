@@ -296,7 +296,9 @@ class Server:
 
 def start_server(data_dir: Path, env: dict[str, str], log_path: Path) -> Server:
     port = free_port()
-    argv = [str(REGIES), "--data-dir", str(data_dir), "serve", "--port", str(port)]
+    # `python -m federation`, not the console script: bench/sync_compare.py runs older checkouts through
+    # PYTHONPATH, and the script's entry point (federation.cli.run) may not exist in them.
+    argv = [sys.executable, "-m", "federation", "--data-dir", str(data_dir), "serve", "--port", str(port)]
     with log_path.open("wb") as log:
         # A session of its own: Ctrl-C reaches only the bench, which then stops the server itself.
         process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
