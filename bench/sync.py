@@ -297,7 +297,7 @@ class Server:
 def start_server(data_dir: Path, env: dict[str, str], log_path: Path) -> Server:
     port = free_port()
     # `python -m federation`, not the console script: bench/sync_compare.py runs older checkouts through
-    # PYTHONPATH, and the script's entry point (federation.cli.run) may not exist in them.
+    # PYTHONPATH, and the script's entry point (federation.entry.run) may not exist in them.
     argv = [sys.executable, "-m", "federation", "--data-dir", str(data_dir), "serve", "--port", str(port)]
     with log_path.open("wb") as log:
         # A session of its own: Ctrl-C reaches only the bench, which then stops the server itself.
@@ -350,7 +350,7 @@ class SyncRun:
         return float(rates[-1].replace(",", "")) if rates else None
 
 
-# Runs exactly what the `regies` console script runs (federation.cli.run), and at exit writes the process's
+# Runs exactly what the `regies` console script runs (federation.entry.run), and at exit writes the process's
 # VmHWM (peak resident set of its own address space) on stderr, which goes to the same log as the output.
 SYNC_WRAPPER = """
 import atexit, sys
@@ -362,7 +362,7 @@ def _report_peak_rss():
                 sys.stderr.write("\\nbench-vmhwm-kib: " + line.split()[1] + "\\n")
 
 atexit.register(_report_peak_rss)
-from federation.cli import run
+from federation.entry import run
 sys.argv[0] = "regies"
 run()
 """
@@ -509,7 +509,7 @@ def run_round(root: Path, count: int, batch: int, seed: int, keep_rows: bool) ->
         cpu_before = proc_cpu_seconds(server.process.pid)
         print(
             f"  timing: regies --data-dir {receiver_dir.name} sync {SOURCE_ID} --pull-only "
-            "(federation.cli.run in a child reporting its VmHWM at exit)",
+            "(federation.entry.run in a child reporting its VmHWM at exit)",
             flush=True,
         )
         sync = timed_sync(receiver_dir, env, root / "sync.log")

@@ -1,5 +1,5 @@
 """Lets `python -m federation` behave like the `regies` command."""
 
-from federation.cli import run
+from federation.entry import run
 
 run()
