@@ -370,7 +370,7 @@ def run() -> NoReturn:
 
     Why: at exit the interpreter's collector walks every object still alive, those of every imported module
     included (pydantic and SQLAlchemy models, plugins): 0.1 s of every command on this machine class (a no-op
-    `regies sync` takes 0.7 s). Frozen objects are skipped; the process's memory goes back at once all the same.
+    `regies sync` takes 0.55-0.7 s). Frozen objects are skipped; the process's memory goes back at once all the same.
     Not in `main`, which tests call in-process many times: frozen objects would never be collected there.
     """
     code = main()
