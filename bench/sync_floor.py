@@ -50,6 +50,12 @@ CORES = 2  # the machine class the target is set for
 RECEIVER_ID = "bench-receiver"
 
 
+def remove_database(path: Path) -> None:
+    """An SQLite file gone with its WAL and shared-memory files (stages repeat on the same names)."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
 @contextmanager
 def fresh_database(directory: Path, name: str) -> Iterator[sqlite3.Connection]:
     """A new SQLite file with the node's `records` and `changes` tables (its own DDL and indexes), in WAL mode."""
@@ -58,8 +64,7 @@ def fresh_database(directory: Path, name: str) -> Iterator[sqlite3.Connection]:
     from federation.storage.tables import changes, metadata, records
 
     path = directory / name
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    remove_database(path)
     engine = create_engine(f"sqlite:///{path}")
     metadata.create_all(engine, tables=[records, changes])
     engine.dispose()
@@ -107,8 +112,7 @@ def writer_stage(directory: Path, rows: list[Row]) -> float:
 def baseline_stage(directory: Path, rows: list[Row]) -> float:
     """CPU seconds of bench/sync.py's baseline for the same rows (their bodies as text, as the node stores them)."""
     path = directory / "baseline.db"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    remove_database(path)
     named = [dict(zip(RECORD_COLUMNS, (*row[:-1], row[-1].decode()), strict=True)) for row in rows]
     return executemany_baseline(path, named, 1000, clock=time.process_time)
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from federation import SCHEMA_VERSION, __version__
 from federation.cli_federation import add_commands as add_federation_commands
@@ -363,19 +362,6 @@ def build_parser(extra_commands: dict[str, Command] | None = None) -> argparse.A
 
 def _plugin_handler(command: Command) -> Callable[[argparse.Namespace], int]:
     return lambda args: command.run(args, _settings(args))
-
-
-def run() -> NoReturn:
-    """The `regies` program: `main`, then an exit that leaves the command's objects to the operating system.
-
-    Why: at exit the interpreter's collector walks every object still alive, those of every imported module
-    included (pydantic and SQLAlchemy models, plugins): 0.1 s of every command on this machine class (a no-op
-    `regies sync` takes 0.55-0.7 s). Frozen objects are skipped; the process's memory goes back at once all the same.
-    Not in `main`, which tests call in-process many times: frozen objects would never be collected there.
-    """
-    code = main()
-    gc.freeze()
-    sys.exit(code)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,11 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
-import gc
 import marshal
 import struct
 import sys
-from typing import Any, BinaryIO, NoReturn
+from typing import Any, BinaryIO
 
 LENGTH = struct.Struct(">I")
 PIPE_BYTES = 1 << 20  # Linux's default ceiling for an unprivileged process (/proc/sys/fs/pipe-max-size)
@@ -81,12 +80,6 @@ def child_streams() -> tuple[BinaryIO, BinaryIO]:
         with contextlib.suppress(OSError):  # not a pipe (a test's file), or a host's lower ceiling
             fcntl.fcntl(sys.stdout.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
     return sys.stdin.buffer, sys.stdout.buffer
-
-
-def exit_child(code: int) -> NoReturn:
-    """End a helper process with `code`, its objects left to the operating system (see federation.cli.run)."""
-    gc.freeze()
-    raise SystemExit(code)
 
 
 class ChildFailed(Exception):

@@ -21,8 +21,9 @@ import sys
 from collections.abc import Sequence
 from typing import BinaryIO
 
+from federation.entry import exit_leaving_objects
 from federation.protocol.apply import BatchRejected, ParsedPage, page_rows
-from federation.protocol.frames import ChildFailed, ChildProcess, child_streams, exit_child, read_frame, write_frame
+from federation.protocol.frames import ChildFailed, ChildProcess, child_streams, read_frame, write_frame
 from federation.tasks import cancel_and_wait
 
 # --- Child side -----------------------------------------------------------------------------------------------
@@ -172,4 +173,4 @@ class PageParsers:
 
 
 if __name__ == "__main__":
-    exit_child(main(sys.argv[1:]))
+    exit_leaving_objects(main(sys.argv[1:]))

@@ -26,7 +26,8 @@ import threading
 from collections.abc import Sequence
 from typing import Any, BinaryIO
 
-from federation.protocol.frames import ChildProcess, child_streams, exit_child, read_frame, write_frame
+from federation.entry import exit_leaving_objects
+from federation.protocol.frames import ChildProcess, child_streams, read_frame, write_frame
 from federation.storage.upsert import SQLITE_UPSERT_SQL
 
 # Checkpoints (copying the WAL into the database file, then syncing it) run in a thread of the writer with its
@@ -208,4 +209,4 @@ class SqliteWriterProcess:
 
 
 if __name__ == "__main__":
-    exit_child(main(sys.argv[1:]))
+    exit_leaving_objects(main(sys.argv[1:]))
