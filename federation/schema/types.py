@@ -38,8 +38,9 @@ def _memoized(normalize: Callable[[str], str]) -> Callable[[str], str]:
     return lru_cache(maxsize=16384)(normalize)
 
 
-_insee_commune = _memoized(normalize_insee_commune)
-_qpv_code = _memoized(normalize_qpv_code)
+# Public: the fast path for feed pages (federation.protocol.fastpage) checks with the same functions.
+insee_commune = _memoized(normalize_insee_commune)
+qpv_code = _memoized(normalize_qpv_code)
 
 
 def _as_str(value: Any) -> Any:
@@ -79,7 +80,7 @@ Rna = Annotated[
 InseeCommune = Annotated[
     str,
     BeforeValidator(_as_str),
-    AfterValidator(_insee_commune),
+    AfterValidator(insee_commune),
     Field(
         description="INSEE commune code (5 characters, 2A/2B for Corsica).",
         examples=["75056", "2A004"],
@@ -88,7 +89,7 @@ InseeCommune = Annotated[
 ]
 QpvCode = Annotated[
     str,
-    AfterValidator(_qpv_code),
+    AfterValidator(qpv_code),
     Field(
         description="Priority neighbourhood (QPV) code: QP + 6 digits (2015 list) or QN + 5 alphanumerics "
         "+ 1 letter (2024 list).",
@@ -186,7 +187,7 @@ def derive_department_and_region(model: GeoModel) -> GeoModel:
         if department is not None or region is not None:
             raise ValueError("department and region are derived from `commune`: set the commune instead")
         return model
-    derived = _department_and_region(commune)
+    derived = department_and_region(commune)
     if derived is None:  # cannot happen for a validated commune, kept for safety
         raise ValueError(f"unknown commune {commune}")
     expected_department, expected_region = derived
@@ -203,7 +204,8 @@ def derive_department_and_region(model: GeoModel) -> GeoModel:
 
 
 @lru_cache(maxsize=16384)
-def _department_and_region(commune: str) -> tuple[str, str] | None:
+def department_and_region(commune: str) -> tuple[str, str] | None:
+    """The department and region codes of an INSEE commune code, or None if it is not one."""
     try:
         department = department_for_commune(normalize_insee_commune(commune))
     except ValueError:

@@ -43,17 +43,9 @@ def filter_values(record: BaseModel) -> tuple[Any, ...]:
     """The fields the API filters on, copied into their own columns (in FILTER_COLUMNS order)."""
     # Replication maps every received record through here: plain tuples, no per-record dict.
     if isinstance(record, Activity):
-        start, end = record.start_date, record.end_date
-        return (
-            record.category,
-            record.service_type,
-            record.status,
-            record.place.commune,
-            None,
-            None,
-            start.isoformat() if start else None,
-            end.isoformat() if end else None,
-            None,
+        place = record.place
+        return activity_filters(
+            record.category, record.service_type, record.status, place.commune, record.start_date, record.end_date
         )
     if isinstance(record, SharedResource):
         return (None, None, record.status, record.place.commune, record.kind, None, None, None, None)
@@ -64,6 +56,36 @@ def filter_values(record: BaseModel) -> tuple[Any, ...]:
     if isinstance(record, ReportReview):
         return (None, None, record.decision, None, None, None, None, None, record.report_origin)
     return _NO_FILTERS
+
+
+def activity_filters(
+    category: str, service_type: str, status: str, commune: str | None, start: dt.date | None, end: dt.date | None
+) -> tuple[Any, ...]:
+    """An activity's FILTER_COLUMNS values."""
+    return (
+        category,
+        service_type,
+        status,
+        commune,
+        None,
+        None,
+        start.isoformat() if start else None,
+        end.isoformat() if end else None,
+        None,
+    )
+
+
+def activity_values(
+    origin: str,
+    record_id: str,
+    version: int,
+    updated_at: dt.datetime,
+    filters: tuple[Any, ...],
+    body: bytes,
+) -> tuple[Any, ...]:
+    """`replica_values` of a live activity from its fields (federation.protocol.fastpage), `filters` from
+    activity_filters, the body as the origin's UTF-8 bytes."""
+    return ("activity", origin, record_id, version, to_micros(updated_at), False, *filters, body)
 
 
 def filter_columns(record: BaseModel) -> dict[str, Any]:

@@ -1,0 +1,312 @@
+"""The fast path for feed pages (federation.protocol.fastpage): it takes the pages of live activities the models
+take, storing what the models would store, and leaves every other page to the models."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from federation.protocol import fastpage
+from federation.protocol.apply import BatchRejected, ParsedPage, model_page_rows, page_rows
+from federation.protocol.persistence import feed_item
+from federation.schema.records import Activity, ActivityStatus
+from federation.schema.types import Category, GeoPoint, Partner, PartnerKind, Place
+from federation.storage.mapping import encode_body, to_micros
+
+SENDER = "rq-a"
+UPDATED = "2026-01-02T03:04:05Z"
+
+
+def document(n: int, **overrides: Any) -> dict[str, Any]:
+    """A varied activity as its origin stores it (every field the model has, canonical values)."""
+    body: dict[str, Any] = {
+        "origin": SENDER,
+        "id": str(uuid.UUID(int=n + 1)),
+        "version": 1 + n % 3,
+        "updated_at": UPDATED if n % 2 else "2026-01-02T03:04:05.250000Z",
+        "category": "mediation" if n % 2 else "urban_management",
+        "service_type": "green_spaces",
+        "title": f"Médiation de nuit — cité des Lilas n° {n}",
+        "description": 'Rondes "en binôme" avec les gardiens\net les locataires.',
+        "status": "planned",
+        "start_date": "2025-09-01",
+        "end_date": "2026-06-30" if n % 2 else None,
+        "place": {
+            "commune": "2A004" if n % 3 == 0 else "93066",
+            "qpv": ["QN09301M"] if n % 3 else [],
+            "address": "12 rue des Lilas",
+            "point": {"lat": 48.93, "lon": 2.3581},
+        },
+        "partners": [{"name": "Plaine Commune Habitat", "kind": "social_landlord", "siret": "73282932000074"}],
+        "inhabitants_involved": 12 + n,
+        "details": {"surface_m2": 1328.5, "zero_pesticide": True, "notes": ["a", {"b": None}]},
+    }
+    body.update(overrides)
+    return json.loads(encode_body(Activity.model_validate(body)))  # the canonical document, derived fields in
+
+
+def envelope(doc: dict[str, Any], payload_text: str | None = None, **overrides: Any) -> str:
+    """A record of the feed as a serving node writes it (persistence.feed_item), its payload text replaceable."""
+    record = Activity.model_validate(doc)
+    text = feed_item(
+        json.dumps(SENDER), "activity", str(record.id), record.version, to_micros(record.updated_at), False,
+        encode_body(record) if payload_text is None else payload_text,
+    )  # fmt: skip
+    if overrides:
+        fields = json.loads(text)
+        fields.update(overrides)
+        text = json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
+    return text
+
+
+def page(*records: str, origin: str = SENDER, more: bool = True) -> bytes:
+    return (
+        f'{{"origin":{json.dumps(origin)},"records":[{",".join(records)}],"next_cursor":"Yzo5","more":'
+        f'{json.dumps(more)},"remaining":3}}'
+    ).encode()
+
+
+def compact(doc: dict[str, Any]) -> str:
+    """A document in the canonical layout (compact, UTF-8): what a payload edited by hand looks like."""
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+
+
+def by_the_models(raw: bytes) -> ParsedPage | BatchRejected:
+    try:
+        return model_page_rows(raw, SENDER)
+    except BatchRejected as exc:
+        return exc
+
+
+def assert_agrees_with_the_models(raw: bytes) -> tuple[Any, ...] | None:
+    """Whatever the fast path takes, the models take, with the same rows (bodies the same JSON values)."""
+    fast = fastpage.fast_page_rows(raw, SENDER)
+    models = by_the_models(raw)
+    if fast is None:
+        return None
+    assert isinstance(models, ParsedPage), f"the fast path took a page the models refuse: {models}"
+    rows, next_cursor, more, remaining = fast
+    assert (next_cursor, more, remaining) == (models.next_cursor, models.more, models.remaining)
+    assert [row[:-1] for row in rows] == [row[:-1] for row in models.rows]
+    assert [json.loads(row[-1]) for row in rows] == [json.loads(row[-1]) for row in models.rows]
+    return fast
+
+
+def test_a_page_of_canonical_activities_takes_the_fast_path_with_the_models_rows_byte_for_byte() -> None:
+    raw = page(*(envelope(document(n)) for n in range(12)))
+    fast = fastpage.fast_page_rows(raw, SENDER)
+    assert fast is not None
+    models = model_page_rows(raw, SENDER)
+    assert ParsedPage(*fast) == models  # every column, the bodies' bytes included
+    assert page_rows(raw, SENDER) == models
+
+
+def test_an_empty_last_page_takes_the_fast_path() -> None:
+    assert fastpage.fast_page_rows(page(more=False), SENDER) == ([], "Yzo5", False, 3)
+
+
+def edited(edit: Callable[[dict[str, Any]], None]) -> bytes:
+    doc = document(1)
+    changed = copy.deepcopy(doc)
+    edit(changed)
+    return page(envelope(document(2)), envelope(doc, compact(changed)))
+
+
+def set_in(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    def edit(doc: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        target = doc
+        for key in parents:
+            target = target[key]
+        target[last] = value
+
+    return edit
+
+
+RESOURCE = feed_item(
+    json.dumps(SENDER), "resource", str(uuid.UUID(int=8)), 1, 1_767_323_045_000_000, False,
+    compact(
+        {"origin": SENDER, "id": str(uuid.UUID(int=8)), "version": 1, "updated_at": UPDATED, "name": "Camionnette",
+         "kind": "vehicle"}
+    ),
+)  # fmt: skip
+
+# Records the models take but would store otherwise, or refuse: the fast path must leave each page to them.
+LEFT_TO_THE_MODELS: dict[str, bytes] = {
+    "title with a trailing space (the models strip it)": edited(set_in("title", "Médiation ")),
+    "title of a separator only (the models refuse it)": edited(set_in("title", "\x1c")),
+    "lowercase Corsican commune (the models upper-case it)": edited(set_in("place.commune", "2a004")),
+    "department left out (the models derive it)": edited(set_in("place.department", None)),
+    "department of another commune (refused)": edited(set_in("place.department", "75")),
+    "region of another commune (refused)": edited(set_in("place.region", "84")),
+    "no commune but a region (refused)": edited(lambda doc: doc.update(place={"region": "11"})),
+    "commune as a number (the models make it text)": edited(set_in("place.commune", 93066)),
+    "unknown commune (refused)": edited(set_in("place.commune", "20001")),
+    "lowercase QPV code (the models upper-case it)": edited(set_in("place.qpv", ["qn09301m"])),
+    "address with a leading space": edited(set_in("place.address", " 12 rue des Lilas")),
+    "latitude written as an integer (the models write 48.0)": edited(set_in("place.point.lat", 48)),
+    "latitude out of range (refused)": edited(set_in("place.point.lat", 91.0)),
+    "dates in reverse (refused)": edited(lambda doc: doc.update(start_date="2026-07-01", end_date="2026-06-30")),
+    "date with a time (refused or rewritten)": edited(set_in("start_date", "2025-09-01T00:00:00")),
+    "partner SIRET with spaces (the models remove them)": edited(
+        lambda doc: doc["partners"][0].update(siret="732 829 320 00074")
+    ),
+    "partner SIRET with a wrong key (refused)": edited(lambda doc: doc["partners"][0].update(siret="73282932000015")),
+    "partner name with a trailing space": edited(lambda doc: doc["partners"][0].update(name="Plaine Commune ")),
+    "details key with spaces (the models strip it)": edited(set_in("details", {" surface_m2 ": 10})),
+    "a number in the models' other spelling": edited(set_in("details", {"big": 1e16})),
+    "inhabitants below zero (refused)": edited(set_in("inhabitants_involved", -1)),
+    "version 0 (refused)": edited(set_in("version", 0)),
+    "version as text (the models make it a number)": edited(set_in("version", "2")),
+    "id in capitals (the models write it in lower case)": page(
+        envelope(
+            document(1, id="b8b6d8fe-442e-4d43-b204-e52db2221a58"),
+            compact(document(1, id="b8b6d8fe-442e-4d43-b204-e52db2221a58")).replace("b8b6d8fe", "B8B6D8FE"),
+        )
+    ),
+    "unknown field (refused)": edited(set_in("colour", "green")),
+    "a field left out (the models write its default)": edited(lambda doc: doc.pop("description")),
+    "unknown category (refused)": edited(set_in("category", "cooking")),
+    "payload says deleted (refused)": edited(set_in("deleted", True)),
+    "non-ASCII escaped (the models write it as is)": page(
+        envelope(document(1), compact(document(1)).replace("é", "\\u00e9"))
+    ),
+    "payload with spaces between fields": page(envelope(document(1), json.dumps(document(1), ensure_ascii=False))),
+    "envelope id of another record (refused)": page(envelope(document(1), id=str(uuid.UUID(int=999)))),
+    "envelope version of another version (refused)": page(envelope(document(1), version=9)),
+    "envelope time with an offset (the same instant)": page(
+        envelope(document(1, updated_at=UPDATED), updated_at="2026-01-02T05:04:05+02:00")
+    ),
+    "envelope with an unknown field (refused)": page(envelope(document(1), extra=1)),
+    "a record of another origin (refused, 403)": page(envelope(document(1, origin="rq-x"))),
+    "a page of another origin (refused, 403)": page(envelope(document(1)), origin="rq-x"),
+    "the same record twice (refused)": page(envelope(document(1)), envelope(document(1))),
+    "more announced with no record (refused)": page(),
+    "a tombstone": page(
+        envelope(document(2)),
+        feed_item(json.dumps(SENDER), "activity", str(uuid.UUID(int=7)), 2, 1, True, ""),
+    ),
+    "a shared resource": page(RESOURCE),
+    "not JSON": b'{"origin":"rq-a","records":[',
+}
+
+
+@pytest.mark.parametrize("case", sorted(LEFT_TO_THE_MODELS))
+def test_a_page_the_models_would_change_or_refuse_is_left_to_them(case: str) -> None:
+    raw = LEFT_TO_THE_MODELS[case]
+    if case == "a number in the models' other spelling":
+        # msgspec writes 1e16 where the models write 1e+16: the models' own bytes are left to them; the other
+        # spelling, as another implementation might send it, is taken with the same JSON values.
+        assert fastpage.fast_page_rows(raw, SENDER) is None
+        assert assert_agrees_with_the_models(raw.replace(b"1e+16", b"1e16")) is not None
+        return
+    assert fastpage.fast_page_rows(raw, SENDER) is None
+    # page_rows answers exactly as the models do.
+    models = by_the_models(raw)
+    if isinstance(models, BatchRejected):
+        with pytest.raises(BatchRejected) as refused:
+            page_rows(raw, SENDER)
+        assert (refused.value.status, str(refused.value)) == (models.status, str(models))
+    else:
+        assert page_rows(raw, SENDER) == models
+
+
+def test_the_mirrors_have_the_models_fields_in_their_order() -> None:
+    # A field added to a model and not to its mirror would make every page of it slow (refused here, then taken by
+    # the models), or, worse, would be checked by nothing if the mirror ignored it: this fails first.
+    for model, mirror in (
+        (Activity, fastpage._Activity),
+        (Place, fastpage._Place),
+        (Partner, fastpage._Partner),
+        (GeoPoint, fastpage._GeoPoint),
+    ):
+        assert mirror.__struct_fields__ == tuple(model.model_fields), model.__name__
+        assert mirror.__struct_config__.forbid_unknown_fields
+    values = {
+        "category": [member.value for member in Category],
+        "status": [member.value for member in ActivityStatus],
+    }
+    for field, expected in values.items():
+        for value in expected:
+            assert msgspec.convert({**_minimal(), field: value}, fastpage._Activity)
+    for kind in PartnerKind:
+        assert msgspec.convert({"name": "x", "kind": kind.value}, fastpage._Partner)
+
+
+def _minimal() -> dict[str, Any]:
+    return {
+        "origin": SENDER,
+        "id": str(uuid.UUID(int=1)),
+        "version": 1,
+        "updated_at": UPDATED,
+        "category": "mediation",
+        "service_type": "green_spaces",
+        "title": "x",
+    }
+
+
+TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False, allow_infinity=False) | TEXT,
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(TEXT, children, max_size=3),
+    max_leaves=6,
+)
+
+
+@st.composite
+def raw_pages(draw: st.DrawFn) -> bytes:
+    """Pages of one activity written by hand: any text, numbers and optional fields, compact like a canonical body
+    or not, valid or not."""
+    doc = document(1)
+    doc["title"] = draw(st.one_of(st.just(doc["title"]), TEXT))
+    doc["description"] = draw(st.one_of(st.just(doc["description"]), TEXT))
+    doc["inhabitants_involved"] = draw(st.one_of(st.none(), st.integers(-2, 2_000_000), st.floats(0, 10)))
+    doc["details"] = draw(st.dictionaries(TEXT, JSON_VALUES, max_size=4))
+    doc["place"]["address"] = draw(st.one_of(st.none(), TEXT))
+    doc["place"]["point"] = draw(
+        st.one_of(st.none(), st.fixed_dictionaries({"lat": st.floats(-100, 100), "lon": st.floats(-200, 200)}))
+    )
+    doc["partners"] = draw(
+        st.lists(st.fixed_dictionaries({"name": TEXT, "kind": st.sampled_from(["regie", "other", "x"])}), max_size=2)
+    )
+    for optional in draw(st.lists(st.sampled_from(["description", "status", "end_date", "partners"]), max_size=2)):
+        doc.pop(optional, None)
+    text = json.dumps(doc, ensure_ascii=draw(st.booleans()), separators=draw(st.sampled_from([(",", ":"), None])))
+    return page(envelope(document(1), text))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(raw_pages())
+def test_whatever_the_fast_path_takes_the_models_take_with_the_same_rows(raw: bytes) -> None:
+    assert_agrees_with_the_models(raw)
+
+
+EXPONENT = re.compile(rb"[0-9][eE][+-]?[0-9]")
+SEPARATOR = re.compile(rb"\\u001[c-fC-F]")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(raw_pages())
+def test_pages_the_models_write_themselves_all_take_the_fast_path(raw: bytes) -> None:
+    models = by_the_models(raw)
+    assume(isinstance(models, ParsedPage))
+    assert isinstance(models, ParsedPage)
+    canonical = page(*(envelope(json.loads(row[-1])) for row in models.rows))
+    # Numbers the models write with an exponent (1e+16, 1e-05) msgspec spells otherwise: such pages are left to the
+    # models, correct but not fast (a régie's figures rarely need an exponent).
+    assume(EXPONENT.search(canonical) is None)
+    # So are texts that end in a separator character (U+001C-U+001F): Python's strip() removes them, pydantic's
+    # does not, and the fast path takes the stricter of the two.
+    assume(SEPARATOR.search(canonical) is None)
+    fast = fastpage.fast_page_rows(canonical, SENDER)
+    assert fast is not None
+    assert ParsedPage(*fast) == model_page_rows(canonical, SENDER)
