@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from sync import SOURCE_ID, activity_document
 
-from federation.protocol.apply import parse_page, wire_rows
+from federation.protocol.apply import page_rows, parse_page, wire_rows
 from federation.protocol.persistence import feed_item
 from federation.schema.records import Activity
 from federation.storage.mapping import canonical_json, encode_body, to_micros
@@ -85,6 +85,10 @@ def stages(records: int, seed: int) -> dict[str, tuple[str, Callable[[], Any]]]:
 
     return {
         "loads": ("baseline json.loads of the page", lambda: json.loads(raw)),
+        "page_rows": (
+            "page_rows (what a pull does with the page: the fast path here)",
+            lambda: page_rows(raw, SOURCE_ID),
+        ),
         "parse": ("parse_page (pydantic validation of the page)", lambda: parse_page(raw)),
         "parse_free": ("parse_page and freeing its models", parse_and_free),
         "rows": ("wire_rows (checks, row tuples, canonical bodies)", lambda: wire_rows(page.records, SOURCE_ID)),
