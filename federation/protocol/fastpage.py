@@ -20,7 +20,6 @@ with the models, as this project's nodes do; msgspec spells a few numbers otherw
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
 
 import msgspec
@@ -46,6 +45,9 @@ _NodeId = Annotated[str, Meta(pattern=NODE_ID_PATTERN)]
 _ShortText = Annotated[str, Meta(min_length=1, max_length=200, pattern=NOT_BLANK_PATTERN)]
 _LongText = Annotated[str, Meta(max_length=20_000)]
 _AwareDatetime = Annotated[dt.datetime, Meta(tz=True)]
+# A UUID as the models write it (lower case, hyphens): kept as text, which the row stores, rather than parsed and
+# written again; any other spelling the models accept is left to them.
+_CanonicalUuid = Annotated[str, Meta(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
 if TYPE_CHECKING:  # to mypy, the values are text
     _CategoryValue: TypeAlias = str
     _StatusValue: TypeAlias = str
@@ -81,7 +83,7 @@ class _Activity(Struct, forbid_unknown_fields=True, kw_only=True):
     that required fields may follow optional ones, as in the model."""
 
     origin: _NodeId
-    id: uuid.UUID
+    id: _CanonicalUuid
     version: Annotated[int, Meta(ge=1, le=MAX_VERSION)]
     updated_at: _AwareDatetime
     deleted: bool = False
@@ -147,7 +149,7 @@ def _activity_row(envelope: _Envelope, sender: str, seen: set[str]) -> Row:
         raise _NotVouched
     body = bytes(envelope.payload)
     record = _ACTIVITY.decode(body)
-    record_id = str(record.id)
+    record_id = record.id
     if (
         record_id in seen
         or record.deleted
@@ -166,37 +168,36 @@ def _activity_row(envelope: _Envelope, sender: str, seen: set[str]) -> Row:
     return activity_values(record.origin, record_id, record.version, record.updated_at, filters, body)
 
 
-def _stripped(text: str | None) -> bool:
-    # Python's strip() removes a superset of what pydantic strips (Unicode White_Space): stricter, never looser.
-    return text is None or text == text.strip()
+# Python's strip() removes a superset of what pydantic strips (Unicode White_Space): stricter, never looser. The
+# checks below run for every replicated record: C-level calls (str.strip, map, memoised normalisers), few branches.
+_strip = str.strip
 
 
 def _unchanged_by_the_models(record: _Activity) -> bool:
     """Whether every rule of the models that may change a value leaves this record as it is, and every rule the
     structs cannot express holds."""
-    if not (_stripped(record.title) and _stripped(record.description)):
+    title, description, details, place = record.title, record.description, record.details, record.place
+    if title != _strip(title) or description != _strip(description):
         return False
-    if record.start_date and record.end_date and record.end_date < record.start_date:
+    if details and list(map(_strip, details)) != list(details):
         return False
-    if not all(_stripped(key) for key in record.details):
+    start, end = record.start_date, record.end_date
+    if start and end and end < start:
         return False
-    place = record.place
-    if not _stripped(place.address):
+    commune, address, qpv = place.commune, place.address, place.qpv
+    if address is not None and address != _strip(address):
         return False
     try:
-        if place.commune is None:
+        if commune is None:
             if place.department is not None or place.region is not None:
                 return False
-        elif insee_commune(place.commune) != place.commune or (place.department, place.region) != (
-            department_and_region(place.commune)
-        ):
+        elif insee_commune(commune) != commune or (place.department, place.region) != department_and_region(commune):
             return False
-        if any(qpv_code(code) != code for code in place.qpv):
+        if qpv and list(map(qpv_code, qpv)) != qpv:
             return False
         for partner in record.partners:
-            if not _stripped(partner.name):
-                return False
-            if partner.siret is not None and normalize_siret(partner.siret) != partner.siret:
+            name, siret = partner.name, partner.siret
+            if name != _strip(name) or (siret is not None and normalize_siret(siret) != siret):
                 return False
     except ValueError:  # an invalid identifier: the models refuse it, in their words
         return False
