@@ -68,11 +68,13 @@ class FederationSettings(_Section):
         "many régies' pushes sets 2: its event loop then stays free for the database work of other batches.",
     )
     pull_parse_workers: int = Field(
-        1,
+        0,
         ge=0,
         le=16,
         description="Processes that validate pulled pages while a node catches up on a long backlog, beside the "
-        "one that fetches them (0: parse in the pulling process; a short pull always does).",
+        "one that fetches them (0: parse in the pulling process, which a short pull always does). Since pages of "
+        "activities are checked by the fast path (federation.protocol.fastpage), a parser costs more in copies "
+        "than it saves on two cores: 0 by default; a machine with cores to spare may try 1.",
     )
     retry_initial_s: float = Field(10, gt=0, le=30, description="First retry delay of a failed push.")
     retry_max_s: float = Field(3600, gt=0, le=3600, description="Longest retry delay (exponential, with jitter).")

@@ -125,14 +125,16 @@ async def test_a_long_backlog_is_parsed_by_parser_processes(
     make_node: NodeFactory, parsers_started: list[tuple[int, PageParsers]], database_url: str
 ) -> None:
     listener = ReplicaListener()
-    a, b = await make_pair(make_node, 60, extra=[("listener", listener)], database_url=database_url)
+    a, b = await make_pair(
+        make_node, 60, extra=[("listener", listener)], database_url=database_url, pull_parse_workers=1
+    )
     peer = await persistence.get_peer(b.context.engine, "rq-a")
     assert peer is not None
 
     progress = await pull_peer(b.context, peer)
 
     ((count, parsers),) = parsers_started
-    assert count == 1  # the default: one parser process
+    assert count == 1  # as configured: one parser process
     assert parsers.pages > 0  # and it parsed pages of the backlog
     assert (progress.pages, progress.received, progress.remaining) == (31, 61, 0)
     replicas = await b.records("rq-a")
@@ -155,7 +157,7 @@ async def test_short_pulls_and_zero_workers_parse_in_place(
         raise AssertionError("no parser process expected")
 
     monkeypatch.setattr(PageParsers, "start", staticmethod(start))
-    a, b = await make_pair(make_node, 15)  # 8 pages of 2: below PARSERS_AFTER_PAGES
+    a, b = await make_pair(make_node, 15, pull_parse_workers=1)  # 8 pages of 2: below PARSERS_AFTER_PAGES
     peer = await persistence.get_peer(b.context.engine, "rq-a")
     assert peer is not None
     assert (await pull_peer(b.context, peer)).received == 16
@@ -185,7 +187,7 @@ async def test_a_parser_that_dies_mid_pull_fails_the_pull_and_the_next_pull_comp
 
     monkeypatch.setattr(puller, "PARSERS_AFTER_PAGES", 1)
     monkeypatch.setattr(PageParsers, "start", staticmethod(start_then_die))
-    _, b = await make_pair(make_node, 15)
+    _, b = await make_pair(make_node, 15, pull_parse_workers=1)
 
     peer = await failed_pull(b, "rq-a", r"a page parser process ended unexpectedly \(exit status -9\)")
     assert "page parser" in (peer.last_error or "")
@@ -223,7 +225,7 @@ async def test_a_peer_lost_mid_pull_fails_it_cleanly_and_the_next_pull_resumes(
             if self.heard >= 10 and not closing:
                 closing.append(asyncio.create_task(sources[0].close()))
 
-    a, b = await make_pair(make_node, 60, extra=[("lose-the-peer", LoseThePeer())])
+    a, b = await make_pair(make_node, 60, extra=[("lose-the-peer", LoseThePeer())], pull_parse_workers=1)
     sources.append(a.server)
     port = a.server.port  # forgotten by the server once closed
     peer = await persistence.get_peer(b.context.engine, "rq-a")
@@ -256,7 +258,7 @@ async def test_a_pull_cancelled_mid_way_ends_its_helpers_and_the_next_pull_goes_
 ) -> None:
     # What Ctrl-C does to `regies sync` (asyncio.run cancels it): the pull must end, not wait for its helpers.
     monkeypatch.setattr(puller, "GROUP_ROWS", 4)  # commits, and so progress reports, every two pages
-    _a, b = await make_pair(make_node, 60)
+    _a, b = await make_pair(make_node, 60, pull_parse_workers=1)
     peer = await persistence.get_peer(b.context.engine, "rq-a")
     assert peer is not None
     reported = asyncio.Event()
