@@ -63,7 +63,7 @@ def describe(latencies: list[float]) -> tuple[float, float, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=100_000, help="activities the receiver pulls (default 100000)")
-    parser.add_argument("--batch", type=int, default=1000, help="records per feed page (default 1000)")
+    parser.add_argument("--batch", type=int, default=2000, help="records per feed page (default 2000, as a node)")
     parser.add_argument("--interval", type=float, default=0.02, help="seconds between two reads (default 0.02)")
     parser.add_argument("--idle-seconds", type=float, default=3.0, help="length of the idle baseline (default 3)")
     args = parser.parse_args()

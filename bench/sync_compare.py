@@ -162,7 +162,7 @@ def describe(run: Run) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=100_000, help="activities on the source (default 100000)")
-    parser.add_argument("--batch", type=int, default=1000, help="records per feed page (default 1000)")
+    parser.add_argument("--batch", type=int, default=2000, help="records per feed page (default 2000, as a node)")
     parser.add_argument("--runs", type=int, default=4, help="timed pulls per side (default 4)")
     parser.add_argument("--against", type=Path, help="reference checkout to alternate with (default: none)")
     parser.add_argument("--timeline", action="store_true", help="print each process's CPU use over each run")

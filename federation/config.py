@@ -58,7 +58,9 @@ class FederationSettings(_Section):
     worker: bool = Field(True, description="Run the background sync worker inside `regies serve`.")
     pull_interval_s: float = Field(60, gt=0, description="Seconds between pulls from each peer.")
     push_interval_s: float = Field(5, gt=0, description="Seconds between outbox delivery rounds.")
-    batch_size: int = Field(1000, ge=1, le=5000, description="Records per pulled page and per pushed batch.")
+    # Pages of 2,000 rather than 1,000: a pull of 100,000 records took 8 % less time (each page costs both nodes a
+    # signed request and its answer; docs/performance.md). Pushed batches stay within max_batch_bytes all the same.
+    batch_size: int = Field(2000, ge=1, le=5000, description="Records per pulled page and per pushed batch.")
     max_batch_bytes: int = Field(524_288, ge=4096, description="Largest pushed batch body, in bytes.")
     inbox_parse_workers: int = Field(
         0,
