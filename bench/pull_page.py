@@ -8,7 +8,8 @@ around canonical bodies of the activities bench/sync.py generates).
 With `--instructions` each stage is counted in CPU instructions instead of timed, by valgrind's callgrind: one
 run of the stage's process with the stage repeated, one without, the difference divided by the records. Why:
 this machine's speed drifts by a fifth or more within an hour, even between the runs of a best-of-N timing, while
-an instruction count is the same on every run; a change of a few hundred instructions per record shows.
+an instruction count moves by under half a percent between runs (string hashing is randomised per process); a
+change of a few hundred instructions per record shows.
 """
 
 from __future__ import annotations
