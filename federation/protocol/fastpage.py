@@ -4,8 +4,9 @@ Why: validating a page with the pydantic models and writing each record's canoni
 pull's CPU (docs/performance.md: 15 and 4.5 ms per page of 1,000 activities, against 4.2 and 0.9 with msgspec).
 
 Why it accepts nothing the models would refuse or store differently: a page takes this path only if msgspec
-accepts every record against structs that mirror the wire models field for field (same types, patterns, ranges
-and lengths; tests/protocol/test_fastpage.py fails when a model gains a field its mirror lacks), each record's
+accepts every record against structs that mirror the wire models field for field (same types, ranges, lengths
+and enumerations, their patterns or checks that imply them; tests/protocol/test_fastpage.py fails when a model
+gains a field its mirror lacks), each record's
 payload is already byte for byte msgspec's encoding of what was decoded (so nothing was left out, reordered,
 escaped or formatted otherwise), and every rule of the models that would change a value is an identity on it:
 strings already stripped, identifiers already normalised, department and region present and equal to those of
