@@ -140,7 +140,8 @@ def instructions(records: int, seed: int, times: int) -> int:
     if shutil.which("valgrind") is None:
         print("--instructions needs valgrind (Debian: apt-get install valgrind)", file=sys.stderr)
         return 2
-    keys = list(stages(1, seed))
+    labels = {key: label for key, (label, _) in stages(1, seed).items()}
+    keys = list(labels)
     print(
         f"bench/pull_page.py --instructions  page of {records:,} activities; callgrind, each stage run {times} times "
         f"against 0 times after a warm-up ({2 * len(keys)} valgrind runs of about 30 s, {os.cpu_count()} at a time)",
@@ -153,7 +154,6 @@ def instructions(records: int, seed: int, times: int) -> int:
         per_record = {
             key: (counts[(key, times)].result() - counts[(key, 0)].result()) / times / records for key in keys
         }
-    labels = {key: label for key, (label, _) in stages(1, seed).items()}
     baseline = per_record.pop("loads")
     print(f"  {labels['loads']}: {baseline:,.0f} instructions/record")
     for key, count in per_record.items():

@@ -40,11 +40,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pull_page import build_page
 from sync import RATE_TARGET, SOURCE_ID, executemany_baseline, header, regies
 
-from federation.protocol.apply import Row, parse_page, wire_rows
+from federation.protocol.apply import parse_page, wire_rows
 from federation.protocol.persistence import feed_sql
 from federation.protocol.puller import GROUP_ROWS
 from federation.protocol.sqlite_writer import PRAGMAS
-from federation.storage.upsert import RECORD_COLUMNS, SQLITE_UPSERT_SQL
+from federation.storage.upsert import RECORD_COLUMNS, SQLITE_UPSERT_SQL, Row
 
 CORES = 2  # the machine class the target is set for
 RECEIVER_ID = "bench-receiver"

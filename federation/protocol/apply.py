@@ -31,6 +31,7 @@ from federation.storage.upsert import (
     POSTGRES_STAGE_UPSERT_SQL,
     RECORD_COLUMNS,
     SQLITE_UPSERT_SQL,
+    Row,
 )
 
 if TYPE_CHECKING:
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
 
 _BODY = RECORD_COLUMNS.index("body")
 _KIND = RECORD_COLUMNS.index("kind")
-Row = tuple[Any, ...]  # a `records` row in RECORD_COLUMNS order, the body as UTF-8 bytes (mapping.replica_values)
 
 
 class BatchRejected(Exception):
@@ -145,9 +145,7 @@ def page_rows(raw: bytes, sender: str) -> ParsedPage:
     """A feed page from `sender` as `records` rows; BatchRejected if it is invalid or not all the sender's own."""
     with gc_paused():
         fast = fast_page_rows(raw, sender)  # pages of live activities, as the models would take them
-        if fast is not None:
-            return ParsedPage(*fast)
-        return model_page_rows(raw, sender)
+    return model_page_rows(raw, sender) if fast is None else ParsedPage(*fast)
 
 
 def model_page_rows(raw: bytes, sender: str) -> ParsedPage:

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from federation.protocol.apply import BatchRejected, Row, gc_paused, parse_batch, wire_rows
+from federation.protocol.apply import BatchRejected, gc_paused, parse_batch, wire_rows
+from federation.storage.upsert import Row
 
 
 @dataclass(frozen=True)

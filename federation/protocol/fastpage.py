@@ -6,12 +6,12 @@ pull's CPU (docs/performance.md: 15 and 4.5 ms per page of 1,000 activities, aga
 Why it accepts nothing the models would refuse or store differently: a page takes this path only if msgspec
 accepts every record against structs that mirror the wire models field for field (same types, ranges, lengths
 and enumerations, their patterns or checks that imply them; tests/protocol/test_fastpage.py fails when a model
-gains a field its mirror lacks), each record's
-payload is already byte for byte msgspec's encoding of what was decoded (so nothing was left out, reordered,
-escaped or formatted otherwise), and every rule of the models that would change a value is an identity on it:
-strings already stripped, identifiers already normalised, department and region present and equal to those of
-the commune. Anything else, including any tombstone, any other record kind and any error, returns None and the
-page goes through the models (apply.page_rows), which decide and word the errors exactly as before.
+gains a field its mirror lacks), each record's payload is already byte for byte msgspec's encoding of what was
+decoded (so nothing was left out, reordered, escaped or formatted otherwise), and every rule of the models that
+would change a value is an identity on it: strings already stripped, identifiers already normalised, department
+and region present and equal to those of the commune. Anything else, including any tombstone, any other record
+kind and any error, returns None and the page goes through the models (apply.page_rows), which decide and word the
+errors exactly as before.
 
 The stored body is then the origin's own bytes. They are the models' canonical JSON whenever the origin wrote them
 with the models, as this project's nodes do; msgspec spells a few numbers otherwise (1e16 where pydantic writes
@@ -38,9 +38,8 @@ from federation.schema.types import (
     insee_commune,
     qpv_code,
 )
-from federation.storage.mapping import activity_filters, activity_values
-
-Row = tuple[Any, ...]
+from federation.storage.mapping import replica_activity_values
+from federation.storage.upsert import Row
 
 # Patterns cost msgspec about 0.6 µs each per record (a Python regular expression), more than the rest of a field:
 # those that other checks here already imply are left out. An origin must equal the sender, whose id is checked
@@ -178,10 +177,7 @@ def _activity_row(envelope: _Envelope, sender: str, seen: set[str], service_type
             raise _NotVouched
         service_types.add(record.service_type)
     seen.add(record_id)
-    filters = activity_filters(
-        record.category, record.service_type, record.status, record.place.commune, record.start_date, record.end_date
-    )
-    return activity_values(record.origin, record_id, record.version, record.updated_at, filters, body)
+    return replica_activity_values(record, record_id, body)
 
 
 # Python's strip() removes a superset of what pydantic strips (Unicode White_Space): stricter, never looser. The

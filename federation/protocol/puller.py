@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 from federation.protocol import persistence, pull_lease
-from federation.protocol.apply import BatchRejected, ParsedPage, Row, StoredDocuments, apply_rows, gc_paused, page_rows
+from federation.protocol.apply import BatchRejected, ParsedPage, StoredDocuments, apply_rows, gc_paused, page_rows
 from federation.protocol.context import FederationContext
 from federation.protocol.frames import ChildFailed
 from federation.protocol.page_parsers import PARSE_HERE_AFTER, PageParsers
@@ -22,6 +22,7 @@ from federation.protocol.peerkeys import PeerKeys
 from federation.protocol.persistence import Peer
 from federation.protocol.sqlite_writer import SqliteWriterProcess
 from federation.protocol.transport import Response, TransportError
+from federation.storage.upsert import Row
 from federation.tasks import cancel_and_wait, run_to_end
 
 log = logging.getLogger(__name__)

@@ -43,10 +43,7 @@ def filter_values(record: BaseModel) -> tuple[Any, ...]:
     """The fields the API filters on, copied into their own columns (in FILTER_COLUMNS order)."""
     # Replication maps every received record through here: plain tuples, no per-record dict.
     if isinstance(record, Activity):
-        place = record.place
-        return activity_filters(
-            record.category, record.service_type, record.status, place.commune, record.start_date, record.end_date
-        )
+        return activity_filters(record)
     if isinstance(record, SharedResource):
         return (None, None, record.status, record.place.commune, record.kind, None, None, None, None)
     if isinstance(record, PeriodReport):
@@ -58,34 +55,21 @@ def filter_values(record: BaseModel) -> tuple[Any, ...]:
     return _NO_FILTERS
 
 
-def activity_filters(
-    category: str, service_type: str, status: str, commune: str | None, start: dt.date | None, end: dt.date | None
-) -> tuple[Any, ...]:
-    """An activity's FILTER_COLUMNS values."""
+def activity_filters(record: Any) -> tuple[Any, ...]:
+    """An activity's FILTER_COLUMNS values; `record` is an Activity or anything with its fields (the fast path's
+    structs, federation.protocol.fastpage)."""
+    start, end = record.start_date, record.end_date
     return (
-        category,
-        service_type,
-        status,
-        commune,
+        record.category,
+        record.service_type,
+        record.status,
+        record.place.commune,
         None,
         None,
         start.isoformat() if start else None,
         end.isoformat() if end else None,
         None,
     )
-
-
-def activity_values(
-    origin: str,
-    record_id: str,
-    version: int,
-    updated_at: dt.datetime,
-    filters: tuple[Any, ...],
-    body: bytes,
-) -> tuple[Any, ...]:
-    """`replica_values` of a live activity from its fields (federation.protocol.fastpage), `filters` from
-    activity_filters, the body as the origin's UTF-8 bytes."""
-    return ("activity", origin, record_id, version, to_micros(updated_at), False, *filters, body)
 
 
 def filter_columns(record: BaseModel) -> dict[str, Any]:
@@ -121,6 +105,12 @@ def replica_values(kind: str, record: BaseModel, record_id: str) -> tuple[Any, .
     return _live_values(kind, record, record_id, canonical_json(record))
 
 
+def replica_activity_values(record: Any, record_id: str, body: bytes) -> tuple[Any, ...]:
+    """`replica_values` of a live activity checked by the fast path (its struct, federation.protocol.fastpage),
+    the body as the origin's UTF-8 bytes."""
+    return _live_values("activity", record, record_id, body, activity_filters(record))
+
+
 def replica_tombstone_values(
     kind: str, origin: str, record_id: str, version: int, updated_at: dt.datetime
 ) -> tuple[Any, ...]:
@@ -129,7 +119,9 @@ def replica_tombstone_values(
     return (*row[:-1], row[-1].encode())
 
 
-def _live_values(kind: str, record: Any, record_id: str, body: str | bytes) -> tuple[Any, ...]:
+def _live_values(
+    kind: str, record: Any, record_id: str, body: str | bytes, filters: tuple[Any, ...] | None = None
+) -> tuple[Any, ...]:
     return (
         kind,
         record.origin,
@@ -137,7 +129,7 @@ def _live_values(kind: str, record: Any, record_id: str, body: str | bytes) -> t
         record.version,
         to_micros(record.updated_at),
         False,
-        *filter_values(record),
+        *(filter_values(record) if filters is None else filters),
         body,
     )
 

@@ -5,6 +5,8 @@ Kept free of heavy imports: the SQLite writer process imports it and nothing els
 
 from __future__ import annotations
 
+from typing import Any
+
 # Fields copied out of the record document into their own columns, so lists and reports filter on them.
 FILTER_COLUMNS = (
     "category",
@@ -20,6 +22,8 @@ FILTER_COLUMNS = (
 
 # The body comes last (the PostgreSQL staging table relies on it).
 RECORD_COLUMNS = ("kind", "origin", "id", "version", "updated_at_us", "deleted", *FILTER_COLUMNS, "body")
+# A `records` row in RECORD_COLUMNS order; replicated rows carry the body as UTF-8 bytes (mapping.replica_values).
+Row = tuple[Any, ...]
 _UPDATED = [column for column in RECORD_COLUMNS if column not in ("id", "origin")]
 
 
