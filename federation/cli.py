@@ -12,6 +12,7 @@ from typing import Any
 
 from federation import SCHEMA_VERSION, __version__
 from federation.cli_federation import add_commands as add_federation_commands
+from federation.cli_setup import Preloaded, command_plugins, command_settings
 from federation.config import ConfigError, Settings, load_settings
 from federation.errors import CommandError
 from federation.plugins import Command, PluginError, build_plugins
@@ -21,7 +22,7 @@ log = logging.getLogger("federation")
 
 
 def _settings(args: argparse.Namespace, overrides: dict[str, Any] | None = None) -> Settings:
-    return load_settings(data_dir=args.data_dir, config_file=args.config, overrides=overrides)
+    return command_settings(args, overrides)
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -196,10 +197,9 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     import json
 
     from federation.api.introspection import describe_plugins
-    from federation.plugins import build_plugins
 
     settings = _settings(args)
-    plugins = build_plugins(disabled=settings.plugins.disabled, settings=settings.plugins.sections())
+    plugins = command_plugins(args, settings)
     description = describe_plugins(plugins)
     if args.json:
         print(json.dumps(description, ensure_ascii=False, indent=2))
@@ -267,8 +267,8 @@ def cmd_version(args: argparse.Namespace) -> int:
     return 0
 
 
-def _plugin_commands(argv: Sequence[str]) -> tuple[dict[str, Command], Exception | None]:
-    """Commands added by plugins, loaded with the settings that --data-dir/--config on `argv` point to."""
+def _preload(argv: Sequence[str]) -> tuple[Preloaded | None, Exception | None]:
+    """The settings that --data-dir/--config on `argv` point to and their plugins (which may add commands)."""
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--data-dir")
     pre.add_argument("--config")
@@ -277,8 +277,8 @@ def _plugin_commands(argv: Sequence[str]) -> tuple[dict[str, Command], Exception
         settings = load_settings(data_dir=known.data_dir, config_file=known.config)
         plugins = build_plugins(disabled=settings.plugins.disabled, settings=settings.plugins.sections())
     except (ConfigError, PluginError) as exc:
-        return {}, exc
-    return plugins.registry.commands, None
+        return None, exc
+    return Preloaded(known.data_dir, known.config, settings, plugins), None
 
 
 def build_parser(extra_commands: dict[str, Command] | None = None) -> argparse.ArgumentParser:
@@ -366,9 +366,9 @@ def _plugin_handler(command: Command) -> Callable[[argparse.Namespace], int]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
-    plugin_commands, plugin_error = _plugin_commands(arguments)
+    preloaded, plugin_error = _preload(arguments)
     try:
-        parser = build_parser(plugin_commands)
+        parser = build_parser(preloaded.plugins.registry.commands if preloaded else None)
     except PluginError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -378,6 +378,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if plugin_error is not None:
             print(f"note: plugins could not be loaded, so their commands are missing: {plugin_error}", file=sys.stderr)
         raise
+    args.preloaded = preloaded
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)

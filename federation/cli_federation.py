@@ -13,8 +13,10 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from federation.cli_setup import command_plugins
 from federation.config import Settings
 from federation.errors import CommandError
+from federation.plugins import Plugins
 from federation.protocol import persistence, pull_lease, sender
 from federation.protocol.context import FederationContext
 from federation.protocol.discovery import NodeIdentity
@@ -41,7 +43,8 @@ SettingsLoader = Callable[[argparse.Namespace], Settings]
 
 
 @contextlib.asynccontextmanager
-async def federation_context(settings: Settings) -> AsyncIterator[FederationContext]:
+async def federation_context(settings: Settings, plugins: Plugins | None = None) -> AsyncIterator[FederationContext]:
+    """The node's database, identity, federation client and plugins (built from `settings` unless given)."""
     from federation.plugins import build_plugins
     from federation.storage import migrate
     from federation.storage.engine import create_engine
@@ -58,7 +61,8 @@ async def federation_context(settings: Settings) -> AsyncIterator[FederationCont
             raise CommandError("this node is not initialised; run `regies init` first")
         identity = NodeIdentity(node_id, await load_or_create_keys(engine, settings.keys_dir, node_id))
         client = FederationClient(identity, timeout_s=settings.federation.request_timeout_s)
-        plugins = build_plugins(disabled=settings.plugins.disabled, settings=settings.plugins.sections())
+        if plugins is None:
+            plugins = build_plugins(disabled=settings.plugins.disabled, settings=settings.plugins.sections())
         yield FederationContext(engine, identity, client, settings.federation, plugins, RecordStore(engine, node_id))
     finally:
         if client is not None:
@@ -76,7 +80,7 @@ def cmd_peer_add(args: argparse.Namespace, load: SettingsLoader) -> int:
     settings = load(args)
 
     async def run() -> int:
-        async with federation_context(settings) as context:
+        async with federation_context(settings, command_plugins(args, settings)) as context:
             try:
                 remote = await context.client.fetch_discovery(args.url)
             except TransportError as exc:
@@ -117,7 +121,7 @@ def cmd_peer_remove(args: argparse.Namespace, load: SettingsLoader) -> int:
     settings = load(args)
 
     async def run() -> bool:
-        async with federation_context(settings) as context:
+        async with federation_context(settings, command_plugins(args, settings)) as context:
             return await persistence.remove_peer(context.engine, args.node_id)
 
     if not asyncio.run(run()):
@@ -130,7 +134,7 @@ def cmd_peers(args: argparse.Namespace, load: SettingsLoader) -> int:
     settings = load(args)
 
     async def run() -> tuple[list[persistence.Peer], dict[str, dict[str, int]], dict[str, str]]:
-        async with federation_context(settings) as context:
+        async with federation_context(settings, command_plugins(args, settings)) as context:
             peers = await persistence.list_peers(context.engine)
             return peers, await sender.outbox_depth(context), await pull_lease.running_pulls(context.engine)
 
@@ -264,7 +268,7 @@ def cmd_sync(args: argparse.Namespace, load: SettingsLoader) -> int:
 
     async def run() -> int:
         failures = 0
-        async with federation_context(settings) as context:
+        async with federation_context(settings, command_plugins(args, settings)) as context:
             peers = await persistence.list_peers(context.engine)
             if args.peer:
                 peers = [peer for peer in peers if peer.node_id == args.peer]
@@ -318,7 +322,7 @@ def cmd_outbox(args: argparse.Namespace, load: SettingsLoader) -> int:
     settings = load(args)
 
     async def run() -> int:
-        async with federation_context(settings) as context:
+        async with federation_context(settings, command_plugins(args, settings)) as context:
             if args.action == "retry":
                 ids = None if args.all_failed else args.ids
                 if ids is not None and not ids:
@@ -362,7 +366,7 @@ def cmd_keys(args: argparse.Namespace, load: SettingsLoader) -> int:
     settings = load(args)
 
     async def run() -> int:
-        async with federation_context(settings) as context:
+        async with federation_context(settings, command_plugins(args, settings)) as context:
             if args.action == "rotate":
                 overlap = dt.timedelta(days=args.overlap_days or settings.federation.key_overlap_days)
                 created = await create_key(context.engine, settings.keys_dir, context.node_id, overlap)

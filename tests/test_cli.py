@@ -108,6 +108,53 @@ def test_sync_without_peers_says_so(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "No peers yet" in capsys.readouterr().out
 
 
+def test_a_command_loads_its_plugins_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Plugins are loaded before parsing (they may add commands); the command reuses them rather than paying a
+    # second build at every start.
+    import federation.cli_setup
+    import federation.plugins
+    from federation import cli
+
+    data = str(tmp_path / "node")
+    assert main(["--data-dir", data, "init", "--node-id", "rq-once"]) == 0
+    builds: list[object] = []
+    real_build = cli.build_plugins
+
+    def counting_build(*args: object, **kwargs: object) -> object:
+        builds.append(args)
+        return real_build(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(cli, "build_plugins", counting_build)
+    monkeypatch.setattr(federation.cli_setup, "build_plugins", counting_build)
+    monkeypatch.setattr(federation.plugins, "build_plugins", counting_build)
+    assert main(["--data-dir", data, "sync"]) == 0
+    assert main(["--data-dir", data, "plugins"]) == 0
+    assert len(builds) == 2
+
+
+def test_a_command_reads_the_config_its_own_options_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Settings loaded before parsing serve the command only if they come from the same --data-dir and --config.
+    data = tmp_path / "node"
+    assert main(["--data-dir", str(data), "init", "--node-id", "rq-conf"]) == 0
+    config = tmp_path / "other.toml"
+    config.write_text('[plugins]\ndisabled = ["exports"]\n')
+    capsys.readouterr()
+    assert main(["--data-dir", str(data), "--config", str(config), "plugins"]) == 0
+    assert "disabled: exports" in capsys.readouterr().out
+    assert main(["--data-dir", str(data), "plugins"]) == 0
+    assert "disabled:" not in capsys.readouterr().out
+
+
+def test_starting_a_command_imports_no_page_code() -> None:
+    # The web package's helpers load on first use: every command would otherwise import Jinja2 and the pages.
+    code = "import sys, federation.cli; print(sorted(m for m in ('jinja2', 'federation.web.rendering') if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+    code = "from federation.web import render, NODE_ROLES, NavEntry; print(render.__module__, NODE_ROLES)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["federation.web.rendering", "('admin',", "'staff')"]
+
+
 def test_a_failed_sync_says_why_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = tmp_path / "node"
     assert main(["--data-dir", str(data), "init", "--node-id", "rq-here"]) == 0

@@ -9,7 +9,6 @@ from functools import lru_cache
 from operator import attrgetter
 from typing import Annotated, Any, Protocol, TypeVar
 
-from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 from pydantic.functional_validators import BeforeValidator
 
@@ -264,6 +263,10 @@ def _phone(value: str) -> str:
 def _ascii_email(value: str) -> str:
     # The contract's `format: email` is RFC 5321 ASCII: an internationalised domain is kept in its ASCII
     # (punycode) form rather than normalised to Unicode, and a non-ASCII local part is refused.
+    # Imported here: email_validator compiles its patterns on import (about 20 ms of every command's start),
+    # and most commands (a pull of activities) never validate an address.
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         return validate_email(value, check_deliverability=False, allow_smtputf8=False).ascii_email or value
     except EmailNotValidError as exc:
