@@ -23,7 +23,8 @@ from typing import BinaryIO
 
 from federation.entry import exit_leaving_objects
 from federation.protocol.apply import BatchRejected, ParsedPage, page_rows
-from federation.protocol.frames import ChildFailed, ChildProcess, child_streams, read_frame, write_frame
+from federation.protocol.child_process import ChildFailed, ChildProcess
+from federation.protocol.frames import child_streams, read_frame, write_frame
 from federation.tasks import cancel_and_wait
 
 # --- Child side -----------------------------------------------------------------------------------------------

@@ -15,8 +15,8 @@ from urllib.parse import quote
 
 from federation.protocol import persistence, pull_lease
 from federation.protocol.apply import BatchRejected, ParsedPage, StoredDocuments, apply_rows, gc_paused, page_rows
+from federation.protocol.child_process import ChildFailed
 from federation.protocol.context import FederationContext
-from federation.protocol.frames import ChildFailed
 from federation.protocol.page_parsers import PARSE_HERE_AFTER, PageParsers
 from federation.protocol.peerkeys import PeerKeys
 from federation.protocol.persistence import Peer
@@ -328,18 +328,15 @@ async def _pull(
                 page = next_page.result()
                 if page.more and not backlog:
                     # A backlog: worth parser processes (if it is long enough to repay their start-up) and, on
-                    # SQLite, a writer process. They start while this page is written the usual way and the
-                    # next ones are parsed here.
+                    # SQLite, a writer process, which takes this first page too: it starts in less time than
+                    # this page took to write the usual way (measured: 115 ms, the next page waiting for it).
                     backlog = True
                     workers = context.settings.pull_parse_workers
                     if workers and page.remaining >= PARSERS_AFTER_PAGES * limit:
                         parsers = await PageParsers.start(workers)
                     if sqlite_path is not None:
-                        await sink.write(page.rows, page.next_cursor, page.remaining, page.more)
-                        writer = await SqliteWriterProcess.start(sqlite_path)
                         await sink.finish()
-                        sink = _ProcessPageSink(sink, writer)
-                        continue
+                        sink = _ProcessPageSink(sink, await SqliteWriterProcess.start(sqlite_path))
                 await sink.write(page.rows, page.next_cursor, page.remaining, page.more)
                 del page, next_page
             await sink.finish()

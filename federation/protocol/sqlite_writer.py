@@ -24,11 +24,14 @@ import sqlite3
 import sys
 import threading
 from collections.abc import Sequence
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from federation.entry import exit_leaving_objects
-from federation.protocol.frames import ChildProcess, child_streams, read_frame, write_frame
+from federation.protocol.frames import child_streams, read_frame, write_frame
 from federation.storage.upsert import SQLITE_UPSERT_SQL
+
+if TYPE_CHECKING:
+    from federation.protocol.child_process import ChildProcess
 
 # Checkpoints (copying the WAL into the database file, then syncing it) run in a thread of the writer with its
 # own connection, after each commit (_Checkpointer): run by the commit itself, each stalled the writer for up to
@@ -186,6 +189,9 @@ class SqliteWriterProcess:
 
     @classmethod
     async def start(cls, path: str) -> SqliteWriterProcess:
+        # Imported here: the writer process imports this module, and the parent side would bring asyncio into it.
+        from federation.protocol.child_process import ChildProcess
+
         return cls(await ChildProcess.start("the SQLite writer", "federation.protocol.sqlite_writer", path))
 
     async def send_page(

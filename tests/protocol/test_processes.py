@@ -89,7 +89,8 @@ def test_receiver_killed_at_random_points_ends_with_exactly_the_origins_records(
     tmp_path: Path, servers: list[NodeProcess]
 ) -> None:
     """The short CI version of bench/crash.py: 3 kill -9 of `regies sync` mid-pull, then a clean finish."""
-    b_dir, expected = paired_for_pulls(tmp_path, servers, 4000)
+    # Enough records for several commits (each holds up to puller.GROUP_ROWS): a kill can land between two.
+    b_dir, expected = paired_for_pulls(tmp_path, servers, 12_000)
 
     rng = random.Random(20261127)
     kills = 0
