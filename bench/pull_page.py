@@ -40,12 +40,16 @@ from federation.schema.records import Activity
 from federation.storage.mapping import canonical_json, encode_body, to_micros
 
 
-def build_page(count: int, seed: int) -> bytes:
+def build_page(count: int, seed: int, tombstone_every: int = 0) -> bytes:
+    """A feed page of `count` activities; with `tombstone_every`, one record in that many is a deletion."""
     rng = random.Random(seed)
     quoted = json.dumps(SOURCE_ID)
     items = []
     for index in range(count):
         record = Activity.model_validate(activity_document(rng, index))
+        if tombstone_every and index % tombstone_every == tombstone_every - 1:
+            items.append(feed_item(quoted, "activity", str(record.id), 2, to_micros(record.updated_at), True, ""))
+            continue
         items.append(
             feed_item(
                 quoted,
@@ -75,6 +79,7 @@ def best_of(repeats: int, stage: Callable[[], Any]) -> float:
 def stages(records: int, seed: int) -> dict[str, tuple[str, Callable[[], Any]]]:
     """The stages, by key: (what it is, a call doing it once on the page). json.loads comes first: the baseline."""
     raw = build_page(records, seed)
+    mixed = build_page(records, seed, tombstone_every=100)
     page = parse_page(raw)
     payloads = [envelope.payload for envelope in page.records]
     rows = wire_rows(page.records, SOURCE_ID)
@@ -89,6 +94,10 @@ def stages(records: int, seed: int) -> dict[str, tuple[str, Callable[[], Any]]]:
         "page_rows": (
             "page_rows (what a pull does with the page: the fast path here)",
             lambda: page_rows(raw, SOURCE_ID),
+        ),
+        "page_rows_mixed": (
+            "page_rows of the page with a deletion in every 100 records (left to the models one by one)",
+            lambda: page_rows(mixed, SOURCE_ID),
         ),
         "parse": ("parse_page (pydantic validation of the page)", lambda: parse_page(raw)),
         "parse_free": ("parse_page and freeing its models", parse_and_free),

@@ -16,12 +16,12 @@ import gc
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional, Union, overload
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional, Union, cast, overload
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 
-from federation.protocol.fastpage import fast_page_rows
+from federation.protocol.fastpage import FastPage, fast_page_rows
 from federation.schema.records import MAX_VERSION, RECORD_KINDS
 from federation.schema.types import NodeId
 from federation.storage.mapping import replica_tombstone_values, replica_values
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
 
 _BODY = RECORD_COLUMNS.index("body")
+_ID = RECORD_COLUMNS.index("id")
 _KIND = RECORD_COLUMNS.index("kind")
 
 
@@ -142,10 +143,35 @@ class ParsedPage:
 
 
 def page_rows(raw: bytes, sender: str) -> ParsedPage:
-    """A feed page from `sender` as `records` rows; BatchRejected if it is invalid or not all the sender's own."""
+    """A feed page from `sender` as `records` rows; BatchRejected if it is invalid or not all the sender's own.
+
+    Live activities take the fast path (federation.protocol.fastpage), the records it leaves are validated one by
+    one by the models, and a page whose records the models would not all take goes through them as a whole: the
+    rows, and the errors, are those of model_page_rows.
+    """
     with gc_paused():
-        fast = fast_page_rows(raw, sender)  # pages of live activities, as the models would take them
-    return model_page_rows(raw, sender) if fast is None else ParsedPage(*fast)
+        fast = fast_page_rows(raw, sender)
+        rows = None if fast is None else _completed_by_the_models(fast, sender)
+        if fast is not None and rows is not None:
+            return ParsedPage(rows, fast.next_cursor, fast.more, fast.remaining)
+    return model_page_rows(raw, sender)
+
+
+_RECORD = TypeAdapter(WireRecord)
+
+
+def _completed_by_the_models(page: FastPage, sender: str) -> list[Row] | None:
+    """The fast path's rows, those it left validated by the models; None if the models refuse one of them or an id
+    repeats (the page then goes through the models as a whole, which word the error as for any page)."""
+    rows = page.rows
+    for index, envelope in page.left:
+        try:
+            (rows[index],) = wire_rows([_RECORD.validate_json(envelope)], sender)
+        except (ValidationError, BatchRejected):
+            return None
+    if len({row[_ID] for row in rows if row is not None}) != len(rows):
+        return None
+    return cast(list[Row], rows)
 
 
 def model_page_rows(raw: bytes, sender: str) -> ParsedPage:

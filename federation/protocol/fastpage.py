@@ -1,17 +1,17 @@
-"""The fast path for feed pages of live activities: msgspec checks them and the origin's bytes are stored as sent.
+"""The fast path for the live activities of feed pages: msgspec checks them and the origin's bytes are stored as sent.
 
 Why: validating a page with the pydantic models and writing each record's canonical body again was most of a
 pull's CPU (docs/performance.md: 15 and 4.5 ms per page of 1,000 activities, against 4.2 and 0.9 with msgspec).
 
-Why it accepts nothing the models would refuse or store differently: a page takes this path only if msgspec
-accepts every record against structs that mirror the wire models field for field (same types, ranges, lengths
-and enumerations, their patterns or checks that imply them; tests/protocol/test_fastpage.py fails when a model
-gains a field its mirror lacks), each record's payload is already byte for byte msgspec's encoding of what was
-decoded (so nothing was left out, reordered, escaped or formatted otherwise), and every rule of the models that
-would change a value is an identity on it: strings already stripped, identifiers already normalised, department
-and region present and equal to those of the commune. Anything else, including any tombstone, any other record
-kind and any error, returns None and the page goes through the models (apply.page_rows), which decide and word the
-errors exactly as before.
+Why it accepts nothing the models would refuse or store differently: a record takes this path only if msgspec
+accepts it against structs that mirror the wire models field for field (same types, ranges, lengths and
+enumerations, their patterns or checks that imply them; tests/protocol/test_fastpage.py fails when a model gains a
+field its mirror lacks), its payload is already byte for byte msgspec's encoding of what was decoded (so nothing
+was left out, reordered, escaped or formatted otherwise), and every rule of the models that would change a value
+is an identity on it: strings already stripped, identifiers already normalised, department and region present
+and equal to those of the commune. Any other record (a tombstone, another kind, a value the models would change)
+is left to the models, one by one (apply.page_rows); a page this path cannot read at all, or of which the models
+refuse any record, goes through the models as a whole, which decide and word the errors exactly as before.
 
 The stored body is then the origin's own bytes. They are the models' canonical JSON whenever the origin wrote them
 with the models, as this project's nodes do; msgspec spells a few numbers otherwise (1e16 where pydantic writes
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NamedTuple, TypeAlias
 
 import msgspec
 from msgspec import Meta, Struct
@@ -132,37 +132,52 @@ _ENCODER = msgspec.json.Encoder()
 
 
 class _NotVouched(Exception):
-    """The page goes through the models."""
+    """The record goes through the models."""
 
 
-def fast_page_rows(raw: bytes, sender: str) -> tuple[list[Row], str, bool, int] | None:
-    """(rows, next cursor, more, remaining) if this path can vouch for every record of the page (see the module's
-    docstring), else None."""
+class FastPage(NamedTuple):
+    """A feed page as this path read it: `rows` in feed order, None where a record is left to the models, which
+    `left` lists (its index, and its envelope as JSON)."""
+
+    rows: list[Row | None]
+    left: list[tuple[int, bytes]]
+    next_cursor: str
+    more: bool
+    remaining: int
+
+
+def fast_page_rows(raw: bytes, sender: str) -> FastPage | None:
+    """The page's records as rows where this path can vouch for them (see the module's docstring), the others left
+    to the models; None if it cannot read the page itself. Ids are not checked for repeats (apply.page_rows does)."""
     if _NODE_ID.fullmatch(sender) is None:
         return None
     try:
         page = _PAGE.decode(raw)
-        if page.origin != sender or (page.more and not page.records):
-            return None
-        rows: list[Row] = []
-        seen: set[str] = set()
-        service_types: set[str] = set()  # those already matched against KEY_PATTERN
-        for envelope in page.records:
-            rows.append(_activity_row(envelope, sender, seen, service_types))
-    except (msgspec.ValidationError, msgspec.DecodeError, _NotVouched):
+    except msgspec.DecodeError:  # ValidationError included
         return None
-    return rows, page.next_cursor, page.more, page.remaining
+    if page.origin != sender or (page.more and not page.records):
+        return None
+    rows: list[Row | None] = []
+    left: list[tuple[int, bytes]] = []
+    service_types: set[str] = set()  # those already matched against KEY_PATTERN
+    for envelope in page.records:
+        try:
+            rows.append(_activity_row(envelope, sender, service_types))
+        except (msgspec.DecodeError, _NotVouched):
+            # The envelope as read, written again: its payload as sent, its other fields the same values.
+            left.append((len(rows), _ENCODER.encode(envelope)))
+            rows.append(None)
+    return FastPage(rows, left, page.next_cursor, page.more, page.remaining)
 
 
-def _activity_row(envelope: _Envelope, sender: str, seen: set[str], service_types: set[str]) -> Row:
+def _activity_row(envelope: _Envelope, sender: str, service_types: set[str]) -> Row:
     if envelope.kind != "activity" or envelope.deleted or envelope.origin != sender:
         raise _NotVouched
     body = bytes(envelope.payload)
     record = _ACTIVITY.decode(body)
     record_id = record.id
     if (
-        record_id in seen
-        or _CANONICAL_UUID.fullmatch(record_id) is None
+        _CANONICAL_UUID.fullmatch(record_id) is None
         or record.deleted
         or record.origin != sender
         or envelope.id != record_id
@@ -176,7 +191,6 @@ def _activity_row(envelope: _Envelope, sender: str, seen: set[str], service_type
         if _KEY.fullmatch(record.service_type) is None:
             raise _NotVouched
         service_types.add(record.service_type)
-    seen.add(record_id)
     return replica_activity_values(record, record_id, body)
 
 

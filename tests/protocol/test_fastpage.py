@@ -1,5 +1,5 @@
-"""The fast path for feed pages (federation.protocol.fastpage): it takes the pages of live activities the models
-take, storing what the models would store, and leaves every other page to the models."""
+"""The fast path for feed pages (federation.protocol.fastpage): it takes the live activities the models take,
+storing what the models would store, and leaves every other record to the models."""
 
 from __future__ import annotations
 
@@ -87,31 +87,71 @@ def by_the_models(raw: bytes) -> ParsedPage | BatchRejected:
         return exc
 
 
-def assert_agrees_with_the_models(raw: bytes) -> tuple[Any, ...] | None:
-    """Whatever the fast path takes, the models take, with the same rows (bodies the same JSON values)."""
+def by_page_rows(raw: bytes) -> ParsedPage | BatchRejected:
+    try:
+        return page_rows(raw, SENDER)
+    except BatchRejected as exc:
+        return exc
+
+
+def same_rows(rows: list[Any], expected: list[Any]) -> bool:
+    """The same columns, and bodies of the same JSON values."""
+    return [row[:-1] for row in rows] == [row[:-1] for row in expected] and [json.loads(row[-1]) for row in rows] == [
+        json.loads(row[-1]) for row in expected
+    ]
+
+
+def assert_agrees_with_the_models(raw: bytes) -> fastpage.FastPage | None:
+    """page_rows answers as the models do (rows of the same values, or the same error), and every record the fast
+    path takes the models take, with the same row."""
     fast = fastpage.fast_page_rows(raw, SENDER)
     models = by_the_models(raw)
+    answer = by_page_rows(raw)
+    if isinstance(models, BatchRejected):
+        assert isinstance(answer, BatchRejected), f"page_rows took a page the models refuse: {models}"
+        assert (answer.status, str(answer)) == (models.status, str(models))
+    else:
+        assert isinstance(answer, ParsedPage), f"page_rows refused a page the models take: {answer}"
+        assert (answer.next_cursor, answer.more, answer.remaining) == (
+            models.next_cursor,
+            models.more,
+            models.remaining,
+        )
+        assert same_rows(answer.rows, models.rows)
     if fast is None:
         return None
-    assert isinstance(models, ParsedPage), f"the fast path took a page the models refuse: {models}"
-    rows, next_cursor, more, remaining = fast
-    assert (next_cursor, more, remaining) == (models.next_cursor, models.more, models.remaining)
-    assert [row[:-1] for row in rows] == [row[:-1] for row in models.rows]
-    assert [json.loads(row[-1]) for row in rows] == [json.loads(row[-1]) for row in models.rows]
+    if isinstance(models, ParsedPage):
+        taken = [(row, expected) for row, expected in zip(fast.rows, models.rows, strict=True) if row is not None]
+        assert same_rows([row for row, _ in taken], [expected for _, expected in taken])
+    else:  # refused: for a record left to the models, or an id sent twice (each record may be fine)
+        ids = [row[2] for row in fast.rows if row is not None]
+        assert fast.left or len(set(ids)) < len(ids), f"the fast path took every record of a refused page: {models}"
     return fast
 
 
 def test_a_page_of_canonical_activities_takes_the_fast_path_with_the_models_rows_byte_for_byte() -> None:
     raw = page(*(envelope(document(n)) for n in range(12)))
     fast = fastpage.fast_page_rows(raw, SENDER)
-    assert fast is not None
+    assert fast is not None and fast.left == []
     models = model_page_rows(raw, SENDER)
-    assert ParsedPage(*fast) == models  # every column, the bodies' bytes included
+    assert ParsedPage(fast.rows, fast.next_cursor, fast.more, fast.remaining) == models  # bodies' bytes included
     assert page_rows(raw, SENDER) == models
 
 
 def test_an_empty_last_page_takes_the_fast_path() -> None:
-    assert fastpage.fast_page_rows(page(more=False), SENDER) == ([], "Yzo5", False, 3)
+    assert fastpage.fast_page_rows(page(more=False), SENDER) == fastpage.FastPage([], [], "Yzo5", False, 3)
+
+
+def test_records_the_fast_path_leaves_go_through_the_models_alone_with_the_pages_rows() -> None:
+    # A node's feed starts with its profile, and tombstones and resources come between activities: each such record
+    # is validated by the models, the activities around it still take the fast path.
+    tombstone = feed_item(json.dumps(SENDER), "activity", str(uuid.UUID(int=70)), 2, 1, True, "")
+    raw = page(RESOURCE, *(envelope(document(n)) for n in range(3)), tombstone, envelope(document(5)))
+    fast = fastpage.fast_page_rows(raw, SENDER)
+    assert fast is not None
+    assert [index for index, _ in fast.left] == [0, 4]
+    assert [row is None for row in fast.rows] == [True, False, False, False, True, False]
+    assert page_rows(raw, SENDER) == model_page_rows(raw, SENDER)  # every column, the bodies' bytes included
 
 
 def edited(edit: Callable[[dict[str, Any]], None]) -> bytes:
@@ -140,7 +180,8 @@ RESOURCE = feed_item(
     ),
 )  # fmt: skip
 
-# Records the models take but would store otherwise, or refuse: the fast path must leave each page to them.
+# Records the models take but would store otherwise, or refuse: the fast path must leave each to them (and pages
+# it cannot read, or that the models refuse as a whole).
 LEFT_TO_THE_MODELS: dict[str, bytes] = {
     "title with a trailing space (the models strip it)": edited(set_in("title", "Médiation ")),
     "title of a separator only (the models refuse it)": edited(set_in("title", "\x1c")),
@@ -201,23 +242,18 @@ LEFT_TO_THE_MODELS: dict[str, bytes] = {
 
 
 @pytest.mark.parametrize("case", sorted(LEFT_TO_THE_MODELS))
-def test_a_page_the_models_would_change_or_refuse_is_left_to_them(case: str) -> None:
+def test_a_record_the_models_would_change_or_refuse_is_left_to_them(case: str) -> None:
     raw = LEFT_TO_THE_MODELS[case]
+    fast = assert_agrees_with_the_models(raw)  # page_rows answers exactly as the models do
+    if case == "the same record twice (refused)":
+        assert fast is not None and fast.left == []  # each is fine alone: apply.page_rows finds the repeat
+        return
+    assert fast is None or fast.left
     if case == "a number in the models' other spelling":
         # msgspec writes 1e16 where the models write 1e+16: the models' own bytes are left to them; the other
         # spelling, as another implementation might send it, is taken with the same JSON values.
-        assert fastpage.fast_page_rows(raw, SENDER) is None
-        assert assert_agrees_with_the_models(raw.replace(b"1e+16", b"1e16")) is not None
-        return
-    assert fastpage.fast_page_rows(raw, SENDER) is None
-    # page_rows answers exactly as the models do.
-    models = by_the_models(raw)
-    if isinstance(models, BatchRejected):
-        with pytest.raises(BatchRejected) as refused:
-            page_rows(raw, SENDER)
-        assert (refused.value.status, str(refused.value)) == (models.status, str(models))
-    else:
-        assert page_rows(raw, SENDER) == models
+        other = assert_agrees_with_the_models(raw.replace(b"1e+16", b"1e16"))
+        assert other is not None and other.left == []
 
 
 def test_the_mirrors_have_the_models_fields_in_their_order() -> None:
@@ -263,10 +299,16 @@ JSON_VALUES = st.recursive(
 
 
 @st.composite
-def raw_pages(draw: st.DrawFn) -> bytes:
+def raw_pages(draw: st.DrawFn, number: int = 1) -> bytes:
     """Pages of one activity written by hand: any text, numbers and optional fields, compact like a canonical body
     or not, valid or not."""
-    doc = document(1)
+    return page(draw(raw_records(number)))
+
+
+@st.composite
+def raw_records(draw: st.DrawFn, number: int = 1) -> str:
+    """An activity of the feed written by hand (see raw_pages)."""
+    doc = document(number)
     doc["title"] = draw(st.one_of(st.just(doc["title"]), TEXT))
     doc["description"] = draw(st.one_of(st.just(doc["description"]), TEXT))
     doc["inhabitants_involved"] = draw(st.one_of(st.none(), st.integers(-2, 2_000_000), st.floats(0, 10)))
@@ -281,12 +323,29 @@ def raw_pages(draw: st.DrawFn) -> bytes:
     for optional in draw(st.lists(st.sampled_from(["description", "status", "end_date", "partners"]), max_size=2)):
         doc.pop(optional, None)
     text = json.dumps(doc, ensure_ascii=draw(st.booleans()), separators=draw(st.sampled_from([(",", ":"), None])))
-    return page(envelope(document(1), text))
+    return envelope(document(number), text)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(raw_pages())
 def test_whatever_the_fast_path_takes_the_models_take_with_the_same_rows(raw: bytes) -> None:
+    assert_agrees_with_the_models(raw)
+
+
+@st.composite
+def mixed_pages(draw: st.DrawFn) -> bytes:
+    """Pages of several records: activities written by hand or canonical, a resource, tombstones, repeats."""
+    canonical = st.integers(0, 5).map(lambda n: envelope(document(n)))
+    tombstone = st.integers(60, 61).map(
+        lambda n: feed_item(json.dumps(SENDER), "activity", str(uuid.UUID(int=n)), 2, 1, True, "")
+    )
+    record = st.one_of(st.integers(0, 5).flatmap(raw_records), canonical, tombstone, st.just(RESOURCE))
+    return page(*draw(st.lists(record, min_size=1, max_size=6)), more=draw(st.booleans()))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mixed_pages())
+def test_a_page_of_any_records_gets_the_rows_or_the_error_of_the_models(raw: bytes) -> None:
     assert_agrees_with_the_models(raw)
 
 
@@ -308,5 +367,5 @@ def test_pages_the_models_write_themselves_all_take_the_fast_path(raw: bytes) ->
     # does not, and the fast path takes the stricter of the two.
     assume(SEPARATOR.search(canonical) is None)
     fast = fastpage.fast_page_rows(canonical, SENDER)
-    assert fast is not None
-    assert ParsedPage(*fast) == model_page_rows(canonical, SENDER)
+    assert fast is not None and fast.left == []
+    assert ParsedPage(fast.rows, fast.next_cursor, fast.more, fast.remaining) == model_page_rows(canonical, SENDER)
