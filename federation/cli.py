@@ -21,14 +21,10 @@ from federation.web.cli import add_commands as add_user_commands
 log = logging.getLogger("federation")
 
 
-def _settings(args: argparse.Namespace, overrides: dict[str, Any] | None = None) -> Settings:
-    return command_settings(args, overrides)
-
-
 def cmd_init(args: argparse.Namespace) -> int:
     from federation.bootstrap import init_node
 
-    settings = _settings(args)
+    settings = command_settings(args)
     result = asyncio.run(init_node(settings, name=args.name, kind=args.kind, node_id=args.node_id))
     if not result.created:
         print(f"Node '{result.node_id}' is already initialised in {settings.data_dir}; nothing changed.")
@@ -51,7 +47,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         server["host"] = args.host
     if args.port:
         server["port"] = args.port
-    settings = _settings(args, {"server": server} if server else None)
+    settings = command_settings(args, {"server": server} if server else None)
     from federation.observability import configure_logging
 
     configure_logging(settings.log.level, settings.log.format)
@@ -74,7 +70,7 @@ def cmd_token_create(args: argparse.Namespace) -> int:
     from federation.storage.engine import create_engine
     from federation.storage.tokens import create_token
 
-    settings = _settings(args)
+    settings = command_settings(args)
 
     async def run() -> str:
         engine = create_engine(settings.database_url)
@@ -94,7 +90,7 @@ def cmd_token_list(args: argparse.Namespace) -> int:
     from federation.storage.engine import create_engine
     from federation.storage.tokens import list_tokens
 
-    settings = _settings(args)
+    settings = command_settings(args)
 
     async def run() -> list[Any]:
         engine = create_engine(settings.database_url)
@@ -117,7 +113,7 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
     from federation.storage.engine import create_engine
     from federation.storage.tokens import revoke_tokens
 
-    settings = _settings(args)
+    settings = command_settings(args)
 
     async def run() -> int:
         engine = create_engine(settings.database_url)
@@ -145,7 +141,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     from federation.storage import migrate
     from federation.storage.engine import create_engine
 
-    settings = _settings(args)
+    settings = command_settings(args)
 
     async def run() -> tuple[str | None, str]:
         engine = create_engine(settings.database_url)
@@ -198,7 +194,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
     from federation.api.introspection import describe_plugins
 
-    settings = _settings(args)
+    settings = command_settings(args)
     plugins = command_plugins(args, settings)
     description = describe_plugins(plugins)
     if args.json:
@@ -238,7 +234,7 @@ def cmd_plugin_new(args: argparse.Namespace) -> int:
 def cmd_backup(args: argparse.Namespace) -> int:
     from federation.backup import backup
 
-    result = backup(_settings(args), Path(args.destination))
+    result = backup(command_settings(args), Path(args.destination))
     manifest = result.manifest
     print(f"Backup of node '{manifest.get('node_id', '?')}' written to {result.destination} (mode 0700).")
     if manifest["database"] == "postgresql":
@@ -255,7 +251,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
 def cmd_restore(args: argparse.Namespace) -> int:
     from federation.backup import restore
 
-    settings = _settings(args)
+    settings = command_settings(args)
     manifest = restore(settings, Path(args.source), force=args.force)
     print(f"Restored node '{manifest.get('node_id')}' ({manifest.get('records')} records) into {settings.data_dir}.")
     print("Start it with `regies serve`: pending database migrations are applied on start.")
@@ -348,8 +344,8 @@ def build_parser(extra_commands: dict[str, Command] | None = None) -> argparse.A
     restore.add_argument("--force", action="store_true", help="replace an existing database")
     restore.set_defaults(handler=cmd_restore)
 
-    add_federation_commands(commands, _settings)
-    add_user_commands(commands, _settings)
+    add_federation_commands(commands, command_settings)
+    add_user_commands(commands, command_settings)
     commands.add_parser("version", help="print the version").set_defaults(handler=cmd_version)
     for name, command in sorted((extra_commands or {}).items()):
         if name in commands.choices:
@@ -361,7 +357,7 @@ def build_parser(extra_commands: dict[str, Command] | None = None) -> argparse.A
 
 
 def _plugin_handler(command: Command) -> Callable[[argparse.Namespace], int]:
-    return lambda args: command.run(args, _settings(args))
+    return lambda args: command.run(args, command_settings(args))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
