@@ -12,7 +12,7 @@ from federation.api import exports, introspection, meta, node, records
 from federation.config import Settings
 from federation.observability import METRICS, Metrics, metrics_endpoint, observe
 from federation.openapi import build_openapi, refine_for_plugins
-from federation.plugins import Plugins, build_plugins
+from federation.plugins import Plugins, node_plugins
 from federation.problems import problem_middleware
 from federation.protocol import discovery, receiver
 from federation.protocol.batchparser import BATCH_PARSER, BatchParser
@@ -39,7 +39,7 @@ def create_app(settings: Settings, plugins: Plugins | None = None, *, upgrade_da
     app[METRICS] = Metrics()
     app[appkeys.SETTINGS] = settings
     if plugins is None:
-        plugins = build_plugins(disabled=settings.plugins.disabled, settings=settings.plugins.sections())
+        plugins = node_plugins(settings)
     app[appkeys.PLUGINS] = plugins
     document = build_openapi(
         records.filter_parameters(),

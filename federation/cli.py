@@ -12,10 +12,10 @@ from typing import Any
 
 from federation import SCHEMA_VERSION, __version__
 from federation.cli_federation import add_commands as add_federation_commands
-from federation.cli_setup import Preloaded, command_plugins, command_settings
-from federation.config import ConfigError, Settings, load_settings
+from federation.cli_setup import command_plugins, command_settings, preload
+from federation.config import ConfigError, Settings
 from federation.errors import CommandError
-from federation.plugins import Command, PluginError, build_plugins
+from federation.plugins import Command, PluginError
 from federation.web.cli import add_commands as add_user_commands
 
 log = logging.getLogger("federation")
@@ -263,20 +263,6 @@ def cmd_version(args: argparse.Namespace) -> int:
     return 0
 
 
-def _preload(argv: Sequence[str]) -> tuple[Preloaded | None, Exception | None]:
-    """The settings that --data-dir/--config on `argv` point to and their plugins (which may add commands)."""
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--data-dir")
-    pre.add_argument("--config")
-    known, _ = pre.parse_known_args(argv)
-    try:
-        settings = load_settings(data_dir=known.data_dir, config_file=known.config)
-        plugins = build_plugins(disabled=settings.plugins.disabled, settings=settings.plugins.sections())
-    except (ConfigError, PluginError) as exc:
-        return None, exc
-    return Preloaded(known.data_dir, known.config, settings, plugins), None
-
-
 def build_parser(extra_commands: dict[str, Command] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="regies", description="Node of the Régies de Quartier federation.")
     parser.add_argument("--data-dir", help="node data directory (default ./var, or REGIES_DATA_DIR)")
@@ -362,7 +348,7 @@ def _plugin_handler(command: Command) -> Callable[[argparse.Namespace], int]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
-    preloaded, plugin_error = _preload(arguments)
+    preloaded, plugin_error = preload(arguments)
     try:
         parser = build_parser(preloaded.plugins.registry.commands if preloaded else None)
     except PluginError as exc:

@@ -45,7 +45,7 @@ SettingsLoader = Callable[[argparse.Namespace], Settings]
 @contextlib.asynccontextmanager
 async def federation_context(settings: Settings, plugins: Plugins | None = None) -> AsyncIterator[FederationContext]:
     """The node's database, identity, federation client and plugins (built from `settings` unless given)."""
-    from federation.plugins import build_plugins
+    from federation.plugins import node_plugins
     from federation.storage import migrate
     from federation.storage.engine import create_engine
     from federation.storage.records import RecordStore, get_meta
@@ -62,7 +62,7 @@ async def federation_context(settings: Settings, plugins: Plugins | None = None)
         identity = NodeIdentity(node_id, await load_or_create_keys(engine, settings.keys_dir, node_id))
         client = FederationClient(identity, timeout_s=settings.federation.request_timeout_s)
         if plugins is None:
-            plugins = build_plugins(disabled=settings.plugins.disabled, settings=settings.plugins.sections())
+            plugins = node_plugins(settings)
         yield FederationContext(engine, identity, client, settings.federation, plugins, RecordStore(engine, node_id))
     finally:
         if client is not None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from federation.config import Settings, load_settings
-from federation.plugins import Plugins, build_plugins
+from federation.config import ConfigError, Settings, load_settings
+from federation.plugins import PluginError, Plugins, node_plugins
 
 
 @dataclass
@@ -25,6 +26,20 @@ class Preloaded:
         return (self.data_dir, self.config) == (args.data_dir, args.config)
 
 
+def preload(argv: Sequence[str]) -> tuple[Preloaded | None, Exception | None]:
+    """The settings that --data-dir/--config on `argv` point to and their plugins (which may add commands), or
+    why they could not be loaded (the built-in commands still run and say it in their own words)."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--data-dir")
+    pre.add_argument("--config")
+    known, _ = pre.parse_known_args(argv)
+    try:
+        settings = load_settings(data_dir=known.data_dir, config_file=known.config)
+        return Preloaded(known.data_dir, known.config, settings, node_plugins(settings)), None
+    except (ConfigError, PluginError) as exc:
+        return None, exc
+
+
 def command_settings(args: argparse.Namespace, overrides: dict[str, Any] | None = None) -> Settings:
     """The settings that the command's --data-dir and --config point to, with `overrides` applied."""
     preloaded: Preloaded | None = getattr(args, "preloaded", None)
@@ -38,4 +53,4 @@ def command_plugins(args: argparse.Namespace, settings: Settings) -> Plugins:
     preloaded: Preloaded | None = getattr(args, "preloaded", None)
     if preloaded is not None and preloaded.settings is settings:
         return preloaded.plugins
-    return build_plugins(disabled=settings.plugins.disabled, settings=settings.plugins.sections())
+    return node_plugins(settings)

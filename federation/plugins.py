@@ -10,7 +10,7 @@ import unicodedata
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pluggy
 from aiohttp import web
@@ -21,6 +21,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from federation import hookimpl, hookspecs
 from federation.hookspecs import HOOK_API_VERSION
 from federation.schema.types import CATEGORY_LABELS, KEY_PATTERN, Category
+
+if TYPE_CHECKING:
+    from federation.config import Settings
 
 ENTRY_POINT_GROUP = "regies.plugins"
 PROJECT_NAME = "regies"
@@ -541,6 +544,12 @@ def build_plugins(
             raise PluginError(f"[plugins.{name}] has settings but plugin '{name}' takes none")
     _check_indicator_references(registry)
     return Plugins(manager, registry, infos)
+
+
+def node_plugins(settings: Settings) -> Plugins:
+    """The plugin manager of the node that `settings` configure: entry points minus `[plugins] disabled`, each
+    with its `[plugins.<name>]` section."""
+    return build_plugins(disabled=settings.plugins.disabled, settings=settings.plugins.sections())
 
 
 def _check_indicator_references(registry: Registry) -> None:

@@ -111,21 +111,17 @@ def test_sync_without_peers_says_so(tmp_path: Path, capsys: pytest.CaptureFixtur
 def test_a_command_loads_its_plugins_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Plugins are loaded before parsing (they may add commands); the command reuses them rather than paying a
     # second build at every start.
-    import federation.cli_setup
     import federation.plugins
-    from federation import cli
 
     data = str(tmp_path / "node")
     assert main(["--data-dir", data, "init", "--node-id", "rq-once"]) == 0
     builds: list[object] = []
-    real_build = cli.build_plugins
+    real_build = federation.plugins.build_plugins
 
     def counting_build(*args: object, **kwargs: object) -> object:
         builds.append(args)
         return real_build(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(cli, "build_plugins", counting_build)
-    monkeypatch.setattr(federation.cli_setup, "build_plugins", counting_build)
     monkeypatch.setattr(federation.plugins, "build_plugins", counting_build)
     assert main(["--data-dir", data, "sync"]) == 0
     assert main(["--data-dir", data, "plugins"]) == 0

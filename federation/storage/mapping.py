@@ -92,7 +92,7 @@ def tombstone_values(kind: str, origin: str, record_id: str, version: int, updat
 def record_values(kind: str, record: BaseModel) -> tuple[Any, ...]:
     """The `records` row (RECORD_COLUMNS order) of a live (non-deleted) record."""
     envelope: Any = record
-    return _live_values(kind, envelope, str(envelope.id), encode_body(record))
+    return _live_values(kind, envelope, str(envelope.id), filter_values(record), encode_body(record))
 
 
 # Replicated rows (pull and push) carry the body as the UTF-8 bytes pydantic writes: the replica write paths
@@ -102,13 +102,13 @@ def record_values(kind: str, record: BaseModel) -> tuple[Any, ...]:
 
 def replica_values(kind: str, record: BaseModel, record_id: str) -> tuple[Any, ...]:
     """`record_values` of a replicated record (`record_id`: its id as text), the body as UTF-8 bytes."""
-    return _live_values(kind, record, record_id, canonical_json(record))
+    return _live_values(kind, record, record_id, filter_values(record), canonical_json(record))
 
 
 def replica_activity_values(record: Any, record_id: str, body: bytes) -> tuple[Any, ...]:
     """`replica_values` of a live activity checked by the fast path (its struct, federation.protocol.fastpage),
     the body as the origin's UTF-8 bytes."""
-    return _live_values("activity", record, record_id, body, activity_filters(record))
+    return _live_values("activity", record, record_id, activity_filters(record), body)
 
 
 def replica_tombstone_values(
@@ -120,7 +120,7 @@ def replica_tombstone_values(
 
 
 def _live_values(
-    kind: str, record: Any, record_id: str, body: str | bytes, filters: tuple[Any, ...] | None = None
+    kind: str, record: Any, record_id: str, filters: tuple[Any, ...], body: str | bytes
 ) -> tuple[Any, ...]:
     return (
         kind,
@@ -129,7 +129,7 @@ def _live_values(
         record.version,
         to_micros(record.updated_at),
         False,
-        *(filter_values(record) if filters is None else filters),
+        *filters,
         body,
     )
 
