@@ -91,7 +91,7 @@ async def _error_page(request: web.Request, status: int, detail: str) -> web.Res
 
 def setup_web(app: web.Application, settings: Settings, plugins: Plugins) -> None:
     """Add the public page, login, the back-office and plugins' pages to `app` (called by create_app)."""
-    from federation.web import admin, public
+    from federation.web import admin, logo, public
 
     plugin_pages = plugins.registry.web_pages
     translations = load_translations(pages.locale for pages in plugin_pages.values() if pages.locale)
@@ -107,6 +107,7 @@ def setup_web(app: web.Application, settings: Settings, plugins: Plugins) -> Non
     setup_templates(app, plugin_pages)
     app.router.add_static(STATIC_PREFIX, STATIC_DIR)
     app[HOME_PAGE] = public.home
+    logo.add_routes(app)
     auth.add_routes(app)
     admin.add_routes(app)
     for name, pages in plugin_pages.items():

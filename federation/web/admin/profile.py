@@ -12,7 +12,7 @@ from federation.api.node import PROFILE_ID
 from federation.api.records import notify_committed, write_or_problem
 from federation.problems import Problem
 from federation.schema.records import RECORD_KINDS
-from federation.web import data
+from federation.web import data, logo
 from federation.web.admin.records import COMMUNE_FIELD, CONTACT_FIELDS, QPV_FIELD, editable_data
 from federation.web.auth import require_user
 from federation.web.forms import (
@@ -24,6 +24,7 @@ from federation.web.forms import (
     values_from_form,
     values_from_record,
 )
+from federation.web.i18n_request import translate
 from federation.web.labels import N_
 from federation.web.rendering import render
 from federation.web.users import NODE_ROLES
@@ -31,6 +32,7 @@ from federation.web.validation import add_problem, check_record
 
 NODE = RECORD_KINDS["node"]
 PATH = "/admin/profile"
+LOGO_PATH = PATH + "/logo"
 PROFILE_FIELDS = (
     FormField("name", N_("Name"), required=True, max_length=200),
     FormField(
@@ -66,8 +68,7 @@ async def profile(request: web.Request) -> web.StreamResponse:
     document = await data.node_profile(request)
     fields = list(PROFILE_FIELDS)
     if request.method == "GET":
-        state = FormState(fields, values=values_from_record(fields, document))
-        return await _page(request, state, document, "updated" if request.query.get("done") else None)
+        return await _page(request, _stored_state(document), document, request.query.get("done"))
     form = await request.post()
     state = FormState(fields, values=values_from_form(fields, form))
     base = {
@@ -98,10 +99,54 @@ async def profile(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(PATH + "?done=updated")
 
 
+async def upload_logo(request: web.Request) -> web.StreamResponse:
+    """Store the uploaded logo (PNG, JPEG or WebP), or remove it; a refused file leaves the current logo as it was."""
+    try:
+        await require_user(request, NODE_ROLES)  # also reads the form for its CSRF token
+    except web.HTTPRequestEntityTooLarge:
+        # Past the node's body limit the form cannot be read; the user is logged in and nothing changes.
+        return await _logo_refused(request, logo.TOO_LARGE, status=413)
+    form = await request.post()
+    if form.get("remove"):
+        await logo.remove(request)
+        raise web.HTTPSeeOther(PATH + "?done=logo-removed")
+    upload = form.get("logo")
+    content = upload.file.read(logo.MAX_BYTES + 1) if isinstance(upload, web.FileField) else b""
+    try:
+        logo.check_upload(content)
+    except logo.LogoRefused as refused:
+        return await _logo_refused(request, str(refused), status=422)
+    await logo.save(request, content)
+    raise web.HTTPSeeOther(PATH + "?done=logo")
+
+
+async def _logo_refused(request: web.Request, message: str, *, status: int) -> web.Response:
+    document = await data.node_profile(request)
+    return await _page(
+        request, _stored_state(document), document, None, status=status, logo_error=translate(request, message)
+    )
+
+
+def _stored_state(document: dict[str, Any]) -> FormState:
+    """The profile form showing what is stored."""
+    fields = list(PROFILE_FIELDS)
+    return FormState(fields, values=values_from_record(fields, document))
+
+
 async def _page(
-    request: web.Request, state: FormState, document: dict[str, Any], done: str | None, *, status: int = 200
+    request: web.Request,
+    state: FormState,
+    document: dict[str, Any],
+    done: str | None,
+    *,
+    status: int = 200,
+    logo_error: str | None = None,
 ) -> web.Response:
     context = {
+        "logo_version": logo.version(request),
+        "logo_path": LOGO_PATH,
+        "logo_error": logo_error,
+        "logo_max_kb": logo.MAX_BYTES // 1024,
         "state": state,
         "record": document,
         "path": PATH,
@@ -110,9 +155,10 @@ async def _page(
         "service_type": None,
         "done": done,
     }
-    return await render(request, "admin/record_form.html", context, status=status)
+    return await render(request, "admin/profile.html", context, status=status)
 
 
 def add_routes(app: web.Application) -> None:
     app.router.add_get(PATH, profile, allow_head=False)
     app.router.add_post(PATH, profile)
+    app.router.add_post(LOGO_PATH, upload_logo)
