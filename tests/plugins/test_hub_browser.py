@@ -1,6 +1,7 @@
 """The coordinators' dashboard in a real browser (Debian's Chromium driven by Playwright): a national coordinator
-reads the national report, its charts drawn, and validates a régie's submitted report. Screenshots go to
-test-artifacts/hub/. Needs /usr/bin/chromium like tests/web/test_browser.py (REGIES_SKIP_BROWSER=1 skips)."""
+reads the national report, its charts drawn, and validates a régie's submitted report; axe-core finds no serious
+or critical violation on the way. Screenshots go to test-artifacts/hub/. Needs /usr/bin/chromium like
+tests/web/test_browser.py (REGIES_SKIP_BROWSER=1 skips)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
+from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Browser, Page, expect
 from sqlalchemy import select
 
@@ -19,6 +21,7 @@ from tests.plugins.test_hub import Network
 from tests.plugins.test_hub_web import database_url as database_url
 from tests.plugins.test_hub_web import hub as hub
 from tests.plugins.test_hub_web import network as network
+from tests.web.test_accessibility import assert_accessible
 from tests.web.test_browser import browser as browser
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "hub"
@@ -41,12 +44,15 @@ async def test_national_coordinator_validates_a_report(browser: Browser, hub: Ne
     context.set_default_timeout(20_000)  # shared CI machines: a slow page must not look like a broken one
     expect.set_options(timeout=20_000)
     page = await context.new_page()
+    axe = Axe()
 
     await page.goto("/login")
+    await assert_accessible(page, axe, "hub login")
     await page.get_by_label("Identifiant").fill(coordinator)
     await page.get_by_label("Mot de passe").fill(WEB_TEST_PASSWORD)
     await page.get_by_role("button", name="Se connecter").click()
     await expect(page).to_have_url(f"{base}/hub")
+    await assert_accessible(page, axe, "hub dashboard")
 
     await page.get_by_label("Période", exact=True).fill("2026")
     await page.get_by_role("button", name="Afficher").first.click()
@@ -59,22 +65,28 @@ async def test_national_coordinator_validates_a_report(browser: Browser, hub: Ne
     regions = page.get_by_role("region", name="Régions")
     await expect(regions.get_by_role("row", name="Île-de-France (11)")).to_contain_text("1 (100 %)")
     await _shot(page, "01-national-report")
+    await assert_accessible(page, axe, "national report")
 
     await (
         page.get_by_role("navigation", name="Navigation principale")
         .get_by_role("link", name="Validation des rapports")
         .click()
     )
+    await assert_accessible(page, axe, "report validation list")
     await page.get_by_role("link", name="Régie de Belleville").click()
     await expect(page.locator("#report-state")).to_have_text("Soumis")
     await _shot(page, "02-submitted-report")
+    await assert_accessible(page, axe, "submitted report")
     await page.get_by_role("button", name="Valider le rapport").click()
     await expect(page.get_by_role("status")).to_contain_text("Rapport validé")
     await expect(page.locator("#report-state")).to_have_text("Validé")
     await _shot(page, "03-validated-report")
+    await assert_accessible(page, axe, "validated report")
     await page.get_by_role("link", name="Retour aux rapports").click()
     await expect(page.get_by_role("row", name="Régie de Belleville")).to_contain_text("Validé")
     await expect(page.get_by_role("row", name="Régie de la Duchère")).to_contain_text("Soumis")
+    await page.goto("/hub/enrolments")
+    await assert_accessible(page, axe, "enrolments")
     await context.close()
 
     # The decision is the hub's review record, as the API writes it, on its way to the régie.
