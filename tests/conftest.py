@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 
 from federation.bootstrap import init_node
 from federation.config import Settings, load_settings
+from federation.loadgen import NodeProcess
 from tests.prerequisites import (
     configured_admin_url,
     dsn,
@@ -96,6 +97,15 @@ async def admin_token(settings: Settings) -> AsyncIterator[str]:
     result = await init_node(settings, name="Régie de quartier de test", node_id="rq-test")
     assert result.admin_token is not None
     yield result.admin_token
+
+
+@pytest.fixture
+def servers() -> Iterator[list[NodeProcess]]:
+    """`regies serve` processes a test starts (append them); stopped after the test."""
+    started: list[NodeProcess] = []
+    yield started
+    for server in started:
+        server.stop()
 
 
 # Nodes serving on 127.0.0.1, shared by the federation and hub tests.
