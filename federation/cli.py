@@ -106,7 +106,7 @@ def _listen(host: str, port: int) -> socket.socket:
     except OSError as exc:
         listening.close()
         if exc.errno == errno.EADDRINUSE:
-            other = 8081 if port != 8081 else 8082
+            other = port + 1 if port < 65535 else 8081
             raise CommandError(
                 f"port {port} on {host} is already taken (another node or program is listening there). "
                 f"Choose another port: `make run PORT={other}`, `regies serve --port {other}`, "

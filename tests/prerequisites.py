@@ -154,7 +154,14 @@ def throwaway_postgres(binaries: Path) -> Iterator[str]:
     directory = Path(tempfile.mkdtemp(prefix="regies-test-pg-"))
     as_account: list[str] = []
     if is_root():
-        account = pwd.getpwnam(POSTGRES_ACCOUNT)
+        try:
+            account = pwd.getpwnam(POSTGRES_ACCOUNT)
+        except KeyError:
+            shutil.rmtree(directory)
+            raise RuntimeError(
+                f"PostgreSQL refuses to run as root and there is no '{POSTGRES_ACCOUNT}' account to run it as: "
+                f"create one (`useradd --system {POSTGRES_ACCOUNT}`) or set REGIES_TEST_POSTGRES_URL"
+            ) from None
         os.chown(directory, account.pw_uid, account.pw_gid)
         as_account = ["runuser", "-u", POSTGRES_ACCOUNT, "--"]
     data, log = directory / "data", directory / "server.log"
