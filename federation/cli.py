@@ -35,8 +35,10 @@ def cmd_init(args: argparse.Namespace) -> int:
         print(f"Admin token file: {settings.admin_token_file}")
         return 0
     print(f"Initialised node '{result.node_id}' ({result.name}) in {settings.data_dir}")
-    if args.name is None:
+    if args.name is None and args.node_id is None:
         _explain_naming(result.node_id, None if result.name == UNNAMED else result.name)
+    elif result.name == UNNAMED:
+        print("  Its name is a placeholder: rename the régie in the back-office (/admin/profile) or PUT /api/v1/node.")
     print(f"Database: {settings.database_url}")
     print(f"Admin token (shown once, also saved with mode 0600 in {result.token_file}):")
     print(result.admin_token)
@@ -45,7 +47,11 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 async def _ask_name() -> str:
     prompt = "Nom de la régie / the régie's name (e.g. Régie de quartier des Lilas): "
-    return await asyncio.to_thread(input, prompt)
+    try:
+        return await asyncio.to_thread(input, prompt)
+    except EOFError:  # Ctrl-D: no name, as without a terminal
+        print()
+        return ""
 
 
 def _explain_naming(node_id: str, name: str | None) -> None:

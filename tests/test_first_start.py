@@ -51,10 +51,11 @@ def test_a_name_gives_an_id_derived_from_it_and_unique(tmp_path: Path) -> None:
     assert _node_id(chosen.stdout) == "rq-lilas"
 
 
-def test_on_a_terminal_init_asks_for_the_name(tmp_path: Path) -> None:
+def _init_on_a_terminal(data_dir: Path, typed: bytes) -> tuple[int, str]:
+    """`regies init` with a terminal as its input, where `typed` is typed once the question shows."""
     controller, terminal = os.openpty()
     process = subprocess.Popen(
-        [*REGIES, "--data-dir", str(tmp_path / "var"), "init"],
+        [*REGIES, "--data-dir", str(data_dir), "init"],
         stdin=terminal,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -64,17 +65,28 @@ def test_on_a_terminal_init_asks_for_the_name(tmp_path: Path) -> None:
     try:
         prompt = _read_until(process, b"name")
         assert "Nom de la régie" in prompt
-        os.write(controller, "Régie de la Côte d'Opale\n".encode())
+        os.write(controller, typed)
         out, err = process.communicate(timeout=60)
     finally:
         os.close(controller)
-    assert process.returncode == 0, err.decode()
-    text = prompt + out.decode()
+    return process.returncode, prompt + out.decode() + err.decode()
+
+
+def test_on_a_terminal_init_asks_for_the_name(tmp_path: Path) -> None:
+    status, text = _init_on_a_terminal(tmp_path / "var", "Régie de la Côte d'Opale\n".encode())
+    assert status == 0, text
     assert re.fullmatch(r"regie-de-la-cote-d-opale-[0-9a-f]{6}", _node_id(text))
     assert "(Régie de la Côte d'Opale)" in text
     assert 'make run NAME="' in text  # how to do it without the question next time
     again = _regies(tmp_path / "var", "init")  # an initialised node asks nothing
     assert "already initialised" in again.stdout and "Nom de la régie" not in again.stdout
+
+
+def test_no_answer_on_the_terminal_still_gives_a_unique_id(tmp_path: Path) -> None:
+    status, text = _init_on_a_terminal(tmp_path / "var", b"\x04")  # Ctrl-D
+    assert status == 0, text
+    assert re.fullmatch(r"regie-[0-9a-f]{6}", _node_id(text))
+    assert "Traceback" not in text and "/admin/profile" in text
 
 
 def _read_until(process: subprocess.Popen[bytes], marker: bytes) -> str:
