@@ -4,6 +4,10 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DATA_DIR ?= var
+# make run NAME="Régie de quartier des Lilas" [NODE_ID=rq-lilas] [PORT=8081]: the first start's name and id, the port.
+NAME ?=
+NODE_ID ?=
+PORT ?=
 
 .PHONY: install run demo test lint schema clean
 
@@ -17,15 +21,17 @@ $(STAMP): pyproject.toml | $(BIN)/python
 install: $(STAMP)
 
 run: install
-	$(BIN)/regies --data-dir $(DATA_DIR) init
-	$(BIN)/regies --data-dir $(DATA_DIR) serve
+	$(BIN)/regies --data-dir $(DATA_DIR) init $(if $(NAME),--name "$(NAME)") $(if $(NODE_ID),--node-id "$(NODE_ID)")
+	$(BIN)/regies --data-dir $(DATA_DIR) serve $(if $(PORT),--port "$(PORT)")
 
 # A hub and three régies with sample data on 127.0.0.1 (under var/demo), until Ctrl-C.
 demo: install
 	$(BIN)/python -m federation.demo
 
-# One pytest worker per core (pytest-xdist): on a 2-core machine the suite took 416 s instead of 780 s.
+# Chromium and PostgreSQL first (installed with apt as root; a throwaway server when none answers), then one pytest
+# worker per core (pytest-xdist): on a 2-core machine the suite took 416 s instead of 780 s.
 test: install
+	$(BIN)/python -m tests.prerequisites
 	$(BIN)/python -m pytest -n auto
 
 lint: install

@@ -6,6 +6,7 @@ import os
 import re
 import secrets
 import unicodedata
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from uuid import uuid4
@@ -32,15 +33,25 @@ port = 8080
 @dataclass(frozen=True)
 class InitResult:
     node_id: str
+    name: str | None
     created: bool
     admin_token: str | None
     token_file: Path | None
 
 
-def slugify(name: str) -> str:
-    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:60].strip("-")
-    return slug if re.match(NODE_ID_PATTERN, slug) else f"regie-{secrets.token_hex(3)}"
+# The name a node gets when nobody chose one; the profile's name can be changed at any time (back-office, API).
+UNNAMED = "Régie de quartier (à renommer)"
+
+
+def unique_node_id(name: str | None) -> str:
+    """An id derived from the régie's name with a random suffix, so that ids stay unique across the network even
+    when two régies have the same name or none was given (6 hex digits: among 130 nodes, about 1 in 2,000 chance
+    of any clash)."""
+    suffix = secrets.token_hex(3)
+    ascii_name = unicodedata.normalize("NFKD", name or "").encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:50].strip("-")
+    candidate = f"{slug}-{suffix}"
+    return candidate if slug and re.match(NODE_ID_PATTERN, candidate) else f"regie-{suffix}"
 
 
 def _write_secret(path: Path, content: str) -> None:
@@ -57,8 +68,15 @@ def _restrict_database_file(url: str) -> None:
         sqlite_path(url).chmod(0o600)
 
 
-async def init_node(settings: Settings, name: str, kind: str = "quartier", node_id: str | None = None) -> InitResult:
-    """Create what a node needs; running it again on an initialised node changes nothing."""
+async def init_node(
+    settings: Settings,
+    name: str | None,
+    kind: str = "quartier",
+    node_id: str | None = None,
+    ask_name: Callable[[], Awaitable[str]] | None = None,
+) -> InitResult:
+    """Create what a node needs; running it again on an initialised node changes nothing. Without a name,
+    `ask_name` is asked for one (only when the node is created); the id is derived from the name unless given."""
     if node_id is not None and not re.match(NODE_ID_PATTERN, node_id):
         raise ValueError(f"node id '{node_id}' must be 3–64 lowercase letters, digits and hyphens")
     settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -72,8 +90,11 @@ async def init_node(settings: Settings, name: str, kind: str = "quartier", node_
         _restrict_database_file(settings.database_url)
         existing = await get_meta(engine, "node_id")
         if existing is not None:
-            return InitResult(existing, False, None, None)
-        node_id = node_id or slugify(name)
+            return InitResult(existing, None, False, None, None)
+        if name is None and ask_name is not None:
+            name = (await ask_name()).strip() or None
+        node_id = node_id or unique_node_id(name)
+        name = name or UNNAMED
         profile_id = uuid4()
         store = RecordStore(engine, node_id)
         await store.create(
@@ -86,6 +107,6 @@ async def init_node(settings: Settings, name: str, kind: str = "quartier", node_
         await create_key(engine, settings.keys_dir, node_id)
         token = await create_token(engine, "admin")
         _write_secret(settings.admin_token_file, token + "\n")
-        return InitResult(node_id, True, token, settings.admin_token_file)
+        return InitResult(node_id, name, True, token, settings.admin_token_file)
     finally:
         await engine.dispose()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import logging
+import socket
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,19 +24,48 @@ log = logging.getLogger("federation")
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from federation.bootstrap import init_node
+    from federation.bootstrap import UNNAMED, init_node
 
     settings = command_settings(args)
-    result = asyncio.run(init_node(settings, name=args.name, kind=args.kind, node_id=args.node_id))
+    # Asked only when a person is there to answer, and only when the node is created.
+    ask = _ask_name if args.name is None and sys.stdin.isatty() else None
+    result = asyncio.run(init_node(settings, name=args.name, kind=args.kind, node_id=args.node_id, ask_name=ask))
     if not result.created:
         print(f"Node '{result.node_id}' is already initialised in {settings.data_dir}; nothing changed.")
         print(f"Admin token file: {settings.admin_token_file}")
         return 0
-    print(f"Initialised node '{result.node_id}' in {settings.data_dir}")
+    print(f"Initialised node '{result.node_id}' ({result.name}) in {settings.data_dir}")
+    if args.name is None and args.node_id is None:
+        _explain_naming(result.node_id, None if result.name == UNNAMED else result.name)
+    elif result.name == UNNAMED:
+        print("  Its name is a placeholder: rename the régie in the back-office (/admin/profile) or PUT /api/v1/node.")
     print(f"Database: {settings.database_url}")
     print(f"Admin token (shown once, also saved with mode 0600 in {result.token_file}):")
     print(result.admin_token)
     return 0
+
+
+async def _ask_name() -> str:
+    prompt = "Nom de la régie / the régie's name (e.g. Régie de quartier des Lilas): "
+    try:
+        return await asyncio.to_thread(input, prompt)
+    except EOFError:  # Ctrl-D: no name, as without a terminal
+        print()
+        return ""
+
+
+def _explain_naming(node_id: str, name: str | None) -> None:
+    """How the id was chosen and how to choose it without questions: ids are how peers and the hub know a node."""
+    if name is None:
+        print(f"No name was given, so the node's id is '{node_id}' and its name is a placeholder.")
+        print("  Rename the régie at any time in the back-office (/admin/profile) or with PUT /api/v1/node.")
+        print("  The id is fixed once other nodes know it; to choose it now, before pairing with anyone, start again")
+        print("  from an empty data directory with a name:")
+    else:
+        print(f"The node's id '{node_id}' comes from that name (the suffix keeps ids unique across the network).")
+        print("  Without questions next time:")
+    print('    make run NAME="Régie de quartier des Lilas" [NODE_ID=rq-lilas]')
+    print('    regies init --name "Régie de quartier des Lilas" [--node-id rq-lilas]')
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -51,19 +82,44 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from federation.observability import configure_logging
 
     configure_logging(settings.log.level, settings.log.format)
-    app = create_app(settings, upgrade_database=not args.no_upgrade)
     host, port = settings.server.host, settings.server.port
+    # Bound before anything is announced: a port already taken must not be reported as served.
+    listening = _listen(host, port)
+    app = create_app(settings, upgrade_database=not args.no_upgrade)
     print(f"Régies federation node serving on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
     print(f"Admin token: {settings.admin_token_file}  (new ones: regies token create --name NAME)")
     print("Press Ctrl-C to stop.", flush=True)
     web.run_app(
         app,
-        host=host,
-        port=port,
+        sock=listening,
         print=None,
         access_log=logging.getLogger("aiohttp.access") if settings.log.access_log else None,
     )
     return 0
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port, or a CommandError saying the port is taken and how to choose another."""
+    try:
+        family, kind, protocol, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        raise CommandError(f"cannot listen on '{host}': {exc.strerror} (server.host in regies.toml)") from exc
+    listening = socket.socket(family, kind, protocol)
+    try:
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as aiohttp does: restarts need no wait
+        listening.bind(address)
+        listening.listen(128)
+    except OSError as exc:
+        listening.close()
+        if exc.errno == errno.EADDRINUSE:
+            other = port + 1 if port < 65535 else 8081
+            raise CommandError(
+                f"port {port} on {host} is already taken (another node or program is listening there). "
+                f"Choose another port: `make run PORT={other}`, `regies serve --port {other}`, "
+                f"REGIES_SERVER__PORT={other}, or port = {other} under [server] in regies.toml"
+            ) from exc
+        raise CommandError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    return listening
 
 
 def cmd_token_create(args: argparse.Namespace) -> int:
@@ -270,9 +326,11 @@ def build_parser(extra_commands: dict[str, Command] | None = None) -> argparse.A
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     init = commands.add_parser("init", help="create the node: database, identity, first admin token")
-    init.add_argument("--name", default="Régie de quartier (à renommer)", help="the régie's name")
+    init.add_argument("--name", help="the régie's name (asked when a terminal is attached)")
     init.add_argument("--kind", choices=["quartier", "territoire"], default="quartier")
-    init.add_argument("--node-id", help="node identifier (default: derived from the name)")
+    init.add_argument(
+        "--node-id", help="node identifier, unique in the network (default: from the name, with a random suffix)"
+    )
     init.set_defaults(handler=cmd_init)
 
     serve = commands.add_parser("serve", help="run the node's HTTP server (upgrades the database first)")

@@ -86,7 +86,13 @@ def cmd_peer_add(args: argparse.Namespace, load: SettingsLoader) -> int:
             except TransportError as exc:
                 raise CommandError(f"could not read the discovery document: {exc}") from exc
             if remote.node_id == context.node_id:
-                raise CommandError("this URL is this node itself")
+                own_keys = {key.x for key in context.identity.keys.published}
+                if own_keys & {key.x for key in remote.keys}:
+                    raise CommandError("this URL is this node itself")
+                raise CommandError(
+                    f"the two nodes share the id '{remote.node_id}': node ids must be unique in the network, "
+                    "so one of them must be created again with another id (`regies init --node-id ID`)"
+                )
             print(f"Node:    {remote.node_id}  ({remote.name})")
             print(f"Address: {remote.base_url}")
             for key in remote.keys:

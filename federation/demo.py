@@ -30,6 +30,7 @@ from typing import Any
 import aiohttp
 
 from federation.demo_data import REGIES, RegieSample
+from federation.demo_logins import HUB_LOGINS, REGIE_LOGIN, DemoError, add_login, hub_login_lines, regie_login_line
 from federation.loadgen import NodeProcess, free_port, run_regies
 
 MARKER = ".regies-demo"
@@ -51,10 +52,6 @@ retry_initial_s = 1
 retry_max_s = 5
 breaker_cooldown_s = 5
 """
-
-
-class DemoError(Exception):
-    """The demo could not be set up; the message says why."""
 
 
 # --- Set-up ---------------------------------------------------------------------------------------------
@@ -244,6 +241,10 @@ class Demo:
         prints = re.findall(r"(?m)^\s+\S+: ([0-9A-F]{2}(?::[0-9A-F]{2})+)$", hub_output)
         if not prints:
             raise DemoError(f"`regies hub init` printed no key fingerprint:\n{hub_output}")
+        await asyncio.gather(
+            *(add_login(hub_dir, login) for login in HUB_LOGINS),
+            *(add_login(directory, REGIE_LOGIN) for directory in dirs.values()),
+        )
         coordinator_file = hub_dir / "coordinator-token"
         _write_secret(coordinator_file, coordinator_token + "\n")
         configure_node(hub_dir, hub_port)
@@ -401,6 +402,7 @@ class Demo:
             "",
             f"Hub national ({hub.node_id}) — {hub.name}",
             f"  API et documentation / API docs:  {hub.url}/docs",
+            *hub_login_lines(hub.url),
             f"  Jeton coordination nationale / national coordinator token:  {hub.token}",
             f"    (aussi dans / also in {hub.token_file})",
             "  Tableaux nationaux (jeton requis ; ajoutez &format=csv|xlsx|ods) / national tables (token needed):",
@@ -417,6 +419,8 @@ class Demo:
             state = self.report_states.get(sample.node_id, "draft")
             lines += [
                 f"  {node.node_id:<16} {node.name} ({sample.profile['address']['city']})",
+                f"    Page publique / public page:      {node.url}/",
+                regie_login_line(node.url),
                 f"    API et documentation / API docs:  {node.url}/docs",
                 f"    Jeton admin / admin token file:   {node.token_file}",
                 f"    Rapport {PERIOD} / {PERIOD} report:  {states_fr.get(state, state)} / {state}",

@@ -1,4 +1,6 @@
 """Shared fixtures: a throwaway PostgreSQL database per run, and initialised nodes on both backends."""
+# The PostgreSQL server is the one answering on REGIES_TEST_POSTGRES_URL (default 127.0.0.1:5432, user postgres), or,
+# when none answers, a throwaway server started from the installed binaries for this pytest process.
 
 from __future__ import annotations
 
@@ -14,21 +16,42 @@ from sqlalchemy.engine import make_url
 
 from federation.bootstrap import init_node
 from federation.config import Settings, load_settings
-
-ADMIN_URL = os.environ.get("REGIES_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
-
-
-def _dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+from federation.loadgen import NodeProcess
+from tests.prerequisites import (
+    configured_admin_url,
+    dsn,
+    find_postgres_binaries,
+    server_address,
+    server_answers,
+    throwaway_postgres,
+)
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
+def postgres_admin_url() -> Iterator[str]:
+    """The URL of a PostgreSQL server's admin database, for creating and dropping test databases."""
+    url = configured_admin_url()
+    if server_answers(url):
+        yield url
+        return
+    binaries = find_postgres_binaries()
+    if binaries is None:
+        host, port = server_address(url)
+        pytest.fail(
+            f"no PostgreSQL server answers on {host}:{port} and initdb is not installed: run `make test` "
+            "(as root it installs Debian's postgresql), or set REGIES_TEST_POSTGRES_URL"
+        )
+    with throwaway_postgres(binaries) as throwaway:
+        yield throwaway
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_admin_url: str) -> Iterator[str]:
     """A database created for this test run and dropped after it."""
     name = f"regies_test_{os.getpid()}_{secrets.token_hex(3)}"
 
     async def admin(sql: str) -> None:
-        connection = await asyncpg.connect(_dsn(ADMIN_URL))
+        connection = await asyncpg.connect(dsn(postgres_admin_url))
         try:
             await connection.execute(sql)
         finally:
@@ -36,14 +59,14 @@ def postgres_url() -> Iterator[str]:
 
     asyncio.run(admin(f'CREATE DATABASE "{name}"'))
     try:
-        yield make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+        yield make_url(postgres_admin_url).set(database=name).render_as_string(hide_password=False)
     finally:
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 async def _empty_postgres(url: str) -> None:
     """Drop everything, migrations' bookkeeping included, so each test starts from an empty database."""
-    connection = await asyncpg.connect(_dsn(url))
+    connection = await asyncpg.connect(dsn(url))
     try:
         await connection.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
     finally:
@@ -74,6 +97,15 @@ async def admin_token(settings: Settings) -> AsyncIterator[str]:
     result = await init_node(settings, name="Régie de quartier de test", node_id="rq-test")
     assert result.admin_token is not None
     yield result.admin_token
+
+
+@pytest.fixture
+def servers() -> Iterator[list[NodeProcess]]:
+    """`regies serve` processes a test starts (append them); stopped after the test."""
+    started: list[NodeProcess] = []
+    yield started
+    for server in started:
+        server.stop()
 
 
 # Nodes serving on 127.0.0.1, shared by the federation and hub tests.

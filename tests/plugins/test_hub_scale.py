@@ -7,7 +7,6 @@ The short version of `bench/hub_scale.py` (200 régies), run in CI.
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -25,18 +24,16 @@ from federation.indicators import parse_period_key
 from federation.loadgen import NodeProcess, run_regies
 from federation.storage.engine import create_engine
 from federation.storage.tables import records
-
-ADMIN_URL = os.environ.get("REGIES_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
+from tests.prerequisites import dsn
 
 
 @pytest.fixture
-async def hub_database() -> AsyncIterator[str]:
+async def hub_database(postgres_admin_url: str) -> AsyncIterator[str]:
     name = f"regies_scale_{secrets.token_hex(4)}"
-    dsn = make_url(ADMIN_URL).set(drivername="postgresql").render_as_string(hide_password=False)
-    connection = await asyncpg.connect(dsn)
+    connection = await asyncpg.connect(dsn(postgres_admin_url))
     try:
         await connection.execute(f'CREATE DATABASE "{name}"')
-        yield make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+        yield make_url(postgres_admin_url).set(database=name).render_as_string(hide_password=False)
     finally:
         await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await connection.close()

@@ -9,11 +9,9 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
-import pytest
 
 from federation.loadgen import (
     NodeProcess,
@@ -27,14 +25,6 @@ from federation.loadgen import (
 
 def regies(data_dir: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return run_regies(data_dir, *args, timeout=120, **env)
-
-
-@pytest.fixture
-def servers() -> Iterator[list[NodeProcess]]:
-    started: list[NodeProcess] = []
-    yield started
-    for server in started:
-        server.stop()
 
 
 def paired_for_pulls(tmp_path: Path, servers: list[NodeProcess], records: int) -> tuple[Path, set[tuple[str, int]]]:

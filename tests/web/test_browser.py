@@ -1,7 +1,7 @@
 """The node's pages in a real browser (Debian's Chromium driven by Playwright): log in, create an activity
 through its form, import a CSV file, fill and submit a period report. Screenshots go to test-artifacts/web/.
 
-These tests need /usr/bin/chromium (`apt-get install -y chromium`; .ci/run installs it). Without it they
+These tests need /usr/bin/chromium (`apt-get install -y chromium`; `make test` installs it as root). Without it they
 fail, unless REGIES_SKIP_BROWSER=1 says to skip them on purpose.
 """
 
@@ -31,7 +31,7 @@ async def browser() -> AsyncIterator[Browser]:
         pytest.skip("REGIES_SKIP_BROWSER=1: browser tests skipped on purpose")
     if not CHROMIUM_INSTALLED:
         pytest.fail(
-            f"{CHROMIUM} is missing: install it with `apt-get install -y chromium` (.ci/run does), "
+            f"{CHROMIUM} is missing: install it with `apt-get install -y chromium` (`make test` does as root), "
             "or set REGIES_SKIP_BROWSER=1 to skip the browser tests"
         )
     async with async_playwright() as playwright:
