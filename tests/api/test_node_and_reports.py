@@ -55,7 +55,8 @@ async def test_profile_put_needs_a_token(client: Any) -> None:
 REPORT = {"period": {"type": "year", "year": 2025}, "indicators": {"headcount_aided": 42, "volunteers": 18}}
 
 
-async def test_report_lifecycle_on_the_node(client: Any, auth: dict[str, str]) -> None:
+async def test_report_lifecycle_on_the_node(member_client: Any, auth: dict[str, str]) -> None:
+    client = member_client
     created = await client.post("/api/v1/reports", json=REPORT, headers=auth)
     assert created.status == 201, await created.text()
     report = await created.json()
@@ -77,6 +78,25 @@ async def test_report_lifecycle_on_the_node(client: Any, auth: dict[str, str]) -
     assert locked.status == 409
     assert "returns" in (await locked.json())["detail"]
     assert (await client.delete(location, headers=auth)).status == 409
+
+
+async def test_a_node_without_a_hub_cannot_submit_a_report(client: Any, auth: dict[str, str]) -> None:
+    refused = await client.post("/api/v1/reports", json={**REPORT, "state": "submitted"}, headers=auth)
+    assert refused.status == 409
+    assert refused.content_type == "application/problem+json"
+    problem = await refused.json()
+    assert problem["type"].endswith(":no-hub")
+    assert "regies network join" in problem["detail"]
+    assert [error["pointer"] for error in problem["errors"]] == ["/state"]
+    assert (await (await client.get("/api/v1/reports", headers=auth)).json())["items"] == []  # nothing stored
+
+    created = await client.post("/api/v1/reports", json=REPORT, headers=auth)
+    location = created.headers["Location"]
+    again = await client.put(location, json={**REPORT, "state": "submitted"}, headers=auth)
+    assert again.status == 409
+    assert (await again.json())["type"].endswith(":no-hub")
+    stored = await (await client.get(location, headers=auth)).json()
+    assert (stored["state"], stored["version"]) == ("draft", 1)
 
 
 async def test_node_cannot_validate_its_own_report(client: Any, auth: dict[str, str]) -> None:

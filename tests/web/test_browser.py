@@ -45,7 +45,8 @@ async def _shot(page: Page, name: str) -> None:
     await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
-async def test_staff_work_through_the_back_office(browser: Browser, node: Any, tmp_path: Path) -> None:
+async def test_staff_work_through_the_back_office(browser: Browser, member: Any, tmp_path: Path) -> None:
+    node = member
     base = str(node.make_url("")).rstrip("/")
     context = await browser.new_context(base_url=base, locale="fr-FR")
     # Generous waits: CI machines are shared; a slow page must not look like a broken one.
