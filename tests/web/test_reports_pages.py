@@ -75,8 +75,8 @@ async def test_without_a_hub_submitting_is_refused_in_french_and_nothing_changes
     refused = await staff.post(f"/admin/reports/{report_id}", data=_report(edit, "submit", version="1"))
     assert refused.status == 409
     page = html.unescape(await refused.text())
-    assert "Ce nœud n'a rejoint aucune tête de réseau" in page
-    assert "regies network join" in page
+    assert "Le rapport n'a pas été soumis : ce nœud n'a rejoint aucune tête de réseau." in page
+    assert "<code>regies network join</code>" in page
     [report] = (await (await staff.get("/api/v1/reports", headers=staff.regies_auth)).json())["items"]
     assert (report["state"], report["version"]) == ("draft", 1)
 

@@ -144,14 +144,6 @@ async def _hub_joined(request: web.Request) -> bool:
     return await hub_joined(request.config_dict[appkeys.ENGINE], request.config_dict[appkeys.PLUGINS].registry)
 
 
-def _no_hub_message(request: web.Request) -> str:
-    return translate(
-        request,
-        "This node has not joined the network's hub: nothing would deliver the report. Save it as a draft; "
-        "the node's operator joins the hub with the command regies network join, then you can submit it.",
-    )
-
-
 async def unlock(request: web.Request) -> web.StreamResponse:
     """Put back to draft a report submitted while no hub could receive it (it was never delivered)."""
     user = await require_user(request, NODE_ROLES)
@@ -194,7 +186,9 @@ async def _save(
     store = request.config_dict[appkeys.STORE]
     joined = await _hub_joined(request)
     if submit and not joined:
-        state.form_errors.append(_no_hub_message(request))
+        state.form_errors.append(
+            translate(request, "The report was not submitted: this node has not joined the network's hub.")
+        )
         return await _page(request, state, period["key"], previous, shape, status=409)
     try:
         valid = validate_record_data(REPORT, payload, plugins, previous)
@@ -232,7 +226,6 @@ async def _page(
     joined = await _hub_joined(request)
     context = {
         "hub_joined": joined,
-        "no_hub_message": "" if joined else _no_hub_message(request),
         "unlockable": document is not None and document["state"] == ReportState.SUBMITTED.value and not joined,
         "state": state,
         "report": document,
