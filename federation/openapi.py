@@ -280,7 +280,9 @@ def build_openapi(
                         **_json("Created.", record_ref, {**_ETAG, "Location": {"schema": {"type": "string"}}}),
                         "links": links,
                     },
-                    "409": _problem("Conflicts with an existing record."),
+                    "409": _problem(
+                        "Conflicts with an existing record, or a report submitted with no hub to deliver it."
+                    ),
                     **_write_errors(),
                 },
             },
@@ -311,7 +313,7 @@ def build_openapi(
                 "responses": {
                     "200": {**_json("The new version.", record_ref, _ETAG), "links": links},
                     "404": _problem("No such record."),
-                    "409": _problem("Replica of another node, or a locked report."),
+                    "409": _problem("Replica of another node, a locked report, or a report submitted with no hub."),
                     "410": _problem("The record was deleted."),
                     "412": _problem("If-Match did not match."),
                     **_write_errors(),
