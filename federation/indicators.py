@@ -9,50 +9,131 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Collection, Iterable
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from federation.plugins import Indicator, Registry
+from federation.plugins import INDICATOR_SECTIONS, Indicator, Registry
 from federation.schema.records import Period, PeriodType
+from federation.schema.types import Category
+
+# The report form's parts, in the survey's order (INDICATOR_SECTIONS), with their titles.
+SECTION_LABELS: dict[str, dict[str, str]] = {
+    "employment": {"fr": "Emploi et insertion", "en": "Employment and integration"},
+    "activities": {"fr": "Activités", "en": "Activities"},
+    "democracy": {"fr": "Vie associative et démocratie", "en": "Associative life and democracy"},
+    "finances": {"fr": "Finances et marchés publics", "en": "Finances and public contracts"},
+    "territory": {"fr": "Territoire", "en": "Territory"},
+    "other": {"fr": "Autres indicateurs", "en": "Other indicators"},
+}
+_SECTION_OF_CATEGORY = {
+    Category.EMPLOYMENT_INTEGRATION: "employment",
+    Category.TRAINING: "employment",
+    Category.LOCAL_DEMOCRACY: "democracy",
+}
 
 CORE_INDICATORS = (
-    Indicator("headcount_aided", "Salariés en contrats aidés", "Employees on aided contracts", "count"),
-    Indicator("headcount_ordinary", "Salariés en contrats de droit commun", "Employees on ordinary contracts", "count"),
-    Indicator("fte_total", "Équivalents temps plein (total)", "Full-time equivalents (total)", "fte"),
-    Indicator("volunteers", "Bénévoles", "Volunteers", "count"),
+    Indicator(
+        "headcount_aided", "Salariés en contrats aidés", "Employees on aided contracts", "count", section="employment"
+    ),
+    Indicator(
+        "headcount_ordinary",
+        "Salariés en contrats de droit commun",
+        "Employees on ordinary contracts",
+        "count",
+        section="employment",
+    ),
+    Indicator(
+        "fte_total", "Équivalents temps plein (total)", "Full-time equivalents (total)", "fte", section="employment"
+    ),
+    Indicator("volunteers", "Bénévoles", "Volunteers", "count", section="democracy"),
     Indicator(
         "board_inhabitants_share",
         "Part d'habitants au conseil d'administration",
         "Share of inhabitants on the board",
         "percent",
+        section="democracy",
     ),
-    Indicator("budget_total", "Budget total", "Total budget", "euros"),
+    Indicator("budget_total", "Budget total", "Total budget", "euros", section="finances"),
     Indicator(
         "turnover_local_authorities",
         "Chiffre d'affaires avec les collectivités",
         "Turnover with local authorities",
         "euros",
+        section="finances",
     ),
     Indicator(
         "turnover_social_landlords",
         "Chiffre d'affaires avec les bailleurs sociaux",
         "Turnover with social landlords",
         "euros",
+        section="finances",
     ),
-    Indicator("turnover_other", "Chiffre d'affaires avec les autres clients", "Turnover with other clients", "euros"),
-    Indicator("payroll", "Masse salariale", "Payroll", "euros"),
-    Indicator("public_contracts", "Marchés publics", "Public contracts", "count"),
-    Indicator("adapted_contracts_share", "Part de marchés adaptés", "Share of adapted public contracts", "percent"),
-    Indicator("qpv_covered", "QPV couverts", "Priority neighbourhoods (QPV) covered", "count"),
-    Indicator("inhabitants_concerned", "Habitants concernés", "Inhabitants concerned", "count"),
+    Indicator(
+        "turnover_other",
+        "Chiffre d'affaires avec les autres clients",
+        "Turnover with other clients",
+        "euros",
+        section="finances",
+    ),
+    Indicator("payroll", "Masse salariale", "Payroll", "euros", section="finances"),
+    Indicator("public_contracts", "Marchés publics", "Public contracts", "count", section="finances"),
+    Indicator(
+        "adapted_contracts_share",
+        "Part de marchés adaptés",
+        "Share of adapted public contracts",
+        "percent",
+        section="finances",
+    ),
+    Indicator("qpv_covered", "QPV couverts", "Priority neighbourhoods (QPV) covered", "count", section="territory"),
+    Indicator("inhabitants_concerned", "Habitants concernés", "Inhabitants concerned", "count", section="territory"),
 )
 
 
 def register_core_indicators(registry: Registry) -> None:
     for indicator in CORE_INDICATORS:
         registry.add_indicator(indicator)
+
+
+def section_of(registry: Registry, indicator: Indicator) -> str:
+    """The report form's section of `indicator`: its own, else the one its service type's field of action gives."""
+    if indicator.section is not None:
+        return indicator.section
+    service_type = registry.service_types.get(indicator.service_type or "")
+    if service_type is None:
+        return "other"
+    return _SECTION_OF_CATEGORY.get(service_type.category, "activities")
+
+
+async def service_types_in_use(engine: AsyncEngine, node_id: str) -> set[str]:
+    """The service types of the node's own activities (any period): what the régie actually does."""
+    sql = "SELECT DISTINCT service_type FROM records WHERE kind = 'activity' AND origin = :origin AND NOT deleted"
+    async with engine.connect() as connection:
+        rows = (await connection.execute(text(sql), {"origin": node_id})).all()
+    return {row[0] for row in rows if row[0]}
+
+
+def shown_indicators(registry: Registry, in_use: set[str], filled: Collection[str]) -> list[Indicator]:
+    """The indicators a régie's report form shows: the core's, and a plugin's only if the régie has activities of
+    one of that plugin's service types (or the report already has a value for it)."""
+    plugins_in_use = {registry.owners.get(("service type", key)) for key in in_use}
+    plugins_with_types = {registry.owners.get(("service type", key)) for key in registry.service_types}
+    shown = []
+    for indicator in registry.indicators.values():
+        owner = registry.owners.get(("indicator", indicator.key), "<core>")
+        if owner == "<core>" or owner not in plugins_with_types or owner in plugins_in_use or indicator.key in filled:
+            shown.append(indicator)
+    return shown
+
+
+def by_section(registry: Registry, indicators: Iterable[Indicator]) -> list[tuple[str, list[Indicator]]]:
+    """`indicators` grouped by section, sections in the survey's order, each keeping the registration order."""
+    groups: dict[str, list[Indicator]] = {section: [] for section in INDICATOR_SECTIONS}
+    for indicator in indicators:
+        groups[section_of(registry, indicator)].append(indicator)
+    return [(section, members) for section, members in groups.items() if members]
 
 
 def period_bounds(period: Period) -> tuple[dt.date, dt.date]:
@@ -130,6 +211,7 @@ async def report_form(engine: AsyncEngine, registry: Registry, node_id: str, per
                 "source": indicator.source,
                 "service_type": indicator.service_type,
                 "plugin": registry.owners.get(("indicator", indicator.key), "<core>"),
+                "section": section_of(registry, indicator),
                 "value": values.get(indicator.key),
             }
             for indicator in sorted(registry.indicators.values(), key=lambda i: (i.service_type or "", i.key))

@@ -162,6 +162,11 @@ def _write_errors() -> dict[str, Any]:
     }
 
 
+def _with_article(noun: str) -> str:
+    """ "an activity", "a report": operation summaries read as English."""
+    return ("an " if noun[0] in "aeiou" else "a ") + noun
+
+
 def build_openapi(
     list_filters: dict[str, dict[str, dict[str, Any]]],
     private_kinds: frozenset[str],
@@ -266,7 +271,7 @@ def build_openapi(
             },
             "post": {
                 "operationId": f"create{name}",
-                "summary": f"Create a {kind.name}",
+                "summary": f"Create {_with_article(kind.name)}",
                 "tags": [kind.collection],
                 "security": _SECURED,
                 "requestBody": {"required": True, "content": {JSON: {"schema": {"$ref": data_ref}}}},
@@ -275,7 +280,9 @@ def build_openapi(
                         **_json("Created.", record_ref, {**_ETAG, "Location": {"schema": {"type": "string"}}}),
                         "links": links,
                     },
-                    "409": _problem("Conflicts with an existing record."),
+                    "409": _problem(
+                        "Conflicts with an existing record, or a report submitted with no hub to deliver it."
+                    ),
                     **_write_errors(),
                 },
             },
@@ -284,7 +291,7 @@ def build_openapi(
             "parameters": [_ID_PARAM],
             "get": {
                 "operationId": f"get{name}",
-                "summary": f"Get a {kind.name}",
+                "summary": f"Get {_with_article(kind.name)}",
                 "tags": [kind.collection],
                 "security": read_security,
                 "parameters": [_IF_NONE_MATCH],
@@ -298,7 +305,7 @@ def build_openapi(
             },
             "put": {
                 "operationId": f"replace{name}",
-                "summary": f"Replace a {kind.name} (its version is bumped)",
+                "summary": f"Replace {_with_article(kind.name)} (its version is bumped)",
                 "tags": [kind.collection],
                 "security": _SECURED,
                 "parameters": [_IF_MATCH],
@@ -306,7 +313,7 @@ def build_openapi(
                 "responses": {
                     "200": {**_json("The new version.", record_ref, _ETAG), "links": links},
                     "404": _problem("No such record."),
-                    "409": _problem("Replica of another node, or a locked report."),
+                    "409": _problem("Replica of another node, a locked report, or a report submitted with no hub."),
                     "410": _problem("The record was deleted."),
                     "412": _problem("If-Match did not match."),
                     **_write_errors(),
@@ -314,7 +321,7 @@ def build_openapi(
             },
             "delete": {
                 "operationId": f"delete{name}",
-                "summary": f"Delete a {kind.name} (leaves a tombstone in the feed)",
+                "summary": f"Delete {_with_article(kind.name)} (leaves a tombstone in the feed)",
                 "tags": [kind.collection],
                 "security": _SECURED,
                 "parameters": [_IF_MATCH],
@@ -447,8 +454,9 @@ def build_openapi(
             }
         }
     return {
+        # No jsonSchemaDialect: OpenAPI 3.1's default dialect already is JSON Schema 2020-12 (plus the OpenAPI
+        # vocabulary), and Swagger UI warns on /docs about any other value.
         "openapi": "3.1.0",
-        "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
         "info": {
             "title": "Régies federation node API",
             "version": __version__,

@@ -41,6 +41,8 @@ REGISTRATION_HOOKS = (
 RESERVED_WEB_PREFIXES = frozenset(
     {"/api", "/admin", "/login", "/logout", "/static", "/plugins", "/docs", "/metrics", "/openapi.json", "/.well-known"}
 )
+# The parts of the report form, in the order of the network's survey (labels in federation/indicators.py).
+INDICATOR_SECTIONS = ("employment", "activities", "democracy", "finances", "territory", "other")
 log = logging.getLogger(__name__)
 ConfigModel = TypeVar("ConfigModel", bound=BaseModel)
 
@@ -88,6 +90,9 @@ class Indicator:
 
     `source` says how it is obtained: "entered" by staff, or "computed" from activities' details, in which
     case `service_type` and `details_field` name the numeric field summed over the period's activities.
+    `section` is the part of the report form it appears in (one of INDICATOR_SECTIONS); left out, it follows
+    from the service type's field of action (employment and training: "employment", local democracy:
+    "democracy", any other: "activities"; no service type: "other").
     """
 
     key: str
@@ -98,6 +103,7 @@ class Indicator:
     source: str = "entered"
     service_type: str | None = None
     details_field: str | None = None
+    section: str | None = None
 
     def labels(self) -> dict[str, str]:
         return {"fr": self.label_fr, "en": self.label_en}
@@ -222,6 +228,11 @@ class Registry:
 
     def add_indicator(self, indicator: Indicator) -> None:
         _check_key("indicator", indicator.key, self.current_plugin)
+        if indicator.section is not None and indicator.section not in INDICATOR_SECTIONS:
+            raise PluginError(
+                f"plugin '{self.current_plugin}': indicator '{indicator.key}' has section '{indicator.section}'; "
+                f"use one of {', '.join(INDICATOR_SECTIONS)}"
+            )
         self._claim("indicator", indicator.key)
         self.indicators[indicator.key] = indicator
 

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from federation.problems import Problem
 from federation.schema.records import AuditEntry, PeriodReport, PeriodReportData, ReportState, utcnow
 from federation.storage.records import WriteConflict
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from federation.plugins import Registry
 
 # What the node itself may do; validating and returning belong to the hub's coordinators.
 _NODE_TRANSITIONS: dict[ReportState | None, set[ReportState]] = {
@@ -22,13 +28,44 @@ _LOCKED_MESSAGES = {
 }
 
 
+NO_HUB = "no hub to deliver the report to: join the network's hub first (regies network join)"
+
+
+async def hub_joined(engine: AsyncEngine, registry: Registry) -> bool:
+    """Whether this node has somewhere to deliver its reports: a sync target (the hub client's, once `regies
+    network join` configured it) or an active hub peer it pushes to, the destinations `sender.destinations`
+    sends reports to."""
+    # Imported here: the protocol package imports the API, which imports this module.
+    from federation.protocol import persistence
+
+    if registry.sync_targets:
+        return True
+    return any(peer.is_hub and peer.push and peer.status == "active" for peer in await persistence.list_peers(engine))
+
+
+def no_hub_problem() -> Problem:
+    return Problem(409, NO_HUB, slug="no-hub", errors=[{"pointer": "/state", "detail": NO_HUB, "code": "no_hub"}])
+
+
 def build_report(
-    data: PeriodReportData, previous: dict[str, Any] | None, envelope: dict[str, Any], actor: str
+    data: PeriodReportData,
+    previous: dict[str, Any] | None,
+    envelope: dict[str, Any],
+    actor: str,
+    *,
+    hub_joined: bool,
 ) -> PeriodReport:
-    """The new report record, or WriteConflict if the node may not make this change."""
+    """The new report record, or WriteConflict if the node may not make this change.
+
+    Without a hub (`hub_joined` false) a report cannot be submitted, since nothing would deliver it; one that was
+    submitted anyway (before this check existed, or before the node left its hub) can go back to draft.
+    """
     before = ReportState(previous["state"]) if previous else None
     after = ReportState(data.state)
-    if after not in _NODE_TRANSITIONS[before]:
+    unlocking = before == ReportState.SUBMITTED and after == ReportState.DRAFT and not hub_joined
+    if after == ReportState.SUBMITTED and before != ReportState.SUBMITTED and not hub_joined:
+        raise no_hub_problem()
+    if after not in _NODE_TRANSITIONS[before] and not unlocking:
         if before in _LOCKED_MESSAGES:
             raise WriteConflict(_LOCKED_MESSAGES[before])
         raise WriteConflict(f"a node cannot move a report from {before or 'nothing'} to {after}")

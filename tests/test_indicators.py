@@ -7,7 +7,10 @@ from typing import Any
 
 import pytest
 
-from federation.indicators import parse_period_key, period_bounds
+from federation import hookimpl
+from federation.indicators import by_section, parse_period_key, period_bounds, shown_indicators
+from federation.plugins import Indicator, PluginError, Registry, ServiceType, build_plugins
+from federation.schema.types import Category
 
 
 def _school(learners: int, licences: int, start: str, end: str | None = None) -> dict[str, Any]:
@@ -56,3 +59,40 @@ def test_period_bounds(key: str, bounds: tuple[str, str]) -> None:
 def test_bad_period_keys(key: str) -> None:
     with pytest.raises(ValueError):
         parse_period_key(key)
+
+
+class _GardenPlugin:
+    """A third-party plugin: one service type of local democracy, an indicator tied to it, one loose indicator."""
+
+    def __init__(self, loose_section: str | None = None) -> None:
+        self.loose_section = loose_section
+
+    @hookimpl
+    def register_service_types(self, registry: Registry) -> None:
+        registry.add_service_type(ServiceType("garden_council", Category.LOCAL_DEMOCRACY, "Conseil", "Council"))
+
+    @hookimpl
+    def register_indicators(self, registry: Registry) -> None:
+        registry.add_indicator(Indicator("council_meetings", "Réunions", "Meetings", service_type="garden_council"))
+        registry.add_indicator(Indicator("allotments", "Parcelles", "Plots", section=self.loose_section))
+
+
+def test_sections_follow_the_survey_and_the_service_types_field_of_action() -> None:
+    registry = build_plugins(extra=[("garden", _GardenPlugin())]).registry
+    runs = {"garden_council", "insertion_contracts", "social_driving_school"}
+    sections = by_section(registry, shown_indicators(registry, in_use=runs, filled=()))
+    groups = {section: [indicator.key for indicator in members] for section, members in sections}
+    assert list(groups) == ["employment", "activities", "democracy", "finances", "territory", "other"]
+    assert groups["democracy"] == ["volunteers", "board_inhabitants_share", "council_meetings"]
+    assert groups["other"] == ["allotments"]  # no section, no service type
+    assert "employees_cddi" in groups["employment"] and "driving_learners" in groups["activities"]
+
+    nothing_run = shown_indicators(registry, in_use=set(), filled={"driving_learners"})
+    shown = {indicator.key for indicator in nothing_run}
+    assert {"volunteers", "driving_learners"} <= shown  # the core's, and a value already in the report
+    assert "council_meetings" not in shown and "employees_cddi" not in shown and "allotments" not in shown
+
+
+def test_an_unknown_section_stops_the_node_naming_the_plugin() -> None:
+    with pytest.raises(PluginError, match="plugin 'garden': indicator 'allotments' has section 'budget'"):
+        build_plugins(extra=[("garden", _GardenPlugin(loose_section="budget"))], load_entry_points=False)

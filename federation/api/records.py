@@ -27,7 +27,7 @@ from federation.api.requests import (
 from federation.cursors import decode_b64_cursor
 from federation.plugins import Plugins
 from federation.problems import Problem
-from federation.reports import build_report, check_deletable
+from federation.reports import build_report, check_deletable, hub_joined
 from federation.schema.identifiers import INSEE_COMMUNE_PATTERN, normalize_insee_commune
 from federation.schema.records import (
     RECORD_KINDS,
@@ -276,11 +276,16 @@ class RecordCollection:
             return web.Response(status=304, headers={"ETag": etag})
         return json_response(row.body, etag=etag)
 
-    def _builder(self, data: BaseModel, actor: Actor) -> Callable[[dict[str, Any] | None, dict[str, Any]], BaseModel]:
+    async def _builder(
+        self, request: web.Request, data: BaseModel, actor: Actor
+    ) -> Callable[[dict[str, Any] | None, dict[str, Any]], BaseModel]:
         record_model = self.kind.record_model
         if isinstance(data, PeriodReportData):
             report = data
-            return lambda previous, envelope: build_report(report, previous, envelope, actor.name)
+            joined = await hub_joined(
+                request.config_dict[appkeys.ENGINE], request.config_dict[appkeys.PLUGINS].registry
+            )
+            return lambda previous, envelope: build_report(report, previous, envelope, actor.name, hub_joined=joined)
         fields = data.model_dump(mode="json")
         return lambda _previous, envelope: record_model.model_validate({**fields, **envelope})
 
@@ -289,7 +294,8 @@ class RecordCollection:
         payload = await read_json_object(request)
         plugins = request.app[appkeys.PLUGINS]
         data = validate_record_data(self.kind, payload, plugins)
-        stored = await write_or_problem(request.app[appkeys.STORE].create(self.kind.name, self._builder(data, actor)))
+        build = await self._builder(request, data, actor)
+        stored = await write_or_problem(request.app[appkeys.STORE].create(self.kind.name, build))
         await notify_committed(plugins, stored, "created")
         location = f"{self.base_path}/{stored.id}"
         return json_response(stored.body, status=201, etag=stored.etag, headers={"Location": location})
@@ -305,7 +311,8 @@ class RecordCollection:
         # If-Match is checked once the body is known to be valid: an invalid body is a 4xx whatever If-Match says.
         if_match = await if_match_version(request, self.kind.name, record_id)
         store = request.app[appkeys.STORE]
-        stored = await write_or_problem(store.replace(self.kind.name, record_id, self._builder(data, actor), if_match))
+        build = await self._builder(request, data, actor)
+        stored = await write_or_problem(store.replace(self.kind.name, record_id, build, if_match))
         await notify_committed(plugins, stored, "updated")
         return json_response(stored.body, etag=stored.etag)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
@@ -24,17 +25,26 @@ async def node_profile(request: web.Request) -> dict[str, Any]:
 
 
 async def records(request: web.Request, kind: str, **equals: str) -> list[dict[str, Any]]:
-    """Live records of `kind` in insertion order, filtered by column equality (e.g. origin=…)."""
-    reader = request.config_dict[appkeys.READER]
+    """Live records of `kind` in insertion order, filtered by column equality (e.g. origin=…), at most MAX_LISTED."""
     found: list[dict[str, Any]] = []
-    after = 0
-    while len(found) < MAX_LISTED:
-        rows = await reader.page(ListQuery(kind=kind, after_rid=after, limit=500, equals=equals))
-        found.extend(json.loads(body) for _, body in rows[:500])
-        if len(rows) <= 500:
+    async for document in all_records(request, kind, **equals):
+        found.append(document)
+        if len(found) == MAX_LISTED:
             break
+    return found
+
+
+async def all_records(request: web.Request, kind: str, **equals: str) -> AsyncIterator[dict[str, Any]]:
+    """Every live record of `kind` in insertion order, filtered like `records`, read 500 at a time."""
+    reader = request.config_dict[appkeys.READER]
+    after = 0
+    while True:
+        rows = await reader.page(ListQuery(kind=kind, after_rid=after, limit=500, equals=equals))
+        for _rid, body in rows[:500]:
+            yield json.loads(body)
+        if len(rows) <= 500:
+            return
         after = rows[499][0]
-    return found[:MAX_LISTED]
 
 
 async def own_records(request: web.Request, kind: str) -> list[dict[str, Any]]:

@@ -23,6 +23,8 @@ def load_translations(extra_locale_dirs: Iterable[Path] = ()) -> dict[str, Trans
             found = Translations.load(str(directory), [language], DOMAIN)
             if isinstance(found, Translations):  # a NullTranslations: no catalogue for this language there
                 merged.merge(found)
+                # merge() copies the strings only: the language's plural rule (French: 0 and 1 are singular) too.
+                merged.plural = found.plural
         catalogues[language] = merged
     return catalogues
 

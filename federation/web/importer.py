@@ -1,25 +1,31 @@
 """Activity import from CSV or XLSX: read the rows, turn each into an activity document, check it like the API.
 
-Nothing is written here: `check_rows` answers what would be imported and, per row, what is wrong; the
-back-office shows that preview and writes the valid rows only once the user confirms (in one transaction).
+Nothing is written here: `check_rows` answers what would be imported and, per row, what is wrong or whether
+the activity is already there (the same content as a stored activity, or an earlier row of the file); the
+back-office shows that preview and writes the new valid rows only once the user confirms (in one transaction).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
+import hashlib
 import io
+import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from pydantic import ValidationError
 
+from federation import appkeys
 from federation.plugins import Plugins, fold_text
 from federation.schema.records import RECORD_KINDS
 from federation.schema.types import CATEGORY_LABELS
-from federation.web import labels
+from federation.web import data, labels
 from federation.web.admin.records import ACTIVITY_FIELDS
 from federation.web.forms import (
     CHECKBOXES,
@@ -101,10 +107,33 @@ class RowResult:
     title: str
     document: dict[str, Any] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    key: str = ""  # content_key of the checked activity (valid rows only)
+    already_imported: bool = False  # the node has an activity with this content
+    same_as_line: int | None = None  # an earlier row of the file has this content
 
     @property
     def valid(self) -> bool:
         return not self.errors
+
+    @property
+    def to_import(self) -> bool:
+        return self.valid and not self.already_imported and self.same_as_line is None
+
+
+def content_key(document: Mapping[str, Any]) -> str:
+    """What makes two activities the same one for the import: their fields (not the record's id, version or
+    dates), normalised by the activity model, hashed. Computed from stored records: no column or table keeps it."""
+    fields = {name: value for name, value in document.items() if name in ACTIVITY.data_model.model_fields}
+    with contextlib.suppress(ValidationError):  # a record a newer version wrote is compared as it is
+        fields = ACTIVITY.data_model.model_validate(fields).model_dump(mode="json")
+    canonical = json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+async def imported_keys(request: web.Request) -> set[str]:
+    """content_key of every live activity of this node (all of them, not one page)."""
+    origin = request.config_dict[appkeys.STORE].node_id
+    return {content_key(document) async for document in data.all_records(request, "activity", origin=origin)}
 
 
 def _fold(text: str) -> str:
@@ -236,7 +265,9 @@ class RowChecker:
     def _validate(self, request: web.Request, result: RowResult, fields: list[FormField]) -> None:
         document = dict(result.document)
         document["partners"] = [{"name": name} for name in document.get("partners", [])]
-        _valid, problems = check_record(ACTIVITY, document, self.plugins, None)
+        valid, problems = check_record(ACTIVITY, document, self.plugins, None)
+        if valid is not None:
+            result.key = content_key(valid.model_dump(mode="json"))
         for problem in problems:
             for error in problem.errors or [{"pointer": "", "detail": problem.detail, "code": ""}]:
                 name = field_for_pointer(fields, error.get("pointer", ""))
@@ -258,8 +289,13 @@ def _column_of(path: str | None) -> str:
     return path
 
 
-def check_rows(request: web.Request, table: list[list[str]], checker: RowChecker) -> list[RowResult]:
-    """Every data row of `table` (after its header line), checked; blank lines are skipped."""
+def check_rows(
+    request: web.Request, table: list[list[str]], checker: RowChecker, imported: Collection[str] = ()
+) -> list[RowResult]:
+    """Every data row of `table` (after its header line), checked; blank lines are skipped.
+
+    `imported` holds the content keys of the node's activities: rows with one of them are already imported, and
+    a row repeating an earlier valid row is marked with that row's line; neither is to be written."""
     if not table or not any(table[0]):
         raise ImportFileError(N_("The file is empty: its first line must name the columns (see the template)."))
     paths = checker.header(table[0])
@@ -268,4 +304,15 @@ def check_rows(request: web.Request, table: list[list[str]], checker: RowChecker
     rows = [(number, row) for number, row in enumerate(table[1:], start=2) if any(cell.strip() for cell in row)]
     if len(rows) > MAX_ROWS:
         raise ImportFileError(N_("The file has more than 5000 rows: split it."))
-    return [checker.check(request, number, paths, row) for number, row in rows]
+    results = [checker.check(request, number, paths, row) for number, row in rows]
+    first_line: dict[str, int] = {}
+    for result in results:
+        if not result.valid:
+            continue
+        if result.key in imported:
+            result.already_imported = True
+        elif result.key in first_line:
+            result.same_as_line = first_line[result.key]
+        else:
+            first_line[result.key] = result.line
+    return results

@@ -37,6 +37,15 @@ REPORT_STATES = {
     "validated": N_("Validated"),
     "returned": N_("Returned"),
 }
+# What a report's history entry records (AuditEntry.action).
+REPORT_ACTIONS = {
+    "created": N_("Created"),
+    "updated": N_("Changed"),
+    "submitted": N_("Submitted"),
+    "validated": N_("Validated"),
+    "returned": N_("Returned"),
+    "deleted": N_("Deleted"),
+}
 WEEKDAYS = {
     1: N_("Monday"),
     2: N_("Tuesday"),

@@ -73,6 +73,7 @@ def setup_templates(app: web.Application, plugin_pages: Mapping[str, WebPages]) 
         "resource_status": labels.RESOURCE_STATUSES,
         "borrower": labels.BORROWERS,
         "report_state": labels.REPORT_STATES,
+        "report_action": labels.REPORT_ACTIONS,
         "weekday": labels.WEEKDAYS,
         "role": labels.ROLES,
     }

@@ -41,6 +41,21 @@ async def client(aiohttp_client: Any, settings: Settings, admin_token: str) -> T
 
 
 @pytest.fixture
+async def member_client(aiohttp_client: Any, settings: Settings, admin_token: str) -> TestClient[Any, Any]:
+    """Like `client`, for a node that joined the network's hub as `regies network join` does (it can submit
+    reports; the sync worker is off in tests, so nothing is sent)."""
+    import regies_hubclient
+
+    plugins = build_plugins(
+        extra=[("test-cleaning", CleaningPlugin()), ("hubclient", regies_hubclient)],
+        load_entry_points=False,
+        settings={"hubclient": {"url": "http://hub.invalid"}},
+    )
+    test_client: TestClient[Any, Any] = await aiohttp_client(create_app(settings, plugins))
+    return test_client
+
+
+@pytest.fixture
 def auth(admin_token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {admin_token}"}
 

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from federation import appkeys
+from federation.reports import build_report
+from federation.schema.records import PeriodReportData
+
 PROFILE = {
     "name": "Régie de quartier de Belleville",
     "kind": "quartier",
@@ -55,7 +59,8 @@ async def test_profile_put_needs_a_token(client: Any) -> None:
 REPORT = {"period": {"type": "year", "year": 2025}, "indicators": {"headcount_aided": 42, "volunteers": 18}}
 
 
-async def test_report_lifecycle_on_the_node(client: Any, auth: dict[str, str]) -> None:
+async def test_report_lifecycle_on_the_node(member_client: Any, auth: dict[str, str]) -> None:
+    client = member_client
     created = await client.post("/api/v1/reports", json=REPORT, headers=auth)
     assert created.status == 201, await created.text()
     report = await created.json()
@@ -77,6 +82,41 @@ async def test_report_lifecycle_on_the_node(client: Any, auth: dict[str, str]) -
     assert locked.status == 409
     assert "returns" in (await locked.json())["detail"]
     assert (await client.delete(location, headers=auth)).status == 409
+
+
+async def test_a_node_without_a_hub_cannot_submit_a_report(client: Any, auth: dict[str, str]) -> None:
+    refused = await client.post("/api/v1/reports", json={**REPORT, "state": "submitted"}, headers=auth)
+    assert refused.status == 409
+    assert refused.content_type == "application/problem+json"
+    problem = await refused.json()
+    assert problem["type"].endswith(":no-hub")
+    assert "regies network join" in problem["detail"]
+    assert [error["pointer"] for error in problem["errors"]] == ["/state"]
+    assert (await (await client.get("/api/v1/reports", headers=auth)).json())["items"] == []  # nothing stored
+
+    created = await client.post("/api/v1/reports", json=REPORT, headers=auth)
+    location = created.headers["Location"]
+    again = await client.put(location, json={**REPORT, "state": "submitted"}, headers=auth)
+    assert again.status == 409
+    assert (await again.json())["type"].endswith(":no-hub")
+    stored = await (await client.get(location, headers=auth)).json()
+    assert (stored["state"], stored["version"]) == ("draft", 1)
+
+
+async def test_a_report_submitted_without_a_hub_can_be_written_back_as_draft(client: Any, auth: dict[str, str]) -> None:
+    submitted = PeriodReportData.model_validate({**REPORT, "state": "submitted"})
+    stored = await client.app[appkeys.STORE].create(  # as the node could before submissions needed a hub
+        "report", lambda previous, envelope: build_report(submitted, previous, envelope, "admin", hub_joined=True)
+    )
+    location = f"/api/v1/reports/{stored.id}"
+    assert (await client.put(location, json={**REPORT, "state": "submitted"}, headers=auth)).status == 409
+    unlocked = await client.put(location, json={**REPORT, "state": "draft", "comment": "oubli"}, headers=auth)
+    assert unlocked.status == 200, await unlocked.text()
+    trail = (await unlocked.json())["audit"]
+    assert [(entry["from_state"], entry["to_state"]) for entry in trail] == [
+        (None, "submitted"),
+        ("submitted", "draft"),
+    ]
 
 
 async def test_node_cannot_validate_its_own_report(client: Any, auth: dict[str, str]) -> None:

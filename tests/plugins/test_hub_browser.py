@@ -14,6 +14,7 @@ from playwright.async_api import Browser, Page, expect
 from sqlalchemy import select
 
 from federation import appkeys
+from federation.protocol import sender
 from federation.storage.tables import records
 from federation.testing import WEB_TEST_PASSWORD
 from federation.web.users import store_user
@@ -21,6 +22,7 @@ from tests.plugins.test_hub import Network
 from tests.plugins.test_hub_web import database_url as database_url
 from tests.plugins.test_hub_web import hub as hub
 from tests.plugins.test_hub_web import network as network
+from tests.protocol.conftest import activity
 from tests.web.test_accessibility import assert_accessible
 from tests.web.test_browser import browser as browser
 
@@ -39,6 +41,11 @@ async def coordinator(hub: Network, regies_web_password_hash: str) -> str:
 
 
 async def test_national_coordinator_validates_a_report(browser: Browser, hub: Network, coordinator: str) -> None:
+    # A field of action with a long French name, whose label must show whole on the chart.
+    paris = hub.nodes["rq-paris"]
+    insertion = {"category": "employment_integration", "service_type": "insertion_contracts", "title": "Chantier"}
+    await paris.create("activities", activity(9, **insertion, details={"structure": "ACI"}, start_date="2026-02-01"))
+    assert await sender.push_all(paris.context) == {"target:hub": 1}
     base = hub.hub.url
     context = await browser.new_context(base_url=base, locale="fr-FR")
     context.set_default_timeout(20_000)  # shared CI machines: a slow page must not look like a broken one
@@ -53,14 +60,25 @@ async def test_national_coordinator_validates_a_report(browser: Browser, hub: Ne
     await page.get_by_role("button", name="Se connecter").click()
     await expect(page).to_have_url(f"{base}/hub")
     await assert_accessible(page, axe, "hub dashboard")
+    icon = await page.locator("link[rel=icon]").get_attribute("href")
+    served = await page.request.get(icon or "/favicon-missing")
+    assert (served.status, served.headers["content-type"]) == (200, "image/svg+xml")
 
     await page.get_by_label("Période", exact=True).fill("2026")
     await page.get_by_role("button", name="Afficher").first.click()
     await expect(page.get_by_role("heading", level=1)).to_have_text("Rapport national 2026")
     chart = page.locator("#by-field svg")
     await expect(chart).to_be_visible()
-    await expect(chart.locator("rect")).to_have_count(1)
+    await expect(chart.locator("rect")).to_have_count(2)
     assert float(await chart.locator("rect").first.get_attribute("width") or 0) > 0
+    # Every label is whole and drawn inside the chart (labels once lost their start: "sertion par l'activité…").
+    frame = await chart.bounding_box()
+    assert frame is not None
+    texts = [text for text in await chart.locator("text").all_text_contents() if not text.isdigit()]
+    assert sorted(texts) == ["Gestion urbaine de proximité", "Insertion par l'activité économique"]
+    for label in await chart.locator("text").all():
+        box = await label.bounding_box()
+        assert box is not None and box["x"] >= frame["x"] and box["x"] + box["width"] <= frame["x"] + frame["width"]
     await expect(page.locator("#indicator-by-area svg rect")).to_have_count(2)  # Île-de-France, Auvergne-Rhône-Alpes
     regions = page.get_by_role("region", name="Régions")
     await expect(regions.get_by_role("row", name="Île-de-France (11)")).to_contain_text("1 (100 %)")

@@ -39,19 +39,43 @@ async def add_account(
     await store_user(app[appkeys.ENGINE], username, password_hash, role, region)
 
 
-@pytest.fixture
-async def node(
-    aiohttp_client: Any, regies_app_factory: Callable[..., Awaitable[tuple[web.Application, str]]], password_hash: str
-) -> TestClient[Any, Any]:
-    """A node with the built-in plugins and two accounts: `admin` (admin) and `marie` (staff).
+# What `regies network join` writes in a node's settings; nothing is sent there (the sync worker is off in tests).
+IN_A_NETWORK = {"hubclient": {"url": "http://hub.invalid"}}
 
-    `client.regies_auth` holds the node's admin API token headers, to check what the pages wrote.
-    """
-    app, token = await regies_app_factory(entry_points=True)
+
+async def _node(
+    aiohttp_client: Any,
+    regies_app_factory: Callable[..., Awaitable[tuple[web.Application, str]]],
+    password_hash: str,
+    plugin_settings: dict[str, dict[str, Any]] | None = None,
+) -> TestClient[Any, Any]:
+    app, token = await regies_app_factory(entry_points=True, plugin_settings=plugin_settings)
     client: TestClient[Any, Any] = await aiohttp_client(app)
     client.regies_auth = {"Authorization": f"Bearer {token}"}  # type: ignore[attr-defined]
     await add_account(app, password_hash, "admin", "admin")
     await add_account(app, password_hash, "marie", "staff")
+    return client
+
+
+@pytest.fixture
+async def node(
+    aiohttp_client: Any, regies_app_factory: Callable[..., Awaitable[tuple[web.Application, str]]], password_hash: str
+) -> TestClient[Any, Any]:
+    """A node with the built-in plugins and two accounts: `admin` (admin) and `marie` (staff); it has joined no hub.
+
+    `client.regies_auth` holds the node's admin API token headers, to check what the pages wrote.
+    """
+    return await _node(aiohttp_client, regies_app_factory, password_hash)
+
+
+@pytest.fixture
+async def member(
+    aiohttp_client: Any, regies_app_factory: Callable[..., Awaitable[tuple[web.Application, str]]], password_hash: str
+) -> TestClient[Any, Any]:
+    """Like `node`, for a node that joined the network's hub (it can submit reports); logged in as `marie`."""
+    client = await _node(aiohttp_client, regies_app_factory, password_hash, IN_A_NETWORK)
+    response = await log_in(client)
+    assert response.status == 303, await response.text()
     return client
 
 

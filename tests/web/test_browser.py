@@ -45,7 +45,8 @@ async def _shot(page: Page, name: str) -> None:
     await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
-async def test_staff_work_through_the_back_office(browser: Browser, node: Any, tmp_path: Path) -> None:
+async def test_staff_work_through_the_back_office(browser: Browser, member: Any, tmp_path: Path) -> None:
+    node = member
     base = str(node.make_url("")).rstrip("/")
     context = await browser.new_context(base_url=base, locale="fr-FR")
     # Generous waits: CI machines are shared; a slow page must not look like a broken one.
@@ -110,6 +111,18 @@ async def test_staff_work_through_the_back_office(browser: Browser, node: Any, t
     await expect(page.get_by_label("Élèves de l'auto-école sociale")).to_have_value("14")
     await page.get_by_label("Équivalents temps plein (total)").fill("12,5")
     await _shot(page, "05-report-form")
+    # Sections in the survey's order, fields side by side, only the plugins whose service types the régie runs.
+    sections = await page.locator(".report-section > summary h2").all_text_contents()
+    assert sections == [
+        "Emploi et insertion",
+        "Activités",
+        "Vie associative et démocratie",
+        "Finances et marchés publics",
+        "Territoire",
+    ]
+    await expect(page.get_by_label("Interventions de médiation")).to_have_count(0)
+    height = await page.evaluate("document.documentElement.scrollHeight")
+    assert height < 3000, f"the report form is {height} px tall"
     await page.get_by_role("button", name="Soumettre au réseau").click()
     await expect(page.get_by_role("status")).to_have_text("Rapport soumis au réseau.")
     await expect(page.get_by_role("cell", name="Soumis")).to_be_visible()
@@ -123,3 +136,13 @@ async def test_staff_work_through_the_back_office(browser: Browser, node: Any, t
     assert (report["state"], report["indicators"]) == ("submitted", expected)
     titles = {item["title"] for item in (await (await node.get("/api/v1/activities")).json())["items"]}
     assert titles == {"Espaces verts de la cité des Lilas", "Auto-école sociale"}
+
+
+async def test_api_docs_open_without_a_warning(browser: Browser, node: Any) -> None:
+    page = await browser.new_page(base_url=str(node.make_url("")).rstrip("/"))
+    await page.goto("/docs")
+    await expect(page.get_by_text("Create an activity")).to_be_visible(timeout=20_000)
+    await page.wait_for_timeout(500)  # Swagger UI shows its warnings once the document is parsed
+    await _shot(page, "07-api-docs")
+    assert await page.locator(".errors-wrapper").count() == 0, await page.locator(".errors-wrapper").all_inner_texts()
+    await page.close()

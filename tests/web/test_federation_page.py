@@ -76,3 +76,10 @@ async def test_sync_now_while_another_pull_runs_says_so(pair: tuple[Node, Node, 
     )
     peer = await persistence.get_peer(a.context.engine, "rq-voisine")
     assert peer is not None and peer.last_error is None  # not a failure: nothing recorded on the peer
+
+
+async def test_a_lone_node_is_not_told_that_everything_was_delivered(staff: Any) -> None:
+    page = html.unescape(await (await staff.get("/admin/federation")).text())
+    assert "Rien n'est envoyé : ce nœud n'a aucune régie partenaire" in page
+    assert "Tous les changements ont été livrés" not in page
+    assert "<code>regies network join</code>" in page and "`" not in page

@@ -96,3 +96,41 @@ async def test_the_template_imports_as_is_and_bad_files_are_explained(staff: Any
     assert "Le fichier est vide" in page
     status, page, _documents = await _upload(staff, "vieux.xls", b"\xd0\xcf\x11\xe0")
     assert "Enregistrez le fichier au format CSV ou XLSX" in page
+
+
+async def _confirm(client: Any, preview: str, documents: str) -> str:
+    confirmed = await client.post(
+        "/admin/import/confirm", data={"_csrf": csrf_of(preview), "documents": documents}, allow_redirects=False
+    )
+    assert confirmed.status == 303, html.unescape(await confirmed.text())
+    return html.unescape(await (await client.get(confirmed.headers["Location"])).text())
+
+
+async def test_the_same_file_sent_again_after_fixing_it_imports_only_the_new_rows(staff: Any) -> None:
+    _status, preview, documents = await _upload(staff, "activites.csv", CSV.encode("utf-8"))
+    assert "2 activités importées." in await _confirm(staff, preview, documents)
+
+    # The user fixes the bad commune and surface, repeats a line by mistake, and sends the whole file again.
+    fixed = CSV.replace("Mauvaise commune;green_spaces;;;75;;;-1;", "Bonne commune;green_spaces;;;93066;;;40;")
+    fixed += "Bonne commune;green_spaces;;;93066;;;40;\n"
+    status, preview, documents = await _upload(staff, "activites.csv", fixed.encode("utf-8"))
+    assert status == 200, preview
+    assert "1 ligne peut être importée" in preview
+    assert "3 lignes sont déjà importées et seront laissées de côté" in preview
+    assert "1 ligne comporte des erreurs" in preview  # the unknown service type, still there
+    rows = {line.split("</td>")[1].strip().removeprefix("<td>"): line for line in preview.split("<tr>")[2:]}
+    assert "déjà importée" in rows["Espaces verts des Lilas"] and "déjà importée" in rows["Tonte du parc"]
+    assert "déjà importée : identique à la ligne 4" in rows["Bonne commune"]  # the second "Bonne commune" row
+    listing = await _confirm(staff, preview, documents)
+    assert "1 activité importée." in listing
+    titles = sorted(activity["title"] for activity in await _activities(staff))
+    assert titles == ["Bonne commune", "Espaces verts des Lilas", "Tonte du parc"]
+
+    # The confirmation sent twice (a double click, or a second tab) writes nothing the second time.
+    listing = await _confirm(staff, preview, documents)
+    assert "0 activité importée. 1 était déjà importée : laissée de côté." in listing
+    assert len(await _activities(staff)) == 3
+
+    # The report pre-fill counts each activity once: 12000 + 800 + 40 m² of green spaces.
+    form = html.unescape(await (await staff.get("/admin/reports/new?period=2026")).text())
+    assert 'name="indicators.green_space_surface_m2" value="12840"' in form

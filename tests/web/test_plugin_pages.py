@@ -98,8 +98,8 @@ async def test_the_login_fixture_for_plugin_authors(regies_client: Any, regies_l
     page = await (await client.get("/dash")).text()
     assert "<h1>Région 84</h1>" in page
     # The core's chart macro: one bar per row, scaled to the largest value, with the figures as text.
-    bars = re.findall(r'<rect x="220" y="[0-9.]+" width="([0-9.]+)"', page)
-    assert [float(width) for width in bars] == [350.0, 87.5]
+    bars = re.findall(r'<rect x="0" y="[0-9.]+" width="([0-9.]+)"', page)
+    assert [float(width) for width in bars] == [550.0, 137.5]
     assert '<th scope="row">Médiation</th><td>3</td>' in page
 
 

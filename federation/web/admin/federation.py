@@ -34,8 +34,9 @@ async def status(request: web.Request) -> web.StreamResponse:
     await require_user(request, NODE_ROLES)
     context = request.config_dict[FEDERATION]
     depth = await sender.outbox_depth(context)
+    known = await persistence.list_peers(context.engine)
     peers: list[dict[str, Any]] = []
-    for peer in await persistence.list_peers(context.engine):
+    for peer in known:
         queue = depth.get(f"peer:{peer.node_id}", {"pending": 0, "failed": 0})
         peers.append({"peer": peer, "last_sync": _when(peer.last_success_at_us), "queue": queue})
     entries = await sender.list_outbox(context)
@@ -46,6 +47,7 @@ async def status(request: web.Request) -> web.StreamResponse:
     other_destinations = {name: queue for name, queue in depth.items() if not name.startswith("peer:")}
     page = {
         "peers": peers,
+        "destinations": sender.destinations(context, known),  # none: "every change delivered" would be wrong
         "batches": batches,
         "other_destinations": other_destinations,
         "failed": sum(1 for entry in entries if entry.state == "failed"),

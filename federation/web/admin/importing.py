@@ -1,11 +1,13 @@
 """Back-office import of activities from CSV or XLSX: upload, preview with per-row errors, confirm.
 
-The preview writes nothing. It carries the valid rows' documents to the confirmation form; confirming checks
-them again and writes them all in one transaction (RecordStore.create_many: two bulk statements).
+The preview writes nothing. It carries the new valid rows' documents to the confirmation form; confirming checks
+them again, leaves out those the node has by then (a second click, another tab), and writes the rest in one
+transaction (RecordStore.create_many: two bulk statements).
 """
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -28,6 +30,8 @@ from federation.web.importer import (
     ImportFileError,
     RowChecker,
     check_rows,
+    content_key,
+    imported_keys,
     read_table,
 )
 from federation.web.rendering import category_label, render
@@ -35,6 +39,8 @@ from federation.web.users import NODE_ROLES
 from federation.web.validation import check_record
 
 PATH = "/admin/import"
+# Confirmations one at a time: each reads what is already imported, then writes; two at once would both write.
+CONFIRMING = web.AppKey("import_confirming", asyncio.Lock)
 
 
 def _checker(request: web.Request) -> RowChecker:
@@ -67,16 +73,17 @@ async def upload(request: web.Request) -> web.StreamResponse:
         return await _upload_page(request, translate(request, "Choose a CSV or XLSX file."), status=400)
     try:
         table = read_table(upload.filename, upload.file.read())
-        rows = check_rows(request, table, _checker(request))
+        rows = check_rows(request, table, _checker(request), await imported_keys(request))
     except ImportFileError as exc:
         return await _upload_page(request, translate(request, str(exc)), status=400)
-    valid = [row.document for row in rows if row.valid]
+    new = [row.document for row in rows if row.to_import]
     context = {
         "filename": upload.filename,
         "rows": rows,
-        "valid_count": len(valid),
-        "invalid_count": len(rows) - len(valid),
-        "documents": json.dumps(valid, ensure_ascii=False),
+        "valid_count": len(new),
+        "invalid_count": sum(1 for row in rows if not row.valid),
+        "duplicate_count": sum(1 for row in rows if row.valid and not row.to_import),
+        "documents": json.dumps(new, ensure_ascii=False),
     }
     return await render(request, "admin/import_preview.html", context)
 
@@ -91,16 +98,25 @@ async def confirm(request: web.Request) -> web.StreamResponse:
     if not isinstance(documents, list) or not all(isinstance(d, dict) for d in documents):
         return await _upload_page(request, translate(request, "The preview was lost: upload the file again."), 400)
     plugins = request.config_dict[appkeys.PLUGINS]
-    builds: list[Callable[[dict[str, Any] | None, dict[str, Any]], Any]] = []
+    fields = []
     for document in documents:
         valid, _problems = check_record(ACTIVITY, document, plugins, None)
         if valid is None:  # changed since the preview (a plugin's rule, or an edited page): write nothing
             return await _upload_page(request, translate(request, "The preview was lost: upload the file again."), 400)
-        builds.append(_builder(valid.model_dump(mode="json")))
-    stored = await request.config_dict[appkeys.STORE].create_many("activity", builds)
+        fields.append(valid.model_dump(mode="json"))
+    async with request.app[CONFIRMING]:
+        present = await imported_keys(request)
+        builds: list[Callable[[dict[str, Any] | None, dict[str, Any]], Any]] = []
+        for activity in fields:
+            key = content_key(activity)
+            if key not in present:
+                present.add(key)
+                builds.append(_builder(activity))
+        stored = await request.config_dict[appkeys.STORE].create_many("activity", builds) if builds else []
     for record in stored:
         await notify_committed(plugins, record, "created")
-    raise web.HTTPSeeOther(URL("/admin/activities").with_query(done="imported", count=str(len(stored))))
+    query = {"done": "imported", "count": str(len(stored)), "skipped": str(len(fields) - len(stored))}
+    raise web.HTTPSeeOther(URL("/admin/activities").with_query(query))
 
 
 def _builder(fields: dict[str, Any]) -> Callable[[dict[str, Any] | None, dict[str, Any]], Any]:
@@ -120,6 +136,7 @@ async def template(request: web.Request) -> web.StreamResponse:
 
 
 def add_routes(app: web.Application) -> None:
+    app[CONFIRMING] = asyncio.Lock()
     app.router.add_get(PATH, upload, allow_head=False)
     app.router.add_post(PATH, upload)
     app.router.add_post(PATH + "/confirm", confirm)

@@ -162,6 +162,7 @@ class RecordPages:
             "path": self.path,
             "done": request.query.get("done"),
             "count": request.query.get("count", "0"),
+            "skipped": request.query.get("skipped", "0"),
         }
         return await render(request, f"admin/{self.kind.collection}.html", context)
 

@@ -4,6 +4,8 @@ save a draft, submit it to the network, and read its history."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -12,9 +14,16 @@ from yarl import URL
 from federation import appkeys
 from federation.api.records import notify_committed, write_or_problem
 from federation.api.requests import validate_record_data
-from federation.indicators import parse_period_key, report_form
+from federation.indicators import (
+    SECTION_LABELS,
+    by_section,
+    parse_period_key,
+    report_form,
+    service_types_in_use,
+    shown_indicators,
+)
 from federation.problems import Problem
-from federation.reports import build_report
+from federation.reports import build_report, hub_joined
 from federation.schema.records import RECORD_KINDS, PeriodReportData, ReportState
 from federation.web import data
 from federation.web.auth import require_user
@@ -55,33 +64,41 @@ async def reports(request: web.Request) -> web.StreamResponse:
     return await render(request, "admin/reports.html", context)
 
 
-async def _fields(request: web.Request, period_key: str) -> tuple[list[FormField], dict[str, Any]]:
-    """The report's inputs (one per indicator, then the comment) and the values computed from activities."""
+@dataclass
+class ReportForm:
+    """The report's inputs (the shown indicators, then the comment), the values computed from activities, and
+    the indicators' inputs grouped by the form's sections (section key, title, inputs)."""
+
+    fields: list[FormField]
+    computed: dict[str, Any]
+    sections: list[tuple[str, str, list[FormField]]]
+
+
+async def _form(request: web.Request, period_key: str, filled: Collection[str] = ()) -> ReportForm:
     lang = language(request)
     registry = request.config_dict[appkeys.PLUGINS].registry
+    engine = request.config_dict[appkeys.ENGINE]
     node_id = request.config_dict[appkeys.STORE].node_id
-    form = await report_form(request.config_dict[appkeys.ENGINE], registry, node_id, parse_period_key(period_key))
-    fields = []
+    form = await report_form(engine, registry, node_id, parse_period_key(period_key))
+    described = {indicator["key"]: indicator for indicator in form["indicators"]}
+    shown = shown_indicators(registry, await service_types_in_use(engine, node_id), filled)
     computed: dict[str, Any] = {}
-    for indicator in form["indicators"]:
-        unit = translate(request, _UNITS.get(indicator["unit"], indicator["unit"]))
-        hint = unit
-        if indicator["source"] == "computed":
-            hint += " · " + translate(request, "computed from your activities of the period")
-            if indicator["value"] is not None:
-                computed[f"indicators.{indicator['key']}"] = _shown(indicator["value"])
-        fields.append(
-            FormField(
-                f"indicators.{indicator['key']}",
-                indicator["labels"][lang],
-                NUMBER,
-                hint=hint,
-                translate=False,
-                minimum=0,
-            )
-        )
+    sections = []
+    for section, members in by_section(registry, shown):
+        inputs = []
+        for member in members:
+            indicator = described[member.key]
+            hint = translate(request, _UNITS.get(indicator["unit"], indicator["unit"]))
+            if indicator["source"] == "computed":
+                hint += " · " + translate(request, "computed from your activities of the period")
+                if indicator["value"] is not None:
+                    computed[f"indicators.{indicator['key']}"] = _shown(indicator["value"])
+            name = f"indicators.{indicator['key']}"
+            inputs.append(FormField(name, indicator["labels"][lang], NUMBER, hint=hint, translate=False, minimum=0))
+        sections.append((section, SECTION_LABELS[section][lang], inputs))
+    fields = [field for _section, _title, inputs in sections for field in inputs]
     fields.append(FormField("comment", N_("Comment"), TEXTAREA))
-    return fields, computed
+    return ReportForm(fields, computed, sections)
 
 
 def _shown(value: float) -> str:
@@ -99,10 +116,10 @@ async def new_report(request: web.Request) -> web.StreamResponse:
     existing = [r for r in await data.own_records(request, "report") if r["period"]["key"] == period.key]
     if existing:
         raise web.HTTPSeeOther(f"{PATH}/{existing[0]['id']}")
-    fields, computed = await _fields(request, period.key)
+    shape = await _form(request, period.key)
     if request.method == "GET":
-        return await _page(request, FormState(fields, values=computed), period.key, None, computed)
-    return await _save(request, user, fields, form, period.model_dump(mode="json"), None, computed)
+        return await _page(request, FormState(shape.fields, values=shape.computed), period.key, None, shape)
+    return await _save(request, user, shape, form, period.model_dump(mode="json"), None)
 
 
 async def report(request: web.Request) -> web.StreamResponse:
@@ -111,42 +128,75 @@ async def report(request: web.Request) -> web.StreamResponse:
     if document is None or document["origin"] != request.config_dict[appkeys.STORE].node_id:
         raise web.HTTPNotFound(text=translate(request, "This record does not exist or was deleted."))
     period_key = document["period"]["key"]
-    fields, computed = await _fields(request, period_key)
+    shape = await _form(request, period_key, filled=document.get("indicators", {}).keys())
     if request.method == "GET":
         values = {f"indicators.{key}": _shown(value) for key, value in document.get("indicators", {}).items()}
         values["comment"] = document.get("comment", "")
-        return await _page(request, FormState(fields, values=values), period_key, document, computed)
+        return await _page(request, FormState(shape.fields, values=values), period_key, document, shape)
     if document["state"] not in EDITABLE_STATES:
         raise web.HTTPConflict(
             text=translate(request, "This report is submitted: it can change again only if the network returns it.")
         )
-    return await _save(request, user, fields, await request.post(), document["period"], document, computed)
+    return await _save(request, user, shape, await request.post(), document["period"], document)
+
+
+async def _hub_joined(request: web.Request) -> bool:
+    return await hub_joined(request.config_dict[appkeys.ENGINE], request.config_dict[appkeys.PLUGINS].registry)
+
+
+async def unlock(request: web.Request) -> web.StreamResponse:
+    """Put back to draft a report submitted while no hub could receive it (it was never delivered)."""
+    user = await require_user(request, NODE_ROLES)
+    document = await data.record(request, "report", request.match_info["id"])
+    if document is None or document["origin"] != request.config_dict[appkeys.STORE].node_id:
+        raise web.HTTPNotFound(text=translate(request, "This record does not exist or was deleted."))
+    if document["state"] != ReportState.SUBMITTED.value or await _hub_joined(request):
+        raise web.HTTPConflict(
+            text=translate(request, "This report is submitted: it can change again only if the network returns it.")
+        )
+    fields = {key: document[key] for key in PeriodReportData.model_fields if key in document}
+    draft = PeriodReportData.model_validate({**fields, "state": ReportState.DRAFT.value})
+    actor = f"web:{user.username}"
+
+    def build(before: dict[str, Any] | None, envelope: dict[str, Any]) -> Any:
+        return build_report(draft, before, envelope, actor, hub_joined=False)
+
+    stored = await write_or_problem(
+        request.config_dict[appkeys.STORE].replace("report", document["id"], build, document["version"])
+    )
+    await notify_committed(request.config_dict[appkeys.PLUGINS], stored, "updated")
+    raise web.HTTPSeeOther(URL(PATH).with_query(done="unlocked"))
 
 
 async def _save(
     request: web.Request,
     user: WebUser,
-    fields: list[FormField],
+    shape: ReportForm,
     form: Any,
     period: dict[str, Any],
     previous: dict[str, Any] | None,
-    computed: dict[str, Any],
 ) -> web.StreamResponse:
     submit = form.get("action") == "submit"
-    state = FormState(fields, values=values_from_form(fields, form))
-    payload = payload_from_form(fields, state.values, {"indicators": {}})
+    state = FormState(shape.fields, values=values_from_form(shape.fields, form))
+    payload = payload_from_form(shape.fields, state.values, {"indicators": {}})
     payload.update(
         period=period, state=ReportState.SUBMITTED.value if submit else (previous or {}).get("state", "draft")
     )
     plugins = request.config_dict[appkeys.PLUGINS]
     store = request.config_dict[appkeys.STORE]
+    joined = await _hub_joined(request)
+    if submit and not joined:
+        state.form_errors.append(
+            translate(request, "The report was not submitted: this node has not joined the network's hub.")
+        )
+        return await _page(request, state, period["key"], previous, shape, status=409)
     try:
         valid = validate_record_data(REPORT, payload, plugins, previous)
         assert isinstance(valid, PeriodReportData)
         actor = f"web:{user.username}"
 
         def build(before: dict[str, Any] | None, envelope: dict[str, Any]) -> Any:
-            return build_report(valid, before, envelope, actor)
+            return build_report(valid, before, envelope, actor, hub_joined=joined)
 
         if previous is None:
             stored = await write_or_problem(store.create("report", build))
@@ -156,7 +206,7 @@ async def _save(
             stored = await write_or_problem(store.replace("report", previous["id"], build, if_match))
     except Problem as problem:
         add_problem(request, state, problem)
-        return await _page(request, state, period["key"], previous, computed, status=422)
+        return await _page(request, state, period["key"], previous, shape, status=422)
     await notify_committed(plugins, stored, "updated" if previous else "created")
     raise web.HTTPSeeOther(URL(PATH).with_query(done="submitted" if submit else "saved"))
 
@@ -166,19 +216,33 @@ async def _page(
     state: FormState,
     period_key: str,
     document: dict[str, Any] | None,
-    computed: dict[str, Any],
+    shape: ReportForm,
     *,
     status: int = 200,
 ) -> web.Response:
     editable = document is None or document["state"] in EDITABLE_STATES
     returned = [entry for entry in (document or {}).get("audit", []) if entry.get("action") == "returned"]
     is_returned = bool(returned) and document is not None and document["state"] == ReportState.RETURNED.value
+    joined = await _hub_joined(request)
     context = {
+        "hub_joined": joined,
+        "unlockable": document is not None and document["state"] == ReportState.SUBMITTED.value and not joined,
         "state": state,
         "report": document,
         "period_key": period_key,
         "editable": editable,
-        "computed": computed,
+        "computed": shape.computed,
+        "sections": [
+            {
+                "key": key,
+                "title": title,
+                "fields": inputs,
+                "filled": sum(1 for field in inputs if str(state.values.get(field.name, "")).strip()),
+                "has_errors": any(field.name in state.errors for field in inputs),
+            }
+            for key, title, inputs in shape.sections
+        ],
+        "comment_field": shape.fields[-1],
         "return_comment": returned[-1].get("comment") if is_returned else None,
     }
     return await render(request, "admin/report_form.html", context, status=status)
@@ -190,3 +254,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post(PATH + "/new", new_report)
     app.router.add_get(PATH + "/{id}", report, allow_head=False)
     app.router.add_post(PATH + "/{id}", report)
+    app.router.add_post(PATH + "/{id}/unlock", unlock)
