@@ -195,13 +195,18 @@ enrolments = Table(
     Column("region", String(3)),
     Column("label_status", String(16)),
     Column("kind", String(16)),
-    Column("state", String(16), nullable=False, comment="pending, approved or rejected"),
+    Column("state", String(16), nullable=False, comment="pending, approved, rejected or revoked"),
     Column("requested_at_us", BigInteger, nullable=False),
     Column("decided_at_us", BigInteger),
     Column("decided_by", String(100)),
     Column("comment", Text),
+    Column("source", String(64), comment="address the join request came from"),
+    Column("revoked_at_us", BigInteger, comment="when a coordinator revoked the member"),
+    Column("revoked_by", String(100)),
+    Column("revoke_reason", Text),
     Index(None, "node_id"),
     Index(None, "state"),
+    Index("ix_enrolments_source", "source"),
 )
 
 # French regions and departments (INSEE), so that aggregations can group by them in SQL.
