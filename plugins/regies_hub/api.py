@@ -173,9 +173,8 @@ APPROVAL_FIELDS = frozenset({"comment", "fingerprints"})
 async def _decision_body(request: web.Request, fields: frozenset[str]) -> dict[str, Any]:
     """The optional {"comment": "..."} body of a decision (an approval's also has "fingerprints": [...]), read
     once; 422 for anything else in it."""
-    cached = request.get(DECISION_BODY)
-    if cached is not None:
-        return cached
+    if DECISION_BODY in request:
+        return request[DECISION_BODY]
     body = await read_json_object(request) if request.can_read_body else {}
     comment, fingerprints = body.get("comment"), body.get("fingerprints", [])
     errors = [{"pointer": f"/{key}", "detail": "unknown field"} for key in sorted(set(body) - fields)]

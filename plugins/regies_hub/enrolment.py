@@ -25,6 +25,7 @@ STATES = ("pending", "approved", "rejected", "revoked")
 # A node publishes its current key and, while it rotates, the previous ones: a handful, never dozens.
 MAX_KEYS = 4
 MAX_BASE_URL = 500  # the column's width
+MAX_KID = 100
 MAX_SOURCE = 64
 
 
@@ -129,6 +130,10 @@ def parse_request(body: Any) -> tuple[RemoteNode, NodeProfile]:
         raise EnrolmentError(
             422, f"invalid discovery document: {exc}", slug="validation", pointer="/discovery"
         ) from exc
+    if any(len(key.kid) > MAX_KID for key in remote.keys):
+        raise EnrolmentError(
+            422, f"a key id is at most {MAX_KID} characters", slug="validation", pointer="/discovery/keys"
+        )
     if len(remote.base_url) > MAX_BASE_URL:
         raise EnrolmentError(
             422, f"base_url is longer than {MAX_BASE_URL} characters", slug="validation", pointer="/discovery/base_url"
