@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import re
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from multidict import MultiDict
 from regies_hubclient import HubClientSettings
 from regies_hubclient.cli import _join
 from sqlalchemy import func, select
@@ -27,6 +32,7 @@ from federation.storage.tokens import create_token
 from tests.protocol.conftest import Node, NodeFactory, activity
 
 HUB_ID = "hub-national"
+HTML = {"Accept": "text/html"}
 
 
 @dataclass
@@ -180,11 +186,11 @@ async def test_a_squatted_request_cannot_be_approved_with_the_real_regies_finger
     assert [row["state"] for row in await enrolment_rows(hub)] == ["pending"]
 
 
-async def test_the_dashboard_approval_needs_the_fingerprint_too(hub: Node) -> None:
+async def test_an_approval_confirms_every_key_not_just_one(hub: Node) -> None:
+    """A request may carry the real régie's public key next to the impostor's: confirming one key is not enough."""
     impostor = ForgedNode("rq-paris")
     assert (await impostor.join(hub))[0] == 202
     (row,) = await enrolment_rows(hub)
-    # An API approval naming one key of two is refused: both keys would be trusted.
     second = ForgedNode("rq-lyon", private_keys={"a": Ed25519PrivateKey.generate(), "b": Ed25519PrivateKey.generate()})
     assert (await second.join(hub, signing_kid="a"))[0] == 202
     two = (await enrolment_rows(hub))[-1]
@@ -371,7 +377,7 @@ async def test_join_requests_are_rate_limited_per_address(make_node: NodeFactory
     assert len(await enrolment_rows(hub)) == 3
 
 
-async def test_approvals_are_paged_in_the_api_and_on_the_page(make_node: NodeFactory) -> None:
+async def test_approvals_are_paged_in_the_api_and_on_the_page(make_node: NodeFactory, regies_login: Any) -> None:
     hub = await make_hub(make_node, enrolment_max_pending_per_source=100, enrolment_requests_per_hour=100)
     for n in range(30):
         assert (await ForgedNode(f"rq-page-{n:02}").join(hub))[0] == 202
@@ -387,6 +393,54 @@ async def test_approvals_are_paged_in_the_api_and_on_the_page(make_node: NodeFac
     for bad in ("limit=0", "limit=100000", "after=-1", "limit=abc"):
         status, problem = await hub_call(hub, "GET", f"/enrolments?{bad}", auth)
         assert status == 400 and problem["errors"][0]["pointer"] in ("/limit", "/after")
+    async with dashboard(hub, regies_login) as browser:
+        first = await (await browser.get("/hub/enrolments", headers=HTML)).text()
+        second = await (await browser.get("/hub/enrolments?page=2", headers=HTML)).text()
+    assert first.count('action="/hub/enrolments/') == 2 * 25 and "rq-page-24" in first and "rq-page-25" not in first
+    assert second.count('action="/hub/enrolments/') == 2 * 5 and "rq-page-29" in second and 'rel="prev"' in second
+
+
+@contextlib.asynccontextmanager
+async def dashboard(hub: Node, regies_login: Any) -> AsyncIterator[TestClient[Any, Any]]:
+    """A national coordinator logged in on the hub's pages (closing it stops the hub's server: use it last)."""
+    client: TestClient[Any, Any] = TestClient(hub.server)
+    await client.start_server()
+    try:
+        assert (await regies_login(client, "national")).status == 303
+        yield client
+    finally:
+        await client.close()
+
+
+def csrf(page: str) -> str:
+    match = re.search(r'name="_csrf" value="([^"]+)"', page)
+    assert match
+    return match.group(1)
+
+
+async def test_the_dashboard_approval_needs_the_fingerprint_and_can_revoke(hub: Node, regies_login: Any) -> None:
+    impostor = ForgedNode("rq-paris")
+    assert (await impostor.join(hub))[0] == 202
+    (row,) = await enrolment_rows(hub)
+    async with dashboard(hub, regies_login) as browser:
+        page = await (await browser.get("/hub/enrolments", headers=HTML)).text()
+        assert impostor.fingerprints[0] in page  # shown, to compare with what the régie's operator reads out
+        real = fingerprint(b64url(raw_public(Ed25519PrivateKey.generate().public_key())))
+        for typed in ([], [real], [""]):
+            form = MultiDict([("_csrf", csrf(page)), *(("fingerprint", value) for value in typed)])
+            refused = await browser.post(f"/hub/enrolments/{row['id']}/approve", data=form, headers=HTML)
+            assert refused.status == 422 and "empreinte ne correspond pas" in await refused.text()
+        assert await persistence.get_peer(hub.context.engine, "rq-paris") is None
+        assert await enrolment_rows(hub) == [row]
+        # The real régie's keys, confirmed: approved; then revoked from the same page.
+        form = MultiDict([("_csrf", csrf(page)), ("fingerprint", impostor.fingerprints[0].lower())])
+        approved = await browser.post(f"/hub/enrolments/{row['id']}/approve", data=form, headers=HTML)
+        assert "maintenant membre" in await approved.text()
+        page = await approved.text()
+        revoke = {"_csrf": csrf(page), "comment": "Adhésion usurpée"}
+        revoked = await browser.post("/hub/members/rq-paris/revoke", data=revoke, headers=HTML)
+        assert "Adhésion révoquée" in await revoked.text() and "Adhésion usurpée" in await revoked.text()
+        assert await signed_directory(hub) == {}
 
 
 # --- Terminal escapes -------------------------------------------------------------------------------------
