@@ -87,8 +87,11 @@ def resolve_scope(query: Mapping[str, str], coordinator: Coordinator) -> Scope:
 
 
 async def member_places(engine: AsyncEngine) -> dict[str, dict[str, Any]]:
-    """Approved members by node id, with their name, department and region."""
-    return {m.node_id: m.describe() for m in await enrolment.list_enrolments(engine, "approved")}
+    """Approved and revoked members by node id (the latest decision wins), with their name, department, region
+    and `state`: a revoked member's reports stay on the hub, shown as such."""
+    return {
+        m.node_id: m.describe() for m in await enrolment.list_enrolments(engine) if m.state in ("approved", "revoked")
+    }
 
 
 def _submitted_at(document: Mapping[str, Any]) -> str | None:
@@ -121,6 +124,7 @@ async def received_reports(engine: AsyncEngine, period: Period, coordinator: Coo
             {
                 "origin": origin,
                 "name": member.get("name"),
+                "membership": member.get("state"),
                 "region": member.get("region"),
                 "department": member.get("department"),
                 "id": record_id,

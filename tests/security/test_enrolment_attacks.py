@@ -29,6 +29,7 @@ from federation.protocol.keys import PublicKeyInfo, b64url, fingerprint, raw_pub
 from federation.protocol.signing import sign_request
 from federation.storage.tables import enrolments, records
 from federation.storage.tokens import create_token
+from tests.plugins.test_hub import REPORT
 from tests.protocol.conftest import Node, NodeFactory, activity
 
 HUB_ID = "hub-national"
@@ -251,6 +252,7 @@ async def test_a_revoked_member_is_out_of_the_directory_and_its_keys_are_refused
     body = {"fingerprints": node_fingerprints(regie)}
     assert (await hub_call(hub, "POST", f"/enrolments/{pending['id']}/approve", auth, body))[0] == 200
     await regie.create("activities", activity(1))
+    await regie.create("reports", {**REPORT, "state": "submitted"})
     assert await sender.push_all(regie.context) == {"target:hub": 1}
     assert len(await hub.records("rq-paris")) == 1
 
@@ -275,6 +277,8 @@ async def test_a_revoked_member_is_out_of_the_directory_and_its_keys_are_refused
     assert kept and kept >= 1
     status, listing = await hub_call(hub, "GET", "/enrolments?state=revoked", auth)
     assert [item["node_id"] for item in listing["items"]] == ["rq-paris"]
+    status, reports = await hub_call(hub, "GET", "/reports?period=2026", auth)
+    assert [(item["origin"], item["membership"]) for item in reports["items"]] == [("rq-paris", "revoked")]
     peer = await persistence.get_peer(hub.context.engine, "rq-paris")
     assert peer is not None and peer.status == "revoked"
 
