@@ -12,6 +12,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 # Explicit constraint names keep Alembic migrations identical on SQLite and PostgreSQL.
@@ -207,6 +208,14 @@ enrolments = Table(
     Index(None, "node_id"),
     Index(None, "state"),
     Index("ix_enrolments_source", "source"),
+    # One request per node id awaits a decision: two arriving at once cannot both be stored.
+    Index(
+        "ux_enrolments_one_pending",
+        "node_id",
+        unique=True,
+        sqlite_where=text("state = 'pending'"),
+        postgresql_where=text("state = 'pending'"),
+    ),
 )
 
 # French regions and departments (INSEE), so that aggregations can group by them in SQL.

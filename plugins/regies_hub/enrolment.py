@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from federation.protocol import persistence
@@ -262,16 +263,23 @@ async def record_request(
             enrolment_id = latest["id"]
         else:
             await _check_room(connection, source, limits)
-            result = await connection.execute(
-                insert(enrolments).values(
-                    node_id=remote.node_id,
-                    keys=keys_json,
-                    state="pending",
-                    requested_at_us=to_micros(utcnow()),
-                    source=source,
-                    **details,
+            try:
+                result = await connection.execute(
+                    insert(enrolments).values(
+                        node_id=remote.node_id,
+                        keys=keys_json,
+                        state="pending",
+                        requested_at_us=to_micros(utcnow()),
+                        source=source,
+                        **details,
+                    )
                 )
-            )
+            except IntegrityError as exc:  # ux_enrolments_one_pending: another request was stored meanwhile
+                raise EnrolmentError(
+                    409,
+                    f"another join request for node '{remote.node_id}' arrived at the same moment",
+                    pointer="/discovery/node_id",
+                ) from exc
             assert result.inserted_primary_key is not None
             enrolment_id = result.inserted_primary_key[0]
         row = (await connection.execute(select(enrolments).where(enrolments.c.id == enrolment_id))).mappings().one()

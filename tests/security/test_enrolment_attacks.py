@@ -168,6 +168,16 @@ async def test_a_second_request_with_other_keys_is_refused_and_the_first_keys_st
     assert only["name"] == "Régie de Belleville"
 
 
+async def test_two_requests_with_other_keys_at_the_same_moment_store_one(hub: Node) -> None:
+    racers = [ForgedNode("rq-paris") for _ in range(4)]
+    answers = await asyncio.gather(*(racer.join(hub) for racer in racers))
+    statuses = sorted(status for status, _headers, _answer in answers)
+    assert statuses == [202, 409, 409, 409], answers
+    (stored,) = await enrolment_rows(hub)
+    winner = next(racer for racer, (status, _h, _a) in zip(racers, answers, strict=True) if status == 202)
+    assert [fingerprint(jwk["x"]) for jwk in json.loads(stored["keys"])] == winner.fingerprints
+
+
 async def test_a_squatted_request_cannot_be_approved_with_the_real_regies_fingerprint(
     make_node: NodeFactory, hub: Node
 ) -> None:

@@ -1,4 +1,5 @@
-"""Enrolment: the address a join request came from (to cap pending requests per source) and a member's revocation.
+"""Enrolment: the address a join request came from (to cap pending requests per source), a member's revocation,
+and at most one request per node id awaiting a decision.
 
 Revision ID: 0009
 Revises: 0008
@@ -23,6 +24,13 @@ def upgrade() -> None:
         batch.add_column(sa.Column("revoked_by", sa.String(100)))
         batch.add_column(sa.Column("revoke_reason", sa.Text))
         batch.create_index("ix_enrolments_source", ["source"])
+        batch.create_index(
+            "ux_enrolments_one_pending",
+            ["node_id"],
+            unique=True,
+            sqlite_where=sa.text("state = 'pending'"),
+            postgresql_where=sa.text("state = 'pending'"),
+        )
         batch.alter_column(
             "state",
             existing_type=sa.String(16),
@@ -41,6 +49,7 @@ def downgrade() -> None:
             comment="pending, approved or rejected",
             existing_comment="pending, approved, rejected or revoked",
         )
+        batch.drop_index("ux_enrolments_one_pending")
         batch.drop_index("ix_enrolments_source")
         batch.drop_column("revoke_reason")
         batch.drop_column("revoked_by")
