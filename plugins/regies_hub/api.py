@@ -38,7 +38,7 @@ from .coordination import (
 )
 from .exports import TABLES, TableBuilder, directory_features, stream_geojson, stream_table
 from .settings import HubSettings
-from .throttle import SourceThrottle
+from .throttle import SourceThrottle, client_address
 
 COORDINATORS = ("admin", "national", "regional")
 routes = web.RouteTableDef()
@@ -78,7 +78,7 @@ async def request_enrolment(
     request: web.Request, throttle: SourceThrottle, limits: enrolment.EnrolmentLimits
 ) -> web.StreamResponse:
     """A node asks to join, signing the request with a key of the discovery document it sends."""
-    source = request.remote or "unknown"
+    source = client_address(request)
     wait = throttle.retry_after(source)
     if wait:  # counted before anything else is done for the request: flooding costs the hub almost nothing
         raise Problem(

@@ -1,11 +1,15 @@
-"""How often one address may knock at an anonymous hub endpoint: a sliding window per source, kept per app."""
+"""How often one address may knock at an anonymous hub endpoint: who the address is, and a sliding window per
+address, kept per app."""
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
+
+from aiohttp import web
 
 
 class SourceThrottle:
@@ -41,3 +45,25 @@ class SourceThrottle:
         while len(self._seen) > self.max_sources:
             self._seen.popitem(last=False)
         return 0
+
+
+def client_address(request: web.Request) -> str:
+    """Who sent a request, for per-address limits: behind a reverse proxy on this machine, the address the proxy
+    appended last to X-Forwarded-For (nginx's `$proxy_add_x_forwarded_for`: what the client wrote itself comes
+    before it); otherwise the connection's own address. A direct client's X-Forwarded-For is ignored."""
+    remote = request.remote or "unknown"
+    forwarded = request.headers.get("X-Forwarded-For")
+    if not forwarded or not _is_loopback(remote):
+        return remote
+    last = forwarded.rsplit(",", 1)[-1].strip()
+    try:
+        return str(ipaddress.ip_address(last))
+    except ValueError:
+        return remote
+
+
+def _is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
