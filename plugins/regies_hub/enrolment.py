@@ -390,10 +390,21 @@ async def revoke(engine: AsyncEngine, node_id: str, actor: str, reason: str) -> 
         latest = await _latest(connection, node_id)
         if latest is None or latest["state"] != "approved":
             raise EnrolmentError(404, f"'{node_id}' is not a member of the network", slug="not-found")
+        # The keys revoked are those approved and any the member rotated to since (pinned on its peer entry).
+        pinned = await connection.scalar(select(peers.c["keys"]).where(peers.c.node_id == node_id))
+        approved = json.loads(latest["keys"])
+        known = {jwk.get("x") for jwk in approved}
+        rotated = [jwk for jwk in json.loads(pinned or "[]") if jwk.get("x") not in known]
         await connection.execute(
             update(enrolments)
             .where(enrolments.c.id == latest["id"])
-            .values(state="revoked", revoked_at_us=now, revoked_by=actor, revoke_reason=reason)
+            .values(
+                state="revoked",
+                revoked_at_us=now,
+                revoked_by=actor,
+                revoke_reason=reason,
+                keys=json.dumps([*approved, *rotated]),
+            )
         )
         await connection.execute(
             update(peers).where(peers.c.node_id == node_id).values(status="revoked", pull=False, push=False)

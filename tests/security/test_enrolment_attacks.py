@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 from federation.cli import main
 from federation.protocol import persistence, sender
 from federation.protocol.directory import verify_directory
-from federation.protocol.keys import PublicKeyInfo, b64url, fingerprint, raw_public
+from federation.protocol.keys import PublicKeyInfo, b64url, create_key, fingerprint, raw_public
 from federation.protocol.signing import sign_request
 from federation.storage.tables import enrolments, records
 from federation.storage.tokens import create_token
@@ -272,6 +272,12 @@ async def test_a_revoked_member_is_out_of_the_directory_and_its_keys_are_refused
     assert await sender.push_all(regie.context) == {"target:hub": 1}
     assert len(await hub.records("rq-paris")) == 1
 
+    # The member rotates its key and the hub pins the new one (as it does once the rotation proof verifies).
+    rotated = await create_key(regie.context.engine, regie.settings.keys_dir, "rq-paris")
+    pinned = await persistence.get_peer(hub.context.engine, "rq-paris")
+    assert pinned is not None
+    await persistence.update_peer_keys(hub.context.engine, "rq-paris", [*pinned.keys, rotated])
+
     other_region = await coordinator(hub, "regional", "84")
     assert (await hub_call(hub, "POST", "/members/rq-paris/revoke", other_region, {"comment": "x"}))[0] == 403
     status, problem = await hub_call(hub, "POST", "/members/rq-paris/revoke", auth, {})
@@ -310,6 +316,9 @@ async def test_a_revoked_member_is_out_of_the_directory_and_its_keys_are_refused
     body_with_old_key["discovery"]["keys"].append(regie.context.identity.keys.published[0].jwk())
     status, _headers, problem = await smuggled.join(hub, body_with_old_key)
     assert status == 403 and problem["errors"][0]["pointer"] == "/discovery/keys"
+    body_with_rotated_key = smuggled.join_body()
+    body_with_rotated_key["discovery"]["keys"].append(rotated.jwk())
+    assert (await smuggled.join(hub, body_with_rotated_key))[0] == 403
     assert await enrolment_rows(hub) == rows
     # With new keys it asks again, and coordinators decide again, the new fingerprint shown.
     assert (await smuggled.join(hub))[0] == 202
