@@ -274,15 +274,23 @@ class Demo:
         await asyncio.gather(*(regies(node.data_dir, "network", "join") for node in self.nodes.values()))
 
         say("[4/7] Le hub approuve les adhésions, les régies lisent son annuaire — approvals, signed directory")
+        from federation.protocol.keys import fingerprint as key_fingerprint
+
         pending = await call(session, "GET", f"{hub_url}/plugins/hub/enrolments?state=pending", coordinator_token)
         for request in pending["items"]:
             if request["node_id"] in self.nodes:
+                # The coordinator compares the fingerprints with the régie's own (here: its discovery document,
+                # read directly from the régie rather than from the request).
+                own = await call(session, "GET", f"{self.nodes[request['node_id']].url}/.well-known/regies-node")
                 await call(
                     session,
                     "POST",
                     f"{hub_url}/plugins/hub/enrolments/{request['id']}/approve",
                     coordinator_token,
-                    {"comment": "Adhésion approuvée par la coordination nationale."},
+                    {
+                        "comment": "Adhésion approuvée par la coordination nationale.",
+                        "fingerprints": [key_fingerprint(key["x"]) for key in own["keys"]],
+                    },
                 )
         approved = await call(session, "GET", f"{hub_url}/plugins/hub/enrolments?state=approved", coordinator_token)
         missing = set(self.nodes) - {item["node_id"] for item in approved["items"]}

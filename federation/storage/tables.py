@@ -12,6 +12,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 # Explicit constraint names keep Alembic migrations identical on SQLite and PostgreSQL.
@@ -195,13 +196,26 @@ enrolments = Table(
     Column("region", String(3)),
     Column("label_status", String(16)),
     Column("kind", String(16)),
-    Column("state", String(16), nullable=False, comment="pending, approved or rejected"),
+    Column("state", String(16), nullable=False, comment="pending, approved, rejected or revoked"),
     Column("requested_at_us", BigInteger, nullable=False),
     Column("decided_at_us", BigInteger),
     Column("decided_by", String(100)),
     Column("comment", Text),
+    Column("source", String(64), comment="address the join request came from"),
+    Column("revoked_at_us", BigInteger, comment="when a coordinator revoked the member"),
+    Column("revoked_by", String(100)),
+    Column("revoke_reason", Text),
     Index(None, "node_id"),
     Index(None, "state"),
+    Index("ix_enrolments_source", "source"),
+    # One request per node id awaits a decision: two arriving at once cannot both be stored.
+    Index(
+        "ux_enrolments_one_pending",
+        "node_id",
+        unique=True,
+        sqlite_where=text("state = 'pending'"),
+        postgresql_where=text("state = 'pending'"),
+    ),
 )
 
 # French regions and departments (INSEE), so that aggregations can group by them in SQL.

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 import tomllib
 from typing import Any
 
 from federation.config import CONFIG_FILE_NAME, Settings
 from federation.errors import CommandError
+from federation.terminal import printable
 
 from . import enrolment
 
@@ -19,14 +21,29 @@ def configure(parser: argparse.ArgumentParser) -> None:
     init.add_argument("--name", default="Comité national de liaison des régies de quartier")
     init.add_argument("--node-id", default="hub-national")
     init.add_argument("--coordinator", default="coordination-nationale", help="name of the first coordinator token")
-    listing = actions.add_parser("enrolments", help="list join requests")
-    listing.add_argument("--state", choices=["pending", "approved", "rejected"])
-    approve = actions.add_parser("approve", help="accept a join request: the node becomes a member")
+    listing = actions.add_parser("enrolments", help="list join requests with their keys' fingerprints")
+    listing.add_argument("--state", choices=enrolment.STATES)
+    approve = actions.add_parser(
+        "approve", help="accept a join request once its fingerprints are compared: the node becomes a member"
+    )
     approve.add_argument("id", type=int)
+    approve.add_argument(
+        "--fingerprint",
+        action="append",
+        default=[],
+        metavar="FINGERPRINT",
+        help="the fingerprint of a key of the request, as the régie's operator read it out (once per key); "
+        "without it the command shows the keys and asks",
+    )
     approve.add_argument("--pull", action="store_true", help="also pull the node's feed (if the hub can reach it)")
     reject = actions.add_parser("reject", help="refuse a join request")
     reject.add_argument("id", type=int)
     reject.add_argument("--comment", required=True, help="why (shown to the node)")
+    revoke = actions.add_parser(
+        "revoke", help="revoke a member: out of the signed directory, its keys refused, its records kept"
+    )
+    revoke.add_argument("node_id")
+    revoke.add_argument("--reason", required=True, help="why (kept with the enrolment)")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -72,6 +89,41 @@ def _init(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _print_enrolments(found: list[enrolment.Enrolment]) -> None:
+    """One line per request, then its keys; every value from the request is escaped (an anonymous requester
+    chose it)."""
+    print(f"{'ID':>4}  {'NODE':<24} {'STATE':<9} {'REGION':<6} {'DEPT':<4}  {'REQUESTED':<28} NAME")
+    for item in found:
+        print(
+            f"{item.id:>4}  {printable(item.node_id):<24} {item.state:<9} {printable(item.region or '-'):<6} "
+            f"{printable(item.department or '-'):<4}  {item.requested_at:<28} {printable(item.name)}"
+        )
+        print(f"      {printable(item.base_url)}")
+        for key in item.fingerprints:
+            print(f"      key {printable(key['kid'])}: {key['fingerprint']}")
+
+
+async def _approve(engine: Any, args: argparse.Namespace) -> enrolment.Enrolment:
+    """Show the request's keys and approve it with the fingerprints given, or, at a terminal, once confirmed."""
+    current = await enrolment.get_enrolment(engine, args.id)
+    if current is None:
+        raise CommandError(f"no enrolment {args.id}")
+    print(f"Node:    {printable(current.node_id)}  ({printable(current.name)})")
+    print(f"Address: {printable(current.base_url)}")
+    for key in current.fingerprints:
+        print(f"Key {printable(key['kid'])}: {key['fingerprint']}")
+    confirmed = list(args.fingerprint)
+    if not confirmed:
+        if not sys.stdin.isatty():
+            raise CommandError(
+                "compare each fingerprint with the régie's operator, then rerun with --fingerprint <fingerprint>"
+            )
+        for key in current.fingerprints:
+            prompt = f"Fingerprint of key {printable(key['kid'])} as the régie's operator reads it out: "
+            confirmed.append(await asyncio.to_thread(input, prompt))
+    return await enrolment.decide(engine, args.id, True, actor="cli", pull=args.pull, fingerprints=confirmed)
+
+
 async def _decisions(args: argparse.Namespace, settings: Settings) -> int:
     from federation.storage.engine import create_engine
 
@@ -82,25 +134,20 @@ async def _decisions(args: argparse.Namespace, settings: Settings) -> int:
             if not found:
                 print("No join requests" + (f" in state {args.state}." if args.state else "."))
                 return 0
-            print(f"{'ID':>4}  {'NODE':<24} {'STATE':<9} {'REGION':<6} {'DEPT':<4}  {'REQUESTED':<28} NAME")
-            for item in found:
-                print(
-                    f"{item.id:>4}  {item.node_id:<24} {item.state:<9} {item.region or '-':<6} "
-                    f"{item.department or '-':<4}  {item.requested_at:<28} {item.name}"
-                )
+            _print_enrolments(found)
             return 0
         try:
-            decided = await enrolment.decide(
-                engine,
-                args.id,
-                approve=args.hub_action == "approve",
-                actor="cli",
-                comment=getattr(args, "comment", None),
-                pull=getattr(args, "pull", False),
-            )
+            if args.hub_action == "revoke":
+                revoked = await enrolment.revoke(engine, args.node_id, "cli", args.reason)
+                print(f"Member '{printable(revoked.node_id)}' revoked: out of the directory, its keys refused.")
+                return 0
+            if args.hub_action == "approve":
+                decided = await _approve(engine, args)
+            else:
+                decided = await enrolment.decide(engine, args.id, False, actor="cli", comment=args.comment)
         except enrolment.EnrolmentError as exc:
-            raise CommandError(str(exc)) from exc
-        print(f"Enrolment {decided.id} of '{decided.node_id}' is now {decided.state}.")
+            raise CommandError(printable(exc)) from exc
+        print(f"Enrolment {decided.id} of '{printable(decided.node_id)}' is now {decided.state}.")
         return 0
     finally:
         await engine.dispose()

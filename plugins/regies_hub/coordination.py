@@ -87,8 +87,11 @@ def resolve_scope(query: Mapping[str, str], coordinator: Coordinator) -> Scope:
 
 
 async def member_places(engine: AsyncEngine) -> dict[str, dict[str, Any]]:
-    """Approved members by node id, with their name, department and region."""
-    return {m.node_id: m.describe() for m in await enrolment.list_enrolments(engine, "approved")}
+    """Approved and revoked members by node id (the latest decision wins), with their name, department, region
+    and `state`: a revoked member's reports stay on the hub, shown as such."""
+    return {
+        m.node_id: m.describe() for m in await enrolment.list_enrolments(engine) if m.state in ("approved", "revoked")
+    }
 
 
 def _submitted_at(document: Mapping[str, Any]) -> str | None:
@@ -121,6 +124,7 @@ async def received_reports(engine: AsyncEngine, period: Period, coordinator: Coo
             {
                 "origin": origin,
                 "name": member.get("name"),
+                "membership": member.get("state"),
                 "region": member.get("region"),
                 "department": member.get("department"),
                 "id": record_id,
@@ -215,10 +219,21 @@ async def review_report(
 # --- Join requests ------------------------------------------------------------------------------------
 
 
+FingerprintSource = Callable[[], Awaitable[list[str]]]
+"""Reads the key fingerprints an approval confirms (compared with the régie's operator out of band)."""
+
+
 async def decide_enrolment(
-    engine: AsyncEngine, coordinator: Coordinator, decider: str, raw_id: str, approve: bool, read_comment: CommentSource
+    engine: AsyncEngine,
+    coordinator: Coordinator,
+    decider: str,
+    raw_id: str,
+    approve: bool,
+    read_comment: CommentSource,
+    read_fingerprints: FingerprintSource,
 ) -> enrolment.Enrolment:
-    """Approve or reject a pending join request of the coordinator's region; a rejection says why."""
+    """Approve or reject a pending join request of the coordinator's region; a rejection says why, an approval
+    confirms the fingerprint of each of the request's keys."""
     if not raw_id.isdigit() or int(raw_id) > MAX_ENROLMENT_ID:  # a larger one would overflow the database
         raise Problem(404, f"no enrolment {raw_id}", slug="not-found")
     current = await enrolment.get_enrolment(engine, int(raw_id))
@@ -234,7 +249,38 @@ async def decide_enrolment(
             slug="validation",
             errors=[{"pointer": "/comment", "detail": "required"}],
         )
+    fingerprints = await read_fingerprints() if approve else []
     try:
-        return await enrolment.decide(engine, int(raw_id), approve, decider, comment)
+        return await enrolment.decide(engine, int(raw_id), approve, decider, comment, fingerprints=fingerprints)
     except enrolment.EnrolmentError as exc:
-        raise Problem(exc.status, str(exc), slug="conflict") from exc
+        raise enrolment_problem(exc) from exc
+
+
+def enrolment_problem(exc: enrolment.EnrolmentError) -> Problem:
+    """A refused join request or decision as problem+json, with its field and, for a 429, when to come back."""
+    errors = [{"pointer": exc.pointer, "detail": str(exc)}] if exc.pointer else []
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+    return Problem(exc.status, str(exc), slug=exc.slug, errors=errors, headers=headers)
+
+
+async def revoke_membership(
+    engine: AsyncEngine, coordinator: Coordinator, decider: str, node_id: str, read_reason: CommentSource
+) -> enrolment.Enrolment:
+    """Revoke a member of the coordinator's region; the revocation says why."""
+    members = await enrolment.list_enrolments(engine, "approved", node_id=node_id)
+    if not members:
+        raise Problem(404, f"'{node_id}' is not a member of the network", slug="not-found")
+    if not coordinator.sees_region(members[-1].region):
+        raise forbidden_region(coordinator, members[-1].region)
+    reason = await read_reason()
+    if not reason:
+        raise Problem(
+            422,
+            "say why the member is revoked",
+            slug="validation",
+            errors=[{"pointer": "/comment", "detail": "required"}],
+        )
+    try:
+        return await enrolment.revoke(engine, node_id, decider, reason)
+    except enrolment.EnrolmentError as exc:
+        raise enrolment_problem(exc) from exc

@@ -9,6 +9,7 @@ from federation.schema.types import NODE_ID_PATTERN, NOT_BLANK_PATTERN
 
 from .aggregates import LEVELS
 from .coordination import MAX_COMMENT, MAX_ENROLMENT_ID
+from .enrolment import MAX_KEYS, STATES
 from .tables import FORMATS
 
 JSON = "application/json"
@@ -127,8 +128,31 @@ def _table(operation_id: str, summary: str, parameters: list[dict[str, Any]]) ->
     }
 
 
+FINGERPRINTS = {
+    "type": "array",
+    "maxItems": MAX_KEYS,
+    "items": {"type": "string", "maxLength": 200},
+    "description": "The fingerprint of every key of the request, as the régie's operator read it out (compared "
+    "out of band, never copied from the request); colons, spaces and case do not matter.",
+}
+
+
+def _approval_body() -> dict[str, Any]:
+    body = _comment_body(False)
+    schema = body["content"][JSON]["schema"]
+    schema["properties"]["fingerprints"] = FINGERPRINTS
+    schema["required"] = ["fingerprints"]
+    return {**body, "required": True}
+
+
 def _decision(
-    operation_id: str, summary: str, parameters: list[dict[str, Any]], ok: str, *, needs_comment: bool = False
+    operation_id: str,
+    summary: str,
+    parameters: list[dict[str, Any]],
+    ok: str,
+    *,
+    needs_comment: bool = False,
+    body: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     return {
         "parameters": parameters,
@@ -137,14 +161,16 @@ def _decision(
             "summary": summary,
             "tags": TAGS,
             "security": BEARER,
-            "requestBody": _comment_body(needs_comment),
+            "requestBody": body or _comment_body(needs_comment),
             "responses": {
                 ok: _object("The decision."),
                 **COORDINATOR_ERRORS,
                 "404": _problem("No such enrolment, member or report."),
                 "409": _problem("Already decided, or not in a state that can be decided."),
                 "415": _problem("Body is not application/json."),
-                "422": _problem("A rejection or a return needs a comment."),
+                "422": _problem(
+                    "A rejection, a return or a revocation needs a comment; an approval, every key's fingerprint."
+                ),
             },
         },
     }
@@ -172,12 +198,18 @@ def hub_paths() -> dict[str, Any]:
                 "security": SIGNED,
                 "requestBody": {"required": True, "content": {JSON: {"schema": JOIN_REQUEST}}},
                 "responses": {
-                    "202": _object("Recorded as pending."),
+                    "200": _object("Already a member (the request was signed with one of its keys): unchanged."),
+                    "202": _object("Recorded as pending, bound to the keys it carries."),
                     "400": _problem("Malformed JSON."),
                     "401": _problem("Unsigned, or not signed with a key of the enclosed discovery document."),
-                    "409": _problem("Already a member."),
-                    "413": _problem("Body larger than the configured limit."),
-                    "422": _problem("Invalid discovery document or profile."),
+                    "403": _problem("It carries a key revoked on this hub."),
+                    "409": _problem(
+                        "The hub's own id or a peer's; a member's, not signed with its keys; or a pending request "
+                        "for the same node id with other keys."
+                    ),
+                    "413": _problem("Body larger than 64 KiB."),
+                    "422": _problem("Invalid discovery document or profile, more than 4 keys."),
+                    "429": _problem("Too many requests from this address, or awaiting a decision (Retry-After)."),
                 },
             },
             "get": {
@@ -186,12 +218,30 @@ def hub_paths() -> dict[str, Any]:
                 "tags": TAGS,
                 "security": BEARER,
                 "parameters": [
-                    _query("state", {"type": "string", "enum": ["pending", "approved", "rejected"]}, "Filter.")
+                    _query("state", {"type": "string", "enum": list(STATES)}, "Filter."),
+                    _query("after", {"type": "integer", "minimum": 0, "maximum": MAX_ENROLMENT_ID}, "Last id seen."),
+                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 500}, "Page size (50)."),
                 ],
-                "responses": {"200": _object("The requests."), **COORDINATOR_ERRORS},
+                "responses": {
+                    "200": _object("A page of requests, with their keys' fingerprints; `next` leads to the next."),
+                    **COORDINATOR_ERRORS,
+                },
             },
         },
-        "/enrolments/{id}/approve": _decision("approveEnrolment", "Approve a join request", [enrolment_id], "200"),
+        "/enrolments/{id}/approve": _decision(
+            "approveEnrolment",
+            "Approve a join request (every key's fingerprint, compared out of band)",
+            [enrolment_id],
+            "200",
+            body=_approval_body(),
+        ),
+        "/members/{node_id}/revoke": _decision(
+            "revokeMember",
+            "Revoke a member: out of the directory, its keys refused, its records kept (comment)",
+            [{"name": "node_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "200",
+            needs_comment=True,
+        ),
         "/enrolments/{id}/reject": _decision(
             "rejectEnrolment", "Reject a join request (comment)", [enrolment_id], "200", needs_comment=True
         ),

@@ -36,6 +36,7 @@ from .coordination import (
     regional_only,
     resolve_scope,
     review_report,
+    revoke_membership,
 )
 from .exports import TABLES, deadline_for, directory_features, stream_geojson, stream_table
 from .settings import HubSettings
@@ -335,14 +336,33 @@ async def return_report(request: web.Request) -> web.StreamResponse:
 # --- Enrolment approvals ------------------------------------------------------------------------------
 
 
+ENROLMENTS_PER_PAGE = 25
+
+
+def _page_number(request: web.Request) -> int:
+    raw = request.query.get("page", "1")
+    return int(raw) if raw.isdigit() and 0 < int(raw) <= 100_000 else 1
+
+
 async def _enrolments_page(
     request: web.Request, user: WebUser, error: str | None = None, status: int = 200
 ) -> web.StreamResponse:
-    found = await enrolment.list_enrolments(_engine(request), None, regional_only(user))
-    items = [{**item.describe(), "region_name": area_name(Scope("national"), item.region)} for item in found]
+    """Pending requests a page at a time (oldest first), then the latest decisions."""
+    engine, region, page = _engine(request), regional_only(user), _page_number(request)
+    pending = await enrolment.list_enrolments(engine, "pending", region)
+    start = (page - 1) * ENROLMENTS_PER_PAGE
+    shown = pending[start : start + ENROLMENTS_PER_PAGE]
+    decided = [item for item in await enrolment.list_enrolments(engine, None, region) if item.state != "pending"]
+
+    def described(items: list[enrolment.Enrolment]) -> list[dict[str, Any]]:
+        return [{**item.describe(), "region_name": area_name(Scope("national"), item.region)} for item in items]
+
     context = {
-        "pending": [item for item in items if item["state"] == "pending"],
-        "decided": [item for item in items if item["state"] != "pending"],
+        "pending": described(shown),
+        "pending_total": len(pending),
+        "page": page,
+        "pages": max(1, -(-len(pending) // ENROLMENTS_PER_PAGE)),
+        "decided": described(decided[-ENROLMENTS_PER_PAGE:][::-1]),
         "error": error,
         "done": request.query.get("done"),
         "max_comment": MAX_COMMENT,
@@ -357,15 +377,41 @@ async def enrolments_page(request: web.Request) -> web.StreamResponse:
 async def _decide(request: web.Request, approve: bool) -> web.StreamResponse:
     user = await _coordinator(request)
     read_comment = await _form_comment(request)
+    form = await request.post()
+    typed = [str(value) for value in form.getall("fingerprint", [])][: enrolment.MAX_KEYS]
+
+    async def read_fingerprints() -> list[str]:
+        return typed
+
     try:
-        await decide_enrolment(_engine(request), user, user.username, request.match_info["id"], approve, read_comment)
+        await decide_enrolment(
+            _engine(request), user, user.username, request.match_info["id"], approve, read_comment, read_fingerprints
+        )
     except Problem as problem:
         if problem.status != 422:
             raise
-        return await _enrolments_page(
-            request, user, error=translate(request, "Say why the request is rejected."), status=422
-        )
+        if approve:
+            message = translate(
+                request, "The fingerprint does not match the request's key: compare it again with the régie's operator."
+            )
+        else:
+            message = translate(request, "Say why the request is rejected.")
+        return await _enrolments_page(request, user, error=message, status=422)
     raise web.HTTPSeeOther(f"/hub/enrolments?done={'approved' if approve else 'rejected'}")
+
+
+async def revoke_member(request: web.Request) -> web.StreamResponse:
+    """A coordinator revokes a member from the enrolments page, saying why."""
+    user = await _coordinator(request)
+    read_reason = await _form_comment(request)
+    try:
+        await revoke_membership(_engine(request), user, user.username, request.match_info["node_id"], read_reason)
+    except Problem as problem:
+        if problem.status != 422:
+            raise
+        message = translate(request, "Say why the member is revoked.")
+        return await _enrolments_page(request, user, error=message, status=422)
+    raise web.HTTPSeeOther("/hub/enrolments?done=revoked")
 
 
 async def approve_enrolment(request: web.Request) -> web.StreamResponse:
@@ -387,5 +433,6 @@ def build_pages(settings: HubSettings) -> list[web.AbstractRouteDef]:
         web.get("/enrolments", enrolments_page),
         web.post("/enrolments/{id}/approve", approve_enrolment),
         web.post("/enrolments/{id}/reject", reject_enrolment),
+        web.post("/members/{node_id}/revoke", revoke_member),
         web.get("/exports/{table}", functools.partial(export, settings=settings)),
     ]

@@ -9,6 +9,7 @@ from typing import Any
 
 from federation.config import Settings
 from federation.errors import CommandError
+from federation.terminal import printable
 
 from . import HubClientSettings
 
@@ -72,7 +73,9 @@ async def _join(args: argparse.Namespace, settings: Settings, config: HubClientS
     except TransportError as exc:
         raise CommandError(f"cannot reach the hub: {exc}") from exc
     if expected not in {_normalise(fingerprint(key.x)) for key in hub.keys}:
-        raise CommandError(f"the node at {url} ({hub.node_id}) does not hold the key with fingerprint {expected}")
+        raise CommandError(
+            f"the node at {printable(url)} ({printable(hub.node_id)}) does not hold the key with fingerprint {expected}"
+        )
     await persistence.save_peer(
         context.engine, node_id=hub.node_id, name=hub.name, base_url=hub.base_url, keys=hub.keys, role="hub", pull=True
     )
@@ -92,8 +95,15 @@ async def _join(args: argparse.Namespace, settings: Settings, config: HubClientS
     except TransportError as exc:
         raise CommandError(f"the hub refused the request: {exc}") from exc
     answer = response.json()
-    print(f"Join request sent to {hub.node_id} ({hub.base_url}): {answer['state']} (request {answer['id']}).")
-    print("A coordinator of the network decides; `regies network status` shows the answer.")
+    shown = f"{printable(hub.node_id)} ({printable(hub.base_url)})"
+    if answer.get("state") == "approved":
+        print(f"This node is already a member of the network of {shown}.")
+        return 0
+    print(f"Join request sent to {shown}: {printable(answer.get('state'))} (request {printable(answer.get('id'))}).")
+    print("A coordinator of the network approves it once you have read out this node's key fingerprint(s):")
+    for key in context.identity.keys.published:
+        print(f"  key {key.kid}: {fingerprint(key.x)}")
+    print("`regies network status` shows the answer.")
     return 0
 
 

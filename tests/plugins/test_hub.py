@@ -73,11 +73,17 @@ async def network(make_node: NodeFactory, database_url: str) -> Network:
     return Network(hub, nodes, tokens)
 
 
+def fingerprints_of(node: Node) -> dict[str, list[str]]:
+    """An approval's body: the node's key fingerprints as its operator reads them out from its own keys."""
+    return {"fingerprints": [fingerprint(key.x) for key in node.context.identity.keys.published]}
+
+
 async def _approve_all(network: Network) -> None:
     status, pending = await network.hub_get("/enrolments?state=pending")
     assert status == 200
     for item in pending["items"]:
-        assert (await network.hub_post(f"/enrolments/{item['id']}/approve"))[0] == 200
+        confirmed = fingerprints_of(network.nodes[item["node_id"]])
+        assert (await network.hub_post(f"/enrolments/{item['id']}/approve", confirmed))[0] == 200
 
 
 async def test_join_requests_are_scoped_and_decided(network: Network) -> None:
@@ -89,15 +95,17 @@ async def test_join_requests_are_scoped_and_decided(network: Network) -> None:
     status, regional = await network.hub_get("/enrolments", role="regional")
     assert [item["node_id"] for item in regional["items"]] == ["rq-paris"]
     lyon = next(item for item in listing["items"] if item["node_id"] == "rq-lyon")
-    status, _problem = await network.hub_post(f"/enrolments/{lyon['id']}/approve", role="regional")
+    lyon_prints = fingerprints_of(network.nodes["rq-lyon"])
+    status, _problem = await network.hub_post(f"/enrolments/{lyon['id']}/approve", lyon_prints, role="regional")
     assert status == 403
     status, _problem = await network.hub_post(f"/enrolments/{lyon['id']}/reject", {}, role="other-region")
     assert status == 422  # a comment is required
     status, decided = await network.hub_post(f"/enrolments/{lyon['id']}/reject", {"comment": "doublon"}, "other-region")
     assert (status, decided["state"], decided["comment"]) == (200, "rejected", "doublon")
     paris = next(item for item in listing["items"] if item["node_id"] == "rq-paris")
-    assert (await network.hub_post(f"/enrolments/{paris['id']}/approve", role="regional"))[0] == 200
-    assert (await network.hub_post(f"/enrolments/{paris['id']}/approve"))[0] == 409
+    paris_prints = fingerprints_of(network.nodes["rq-paris"])
+    assert (await network.hub_post(f"/enrolments/{paris['id']}/approve", paris_prints, role="regional"))[0] == 200
+    assert (await network.hub_post(f"/enrolments/{paris['id']}/approve", paris_prints))[0] == 409
     members = await persistence.list_peers(network.hub.context.engine)
     assert [(peer.node_id, peer.role) for peer in members] == [("rq-paris", "member")]
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from federation.protocol.transport import TransportError
-from tests.plugins.test_hub import REPORT, Network, _approve_all, network  # noqa: F401
+from tests.plugins.test_hub import REPORT, Network, _approve_all, fingerprints_of, network  # noqa: F401
 from tests.protocol.conftest import activity
 
 ROLES = ("anonymous", "admin", "national", "regional", "other-region", "member")
@@ -84,7 +84,8 @@ async def test_enrolment_decisions_by_role(network: Network) -> None:  # noqa: F
     _status, listing = await network.hub_get("/enrolments?state=pending")
     lyon = next(item for item in listing["items"] if item["node_id"] == "rq-lyon")
     path = f"/plugins/hub/enrolments/{lyon['id']}/approve"
-    assert await _call(network, "anonymous", "POST", path) == 401
-    assert await _call(network, "member", "POST", path) == 401
-    assert await _call(network, "regional", "POST", path) == 403
-    assert await _call(network, "other-region", "POST", path) == 200
+    confirmed = fingerprints_of(network.nodes["rq-lyon"])
+    assert await _call(network, "anonymous", "POST", path, confirmed) == 401
+    assert await _call(network, "member", "POST", path, confirmed) == 401
+    assert await _call(network, "regional", "POST", path, confirmed) == 403
+    assert await _call(network, "other-region", "POST", path, confirmed) == 200

@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient
 
 from federation.protocol import persistence, sender
 from federation.protocol.puller import pull_peer
-from tests.plugins.test_hub import REPORT, Network, _approve_all
+from tests.plugins.test_hub import REPORT, Network, _approve_all, fingerprints_of
 from tests.plugins.test_hub import network as network
 from tests.protocol.conftest import activity
 
@@ -169,7 +169,14 @@ async def test_enrolment_approvals(network: Network, browse: Any) -> None:
     assert empty.status == 422 and "Dites pourquoi la demande est refusée." in await empty.text()
     national = await browse("national")
     page = await text(national, "/hub/enrolments")
-    approved = await national.post(f"/hub/enrolments/{ids['rq-paris']}/approve", data={"_csrf": csrf(page)})
+    paris_print = fingerprints_of(network.nodes["rq-paris"])["fingerprints"][0]
+    assert paris_print in page  # shown, to be compared with what the régie's operator reads out
+    unconfirmed = await national.post(
+        f"/hub/enrolments/{ids['rq-paris']}/approve", data={"_csrf": csrf(page), "fingerprint": "AB:CD"}, headers=HTML
+    )
+    assert unconfirmed.status == 422 and "empreinte ne correspond pas à la clé" in await unconfirmed.text()
+    form = {"_csrf": csrf(page), "fingerprint": paris_print.lower().replace(":", " ")}
+    approved = await national.post(f"/hub/enrolments/{ids['rq-paris']}/approve", data=form)
     assert "la régie est maintenant membre" in await approved.text()
     form = {"_csrf": csrf(await text(regional, "/hub/enrolments")), "comment": "doublon"}
     rejected = await regional.post(f"/hub/enrolments/{ids['rq-lyon']}/reject", data=form)

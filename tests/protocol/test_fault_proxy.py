@@ -151,9 +151,11 @@ async def test_nodes_and_hub_converge_once_the_network_heals(make_node: NodeFact
         async with hub.session.get(f"{hub.url}/plugins/hub/enrolments?state=pending", headers=coordinator) as response:
             pending = (await response.json())["items"]
         assert len(pending) == len(nodes)
+        keys = {node.node_id: node.context.identity.keys.published for node in nodes}
         for item in pending:
             url = f"{hub.url}/plugins/hub/enrolments/{item['id']}/approve"
-            async with hub.session.post(url, headers=coordinator) as response:
+            confirmed = {"fingerprints": [fingerprint(key.x) for key in keys[item["node_id"]]]}
+            async with hub.session.post(url, json=confirmed, headers=coordinator) as response:
                 assert response.status == 200, await response.text()
 
         # Storm: every request may be dropped, delayed, duplicated, reordered, truncated or corrupted, while the

@@ -72,6 +72,10 @@ EXPECTED: dict[tuple[str, str], tuple[str, tuple[int, ...]]] = {
         "/plugins/hub/enrolments/999/reject",
         (401, 404, 404, 404, 401, 401),
     ),
+    ("POST", "/plugins/hub/members/{node_id}/revoke"): (
+        "/plugins/hub/members/rq-none/revoke",
+        (401, 404, 404, 404, 401, 401),
+    ),
     ("GET", "/plugins/hub/directory"): ("/plugins/hub/directory", (200, 200, 200, 200, 200, 200)),
     ("GET", "/plugins/hub/directory/export"): (
         "/plugins/hub/directory/export?format=csv",

@@ -81,7 +81,8 @@ FORGERIES: dict[str, Forge] = {
 async def hub_and_member(make_node: NodeFactory) -> tuple[Node, Node]:
     hub = await make_node("hub-signed", plugin_settings={"hub": {"enabled": True}})
     member = await make_node("rq-member")
-    await hub.add_peer(member)
+    # A member (the hub refuses join requests in the name of its other peers, and answers /me to members).
+    await hub.add_peer(member, role="member")
     return hub, member
 
 
