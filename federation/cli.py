@@ -12,6 +12,7 @@ from typing import Any
 
 from federation import SCHEMA_VERSION, __version__
 from federation.cli_federation import add_commands as add_federation_commands
+from federation.cli_federation import remember_served_url
 from federation.cli_setup import command_plugins, command_settings, preload
 from federation.config import ConfigError, Settings
 from federation.errors import CommandError
@@ -52,6 +53,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     configure_logging(settings.log.level, settings.log.format)
     app = create_app(settings, upgrade_database=not args.no_upgrade)
+    app.on_startup.append(remember_served_url)  # `regies peer add` then tells peers the address really served
     host, port = settings.server.host, settings.server.port
     print(f"Régies federation node serving on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
     print(f"Admin token: {settings.admin_token_file}  (new ones: regies token create --name NAME)")
