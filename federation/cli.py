@@ -367,7 +367,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except (CommandError, ConfigError, PluginError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        from federation.terminal import printable
+
+        print(f"error: {printable(str(exc))}", file=sys.stderr)  # errors may quote what another node answered
         return 1
     except KeyboardInterrupt:
         return 130

@@ -9,6 +9,7 @@ from typing import Any
 
 from federation.config import Settings
 from federation.errors import CommandError
+from federation.terminal import printable
 
 from . import HubClientSettings
 
@@ -48,9 +49,10 @@ async def _run(args: argparse.Namespace, settings: Settings, config: HubClientSe
             response = await context.client.request("GET", f"{hub.base_url}/plugins/hub/me")
             status = response.json()
             states = [e["state"] for e in status["enrolments"]]
-            print(f"Hub {hub.node_id} ({hub.base_url}): membership {states[-1] if states else 'none'}")
+            membership = str(states[-1]) if states else "none"
+            print(printable(f"Hub {hub.node_id} ({hub.base_url}): membership {membership}"))
             for report in sorted(status["reports"], key=lambda r: r["period"] or ""):
-                print(f"  report {report['period']}: {report['state']} (version {report['version']})")
+                print(printable(f"  report {report['period']}: {report['state']} (version {report['version']})"))
             return 0
         return await _directory(args, context, hub)
 
@@ -92,7 +94,9 @@ async def _join(args: argparse.Namespace, settings: Settings, config: HubClientS
     except TransportError as exc:
         raise CommandError(f"the hub refused the request: {exc}") from exc
     answer = response.json()
-    print(f"Join request sent to {hub.node_id} ({hub.base_url}): {answer['state']} (request {answer['id']}).")
+    print(
+        printable(f"Join request sent to {hub.node_id} ({hub.base_url}): {answer['state']} (request {answer['id']}).")
+    )
     print("A coordinator of the network decides; `regies network status` shows the answer.")
     return 0
 

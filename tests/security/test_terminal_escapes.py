@@ -36,6 +36,23 @@ def test_printable_escapes_controls_and_format_characters() -> None:
     assert printable("x\u2028y\ud800") == "x\\u2028y\\ud800"  # a line separator, a lone surrogate from JSON
 
 
+async def regies_async(data: Path, *args: str) -> tuple[str, str, int]:
+    """`regies ARGS` in a process of its own while this test's servers keep answering: (stdout, stderr, status)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "federation",
+        "--data-dir",
+        str(data),
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=node_env(),
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 120)
+    return out.decode(), err.decode(), process.returncode or 0
+
+
 def _lines_with(text: str, needle: str) -> list[str]:
     return [line for line in text.splitlines() if needle in line]
 
@@ -48,7 +65,7 @@ async def test_peer_add_and_peers_show_a_hostile_nodes_escapes_as_text(make_node
     served = await asyncio.to_thread(NodeProcess, data, port, REGIES_FEDERATION__WORKER="false")
     served.stop()
 
-    # The hostile node: a real node's discovery document, with escapes in its name, key id and address.
+    # The hostile node: a real node's discovery document, with escapes in its name and key id.
     real = await make_node("rq-hostile")
     _status, document = await real.get("/.well-known/regies-node")
     real_key = PublicKeyInfo.from_jwk(document["keys"][0])
@@ -58,32 +75,24 @@ async def test_peer_add_and_peers_show_a_hostile_nodes_escapes_as_text(make_node
     async def discovery(_request: web.Request) -> web.Response:
         return web.json_response(document)
 
+    async def hostile_problem(_request: web.Request) -> web.Response:
+        # What its feed answers: a problem whose detail would clear the screen and retitle the terminal.
+        detail = f"{ERASE_LINE}\x1b[2J\x1b]0;tout va bien\x07 sync OK"
+        return web.json_response({"title": "Bad", "status": 400, "detail": detail}, status=400)
+
     app = web.Application()
     app.router.add_get("/.well-known/regies-node", discovery)
+    app.router.add_route("*", "/{tail:.*}", hostile_problem)
     hostile = TestServer(app, host="127.0.0.1")
     await hostile.start_server()
     try:
         address = str(hostile.make_url("")).rstrip("/")
-        document["base_url"] = address + "/\x1b]0;titre\x07"
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "federation",
-            "--data-dir",
-            str(data),
-            "peer",
-            "add",
-            address,
-            "--yes",
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=node_env(),
-        )
-        raw_out, raw_err = await asyncio.wait_for(process.communicate(), 120)
+        document["base_url"] = address
+        added, errors, status = await regies_async(data, "peer", "add", address, "--yes")
+        assert status == 0, added + errors
+        synced, sync_errors, sync_status = await regies_async(data, "sync", "rq-hostile", "--pull-only")
     finally:
         await hostile.close()
-    added = raw_out.decode()
-    assert process.returncode == 0, added + raw_err.decode()
 
     assert not any(char in added for char in HIDDEN), repr(added)
     (key_line,) = _lines_with(added, fingerprint(real_key.x))  # the real fingerprint is on screen, once
@@ -93,6 +102,10 @@ async def test_peer_add_and_peers_show_a_hostile_nodes_escapes_as_text(make_node
     ]
     # 26.6: the hint names the address `regies serve` listened on, not the configured port.
     assert f"  regies peer add http://127.0.0.1:{port}" in added.splitlines()
+
+    assert sync_status == 1
+    assert "pull from rq-hostile failed" in sync_errors and "\\x1b[2J\\x1b]0;tout va bien\\x07 sync OK" in sync_errors
+    assert not any(char in synced + sync_errors for char in HIDDEN), repr(sync_errors)
 
     listed = (await asyncio.to_thread(run_regies, data, "peers")).stdout
     assert not any(char in listed for char in HIDDEN), repr(listed)
