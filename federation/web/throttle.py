@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from federation.config import WebSettings
+from federation.web.users import hash_password, verify_password
 
 MAX_TRACKED = 50_000  # buckets kept per kind; beyond, full ones are dropped first, then the oldest
 _QUEUE_PER_SLOT = 8  # attempts waiting for a hashing slot, per slot, before the next is told to come back
@@ -105,8 +106,6 @@ class LoginGuard:
     async def verify(self, password_hash: str | None, password: str) -> bool:
         """Check `password` against `password_hash`, or against a digest of a random password when the account
         does not exist (so an unknown name costs what a wrong password costs), at most `slots` at a time."""
-        from federation.web.users import hash_password, verify_password
-
         if self._waiting >= self.slots * _QUEUE_PER_SLOT:
             raise Throttled(1, busy=True)
         self._waiting += 1
