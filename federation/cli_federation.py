@@ -175,7 +175,12 @@ def cmd_peers(args: argparse.Namespace, load: SettingsLoader) -> int:
     if not peers:
         print(NO_PEERS)
         return 0
-    _console().print(peers_table(peers, depth))
+    console = _console()
+    table = peers_table(peers, depth)
+    narrowest = _console(10 * PIPED_WIDTH).measure(table).minimum
+    if narrowest > console.width:  # rather long lines the terminal wraps than ids, dates or counts cut short
+        console = _console(narrowest)
+    console.print(table)
     for node_id, holder in sorted(pulling.items()):
         print(f"{printable(node_id)}: a pull is running now ({printable(holder)})")
     if any(peer.last_error for peer in peers):
@@ -183,11 +188,11 @@ def cmd_peers(args: argparse.Namespace, load: SettingsLoader) -> int:
     return 0
 
 
-def _console() -> Any:
+def _console(width: int | None = None) -> Any:
     from rich.console import Console
 
     # On a terminal, its width; in a pipe or a file, wide enough that each peer stays on one line.
-    return Console(width=None if sys.stdout.isatty() else PIPED_WIDTH, highlight=False)
+    return Console(width=width or (None if sys.stdout.isatty() else PIPED_WIDTH), highlight=False)
 
 
 def peers_table(peers: list[Peer], depth: dict[str, dict[str, int]]) -> Any:
@@ -197,16 +202,19 @@ def peers_table(peers: list[Peer], depth: dict[str, dict[str, int]]) -> Any:
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
-    table.add_column("Node", no_wrap=True)
-    table.add_column("Name", max_width=30, no_wrap=True, overflow="ellipsis")
-    table.add_column("Exchanges", no_wrap=True)
-    table.add_column("Status", no_wrap=True)
-    table.add_column("Last successful sync", no_wrap=True)
-    table.add_column("Records behind", justify="right", no_wrap=True)
-    table.add_column("Batches waiting", justify="right", no_wrap=True)
-    table.add_column("Batches failed", justify="right", no_wrap=True)
-    table.add_column("Last error", max_width=ERROR_WIDTH)  # the one column that wraps on a narrow terminal
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
+    # Ids and dates are never cut (a cut id names another node); on a narrow terminal the name is shortened and
+    # the error wraps.
+    longest_id = max((len(printable(peer.node_id)) for peer in peers), default=4)
+    table.add_column("Node", no_wrap=True, min_width=longest_id)
+    table.add_column("Name", min_width=12, max_width=30, no_wrap=True, overflow="ellipsis")
+    table.add_column("Exchanges", no_wrap=True, min_width=len("pull + push (hub)"))
+    table.add_column("Status", no_wrap=True, min_width=len("failing"))
+    table.add_column("Last successful\nsync", no_wrap=True, min_width=len("2026-01-01 00:00:00"))
+    table.add_column("Records\nbehind", justify="right", no_wrap=True)
+    table.add_column("Batches\nwaiting", justify="right", no_wrap=True)
+    table.add_column("Batches\nfailed", justify="right", no_wrap=True)
+    table.add_column("Last error", max_width=ERROR_WIDTH, min_width=20, overflow="fold")  # wraps when narrow
     for peer in peers:
         exchanges = " + ".join(m for m, on in (("pull", peer.pull), ("push", peer.push)) if on) or "none"
         if peer.is_hub:

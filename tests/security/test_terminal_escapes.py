@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import sys
 from pathlib import Path
 
@@ -140,18 +139,22 @@ def test_peers_is_a_table_with_worded_headers_and_aligned_columns(
     capsys.readouterr()
     assert main(["--data-dir", str(data), "peers"]) == 0
     output = capsys.readouterr().out
-    header = output.splitlines()[0]
-    for words in ("Node", "Name", "Exchanges", "Status", "Last successful sync", "Records behind"):
+    lines = output.splitlines()
+    rule = next(number for number, line in enumerate(lines) if line.startswith("─"))
+    top, header = lines[rule - 2], lines[rule - 1]  # headers of two words stand on two lines
+    for words in ("Node", "Name", "Exchanges", "Status", "sync", "behind", "waiting", "failed", "Last error"):
         assert words in header
-    assert "Batches waiting" in header and "Batches failed" in header and "0f" not in output
-    rows = [line for line in output.splitlines() if line.startswith(("rq-a", "regie-de-territoire"))]
+    assert "Last successful" in top and top.count("Batches") == 2 and "Records" in top and "0f" not in output
+    rows = [line for line in lines if line.startswith(("rq-a", "regie-de-territoire"))]
     assert len(rows) == 2
     column = header.index("Exchanges")
     assert [row[column:].split()[0] for row in rows] == ["pull", "pull"]  # the long id pushed no column aside
     by_id = {row.split()[0]: row for row in rows}
     assert "pull + push" in by_id["rq-a"] and "pull (hub)" in by_id[long_id]
-    numbers = [re.findall(r"\b0\b", row[header.index("Batches waiting") :]) for row in rows]
-    assert numbers == [["0", "0"], ["0", "0"]]
+    # Counts are right-aligned under their header's last letter.
+    for word in ("behind", "waiting", "failed"):
+        end = header.index(word) + len(word)
+        assert [row[end - 1] for row in rows] == ["-" if word == "behind" else "0"] * 2
 
 
 def test_outbox_retry_refuses_a_batch_id_the_database_cannot_hold(
