@@ -14,6 +14,7 @@ from typing import Any
 
 from federation import SCHEMA_VERSION, __version__
 from federation.cli_federation import add_commands as add_federation_commands
+from federation.cli_federation import remember_served_url
 from federation.cli_setup import command_plugins, command_settings, preload
 from federation.config import ConfigError, Settings
 from federation.errors import CommandError
@@ -86,6 +87,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # Bound before anything is announced: a port already taken must not be reported as served.
     listening = _listen(host, port)
     app = create_app(settings, upgrade_database=not args.no_upgrade)
+    app.on_startup.append(remember_served_url)  # `regies peer add` then tells peers the address really served
     print(f"Régies federation node serving on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
     print(f"Admin token: {settings.admin_token_file}  (new ones: regies token create --name NAME)")
     print("Press Ctrl-C to stop.", flush=True)
@@ -423,7 +425,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except (CommandError, ConfigError, PluginError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        from federation.terminal import printable
+
+        print(f"error: {printable(str(exc))}", file=sys.stderr)  # errors may quote what another node answered
         return 1
     except KeyboardInterrupt:
         return 130

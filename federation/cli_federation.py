@@ -32,12 +32,16 @@ from federation.protocol.persistence import Peer
 from federation.protocol.puller import PullBusy, PullError, PullProgress, pull_peer
 from federation.protocol.transport import FederationClient, TransportError
 from federation.storage.mapping import from_micros
+from federation.terminal import printable
 
+SERVED_URL_META = "served_base_url"  # where `regies serve` last listened (node_meta), for the `peer add` hint
+MAX_BATCH_NUMBER = 2**63 - 1  # outbox ids are 64-bit integers on PostgreSQL and SQLite
 BUSY_POLL_S = 1.0  # how often `regies sync` looks again when another pull of the peer is running
 NO_PEERS = "No peers yet. Add one with: regies peer add https://other-node.example"
 # Errors name the request that failed with its full URL; in a table the row already says which node it was.
 _URL_HOST_AND_QUERY = re.compile(r"https?://[^/\s:]+(?::\d+)?(/[^\s?:]*)(\?[^\s:]*)?")
 ERROR_WIDTH = 100
+PIPED_WIDTH = 300  # `regies peers` into a file or a pipe: rows on one line each, not wrapped at 80 columns
 
 SettingsLoader = Callable[[argparse.Namespace], Settings]
 
@@ -84,7 +88,7 @@ def cmd_peer_add(args: argparse.Namespace, load: SettingsLoader) -> int:
             try:
                 remote = await context.client.fetch_discovery(args.url)
             except TransportError as exc:
-                raise CommandError(f"could not read the discovery document: {exc}") from exc
+                raise CommandError(printable(f"could not read the discovery document: {exc}")) from exc
             if remote.node_id == context.node_id:
                 own_keys = {key.x for key in context.identity.keys.published}
                 if own_keys & {key.x for key in remote.keys}:
@@ -93,10 +97,12 @@ def cmd_peer_add(args: argparse.Namespace, load: SettingsLoader) -> int:
                     f"the two nodes share the id '{remote.node_id}': node ids must be unique in the network, "
                     "so one of them must be created again with another id (`regies init --node-id ID`)"
                 )
-            print(f"Node:    {remote.node_id}  ({remote.name})")
-            print(f"Address: {remote.base_url}")
+            # Everything below comes from the other node: escaped, so that its name or a key id cannot move the
+            # cursor and overwrite the fingerprint line the operator is about to compare.
+            print(f"Node:    {printable(remote.node_id)}  ({printable(remote.name)})")
+            print(f"Address: {printable(remote.base_url)}")
             for key in remote.keys:
-                print(f"Key {key.kid}: {fingerprint(key.x)}  ({describe_validity(key)})")
+                print(f"Key {printable(key.kid)}: {fingerprint(key.x)}  ({describe_validity(key)})")
             if not args.yes:
                 if not sys.stdin.isatty():
                     raise CommandError("compare the fingerprint with the peer's operator, then rerun with --yes")
@@ -116,11 +122,29 @@ def cmd_peer_add(args: argparse.Namespace, load: SettingsLoader) -> int:
                 push=args.push,
             )
             modes = ", ".join(m for m, on in (("pull", not args.no_pull), ("push", args.push)) if on) or "none"
-            print(f"Added peer '{remote.node_id}' ({modes}). Its operator must also add this node:")
-            print(f"  regies peer add {settings.public_base_url}")
+            print(f"Added peer '{printable(remote.node_id)}' ({modes}). Its operator must also add this node:")
+            print(f"  regies peer add {await served_url(context, settings)}")
             return 0
 
     return asyncio.run(run())
+
+
+async def served_url(context: FederationContext, settings: Settings) -> str:
+    """The address other nodes reach this one at: `server.base_url` if set, else where `regies serve` last
+    listened (its --port or REGIES_SERVER__PORT may differ from the config file this command reads)."""
+    from federation.storage.records import get_meta
+
+    if settings.server.base_url:
+        return settings.public_base_url
+    return await get_meta(context.engine, SERVED_URL_META) or settings.public_base_url
+
+
+async def remember_served_url(app: Any) -> None:
+    """On `regies serve`'s start-up, after the database is open: note the address it serves on."""
+    from federation import appkeys
+    from federation.storage.records import set_meta
+
+    await set_meta(app[appkeys.ENGINE], SERVED_URL_META, app[appkeys.SETTINGS].public_base_url)
 
 
 def cmd_peer_remove(args: argparse.Namespace, load: SettingsLoader) -> int:
@@ -157,24 +181,64 @@ def cmd_peers(args: argparse.Namespace, load: SettingsLoader) -> int:
     if not peers:
         print(NO_PEERS)
         return 0
-    print(f"{'NODE':<22} {'MODE':<10} {'STATUS':<8} {'LAST SYNC':<20} {'LAG':>7} {'OUTBOX':>9}  LAST ERROR")
-    for peer in peers:
-        mode = "+".join(m for m, on in (("pull", peer.pull), ("push", peer.push)) if on) or "-"
-        if peer.is_hub:
-            mode += " hub"
-        queue = depth.get(f"peer:{peer.node_id}", {"pending": 0, "failed": 0})
-        outbox = f"{queue['pending']}/{queue['failed']}f"
-        lag = "-" if peer.lag is None else str(peer.lag)
-        error = brief_error(peer.last_error)
-        print(
-            f"{peer.node_id:<22} {mode:<10} {peer.status:<8} {_iso(peer.last_success_at_us):<20} "
-            f"{lag:>7} {outbox:>9}  {error}"
-        )
+    console = _console()
+    table = peers_table(peers, depth)
+    narrowest = _console(10 * PIPED_WIDTH).measure(table).minimum
+    if narrowest > console.width:  # rather long lines the terminal wraps than ids, dates or counts cut short
+        console = _console(narrowest)
+    console.print(table)
     for node_id, holder in sorted(pulling.items()):
-        print(f"{node_id}: a pull is running now ({holder})")
+        print(f"{printable(node_id)}: a pull is running now ({printable(holder)})")
     if any(peer.last_error for peer in peers):
         print("Full error texts: regies peers --json")
     return 0
+
+
+def _console(width: int | None = None) -> Any:
+    from rich.console import Console
+
+    # On a terminal, its width; in a pipe or a file, wide enough that each peer stays on one line.
+    return Console(width=width or (None if sys.stdout.isatty() else PIPED_WIDTH), highlight=False)
+
+
+def peers_table(peers: list[Peer], depth: dict[str, dict[str, int]]) -> Any:
+    """`regies peers` as a table whose headers say what each column counts. Every cell is plain text (no rich
+    markup) and escaped: names and errors come from other nodes."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
+    # Ids and dates are never cut (a cut id names another node); on a narrow terminal the name is shortened and
+    # the error wraps.
+    longest_id = max((len(printable(peer.node_id)) for peer in peers), default=4)
+    table.add_column("Node", no_wrap=True, min_width=longest_id)
+    table.add_column("Name", min_width=12, max_width=30, no_wrap=True, overflow="ellipsis")
+    table.add_column("Exchanges", no_wrap=True, min_width=len("pull + push (hub)"))
+    table.add_column("Status", no_wrap=True, min_width=len("failing"))
+    table.add_column("Last successful\nsync", no_wrap=True, min_width=len("2026-01-01 00:00:00"))
+    table.add_column("Records\nbehind", justify="right", no_wrap=True)
+    table.add_column("Batches\nwaiting", justify="right", no_wrap=True)
+    table.add_column("Batches\nfailed", justify="right", no_wrap=True)
+    table.add_column("Last error", max_width=ERROR_WIDTH, min_width=20, overflow="fold")  # wraps when narrow
+    for peer in peers:
+        exchanges = " + ".join(m for m, on in (("pull", peer.pull), ("push", peer.push)) if on) or "none"
+        if peer.is_hub:
+            exchanges += " (hub)"
+        queue = depth.get(f"peer:{peer.node_id}", {"pending": 0, "failed": 0})
+        cells = (
+            peer.node_id,
+            peer.name,
+            exchanges,
+            peer.status,
+            _iso(peer.last_success_at_us),
+            "-" if peer.lag is None else str(peer.lag),
+            str(queue["pending"]),
+            str(queue["failed"]),
+            brief_error(peer.last_error),
+        )
+        table.add_row(*(Text(printable(cell)) for cell in cells))
+    return table
 
 
 def brief_error(error: str | None) -> str:
@@ -292,7 +356,7 @@ def cmd_sync(args: argparse.Namespace, load: SettingsLoader) -> int:
                         progress = await _pull_when_free(context, peer, bar)
                     except PullError as exc:
                         bar.done()
-                        print(exc, file=sys.stderr)  # "pull from <peer> failed: <why>"
+                        print(printable(str(exc)), file=sys.stderr)  # "pull from <peer> failed: <why>"
                         failures += 1
                         continue
                     bar(progress)
@@ -350,12 +414,19 @@ def cmd_outbox(args: argparse.Namespace, load: SettingsLoader) -> int:
             for entry in entries:
                 next_try = _iso(entry.next_attempt_at_us) if entry.state == "pending" else "-"
                 print(
-                    f"{entry.id:>6}  {entry.destination:<26} {entry.record_count:>7} {entry.state:<10} "
-                    f"{entry.attempts:>5}  {next_try:<20} {brief_error(entry.last_error)}"
+                    f"{entry.id:>6}  {printable(entry.destination):<26} {entry.record_count:>7} {entry.state:<10} "
+                    f"{entry.attempts:>5}  {next_try:<20} {printable(brief_error(entry.last_error))}"
                 )
             return 0
 
     return asyncio.run(run())
+
+
+def batch_number(text: str) -> int:
+    """An outbox batch id as typed: a whole number the database can hold (a huge one was a traceback)."""
+    if not text.isascii() or not text.isdigit() or int(text) > MAX_BATCH_NUMBER:
+        raise argparse.ArgumentTypeError(f"'{printable(text)}' is not a batch id (see `regies outbox --all`)")
+    return int(text)
 
 
 def _report_missing(asked: list[int] | None, done: list[int]) -> int:
@@ -432,7 +503,7 @@ def add_commands(commands: Any, load: SettingsLoader) -> None:
 
     outbox = commands.add_parser("outbox", help="batches waiting or failed to be delivered")
     outbox.add_argument("action", nargs="?", choices=["list", "retry", "discard"], default="list")
-    outbox.add_argument("ids", nargs="*", type=int, help="batch ids (for retry or discard)")
+    outbox.add_argument("ids", nargs="*", type=batch_number, help="batch ids (for retry or discard)")
     outbox.add_argument("--all", action="store_true", help="list delivered and discarded batches too")
     outbox.add_argument("--all-failed", action="store_true", help="retry every failed batch")
     outbox.set_defaults(handler=bind(cmd_outbox))

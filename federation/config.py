@@ -99,8 +99,39 @@ class WebSettings(_Section):
     """`[web]`: the pages for régie staff and coordinators (sessions, lockout, language)."""
 
     session_hours: float = Field(12, gt=0, le=24 * 30, description="How long a login lasts, in hours.")
-    max_failed_logins: int = Field(5, ge=1, le=100, description="Failed passwords in a row that lock an account.")
-    lockout_minutes: float = Field(15, gt=0, le=24 * 60, description="How long a locked account stays locked.")
+    login_burst_per_client: int = Field(
+        10, ge=1, le=1000, description="Login attempts a client (an IP address) may make at once."
+    )
+    login_rate_per_client: float = Field(
+        5, gt=0, le=1000, description="Login attempts a client earns back per minute after its burst."
+    )
+    login_burst_per_account: int = Field(
+        20, ge=1, le=1000, description="Login attempts on one username, from every client, at once."
+    )
+    login_rate_per_account: float = Field(
+        10, gt=0, le=1000, description="Login attempts on one username earned back per minute."
+    )
+    concurrent_password_checks: int = Field(
+        2, ge=1, le=64, description="Password hashes computed at once (each takes ~64 MiB and a core)."
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses or networks of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto "
+        "headers are believed (e.g. 127.0.0.1); empty: those headers are ignored.",
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for proxy in value:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"'{proxy}' is not an IP address or network (e.g. 127.0.0.1 or 10.0.0.0/8)") from exc
+        return value
+
     default_language: Literal["fr", "en"] = Field("fr", description="Language of pages when the browser asks none.")
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -76,10 +78,12 @@ class NodeProcess:
             if self.process.poll() is not None:
                 tail = self.log_path.read_text(errors="replace")[-2000:]
                 raise RuntimeError(f"regies serve for {data_dir} exited with {self.process.returncode}:\n{tail}")
+            # Ready when it answers HTTP, not when the port accepts: `regies serve` binds its socket before the
+            # app's start-up hooks have run.
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                with urllib.request.urlopen(f"{self.url}/healthz", timeout=0.5):
                     return
-            except OSError:
+            except (OSError, http.client.HTTPException):
                 time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"regies serve for {data_dir} did not listen on {self.url}")

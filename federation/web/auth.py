@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import math
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
 
 from aiohttp import web
 from yarl import URL
 
 from federation import appkeys
-from federation.schema.records import utcnow
 from federation.web.context import ANONYMOUS_CSRF, SESSION, WEB
 from federation.web.i18n_request import translate
+from federation.web.throttle import LOGIN_GUARD, Throttled
 from federation.web.users import NODE_ROLES, WebUser, authenticate, close_session, load_session, open_session
 
 SESSION_COOKIE = "regies_session"
@@ -21,6 +21,8 @@ CSRF_COOKIE = "regies_csrf"
 CSRF_FIELD = "_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+MAX_NEXT_LENGTH = 2000
+MAX_PASSWORD_LENGTH = 1000  # argon2 hashes any length, but nobody types more; a bigger body is not a password
 
 
 @dataclass(frozen=True)
@@ -92,11 +94,28 @@ async def require_user(request: web.Request, roles: Iterable[str] | None = None)
     return user
 
 
-def _safe_next(target: str | None) -> str | None:
-    # Only paths of this site: "//host" or "https://…" would turn the login page into an open redirect.
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return None
+def safe_next(target: str | None) -> str | None:
+    """`target` if it is a path of this site, else None: where a login may send the browser back to.
+
+    Checked the way a browser reads a Location header, after decoding: it drops tabs and newlines anywhere
+    (`/%09/evil.example` is `//evil.example`), reads a backslash as a slash (`/%5Cevil.example`), and an
+    encoded slash may be decoded on the way by a proxy (`/%2F/evil.example`). Any of those, control characters,
+    and any scheme or host are refused."""
+    if not target or len(target) > MAX_NEXT_LENGTH or not target.startswith("/"):
+        return None
+    if any(char < " " or char in "\\\x7f" for char in target):
+        return None
+    decoded = target
+    for _ in range(3):  # double and triple encodings too
+        decoded = unquote(decoded)
+    decoded = "".join(char for char in decoded if char not in "\t\n\r")
+    path = decoded.split("?", 1)[0].replace("\\", "/")
+    if not path.startswith("/") or path.startswith("//") or any(char < " " for char in path):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    return target
 
 
 def landing_page(request: web.Request, user: WebUser) -> str:
@@ -114,8 +133,8 @@ async def login_page(request: web.Request) -> web.StreamResponse:
 
     user = await current_user(request)
     if user is not None:
-        raise web.HTTPSeeOther(_safe_next(request.query.get("next")) or landing_page(request, user))
-    return await render(request, "login.html", {"next": _safe_next(request.query.get("next")) or ""})
+        raise web.HTTPSeeOther(safe_next(request.query.get("next")) or landing_page(request, user))
+    return await render(request, "login.html", {"next": safe_next(request.query.get("next")) or ""})
 
 
 async def login(request: web.Request) -> web.StreamResponse:
@@ -125,26 +144,34 @@ async def login(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     username = str(form.get("username", "")).strip()
     password = str(form.get("password", ""))
-    target = _safe_next(str(form.get("next", "")))
+    target = safe_next(str(form.get("next", "")))
     web_context = request.config_dict[WEB]
-    result = await authenticate(request.config_dict[appkeys.ENGINE], username, password, web_context.settings)
-    if result.user is None:
-        if result.locked_until is not None:
-            minutes = max(1, math.ceil((result.locked_until - utcnow()).total_seconds() / 60))
-            error = translate(
-                request, "This account is locked after too many failed attempts. Try again in %(minutes)d minutes."
-            ) % {"minutes": minutes}
+    guard = request.config_dict[LOGIN_GUARD]
+    context = {"next": target or "", "username": username}
+    try:
+        # Spent before anything costly: a throttled attempt reads no account and hashes nothing.
+        guard.admit(guard.client_of(request), username)
+        user = None
+        if len(password) <= MAX_PASSWORD_LENGTH:
+            user = await authenticate(request.config_dict[appkeys.ENGINE], username, password, guard.verify)
+    except Throttled as refused:
+        if refused.busy:
+            context["error"] = translate(request, "The server is busy checking other logins. Try again in a moment.")
         else:
-            error = translate(request, "Wrong username or password.")
-        context = {"next": target or "", "username": username, "error": error}
+            context["error"] = translate(request, "Too many login attempts. Try again in %(seconds)d seconds.") % {
+                "seconds": refused.retry_after
+            }
+        response = await render(request, "login.html", context, status=503 if refused.busy else 429)
+        response.headers["Retry-After"] = str(refused.retry_after)
+        return response
+    if user is None:
+        context["error"] = translate(request, "Wrong username or password.")
         return await render(request, "login.html", context, status=401)
     previous = await current_session(request)
     if previous is not None:  # a new login never keeps an old session id (no session fixation)
         await close_session(request.config_dict[appkeys.ENGINE], previous.session_id)
-    session_id, _ = await open_session(
-        request.config_dict[appkeys.ENGINE], result.user, web_context.settings.session_hours
-    )
-    response = web.HTTPSeeOther(target or landing_page(request, result.user))
+    session_id, _ = await open_session(request.config_dict[appkeys.ENGINE], user, web_context.settings.session_hours)
+    response = web.HTTPSeeOther(target or landing_page(request, user))
     response.set_cookie(
         SESSION_COOKIE,
         session_id,
@@ -152,9 +179,14 @@ async def login(request: web.Request) -> web.StreamResponse:
         path="/",
         httponly=True,
         samesite="Lax",
-        secure=web_context.secure_cookies,
+        secure=secure_cookies(request),
     )
     raise response
+
+
+def secure_cookies(request: web.Request) -> bool:
+    """Whether cookies get `Secure`: the node's base URL is https, or a trusted reverse proxy says https."""
+    return request.config_dict[WEB].secure_cookies or request.config_dict[LOGIN_GUARD].behind_https(request)
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
@@ -163,7 +195,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
     if session is not None:
         await close_session(request.config_dict[appkeys.ENGINE], session.session_id)
     response = web.HTTPSeeOther("/")
-    response.del_cookie(SESSION_COOKIE, path="/")
+    response.del_cookie(SESSION_COOKIE, path="/", secure=secure_cookies(request), httponly=True, samesite="Lax")
     raise response
 
 

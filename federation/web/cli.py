@@ -79,7 +79,7 @@ def cmd_user_password(args: argparse.Namespace, load: SettingsLoader) -> int:
         await set_password(engine, args.username, password)
 
     _with_database(settings, change)
-    print(f"New password for '{args.username}'; the account is unlocked and its sessions are closed.")
+    print(f"New password for '{args.username}'; its sessions are closed.")
     return 0
 
 
@@ -94,11 +94,11 @@ def cmd_user_remove(args: argparse.Namespace, load: SettingsLoader) -> int:
 
 def cmd_user_list(args: argparse.Namespace, load: SettingsLoader) -> int:
     infos: list[UserInfo] = _with_database(load(args), list_users)
-    print(f"{'USERNAME':<24} {'ROLE':<10} {'REGION':<7} {'CREATED':<26} {'LAST LOGIN':<26} LOCKED UNTIL")
+    print(f"{'USERNAME':<24} {'ROLE':<10} {'REGION':<7} {'CREATED':<26} LAST LOGIN")
     for info in infos:
         print(
             f"{info.username:<24} {info.role:<10} {info.region or '-':<7} {info.created_at:<26} "
-            f"{info.last_login_at or '-':<26} {info.locked_until or '-'}"
+            f"{info.last_login_at or '-'}"
         )
     return 0
 
@@ -118,7 +118,7 @@ def add_commands(commands: Any, load: SettingsLoader) -> None:
     add.add_argument("--region", help="INSEE region code of a regional coordinator, e.g. 84")
     add.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
     add.set_defaults(handler=lambda args: cmd_user_add(args, load))
-    password = actions.add_parser("password", help="set a new password (also unlocks the account)")
+    password = actions.add_parser("password", help="set a new password (and close the account's sessions)")
     password.add_argument("username")
     password.add_argument("--password-stdin", action="store_true", help="read it from the first line of stdin")
     password.set_defaults(handler=lambda args: cmd_user_password(args, load))

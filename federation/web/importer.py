@@ -22,6 +22,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from federation import appkeys
+from federation.csv_safety import restore
 from federation.plugins import Plugins, fold_text
 from federation.schema.records import RECORD_KINDS
 from federation.schema.types import CATEGORY_LABELS
@@ -150,7 +151,7 @@ def _cell(value: Any) -> str:
         return value.isoformat()
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    return str(value).strip()
+    return restore(str(value).strip())
 
 
 def read_table(filename: str, content: bytes) -> list[list[str]]:
@@ -168,7 +169,8 @@ def read_table(filename: str, content: bytes) -> list[list[str]]:
         text = content.decode("cp1252", errors="replace")
     first_line = text.split("\n", 1)[0]
     delimiter = ";" if first_line.count(";") >= first_line.count(",") else ","
-    return [[cell.strip() for cell in row] for row in csv.reader(io.StringIO(text), delimiter=delimiter)]
+    # restore(): a file exported by a node has a quote before text a spreadsheet would run; the text comes back.
+    return [[restore(cell.strip()) for cell in row] for row in csv.reader(io.StringIO(text), delimiter=delimiter)]
 
 
 def _read_xlsx(content: bytes) -> list[list[str]]:

@@ -14,6 +14,7 @@ from federation.web import auth
 from federation.web.context import ANONYMOUS_CSRF, LANGUAGE, WEB, WebContext
 from federation.web.i18n import LANGUAGE_COOKIE, load_translations, negotiate
 from federation.web.rendering import render, setup_templates
+from federation.web.throttle import LOGIN_GUARD, LoginGuard
 from federation.web.users import NODE_ROLES
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -28,13 +29,22 @@ CORE_NAV = (
     NavEntry("/admin/import", "Import", "Import", NODE_ROLES),
     NavEntry("/admin/federation", "Fédération", "Federation", NODE_ROLES),
 )
-# Headers of every page: no framing, no inline script, forms only to this site.
+# Headers of every page: no framing, no inline script, forms only to this site, no URL (which may carry a
+# record id or a query) sent to other sites, and none of the browser features no page here uses.
 _PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; "
     "frame-ancestors 'none'; form-action 'self'; base-uri 'self'",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()",
+}
+# The API docs page (Swagger UI, vendored): the same, except that Swagger UI sets inline style attributes.
+DOCS_PREFIX = "/docs"
+_DOCS_HEADERS = {
+    **_PAGE_HEADERS,
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    "object-src 'none'; frame-ancestors 'none'; form-action 'self'; base-uri 'self'",
 }
 
 
@@ -49,6 +59,10 @@ def _web_middleware(page_prefixes: tuple[str, ...]) -> web.middleware:  # type: 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         """On pages only (the API is untouched): language, anonymous CSRF cookie, HTML errors, security headers."""
+        if request.path == DOCS_PREFIX or request.path.startswith(DOCS_PREFIX + "/"):
+            response = await handler(request)
+            response.headers.update(_DOCS_HEADERS)
+            return response
         if not _is_page(request, page_prefixes):
             return await handler(request)
         web_context = request.config_dict[WEB]
@@ -66,7 +80,14 @@ def _web_middleware(page_prefixes: tuple[str, ...]) -> web.middleware:  # type: 
         except Problem as problem:
             response = await _error_page(request, problem.status, problem.detail)
         if chosen_now:
-            response.set_cookie(LANGUAGE_COOKIE, language, max_age=365 * 86400, path="/", samesite="Lax")
+            response.set_cookie(
+                LANGUAGE_COOKIE,
+                language,
+                max_age=365 * 86400,
+                path="/",
+                samesite="Lax",
+                secure=auth.secure_cookies(request),
+            )
         anonymous_token = request.get(ANONYMOUS_CSRF)
         if anonymous_token and request.cookies.get(auth.CSRF_COOKIE) != anonymous_token:
             response.set_cookie(
@@ -75,6 +96,7 @@ def _web_middleware(page_prefixes: tuple[str, ...]) -> web.middleware:  # type: 
                 path="/",
                 httponly=True,
                 samesite="Lax",
+                secure=auth.secure_cookies(request),
             )
         for name, value in _PAGE_HEADERS.items():
             response.headers.setdefault(name, value)
@@ -104,6 +126,7 @@ def setup_web(app: web.Application, settings: Settings, plugins: Plugins) -> Non
         secure_cookies=settings.public_base_url.startswith("https://"),
         nav=nav,
     )
+    app[LOGIN_GUARD] = LoginGuard(settings.web)
     setup_templates(app, plugin_pages)
     app.router.add_static(STATIC_PREFIX, STATIC_DIR)
     app[HOME_PAGE] = public.home

@@ -1,4 +1,4 @@
-"""Web interface accounts: argon2 password hashes, roles, lockout after repeated failures, server-side sessions."""
+"""Web interface accounts: argon2 password hashes, roles, server-side sessions (login throttling: throttle.py)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import hashlib
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
@@ -14,7 +15,6 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from federation.config import WebSettings
 from federation.schema.geo import REGIONS
 from federation.schema.records import utcnow
 from federation.storage.mapping import from_micros, to_micros
@@ -24,6 +24,7 @@ NODE_ROLES = ("admin", "staff")
 HUB_ROLES = ("national", "regional")
 ROLES = NODE_ROLES + HUB_ROLES
 MIN_PASSWORD_LENGTH = 10
+MAX_USERNAME_LENGTH = 100
 
 
 class UserError(Exception):
@@ -55,15 +56,6 @@ class UserInfo:
     region: str | None
     created_at: str
     last_login_at: str | None
-    locked_until: str | None
-
-
-@dataclass(frozen=True)
-class LoginResult:
-    """The outcome of a login attempt: a user, or why not (`locked_until` set when the account is locked)."""
-
-    user: WebUser | None
-    locked_until: dt.datetime | None = None
 
 
 def _hasher() -> PasswordHasher:
@@ -71,15 +63,12 @@ def _hasher() -> PasswordHasher:
     return PasswordHasher()
 
 
-# Verified when the username is unknown, so that a wrong name takes as long as a wrong password.
-_DUMMY_HASH = "$argon2id$v=19$m=65536,t=3,p=4$T148qJCr7+DG9GBSI6IlVQ$nBOuAqiR3jhwZjq2NegQkAcCpqco+hRNvhX8PXMu1t0"
-
-
 def hash_password(password: str) -> str:
     return _hasher().hash(password)
 
 
-def _verify(password_hash: str, password: str) -> bool:
+def verify_password(password_hash: str, password: str) -> bool:
+    """The blocking argon2 check; the web goes through LoginGuard.verify, which bounds how many run at once."""
     try:
         return _hasher().verify(password_hash, password)
     except (VerificationError, InvalidHashError):
@@ -88,8 +77,8 @@ def _verify(password_hash: str, password: str) -> bool:
 
 def check_new_user(username: str, password: str, role: str, region: str | None) -> None:
     """Refuse an account that could not work, with a message saying what to change."""
-    if not username or len(username) > 100 or any(ch.isspace() for ch in username):
-        raise UserError("the username must be 1 to 100 characters without spaces")
+    if not username or len(username) > MAX_USERNAME_LENGTH or any(ch.isspace() for ch in username):
+        raise UserError(f"the username must be 1 to {MAX_USERNAME_LENGTH} characters without spaces")
     if role not in ROLES:
         raise UserError(f"unknown role '{role}' (choose one of {', '.join(ROLES)})")
     if role == "regional":
@@ -128,7 +117,7 @@ async def store_user(engine: AsyncEngine, username: str, password_hash: str, rol
 
 
 async def set_password(engine: AsyncEngine, username: str, password: str) -> None:
-    """Replace a user's password, unlock the account and end its sessions; UserError if there is no such user."""
+    """Replace a user's password and end its sessions; UserError if there is no such user."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise UserError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
     password_hash = await asyncio.to_thread(hash_password, password)
@@ -136,11 +125,7 @@ async def set_password(engine: AsyncEngine, username: str, password: str) -> Non
         user_id = await connection.scalar(select(users.c.id).where(users.c.username == username))
         if user_id is None:
             raise UserError(f"no user named '{username}' (see `regies user list`)")
-        await connection.execute(
-            update(users)
-            .where(users.c.id == user_id)
-            .values(password_hash=password_hash, failed_attempts=0, locked_until_us=None)
-        )
+        await connection.execute(update(users).where(users.c.id == user_id).values(password_hash=password_hash))
         await connection.execute(delete(sessions).where(sessions.c.user_id == user_id))
 
 
@@ -157,7 +142,6 @@ async def remove_user(engine: AsyncEngine, username: str) -> None:
 async def list_users(engine: AsyncEngine) -> list[UserInfo]:
     async with engine.connect() as connection:
         rows = (await connection.execute(select(users).order_by(users.c.username))).mappings().all()
-    now_us = to_micros(utcnow())
     return [
         UserInfo(
             row["username"],
@@ -165,44 +149,27 @@ async def list_users(engine: AsyncEngine) -> list[UserInfo]:
             row["region"],
             from_micros(row["created_at_us"]).isoformat(timespec="seconds"),
             from_micros(row["last_login_at_us"]).isoformat(timespec="seconds") if row["last_login_at_us"] else None,
-            from_micros(row["locked_until_us"]).isoformat(timespec="seconds")
-            if row["locked_until_us"] and row["locked_until_us"] > now_us
-            else None,
         )
         for row in rows
     ]
 
 
-async def authenticate(engine: AsyncEngine, username: str, password: str, settings: WebSettings) -> LoginResult:
-    """Check a password; count failures and lock the account after `max_failed_logins` in a row."""
-    async with engine.connect() as connection:
-        row = (await connection.execute(select(users).where(users.c.username == username))).mappings().first()
-    if row is None:
-        await asyncio.to_thread(_verify, _DUMMY_HASH, password)
-        return LoginResult(None)
-    now = utcnow()
-    if row["locked_until_us"] and row["locked_until_us"] > to_micros(now):
-        return LoginResult(None, from_micros(row["locked_until_us"]))
-    if await asyncio.to_thread(_verify, row["password_hash"], password):
-        async with engine.begin() as connection:
-            await connection.execute(
-                update(users)
-                .where(users.c.id == row["id"])
-                .values(failed_attempts=0, locked_until_us=None, last_login_at_us=to_micros(now))
-            )
-        return LoginResult(WebUser(row["id"], row["username"], row["role"], row["region"]))
-    failures = row["failed_attempts"] + 1
-    locked_until = None
-    if failures >= settings.max_failed_logins:
-        locked_until = now + dt.timedelta(minutes=settings.lockout_minutes)
-        failures = 0
+async def authenticate(
+    engine: AsyncEngine, username: str, password: str, verify: Callable[[str | None, str], Awaitable[bool]]
+) -> WebUser | None:
+    """The account if `password` is its password, else None. `verify` runs even for an unknown username (with no
+    hash: it checks a dummy one), so that the answer and its time say nothing about which names exist."""
+    row = None
+    if len(username) <= MAX_USERNAME_LENGTH:
+        async with engine.connect() as connection:
+            row = (await connection.execute(select(users).where(users.c.username == username))).mappings().first()
+    if not await verify(row["password_hash"] if row else None, password) or row is None:
+        return None
     async with engine.begin() as connection:
         await connection.execute(
-            update(users)
-            .where(users.c.id == row["id"])
-            .values(failed_attempts=failures, locked_until_us=to_micros(locked_until) if locked_until else None)
+            update(users).where(users.c.id == row["id"]).values(last_login_at_us=to_micros(utcnow()))
         )
-    return LoginResult(None, locked_until)
+    return WebUser(row["id"], row["username"], row["role"], row["region"])
 
 
 def _session_digest(session_id: str) -> str:

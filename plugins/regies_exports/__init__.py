@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from collections.abc import AsyncIterator
@@ -10,6 +9,7 @@ from functools import cache
 from typing import Any
 
 from federation import hookimpl
+from federation.csv_safety import CsvValue, SafeCsvWriter
 from federation.plugins import Exporter, Registry, Sink
 from federation.schema.records import RECORD_KINDS
 
@@ -47,14 +47,14 @@ def columns_for(kind: str) -> tuple[str, ...]:
     return tuple(walk(schema, ""))
 
 
-def _cell(record: dict[str, Any], column: str) -> str:
+def _cell(record: dict[str, Any], column: str) -> CsvValue:
     value: Any = record
     for part in column.split("."):
         value = value.get(part) if isinstance(value, dict) else None
     if value is None:
         return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
+    if isinstance(value, bool | int | float):
+        return value  # numbers stay numbers; SafeCsvWriter writes booleans as true/false
     if isinstance(value, list) and all(not isinstance(item, dict | list) for item in value):
         return "; ".join(str(item) for item in value)
     if isinstance(value, dict | list):
@@ -65,7 +65,7 @@ def _cell(record: dict[str, Any], column: str) -> str:
 async def write_csv(kind: str, records: AsyncIterator[dict[str, Any]], sink: Sink) -> None:
     columns = columns_for(kind)
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer = SafeCsvWriter(buffer)
     writer.writerow(columns)
     async for record in records:
         writer.writerow([_cell(record, column) for column in columns])

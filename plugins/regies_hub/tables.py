@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import csv
 import io
 import json
 import math
@@ -25,6 +24,8 @@ from odf.text import P
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
+
+from federation.csv_safety import CsvValue, SafeCsvWriter
 
 __all__ = ["FORMATS", "Column", "Sink", "write_geojson", "write_table"]
 
@@ -120,14 +121,13 @@ def _cells(columns: Sequence[Column], row: Mapping[str, Any]) -> list[_Cell]:
     return [_coerce(column.kind, row.get(column.key)) for column in columns]
 
 
-def _csv_text(value: _Cell) -> str:
-    if value is None:
-        return ""
+def _csv_value(value: _Cell) -> CsvValue:
+    """Numbers stay numbers (written with "." as the decimal point); text is neutralised by SafeCsvWriter."""
     if isinstance(value, datetime):
         return value.isoformat(sep=" ")  # the form spreadsheet software recognises when opening a CSV
     if isinstance(value, date):
         return value.isoformat()
-    return str(value)  # str(float) always uses "." as the decimal point
+    return value
 
 
 def _jsonable(value: Any) -> Any:
@@ -228,10 +228,10 @@ _RowSource = AsyncIterable[Mapping[str, Any]] | Iterable[Mapping[str, Any]]
 
 async def _write_csv(columns: Sequence[Column], rows: _RowSource, sink: Sink, title: str, language: str) -> int:
     line = io.StringIO()
-    writer = csv.writer(line, lineterminator="\r\n")  # RFC 4180: "," separator, minimal quoting, CRLF
+    writer = SafeCsvWriter(line)  # RFC 4180: "," separator, CRLF; text quoted and neutralised
     out = _TextBuffer(sink)
 
-    def render(values: Iterable[str]) -> str:
+    def render(values: Iterable[CsvValue]) -> str:
         line.seek(0)
         line.truncate()
         writer.writerow(values)
@@ -241,7 +241,7 @@ async def _write_csv(columns: Sequence[Column], rows: _RowSource, sink: Sink, ti
     count = 0
     async with contextlib.aclosing(_iterate(rows)) as iterator:
         async for row in iterator:
-            await out.write(render(_csv_text(value) for value in _cells(columns, row)))
+            await out.write(render(_csv_value(value) for value in _cells(columns, row)))
             count += 1
     await out.flush()
     return count

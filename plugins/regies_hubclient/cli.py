@@ -49,9 +49,10 @@ async def _run(args: argparse.Namespace, settings: Settings, config: HubClientSe
             response = await context.client.request("GET", f"{hub.base_url}/plugins/hub/me")
             status = response.json()
             states = [e["state"] for e in status["enrolments"]]
-            print(f"Hub {hub.node_id} ({hub.base_url}): membership {states[-1] if states else 'none'}")
+            membership = str(states[-1]) if states else "none"
+            print(printable(f"Hub {hub.node_id} ({hub.base_url}): membership {membership}"))
             for report in sorted(status["reports"], key=lambda r: r["period"] or ""):
-                print(f"  report {report['period']}: {report['state']} (version {report['version']})")
+                print(printable(f"  report {report['period']}: {report['state']} (version {report['version']})"))
             return 0
         return await _directory(args, context, hub)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -50,7 +51,7 @@ async def test_failures_are_shown_and_retried_from_the_page(pair: tuple[Node, No
     assert "Réessayer toutes les livraisons en échec" in page
 
     await b.add_peer(a)  # B's operator adds A: now both sides trust each other
-    [batch_id] = [line.split('value="')[1].split('"')[0] for line in page.splitlines() if 'name="batch"' in line]
+    [batch_id] = re.findall(r'name="batch" value="([0-9]+)"', page)
     retried = await client.post("/admin/federation/retry", data={"_csrf": csrf_of(page), "batch": batch_id})
     page = html.unescape(await retried.text())
     assert "1 lot(s) remis en file, 1 livré(s) maintenant." in page
@@ -83,3 +84,30 @@ async def test_a_lone_node_is_not_told_that_everything_was_delivered(staff: Any)
     assert "Rien n'est envoyé : ce nœud n'a aucune régie partenaire" in page
     assert "Tous les changements ont été livrés" not in page
     assert "<code>regies network join</code>" in page and "`" not in page
+
+
+async def test_a_link_cannot_word_the_pages_notice(pair: tuple[Node, Node, TestClient[Any, Any]]) -> None:
+    _a, _b, client = pair
+    forged = "Votre compte est suspendu : appelez le 08 99 00 00 00"
+    for query in (
+        {"message": forged},
+        {"done": "sync", "failed": forged, "received": f"{forged}:3", "busy": "rq-inconnue"},
+        {"done": "retry", "queued": forged, "delivered": "1"},
+        {"done": "sync", "received": "rq-voisine:" + "9" * 40},
+    ):
+        page = html.unescape(await (await client.get("/admin/federation", params=query)).text())
+        assert forged not in page and "9" * 40 not in page
+        assert 'class="notice"' not in page
+    page = html.unescape(
+        await (await client.get("/admin/federation", params={"done": "sync", "received": "rq-voisine:3"})).text()
+    )
+    assert "Régie rq-voisine : 3 enregistrement(s) reçu(s)" in page  # the name comes from the peer's row
+
+
+async def test_a_huge_or_odd_batch_id_is_refused_in_french(pair: tuple[Node, Node, TestClient[Any, Any]]) -> None:
+    _a, _b, client = pair
+    page = await (await client.get("/admin/federation")).text()
+    for batch in ("9" * 30, "²", "-1", str(2**63)):
+        answer = await client.post("/admin/federation/retry", data={"_csrf": csrf_of(page), "batch": batch})
+        assert answer.status == 400
+        assert "Cette livraison n'existe pas" in html.unescape(await answer.text())

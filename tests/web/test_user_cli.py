@@ -89,7 +89,7 @@ def test_user_password_unlocks_and_remove_deletes(
 
     assert run("add", "marie", "--password-stdin", stdin="un mot de passe solide\n") == 0
     assert run("password", "marie", "--password-stdin", stdin="un tout nouveau mot\n") == 0
-    assert "the account is unlocked" in capsys.readouterr().out
+    assert "its sessions are closed" in capsys.readouterr().out
     assert run("password", "nobody", "--password-stdin", stdin="un tout nouveau mot\n") == 1
     assert "no user named 'nobody'" in capsys.readouterr().err
     assert run("remove", "marie") == 0

@@ -4,5 +4,7 @@ window.ui = SwaggerUIBundle({
   dom_id: "#swagger-ui",
   deepLinking: true,
   validatorUrl: null,
-  persistAuthorization: true
+  // The token typed in "Authorize" stays in this page's memory: never in localStorage, where any script of this
+  // origin could read it long after the tab is closed.
+  persistAuthorization: false
 });

@@ -8,7 +8,6 @@ transaction (RecordStore.create_many: two bulk statements).
 from __future__ import annotations
 
 import asyncio
-import csv
 import io
 import json
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from yarl import URL
 
 from federation import appkeys
 from federation.api.records import notify_committed
+from federation.csv_safety import SafeCsvWriter
 from federation.web.auth import require_user
 from federation.web.context import WEB
 from federation.web.forms import model_fields
@@ -126,7 +126,7 @@ def _builder(fields: dict[str, Any]) -> Callable[[dict[str, Any] | None, dict[st
 async def template(request: web.Request) -> web.StreamResponse:
     """A CSV file with the expected columns and one example row, ready to open in a spreadsheet."""
     buffer = io.StringIO()
-    csv.writer(buffer, delimiter=";", lineterminator="\r\n").writerows(TEMPLATE_ROWS)
+    SafeCsvWriter(buffer, delimiter=";").writerows(TEMPLATE_ROWS)
     return web.Response(
         body=("\ufeff" + buffer.getvalue()).encode("utf-8"),  # the BOM makes Excel read UTF-8
         content_type="text/csv",

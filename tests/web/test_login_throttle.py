@@ -1,0 +1,131 @@
+"""Login as a CPU attack and a guessing game: budgets are spent before any hash, hashing is bounded, no lockout."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from argon2 import extract_parameters
+
+from federation.web.throttle import LOGIN_GUARD, LoginGuard
+from federation.web.users import hash_password
+from tests.web.conftest import PASSWORD, add_account, csrf_of
+
+
+@pytest.fixture
+async def behind_proxy(
+    aiohttp_client: Any, regies_settings: Any, regies_app_factory: Any, password_hash: str
+) -> TestClient[Any, Any]:
+    """A node behind a reverse proxy it trusts (127.0.0.1), so that X-Forwarded-For names each client."""
+    regies_settings.web.trusted_proxies = ["127.0.0.1"]
+    app, _ = await regies_app_factory()
+    client: TestClient[Any, Any] = await aiohttp_client(app)
+    await add_account(app, password_hash, "marie", "staff")
+    stop_the_clock(client)
+    return client
+
+
+def stop_the_clock(client: TestClient[Any, Any]) -> None:
+    # An argon2 hash takes ~0.2 s: over 20 attempts the buckets would earn a token back, depending on the machine.
+    client.app[LOGIN_GUARD].clock = lambda: 1000.0
+
+
+async def attempt(client: TestClient[Any, Any], username: str, password: str, source: str | None = None) -> Any:
+    """One login attempt, from `source` as the trusted proxy names it (X-Forwarded-For)."""
+    headers = {"X-Forwarded-For": source} if source else {}
+    page = await client.get("/login", headers=headers)
+    return await client.post(
+        "/login",
+        data={"_csrf": csrf_of(await page.text()), "username": username, "password": password},
+        headers=headers,
+        allow_redirects=False,
+    )
+
+
+def guard(client: TestClient[Any, Any]) -> LoginGuard:
+    return client.app[LOGIN_GUARD]
+
+
+async def test_a_client_guessing_fast_gets_429_and_costs_no_more_hashes(behind_proxy: TestClient[Any, Any]) -> None:
+    statuses = [(await attempt(behind_proxy, "marie", f"guess {n}", "203.0.113.5")).status for n in range(20)]
+    assert statuses == [401] * 10 + [429] * 10
+    assert guard(behind_proxy).hashes_run == 10  # the ten refused attempts hashed nothing
+
+    refused = await attempt(behind_proxy, "marie", PASSWORD, "203.0.113.5")  # even the right password, from there
+    assert refused.status == 429
+    assert refused.headers["Retry-After"] == "12"  # 5 attempts a minute: the next one in 12 s
+    page = html.unescape(await refused.text())
+    assert "Trop de tentatives de connexion. Réessayez dans" in page
+    assert "regies_session" not in refused.cookies
+
+    # Not a lockout: marie, from her own machine, logs in at once.
+    assert (await attempt(behind_proxy, "marie", PASSWORD, "198.51.100.7")).status == 303
+    # And Retry-After tells the truth: twelve seconds later, the guesser has one more try.
+    guard(behind_proxy).clock = lambda: 1012.0
+    assert (await attempt(behind_proxy, "marie", "guess 21", "203.0.113.5")).status == 401
+    assert (await attempt(behind_proxy, "marie", "guess 22", "203.0.113.5")).status == 429
+
+
+async def test_an_account_guessed_from_many_clients_is_throttled_whether_it_exists_or_not(
+    behind_proxy: TestClient[Any, Any],
+) -> None:
+    for username in ("marie", "personne"):
+        statuses = [(await attempt(behind_proxy, username, "guess", f"192.0.2.{n}")).status for n in range(1, 26)]
+        assert statuses == [401] * 20 + [429] * 5  # the same answers: they tell nothing about who exists
+    assert guard(behind_proxy).hashes_run == 40
+
+
+async def test_an_unknown_user_costs_a_hash_and_gets_the_same_answer(behind_proxy: TestClient[Any, Any]) -> None:
+    wrong = await attempt(behind_proxy, "marie", "not the password", "198.51.100.1")
+    assert guard(behind_proxy).hashes_run == 1
+    unknown = await attempt(behind_proxy, "personne", "not the password", "198.51.100.2")
+    assert guard(behind_proxy).hashes_run == 2  # a dummy digest is checked: an unknown name takes as long
+    assert (wrong.status, unknown.status) == (401, 401)
+    message = "Identifiant ou mot de passe incorrect."
+    assert message in html.unescape(await wrong.text()) and message in html.unescape(await unknown.text())
+    # The dummy digest is made with the parameters real passwords are hashed with, so it costs the same.
+    dummy = guard(behind_proxy)._dummy_hash
+    assert dummy is not None and extract_parameters(dummy) == extract_parameters(hash_password("x" * 12))
+
+
+async def test_forwarded_addresses_are_ignored_unless_the_proxy_is_trusted(
+    aiohttp_client: Any, regies_app_factory: Any, password_hash: str
+) -> None:
+    app, _ = await regies_app_factory()
+    client = await aiohttp_client(app)
+    await add_account(app, password_hash, "marie", "staff")
+    stop_the_clock(client)
+    statuses = [(await attempt(client, "marie", "guess", f"192.0.2.{n}")).status for n in range(1, 13)]
+    assert statuses == [401] * 10 + [429] * 2  # a made-up X-Forwarded-For does not buy a fresh budget
+
+
+async def test_hashing_is_bounded_and_the_queue_too(
+    aiohttp_client: Any, regies_settings: Any, regies_app_factory: Any, password_hash: str
+) -> None:
+    regies_settings.web.trusted_proxies = ["127.0.0.1"]
+    regies_settings.web.concurrent_password_checks = 1
+    app, _ = await regies_app_factory()
+    client = await aiohttp_client(app)
+    await add_account(app, password_hash, "marie", "staff")
+    login = await client.get("/login")
+    token = csrf_of(await login.text())
+
+    async def one(n: int) -> int:
+        answer = await client.post(
+            "/login",
+            data={"_csrf": token, "username": "marie", "password": f"guess {n}"},
+            headers={"X-Forwarded-For": f"192.0.2.{n}"},
+            allow_redirects=False,
+        )
+        if answer.status == 503:
+            assert answer.headers["Retry-After"] == "1"
+            assert "Le serveur vérifie d'autres connexions" in html.unescape(await answer.text())
+        return answer.status
+
+    statuses = await asyncio.gather(*(one(n) for n in range(1, 15)))
+    assert app[LOGIN_GUARD].busiest == 1  # never two argon2 hashes at once with one slot
+    assert statuses.count(401) == app[LOGIN_GUARD].hashes_run
+    assert statuses.count(503) >= 1 and set(statuses) == {401, 503}  # beyond 8 waiting, "come back in a second"
