@@ -9,7 +9,7 @@ NAME ?=
 NODE_ID ?=
 PORT ?=
 
-.PHONY: install run demo test lint schema clean
+.PHONY: install run demo test lint schema clean mutation
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,14 @@ lint: install
 	$(BIN)/ruff check federation plugins tests bench
 	$(BIN)/ruff format --check federation plugins tests bench
 	$(BIN)/mypy federation plugins
+
+# Mutation testing of the trust modules (cosmic-ray, one mutant at a time; not part of `make test`).
+# make mutation [MODULES="federation/terminal.py ..."] [MINUTES=30]: the mapping is [tool.regies-mutation] in pyproject.toml.
+MODULES ?=
+MINUTES ?=
+mutation: install
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,lint,mutation]'
+	$(BIN)/python -m tests.mutation $(MODULES) $(if $(MINUTES),--minutes $(MINUTES))
 
 schema: install
 	$(BIN)/regies schema export

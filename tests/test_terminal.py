@@ -20,6 +20,9 @@ from federation.terminal import printable
         ("abc\u202edcba", "abc\\u202edcba"),
         ("sep\u2028arator", "sep\\u2028arator"),
         ("a\\x1b", "a\\\\x1b"),
+        # The widest code point written with four digits, and the first that needs eight.
+        ("non\uffffchar", "non\\uffffchar"),
+        ("tag\U000e0001", "tag\\U000e0001"),
         (None, ""),
         (42, "42"),
     ],

@@ -116,6 +116,7 @@ async def test_exported_activities_import_back_as_they_were(
 @pytest.fixture
 async def hub_with_hostile_member(make_node: NodeFactory) -> tuple[Node, dict[str, str]]:
     """A hub whose one approved member called itself with a formula, and a national coordinator's token."""
+    from federation.protocol.keys import fingerprint
     from federation.storage.tokens import create_token
 
     hub = await make_node("hub-national", plugin_settings={"hub": {"enabled": True}})
@@ -127,8 +128,11 @@ async def hub_with_hostile_member(make_node: NodeFactory) -> tuple[Node, dict[st
     auth = {"Authorization": f"Bearer {await create_token(hub.context.engine, 'national', 'national')}"}
     async with hub.session.get(f"{hub.url}/plugins/hub/enrolments?state=pending", headers=auth) as response:
         (pending,) = (await response.json())["items"]
-    async with hub.session.post(f"{hub.url}/plugins/hub/enrolments/{pending['id']}/approve", headers=auth) as answer:
-        assert answer.status == 200
+    # The coordinator confirms the fingerprints the member's operator reads out (here: the member's own keys).
+    confirmed = {"fingerprints": [fingerprint(key.x) for key in member.context.identity.keys.published]}
+    approve = f"{hub.url}/plugins/hub/enrolments/{pending['id']}/approve"
+    async with hub.session.post(approve, json=confirmed, headers=auth) as answer:
+        assert answer.status == 200, await answer.text()
     return hub, auth
 
 
