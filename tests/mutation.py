@@ -56,7 +56,8 @@ class Score:
         rate = f"{100 * self.killed / self.run:.0f}%" if self.run else "-"
         unfinished = f", {self.total - self.run} not run (time budget)" if self.run < self.total else ""
         note = f" — {self.note}" if self.note else ""
-        return f"{self.module}: {self.killed}/{self.run} killed ({rate}), {self.run - self.killed} survived{unfinished}{note}"
+        survived = self.run - self.killed
+        return f"{self.module}: {self.killed}/{self.run} killed ({rate}), {survived} survived{unfinished}{note}"
 
 
 def load_settings(pyproject: Path = ROOT / "pyproject.toml") -> Settings:
@@ -138,7 +139,8 @@ def mutate(target: Target, settings: Settings, minutes: float) -> Score:
     subprocess.run([tools / "cosmic-ray", "init", config, session], cwd=tree, env=env, check=True)
     subprocess.run([tools / "cr-filter-operators", session, config], cwd=tree, env=env, check=True)
     print(f"{target.module}: unmutated tests pass in {elapsed:.0f} s; mutating (budget {minutes:.0f} min)", flush=True)
-    runner = subprocess.Popen([tools / "cosmic-ray", "exec", config, session], cwd=tree, env=env, start_new_session=True)
+    command = [tools / "cosmic-ray", "exec", config, session]
+    runner = subprocess.Popen(command, cwd=tree, env=env, start_new_session=True)
     try:
         runner.wait(timeout=minutes * 60)
     except subprocess.TimeoutExpired:
@@ -154,9 +156,7 @@ def read_score(module: str, session: Path) -> Score:
 
     with use_db(str(session), WorkDB.Mode.open) as db:
         results = [
-            (item, result)
-            for item, result in db.completed_work_items
-            if result.worker_outcome != WorkerOutcome.SKIPPED
+            (item, result) for item, result in db.completed_work_items if result.worker_outcome != WorkerOutcome.SKIPPED
         ]
         skipped = db.num_results - len(results)
         total = db.num_work_items - skipped

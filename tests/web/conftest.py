@@ -43,7 +43,7 @@ async def add_account(
 IN_A_NETWORK = {"hubclient": {"url": "http://hub.invalid"}}
 
 
-async def _node(
+async def node_with_accounts(
     aiohttp_client: Any,
     regies_app_factory: Callable[..., Awaitable[tuple[web.Application, str]]],
     password_hash: str,
@@ -65,7 +65,7 @@ async def node(
 
     `client.regies_auth` holds the node's admin API token headers, to check what the pages wrote.
     """
-    return await _node(aiohttp_client, regies_app_factory, password_hash)
+    return await node_with_accounts(aiohttp_client, regies_app_factory, password_hash)
 
 
 @pytest.fixture
@@ -73,7 +73,7 @@ async def member(
     aiohttp_client: Any, regies_app_factory: Callable[..., Awaitable[tuple[web.Application, str]]], password_hash: str
 ) -> TestClient[Any, Any]:
     """Like `node`, for a node that joined the network's hub (it can submit reports); logged in as `marie`."""
-    client = await _node(aiohttp_client, regies_app_factory, password_hash, IN_A_NETWORK)
+    client = await node_with_accounts(aiohttp_client, regies_app_factory, password_hash, IN_A_NETWORK)
     response = await log_in(client)
     assert response.status == 303, await response.text()
     return client

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import html
 from typing import Any
 
@@ -11,7 +12,9 @@ from sqlalchemy import select, update
 
 from federation import appkeys
 from federation.storage.tables import sessions
-from tests.web.conftest import HTML, PASSWORD, add_account, csrf_of, log_in, login_target
+from federation.web.auth import MAX_NEXT_LENGTH, MAX_PASSWORD_LENGTH
+from federation.web.users import hash_password
+from tests.web.conftest import HTML, PASSWORD, add_account, csrf_of, log_in, login_target, node_with_accounts
 
 
 async def test_login_opens_a_session_with_a_safe_cookie(node: TestClient[Any, Any]) -> None:
@@ -22,6 +25,7 @@ async def test_login_opens_a_session_with_a_safe_cookie(node: TestClient[Any, An
     assert cookie["httponly"] is True
     assert cookie["samesite"] == "Lax"
     assert not cookie["secure"]  # the node's base URL is http://
+    assert cookie["max-age"] == str(12 * 3600)  # `web.session_hours` (12 by default), to the second
     async with node.app[appkeys.ENGINE].connect() as connection:
         stored = (await connection.execute(select(sessions.c.id_hash))).scalars().all()
     assert len(stored) == 1
@@ -90,6 +94,22 @@ async def test_login_keeps_local_paths_with_their_query(node: TestClient[Any, An
     assert (await log_in(node, next_page=target)).headers["Location"] == target
 
 
+async def test_a_next_page_is_kept_up_to_its_length_limit_and_with_any_query(node: TestClient[Any, Any]) -> None:
+    longest = "/admin/activities?q=" + "a" * (MAX_NEXT_LENGTH - len("/admin/activities?q="))
+    searched_newline = "/admin/activities?q=ligne%0Asuivante"  # encoded text in a query is no way off the site
+    for target in (longest, searched_newline):
+        assert (await log_in(node, next_page=target)).headers["Location"] == target
+    assert (await log_in(node, next_page=longest + "a")).headers["Location"] == "/admin"  # one over: dropped
+
+
+async def test_coordinators_land_on_the_first_page_their_role_opens(
+    aiohttp_client: Any, regies_app_factory: Any, password_hash: str
+) -> None:
+    hub = await node_with_accounts(aiohttp_client, regies_app_factory, password_hash, {"hub": {"enabled": True}})
+    await add_account(hub.app, password_hash, "claire", "national")
+    assert (await log_in(hub, username="claire")).headers["Location"] == "/hub"
+
+
 async def test_a_wrong_password_is_refused_in_french(node: TestClient[Any, Any]) -> None:
     response = await log_in(node, password="not the password")
     assert response.status == 401
@@ -104,6 +124,15 @@ async def test_wrong_passwords_never_lock_the_account(node: TestClient[Any, Any]
     for _ in range(5):
         assert (await log_in(node, password="wrong password")).status == 401
     assert (await log_in(node)).status == 303  # the owner still gets in (throttling is per client: see below)
+
+
+async def test_passwords_up_to_the_limit_log_in_and_longer_ones_are_never_hashed(node: TestClient[Any, Any]) -> None:
+    longest, too_long = "p" * MAX_PASSWORD_LENGTH, "p" * (MAX_PASSWORD_LENGTH + 1)
+    await add_account(node.app, hash_password(longest), "longest", "staff")
+    await add_account(node.app, hash_password(too_long), "too-long", "staff")
+    assert (await log_in(node, username="longest", password=longest)).status == 303
+    refused = await log_in(node, username="too-long", password=too_long)  # its own password, one character over
+    assert refused.status == 401 and "regies_session" not in refused.cookies
 
 
 async def test_posts_without_the_csrf_token_are_refused(node: TestClient[Any, Any]) -> None:
@@ -235,6 +264,7 @@ async def test_each_visitor_gets_its_own_csrf_token_before_login(
     mine = csrf_of(await (await node.get("/login")).text())
     theirs = csrf_of(await (await other.get("/login")).text())
     assert mine != theirs
+    assert len(base64.urlsafe_b64decode(mine + "=")) == 32  # 256 random bits: not worth guessing
     assert csrf_of(await (await node.get("/login")).text()) == mine  # stable for one visitor (its cookie)
     stolen = await other.post(
         "/login", data={"_csrf": mine, "username": "marie", "password": PASSWORD}, allow_redirects=False
