@@ -40,12 +40,12 @@ lint: install
 	$(BIN)/mypy federation plugins
 
 # Mutation testing of the trust modules (cosmic-ray, one mutant at a time; not part of `make test`).
-# make mutation [MODULES="federation/terminal.py ..."] [MINUTES=30]: the mapping is [tool.regies-mutation] in pyproject.toml.
+# make mutation [MODULES="federation/terminal.py ..."] [MINUTES=30] [RESUME=1]: the mapping is [tool.regies-mutation] in pyproject.toml.
 MODULES ?=
 MINUTES ?=
 mutation: install
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,lint,mutation]'
-	$(BIN)/python -m tests.mutation $(MODULES) $(if $(MINUTES),--minutes $(MINUTES))
+	$(BIN)/python -m tests.mutation $(MODULES) $(if $(MINUTES),--minutes $(MINUTES)) $(if $(RESUME),--resume)
 
 schema: install
 	$(BIN)/regies schema export

@@ -9,6 +9,7 @@ build/mutation/report.txt keeps the same text.
 
     python -m tests.mutation                      # every module in the mapping
     python -m tests.mutation federation/terminal.py --minutes 10
+    python -m tests.mutation federation/web/auth.py --resume   # the mutants a stopped run did not reach
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ def scratch_environment(tree: Path) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": f"{tree}{os.pathsep}{tree / 'plugins'}", "PYTHONDONTWRITEBYTECODE": "1"}
 
 
-def mutate(target: Target, settings: Settings, minutes: float) -> Score:
+def mutate(target: Target, settings: Settings, minutes: float, resume: bool = False) -> Score:
     slug = target.module.replace("/", "_").removesuffix(".py")
     tree = SCRATCH / slug / "tree"
     copy_tree(tree)
@@ -121,7 +122,9 @@ def mutate(target: Target, settings: Settings, minutes: float) -> Score:
         return Score(target.module, 0, 0, 0, [], f"the unmutated tests fail:\n{baseline.stdout[-3000:]}")
     config = SCRATCH / slug / "cosmic-ray.toml"
     session = SCRATCH / slug / "session.sqlite"
-    session.unlink(missing_ok=True)
+    resuming = resume and session.exists()
+    if not resuming:
+        session.unlink(missing_ok=True)
     # A mutant that makes the tests hang (a loop that never ends) counts as killed after three unmutated runs' time.
     config.write_text(
         "[cosmic-ray]\n"
@@ -136,8 +139,9 @@ def mutate(target: Target, settings: Settings, minutes: float) -> Score:
         encoding="utf-8",
     )
     tools = Path(sys.executable).parent
-    subprocess.run([tools / "cosmic-ray", "init", config, session], cwd=tree, env=env, check=True)
-    subprocess.run([tools / "cr-filter-operators", session, config], cwd=tree, env=env, check=True)
+    if not resuming:
+        subprocess.run([tools / "cosmic-ray", "init", config, session], cwd=tree, env=env, check=True)
+        subprocess.run([tools / "cr-filter-operators", session, config], cwd=tree, env=env, check=True)
     print(f"{target.module}: unmutated tests pass in {elapsed:.0f} s; mutating (budget {minutes:.0f} min)", flush=True)
     command = [tools / "cosmic-ray", "exec", config, session]
     runner = subprocess.Popen(command, cwd=tree, env=env, start_new_session=True)
@@ -175,11 +179,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("modules", nargs="*", help="modules to mutate (default: every module in the mapping)")
     parser.add_argument("--minutes", type=float, default=settings.minutes_per_module, help="budget per module")
+    parser.add_argument(
+        "--resume", action="store_true", help="run only the mutants a previous session left (against today's tests)"
+    )
     args = parser.parse_args(argv)
     chosen = [t for t in settings.targets if not args.modules or t.module in args.modules]
     if missing := set(args.modules) - {t.module for t in chosen}:
         parser.error(f"not in [tool.regies-mutation.modules]: {sorted(missing)}")
-    scores = [mutate(target, settings, args.minutes) for target in chosen]
+    scores = [mutate(target, settings, args.minutes, args.resume) for target in chosen]
     report = "\n".join(
         [*(f"--- survived: {s}" for score in scores for s in score.survivors), "", *(s.line() for s in scores)]
     )
