@@ -43,6 +43,7 @@ lint: install
 # make mutation [MODULES="federation/terminal.py ..."] [MINUTES=30] [RESUME=1]: the mapping is [tool.regies-mutation] in pyproject.toml.
 MODULES ?=
 MINUTES ?=
+RESUME ?=
 mutation: install
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,lint,mutation]'
 	$(BIN)/python -m tests.mutation $(MODULES) $(if $(MINUTES),--minutes $(MINUTES)) $(if $(RESUME),--resume)
