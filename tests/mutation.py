@@ -9,16 +9,18 @@ build/mutation/report.txt keeps the same text.
 
     python -m tests.mutation                      # every module in the mapping
     python -m tests.mutation federation/terminal.py --minutes 10
-    python -m tests.mutation federation/web/auth.py --resume   # the mutants a stopped run did not reach
+    python -m tests.mutation federation/web/auth.py --resume   # unreached mutants and survivors
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shlex
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -123,7 +125,11 @@ def mutate(target: Target, settings: Settings, minutes: float, resume: bool = Fa
     config = SCRATCH / slug / "cosmic-ray.toml"
     session = SCRATCH / slug / "session.sqlite"
     resuming = resume and session.exists()
-    if not resuming:
+    if resuming:
+        # The survivors are tried again too: a resumed session measures the tests as they are now.
+        with contextlib.closing(sqlite3.connect(session)) as db, db:
+            db.execute("DELETE FROM work_results WHERE test_outcome = 'SURVIVED'")
+    else:
         session.unlink(missing_ok=True)
     # A mutant that makes the tests hang (a loop that never ends) counts as killed after three unmutated runs' time.
     config.write_text(
@@ -180,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("modules", nargs="*", help="modules to mutate (default: every module in the mapping)")
     parser.add_argument("--minutes", type=float, default=settings.minutes_per_module, help="budget per module")
     parser.add_argument(
-        "--resume", action="store_true", help="run only the mutants a previous session left (against today's tests)"
+        "--resume", action="store_true", help="run the mutants a stopped session did not reach and its survivors again, against today's tests"
     )
     args = parser.parse_args(argv)
     chosen = [t for t in settings.targets if not args.modules or t.module in args.modules]

@@ -106,6 +106,10 @@ async def test_a_next_page_is_kept_up_to_its_length_limit_and_with_any_query(nod
     assert (await log_in(node, next_page=longest + "a")).headers["Location"] == "/admin"  # one over: dropped
 
 
+async def test_the_login_page_answers_get_only(node: TestClient[Any, Any]) -> None:
+    assert (await node.head("/login")).status == 405  # no page, no pre-login token, for a request without a body
+
+
 async def test_coordinators_land_on_the_first_page_their_role_opens(
     aiohttp_client: Any, regies_app_factory: Any, password_hash: str
 ) -> None:
@@ -156,6 +160,7 @@ async def test_logout_ends_the_session(staff: TestClient[Any, Any]) -> None:
     assert response.headers["Location"] == "/"
     deleted = response.cookies["regies_session"]  # the browser is told to forget the cookie, not just the server
     assert deleted.value == "" and deleted["max-age"] == "0" and deleted["path"] == "/"
+    assert deleted["httponly"] is True and deleted["samesite"] == "Lax"  # the same attributes as the cookie it ends
     async with staff.app[appkeys.ENGINE].connect() as connection:
         assert (await connection.execute(select(sessions))).first() is None
     assert (await staff.get("/admin", allow_redirects=False)).status == 303
