@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("modules", nargs="*", help="modules to mutate (default: every module in the mapping)")
     parser.add_argument("--minutes", type=float, default=settings.minutes_per_module, help="budget per module")
     parser.add_argument(
-        "--resume", action="store_true", help="run the mutants a stopped session did not reach and its survivors again, against today's tests"
+        "--resume", action="store_true", help="run a stopped session's unreached mutants and its survivors again"
     )
     args = parser.parse_args(argv)
     chosen = [t for t in settings.targets if not args.modules or t.module in args.modules]
