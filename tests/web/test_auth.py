@@ -71,6 +71,8 @@ OFF_SITE = [
     " //evil.example",
     "evil.example",
     "/admin\x00",
+    "/admin?q=\r\nSet-Cookie: regies_session=fixed",  # a header of the attacker's in the answer
+    "/admin\x7f",
     "/" + "a" * 3000,
 ]
 
@@ -103,6 +105,8 @@ async def test_a_next_page_is_kept_up_to_its_length_limit_and_with_any_query(nod
     )
     for target in kept_as_sent:
         assert (await log_in(node, next_page=target)).headers["Location"] == target
+    typed_space = await log_in(node, next_page="/admin/activities?q=espaces verts")  # nor one typed in a search
+    assert typed_space.headers["Location"] == "/admin/activities?q=espaces+verts"
     assert (await log_in(node, next_page=longest + "a")).headers["Location"] == "/admin"  # one over: dropped
 
 
