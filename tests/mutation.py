@@ -75,7 +75,7 @@ def load_settings(pyproject: Path = ROOT / "pyproject.toml") -> Settings:
         if unknown := set(entry) - {"tests", "k"}:
             raise SystemExit(f"[tool.regies-mutation.modules.{module!r}]: unknown key(s) {sorted(unknown)}")
         for path in (module, *entry["tests"]):
-            if not (ROOT / path).is_file():
+            if not (ROOT / path.split("::")[0]).is_file():  # a test file, or one test in it (`file::name`)
                 raise SystemExit(f"[tool.regies-mutation.modules.{module!r}]: no file {path}")
         selection = " and ".join(f"({k})" for k in (default_selection, entry.get("k", "")) if k)
         targets.append(Target(module, tuple(entry["tests"]), selection))
