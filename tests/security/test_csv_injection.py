@@ -109,8 +109,9 @@ async def test_exported_activities_import_back_as_they_were(
     listing = await (await client.get("/api/v1/activities?limit=10", headers=auth)).json()
     assert [item["title"] for item in listing["items"]] == [HYPERLINK, HYPERLINK]
     second = await (await client.get("/api/v1/export/activities?format=csv")).text()
-    titles = [row["title"] for row in csv.DictReader(io.StringIO(second))]
-    assert titles == ["'" + HYPERLINK, "'" + HYPERLINK]  # one quote each, however many round trips
+    rows = list(csv.DictReader(io.StringIO(second)))
+    assert [row["title"] for row in rows] == ["'" + HYPERLINK, "'" + HYPERLINK]  # one quote each, every round trip
+    assert [row["deleted"] for row in rows] == ["false", "false"]  # a boolean reads as a word, not as 0 or 1
 
 
 @pytest.fixture
