@@ -123,10 +123,11 @@ async def test_coordinators_land_on_the_first_page_their_role_opens(
 
 
 async def test_a_wrong_password_is_refused_in_french(node: TestClient[Any, Any]) -> None:
-    response = await log_in(node, password="not the password")
+    response = await log_in(node, password="not the password", next_page="/admin/activities")
     assert response.status == 401
     page = await response.text()
     assert "Identifiant ou mot de passe incorrect." in page
+    assert 'name="next" value="/admin/activities"' in page  # the second try still goes where the user was going
     assert "regies_session" not in response.cookies
     unknown = await log_in(node, username="nobody")
     assert unknown.status == 401
