@@ -27,6 +27,8 @@ from . import enrolment
 from .coordination import (
     MAX_COMMENT,
     decide_enrolment,
+    effective_state,
+    hub_reviews,
     parse_period,
     received_reports,
     regional_only,
@@ -198,13 +200,20 @@ async def member_status(request: web.Request) -> web.StreamResponse:
     node_id = signed.peer.node_id
     found = [e.describe() for e in await enrolment.list_enrolments(engine) if e.node_id == node_id]
     async with engine.connect() as connection:
-        reports = [
-            {"id": row.id, "period": row.period, "version": row.version, "state": row.status}
-            for row in await connection.execute(
-                select(records.c.id, records.c.period, records.c.version, records.c.status).where(
-                    records.c.kind == "report", records.c.origin == node_id, records.c.deleted.is_(False)
-                )
+        rows = await connection.execute(
+            select(records.c.id, records.c.period, records.c.version, records.c.status).where(
+                records.c.kind == "report", records.c.origin == node_id, records.c.deleted.is_(False)
             )
+        )
+        reviews = await hub_reviews(connection, {node_id})
+        reports = [
+            {
+                "id": row.id,
+                "period": row.period,
+                "version": row.version,
+                "state": effective_state(row.status, row.version, reviews.get((node_id, row.id), [])),
+            }
+            for row in rows
         ]
     return json_response(json.dumps({"node_id": node_id, "enrolments": found, "reports": reports}))
 
