@@ -77,24 +77,30 @@ def check_authors(rows: Sequence[Row], sender_is_hub: bool) -> None:
         if role not in KIND_AUTHORS.get(kind, frozenset({MEMBER, HUB})):
             offender = next(row for row in rows if row[_KIND] == kind)
             raise BatchRejected(
-                403, f"record {offender[_ID]}: a {role} may not author a '{kind}' record (the network's hub does)"
+                403,
+                f"record {offender[_ID]}: a {role} may not author a '{kind}' record (the network's hub does)",
+                "not-author",
             )
     for kind in kinds & ONE_PER_ORIGIN:
         live = {row[_ID] for row in rows if row[_KIND] == kind and not row[_DELETED]}
         if len(live) > 1:
-            raise BatchRejected(409, f"an origin has one {kind} record; this batch holds {len(live)}: {sorted(live)}")
+            raise BatchRejected(
+                409, f"an origin has one {kind} record; this batch holds {len(live)}: {sorted(live)}", "conflict"
+            )
 
 
 class BatchRejected(Exception):
     """The batch as a whole is refused (nothing is stored); `status` is the HTTP status to answer with."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, slug: str | None = None) -> None:
         super().__init__(message)
         self.status = status
+        # The problem type an HTTP answer names; by default from the status (403: spoofed-origin, else validation).
+        self.slug = slug or ("spoofed-origin" if status == 403 else "validation")
 
-    def __reduce__(self) -> tuple[type[BatchRejected], tuple[int, str]]:
-        # Raised in worker processes too (federation.protocol.batchparser): pickled with its status.
-        return (BatchRejected, (self.status, str(self)))
+    def __reduce__(self) -> tuple[type[BatchRejected], tuple[int, str, str]]:
+        # Raised in worker processes too (federation.protocol.batchparser): pickled with its status and slug.
+        return (BatchRejected, (self.status, str(self), self.slug))
 
 
 class _WireEnvelope(BaseModel):
@@ -304,7 +310,7 @@ async def apply_rows(connection: AsyncConnection, rows: list[Row]) -> int:
         if _ONE_PROFILE_INDEX in str(exc) or _ONE_PROFILE_SQLITE in str(exc):
             origins = sorted({row[_ORIGIN] for row in rows if row[_KIND] in ONE_PER_ORIGIN})
             raise BatchRejected(
-                409, f"an origin has one profile: {', '.join(origins)} already has another live node record"
+                409, f"an origin has one profile: {', '.join(origins)} already has another live node record", "conflict"
             ) from exc
         raise
     return max(int(result.rowcount or 0), 0)

@@ -155,17 +155,13 @@ async def inbox(request: web.Request) -> web.StreamResponse:
             fresh = await persistence.claim_inbox_batch(connection, sender, batch_id, len(rows))
             applied = await apply_rows(connection, rows) if fresh else 0
     except BatchRejected as exc:
-        raise Problem(exc.status, str(exc), slug=_REJECTION_SLUGS.get(exc.status, "validation")) from exc
+        raise Problem(exc.status, str(exc), slug=exc.slug) from exc
     plugins = request.config_dict[appkeys.PLUGINS]
     if fresh and rows and plugins.wants_replicas():
         await plugins.records_replicated(sender, StoredDocuments(rows), request.config_dict[FEDERATION])
     status = "applied" if fresh else "duplicate"
     answer = {"batch_id": batch_id, "status": status, "received": len(rows), "applied": applied}
     return signed_response(request, signed, json.dumps(answer).encode(), status=202)
-
-
-# 403: a record its sender may not author (another origin's, or a kind only the hub authors); 409: a second profile.
-_REJECTION_SLUGS = {403: "spoofed-origin", 409: "conflict"}
 
 
 def add_routes(app: web.Application) -> None:

@@ -138,7 +138,7 @@ def effective_state(claimed: str, version: int, reviews: Sequence[Mapping[str, A
     earlier = [decision for reviewed, decision in decisions if reviewed < version]
     if claimed == ReportState.RETURNED and earlier and earlier[-1] == claimed:
         return claimed
-    return ReportState.SUBMITTED.value
+    return str(ReportState.SUBMITTED.value)
 
 
 async def member_places(engine: AsyncEngine) -> dict[str, dict[str, Any]]:
