@@ -984,8 +984,8 @@ async def baseline_ingest(dsn: str, tuples: list[tuple], table: str, copy: bool)
     assignments = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS if c not in ("id", "origin"))
     upsert = (
         f"INSERT INTO {table} ({', '.join(COLUMNS)}) VALUES ({', '.join(f'${n}' for n in range(1, len(COLUMNS) + 1))}) "
-        f"ON CONFLICT (id) DO UPDATE SET {assignments} "
-        f"WHERE {table}.version < excluded.version AND {table}.origin = excluded.origin"
+        f"ON CONFLICT (id, origin) DO UPDATE SET {assignments} "
+        f"WHERE {table}.version < excluded.version"
     )
     connection = await asyncpg.connect(dsn)
     try:

@@ -10,6 +10,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from federation import SCHEMA_VERSION, __version__
 from federation.schema.records import RECORD_KINDS, RecordEnvelope
+from federation.schema.types import NODE_ID_PATTERN
 
 REF = "#/components/schemas/{model}"
 JSON = "application/json"
@@ -136,6 +137,14 @@ def _link(operation_id: str) -> dict[str, Any]:
 _ETAG = {"ETag": {"schema": {"type": "string"}, "description": "Version tag for If-None-Match / If-Match."}}
 _SECURED: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 _ID_PARAM = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+_ORIGIN_PARAM = {
+    "name": "origin",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "string", "pattern": NODE_ID_PATTERN},
+    "description": "The node whose record this is: a record is (origin, id), and another node's record may carry "
+    "the same id. Without it: this node's own record with this id, else the only other node's record with it.",
+}
 _IF_MATCH = {
     "name": "If-Match",
     "in": "header",
@@ -294,11 +303,13 @@ def build_openapi(
                 "summary": f"Get {_with_article(kind.name)}",
                 "tags": [kind.collection],
                 "security": read_security,
-                "parameters": [_IF_NONE_MATCH],
+                "parameters": [_ORIGIN_PARAM, _IF_NONE_MATCH],
                 "responses": {
                     "200": _json("The record.", record_ref, _ETAG),
                     "304": {"description": "Unchanged."},
+                    "400": _problem("Invalid origin, or an unknown query parameter."),
                     "404": _problem("No such record."),
+                    "409": _problem("Without `origin`: several other nodes hold a record with this id (name one)."),
                     "410": _problem("The record was deleted."),
                     **read_errors,
                 },
@@ -427,7 +438,11 @@ def build_openapi(
                 },
                 "400": _problem("Malformed JSON."),
                 "401": _problem("Missing, invalid, stale or replayed signature, or unknown node or key."),
-                "403": _problem("A record's origin is not the signing node."),
+                "403": _problem(
+                    "A record's origin is not the signing node, or its kind is not the signer's to author "
+                    "(reviews come from the receiver's hub only)."
+                ),
+                "409": _problem("A second live profile (`node` record) of the signing node."),
                 "413": _problem("Batch larger than the configured limit."),
                 "422": _problem("Invalid batch or record."),
             },

@@ -25,7 +25,7 @@ PROFILE_ID = web.AppKey("profile_id", str)
 
 async def get_node(request: web.Request) -> web.StreamResponse:
     profile_id = request.app[PROFILE_ID]
-    row = await request.app[appkeys.READER].get("node", profile_id)
+    row = await request.app[appkeys.READER].get("node", profile_id, request.app[appkeys.STORE].node_id)
     if row is None or row.deleted:
         raise Problem(404, "this node has no profile yet; run `regies init`", slug="not-found")
     etag = f'"{profile_id}.{row.version}"'
@@ -39,7 +39,7 @@ async def put_node(request: web.Request) -> web.StreamResponse:
     profile_id = request.app[PROFILE_ID]
     payload = await read_json_object(request)
     plugins = request.app[appkeys.PLUGINS]
-    previous = await request.app[appkeys.READER].get("node", profile_id)
+    previous = await request.app[appkeys.READER].get("node", profile_id, request.app[appkeys.STORE].node_id)
     previous_doc = json.loads(previous.body) if previous is not None else None
     data = validate_record_data(NODE_KIND, payload, plugins, previous_doc)
     # If-Match is checked once the body is known to be valid: an invalid body is a 4xx whatever If-Match says.

@@ -40,7 +40,7 @@ from federation.schema.records import (
 )
 from federation.schema.types import KEY_PATTERN, NODE_ID_PATTERN, Category
 from federation.storage.mapping import to_micros
-from federation.storage.reader import ListQuery
+from federation.storage.reader import ListQuery, RecordRow, local_first
 from federation.storage.records import (
     RecordError,
     RecordGone,
@@ -266,7 +266,7 @@ class RecordCollection:
         if self.kind.name in PRIVATE_KINDS:
             await require_token(request)
         record_id = _record_id(request)
-        row = await request.app[appkeys.READER].get(self.kind.name, record_id)
+        row = await self._addressed(request, record_id)
         if row is None:
             raise Problem(404, f"no {self.kind.name} with id {record_id}", slug="not-found")
         if row.deleted:
@@ -275,6 +275,31 @@ class RecordCollection:
         if not_modified(request, etag):
             return web.Response(status=304, headers={"ETag": etag})
         return json_response(row.body, etag=etag)
+
+    async def _addressed(self, request: web.Request, record_id: str) -> RecordRow | None:
+        """The record a path names: `(origin, id)` with `?origin=`; without it, this node's own record with that id,
+        else the one other origin's record with it (409 if several origins hold one: the client names which)."""
+        unknown = sorted(set(request.query) - {"origin"})
+        if unknown:
+            raise _bad_query(unknown[0], "is not supported here (allowed: origin)")
+        reader = request.app[appkeys.READER]
+        if "origin" in request.query:
+            try:
+                origin = _ORIGIN.check(request.query["origin"])
+            except ValueError as exc:
+                raise _bad_query("origin", str(exc)) from exc
+            return await reader.get(self.kind.name, record_id, origin)
+        found = await reader.find(self.kind.name, record_id)
+        node_id = request.app[appkeys.STORE].node_id
+        if len(found) > 1 and all(row.origin != node_id for row in found):
+            origins = ", ".join(row.origin for row in found)
+            raise Problem(
+                409,
+                f"several origins hold a {self.kind.name} with id {record_id} ({origins}): name one with ?origin=",
+                slug="ambiguous-id",
+                errors=[{"pointer": "/origin", "detail": f"one of {origins}", "code": "ambiguous_id"}],
+            )
+        return local_first(found, node_id)
 
     async def _builder(
         self, request: web.Request, data: BaseModel, actor: Actor
@@ -305,7 +330,7 @@ class RecordCollection:
         record_id = _record_id(request)
         payload = await read_json_object(request)
         plugins = request.app[appkeys.PLUGINS]
-        previous = await request.app[appkeys.READER].get(self.kind.name, record_id)
+        previous = await request.app[appkeys.READER].get(self.kind.name, record_id, request.app[appkeys.STORE].node_id)
         previous_doc = json.loads(previous.body) if previous is not None and not previous.deleted else None
         data = validate_record_data(self.kind, payload, plugins, previous_doc)
         # If-Match is checked once the body is known to be valid: an invalid body is a 4xx whatever If-Match says.

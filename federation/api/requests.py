@@ -164,7 +164,7 @@ async def if_match_version(request: web.Request, kind: str, record_id: str) -> i
             versions.add(int(version))
     if not versions:
         raise Problem(412, "If-Match does not name a version of this record", slug="precondition-failed")
-    current = await request.app[appkeys.READER].get(kind, record_id)
+    current = await request.app[appkeys.READER].get(kind, record_id, request.app[appkeys.STORE].node_id)
     if current is not None and current.version in versions:
         return int(current.version)
     # None matches now: the store answers 412 (or 404/410) when it compares this one with the stored version.

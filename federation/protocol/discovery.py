@@ -45,7 +45,7 @@ def base_url(request: web.Request) -> str:
 async def discovery_document(request: web.Request) -> dict[str, Any]:
     app = request.app
     identity = app[IDENTITY]
-    profile = await app[appkeys.READER].get("node", app[PROFILE_ID])
+    profile = await app[appkeys.READER].get("node", app[PROFILE_ID], identity.node_id)
     name = json.loads(profile.body).get("name") if profile and not profile.deleted else identity.node_id
     return build_discovery(identity, base_url(request), name, app[appkeys.PLUGINS])
 

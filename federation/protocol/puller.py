@@ -14,7 +14,15 @@ from typing import Any
 from urllib.parse import quote
 
 from federation.protocol import persistence, pull_lease
-from federation.protocol.apply import BatchRejected, ParsedPage, StoredDocuments, apply_rows, gc_paused, page_rows
+from federation.protocol.apply import (
+    BatchRejected,
+    ParsedPage,
+    StoredDocuments,
+    apply_rows,
+    check_authors,
+    gc_paused,
+    page_rows,
+)
 from federation.protocol.child_process import ChildFailed
 from federation.protocol.context import FederationContext
 from federation.protocol.page_parsers import PARSE_HERE_AFTER, PageParsers
@@ -326,6 +334,7 @@ async def _pull(
                 if not next_page.done():
                     await _late(next_page, network_wait, sink)
                 page = next_page.result()
+                check_authors(page.rows, peer.is_hub)
                 if page.more and not backlog:
                     # A backlog: worth parser processes (if it is long enough to repay their start-up) and, on
                     # SQLite, a writer process, which takes this first page too: it starts in less time than

@@ -16,6 +16,7 @@ from federation.protocol.apply import (
     BatchRejected,
     StoredDocuments,
     apply_rows,
+    check_authors,
 )
 from federation.protocol.batchparser import BATCH_PARSER
 from federation.protocol.context import FEDERATION
@@ -147,14 +148,14 @@ async def inbox(request: web.Request) -> web.StreamResponse:
     sender = signed.peer.node_id
     try:
         parsed = await request.config_dict[BATCH_PARSER].parse(signed.body, sender)
+        check_authors(parsed.rows, signed.peer.is_hub)
+        rows, batch_id = parsed.rows, parsed.batch_id
+        engine = request.config_dict[appkeys.ENGINE]
+        async with engine.begin() as connection:
+            fresh = await persistence.claim_inbox_batch(connection, sender, batch_id, len(rows))
+            applied = await apply_rows(connection, rows) if fresh else 0
     except BatchRejected as exc:
-        slug = "spoofed-origin" if exc.status == 403 else "validation"
-        raise Problem(exc.status, str(exc), slug=slug) from exc
-    rows, batch_id = parsed.rows, parsed.batch_id
-    engine = request.config_dict[appkeys.ENGINE]
-    async with engine.begin() as connection:
-        fresh = await persistence.claim_inbox_batch(connection, sender, batch_id, len(rows))
-        applied = await apply_rows(connection, rows) if fresh else 0
+        raise Problem(exc.status, str(exc), slug=exc.slug) from exc
     plugins = request.config_dict[appkeys.PLUGINS]
     if fresh and rows and plugins.wants_replicas():
         await plugins.records_replicated(sender, StoredDocuments(rows), request.config_dict[FEDERATION])

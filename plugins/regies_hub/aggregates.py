@@ -8,8 +8,10 @@ from a UNION ALL of the grouping levels.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import text
@@ -123,6 +125,22 @@ def _indicator_values(dialect: str) -> str:
     return ", json_each(r.body, '$.indicators') AS iv"
 
 
+def _number(dialect: str) -> str:
+    """An indicator value as a number to sum. PostgreSQL sums `numeric` (exact, unbounded): a sum of doubles
+    beyond the largest one is an error there, and the query a 500; totals come back through _finite."""
+    return "CAST(iv.value AS numeric)" if dialect == "postgresql" else "CAST(iv.value AS REAL)"
+
+
+def _finite(value: Any) -> Any:
+    """A total as JSON and spreadsheets can hold it: a float, or None where it exceeds the largest double (SQLite
+    sums doubles to infinity, which JSON cannot write; a numeric sum from PostgreSQL becomes infinite as a float)."""
+    if isinstance(value, Decimal):
+        value = float(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 def _indicator_map(registry: Registry) -> tuple[str, dict[str, Any]]:
     """A VALUES table mapping each indicator to its service type and field of action (from the plugins)."""
     rows: list[str] = []
@@ -150,7 +168,7 @@ async def indicator_table(
     # The area comes last so that ROLLUP's first subtotal is each indicator's total over the whole scope.
     keys = ["im.category", "im.service_type", "iv.key", *area]
     aliases = ["category", "service_type", "indicator", *(["area"] if area else [])]
-    number = "CAST(iv.value AS double precision)" if dialect == "postgresql" else "CAST(iv.value AS REAL)"
+    number = _number(dialect)
     state_params = {f"state{n}": state for n, state in enumerate(states)}
     body = (
         f"FROM records r JOIN geo g ON g.origin = r.origin {_indicator_values(dialect)} "
@@ -212,7 +230,7 @@ async def trends(
 ) -> list[dict[str, Any]]:
     """One indicator's total per reporting period, oldest first."""
     dialect = engine.dialect.name
-    number = "CAST(iv.value AS double precision)" if dialect == "postgresql" else "CAST(iv.value AS REAL)"
+    number = _number(dialect)
     state_params = {f"state{n}": state for n, state in enumerate(states)}
     sql = (
         f"WITH {MEMBERS_CTE} "
@@ -228,4 +246,4 @@ async def trends(
 async def _rows(engine: AsyncEngine, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
     async with engine.connect() as connection:
         result = await connection.execute(text(sql), params)
-        return [dict(row) for row in result.mappings()]
+        return [{key: _finite(value) for key, value in row.items()} for row in result.mappings()]

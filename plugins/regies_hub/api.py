@@ -29,7 +29,9 @@ from .coordination import (
     MAX_COMMENT,
     MAX_ENROLMENT_ID,
     decide_enrolment,
+    effective_state,
     enrolment_problem,
+    hub_reviews,
     parse_period,
     received_reports,
     regional_only,
@@ -298,13 +300,20 @@ async def member_status(request: web.Request) -> web.StreamResponse:
     node_id = signed.peer.node_id
     found = [e.describe() for e in await enrolment.list_enrolments(engine) if e.node_id == node_id]
     async with engine.connect() as connection:
-        reports = [
-            {"id": row.id, "period": row.period, "version": row.version, "state": row.status}
-            for row in await connection.execute(
-                select(records.c.id, records.c.period, records.c.version, records.c.status).where(
-                    records.c.kind == "report", records.c.origin == node_id, records.c.deleted.is_(False)
-                )
+        rows = await connection.execute(
+            select(records.c.id, records.c.period, records.c.version, records.c.status).where(
+                records.c.kind == "report", records.c.origin == node_id, records.c.deleted.is_(False)
             )
+        )
+        reviews = await hub_reviews(connection, {node_id})
+        reports = [
+            {
+                "id": row.id,
+                "period": row.period,
+                "version": row.version,
+                "state": effective_state(row.status, row.version, reviews.get((node_id, row.id), [])),
+            }
+            for row in rows
         ]
     return json_response(json.dumps({"node_id": node_id, "enrolments": found, "reports": reports}))
 

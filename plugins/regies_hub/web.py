@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import json
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from federation import appkeys
@@ -19,7 +17,6 @@ from federation.plugins import Registry
 from federation.problems import Problem
 from federation.schema.geo import DEPARTMENTS, REGIONS
 from federation.schema.records import ReviewDecision
-from federation.storage.tables import records
 from federation.web import HUB_ROLES, WebUser, language, render, require_user, translate
 from federation.web.labels import N_
 from federation.web.rendering import category_label
@@ -221,41 +218,12 @@ async def export(request: web.Request, settings: HubSettings) -> web.StreamRespo
 # --- Report validation --------------------------------------------------------------------------------
 
 
-async def review_decisions(engine: AsyncEngine, origins: set[str]) -> dict[tuple[str, str, int], str]:
-    """The hub's decision on each reviewed report version of these régies (the report itself says so only once
-    the régie has received the decision and sent its report back)."""
-    if not origins:
-        return {}
-    async with engine.connect() as connection:
-        rows = await connection.execute(
-            select(records.c.body)
-            .where(records.c.kind == "review", records.c.deleted.is_(False), records.c.audience.in_(sorted(origins)))
-            .order_by(records.c.updated_at_us)
-        )
-        decisions = {}
-        for (body,) in rows:
-            review = json.loads(body)
-            decisions[(review["report_origin"], review["report_id"], int(review["report_version"]))] = review[
-                "decision"
-            ]
-    return decisions
-
-
-def _state(report: Mapping[str, Any], decisions: Mapping[tuple[str, str, int], str]) -> str:
-    state = str(report["state"])
-    if state == "submitted":
-        return decisions.get((report["origin"], report["id"], int(report["version"])), state)
-    return state
-
-
 async def report_list(request: web.Request) -> web.StreamResponse:
     user = await _coordinator(request)
     period_key = request.query.get("period") or str(dt.date.today().year)
     period = parse_period({"period": period_key})
-    items = await received_reports(_engine(request), period, user)
-    decisions = await review_decisions(_engine(request), {item["origin"] for item in items})
+    items = await received_reports(_engine(request), period, user)  # states as the hub's own reviews make them
     for item in items:
-        item["state"] = _state(item, decisions)
         item["region_name"] = area_name(Scope("national"), item["region"])
     context = {"period": period.key, "periods": period_choices(dt.date.today()), "reports": items}
     return await render(request, "hub/reports.html", context)
@@ -267,8 +235,7 @@ async def _report_page(
     origin, report_id = request.match_info["origin"], request.match_info["id"]
     engine, registry, lang = _engine(request), _registry(request), language(request)
     member, report = await received_report(engine, user, origin, report_id)
-    decisions = await review_decisions(engine, {origin})
-    state = _state({**report, "origin": origin, "id": report_id}, decisions)
+    state = report["state"]
     indicators = [
         (_indicator_label(registry, key, lang), figure(value) if isinstance(value, int | float) else value)
         for key, value in sorted(report.get("indicators", {}).items())

@@ -83,7 +83,7 @@ async def _join(args: argparse.Namespace, settings: Settings, config: HubClientS
     reader = await open_reader(context.engine, settings.database_url)
     try:
         profile_id = await get_meta(context.engine, "profile_id")
-        row = await reader.get("node", profile_id or "")
+        row = await reader.get("node", profile_id or "", context.identity.node_id)
     finally:
         await reader.close()
     if row is None:
