@@ -25,7 +25,9 @@ def cmd_init(args: argparse.Namespace) -> int:
     from federation.bootstrap import init_node
 
     settings = command_settings(args)
-    result = asyncio.run(init_node(settings, name=args.name, kind=args.kind, node_id=args.node_id))
+    result = asyncio.run(
+        init_node(settings, name=args.name, kind=args.kind, node_id=args.node_id, base_url=args.base_url)
+    )
     if not result.created:
         print(f"Node '{result.node_id}' is already initialised in {settings.data_dir}; nothing changed.")
         print(f"Admin token file: {settings.admin_token_file}")
@@ -51,6 +53,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from federation.observability import configure_logging
 
     configure_logging(settings.log.level, settings.log.format)
+    check_base_url(settings)
     app = create_app(settings, upgrade_database=not args.no_upgrade)
     host, port = settings.server.host, settings.server.port
     print(f"Régies federation node serving on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
@@ -64,6 +67,31 @@ def cmd_serve(args: argparse.Namespace) -> int:
         access_log=logging.getLogger("aiohttp.access") if settings.log.access_log else None,
     )
     return 0
+
+
+def check_base_url(settings: Settings) -> None:
+    """`regies serve` needs to know the node's own URL (signatures are checked against it, never against the Host
+    header): CommandError when it is empty on a node other nodes reach through a non-loopback interface."""
+    from urllib.parse import urlsplit
+
+    from federation.config import is_loopback_host
+
+    server = settings.server
+    if not server.base_url:
+        if not is_loopback_host(server.host):
+            raise CommandError(
+                f"server.base_url is empty and this node listens on {server.host}: set base_url in [server] of "
+                "regies.toml (or REGIES_SERVER__BASE_URL) to the address other nodes reach it at, "
+                "e.g. https://regie.example.org"
+            )
+        return
+    configured = urlsplit(server.base_url)
+    if configured.hostname and is_loopback_host(configured.hostname) and configured.port != server.port:
+        log.warning(
+            "server.base_url is %s but this node listens on port %d: other nodes' requests will not verify",
+            server.base_url,
+            server.port,
+        )
 
 
 def cmd_token_create(args: argparse.Namespace) -> int:
@@ -273,6 +301,11 @@ def build_parser(extra_commands: dict[str, Command] | None = None) -> argparse.A
     init.add_argument("--name", default="Régie de quartier (à renommer)", help="the régie's name")
     init.add_argument("--kind", choices=["quartier", "territoire"], default="quartier")
     init.add_argument("--node-id", help="node identifier (default: derived from the name)")
+    init.add_argument(
+        "--base-url",
+        help="this node's public URL, e.g. https://regie.example.org (default for a node on 127.0.0.1: "
+        "http://127.0.0.1:<port>)",
+    )
     init.set_defaults(handler=cmd_init)
 
     serve = commands.add_parser("serve", help="run the node's HTTP server (upgrades the database first)")

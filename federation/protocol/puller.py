@@ -326,6 +326,8 @@ async def _pull(
                 if not next_page.done():
                     await _late(next_page, network_wait, sink)
                 page = next_page.result()
+                if len(page.rows) > limit:
+                    raise PullError(f"the peer answered {len(page.rows)} records to a request for at most {limit}")
                 if page.more and not backlog:
                     # A backlog: worth parser processes (if it is long enough to repay their start-up) and, on
                     # SQLite, a writer process, which takes this first page too: it starts in less time than
