@@ -64,8 +64,8 @@ class HttpResponse:
 
 
 def split_keyid(keyid: str) -> tuple[str, str]:
-    node_id, separator, kid = keyid.partition("#")
-    if not separator or not node_id or not kid:
+    node_id, _, kid = keyid.partition("#")
+    if not node_id or not kid:  # without '#', kid is empty
         raise SignatureError(f"keyid '{keyid}' is not of the form <node id>#<key id>")
     return node_id, kid
 
