@@ -282,7 +282,7 @@ class Server:
 
 def start_server(name: str, argv: list[str], log_dir: Path, extra_env: dict[str, str] | None = None) -> Server:
     port = free_port()
-    env = {**os.environ, **SERVER_ENV, **(extra_env or {})}
+    env = {**os.environ, **SERVER_ENV, **(extra_env or {}), "REGIES_SERVER__BASE_URL": f"http://127.0.0.1:{port}"}
     log_path = log_dir / f"{name.replace(' ', '-')}.log"
     with log_path.open("wb") as log:
         # A session of its own: Ctrl-C reaches only the bench, which then stops the servers itself.

@@ -76,7 +76,7 @@ def create_app(settings: Settings, plugins: Plugins | None = None, *, upgrade_da
             app[appkeys.READER] = reader
             identity = NodeIdentity(node_id, await load_or_create_keys(engine, settings.keys_dir, node_id))
             app[IDENTITY] = identity
-            client = FederationClient(identity, timeout_s=settings.federation.request_timeout_s)
+            client = FederationClient(identity, settings.federation)
             app[CLIENT] = client
             context = FederationContext(
                 engine, identity, client, settings.federation, app[appkeys.PLUGINS], app[appkeys.STORE]

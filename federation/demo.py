@@ -51,6 +51,8 @@ push_interval_s = 1
 retry_initial_s = 1
 retry_max_s = 5
 breaker_cooldown_s = 5
+# Every demo node runs on 127.0.0.1: a real node contacts only public https addresses (docs/operations.md).
+allow_private_addresses = true
 """
 
 
@@ -119,11 +121,13 @@ def choose_ports(base_port: int, count: int) -> list[int]:
 
 
 def configure_node(data_dir: Path, port: int, hub_url: str | None = None, fingerprint: str | None = None) -> None:
-    """Set the port in the node's regies.toml (its public URL derives from it), fast sync, and the hub client."""
+    """Set the port and the public URL in the node's regies.toml, fast sync, and the hub client."""
     path = data_dir / "regies.toml"
-    text, found = re.subn(r"(?m)^port = [0-9]+$", f"port = {port}", path.read_text(encoding="utf-8"), count=1)
-    if not found:
-        raise DemoError(f"{path} has no `port = …` line in [server]")
+    text = path.read_text(encoding="utf-8")
+    for line, value in (("port", str(port)), ("base_url", f'"http://127.0.0.1:{port}"')):
+        text, found = re.subn(rf"(?m)^{line} = .+$", f"{line} = {value}", text, count=1)
+        if not found:
+            raise DemoError(f"{path} has no `{line} = …` line in [server]")
     text += DEMO_FEDERATION_SETTINGS
     if hub_url is not None:
         text += f'\n[plugins.hubclient]\nurl = "{hub_url}"\nfingerprint = "{fingerprint}"\n'

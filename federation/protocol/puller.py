@@ -334,6 +334,8 @@ async def _pull(
                 if not next_page.done():
                     await _late(next_page, network_wait, sink)
                 page = next_page.result()
+                if len(page.rows) > limit:
+                    raise PullError(f"the peer answered {len(page.rows)} records to a request for at most {limit}")
                 check_authors(page.rows, peer.is_hub)
                 if page.more and not backlog:
                     # A backlog: worth parser processes (if it is long enough to repay their start-up) and, on

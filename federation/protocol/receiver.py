@@ -26,6 +26,7 @@ from federation.protocol.persistence import Peer
 from federation.protocol.signing import (
     HttpMessage,
     SignatureError,
+    check_request_form,
     sign_response,
     signature_keyid,
     split_keyid,
@@ -84,8 +85,15 @@ async def authenticate(request: web.Request) -> SignedRequest:
             f"node '{node_id}' is not a peer of this node: this node's operator must add it first "
             f"(`regies peer add <address of {node_id}>`)"
         )
+    body = await request.read()
     key = peer.key(kid)
     if key is None:
+        # A key not pinned yet may come from a rotation; the peer's discovery document is fetched only for a
+        # request that is well formed in every way the key is not needed for (and at most every so often).
+        try:
+            check_request_form(request.headers, body, max_age=max_age)
+        except SignatureError as exc:
+            raise _unauthorized(str(exc)) from exc
         peer = await refresh_pinned_keys(engine, app[CLIENT], peer)
         key = peer.key(kid)
         if key is None:
@@ -94,7 +102,7 @@ async def authenticate(request: web.Request) -> SignedRequest:
             )
     if not key.valid_at(int(utcnow().timestamp())):
         raise _unauthorized(f"key '{kid}' of node '{node_id}' has expired")
-    body = await request.read()
+    # The URL the signer meant is checked against this node's own (server.base_url), never the Host header.
     target_uri = base_url(request) + request.path_qs
     try:
         verified = verify_request(request.method, target_uri, request.headers, body, key.public_key(), max_age=max_age)

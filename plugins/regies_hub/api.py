@@ -16,6 +16,7 @@ from federation import appkeys
 from federation.api.requests import json_response, read_json_object, require_token
 from federation.problems import Problem
 from federation.protocol import persistence
+from federation.protocol.addresses import AddressRefused, OutboundPolicy
 from federation.protocol.context import FEDERATION
 from federation.protocol.discovery import base_url
 from federation.protocol.receiver import authenticate
@@ -103,6 +104,12 @@ async def request_enrolment(
         remote, profile = enrolment.parse_request(payload)
     except enrolment.EnrolmentError as exc:
         raise enrolment_problem(exc) from exc
+    policy = OutboundPolicy(request.config_dict[appkeys.SETTINGS].federation.allow_private_addresses)
+    try:  # the hub may pull from this address one day: it must be one the hub would contact
+        policy.check_url(remote.base_url)
+    except AddressRefused as exc:
+        errors = [{"pointer": "/discovery/base_url", "detail": str(exc)}]
+        raise Problem(422, str(exc), slug="invalid-enrolment", errors=errors) from exc
     key = next((key for key in remote.keys if key.kid == kid), None)
     if node_id != remote.node_id or key is None:
         raise Problem(

@@ -92,7 +92,12 @@ JOIN_REQUEST = {
             "properties": {
                 "node_id": {"type": "string", "pattern": NODE_ID_PATTERN},
                 "name": {"type": "string"},
-                "base_url": {"type": "string", "pattern": "^https?://"},
+                "base_url": {
+                    "type": "string",
+                    "pattern": "^https?://",
+                    "description": "An https URL of a public address; a loopback, private or link-local one (or "
+                    "plain http) is refused with 422 unless the hub allows private addresses (docs/protocol.md §4).",
+                },
                 "keys": {
                     "type": "array",
                     "minItems": 1,

@@ -135,6 +135,8 @@ async def test_nodes_and_hub_converge_once_the_network_heals(make_node: NodeFact
         node.node_id: await FaultProxy(node.server.port, seed=n).start()
         for n, node in enumerate([hub, *nodes])  # type: ignore[arg-type]
     }
+    for node in [hub, *nodes]:
+        node.behind(proxies[node.node_id].url)
     try:
         # Set-up on a calm network: every régie pulls every other one and joins the hub, all through proxies.
         hub_fingerprint = fingerprint(hub.context.identity.keys.published[0].x)

@@ -107,7 +107,8 @@ def _keep_signed_body_rules(body: Any, signer: Any) -> None:
             kept.append(envelope)
         body["records"] = kept
     if isinstance(body.get("discovery"), dict) and isinstance(body.get("profile"), dict):
-        body["discovery"].update(node_id=signer.node_id, keys=[signer.jwk()])
+        # The base URL must be one the hub would contact: https to a public address (docs/protocol.md §4).
+        body["discovery"].update(node_id=signer.node_id, keys=[signer.jwk()], base_url="https://regie.example.org")
         _keep_body_rules(body["profile"])
         body["profile"]["origin"] = signer.node_id
 

@@ -16,7 +16,7 @@ from odf.teletype import extractText
 from federation.csv_safety import FORMULA_STARTS, neutralise, restore
 from federation.protocol import persistence
 from federation.protocol.puller import pull_peer
-from tests.plugins.test_hub import _join_network
+from tests.plugins.test_hub import _join_network, fingerprints_of
 from tests.protocol.conftest import Node, NodeFactory, activity
 from tests.web.conftest import add_account, csrf_of, log_in
 from tests.web.test_import import _upload
@@ -127,7 +127,9 @@ async def hub_with_hostile_member(make_node: NodeFactory) -> tuple[Node, dict[st
     auth = {"Authorization": f"Bearer {await create_token(hub.context.engine, 'national', 'national')}"}
     async with hub.session.get(f"{hub.url}/plugins/hub/enrolments?state=pending", headers=auth) as response:
         (pending,) = (await response.json())["items"]
-    async with hub.session.post(f"{hub.url}/plugins/hub/enrolments/{pending['id']}/approve", headers=auth) as answer:
+    approval = fingerprints_of(member)  # the coordinator confirms the keys read out by the régie
+    approve = f"{hub.url}/plugins/hub/enrolments/{pending['id']}/approve"
+    async with hub.session.post(approve, json=approval, headers=auth) as answer:
         assert answer.status == 200
     return hub, auth
 

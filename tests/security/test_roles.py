@@ -31,6 +31,9 @@ EXPECTED: dict[tuple[str, str], tuple[str, tuple[int, ...]]] = {
     ("GET", "/readyz"): ("/readyz", (200, 200, 200, 200, 200, 200)),
     ("GET", "/openapi.json"): ("/openapi.json", (200, 200, 200, 200, 200, 200)),
     ("GET", "/docs"): ("/docs", (200, 200, 200, 200, 200, 200)),
+    # The régie's logo, public like the page that shows it; none uploaded here.
+    ("GET", "/logo"): ("/logo", (404, 404, 404, 404, 404, 404)),
+    ("HEAD", "/logo"): ("/logo", (404, 404, 404, 404, 404, 404)),
     ("GET", "/docs/assets"): ("/docs/assets/swagger-ui.css", (200, 200, 200, 200, 200, 200)),
     ("HEAD", "/docs/assets"): ("/docs/assets/swagger-ui.css", (200, 200, 200, 200, 200, 200)),
     ("GET", "/metrics"): ("/metrics", (200, 200, 200, 200, 200, 200)),
