@@ -36,6 +36,20 @@ class ServerSettings(_Section):
         description="Public URL of this node (e.g. https://regie.example.org); derived from host/port if empty.",
     )
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest accepted request body, in bytes.")
+    idle_timeout_s: float = Field(
+        15,
+        gt=0,
+        le=3600,
+        description="Seconds a connection may wait for a request's complete headers: after it opens, or between "
+        "requests of a kept-alive connection. Then it is closed.",
+    )
+    body_timeout_s: float = Field(
+        30,
+        gt=0,
+        le=3600,
+        description="Seconds a request's body may take to arrive after its headers (then 408 and the connection "
+        "closes). 30 s lets a 1 MiB body arrive at 35 KB/s.",
+    )
 
 
 class DatabaseSettings(_Section):

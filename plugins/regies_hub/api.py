@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from federation import appkeys
 from federation.api.requests import json_response, read_json_object, require_token
-from federation.problems import Problem
+from federation.problems import Problem, invalid_query, validation_problem
 from federation.protocol import persistence
 from federation.protocol.context import FEDERATION
 from federation.protocol.discovery import base_url
@@ -99,7 +99,7 @@ async def list_enrolments(request: web.Request) -> web.StreamResponse:
     actor = await coordinator(request)
     state = request.query.get("state")
     if state not in (None, "pending", "approved", "rejected"):
-        raise Problem(400, "state must be pending, approved or rejected", slug="invalid-query")
+        raise invalid_query("state", "must be pending, approved or rejected")
     found = await enrolment.list_enrolments(_engine(request), state, regional_only(actor))
     return json_response(json.dumps({"items": [item.describe() for item in found]}, ensure_ascii=False))
 
@@ -110,11 +110,22 @@ async def _comment(request: web.Request) -> str | None:
         return None
     body = await read_json_object(request)
     comment = body.get("comment")
-    errors = [{"pointer": f"/{key}", "detail": "unknown field"} for key in sorted(set(body) - {"comment"})]
-    if "comment" in body and (not isinstance(comment, str) or len(comment) > MAX_COMMENT):
-        errors.append({"pointer": "/comment", "detail": f"a string of at most {MAX_COMMENT} characters"})
+    errors = [
+        {"pointer": f"/{key}", "detail": "Extra inputs are not permitted", "code": "extra_forbidden"}
+        for key in sorted(set(body) - {"comment"})
+    ]
+    if "comment" in body and not isinstance(comment, str):
+        errors.append({"pointer": "/comment", "detail": "Input should be a valid string", "code": "string_type"})
+    elif isinstance(comment, str) and len(comment) > MAX_COMMENT:
+        errors.append(
+            {
+                "pointer": "/comment",
+                "detail": f"String should have at most {MAX_COMMENT} characters",
+                "code": "string_too_long",
+            }
+        )
     if errors:
-        raise Problem(422, "invalid decision body", slug="validation", errors=errors)
+        raise validation_problem(errors)
     return comment.strip() if comment else None
 
 
