@@ -36,8 +36,10 @@ class ServerSettings(_Section):
         description="Public URL of this node (e.g. https://regie.example.org); derived from host/port if empty.",
     )
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest accepted request body, in bytes.")
+    # 20 s: above the 15 s for which aiohttp clients (other nodes among them) keep an idle connection to reuse,
+    # so that a client does not send a request on a connection the node is closing.
     idle_timeout_s: float = Field(
-        15,
+        20,
         gt=0,
         le=3600,
         description="Seconds a connection may wait for a request's complete headers: after it opens, or between "

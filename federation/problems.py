@@ -15,8 +15,8 @@ from federation.explain import VALIDATION_TITLE, explain, invalid_fields, prefer
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "urn:regies:problem:"
-# A body of many thousand invalid items once produced a 7.2 MB answer to a 709 KB request: the first ones are
-# listed, and `errors_not_listed` says how many more there are.
+# A body with thousands of invalid fields (unknown `details` keys) got an answer five times its size: the first
+# ones are listed, and `errors_not_listed` says how many more there are.
 MAX_LISTED_ERRORS = 100
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,8 @@ def translated(problem: Problem, catalogue: GetText) -> Problem:
     if problem.slug != "validation":
         return problem
     detail = invalid_fields(len(problem.errors), catalogue.ngettext)
-    errors = [{**error, "detail": explain(error, catalogue.gettext)} for error in problem.errors]
+    listed, rest = problem.errors[:MAX_LISTED_ERRORS], problem.errors[MAX_LISTED_ERRORS:]
+    errors = [{**error, "detail": explain(error, catalogue.gettext)} for error in listed] + rest
     return Problem(
         problem.status,
         detail,

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ValidationError
 
 from federation import appkeys
 from federation.plugins import Plugins, Registry
-from federation.problems import Problem, field_errors, validation_problem
+from federation.problems import Problem, field_errors, json_pointer, validation_problem
 from federation.schema.records import ActivityData, PeriodReportData, RecordKind
 from federation.storage.tokens import Actor, verify_token
 
@@ -124,14 +124,17 @@ def validate_record_data(
         errors.extend(service_errors)
         if isinstance(data, ActivityData) and details is not None:
             data.details = details
-    if isinstance(data, PeriodReportData):
+    indicators = cleaned.get("indicators")
+    if kind.data_model is PeriodReportData and isinstance(indicators, dict):
+        reported = {error["pointer"] for error in errors}
         errors.extend(
             {
-                "pointer": f"/indicators/{key}",
+                "pointer": pointer,
                 "detail": f"unknown indicator '{key}' (see GET /api/v1/indicators)",
                 "code": "unknown_indicator",
             }
-            for key in sorted(set(data.indicators) - set(plugins.registry.indicators))
+            for key in sorted(set(indicators) - set(plugins.registry.indicators))
+            if (pointer := json_pointer(("indicators", key))) not in reported
         )
     if errors or data is None:
         raise validation_problem(errors)

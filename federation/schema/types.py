@@ -110,14 +110,14 @@ ServiceTypeKey = Annotated[
 # published contract says (`maxLength` counts the raw string). A short text must not be blank: it needs a
 # character that survives Python's strip(), which also removes \x1c-\x1f and \x85 (not in ECMAScript's \s).
 NOT_BLANK_PATTERN = r"[^\s\x1c-\x1f\x85]"
-_STRIPPED = AfterValidator(str.strip)
-ShortText = Annotated[str, Field(min_length=1, max_length=200, pattern=NOT_BLANK_PATTERN), _STRIPPED]
-LongText = Annotated[str, Field(max_length=20_000), _STRIPPED]
+STRIPPED = AfterValidator(str.strip)  # public: plugins' details models strip their text the same way
+ShortText = Annotated[str, Field(min_length=1, max_length=200, pattern=NOT_BLANK_PATTERN), STRIPPED]
+LongText = Annotated[str, Field(max_length=20_000), STRIPPED]
 # Optional free text of at most so many characters (names, addresses, units, notes).
-Text50 = Annotated[str, Field(max_length=50), _STRIPPED]
-Text200 = Annotated[str, Field(max_length=200), _STRIPPED]
-Text300 = Annotated[str, Field(max_length=300), _STRIPPED]
-Text1000 = Annotated[str, Field(max_length=1000), _STRIPPED]
+Text50 = Annotated[str, Field(max_length=50), STRIPPED]
+Text200 = Annotated[str, Field(max_length=200), STRIPPED]
+Text300 = Annotated[str, Field(max_length=300), STRIPPED]
+Text1000 = Annotated[str, Field(max_length=1000), STRIPPED]
 
 
 class SchemaEnum(StrEnum):

@@ -39,6 +39,12 @@ async def test_a_wrong_category_is_reported_with_the_other_errors(client: Any, a
     assert _pointers(problem) == {"/title", "/category", "/details/surface_m2"}
 
 
+async def test_unknown_indicators_come_with_the_other_errors(client: Any, auth: dict[str, str]) -> None:
+    body = {"period": {"type": "survey", "year": 2025}, "indicators": {"made_up": 3, "other": -1}}
+    problem = await _problem(await client.post("/api/v1/reports", json=body, headers=auth), 422)
+    assert _pointers(problem) == {"/period", "/indicators/made_up", "/indicators/other"}
+
+
 async def test_an_end_before_the_start_points_at_the_end(client: Any, auth: dict[str, str]) -> None:
     body = activity(start_date="2025-06-01", end_date="2025-01-01")
     problem = await _problem(await client.post("/api/v1/activities", json=body, headers=auth), 422)
