@@ -48,6 +48,22 @@ class ServerSettings(_Section):
         "is http://host:port.",
     )
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest accepted request body, in bytes.")
+    # 20 s: above the 15 s for which aiohttp clients (other nodes among them) keep an idle connection to reuse,
+    # so that a client does not send a request on a connection the node is closing.
+    idle_timeout_s: float = Field(
+        20,
+        gt=0,
+        le=3600,
+        description="Seconds a connection may wait for a request's complete headers: after it opens, or between "
+        "requests of a kept-alive connection. Then it is closed.",
+    )
+    body_timeout_s: float = Field(
+        30,
+        gt=0,
+        le=3600,
+        description="Seconds a request's body may take to arrive after its headers (then 408 and the connection "
+        "closes). 30 s lets a 1 MiB body arrive at 35 KB/s.",
+    )
 
     @field_validator("base_url")
     @classmethod

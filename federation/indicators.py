@@ -12,6 +12,7 @@ import re
 from collections.abc import Collection, Iterable
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -149,14 +150,22 @@ def period_bounds(period: Period) -> tuple[dt.date, dt.date]:
 
 
 def parse_period_key(key: str) -> Period:
-    """`2025`, `2025-Q3` or `2023-2025` → Period; ValueError otherwise."""
+    """`2025`, `2025-Q3` or `2023-2025` → Period; ValueError otherwise, with a sentence for the client (never
+    pydantic's own text, which quotes its internals)."""
+    fields: dict[str, Any]
     if re.fullmatch(r"[0-9]{4}", key):
-        return Period(type=PeriodType.YEAR, year=int(key))
-    if match := re.fullmatch(r"([0-9]{4})-Q([1-4])", key):
-        return Period(type=PeriodType.QUARTER, year=int(match[1]), quarter=int(match[2]))
-    if match := re.fullmatch(r"([0-9]{4})-([0-9]{4})", key):
-        return Period(type=PeriodType.SURVEY, year=int(match[1]), end_year=int(match[2]))
-    raise ValueError(f"'{key}' is not a period: use 2025, 2025-Q3 or 2023-2025")
+        fields = {"type": PeriodType.YEAR, "year": int(key)}
+    elif match := re.fullmatch(r"([0-9]{4})-Q([1-4])", key):
+        fields = {"type": PeriodType.QUARTER, "year": int(match[1]), "quarter": int(match[2])}
+    elif match := re.fullmatch(r"([0-9]{4})-([0-9]{4})", key):
+        fields = {"type": PeriodType.SURVEY, "year": int(match[1]), "end_year": int(match[2])}
+    else:
+        raise ValueError(f"'{key}' is not a period: use 2025, 2025-Q3 or 2023-2025")
+    try:
+        return Period(**fields)
+    except ValidationError as exc:
+        reasons = "; ".join(str(error["msg"]).removeprefix("Value error, ") for error in exc.errors())
+        raise ValueError(f"'{key}' is not a valid period: {reasons}") from None
 
 
 def _details_number(dialect: str, field: str) -> str:

@@ -110,6 +110,15 @@ def _problem_schema() -> dict[str, Any]:
                     "required": ["pointer", "detail"],
                 },
             },
+            "errors_not_listed": {
+                "type": "integer",
+                "description": "How many more errors there are than `errors` lists (it lists the first 100).",
+            },
+            "accepted": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "With 415: the media types the operation accepts.",
+            },
         },
         "required": ["type", "title", "status"],
     }
@@ -161,13 +170,21 @@ _IF_NONE_MATCH = {
 }
 
 
+_UNAUTHORIZED = _problem("Missing, unknown or revoked bearer token.")
+_FORBIDDEN = _problem("The token's role may not do this (a coordinator's token on a régie's node).")
+
+
 def _write_errors() -> dict[str, Any]:
     return {
-        "400": _problem("Malformed JSON."),
-        "401": _problem("Missing, unknown or revoked bearer token."),
+        "400": _problem("Malformed JSON, or not UTF-8."),
+        "401": _UNAUTHORIZED,
+        "403": _FORBIDDEN,
         "413": _problem("Body larger than the configured limit."),
-        "415": _problem("Body is not application/json."),
-        "422": _problem("Invalid fields; `errors` lists each one with a JSON Pointer."),
+        "415": _problem(
+            "Body is not `application/json` (in UTF-8): patch formats such as `application/merge-patch+json` are "
+            "refused, a body is always the whole document."
+        ),
+        "422": _problem("Invalid fields; `errors` lists each one with a JSON Pointer (the first 100)."),
     }
 
 
@@ -230,7 +247,7 @@ def build_openapi(
             "required": ["items", "next_cursor", "limit"],
         }
         read_security = _SECURED if kind.name in private_kinds else []
-        read_errors = {"401": _problem("Token required.")} if kind.name in private_kinds else {}
+        read_errors = {"401": _UNAUTHORIZED, "403": _FORBIDDEN} if kind.name in private_kinds else {}
         filters = [
             {"name": param, "in": "query", "required": False, **described}
             for param, described in list_filters[kind.name].items()
@@ -338,7 +355,8 @@ def build_openapi(
                 "parameters": [_IF_MATCH],
                 "responses": {
                     "204": {"description": "Deleted."},
-                    "401": _problem("Token required."),
+                    "401": _UNAUTHORIZED,
+                    "403": _FORBIDDEN,
                     "404": _problem("No such record."),
                     "409": _problem("Replica of another node, or a report past draft."),
                     "410": _problem("Already deleted."),
@@ -377,6 +395,7 @@ def build_openapi(
                 "200": {"description": "The export, streamed (CSV, JSON…)."},
                 "400": _problem("Unknown format or invalid filter."),
                 "401": _problem("Token required (reports)."),
+                "403": _problem("The token's role may not read reports."),
                 "404": _problem("No such collection."),
             },
         }
@@ -475,7 +494,9 @@ def build_openapi(
         "info": {
             "title": "Régies federation node API",
             "version": __version__,
-            "description": f"Common schema {SCHEMA_VERSION}. Errors are RFC 9457 application/problem+json.",
+            "description": f"Common schema {SCHEMA_VERSION}. Errors are RFC 9457 application/problem+json; "
+            "with `Accept-Language: fr` their validation messages are in French. Request bodies are "
+            "`application/json` in UTF-8.",
         },
         "paths": paths,
         "components": {

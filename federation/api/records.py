@@ -25,8 +25,9 @@ from federation.api.requests import (
     validate_record_data,
 )
 from federation.cursors import decode_b64_cursor
+from federation.indicators import parse_period_key
 from federation.plugins import Plugins
-from federation.problems import Problem
+from federation.problems import Problem, invalid_query
 from federation.reports import build_report, check_deletable, hub_joined
 from federation.schema.identifiers import INSEE_COMMUNE_PATTERN, normalize_insee_commune
 from federation.schema.records import (
@@ -108,7 +109,15 @@ _COMMUNE = Filter(
     "INSEE commune code of the place.",
     {"type": "string", "pattern": INSEE_COMMUNE_PATTERN},
 )
-PERIOD_KEY_PATTERN = r"^[0-9]{4}(-Q[1-4]|-[0-9]{4})?$"
+# Years a period may name (Period: 2000–2100); that a survey period ends after it starts is said in prose.
+_YEAR = "(20[0-9]{2}|2100)"
+PERIOD_KEY_PATTERN = f"^{_YEAR}(-Q[1-4]|-{_YEAR})?$"
+
+
+def _period_check(value: str) -> str:
+    # The pattern alone let an inverted survey period (2025-2023) through, to an empty page; the hub said 400.
+    return parse_period_key(value).key or value
+
 
 LIST_FILTERS: dict[str, dict[str, Filter]] = {
     "activity": {
@@ -127,8 +136,8 @@ LIST_FILTERS: dict[str, dict[str, Filter]] = {
     "report": {
         "period": Filter(
             "period",
-            _pattern_check(PERIOD_KEY_PATTERN, "a period key"),
-            "Period.",
+            _period_check,
+            "Period: 2025, 2025-Q3 or 2023-2025 (a survey period ends after it starts).",
             {"type": "string", "pattern": PERIOD_KEY_PATTERN},
         ),
         "state": _enum_filter("status", ReportState, "Report state."),
@@ -157,16 +166,7 @@ def decode_cursor(cursor: str) -> int:
     try:  # cursors never expire: the base64 form ("r:<row id>") handed out by earlier versions still works
         return decode_b64_cursor(cursor, "r")
     except ValueError as exc:
-        raise _bad_query("cursor", "is not a cursor returned by this API") from exc
-
-
-def _bad_query(name: str, message: str) -> Problem:
-    return Problem(
-        400,
-        f"query parameter '{name}' {message}",
-        slug="invalid-query",
-        errors=[{"pointer": f"/{name}", "detail": message, "code": "invalid_query"}],
-    )
+        raise invalid_query("cursor", "is not a cursor returned by this API") from exc
 
 
 _RFC3339 = re.compile(
@@ -181,15 +181,15 @@ def parse_updated_since(value: str) -> int:
     match = _RFC3339.fullmatch(re.sub(r" ([0-9]{2}:[0-9]{2})$", r"+\1", value.strip()))
     if match is None:
         if re.fullmatch(r"[0-9T:.\- ]+", value) and "T" in value:
-            raise _bad_query("updated_since", "needs a time zone (e.g. Z or +01:00)")
-        raise _bad_query("updated_since", "must be an RFC 3339 date-time such as 2026-01-31T12:00:00Z")
+            raise invalid_query("updated_since", "needs a time zone (e.g. Z or +01:00)")
+        raise invalid_query("updated_since", "must be an RFC 3339 date-time such as 2026-01-31T12:00:00Z")
     offset = match["offset"].upper().replace("Z", "+00:00")
     second = min(int(match["second"]), 59)  # a leap second (:60) counts as the last second of its minute
     fraction = (match["fraction"] or "")[:6].ljust(6, "0")
     try:
         moment = dt.datetime.fromisoformat(f"{match['date']}T{match['time']}:{second:02d}.{fraction}{offset}")
     except ValueError as exc:
-        raise _bad_query("updated_since", f"is not a valid date-time: {exc}") from exc
+        raise invalid_query("updated_since", f"is not a valid date-time: {exc}") from exc
     return to_micros(moment)
 
 
@@ -217,19 +217,19 @@ class RecordCollection:
         unknown = sorted(set(params) - set(self.filters) - allowed_extra)
         if unknown:
             allowed = ", ".join([*self.filters, *sorted(allowed_extra)])
-            raise _bad_query(unknown[0], f"is not supported here (allowed: {allowed})")
+            raise invalid_query(unknown[0], f"is not supported here (allowed: {allowed})")
         equals: dict[str, str] = {}
         for name, spec in self.filters.items():
             if name in params:
                 try:
                     equals[spec.column] = spec.check(params[name])
                 except ValueError as exc:
-                    raise _bad_query(name, str(exc)) from exc
+                    raise invalid_query(name, str(exc)) from exc
         limit = settings.api.default_page_size
         if "limit" in params:
             raw = params["limit"]
             if not raw.isdigit() or not 1 <= int(raw) <= settings.api.max_page_size:
-                raise _bad_query("limit", f"must be an integer from 1 to {settings.api.max_page_size}")
+                raise invalid_query("limit", f"must be an integer from 1 to {settings.api.max_page_size}")
             limit = int(raw)
         return ListQuery(
             kind=self.kind.name,
@@ -281,13 +281,13 @@ class RecordCollection:
         else the one other origin's record with it (409 if several origins hold one: the client names which)."""
         unknown = sorted(set(request.query) - {"origin"})
         if unknown:
-            raise _bad_query(unknown[0], "is not supported here (allowed: origin)")
+            raise invalid_query(unknown[0], "is not supported here (allowed: origin)")
         reader = request.app[appkeys.READER]
         if "origin" in request.query:
             try:
                 origin = _ORIGIN.check(request.query["origin"])
             except ValueError as exc:
-                raise _bad_query("origin", str(exc)) from exc
+                raise invalid_query("origin", str(exc)) from exc
             return await reader.get(self.kind.name, record_id, origin)
         found = await reader.find(self.kind.name, record_id)
         node_id = request.app[appkeys.STORE].node_id

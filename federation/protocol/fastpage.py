@@ -202,10 +202,8 @@ _strip = str.strip
 def _unchanged_by_the_models(record: _Activity) -> bool:
     """Whether every rule of the models that may change a value leaves this record as it is, and every rule the
     structs cannot express holds."""
-    title, description, details, place = record.title, record.description, record.details, record.place
+    title, description, place = record.title, record.description, record.place
     if title != _strip(title) or description != _strip(description):
-        return False
-    if details and list(map(_strip, details)) != list(details):
         return False
     start, end = record.start_date, record.end_date
     if start and end and end < start:

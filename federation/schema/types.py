@@ -10,7 +10,6 @@ from operator import attrgetter
 from typing import Annotated, Any, Protocol, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
-from pydantic.functional_validators import BeforeValidator
 
 from federation.schema.geo import department_for_commune
 from federation.schema.identifiers import (
@@ -26,9 +25,9 @@ from federation.schema.identifiers import (
 
 
 class StrictModel(BaseModel):
-    """Base of every wire model: unknown fields are errors, strings are stripped."""
+    """Base of every wire model: unknown fields are errors. Free text is stripped by its type (`ShortText`…)."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, use_enum_values=True)
+    model_config = ConfigDict(extra="forbid", use_enum_values=True)
 
 
 def _memoized(normalize: Callable[[str], str]) -> Callable[[str], str]:
@@ -42,14 +41,8 @@ insee_commune = _memoized(normalize_insee_commune)
 qpv_code = _memoized(normalize_qpv_code)
 
 
-def _as_str(value: Any) -> Any:
-    # Identifiers are often typed as numbers in spreadsheets; accept them but validate as text.
-    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
-
-
 Siren = Annotated[
     str,
-    BeforeValidator(_as_str),
     AfterValidator(normalize_siren),
     Field(
         description="SIREN: 9 digits with a valid Luhn key.",
@@ -59,7 +52,6 @@ Siren = Annotated[
 ]
 Siret = Annotated[
     str,
-    BeforeValidator(_as_str),
     AfterValidator(normalize_siret),
     Field(
         description="SIRET: 14 digits with a valid Luhn key (La Poste establishments: digit sum multiple of 5).",
@@ -78,7 +70,6 @@ Rna = Annotated[
 ]
 InseeCommune = Annotated[
     str,
-    BeforeValidator(_as_str),
     AfterValidator(insee_commune),
     Field(
         description="INSEE commune code (5 characters, 2A/2B for Corsica).",
@@ -115,11 +106,18 @@ ServiceTypeKey = Annotated[
         examples=["green_spaces"],
     ),
 ]
-# Strings are stripped before their length is checked, so the contract also says "not blank": a character
-# that survives Python's strip(), which also removes \x1c-\x1f and \x85 (not in ECMAScript's \s).
+# Free text is stripped once it is valid: its length and pattern are checked on the string as sent, as the
+# published contract says (`maxLength` counts the raw string). A short text must not be blank: it needs a
+# character that survives Python's strip(), which also removes \x1c-\x1f and \x85 (not in ECMAScript's \s).
 NOT_BLANK_PATTERN = r"[^\s\x1c-\x1f\x85]"
-ShortText = Annotated[str, Field(min_length=1, max_length=200, pattern=NOT_BLANK_PATTERN)]
-LongText = Annotated[str, Field(max_length=20_000)]
+STRIPPED = AfterValidator(str.strip)  # public: plugins' details models strip their text the same way
+ShortText = Annotated[str, Field(min_length=1, max_length=200, pattern=NOT_BLANK_PATTERN), STRIPPED]
+LongText = Annotated[str, Field(max_length=20_000), STRIPPED]
+# Optional free text of at most so many characters (names, addresses, units, notes).
+Text50 = Annotated[str, Field(max_length=50), STRIPPED]
+Text200 = Annotated[str, Field(max_length=200), STRIPPED]
+Text300 = Annotated[str, Field(max_length=300), STRIPPED]
+Text1000 = Annotated[str, Field(max_length=1000), STRIPPED]
 
 
 class SchemaEnum(StrEnum):
@@ -226,7 +224,7 @@ class Place(StrictModel):
         None, description="INSEE region code, derived from `commune`: leave out, or send the derived value."
     )
     qpv: list[QpvCode] = Field(default_factory=list, max_length=50, description="QPV codes concerned.")
-    address: str | None = Field(None, max_length=300)
+    address: Text300 | None = None
     point: GeoPoint | None = None
 
     @model_validator(mode="after")
@@ -293,6 +291,6 @@ Email = Annotated[
 
 
 class Contact(StrictModel):
-    person: str | None = Field(None, max_length=200)
+    person: Text200 | None = None
     email: Email | None = None
     phone: Annotated[str, AfterValidator(_phone), Field(json_schema_extra={"pattern": _PHONE_RE.pattern})] | None = None

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from federation.indicators import parse_period_key
-from federation.problems import Problem
+from federation.problems import Problem, invalid_query
 from federation.schema.records import Period, ReportReview, ReportState, ReviewDecision
 from federation.storage.tables import node_meta, records
 
@@ -53,7 +53,7 @@ def parse_period(query: Mapping[str, str]) -> Period:
     try:
         return parse_period_key(key)
     except ValueError as exc:
-        raise Problem(400, str(exc), slug="invalid-query", errors=[{"pointer": "/period", "detail": str(exc)}]) from exc
+        raise invalid_query("period", str(exc)) from exc
 
 
 def resolve_scope(query: Mapping[str, str], coordinator: Coordinator) -> Scope:
@@ -61,21 +61,21 @@ def resolve_scope(query: Mapping[str, str], coordinator: Coordinator) -> Scope:
     by default, and never another."""
     level = query.get("level", "regional" if coordinator.role == "regional" else "national")
     if level not in aggregates.LEVELS:
-        raise Problem(400, f"level must be one of {', '.join(aggregates.LEVELS)}", slug="invalid-query")
+        raise invalid_query("level", f"must be one of {', '.join(aggregates.LEVELS)}")
     from federation.schema.geo import DEPARTMENTS, REGIONS
 
     # A region or department that is given must exist, whatever the level: never silently ignored.
     if "region" in query and query["region"] not in REGIONS:
-        raise Problem(400, f"unknown region '{query['region']}' (an INSEE region code)", slug="invalid-query")
+        raise invalid_query("region", f"names an unknown region '{query['region']}' (an INSEE region code)")
     if "department" in query and query["department"].upper() not in DEPARTMENTS:
-        raise Problem(400, f"unknown department '{query['department']}'", slug="invalid-query")
+        raise invalid_query("department", f"names an unknown department '{query['department']}'")
     region = query.get("region") or regional_only(coordinator)
     department = query.get("department")
     if level == "regional" and not region:
-        raise Problem(400, "a regional table needs ?region=<INSEE region code>", slug="invalid-query")
+        raise invalid_query("region", "is needed by a regional table (an INSEE region code)")
     if level == "departmental":
         if not department:
-            raise Problem(400, "a departmental table needs ?department=<code>", slug="invalid-query")
+            raise invalid_query("department", "is needed by a departmental table (a department code)")
         known = DEPARTMENTS[department.upper()]  # checked above
         department, region = known.code, known.region_code
     if coordinator.role == "regional" and (level == "national" or region != coordinator.region):

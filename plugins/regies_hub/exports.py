@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from federation import appkeys
 from federation.api.requests import json_response
 from federation.indicators import period_bounds
-from federation.problems import Problem
+from federation.problems import invalid_query
 from federation.schema.records import Period
 from federation.storage.tables import records
 
@@ -120,7 +120,7 @@ async def trend_table(request: web.Request, coordinator: Coordinator, _settings:
     scope = resolve_scope(request.query, coordinator)
     indicator = request.query.get("indicator", "")
     if indicator not in request.config_dict[appkeys.PLUGINS].registry.indicators:
-        raise Problem(400, f"unknown indicator '{indicator}' (see /api/v1/indicators)", slug="invalid-query")
+        raise invalid_query("indicator", f"names an unknown indicator '{indicator}' (see /api/v1/indicators)")
     rows = await aggregates.trends(_engine(request), indicator, scope)
     return Table(f"tendance-{indicator}", TREND_COLUMNS, rows, {"indicator": indicator})
 
@@ -144,10 +144,10 @@ async def stream_table(request: web.Request, table: Table) -> web.StreamResponse
     """The table in `?format=` (json by default) with `?lang=` column titles (fr by default), as a download."""
     fmt = request.query.get("format", "json")
     if fmt not in FORMATS:
-        raise Problem(400, f"format must be one of {', '.join(sorted(FORMATS))}", slug="invalid-query")
+        raise invalid_query("format", f"must be one of {', '.join(sorted(FORMATS))}")
     language = request.query.get("lang", "fr")
     if language not in ("fr", "en"):
-        raise Problem(400, "lang must be fr or en", slug="invalid-query")
+        raise invalid_query("lang", "must be fr or en")
     if fmt == "json" and table.extra is not None:
         body = {"title": table.title, "rows": table.rows, **table.extra}
         return json_response(json.dumps(body, ensure_ascii=False, default=str))

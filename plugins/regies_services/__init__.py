@@ -7,12 +7,13 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from federation.plugins import Indicator, ServiceType, ServiceTypeHooks
-from federation.schema.types import Category
+from federation.schema.types import NOT_BLANK_PATTERN, STRIPPED, Category
 
 __version__ = "0.1.0"
 
 RepairKind = Literal["bike", "appliance", "electronics", "textile", "furniture"]
-ServiceName = Annotated[str, Field(min_length=1, max_length=100)]
+# Checked as sent (as the contract says), then stripped.
+ServiceName = Annotated[str, Field(min_length=1, max_length=100, pattern=NOT_BLANK_PATTERN), STRIPPED]
 
 
 class LaundryIroningDetails(BaseModel):
@@ -46,7 +47,7 @@ class RepairWorkshopDetails(BaseModel):
 class NeighbourhoodConciergeDetails(BaseModel):
     """Conciergerie de quartier."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid")
 
     requests_handled: int | None = Field(
         None, ge=0, title="Demandes traitées", description="Nombre de demandes d'habitants traitées."

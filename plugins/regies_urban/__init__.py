@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from federation.plugins import Indicator, ServiceType, ServiceTypeHooks
-from federation.schema.types import Category
+from federation.schema.types import Category, ShortText
 
 __version__ = "0.1.0"
 
@@ -58,6 +58,7 @@ class GreenSpacesDetails(BaseModel):
     tasks: list[GreenSpaceTask] | None = Field(
         None,
         max_length=5,
+        json_schema_extra={"uniqueItems": True},  # what _no_duplicates checks, said in the contract
         title="Travaux réalisés",
         description="Travaux effectués : tonte (mowing), taille (pruning), désherbage (weeding), "
         "plantation (planting), arrosage (watering).",
@@ -80,6 +81,7 @@ class SmallRepairsDetails(BaseModel):
     trades: list[RepairTrade] | None = Field(
         None,
         max_length=5,
+        json_schema_extra={"uniqueItems": True},  # what _no_duplicates checks, said in the contract
         title="Corps de métier",
         description="Métiers mobilisés : plomberie (plumbing), électricité (electricity), peinture (painting), "
         "serrurerie (locksmith), menuiserie (carpentry).",
@@ -109,15 +111,13 @@ class BulkyWasteDetails(BaseModel):
 class CaretakerReplacementDetails(BaseModel):
     """Remplacement des gardiens d'immeuble pendant leurs absences."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid")
 
     housing_units: int | None = Field(
         None, ge=0, title="Logements couverts", description="Nombre de logements couverts par le remplacement."
     )
-    social_landlord: str | None = Field(
+    social_landlord: ShortText | None = Field(
         None,
-        min_length=1,
-        max_length=200,
         title="Bailleur social",
         description="Nom du bailleur social pour lequel le remplacement est assuré.",
     )

@@ -114,3 +114,18 @@ async def test_hub_refuses_what_it_used_to_ignore_or_crash_on(make_node: NodeFac
     with pytest.raises(TransportError) as refused:
         await member.context.client.request("POST", f"{hub.url}/plugins/hub/enrolments", join)
     assert refused.value.status == 422
+
+
+async def test_what_the_details_models_check_the_contract_says(node: Node) -> None:
+    """Seed 4242 found duplicate `trades` refused though the document allowed them; plugins' text was stripped
+    before its length and blankness were checked."""
+    async with node.session.get(f"{node.url}/openapi.json") as response:
+        document = await response.json()
+    variants = {variant["title"]: variant for variant in document["components"]["schemas"]["ActivityData"]["oneOf"]}
+    trades = variants["small_repairs"]["properties"]["details"]["properties"]["trades"]
+    assert trades["uniqueItems"] is True
+    body = activity(1, category="urban_management", service_type="small_repairs")
+    status, problem = await _send(node, "POST", "/api/v1/activities", {**body, "details": {"trades": ["painting"] * 2}})
+    assert status == 422 and problem["errors"][0]["pointer"] == "/details/trades"
+    landlord = variants["caretaker_replacement"]["properties"]["details"]["properties"]["social_landlord"]
+    assert "pattern" in json.dumps(landlord)
