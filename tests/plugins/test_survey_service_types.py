@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,6 +31,8 @@ NEW_TYPES: dict[str, tuple[str, str]] = {
     "bike_school": ("mobility", "transport"),
     "solidarity_vehicle_rental": ("mobility", "transport"),
 }
+
+PLUGINS = {"urban", "services", "mediation", "insertion", "mobility", "democracy"}
 
 # What a régie's spreadsheet says in its "type de service" column, and the service type it means.
 SPREADSHEET_LABELS: list[tuple[str, str]] = [
@@ -234,6 +237,28 @@ async def test_import_files_rows_by_their_french_wording(
     imported = {activity["title"]: activity for activity in listing["items"]}
     for n, (label, key) in enumerate(SPREADSHEET_LABELS):
         assert imported[f"{label} n°{n}"]["service_type"] == key, label
+
+
+def test_the_plugins_guide_lists_every_builtin_service_type_as_registered() -> None:
+    guide = (Path(__file__).parents[2] / "docs" / "plugins.md").read_text(encoding="utf-8")
+    section = guide.split("## Built-in service types", 1)[1]
+    row = re.compile(r"^\| `(\w+)` \| [^|]+ \| `(\w+)` \| ([^|]+) \| ([^|]+) \| ([^|]*) \|$", re.MULTILINE)
+    documented = {
+        key: (
+            plugin,
+            label.strip(),
+            re.findall(r"`(\w+)`", indicators),
+            [n.strip() for n in others.split(",") if n.strip()],
+        )
+        for plugin, key, label, indicators, others in row.findall(section)
+    }
+    registry = build_plugins().registry
+    builtin = {key for key in registry.service_types if registry.owner("service type", key) in PLUGINS}
+    assert set(documented) == builtin
+    for key, (plugin, label, indicators, others) in documented.items():
+        service_type = registry.service_types[key]
+        assert (plugin, label) == (registry.owner("service type", key), service_type.label_fr), key
+        assert (indicators, others) == (list(service_type.indicators), list(service_type.import_labels)), key
 
 
 # --- indicators ----------------------------------------------------------------------------------------------
