@@ -123,6 +123,7 @@ async def test_each_new_type_is_listed_with_its_details_schema(client: Any) -> N
         item = listed[key]
         assert (item["plugin"], item["category"]) == (plugin, category), key
         assert item["labels"]["fr"] and item["labels"]["en"] and item["description"], key
+        assert {label for label, means in SPREADSHEET_LABELS if means == key} & set(item["import_labels"]), key
         schema = item["details_schema"]
         assert schema["additionalProperties"] is False, key
         assert set(schema["properties"]) >= set(SAMPLES[key][0]), key
