@@ -15,7 +15,11 @@ from aiohttp import FormData, web
 
 from federation.demo_data import REGIES
 from federation.plugins import build_plugins, fold_text
+from federation.protocol import sender
 from tests.plugins.test_builtin_service_types import SAMPLES
+from tests.plugins.test_hub import Network, _approve_all
+from tests.plugins.test_hub import network as network
+from tests.protocol.conftest import Node
 from tests.web.conftest import add_account, csrf_of, log_in
 
 # Each new service type, the plugin that owns it and its field of action.
@@ -319,6 +323,75 @@ async def test_report_form_sums_the_new_indicators_over_the_period(client: Any) 
     new_indicators = {item["key"] for item in form["indicators"] if item["service_type"] in NEW_TYPES}
     assert new_indicators == set(EXPECTED_2026)
     assert {key: values[key] for key in EXPECTED_2026} == pytest.approx(EXPECTED_2026)
+
+
+# What each régie of the hub test runs in 2026: Paris (region 11) and Lyon (region 84).
+HUB_ACTIVITIES: dict[str, list[tuple[str, dict[str, Any]]]] = {
+    "rq-paris": [
+        ("access_to_rights", {"people_helped": 310, "letters_written": 540}),
+        ("neighbourhood_events", {"events": 18, "participants": 2_300}),
+        ("bin_handling", {"bins": 640}),
+    ],
+    "rq-lyon": [
+        ("access_to_rights", {"people_helped": 40, "letters_written": 60}),
+        ("digital_inclusion", {"people_helped": 520, "procedures_completed": 1_340}),
+        ("bike_school", {"learners": 28, "learners_autonomous": 21}),
+    ],
+}
+
+
+async def _report_from_form(node: Node) -> None:
+    """The régie files its 2026 report with the values its report form computed from its activities."""
+    status, form = await node.get("/api/v1/report-form?period=2026", headers=node.auth)
+    assert status == 200
+    computed = {item["key"]: item["value"] for item in form["indicators"] if item["value"] is not None}
+    await node.create(
+        "reports", {"period": {"type": "year", "year": 2026}, "indicators": computed, "state": "submitted"}
+    )
+    assert await sender.push_all(node.context) == {"target:hub": 1}
+
+
+async def test_national_tables_file_the_new_types_under_their_field_of_action(network: Network) -> None:
+    await _approve_all(network)
+    for node_id, activities in HUB_ACTIVITIES.items():
+        node = network.nodes[node_id]
+        for key, details in activities:
+            await node.create("activities", _activity(key, details, "2026-02-01"))
+        await _report_from_form(node)
+
+    status, table = await network.hub_get("/tables/activities?period=2026")
+    assert status == 200
+    by_type = {
+        (row["area"], row["category"], row["service_type"]): row["activities"]
+        for row in table["rows"]
+        if row["area"] and row["category"]
+    }
+    assert by_type == {
+        ("11", "mediation", "access_to_rights"): 1,
+        ("11", "mediation", "neighbourhood_events"): 1,
+        ("11", "mediation", None): 2,
+        ("11", "urban_management", "bin_handling"): 1,
+        ("11", "urban_management", None): 1,
+        ("84", "mediation", "access_to_rights"): 1,
+        ("84", "mediation", None): 1,
+        ("84", "new_services", "digital_inclusion"): 1,
+        ("84", "new_services", None): 1,
+        ("84", "transport", "bike_school"): 1,
+        ("84", "transport", None): 1,
+    }
+
+    status, indicators = await network.hub_get("/tables/indicators?period=2026")
+    national = {
+        row["indicator"]: (row["category"], row["service_type"], row["total"], row["reports"])
+        for row in indicators["rows"]
+        if row["indicator"] and row["area"] is None
+    }
+    assert national["rights_people_helped"] == ("mediation", "access_to_rights", 310 + 40, 2)
+    assert national["rights_letters_written"] == ("mediation", "access_to_rights", 540 + 60, 2)
+    assert national["neighbourhood_event_participants"] == ("mediation", "neighbourhood_events", 2_300, 1)
+    assert national["bins_handled"] == ("urban_management", "bin_handling", 640, 1)
+    assert national["online_procedures_completed"] == ("new_services", "digital_inclusion", 1_340, 1)
+    assert national["bike_school_autonomous"] == ("transport", "bike_school", 21, 1)
 
 
 # --- demo data ---------------------------------------------------------------------------------------------
