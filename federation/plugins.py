@@ -10,13 +10,14 @@ import unicodedata
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import pluggy
 from aiohttp import web
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, GetJsonSchemaHandler, ValidationError
+from pydantic.json_schema import JsonSchemaValue
 
 from federation import hookimpl, hookspecs
 from federation.hookspecs import HOOK_API_VERSION
@@ -50,14 +51,23 @@ class PluginError(Exception):
     """A plugin cannot be loaded, configured or registered; start-up stops with this message."""
 
 
-def distinct(values: list[Choice] | None) -> list[Choice] | None:
-    """A validator for a list of choices in a details model: each choice at most once.
-
-    Plugins bind it with `field_validator("tasks")(distinct)`.
-    """
-    if values is not None and len(set(values)) != len(values):
+def _each_once(values: list[Choice]) -> list[Choice]:
+    if len(set(values)) != len(values):
         raise ValueError("each value may appear only once")
     return values
+
+
+class _UniqueItems:
+    """Says `uniqueItems` in the JSON Schema of the list it annotates, so the API contract states the rule."""
+
+    def __get_pydantic_json_schema__(self, core_schema: Any, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        schema["uniqueItems"] = True
+        return schema
+
+
+# A details field listing choices, each at most once: `tasks: DistinctChoices[Literal["mowing", "pruning"]]`.
+DistinctChoices = Annotated[list[Choice], AfterValidator(_each_once), _UniqueItems()]
 
 
 class NoDetails(BaseModel):

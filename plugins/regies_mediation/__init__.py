@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from federation.plugins import Indicator, ServiceType, ServiceTypeHooks, distinct
+from federation.plugins import DistinctChoices, Indicator, ServiceType, ServiceTypeHooks
 from federation.schema.types import Category
 
 __version__ = "0.1.0"
@@ -122,7 +122,7 @@ class NeighbourhoodEventsDetails(BaseModel):
         title="Habitants bénévoles",
         description="Nombre d'habitants ayant aidé à préparer ou à animer les événements.",
     )
-    kinds: list[EventKind] | None = Field(
+    kinds: DistinctChoices[EventKind] | None = Field(
         None,
         max_length=8,
         title="Types d'animation",
@@ -130,8 +130,6 @@ class NeighbourhoodEventsDetails(BaseModel):
         "animation culturelle (cultural), sport (sport), jeux (games), café des habitants (coffee_meeting), "
         "animations d'été ou de vacances (holiday_activities).",
     )
-
-    _unique_kinds = field_validator("kinds")(distinct)
 
 
 class AccessToRightsDetails(BaseModel):
@@ -170,7 +168,7 @@ class AccessToRightsDetails(BaseModel):
         title="Orientations",
         description="Nombre d'orientations vers un partenaire (CAF, CCAS, France Travail, point-justice…).",
     )
-    topics: list[RightsTopic] | None = Field(
+    topics: DistinctChoices[RightsTopic] | None = Field(
         None,
         max_length=10,
         title="Domaines",
@@ -178,8 +176,6 @@ class AccessToRightsDetails(BaseModel):
         "(health), énergie (energy), dettes (debt), titre de séjour (residence_permit), justice (justice), "
         "retraite (retirement), autre (other).",
     )
-
-    _unique_topics = field_validator("topics")(distinct)
 
 
 class CitizenshipAwarenessDetails(BaseModel):
@@ -204,7 +200,7 @@ class CitizenshipAwarenessDetails(BaseModel):
         title="Interventions scolaires",
         description="Nombre d'interventions dans les écoles, collèges ou centres de loisirs.",
     )
-    themes: list[CitizenshipTheme] | None = Field(
+    themes: DistinctChoices[CitizenshipTheme] | None = Field(
         None,
         max_length=7,
         title="Thèmes",
@@ -212,8 +208,6 @@ class CitizenshipAwarenessDetails(BaseModel):
         "(living_environment), citoyenneté (citizenship), biodiversité (biodiversity), sécurité routière "
         "(road_safety), bruit (noise).",
     )
-
-    _unique_themes = field_validator("themes")(distinct)
 
 
 SERVICE_TYPES: tuple[ServiceType, ...] = (

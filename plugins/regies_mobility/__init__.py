@@ -3,11 +3,12 @@ transport and solidarity vehicle rental."""
 
 from __future__ import annotations
 
-from typing import Literal, Self
+from collections.abc import Callable
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from federation.plugins import Indicator, ServiceType, ServiceTypeHooks, distinct
+from federation.plugins import DistinctChoices, Indicator, ServiceType, ServiceTypeHooks
 from federation.schema.types import Category
 
 __version__ = "0.1.0"
@@ -15,15 +16,17 @@ __version__ = "0.1.0"
 RentalVehicle = Literal["car", "scooter", "bike", "electric_bike", "cargo_bike", "adapted_vehicle"]
 
 
-def _parts_within(details: BaseModel, total: str, parts: tuple[str, ...]) -> None:
-    """Each of `parts` (e.g. licences obtained) is at most `total` (e.g. learners) when both are given."""
-    limit = getattr(details, total)
-    if limit is None:
-        return
-    for name in parts:
-        value = getattr(details, name)
-        if value is not None and value > limit:
-            raise ValueError(f"{name} ({value}) must not exceed {total} ({limit})")
+def _at_most(total: str) -> Callable[[int | None, ValidationInfo], int | None]:
+    """A field validator: the field (e.g. licences obtained) is at most `total` (e.g. learners) when both are
+    given. `total` is declared before the field, so it is validated first and its value is in `info.data`."""
+
+    def check(value: int | None, info: ValidationInfo) -> int | None:
+        limit = info.data.get(total)
+        if value is not None and limit is not None and value > limit:
+            raise ValueError(f"{info.field_name} ({value}) must not exceed {total} ({limit})")
+        return value
+
+    return check
 
 
 class MobilityInformationPointDetails(BaseModel):
@@ -53,10 +56,7 @@ class SocialDrivingSchoolDetails(BaseModel):
         None, ge=0, title="Permis obtenus", description="Nombre d'élèves ayant obtenu le permis de conduire."
     )
 
-    @model_validator(mode="after")
-    def _results_within_learners(self) -> Self:
-        _parts_within(self, "learners", ("code_passed", "licences_obtained"))
-        return self
+    _results_within_learners = field_validator("code_passed", "licences_obtained")(_at_most("learners"))
 
 
 class BikeSchoolDetails(BaseModel):
@@ -86,10 +86,7 @@ class BikeSchoolDetails(BaseModel):
         description="Nombre de vélos prêtés aux élèves pendant ou après l'apprentissage.",
     )
 
-    @model_validator(mode="after")
-    def _results_within_learners(self) -> Self:
-        _parts_within(self, "learners", ("learners_autonomous",))
-        return self
+    _autonomous_within_learners = field_validator("learners_autonomous")(_at_most("learners"))
 
 
 class CommunityGarageDetails(BaseModel):
@@ -122,7 +119,7 @@ class SolidarityVehicleRentalDetails(BaseModel):
     fleet: int | None = Field(
         None, ge=0, le=10_000, title="Véhicules du parc", description="Nombre de véhicules proposés à la location."
     )
-    vehicle_kinds: list[RentalVehicle] | None = Field(
+    vehicle_kinds: DistinctChoices[RentalVehicle] | None = Field(
         None,
         max_length=6,
         title="Types de véhicules",
@@ -154,13 +151,8 @@ class SolidarityVehicleRentalDetails(BaseModel):
         description="Nombre de personnes différentes ayant loué ou emprunté un véhicule.",
     )
 
-    _unique_kinds = field_validator("vehicle_kinds")(distinct)
-
-    @model_validator(mode="after")
-    def _parts_within_rentals(self) -> Self:
-        # Each rental is one person's: there are never more people or bike loans than rentals.
-        _parts_within(self, "rentals", ("bikes_lent", "people_served"))
-        return self
+    # Each rental is one person's: there are never more people or bike loans than rentals.
+    _parts_within_rentals = field_validator("bikes_lent", "people_served")(_at_most("rentals"))
 
 
 SERVICE_TYPES: tuple[ServiceType, ...] = (

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from federation.plugins import Indicator, ServiceType, ServiceTypeHooks, distinct
+from federation.plugins import DistinctChoices, Indicator, ServiceType, ServiceTypeHooks
 from federation.schema.types import Category
 
 __version__ = "0.1.0"
@@ -119,7 +119,7 @@ class DigitalInclusionDetails(BaseModel):
         title="Équipements remis",
         description="Nombre d'ordinateurs, tablettes ou téléphones reconditionnés remis à des habitants.",
     )
-    procedures: list[OnlineProcedure] | None = Field(
+    procedures: DistinctChoices[OnlineProcedure] | None = Field(
         None,
         max_length=9,
         title="Démarches accompagnées",
@@ -127,8 +127,6 @@ class DigitalInclusionDetails(BaseModel):
         "(health_insurance), impôts (taxes), logement (housing), retraite (retirement), titres d'identité et "
         "permis (identity_documents), énergie (energy), autre (other).",
     )
-
-    _unique_procedures = field_validator("procedures")(distinct)
 
 
 SERVICE_TYPES: tuple[ServiceType, ...] = (

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from federation.plugins import Indicator, ServiceType, ServiceTypeHooks, distinct
+from federation.plugins import DistinctChoices, Indicator, ServiceType, ServiceTypeHooks
 from federation.schema.types import Category
 
 from .upkeep import BinHandlingDetails, BuildingRefurbishmentDetails, OutdoorCleaningDetails, PathsNaturalAreasDetails
@@ -52,7 +52,7 @@ class GreenSpacesDetails(BaseModel):
     surface_m2: float | None = Field(
         None, ge=0, title="Surface (m²)", description="Surface d'espaces verts entretenue, en mètres carrés."
     )
-    tasks: list[GreenSpaceTask] | None = Field(
+    tasks: DistinctChoices[GreenSpaceTask] | None = Field(
         None,
         max_length=5,
         title="Travaux réalisés",
@@ -63,8 +63,6 @@ class GreenSpacesDetails(BaseModel):
         None, title="Zéro pesticide", description="Vrai si l'entretien se fait sans aucun produit phytosanitaire."
     )
 
-    _unique_tasks = field_validator("tasks")(distinct)
-
 
 class SmallRepairsDetails(BaseModel):
     """Petites réparations et travaux d'entretien dans les logements et les parties communes."""
@@ -74,15 +72,13 @@ class SmallRepairsDetails(BaseModel):
     interventions: int | None = Field(
         None, ge=0, title="Interventions", description="Nombre d'interventions de petite réparation réalisées."
     )
-    trades: list[RepairTrade] | None = Field(
+    trades: DistinctChoices[RepairTrade] | None = Field(
         None,
         max_length=5,
         title="Corps de métier",
         description="Métiers mobilisés : plomberie (plumbing), électricité (electricity), peinture (painting), "
         "serrurerie (locksmith), menuiserie (carpentry).",
     )
-
-    _unique_trades = field_validator("trades")(distinct)
 
 
 class BulkyWasteDetails(BaseModel):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from federation.plugins import distinct
+from federation.plugins import DistinctChoices
 
 OutdoorCleaningTask = Literal["sweeping", "litter_picking", "illegal_dumps", "graffiti", "leaves", "snow_clearing"]
 FinishingTrade = Literal[
@@ -50,7 +50,7 @@ class OutdoorCleaningDetails(BaseModel):
         title="Déchets ramassés (tonnes)",
         description="Poids des déchets ramassés (papiers, dépôts sauvages), en tonnes.",
     )
-    tasks: list[OutdoorCleaningTask] | None = Field(
+    tasks: DistinctChoices[OutdoorCleaningTask] | None = Field(
         None,
         max_length=6,
         title="Travaux réalisés",
@@ -58,8 +58,6 @@ class OutdoorCleaningDetails(BaseModel):
         "(illegal_dumps), effacement des tags (graffiti), ramassage des feuilles (leaves), déneigement "
         "(snow_clearing).",
     )
-
-    _unique_tasks = field_validator("tasks")(distinct)
 
 
 class BinHandlingDetails(BaseModel):
@@ -133,7 +131,7 @@ class BuildingRefurbishmentDetails(BaseModel):
         title="Heures de chantier",
         description="Heures travaillées sur les chantiers de second œuvre.",
     )
-    trades: list[FinishingTrade] | None = Field(
+    trades: DistinctChoices[FinishingTrade] | None = Field(
         None,
         max_length=8,
         title="Corps de métier",
@@ -141,8 +139,6 @@ class BuildingRefurbishmentDetails(BaseModel):
         "(tiling), menuiserie intérieure (joinery), plomberie (plumbing), électricité (electricity), isolation "
         "(insulation).",
     )
-
-    _unique_trades = field_validator("trades")(distinct)
 
 
 class PathsNaturalAreasDetails(BaseModel):
@@ -174,7 +170,7 @@ class PathsNaturalAreasDetails(BaseModel):
     communes: int | None = Field(
         None, ge=0, le=1_000, title="Communes concernées", description="Nombre de communes où la régie intervient."
     )
-    tasks: list[NaturalAreaTask] | None = Field(
+    tasks: DistinctChoices[NaturalAreaTask] | None = Field(
         None,
         max_length=8,
         title="Travaux réalisés",
@@ -182,5 +178,3 @@ class PathsNaturalAreasDetails(BaseModel):
         "entretien des berges (riverbanks), murets en pierre sèche (dry_stone_walls), ramassage des déchets "
         "(litter_picking), arrachage des espèces invasives (invasive_species).",
     )
-
-    _unique_tasks = field_validator("tasks")(distinct)

@@ -137,8 +137,8 @@ async def test_each_new_type_is_listed_with_its_details_schema(client: Any) -> N
             for part in numeric:  # every count, surface and duration is bounded on both sides
                 assert part["minimum"] == 0 and part["maximum"] > 0, f"{key}.{name}"
             choices = [part for part in prop["anyOf"] if part.get("type") == "array"]
-            for part in choices:  # lists of choices are closed enums
-                assert part["items"]["enum"], f"{key}.{name}"
+            for part in choices:  # lists of choices are closed enums, each choice at most once
+                assert part["items"]["enum"] and part["uniqueItems"] is True, f"{key}.{name}"
         assert item["indicators"], key
         for indicator in item["indicators"]:
             described = indicators[indicator]
@@ -171,20 +171,74 @@ async def test_invalid_details_are_refused_with_field_pointers(client: Any, key:
 
 
 @pytest.mark.parametrize(
-    ("key", "details"),
+    ("key", "details", "pointer"),
     [
-        ("bike_school", {"learners": 12, "learners_autonomous": 13}),
-        ("solidarity_vehicle_rental", {"rentals": 40, "bikes_lent": 41}),
-        ("solidarity_vehicle_rental", {"rentals": 40, "people_served": 41}),
+        ("bike_school", {"learners": 12, "learners_autonomous": 13}, "/details/learners_autonomous"),
+        ("solidarity_vehicle_rental", {"rentals": 40, "bikes_lent": 41}, "/details/bikes_lent"),
+        ("solidarity_vehicle_rental", {"rentals": 40, "people_served": 41}, "/details/people_served"),
     ],
 )
-async def test_a_part_larger_than_its_whole_is_refused(client: Any, key: str, details: dict[str, Any]) -> None:
+async def test_a_part_larger_than_its_whole_is_refused(
+    client: Any, key: str, details: dict[str, Any], pointer: str
+) -> None:
     response = await client.post("/api/v1/activities", json=_activity(key, details), headers=client.regies_auth)
     assert response.status == 422
     errors = (await response.json())["errors"]
-    assert [error["pointer"] for error in errors] == ["/details"]
+    assert [error["pointer"] for error in errors] == [pointer]
     assert "must not exceed" in errors[0]["detail"]
     assert await _activities(client) == []
+
+
+# --- back-office forms ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", list(NEW_TYPES))
+async def test_the_back_office_form_asks_for_each_detail_in_french(staff: Any, key: str) -> None:
+    response = await staff.get(f"/admin/activities/new?service_type={key}")
+    page = html.unescape(await response.text())
+    assert response.status == 200, page
+    schema = build_plugins().registry.service_types[key].details_model.model_json_schema()
+    for name, prop in schema["properties"].items():
+        lists = [part for part in prop["anyOf"] if part.get("type") == "array"]
+        if lists:  # a list of choices: one checkbox per choice, under the field's French title
+            assert f'<fieldset class="field choices" id="f-details-{name}">\n  <legend>{prop["title"]}</legend>' in page
+            for choice in lists[0]["items"]["enum"]:
+                assert f'name="details.{name}" value="{choice}"' in page, choice
+        else:
+            assert f'<label for="f-details-{name}">{prop["title"]}</label>' in page, name
+
+
+async def test_a_bike_school_is_recorded_from_the_form_and_a_wrong_total_is_shown_next_to_its_field(
+    staff: Any,
+) -> None:
+    page = await (await staff.get("/admin/activities/new?service_type=bike_school")).text()
+    form = {
+        "_csrf": csrf_of(page),
+        "service_type": "bike_school",
+        "title": "Vélo-école du plateau",
+        "status": "active",
+        "start_date": "2026-04-01",
+        "place.commune": "69123",
+        "details.learners": "12",
+        "details.lesson_hours": "1 250,5",
+        "details.learners_autonomous": "13",
+    }
+    refused = await staff.post("/admin/activities/new", data=form)
+    assert refused.status == 422
+    error = re.search(r'<p class="field-error" id="f-details-learners_autonomous-error">([^<]+)', await refused.text())
+    assert error is not None and "learners (12)" in html.unescape(error[1])
+    assert await _activities(staff) == []
+
+    form["details.learners_autonomous"] = "9"
+    assert (await staff.post("/admin/activities/new", data=form, allow_redirects=False)).status == 303
+    [activity] = await _activities(staff)
+    assert activity["details"] == {
+        "learners": 12,
+        "sessions": None,
+        "lesson_hours": 1250.5,
+        "learners_autonomous": 9,
+        "bikes_lent_to_learners": None,
+    }
 
 
 # --- spreadsheet wording -----------------------------------------------------------------------------------
@@ -209,15 +263,22 @@ def test_no_wording_names_two_service_types() -> None:
             assert owners.setdefault(folded, service_type.key) == service_type.key, name
 
 
-async def test_import_files_rows_by_their_french_wording(
+@pytest.fixture
+async def staff(
     aiohttp_client: Any,
     regies_app_factory: Callable[..., Awaitable[tuple[web.Application, str]]],
     regies_web_password_hash: str,
-) -> None:
+) -> Any:
+    """A node with every installed plugin and a staff member logged in to its back-office."""
     app, token = await regies_app_factory(entry_points=True)
-    staff = await aiohttp_client(app)
+    client = await aiohttp_client(app)
+    client.regies_auth = {"Authorization": f"Bearer {token}"}
     await add_account(app, regies_web_password_hash, "marie", "staff")
-    assert (await log_in(staff)).status == 303
+    assert (await log_in(client)).status == 303
+    return client
+
+
+async def test_import_files_rows_by_their_french_wording(staff: Any) -> None:
     rows = [f"{label} n°{n};{label};01/02/2026;76276" for n, (label, _key) in enumerate(SPREADSHEET_LABELS)]
     content = "\n".join(["Titre;Type service;Date début;Commune", *rows]).encode("utf-8")
 
@@ -237,9 +298,7 @@ async def test_import_files_rows_by_their_french_wording(
     )
     assert confirmed.status == 303
 
-    headers = {"Authorization": f"Bearer {token}"}
-    listing = await (await staff.get("/api/v1/activities?limit=100", headers=headers)).json()
-    imported = {activity["title"]: activity for activity in listing["items"]}
+    imported = {activity["title"]: activity for activity in await _activities(staff)}
     for n, (label, key) in enumerate(SPREADSHEET_LABELS):
         assert imported[f"{label} n°{n}"]["service_type"] == key, label
 
