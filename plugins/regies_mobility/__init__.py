@@ -76,7 +76,8 @@ class BikeSchoolDetails(BaseModel):
         ge=0,
         le=10_000,
         title="Élèves autonomes",
-        description="Nombre d'élèves capables de circuler seuls en ville à la fin de l'apprentissage.",
+        description="Nombre d'élèves capables de circuler seuls en ville à la fin de l'apprentissage "
+        "(au plus le nombre d'élèves).",
     )
     bikes_lent_to_learners: int | None = Field(
         None,
@@ -134,7 +135,8 @@ class SolidarityVehicleRentalDetails(BaseModel):
         ge=0,
         le=1_000_000,
         title="Dont vélos",
-        description="Parmi les locations ou prêts, ceux de vélos (classiques, électriques ou cargos).",
+        description="Parmi les locations ou prêts, ceux de vélos (classiques, électriques ou cargos) ; au plus le "
+        "nombre de locations.",
     )
     rental_days: int | None = Field(
         None,
@@ -148,7 +150,8 @@ class SolidarityVehicleRentalDetails(BaseModel):
         ge=0,
         le=1_000_000,
         title="Bénéficiaires",
-        description="Nombre de personnes différentes ayant loué ou emprunté un véhicule.",
+        description="Nombre de personnes différentes ayant loué ou emprunté un véhicule (au plus le nombre de "
+        "locations).",
     )
 
     # Each rental is one person's: there are never more people or bike loans than rentals.
