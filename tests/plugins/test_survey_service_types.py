@@ -1,6 +1,7 @@
 """The service types added for the national survey (lien social, inclusion numérique, écrivain public, propreté
 extérieure, bacs, second œuvre, citoyenneté, vélo-école, location solidaire, chemins): listed, written and refused
-through the real API, picked from spreadsheet wording by the import, and summed into the report form."""
+through the real API and the back-office forms, picked from spreadsheet wording by the import, summed into the
+report form and filed under their field of action in the hub's national tables."""
 
 from __future__ import annotations
 
