@@ -46,6 +46,7 @@ def describe_service_types(plugins: Plugins) -> list[dict[str, Any]]:
             "category": str(service_type.category),
             "category_labels": service_type.category_labels(),
             "labels": service_type.labels(),
+            "import_labels": list(service_type.import_labels),
             "description": service_type.description,
             "plugin": registry.owner("service type", service_type.key),
             "indicators": list(service_type.indicators),

@@ -68,8 +68,9 @@ def _keep_body_rules(body: Any) -> None:
             details["exits_to_employment"] = None
             details["employees_cddi"] = None
         for total, parts in (
-            ("learners", ("code_passed", "licences_obtained")),
+            ("learners", ("code_passed", "licences_obtained", "learners_autonomous")),
             ("trainees", ("certificates_obtained",)),
+            ("rentals", ("bikes_lent", "people_served")),
         ):
             if _is_number(details.get(total)):  # results never exceed the people concerned
                 for part in parts:
