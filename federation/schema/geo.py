@@ -10,11 +10,10 @@ are, as in the Etalab data, their own department and their own "region" with the
 
 from __future__ import annotations
 
-import gzip
 import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from types import MappingProxyType
 from typing import TypeVar
@@ -70,14 +69,6 @@ class Commune:
         return f"{self.name} ({self.code})"
 
 
-@dataclass(frozen=True, slots=True)
-class _CommuneIndex:
-    communes: Mapping[str, Commune]
-    retired: Mapping[str, str]
-    by_postal_code: Mapping[str, tuple[str, ...]]
-    arrondissements: Mapping[str, tuple[str, ...]]
-
-
 @cache
 def _territories() -> tuple[Mapping[str, Region], Mapping[str, Department]]:
     document = json.loads((DATA_DIR / "territories.json").read_text(encoding="utf-8"))
@@ -86,25 +77,33 @@ def _territories() -> tuple[Mapping[str, Region], Mapping[str, Department]]:
     return MappingProxyType(regions), MappingProxyType(departments)
 
 
+# One row per commune: [code, name, department, city of an arrondissement or None, postal codes].
+_Row = tuple[str, str, str, "str | None", list[str]]
+
+
 @cache
-def _commune_index() -> _CommuneIndex:
+def _communes() -> tuple[Mapping[str, _Row], Mapping[str, str]]:
+    """Rows by code, and retired codes with their replacement. Rows become `Commune` objects only when asked for:
+    building 35,000 objects up front tripled the time of the first lookup."""
+    import gzip  # here: most commands never look a commune up, and importing gzip costs a few milliseconds
+
     document = json.loads(gzip.decompress((DATA_DIR / "communes.json.gz").read_bytes()))
-    communes = {
-        code: Commune(code, name, department, parent, tuple(postal_codes))
-        for code, name, department, parent, postal_codes in document["communes"]
-    }
+    return MappingProxyType({row[0]: row for row in document["communes"]}), MappingProxyType(document["retired"])
+
+
+@cache
+def _postal_index() -> tuple[Mapping[str, tuple[str, ...]], Mapping[str, tuple[str, ...]]]:
+    """Codes by postal code, and municipal arrondissements by city: built the first time one is needed."""
     by_postal_code: dict[str, list[str]] = {}
     arrondissements: dict[str, list[str]] = {}
-    for item in communes.values():
-        if item.parent is not None:
-            arrondissements.setdefault(item.parent, []).append(item.code)
-        for postal_code in item.postal_codes:
-            by_postal_code.setdefault(postal_code, []).append(item.code)
-    return _CommuneIndex(
-        communes=MappingProxyType(communes),
-        retired=MappingProxyType(document["retired"]),
-        by_postal_code=MappingProxyType({key: tuple(codes) for key, codes in by_postal_code.items()}),
-        arrondissements=MappingProxyType({key: tuple(codes) for key, codes in arrondissements.items()}),
+    for code, _name, _department, parent, postal_codes in _communes()[0].values():
+        if parent is not None:
+            arrondissements.setdefault(parent, []).append(code)
+        for postal_code in postal_codes:
+            by_postal_code.setdefault(postal_code, []).append(code)
+    return (
+        MappingProxyType({key: tuple(codes) for key, codes in by_postal_code.items()}),
+        MappingProxyType({key: tuple(codes) for key, codes in arrondissements.items()}),
     )
 
 
@@ -131,32 +130,39 @@ REGIONS: Mapping[str, Region] = _LazyTable(lambda: _territories()[0])
 DEPARTMENTS: Mapping[str, Department] = _LazyTable(lambda: _territories()[1])
 
 
+@lru_cache(maxsize=4096)  # bounded: codes come from clients, and every miss would be remembered too
 def commune(code: str) -> Commune | None:
     """The current commune or municipal arrondissement with this INSEE code, or None."""
-    return _commune_index().communes.get(code)
+    row = _communes()[0].get(code)
+    return None if row is None else _commune_of(row)
+
+
+def _commune_of(row: _Row) -> Commune:
+    code, name, department, parent, postal_codes = row
+    return Commune(code, name, department, parent, tuple(postal_codes))
 
 
 def replacement_of(code: str) -> str | None:
     """The code that replaced a commune code retired since 2019 (a merger), or None if it was not retired."""
-    return _commune_index().retired.get(code)
+    return _communes()[1].get(code)
 
 
 def communes_with_postal_code(postal_code: str) -> list[Commune]:
     """Communes served by a postal code; a municipal arrondissement rather than its city when one matches."""
-    index = _commune_index()
-    found = [index.communes[code] for code in index.by_postal_code.get(postal_code, ())]
+    rows = _communes()[0]
+    found = [_commune_of(rows[code]) for code in _postal_index()[0].get(postal_code, ())]
     arrondissement_parents = {item.parent for item in found if item.parent is not None}
     return [item for item in found if item.code not in arrondissement_parents]
 
 
 def arrondissements_of(code: str) -> tuple[str, ...]:
     """The municipal arrondissements of Paris (75056), Lyon (69123) or Marseille (13055); () for other codes."""
-    return _commune_index().arrondissements.get(code, ())
+    return _postal_index()[1].get(code, ())
 
 
 def communes_in_department(code: str) -> list[Commune]:
     """The current communes of a department, in code order (municipal arrondissements left out)."""
-    return [item for item in _commune_index().communes.values() if item.department_code == code and not item.parent]
+    return [_commune_of(row) for row in _communes()[0].values() if row[2] == code and row[3] is None]
 
 
 def department_code_for_commune(insee_code: str) -> str:

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Sequence
 from typing import Literal
 
 from federation.schema.geo import DEPARTMENTS, commune, communes_with_postal_code, replacement_of
-
-log = logging.getLogger(__name__)
 
 __all__ = [
     "INSEE_COMMUNE_PATTERN",
@@ -136,7 +133,10 @@ def normalize_insee_commune(value: str) -> str:
     if commune(code) is not None:
         return code
     if replacement_of(code) is not None:
-        log.warning("%s", retired_commune_detail(code))
+        # Imported here: logging costs milliseconds at import, and only a retired code needs it.
+        import logging
+
+        logging.getLogger(__name__).warning("%s", retired_commune_detail(code))
         return code
     suggestions = communes_with_postal_code(code)
     if suggestions:
