@@ -31,6 +31,7 @@ TEXTS = {
     "fr": {
         "range": "de {low} à {high}",
         "overseas": "Outre-mer",
+        "inset": "Paris et petite couronne",
         "level": {"region": "région", "department": "département"},
         "describe": "Carte de France par {level} : {known} zone(s) sur {total} ont une valeur, en {classes} classe(s) "
         "du plus clair au plus foncé. Les valeurs sont dans le tableau qui accompagne la carte.",
@@ -40,6 +41,7 @@ TEXTS = {
     "en": {
         "range": "{low} to {high}",
         "overseas": "Overseas",
+        "inset": "Paris and inner suburbs",
         "level": {"region": "region", "department": "department"},
         "describe": "Map of France by {level}: {known} area(s) of {total} have a value, in {classes} class(es) from "
         "lightest to darkest. The values are in the table next to the map.",
@@ -49,11 +51,13 @@ TEXTS = {
 }
 # Sequential blues, light to dark; fewer classes take colours spread over the same range.
 PALETTE = ("#dbe9f6", "#a9cce8", "#6baed6", "#2f7fbf", "#0b4f8a")
-NO_DATA = "#ececec"
+NO_DATA = "#f0f0f0"
 HIGHLIGHT = "#0b5394"
 # Right of the outlines: the legend, then the overseas departments as squares.
-SIDE_WIDTH = 230
-ROW = 26
+SIDE_WIDTH = 330
+ROW = 34
+FONT = 20
+INSET = ("75", "92", "93", "94")
 OVERSEAS = ("971", "972", "973", "974", "976")
 
 
@@ -106,9 +110,12 @@ def _classes(values: list[float], count: int) -> list[tuple[float, float]]:
 
 
 def _palette(count: int) -> list[str]:
-    if count <= 1:
-        return [PALETTE[2]]
-    return [PALETTE[round(n * (len(PALETTE) - 1) / (count - 1))] for n in range(count)]
+    # Fewer than five classes leave out the lightest blue, too close to the grey of areas with no figure.
+    if count >= len(PALETTE):
+        return list(PALETTE)
+    if count == 1:
+        return [PALETTE[3]]
+    return [PALETTE[1 + round(n * (len(PALETTE) - 2) / (count - 1))] for n in range(count)]
 
 
 def choropleth(
@@ -161,7 +168,7 @@ def choropleth(
         total=len(rows),
         classes=len(classes),
     )
-    svg = _svg(level, title, description, {row.code: row for row in rows}, legend, map_id, str(texts["overseas"]))
+    svg = _svg(level, title, description, {row.code: row for row in rows}, legend, map_id, texts)
     return ChoroplethMap(title, svg, rows, legend)
 
 
@@ -173,7 +180,7 @@ def locator(department_code: str, title: str, *, map_id: str = "place-map", lang
     description = str(texts["highlighted" if on_map else "elsewhere"]).format(name=name)
     rows = [MapRow(department_code, name, None, name, HIGHLIGHT)]
     legend = [(name, HIGHLIGHT)]
-    svg = _svg("department", title, description, {department_code: rows[0]}, legend, map_id, str(texts["overseas"]))
+    svg = _svg("department", title, description, {department_code: rows[0]}, legend, map_id, texts)
     return ChoroplethMap(title, svg, rows, legend)
 
 
@@ -192,7 +199,7 @@ def _svg(
     areas: Mapping[str, MapRow],
     legend: list[tuple[str, str]],
     map_id: str,
-    overseas: str,
+    texts: Mapping[str, object],
     default: str = NO_DATA,
 ) -> Markup:
     (x, y, width, height), paths = _outlines()
@@ -209,31 +216,64 @@ def _svg(
         else [(code, [d for d in _departments_of("region", code) if d in paths]) for code in REGIONS]
     )
     for code, departments in groups:
-        if not departments:
-            continue
-        row = areas.get(code)
-        outline = "".join(f'<path d="{paths[department]}"/>' for department in departments)
-        parts.append(
-            f'<g fill="{row.fill if row else default}" stroke="#ffffff" stroke-width="0.7">{_title(row)}{outline}</g>'
-        )
+        if departments:
+            parts.append(_area(areas.get(code), departments, default, stroke=0.7))
     side = x + width + 16
-    line = y + 24
+    line = y + 30
     for label, colour in legend:
         parts.append(_swatch(side, line, colour, label))
         line += ROW
     line += ROW / 2
-    parts.append(
-        f'<text x="{side:g}" y="{line:g}" font-size="15" font-weight="600" fill="#1b1b1b">{escape(overseas)}</text>'
-    )
-    line += ROW / 2
+    parts.append(_heading(side, line, str(texts["overseas"])))
+    line += ROW * 0.75
     for code in OVERSEAS:
-        area = code if level == "department" else DEPARTMENTS[code].region_code
-        row = areas.get(area)
-        colour = row.fill if row else default
-        parts.append(f"<g>{_title(row)}{_swatch(side, line, colour, DEPARTMENTS[code].name)}</g>")
+        row = areas.get(code if level == "department" else DEPARTMENTS[code].region_code)
+        parts.append(f"<g>{_title(row)}{_swatch(side, line, row.fill if row else default, DEPARTMENTS[code].name)}</g>")
         line += ROW
-    parts.append("</svg>")
+    # Paris and its inner suburbs, a few pixels on the map of France, again at a readable size.
+    line += ROW / 2
+    parts.append(_heading(side, line, str(texts["inset"])))
+    left, top, right, bottom = _bounds([paths[code] for code in INSET])
+    scale = min((SIDE_WIDTH - 40) / (right - left), (height - line - 10) / (bottom - top), 8.0)
+    parts.append(
+        f'<g transform="translate({side - left * scale:.1f} {line + 12 - top * scale:.1f}) scale({scale:.2f})">'
+    )
+    for code in INSET:
+        area = code if level == "department" else DEPARTMENTS[code].region_code
+        parts.append(_area(areas.get(area), [code], default, stroke=0.7 / scale * 2))
+    parts.append("</g></svg>")
     return Markup("".join(parts))
+
+
+def _area(row: MapRow | None, departments: list[str], default: str, stroke: float) -> str:
+    paths = _outlines()[1]
+    outline = "".join(f'<path d="{paths[department]}"/>' for department in departments)
+    fill = row.fill if row else default
+    return f'<g fill="{fill}" stroke="#ffffff" stroke-width="{stroke:.2f}">{_title(row)}{outline}</g>'
+
+
+def _heading(x: float, y: float, text: str) -> str:
+    return f'<text x="{x:g}" y="{y:g}" font-size="{FONT}" font-weight="600" fill="#1b1b1b">{escape(text)}</text>'
+
+
+def _bounds(paths: list[str]) -> tuple[float, float, float, float]:
+    """(left, top, right, bottom) of paths made of `m x,y dx,dy … z` (the only commands the outlines use)."""
+    xs, ys = [], []
+    for path in paths:
+        start = (0.0, 0.0)
+        for subpath in path.split("z"):
+            pairs = [tuple(map(float, pair.split(","))) for pair in subpath.replace("m", " ").split()]
+            if not pairs:
+                continue
+            current = (start[0] + pairs[0][0], start[1] + pairs[0][1])
+            start = current
+            xs.append(current[0])
+            ys.append(current[1])
+            for dx, dy in pairs[1:]:
+                current = (current[0] + dx, current[1] + dy)
+                xs.append(current[0])
+                ys.append(current[1])
+    return min(xs), min(ys), max(xs), max(ys)
 
 
 def _title(row: MapRow | None) -> str:
@@ -245,6 +285,6 @@ def _title(row: MapRow | None) -> str:
 
 def _swatch(x: float, y: float, colour: str, label: str) -> str:
     return (
-        f'<rect x="{x:g}" y="{y - 14:g}" width="20" height="18" fill="{colour}" stroke="#6b6b6b" stroke-width="0.6"/>'
-        f'<text x="{x + 28:g}" y="{y:g}" font-size="14" fill="#1b1b1b">{escape(label)}</text>'
+        f'<rect x="{x:g}" y="{y - 19:g}" width="28" height="24" fill="{colour}" stroke="#6b6b6b" stroke-width="0.8"/>'
+        f'<text x="{x + 38:g}" y="{y:g}" font-size="{FONT}" fill="#1b1b1b">{escape(label)}</text>'
     )
