@@ -179,9 +179,19 @@ def locator(department_code: str, title: str, *, map_id: str = "place-map", lang
     on_map = department_code in _outlines()[1] or department_code in OVERSEAS
     description = str(texts["highlighted" if on_map else "elsewhere"]).format(name=name)
     rows = [MapRow(department_code, name, None, name, HIGHLIGHT)]
-    legend = [(name, HIGHLIGHT)]
-    svg = _svg("department", title, description, {department_code: rows[0]}, legend, map_id, texts)
-    return ChoroplethMap(title, svg, rows, legend)
+    # No legend: the caption names the department. Overseas squares and the Paris inset only where it is.
+    svg = _svg(
+        "department",
+        title,
+        description,
+        {department_code: rows[0]},
+        [],
+        map_id,
+        texts,
+        overseas=department_code in OVERSEAS,
+        inset=department_code in INSET,
+    )
+    return ChoroplethMap(title, svg, rows, [(name, HIGHLIGHT)])
 
 
 def _area_codes(level: Level) -> list[str]:
@@ -200,12 +210,16 @@ def _svg(
     legend: list[tuple[str, str]],
     map_id: str,
     texts: Mapping[str, object],
-    default: str = NO_DATA,
+    *,
+    overseas: bool = True,
+    inset: bool = True,
 ) -> Markup:
+    """The outlines, then a column on their right with the legend, the overseas squares and the Paris inset."""
     (x, y, width, height), paths = _outlines()
+    side_width = SIDE_WIDTH if legend or overseas or inset else 0
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="map" role="img" '
-        f'aria-labelledby="{map_id}-title {map_id}-desc" viewBox="{x:g} {y:g} {width + SIDE_WIDTH:g} {height:g}" '
+        f'aria-labelledby="{map_id}-title {map_id}-desc" viewBox="{x:g} {y:g} {width + side_width:g} {height:g}" '
         f'width="100%" preserveAspectRatio="xMinYMin meet">',
         f'<title id="{map_id}-title">{escape(title)}</title><desc id="{map_id}-desc">{escape(description)}</desc>',
     ]
@@ -217,38 +231,41 @@ def _svg(
     )
     for code, departments in groups:
         if departments:
-            parts.append(_area(areas.get(code), departments, default, stroke=0.7))
+            parts.append(_area(areas.get(code), departments, stroke=0.7))
     side = x + width + 16
     line = y + 30
     for label, colour in legend:
         parts.append(_swatch(side, line, colour, label))
         line += ROW
-    line += ROW / 2
-    parts.append(_heading(side, line, str(texts["overseas"])))
-    line += ROW * 0.75
-    for code in OVERSEAS:
-        row = areas.get(code if level == "department" else DEPARTMENTS[code].region_code)
-        parts.append(f"<g>{_title(row)}{_swatch(side, line, row.fill if row else default, DEPARTMENTS[code].name)}</g>")
-        line += ROW
-    # Paris and its inner suburbs, a few pixels on the map of France, again at a readable size.
-    line += ROW / 2
-    parts.append(_heading(side, line, str(texts["inset"])))
-    left, top, right, bottom = _bounds([paths[code] for code in INSET])
-    scale = min((SIDE_WIDTH - 40) / (right - left), (height - line - 10) / (bottom - top), 8.0)
-    parts.append(
-        f'<g transform="translate({side - left * scale:.1f} {line + 12 - top * scale:.1f}) scale({scale:.2f})">'
-    )
-    for code in INSET:
-        area = code if level == "department" else DEPARTMENTS[code].region_code
-        parts.append(_area(areas.get(area), [code], default, stroke=0.7 / scale * 2))
-    parts.append("</g></svg>")
+    if overseas:
+        line += ROW / 2 if legend else 0
+        parts.append(_heading(side, line, str(texts["overseas"])))
+        line += ROW * 0.75
+        for code in OVERSEAS:
+            row = areas.get(code if level == "department" else DEPARTMENTS[code].region_code)
+            swatch = _swatch(side, line, row.fill if row else NO_DATA, DEPARTMENTS[code].name)
+            parts.append(f"<g>{_title(row)}{swatch}</g>")
+            line += ROW
+    if inset:  # Paris and its inner suburbs, a few pixels on the map of France, again at a readable size
+        line += ROW / 2 if legend or overseas else 0
+        parts.append(_heading(side, line, str(texts["inset"])))
+        left, top, right, bottom = _bounds([paths[code] for code in INSET])
+        scale = min((SIDE_WIDTH - 40) / (right - left), (height - line - 10) / (bottom - top), 8.0)
+        parts.append(
+            f'<g transform="translate({side - left * scale:.1f} {line + 12 - top * scale:.1f}) scale({scale:.2f})">'
+        )
+        for code in INSET:
+            area = code if level == "department" else DEPARTMENTS[code].region_code
+            parts.append(_area(areas.get(area), [code], stroke=0.7 / scale * 2))
+        parts.append("</g>")
+    parts.append("</svg>")
     return Markup("".join(parts))
 
 
-def _area(row: MapRow | None, departments: list[str], default: str, stroke: float) -> str:
+def _area(row: MapRow | None, departments: list[str], stroke: float) -> str:
     paths = _outlines()[1]
     outline = "".join(f'<path d="{paths[department]}"/>' for department in departments)
-    fill = row.fill if row else default
+    fill = row.fill if row else NO_DATA
     return f'<g fill="{fill}" stroke="#ffffff" stroke-width="{stroke:.2f}">{_title(row)}{outline}</g>'
 
 

@@ -56,3 +56,11 @@ async def test_overseas_regies_are_placed_or_said_to_be_off_the_map(node: Any, c
 async def test_no_map_without_a_commune(node: Any) -> None:
     where, svg = await _public_map(node, None)
     assert svg is None and "CC BY" not in where
+
+
+async def test_a_metropolitan_regie_gets_the_map_alone(node: Any) -> None:
+    _where, svg = await _public_map(node, "69123")  # Lyon: no legend, overseas squares or Paris inset beside it
+    assert svg is not None
+    assert svg.get("viewBox") == "0 0 613 585"
+    assert [group.get("fill") for group in svg.iter(f"{SVG}g")].count(HIGHLIGHT) == 1
+    assert "Outre-mer" not in ElementTree.tostring(svg, encoding="unicode")
