@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Literal
 
 from federation.schema.geo import DEPARTMENTS, commune, communes_with_postal_code, replacement_of
@@ -165,6 +166,7 @@ def normalize_qpv_code(value: str) -> str:
     return code
 
 
+@lru_cache(maxsize=4096)  # replication checks the same few hundred codes on every record that names them
 def qpv_department(code: str) -> str | None:
     """The department a normalised QPV code's characters 3–5 name ("QP075001" -> "75", "QN97101M" -> "971")."""
     digits = code[2:5]
