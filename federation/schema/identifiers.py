@@ -13,6 +13,7 @@ __all__ = [
     "INSEE_COMMUNE_PATTERN",
     "QPV_PATTERN",
     "RNA_PATTERN",
+    "log_retired_commune",
     "luhn_ok",
     "normalize_insee_commune",
     "normalize_qpv_code",
@@ -134,16 +135,22 @@ def normalize_insee_commune(value: str) -> str:
     if commune(code) is not None:
         return code
     if replacement_of(code) is not None:
-        # Imported here: logging costs milliseconds at import, and only a retired code needs it.
-        import logging
-
-        logging.getLogger(__name__).warning("%s", retired_commune_detail(code))
+        log_retired_commune(code)
         return code
     suggestions = communes_with_postal_code(code)
     if suggestions:
         named = " or ".join(item.label() for item in suggestions[:3])
         raise ValueError(f"INSEE commune code {code} does not exist; {code} is the postal code of {named}")
     raise ValueError(f"INSEE commune code {code} does not exist")
+
+
+@lru_cache(maxsize=1024)
+def log_retired_commune(code: str) -> None:
+    """Log a warning naming a retired commune code and its replacement: once per code and process, not per record
+    (two threads validating at the same moment may both log it)."""
+    import logging  # here: logging costs milliseconds at import, and only a retired code needs it
+
+    logging.getLogger(__name__).warning("%s", retired_commune_detail(code))
 
 
 def retired_commune_detail(code: str) -> str | None:
