@@ -39,7 +39,7 @@ from federation.plugins import Registry, build_plugins
 from federation.protocol import persistence
 from federation.protocol.apply import apply_rows, parse_batch, wire_rows
 from federation.protocol.batchparser import BatchParser
-from federation.schema.geo import DEPARTMENTS
+from federation.schema.geo import DEPARTMENTS, communes_in_department
 from federation.schema.records import Activity, NodeProfile, Period, PeriodReport
 from federation.storage.engine import create_engine
 from federation.storage.mapping import FILTER_COLUMNS, record_row, to_micros, tombstone_row
@@ -113,9 +113,8 @@ class Member:
 
 
 def commune_in(department: str, rng: random.Random) -> str:
-    if department.startswith("97"):
-        return f"{department}{rng.randrange(1, 35):02d}"
-    return f"{department}{rng.randrange(1, 600):03d}"
+    # A real commune: made-up codes are refused since communes are checked against the reference data.
+    return rng.choice(communes_in_department(department)).code
 
 
 def make_members(rng: random.Random, count: int, service_types: list[str]) -> list[Member]:

@@ -69,6 +69,31 @@ _VALUE_ERRORS: tuple[tuple[str, str], ...] = (
     ("end must be after start", N_("The end time must be after the start time.")),
 )
 
+# Reference data errors, whose French sentence repeats what the English detail names (a commune, a department).
+_WITH_NAMES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (
+        re.compile(r"INSEE commune code (?P<code>\S+) does not exist; \S+ is the postal code of (?P<communes>.+)$"),
+        N_("%(code)s is a postal code, not an INSEE commune code: enter the code of %(communes)s."),
+    ),
+    (
+        re.compile(r"INSEE commune code (?P<code>\S+) does not exist$"),
+        N_("The INSEE commune code %(code)s does not exist: check it in the official code list (COG)."),
+    ),
+    (
+        re.compile(r"INSEE commune code (?P<code>\S+) was retired \(merged communes\); it is now (?P<commune>.+)$"),
+        N_("The commune %(code)s no longer exists since it merged with others: enter %(commune)s."),
+    ),
+    (
+        re.compile(r"QPV code (?P<code>\S+) names no department"),
+        N_("The QPV code %(code)s does not exist: its digits do not name a department."),
+    ),
+    (
+        re.compile(r"QPV code (?P<code>\S+) is in department (?P<qpv>\S+), not in the commune's \((?P<commune>\S+)\)"),
+        N_("The QPV %(code)s is in department %(qpv)s, not in the commune's department (%(commune)s)."),
+    ),
+    (re.compile(r"QPV code (?P<code>\S+): each value may appear only once"), N_("The QPV %(code)s is listed twice.")),
+)
+
 
 VALIDATION_TITLE = N_("Invalid data")
 
@@ -93,6 +118,10 @@ def explain(error: dict[str, str], gettext: Callable[[str], str]) -> str:
         return gettext(_WITH_LIMIT[code]) % {"limit": limit}
     if code in _FIXED:
         return gettext(_FIXED[code])
+    for pattern, sentence in _WITH_NAMES:
+        match = pattern.match(detail)
+        if match:
+            return gettext(sentence) % match.groupdict()
     for start, message in _VALUE_ERRORS:
         if detail.startswith(start) or start in detail:
             return gettext(message)

@@ -29,6 +29,7 @@ from federation.indicators import parse_period_key
 from federation.plugins import Plugins
 from federation.problems import Problem, invalid_query
 from federation.reports import build_report, check_deletable, hub_joined
+from federation.schema.geo import arrondissements_of
 from federation.schema.identifiers import INSEE_COMMUNE_PATTERN, normalize_insee_commune
 from federation.schema.records import (
     RECORD_KINDS,
@@ -61,6 +62,8 @@ class Filter:
     check: Callable[[str], str]
     description: str
     schema: dict[str, Any]
+    # The values a checked value stands for, when it stands for more than itself (a city and its arrondissements).
+    expand: Callable[[str], tuple[str, ...]] | None = None
 
     def parameter(self) -> dict[str, Any]:
         """What the OpenAPI document says about this query parameter."""
@@ -103,11 +106,19 @@ _ORIGIN = Filter(
     "Only records from this origin node.",
     {"type": "string", "pattern": NODE_ID_PATTERN},
 )
+
+
+def _commune_and_arrondissements(code: str) -> tuple[str, ...]:
+    return (code, *arrondissements_of(code))
+
+
 _COMMUNE = Filter(
     "commune",
     normalize_insee_commune,
-    "INSEE commune code of the place.",
+    "INSEE commune code of the place. Paris (75056), Lyon (69123) and Marseille (13055) also match the records "
+    "filed under their municipal arrondissements.",
     {"type": "string", "pattern": INSEE_COMMUNE_PATTERN},
+    expand=_commune_and_arrondissements,
 )
 # Years a period may name (Period: 2000–2100); that a survey period ends after it starts is said in prose.
 _YEAR = "(20[0-9]{2}|2100)"
@@ -218,13 +229,15 @@ class RecordCollection:
         if unknown:
             allowed = ", ".join([*self.filters, *sorted(allowed_extra)])
             raise invalid_query(unknown[0], f"is not supported here (allowed: {allowed})")
-        equals: dict[str, str] = {}
+        equals: dict[str, str | tuple[str, ...]] = {}
         for name, spec in self.filters.items():
             if name in params:
                 try:
-                    equals[spec.column] = spec.check(params[name])
+                    value = spec.check(params[name])
                 except ValueError as exc:
                     raise invalid_query(name, str(exc)) from exc
+                expanded = spec.expand(value) if spec.expand else (value,)
+                equals[spec.column] = expanded if len(expanded) > 1 else value
         limit = settings.api.default_page_size
         if "limit" in params:
             raw = params["limit"]

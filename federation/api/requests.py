@@ -11,6 +11,7 @@ from pydantic import BaseModel, ValidationError
 from federation import appkeys
 from federation.plugins import Plugins, Registry
 from federation.problems import Problem, field_errors, json_pointer, validation_problem
+from federation.schema.identifiers import retired_commune_detail
 from federation.schema.records import ActivityData, PeriodReportData, RecordKind
 from federation.storage.tokens import Actor, verify_token
 
@@ -136,6 +137,8 @@ def validate_record_data(
             for key in sorted(set(indicators) - set(plugins.registry.indicators))
             if (pointer := json_pointer(("indicators", key))) not in reported
         )
+    if data is not None:
+        errors.extend(retired_commune_errors(data.model_dump(mode="json"), previous))
     if errors or data is None:
         raise validation_problem(errors)
     rejections = plugins.validate_record(kind.name, data.model_dump(mode="json"), previous)
@@ -144,6 +147,31 @@ def validate_record_data(
             [{"pointer": error.pointer, "detail": error.detail, "code": "plugin_rule"} for error in rejections]
         )
     return data
+
+
+def retired_commune_errors(document: dict[str, Any], previous: dict[str, Any] | None) -> list[dict[str, str]]:
+    """Commune codes retired since 2019 that a local write would store: refused, with their replacement.
+
+    A replica keeps the code its origin wrote (the models accept it, with a logged warning), and so does a record
+    written before the merger: a code the previous version already had at the same place is kept.
+    """
+    errors = []
+    for pointer, code in _communes(document):
+        detail = retired_commune_detail(code)
+        if detail is not None and (previous is None or dict(_communes(previous)).get(pointer) != code):
+            errors.append({"pointer": pointer, "detail": detail, "code": "retired_commune"})
+    return errors
+
+
+def _communes(document: dict[str, Any], pointer: str = "") -> list[tuple[str, str]]:
+    """(JSON Pointer, code) of every `commune` member of a record document (the profile's, each place's)."""
+    found = []
+    for key, value in document.items():
+        if key == "commune" and isinstance(value, str):
+            found.append((f"{pointer}/commune", value))
+        elif isinstance(value, dict):
+            found.extend(_communes(value, f"{pointer}/{key}"))
+    return found
 
 
 def service_type_errors(

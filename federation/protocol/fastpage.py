@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, NamedTuple, TypeAlias
 import msgspec
 from msgspec import Meta, Struct
 
-from federation.schema.identifiers import normalize_siret
+from federation.schema.identifiers import normalize_siret, qpv_errors
 from federation.schema.records import MAX_VERSION, ActivityStatus
 from federation.schema.types import (
     KEY_PATTERN,
@@ -217,7 +217,7 @@ def _unchanged_by_the_models(record: _Activity) -> bool:
                 return False
         elif insee_commune(commune) != commune or (place.department, place.region) != department_and_region(commune):
             return False
-        if qpv and list(map(qpv_code, qpv)) != qpv:
+        if qpv and (list(map(qpv_code, qpv)) != qpv or qpv_errors(qpv, place.department)):
             return False
         for partner in record.partners:
             name, siret = partner.name, partner.siret

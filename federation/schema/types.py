@@ -9,7 +9,8 @@ from functools import lru_cache
 from operator import attrgetter
 from typing import Annotated, Any, Protocol, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from federation.schema.geo import department_for_commune
 from federation.schema.identifiers import (
@@ -21,6 +22,7 @@ from federation.schema.identifiers import (
     normalize_rna,
     normalize_siren,
     normalize_siret,
+    qpv_errors,
 )
 
 
@@ -168,6 +170,7 @@ class HasCommune(Protocol):
     commune: str | None
     department: str | None
     region: str | None
+    qpv: list[str]
 
 
 GeoModel = TypeVar("GeoModel", bound=HasCommune)
@@ -183,6 +186,7 @@ def derive_department_and_region(model: GeoModel) -> GeoModel:
     if commune is None:
         if department is not None or region is not None:
             raise ValueError("department and region are derived from `commune`: set the commune instead")
+        _check_qpv(model, None)
         return model
     derived = department_and_region(commune)
     if derived is None:  # cannot happen for a validated commune, kept for safety
@@ -197,7 +201,24 @@ def derive_department_and_region(model: GeoModel) -> GeoModel:
     # costs more than the rest of this check (it runs for every record a node replicates).
     fields = model.__dict__
     fields["department"], fields["region"] = expected_department, expected_region
+    _check_qpv(model, expected_department)
     return model
+
+
+def _check_qpv(model: GeoModel, department: str | None) -> None:
+    """Refuse QPV codes of no department or of another department than the commune's, and repeated ones."""
+    if not model.qpv:
+        return
+    errors = qpv_errors(model.qpv, department)
+    if errors:
+        # Raised as a ValidationError so that each error points at its code (/qpv/1), not at the whole place.
+        details = [
+            InitErrorDetails(
+                type=PydanticCustomError("value_error", reason), loc=("qpv", position), input=model.qpv[position]
+            )
+            for position, reason in errors
+        ]
+        raise ValidationError.from_exception_data(type(model).__name__, details)
 
 
 @lru_cache(maxsize=16384)

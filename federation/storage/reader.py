@@ -9,6 +9,7 @@ the same SQL text with named parameters, so they cannot drift apart.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -34,7 +35,8 @@ class ListQuery:
     kind: str
     after_rid: int = 0
     limit: int = 50
-    equals: dict[str, str] = field(default_factory=dict)
+    # A column equal to the value, or to any of a tuple's values (a city and its municipal arrondissements).
+    equals: Mapping[str, str | tuple[str, ...]] = field(default_factory=dict)
     updated_since_us: int | None = None
     include_deleted: bool = False
 
@@ -55,8 +57,13 @@ def list_sql(query: ListQuery) -> tuple[str, dict[str, Any]]:
     for column, value in sorted(query.equals.items()):
         if column not in FILTER_COLUMNS:
             raise ValueError(f"cannot filter on {column}")
-        clauses.append(f"{column} = :{column}")
-        params[column] = value
+        if isinstance(value, tuple):
+            names = [f"{column}_{position}" for position in range(len(value))]
+            clauses.append(f"{column} IN ({', '.join(':' + name for name in names)})")
+            params.update(zip(names, value, strict=True))
+        else:
+            clauses.append(f"{column} = :{column}")
+            params[column] = value
     if query.updated_since_us is not None:
         clauses.append("updated_at_us >= :updated_since")
         params["updated_since"] = query.updated_since_us

@@ -36,6 +36,7 @@ from .coordination import (
     revoke_membership,
 )
 from .exports import TABLES, deadline_for, directory_features, stream_geojson, stream_table
+from .maps import REGIES, dashboard_map
 from .settings import HubSettings
 
 Page = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -178,6 +179,9 @@ async def dashboard(request: web.Request, settings: HubSettings) -> web.StreamRe
         # The period form keeps the scope a national coordinator chose (a region, a department).
         "extra_fields": [(key, value) for key, value in query.items() if key != "period"],
     }
+    figures = [(REGIES, translate(request, "Member régies"))]
+    figures += [(key, _indicator_label(registry, key, lang)) for key in reported]
+    context |= await dashboard_map(engine, registry, period, scope, dict(request.query), lang, figures)
     return await render(request, "hub/dashboard.html", context)
 
 

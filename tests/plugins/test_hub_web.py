@@ -90,7 +90,7 @@ async def test_national_report_covers_every_region(hub: Network, browse: Any) ->
     # A national coordinator may look at one region.
     region = await text(national, "/hub?period=2026&level=regional&region=84")
     assert "Rhône (69)" in region and "Paris (75)" not in region
-    assert region.count('<input type="hidden" name="region" value="84">') == 2  # period and indicator forms keep it
+    assert region.count('<input type="hidden" name="region" value="84">') == 3  # period, indicator and map forms
 
 
 async def test_regional_coordinator_sees_only_their_region(hub: Network, browse: Any) -> None:
