@@ -38,6 +38,7 @@ lint: install
 	$(BIN)/ruff check federation plugins devtools tests bench
 	$(BIN)/ruff format --check federation plugins devtools tests bench
 	$(BIN)/mypy federation plugins devtools
+	$(BIN)/lint-imports
 
 schema: install
 	$(BIN)/regies schema export

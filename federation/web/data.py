@@ -9,7 +9,6 @@ from typing import Any
 from aiohttp import web
 
 from federation import appkeys
-from federation.api.node import PROFILE_ID
 from federation.storage.reader import ListQuery
 
 # A régie publishes tens to a few hundred activities; pages list at most this many of one kind.
@@ -17,7 +16,7 @@ MAX_LISTED = 2000
 
 
 async def node_profile(request: web.Request) -> dict[str, Any]:
-    row = await request.config_dict[appkeys.READER].get("node", request.config_dict[PROFILE_ID])
+    row = await request.config_dict[appkeys.READER].get("node", request.config_dict[appkeys.PROFILE_ID])
     if row is None or row.deleted:
         return {}
     profile: dict[str, Any] = json.loads(row.body)
