@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import repo_root  # noqa: F401  (puts devtools/ on the path before it is imported)
 from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector, web
 from yarl import URL
 
-from federation.loadgen import free_port
+from devtools.loadgen import free_port
 
 BIN_DIR = Path(sys.executable).parent
 REGIES = BIN_DIR / "regies"

@@ -26,7 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from federation.loadgen import free_port
+import repo_root  # noqa: F401  (puts devtools/ on the path before it is imported)
+
+from devtools.loadgen import free_port
 
 BIN_DIR = Path(sys.executable).parent
 PROJECT = Path(__file__).resolve().parent.parent

@@ -76,7 +76,7 @@ def create_app(settings: Settings, plugins: Plugins | None = None, *, upgrade_da
                 raise NodeNotInitialised(f"no node is initialised in {settings.database_url}; run `regies init` first")
             app[appkeys.ENGINE] = engine
             app[appkeys.STORE] = RecordStore(engine, node_id)
-            app[node.PROFILE_ID] = profile_id
+            app[appkeys.PROFILE_ID] = profile_id
             reader = await open_reader(engine, settings.database_url)
             app[appkeys.READER] = reader
             identity = NodeIdentity(node_id, await load_or_create_keys(engine, settings.keys_dir, node_id))

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from devtools.loadgen import free_port
 from federation.cli import main
 from federation.cli_federation import ProgressBar
 from federation.config import Settings, load_settings
-from federation.loadgen import free_port
 from federation.protocol import persistence
 from federation.protocol.puller import PullProgress
 from federation.storage.engine import create_engine

@@ -8,9 +8,9 @@ from typing import Any
 from aiohttp import web
 
 from federation import appkeys
-from federation.api.requests import json_response
 from federation.hookspecs import HOOK_API_VERSION
 from federation.plugins import Plugins
+from federation.responses import json_response
 
 
 def describe_plugins(plugins: Plugins) -> dict[str, Any]:

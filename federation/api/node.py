@@ -10,21 +10,20 @@ from federation import appkeys
 from federation.api.records import notify_committed, write_or_problem
 from federation.api.requests import (
     if_match_version,
-    json_response,
     not_modified,
     read_json_object,
     require_token,
     validate_record_data,
 )
 from federation.problems import Problem
+from federation.responses import json_response
 from federation.schema.records import RECORD_KINDS
 
 NODE_KIND = RECORD_KINDS["node"]
-PROFILE_ID = web.AppKey("profile_id", str)
 
 
 async def get_node(request: web.Request) -> web.StreamResponse:
-    profile_id = request.app[PROFILE_ID]
+    profile_id = request.app[appkeys.PROFILE_ID]
     row = await request.app[appkeys.READER].get("node", profile_id, request.app[appkeys.STORE].node_id)
     if row is None or row.deleted:
         raise Problem(404, "this node has no profile yet; run `regies init`", slug="not-found")
@@ -36,7 +35,7 @@ async def get_node(request: web.Request) -> web.StreamResponse:
 
 async def put_node(request: web.Request) -> web.StreamResponse:
     await require_token(request)
-    profile_id = request.app[PROFILE_ID]
+    profile_id = request.app[appkeys.PROFILE_ID]
     payload = await read_json_object(request)
     plugins = request.app[appkeys.PLUGINS]
     previous = await request.app[appkeys.READER].get("node", profile_id, request.app[appkeys.STORE].node_id)

@@ -18,7 +18,6 @@ from pydantic import BaseModel
 from federation import appkeys
 from federation.api.requests import (
     if_match_version,
-    json_response,
     not_modified,
     read_json_object,
     require_token,
@@ -29,6 +28,7 @@ from federation.indicators import parse_period_key
 from federation.plugins import Plugins
 from federation.problems import Problem, invalid_query
 from federation.reports import build_report, check_deletable, hub_joined
+from federation.responses import json_response
 from federation.schema.geo import arrondissements_of
 from federation.schema.identifiers import INSEE_COMMUNE_PATTERN, normalize_insee_commune
 from federation.schema.records import (

@@ -11,11 +11,11 @@ from pydantic import BaseModel, ValidationError
 from federation import appkeys
 from federation.plugins import Plugins, Registry
 from federation.problems import Problem, field_errors, json_pointer, validation_problem
+from federation.responses import JSON_CONTENT_TYPE
 from federation.schema.identifiers import retired_commune_detail
 from federation.schema.records import ActivityData, PeriodReportData, RecordKind
 from federation.storage.tokens import Actor, verify_token
 
-JSON_CONTENT_TYPE = "application/json"
 # Records nest a few levels; a deeper body is an attack on the validators' recursion, refused up front.
 MAX_JSON_DEPTH = 32
 
@@ -242,17 +242,3 @@ def not_modified(request: web.Request, etag: str) -> bool:
         return False
     candidates = {tag.strip().removeprefix("W/") for tag in header.split(",")}
     return "*" in candidates or etag in candidates
-
-
-def json_response(
-    body: str | bytes, *, status: int = 200, etag: str | None = None, headers: dict[str, str] | None = None
-) -> web.Response:
-    response = web.Response(
-        body=body.encode("utf-8") if isinstance(body, str) else body,
-        status=status,
-        content_type=JSON_CONTENT_TYPE,
-        headers=headers,
-    )
-    if etag:
-        response.headers["ETag"] = etag
-    return response

@@ -11,11 +11,10 @@ from typing import Any
 from aiohttp import web
 
 from federation import SCHEMA_VERSION, __version__, appkeys
-from federation.api.node import PROFILE_ID
-from federation.api.requests import json_response
 from federation.plugins import Plugins
 from federation.protocol.addresses import shown
 from federation.protocol.keys import KeyStore, PublicKeyInfo, verify_rotation
+from federation.responses import json_response
 from federation.schema.records import utcnow
 from federation.schema.types import NODE_ID_PATTERN
 
@@ -47,7 +46,7 @@ def base_url(request: web.Request) -> str:
 async def discovery_document(request: web.Request) -> dict[str, Any]:
     app = request.app
     identity = app[IDENTITY]
-    profile = await app[appkeys.READER].get("node", app[PROFILE_ID], identity.node_id)
+    profile = await app[appkeys.READER].get("node", app[appkeys.PROFILE_ID], identity.node_id)
     name = json.loads(profile.body).get("name") if profile and not profile.deleted else identity.node_id
     return build_discovery(identity, base_url(request), name, app[appkeys.PLUGINS])
 

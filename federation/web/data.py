@@ -9,7 +9,6 @@ from typing import Any
 from aiohttp import web
 
 from federation import appkeys
-from federation.api.node import PROFILE_ID
 from federation.storage.reader import ListQuery, local_first
 
 # A régie publishes tens to a few hundred activities; pages list at most this many of one kind.
@@ -18,7 +17,7 @@ MAX_LISTED = 2000
 
 async def node_profile(request: web.Request) -> dict[str, Any]:
     app = request.config_dict
-    row = await app[appkeys.READER].get("node", app[PROFILE_ID], app[appkeys.STORE].node_id)
+    row = await app[appkeys.READER].get("node", app[appkeys.PROFILE_ID], app[appkeys.STORE].node_id)
     if row is None or row.deleted:
         return {}
     profile: dict[str, Any] = json.loads(row.body)

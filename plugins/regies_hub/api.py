@@ -13,7 +13,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 from federation import appkeys
-from federation.api.requests import json_response, read_json_object, require_token
+from federation.api.requests import read_json_object, require_token
 from federation.problems import Problem
 from federation.protocol import persistence
 from federation.protocol.addresses import AddressRefused, OutboundPolicy
@@ -21,6 +21,7 @@ from federation.protocol.context import FEDERATION
 from federation.protocol.discovery import base_url
 from federation.protocol.receiver import authenticate
 from federation.protocol.signing import SignatureError, signature_keyid, split_keyid, verify_request
+from federation.responses import json_response
 from federation.schema.records import ReviewDecision
 from federation.storage.tables import records
 from federation.storage.tokens import Actor

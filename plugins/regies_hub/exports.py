@@ -13,9 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from federation import appkeys
-from federation.api.requests import json_response
 from federation.indicators import period_bounds
 from federation.problems import invalid_query
+from federation.responses import json_response
 from federation.schema.records import Period
 from federation.storage.tables import records
 

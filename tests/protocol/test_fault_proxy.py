@@ -16,8 +16,8 @@ from regies_hubclient import HubClientSettings
 from regies_hubclient.cli import _join
 from sqlalchemy import select
 
-from federation.faultproxy import FAULTS, FaultProxy
-from federation.loadgen import set_checker
+from devtools.faultproxy import FAULTS, FaultProxy
+from devtools.loadgen import set_checker
 from federation.protocol import persistence, sender
 from federation.protocol.keys import fingerprint
 from federation.protocol.puller import PullError, pull_peer

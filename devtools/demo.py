@@ -1,6 +1,6 @@
 """`make demo`: a hub and three régie nodes on 127.0.0.1 with sample data, enrolled and synced, until Ctrl-C.
 
-`python -m federation.demo [--dir DIR] [--base-port N] [--no-wait]` owns everything under DIR (default
+`python -m devtools.demo [--dir DIR] [--base-port N] [--no-wait]` owns everything under DIR (default
 `var/demo`): it initialises the national hub and three régies (Paris, Lyon and a rural one in Normandy), starts
 them as real `regies serve` processes, fills them through their HTTP APIs (profile, activities, shared
 resources, a 2026 period report), has them join the hub and sync, validates one report on the hub, prints
@@ -29,9 +29,9 @@ from typing import Any
 
 import aiohttp
 
-from federation.demo_data import REGIES, RegieSample
-from federation.demo_logins import HUB_LOGINS, REGIE_LOGIN, DemoError, add_login, hub_login_lines, regie_login_line
-from federation.loadgen import NodeProcess, free_port, run_regies
+from devtools.demo_data import REGIES, RegieSample
+from devtools.demo_logins import HUB_LOGINS, REGIE_LOGIN, DemoError, add_login, hub_login_lines, regie_login_line
+from devtools.loadgen import NodeProcess, free_port, run_regies
 
 MARKER = ".regies-demo"
 PERIOD = "2026"
@@ -90,7 +90,7 @@ def prepare_dir(root: Path) -> None:
             )
     root.mkdir(parents=True, exist_ok=True)
     (root / MARKER).write_text(
-        "Created by `python -m federation.demo`: the next demo run deletes this directory and everything in it.\n",
+        "Created by `python -m devtools.demo`: the next demo run deletes this directory and everything in it.\n",
         encoding="utf-8",
     )
 
@@ -471,7 +471,7 @@ class Demo:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m federation.demo",
+        prog="python -m devtools.demo",
         description="Start a hub and three régie nodes on 127.0.0.1 with sample data, until Ctrl-C.",
     )
     parser.add_argument(
