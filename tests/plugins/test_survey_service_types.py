@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from aiohttp import FormData, web
 
-from federation.demo_data import REGIES
+from devtools.demo_data import REGIES
 from federation.plugins import build_plugins, fold_text
 from federation.protocol import sender
 from tests.plugins.test_builtin_service_types import SAMPLES

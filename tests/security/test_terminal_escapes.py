@@ -12,9 +12,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from devtools.loadgen import NodeProcess, free_port, node_env, run_regies
 from federation.cli import main
 from federation.config import load_settings
-from federation.loadgen import NodeProcess, free_port, node_env, run_regies
 from federation.protocol import persistence
 from federation.protocol.keys import PublicKeyInfo, fingerprint
 from federation.storage.engine import create_engine
