@@ -11,6 +11,7 @@ from federation import appkeys
 from federation.api.requests import json_response
 from federation.hookspecs import HOOK_API_VERSION
 from federation.plugins import Plugins
+from federation.semantics import describe
 
 
 def describe_plugins(plugins: Plugins) -> dict[str, Any]:
@@ -67,6 +68,7 @@ def describe_indicators(plugins: Plugins) -> list[dict[str, Any]]:
             "service_type": indicator.service_type,
             "details_field": indicator.details_field,
             "plugin": registry.owner("indicator", indicator.key),
+            **describe(indicator),
         }
         for indicator in sorted(registry.indicators.values(), key=lambda i: i.key)
     ]

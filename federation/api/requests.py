@@ -10,6 +10,7 @@ from pydantic import BaseModel, ValidationError
 
 from federation import appkeys
 from federation.plugins import Plugins, Registry
+from federation.semantics import value_errors
 from federation.problems import Problem, field_errors, validation_problem
 from federation.schema.records import ActivityData, PeriodReportData, RecordKind
 from federation.storage.tokens import Actor, verify_token
@@ -107,6 +108,9 @@ def validate_record_data(
                     for key in unknown
                 ]
             )
+        implausible = value_errors(plugins.registry, data.indicators)
+        if implausible:
+            raise validation_problem([error.as_problem_error() for error in implausible])
     rejections = plugins.validate_record(kind.name, data.model_dump(mode="json"), previous)
     if rejections:
         raise validation_problem(

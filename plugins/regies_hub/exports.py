@@ -119,9 +119,10 @@ async def missing_table(request: web.Request, coordinator: Coordinator, settings
 async def trend_table(request: web.Request, coordinator: Coordinator, _settings: HubSettings) -> Table:
     scope = resolve_scope(request.query, coordinator)
     indicator = request.query.get("indicator", "")
-    if indicator not in request.config_dict[appkeys.PLUGINS].registry.indicators:
+    registry = request.config_dict[appkeys.PLUGINS].registry
+    if indicator not in registry.indicators:
         raise Problem(400, f"unknown indicator '{indicator}' (see /api/v1/indicators)", slug="invalid-query")
-    rows = await aggregates.trends(_engine(request), indicator, scope)
+    rows = await aggregates.trends(_engine(request), registry, indicator, scope)
     return Table(f"tendance-{indicator}", TREND_COLUMNS, rows, {"indicator": indicator})
 
 

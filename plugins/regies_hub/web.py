@@ -151,7 +151,7 @@ async def dashboard(request: web.Request, settings: HubSettings) -> web.StreamRe
             for row in indicators
             if row["indicator"] == indicator and row.get("area") is not None
         ]
-        trend = [(row["period"], figure(row["total"])) for row in await aggregates.trends(engine, indicator, scope)]
+        trend = [(row["period"], figure(row["total"])) for row in await aggregates.trends(engine, registry, indicator, scope)]
     totals = [
         {"key": row["indicator"], "label": _indicator_label(registry, row["indicator"], lang), **row}
         for row in indicators
