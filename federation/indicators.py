@@ -101,7 +101,12 @@ CORE_INDICATORS = (
     ),
     # Régies often share a QPV: the national figure counts a QPV once per régie serving it (a sum, documented).
     Indicator(
-        "qpv_covered", "QPV couverts", "Priority neighbourhoods (QPV) covered", "count", section="territory", maximum=100
+        "qpv_covered",
+        "QPV couverts",
+        "Priority neighbourhoods (QPV) covered",
+        "count",
+        section="territory",
+        maximum=100,
     ),
     Indicator("inhabitants_concerned", "Habitants concernés", "Inhabitants concerned", "count", section="territory"),
 )

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from federation import hookimpl, hookspecs
 from federation.hookspecs import HOOK_API_VERSION
 from federation.schema.types import CATEGORY_LABELS, KEY_PATTERN, Category
+
 # Aggregation rules are part of the plugin API: plugins import them from here.
 from federation.semantics import Aggregation as Aggregation
 from federation.semantics import AggregationKind as AggregationKind

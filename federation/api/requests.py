@@ -10,9 +10,9 @@ from pydantic import BaseModel, ValidationError
 
 from federation import appkeys
 from federation.plugins import Plugins, Registry
-from federation.semantics import value_errors
 from federation.problems import Problem, field_errors, validation_problem
 from federation.schema.records import ActivityData, PeriodReportData, RecordKind
+from federation.semantics import value_errors
 from federation.storage.tokens import Actor, verify_token
 
 JSON_CONTENT_TYPE = "application/json"

@@ -14,11 +14,12 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from federation.api.requests import validate_record_data, validate_service_type
+from federation.numbers import format_number, parse_number
 from federation.plugins import Plugins
 from federation.problems import Problem
 from federation.schema.records import ActivityData, RecordKind
 from federation.web.forms import FormState, field_for_pointer
-from federation.web.i18n_request import translate
+from federation.web.i18n_request import language, translate
 from federation.web.labels import N_
 
 _NUMBER = re.compile(r"(-?[0-9]+(?:\.[0-9]+)?)")
@@ -55,6 +56,11 @@ _FIXED: dict[str, str] = {
     "category_mismatch": N_("This service type does not belong to the chosen field of action."),
     "unknown_indicator": N_("This indicator is not known to this node."),
 }
+# An indicator's plausible bounds and precision (federation/semantics.py); limits written the reader's way.
+_INDICATOR_RULES: dict[str, str] = {
+    "indicator_bounds": N_("Enter a number between %(minimum)s and %(maximum)s."),
+    "indicator_precision": N_("Enter a number with at most %(decimals)s decimals."),
+}
 # Messages of the schema's own validators (value_error), recognised by how their English detail starts.
 _VALUE_ERRORS: tuple[tuple[str, str], ...] = (
     (
@@ -82,6 +88,16 @@ def explain(request: web.Request, error: dict[str, str]) -> str:
     code, detail = error.get("code", ""), error.get("detail", "")
     if code == "plugin_rule":
         return detail  # a plugin's own rule, in the words its author chose
+    if code in _INDICATOR_RULES:
+        lang = language(request)
+        limits = {
+            name: format_number(parse_number(error.get(name, "")), decimals=6, lang=lang)
+            for name in ("minimum", "maximum")
+        }
+        decimals = int(error.get("decimals") or 0)
+        if code == "indicator_precision" and decimals == 0:
+            return translate(request, "Enter a whole number, such as 12.")
+        return translate(request, _INDICATOR_RULES[code]) % {**limits, "decimals": decimals}
     if code in _WITH_LIMIT:
         numbers = _NUMBER.findall(detail)
         limit = numbers[-1] if numbers else "?"

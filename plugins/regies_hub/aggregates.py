@@ -179,7 +179,9 @@ def _values_cte(dialect: str, scope: Scope, report_filter: str) -> str:
         def other(column: str) -> str:
             return f"CAST(b.doc ->> im.{column} AS {real})"
 
-        precise = "ROUND(CAST(CAST(iv.value AS {real}) AS numeric), im.decimals) = CAST(CAST(iv.value AS {real}) AS numeric)"
+        precise = (
+            "ROUND(CAST(CAST(iv.value AS {real}) AS numeric), im.decimals) = CAST(CAST(iv.value AS {real}) AS numeric)"
+        )
     else:
         real = "REAL"
         source = ", json_each(r.body, '$.indicators') AS iv"

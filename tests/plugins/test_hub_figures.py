@@ -95,9 +95,7 @@ async def hub(settings: Settings) -> AsyncIterator[tuple[AsyncEngine, Registry]]
     await init_node(settings, name="Hub", node_id="hub-national")
     engine = create_engine(settings.database.url)
     registry = build_plugins(extra=[("insertion_rates", InsertionRates())]).registry
-    rows = []
-    for node_id, (department, region, values) in REGIES.items():
-        rows.append(report_row(node_id, "2026", values))
+    rows = [report_row(node_id, "2026", values) for node_id, (_department, _region, values) in REGIES.items()]
     rows.append(report_row("rq-paris", "2025", {"board_members": 10, "board_inhabitants_share": 40, "volunteers": 9}))
     rows.append(report_row("rq-lyon", "2026", {"volunteers": 1000}, status="draft"))  # drafts never count
     async with engine.begin() as connection:
@@ -162,9 +160,7 @@ async def test_national_figures_follow_each_rule(hub: tuple[AsyncEngine, Registr
     share = next(row for row in rows if row["indicator"] == "board_inhabitants_share" and row["area"] is None)
     assert (share["unit"], share["aggregation"], share["decimals"]) == ("percent", "weighted_mean", 1)
 
-    by_region = {
-        region: figures(rows, region)["board_inhabitants_share"][0] for region in ("11", "84", "93")
-    }
+    by_region = {region: figures(rows, region)["board_inhabitants_share"][0] for region in ("11", "84", "93")}
     assert by_region == {"11": pytest.approx((45 * 20 + 50 * 8) / 28), "84": pytest.approx(60.0), "93": None}
 
 
