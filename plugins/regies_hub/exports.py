@@ -199,6 +199,9 @@ async def stream_table(request: web.Request, table: Table) -> web.StreamResponse
     language = request.query.get("lang", "fr")
     if language not in ("fr", "en"):
         raise Problem(400, "lang must be fr or en", slug="invalid-query")
+    keys = request.query.get("keys", "1")
+    if keys not in ("0", "1"):
+        raise Problem(400, "keys must be 0 or 1", slug="invalid-query")
     if fmt == "json" and table.extra is not None:
         body = {"title": table.title, "rows": table.rows, **table.extra}
         return json_response(json.dumps(body, ensure_ascii=False, default=str))
@@ -210,9 +213,6 @@ async def stream_table(request: web.Request, table: Table) -> web.StreamResponse
         }
     )
     await response.prepare(request)
-    keys = request.query.get("keys", "1")
-    if keys not in ("0", "1"):
-        raise Problem(400, "keys must be 0 or 1", slug="invalid-query")
     await write_table(
         fmt, table.columns, table.rows, response.write, title=table.title, language=language, key_row=keys == "1"
     )
