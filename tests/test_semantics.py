@@ -28,7 +28,7 @@ def _start(*indicators: Indicator) -> Any:
 
 def test_a_weighted_mean_over_an_unknown_indicator_stops_the_node_naming_the_plugin() -> None:
     share = Indicator("plots_share", "Part", "Share", "percent", aggregation=Aggregation.weighted_mean("plots"))
-    with pytest.raises(PluginError, match="plugin 'jardins': indicator 'plots_share' .* 'plots', which no plugin"):
+    with pytest.raises(PluginError, match=r"plugin 'jardins': indicator 'plots_share' .* 'plots', which no plugin"):
         _start(share)
     registry = _start(Indicator("plots", "Parcelles", "Plots"), share)
     assert semantics_of(registry.indicators["plots_share"]).aggregation.weight == "plots"
