@@ -12,8 +12,10 @@ import datetime as dt
 import math
 import re
 from decimal import Decimal, InvalidOperation, localcontext
+from zoneinfo import ZoneInfo
 
 from babel.dates import format_date as babel_format_date
+from babel.dates import format_datetime
 from babel.numbers import format_decimal
 
 LOCALES = {"fr": "fr_FR", "en": "en_GB"}
@@ -113,9 +115,32 @@ def format_day(value: dt.date | dt.datetime | str | None, lang: str = "fr", styl
     return babel_format_date(day, format=pattern, locale=_locale(lang))
 
 
+# Times are stored in UTC; people read them in metropolitan France's time.
+SHOWN_TIME_ZONE = ZoneInfo("Europe/Paris")
+_MOMENT_PATTERNS = {"fr": "d MMMM y 'à' HH:mm", "en": "d MMMM y, HH:mm"}
+
+
+def format_moment(value: dt.datetime | str | None, lang: str = "fr") -> str:
+    """A moment in Paris time: `31 mars 2026 à 14:05`; RFC 3339 strings are accepted."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):
+        try:
+            moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return value
+    else:
+        moment = value
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    pattern = _MOMENT_PATTERNS.get(lang, _MOMENT_PATTERNS["fr"])
+    return format_datetime(moment, pattern, tzinfo=SHOWN_TIME_ZONE, locale=_locale(lang))
+
+
 def template_filters() -> dict[str, object]:
     """Jinja filters reading the page's language (`lang` in the context): `{{ value | number(1) }}`,
-    `{{ value | figure(unit, decimals) }}`, `{{ date | day }}` and `{{ date | day("short") }}`."""
+    `{{ value | figure(unit, decimals) }}`, `{{ date | day }}`, `{{ date | day("short") }}` and
+    `{{ timestamp | moment }}`."""
     import jinja2
 
     @jinja2.pass_context
@@ -131,7 +156,11 @@ def template_filters() -> dict[str, object]:
         return format_day(value, context.get("lang", "fr"), style)
 
     @jinja2.pass_context
+    def moment(context: jinja2.runtime.Context, value: dt.datetime | str | None) -> str:
+        return format_moment(value, context.get("lang", "fr"))
+
+    @jinja2.pass_context
     def suffix(context: jinja2.runtime.Context, unit: str | None) -> str:
         return unit_suffix(unit, context.get("lang", "fr"))
 
-    return {"number": number, "figure": figure, "day": day, "unit_suffix": suffix}
+    return {"number": number, "figure": figure, "day": day, "moment": moment, "unit_suffix": suffix}

@@ -6,7 +6,15 @@ import datetime as dt
 
 import pytest
 
-from federation.numbers import form_value, format_day, format_figure, format_number, parse_number, plain
+from federation.numbers import (
+    form_value,
+    format_day,
+    format_figure,
+    format_moment,
+    format_number,
+    parse_number,
+    plain,
+)
 
 NNBSP, NBSP = "\u202f", "\u00a0"
 
@@ -76,3 +84,9 @@ def test_dates_in_french() -> None:
     assert format_day("2026-01-01T09:30:00Z") == "1 janvier 2026"
     assert format_day(dt.date(2026, 3, 31), style="short") == "31/03/2026"
     assert format_day(dt.date(2026, 3, 31), lang="en") == "31 March 2026"
+
+
+def test_moments_in_paris_time() -> None:
+    assert format_moment("2026-03-31T12:05:00Z") == "31 mars 2026 à 14:05"
+    assert format_moment("2026-01-15T23:30:00+00:00") == "16 janvier 2026 à 00:30"
+    assert format_moment("2026-03-31T12:05:00Z", "en") == "31 March 2026, 14:05"
