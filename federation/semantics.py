@@ -161,15 +161,25 @@ class IndicatorValueError:
         return {"pointer": self.pointer, "detail": self.detail, "code": self.code, **self.limits}
 
 
-def decimals_of(value: float) -> int:
-    """How many decimals `value` has as written shortest (0.1 + 0.2 counts as its 17 digits: refused)."""
-    text = repr(float(value))
-    if "e" in text or "E" in text:
-        mantissa, exponent = text.lower().split("e")
-        digits = len(mantissa.split(".")[1].rstrip("0")) if "." in mantissa else 0
-        return max(0, digits - int(exponent))
-    fraction = text.split(".")[1] if "." in text else ""
-    return len(fraction.rstrip("0"))
+# How far a value may be from its rounding to the allowed decimals: binary floats write 0.1 + 0.2 as
+# 0.30000000000000004, which is 0.3 to anyone reading it.
+PRECISION_TOLERANCE = 1e-9
+
+
+def too_precise(value: float, decimals: int) -> bool:
+    """Whether `value` carries more than `decimals` meaningful decimals (2.5 employees for 0 decimals)."""
+    return abs(value - round(value, decimals)) > PRECISION_TOLERANCE * max(1.0, abs(value))
+
+
+def value_schema(indicator: Indicator) -> dict[str, object]:
+    """The JSON Schema of the indicator's values, as the node's OpenAPI document publishes it."""
+    rules = semantics_of(indicator)
+    return {
+        "type": "number",
+        "minimum": rules.minimum,
+        "maximum": rules.maximum,
+        "multipleOf": 1 if rules.decimals == 0 else 10.0**-rules.decimals,
+    }
 
 
 def plain_number(value: float) -> str:
@@ -197,7 +207,7 @@ def value_errors(registry: Registry, values: Mapping[str, float]) -> list[Indica
         if not math.isfinite(value) or not rules.minimum <= value <= rules.maximum:
             detail = f"must be between {limits['minimum']} and {limits['maximum']} ({rules.unit})"
             errors.append(IndicatorValueError(pointer, "indicator_bounds", detail, limits))
-        elif decimals_of(value) > rules.decimals:
+        elif too_precise(value, rules.decimals):
             detail = (
                 "must be a whole number"
                 if rules.decimals == 0

@@ -10,7 +10,7 @@ import pytest
 from federation import hookimpl
 from federation.indicators import CORE_INDICATORS
 from federation.plugins import Aggregation, AggregationKind, Indicator, PluginError, build_plugins
-from federation.semantics import decimals_of, describe, semantics_of, value_errors
+from federation.semantics import describe, semantics_of, too_precise, value_errors
 
 
 def _plugin(*indicators: Indicator) -> Any:
@@ -101,7 +101,8 @@ def test_values_are_checked_against_bounds_and_precision() -> None:
 
 
 @pytest.mark.parametrize(
-    ("value", "decimals"), [(3, 0), (2.5, 1), (12.25, 2), (0.1 + 0.2, 17), (1e-7, 7), (1e22, 0), (1.5e-10, 11)]
+    ("value", "decimals", "refused"),
+    [(3, 0, False), (2.5, 0, True), (2.5, 1, False), (12.25, 1, True), (0.1 + 0.2, 1, False), (1e22, 0, False)],
 )
-def test_decimals_of(value: float, decimals: int) -> None:
-    assert decimals_of(value) == decimals
+def test_too_precise(value: float, decimals: int, refused: bool) -> None:
+    assert too_precise(value, decimals) is refused

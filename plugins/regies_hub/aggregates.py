@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from federation.indicators import period_bounds
 from federation.plugins import Registry
 from federation.schema.records import Period
-from federation.semantics import semantics_of
+from federation.semantics import PRECISION_TOLERANCE, semantics_of
 
 # Approved members with their department and region: from their latest profile replica when the hub has one
 # (a régie may move), else from the enrolment request.
@@ -179,9 +179,7 @@ def _values_cte(dialect: str, scope: Scope, report_filter: str) -> str:
         def other(column: str) -> str:
             return f"CAST(b.doc ->> im.{column} AS {real})"
 
-        precise = (
-            "ROUND(CAST(CAST(iv.value AS {real}) AS numeric), im.decimals) = CAST(CAST(iv.value AS {real}) AS numeric)"
-        )
+        rounded = f"CAST(ROUND(CAST(CAST(iv.value AS {real}) AS numeric), im.decimals) AS {real})"
     else:
         real = "REAL"
         source = ", json_each(r.body, '$.indicators') AS iv"
@@ -189,8 +187,10 @@ def _values_cte(dialect: str, scope: Scope, report_filter: str) -> str:
         def other(column: str) -> str:
             return f"CAST(json_extract(r.body, '$.indicators.' || im.{column}) AS {real})"
 
-        precise = "ROUND(CAST(iv.value AS {real}), im.decimals) = CAST(iv.value AS {real})"
+        rounded = f"ROUND(CAST(iv.value AS {real}), im.decimals)"
     value = f"CAST(iv.value AS {real})"
+    # As federation.semantics.too_precise: 0.30000000000000004 is 0.3 with one decimal.
+    precise = f"ABS({value} - {rounded}) <= {PRECISION_TOLERANCE!r} * (1 + ABS({value}))"
 
     def bounded(column: str, maximum: str) -> str:
         return f"CASE WHEN {other(column)} BETWEEN 0 AND im.{maximum} THEN {other(column)} END"
@@ -201,7 +201,7 @@ def _values_cte(dialect: str, scope: Scope, report_filter: str) -> str:
         "im.category AS category, im.rule AS rule, im.scale AS scale, "
         + ", ".join(f"{column} AS {name}" for name, column in area.items())
         + f", {value} AS v, "
-        f"CASE WHEN {value} BETWEEN im.minimum AND im.maximum AND {precise.format(real=real)} THEN 1 ELSE 0 END AS ok, "
+        f"CASE WHEN {value} BETWEEN im.minimum AND im.maximum AND {precise} THEN 1 ELSE 0 END AS ok, "
         f"{bounded('weight', 'weight_max')} AS w, {bounded('numerator', 'numerator_max')} AS n, "
         f"{bounded('denominator', 'denominator_max')} AS d "
         f"FROM records r JOIN geo g ON g.origin = r.origin {source} "

@@ -249,7 +249,7 @@ def hub_paths() -> dict[str, Any]:
             }
         },
         "/tables/activities": _table("activityTable", "Activities by field of action and service type", scope),
-        "/tables/indicators": _table("indicatorTable", "Indicator totals of received reports", scope),
+        "/tables/indicators": _table("indicatorTable", "Indicator figures of received reports, by rule", scope),
         "/tables/completeness": _table("completenessTable", "Expected, received and on-time reports", scope),
         "/tables/missing": _table("missingTable", "Members whose report is missing", scope),
         "/tables/trends": _table(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -16,9 +17,11 @@ from odf.opendocument import load as load_ods
 from odf.table import Table, TableCell, TableRow
 from odf.teletype import extractText
 from playwright.async_api import Browser, expect
+from sqlalchemy import select, update
 
 from federation import appkeys
 from federation.protocol import sender
+from federation.storage.tables import records
 from federation.testing import WEB_TEST_PASSWORD
 from federation.web.users import store_user
 from tests.plugins.test_hub import Network, _approve_all
@@ -135,3 +138,31 @@ async def test_exports_keep_numbers_with_french_labels_and_keys(hub: Network, br
     english = await (await national.get(f"{base}&format=csv&lang=en")).text()
     assert "Share of inhabitants on the board" in english and "weighted mean" in english
     assert (await national.get(f"{base}&format=csv&keys=2")).status == 400
+
+
+async def test_implausible_values_received_are_flagged_and_set_aside(hub: Network, browse: Callable[..., Any]) -> None:
+    # A modified node got 250 % and 2.5 board members past its own checks: the hub stores the report as sent.
+    engine = hub.hub.context.engine
+    async with engine.begin() as connection:
+        row = (
+            await connection.execute(
+                select(records.c.id, records.c.body).where(records.c.kind == "report", records.c.origin == "rq-paris")
+            )
+        ).one()
+        body = json.loads(row.body)
+        body["indicators"].update(board_inhabitants_share=250, board_members=2.5)
+        await connection.execute(
+            update(records).where(records.c.id == row.id).values(body=json.dumps(body, ensure_ascii=False))
+        )
+    national = await browse("national")
+    report = await national.get(f"/hub/reports/rq-paris/{row.id}", headers={"Accept": "text/html"})
+    page = spaced(await report.text())
+    assert report.status == 200
+    assert '250 % <strong class="state-bad">valeur invraisemblable, écartée des tableaux</strong>' in page
+    assert "3 430 000 €" in page
+    dashboard = await national.get("/hub?period=2026", headers={"Accept": "text/html"})
+    text = spaced(await dashboard.text())
+    assert dashboard.status == 200 and "valeur invraisemblable écartée" in text
+    table = await (await national.get("/hub/exports/indicators?period=2026&format=json")).json()
+    share = next(r for r in table["rows"] if r["indicator"] == "board_inhabitants_share" and r["area"] is None)
+    assert (share["total"], share["reports"], share["set_aside"]) == (50.0, 1, 1)  # Lyon's 50 % alone
