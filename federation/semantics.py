@@ -161,9 +161,9 @@ class IndicatorValueError:
         return {"pointer": self.pointer, "detail": self.detail, "code": self.code, **self.limits}
 
 
-# How far a value may be from its rounding to the allowed decimals: binary floats write 0.1 + 0.2 as
-# 0.30000000000000004, which is 0.3 to anyone reading it.
-PRECISION_TOLERANCE = 1e-9
+# How far a value may be from its rounding to the allowed decimals, relative to the value: binary floats write
+# 0.1 + 0.2 as 0.30000000000000004, which is 0.3 to anyone reading it (the hub's SQL uses the same tolerance).
+PRECISION_TOLERANCE = 1e-12
 
 
 def too_precise(value: float, decimals: int) -> bool:
@@ -174,12 +174,12 @@ def too_precise(value: float, decimals: int) -> bool:
 def value_schema(indicator: Indicator) -> dict[str, object]:
     """The JSON Schema of the indicator's values, as the node's OpenAPI document publishes it."""
     rules = semantics_of(indicator)
-    return {
-        "type": "number",
-        "minimum": rules.minimum,
-        "maximum": rules.maximum,
-        "multipleOf": 1 if rules.decimals == 0 else 10.0**-rules.decimals,
-    }
+    schema: dict[str, object] = {"type": "number", "minimum": rules.minimum, "maximum": rules.maximum}
+    if rules.decimals == 0:
+        schema["multipleOf"] = 1
+    else:  # JSON Schema's multipleOf with 0.1 refuses 0.3 (0.3 / 0.1 = 2.9999999999999996): stated as an extension
+        schema["x-regies-decimals"] = rules.decimals
+    return schema
 
 
 def plain_number(value: float) -> str:
