@@ -16,9 +16,10 @@ from pydantic import ValidationError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from federation.plugins import INDICATOR_SECTIONS, Indicator, Registry
+from federation.plugins import INDICATOR_SECTIONS, Aggregation, Indicator, Registry
 from federation.schema.records import Period, PeriodType
 from federation.schema.types import Category
+from federation.semantics import describe
 
 # The report form's parts, in the survey's order (INDICATOR_SECTIONS), with their titles.
 SECTION_LABELS: dict[str, dict[str, str]] = {
@@ -51,11 +52,21 @@ CORE_INDICATORS = (
     ),
     Indicator("volunteers", "Bénévoles", "Volunteers", "count", section="democracy"),
     Indicator(
+        "board_members",
+        "Membres du conseil d'administration",
+        "Board members",
+        "count",
+        section="democracy",
+        maximum=200,
+    ),
+    Indicator(
         "board_inhabitants_share",
         "Part d'habitants au conseil d'administration",
         "Share of inhabitants on the board",
         "percent",
         section="democracy",
+        # A board of 20 with 45 % inhabitants weighs more than a board of 8 with 50 %.
+        aggregation=Aggregation.weighted_mean("board_members"),
     ),
     Indicator("budget_total", "Budget total", "Total budget", "euros", section="finances"),
     Indicator(
@@ -87,8 +98,17 @@ CORE_INDICATORS = (
         "Share of adapted public contracts",
         "percent",
         section="finances",
+        aggregation=Aggregation.weighted_mean("public_contracts"),
     ),
-    Indicator("qpv_covered", "QPV couverts", "Priority neighbourhoods (QPV) covered", "count", section="territory"),
+    # Régies often share a QPV: the national figure counts a QPV once per régie serving it (a sum, documented).
+    Indicator(
+        "qpv_covered",
+        "QPV couverts",
+        "Priority neighbourhoods (QPV) covered",
+        "count",
+        section="territory",
+        maximum=100,
+    ),
     Indicator("inhabitants_concerned", "Habitants concernés", "Inhabitants concerned", "count", section="territory"),
 )
 
@@ -222,6 +242,7 @@ async def report_form(engine: AsyncEngine, registry: Registry, node_id: str, per
                 "plugin": registry.owners.get(("indicator", indicator.key), "<core>"),
                 "section": section_of(registry, indicator),
                 "value": values.get(indicator.key),
+                **describe(indicator),
             }
             for indicator in sorted(registry.indicators.values(), key=lambda i: (i.service_type or "", i.key))
         ],

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
@@ -11,6 +11,10 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from federation import SCHEMA_VERSION, __version__
 from federation.schema.records import RECORD_KINDS, RecordEnvelope
 from federation.schema.types import NODE_ID_PATTERN
+from federation.semantics import value_schema
+
+if TYPE_CHECKING:
+    from federation.plugins import Indicator
 
 REF = "#/components/schemas/{model}"
 JSON = "application/json"
@@ -33,7 +37,7 @@ def component_schemas() -> tuple[dict[str, Any], dict[tuple[Any, str], str]]:
 def refine_for_plugins(
     document: dict[str, Any],
     service_types: Mapping[str, tuple[str, type[BaseModel]]],
-    indicators: Iterable[str],
+    indicators: Iterable[str] | Mapping[str, Indicator],
     export_formats: Iterable[str],
     plugin_paths: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
@@ -68,6 +72,10 @@ def refine_for_plugins(
     if variants:
         schemas["ActivityData"]["oneOf"] = variants
     schemas["PeriodReportData"]["properties"]["indicators"]["propertyNames"] = {"enum": registered["indicators"]}
+    if isinstance(indicators, Mapping):  # the registry's indicators: each value's bounds and precision
+        schemas["PeriodReportData"]["properties"]["indicators"]["properties"] = {
+            key: value_schema(indicator) for key, indicator in sorted(indicators.items())
+        }
     for parameter in document["paths"]["/api/v1/export/{collection}"]["get"]["parameters"]:
         if parameter["name"] == "format":
             parameter["schema"] = {"type": "string", "enum": registered["export_formats"]}

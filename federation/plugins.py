@@ -23,6 +23,11 @@ from federation import hookimpl, hookspecs
 from federation.hookspecs import HOOK_API_VERSION
 from federation.schema.types import CATEGORY_LABELS, KEY_PATTERN, Category
 
+# Aggregation rules are part of the plugin API: plugins import them from here.
+from federation.semantics import Aggregation as Aggregation
+from federation.semantics import AggregationKind as AggregationKind
+from federation.semantics import check_indicator_semantics
+
 if TYPE_CHECKING:
     from federation.config import Settings
 
@@ -119,6 +124,10 @@ class Indicator:
     `section` is the part of the report form it appears in (one of INDICATOR_SECTIONS); left out, it follows
     from the service type's field of action (employment and training: "employment", local democracy:
     "democracy", any other: "activities"; no service type: "other").
+
+    `aggregation`, `minimum`, `maximum` and `decimals` (hook API 1.4) say how values of several régies combine
+    and which values are plausible; left out, they follow from `unit` (federation/semantics.py): counts are
+    summed whole numbers, a percentage is within 0–100 and never summed.
     """
 
     key: str
@@ -130,6 +139,10 @@ class Indicator:
     service_type: str | None = None
     details_field: str | None = None
     section: str | None = None
+    aggregation: Aggregation | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    decimals: int | None = None
 
     def labels(self) -> dict[str, str]:
         return {"fr": self.label_fr, "en": self.label_en}
@@ -587,6 +600,7 @@ def build_plugins(
         if values and name in infos and name not in registry.configured:
             raise PluginError(f"[plugins.{name}] has settings but plugin '{name}' takes none")
     _check_indicator_references(registry)
+    check_indicator_semantics(registry)
     return Plugins(manager, registry, infos)
 
 

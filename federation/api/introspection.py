@@ -11,6 +11,7 @@ from federation import appkeys
 from federation.hookspecs import HOOK_API_VERSION
 from federation.plugins import Plugins
 from federation.responses import json_response
+from federation.semantics import describe
 
 
 def describe_plugins(plugins: Plugins) -> dict[str, Any]:
@@ -68,6 +69,7 @@ def describe_indicators(plugins: Plugins) -> list[dict[str, Any]]:
             "service_type": indicator.service_type,
             "details_field": indicator.details_field,
             "plugin": registry.owner("indicator", indicator.key),
+            **describe(indicator),
         }
         for indicator in sorted(registry.indicators.values(), key=lambda i: i.key)
     ]

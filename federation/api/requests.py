@@ -14,6 +14,7 @@ from federation.problems import Problem, field_errors, json_pointer, validation_
 from federation.responses import JSON_CONTENT_TYPE
 from federation.schema.identifiers import retired_commune_detail
 from federation.schema.records import ActivityData, PeriodReportData, RecordKind
+from federation.semantics import value_errors
 from federation.storage.tokens import Actor, verify_token
 
 # Records nest a few levels; a deeper body is an attack on the validators' recursion, refused up front.
@@ -139,6 +140,8 @@ def validate_record_data(
         )
     if data is not None:
         errors.extend(retired_commune_errors(data.model_dump(mode="json"), previous))
+    if isinstance(data, PeriodReportData):
+        errors.extend(error.as_problem_error() for error in value_errors(plugins.registry, data.indicators))
     if errors or data is None:
         raise validation_problem(errors)
     rejections = plugins.validate_record(kind.name, data.model_dump(mode="json"), previous)

@@ -15,15 +15,34 @@ from pydantic import BaseModel
 
 from federation import explain as sentences
 from federation.api.requests import validate_record_data
+from federation.numbers import format_number, parse_number
 from federation.plugins import Plugins
 from federation.problems import Problem
 from federation.schema.records import RecordKind
 from federation.web.forms import FormState, field_for_pointer
-from federation.web.i18n_request import translate
+from federation.web.i18n_request import language, translate
+from federation.web.labels import N_
+
+# An indicator's plausible bounds and precision (federation/semantics.py); limits written the reader's way.
+_INDICATOR_RULES: dict[str, str] = {
+    "indicator_bounds": N_("Enter a number between %(minimum)s and %(maximum)s."),
+    "indicator_precision": N_("Enter a number with at most %(decimals)s decimals."),
+}
 
 
 def explain(request: web.Request, error: dict[str, str]) -> str:
     """One API field error as a sentence in the request's language."""
+    code = error.get("code", "")
+    if code in _INDICATOR_RULES:
+        lang = language(request)
+        limits = {
+            name: format_number(parse_number(error.get(name, "")), decimals=6, lang=lang)
+            for name in ("minimum", "maximum")
+        }
+        decimals = int(error.get("decimals") or 0)
+        if code == "indicator_precision" and decimals == 0:
+            return translate(request, "Enter a whole number, such as 12.")
+        return translate(request, _INDICATOR_RULES[code]) % {**limits, "decimals": decimals}
     return sentences.explain(error, lambda message: translate(request, message))
 
 

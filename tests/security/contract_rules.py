@@ -8,14 +8,17 @@ are left as generated.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Any
 
 import schemathesis
 from hypothesis import strategies as st
 from schemathesis.generation.modes import GenerationMode
 
+from federation.plugins import build_plugins
 from federation.protocol.persistence import encode_feed_cursor
 from federation.schema.identifiers import luhn_ok
+from federation.semantics import semantics_of
 
 
 def _with_luhn_key(stem: str) -> str:
@@ -61,6 +64,12 @@ def _keep_body_rules(body: Any) -> None:
             slot["start"], slot["end"] = "08:00:00", "18:00:00"
     if body.get("siret") and body.get("siren"):
         body["siren"] = None  # derived from the SIRET
+    indicators = body.get("indicators")
+    if isinstance(indicators, dict):  # a report's values have at most their indicator's `x-regies-decimals`
+        decimals = _indicator_decimals()
+        for key, value in indicators.items():
+            if _is_number(value) and key in decimals:
+                indicators[key] = round(value, decimals[key])
     details = body.get("details")
     if isinstance(details, dict):
         if any(key.startswith("exits_") for key in details):
@@ -76,6 +85,12 @@ def _keep_body_rules(body: Any) -> None:
                 for part in parts:
                     if _is_number(details.get(part)):
                         details[part] = min(details[part], details[total])
+
+
+@functools.cache
+def _indicator_decimals() -> dict[str, int]:
+    """Each indicator's decimals, as the fuzzed node (built-in plugins) registers them."""
+    return {key: semantics_of(indicator).decimals for key, indicator in build_plugins().registry.indicators.items()}
 
 
 def _is_number(value: Any) -> bool:
