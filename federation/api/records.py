@@ -30,7 +30,7 @@ from federation.problems import Problem, invalid_query
 from federation.reports import build_report, check_deletable, hub_joined
 from federation.responses import json_response
 from federation.schema.geo import arrondissements_of
-from federation.schema.identifiers import INSEE_COMMUNE_PATTERN, normalize_insee_commune
+from federation.schema.identifiers import INSEE_COMMUNE_FORMAT, INSEE_COMMUNE_PATTERN, normalize_insee_commune
 from federation.schema.records import (
     RECORD_KINDS,
     ActivityStatus,
@@ -115,9 +115,16 @@ def _commune_and_arrondissements(code: str) -> tuple[str, ...]:
 _COMMUNE = Filter(
     "commune",
     normalize_insee_commune,
-    "INSEE commune code of the place. Paris (75056), Lyon (69123) and Marseille (13055) also match the records "
-    "filed under their municipal arrondissements.",
-    {"type": "string", "pattern": INSEE_COMMUNE_PATTERN},
+    "INSEE commune code of the place. Format insee-commune: the code must exist in the shipped official list "
+    "(current communes and municipal arrondissements, or a code retired since 2019); a postal code is a 400. "
+    "Paris (75056), Lyon (69123) and Marseille (13055) also match the records filed under their municipal "
+    "arrondissements.",
+    {
+        "type": "string",
+        "pattern": INSEE_COMMUNE_PATTERN,
+        "format": INSEE_COMMUNE_FORMAT,
+        "examples": ["93048", "2A004"],
+    },
     expand=_commune_and_arrondissements,
 )
 # Years a period may name (Period: 2000–2100); that a survey period ends after it starts is said in prose.

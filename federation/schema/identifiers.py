@@ -10,7 +10,9 @@ from typing import Literal
 from federation.schema.geo import DEPARTMENTS, commune, communes_with_postal_code, replacement_of
 
 __all__ = [
+    "INSEE_COMMUNE_FORMAT",
     "INSEE_COMMUNE_PATTERN",
+    "QPV_FORMAT",
     "QPV_PATTERN",
     "RNA_PATTERN",
     "log_retired_commune",
@@ -49,6 +51,11 @@ INSEE_COMMUNE_PATTERN = (
     + "|".join(sorted(code for code in DEPARTMENTS if len(code) == 3))
     + ")[0-9]{2})$"
 )
+
+# Custom JSON Schema formats for what a pattern cannot state, checked against the shipped reference data: the
+# commune must exist, the QPV code must name a department (the commune's, when the place has one).
+INSEE_COMMUNE_FORMAT = "insee-commune"
+QPV_FORMAT = "regies-qpv"
 
 _INSEE_COMMUNE_RE = re.compile(r"[0-9]{5}|2[AB][0-9]{3}")
 

@@ -29,7 +29,7 @@ from federation.schema.types import (
     NodeId,
     Partner,
     Place,
-    QpvCode,
+    QpvCodes,
     Rna,
     SchemaEnum,
     ServiceTypeKey,
@@ -95,7 +95,7 @@ class NodeProfileData(StrictModel):
     region: DerivedCode = Field(
         None, description="INSEE region code, derived from `commune`: leave out, or send the derived value."
     )
-    qpv: list[QpvCode] = Field(default_factory=list, max_length=50, description="QPV served.")
+    qpv: QpvCodes = Field(default_factory=list, description="QPV served.")
     contact: Contact | None = None
     website: HttpUrl | None = None
     location: GeoPoint | None = Field(None, description="Where the régie is, for maps (WGS 84).")

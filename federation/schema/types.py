@@ -14,7 +14,9 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from federation.schema.geo import department_for_commune
 from federation.schema.identifiers import (
+    INSEE_COMMUNE_FORMAT,
     INSEE_COMMUNE_PATTERN,
+    QPV_FORMAT,
     QPV_PATTERN,
     RNA_PATTERN,
     normalize_insee_commune,
@@ -74,9 +76,11 @@ InseeCommune = Annotated[
     str,
     AfterValidator(insee_commune),
     Field(
-        description="INSEE commune code (5 characters, 2A/2B for Corsica).",
+        description="INSEE commune code (5 characters, 2A/2B for Corsica). Format insee-commune: the code must "
+        "exist in the shipped official list (current communes and municipal arrondissements); a code retired since "
+        "2019 is refused on local writes.",
         examples=["75056", "2A004"],
-        json_schema_extra={"pattern": INSEE_COMMUNE_PATTERN},
+        json_schema_extra={"pattern": INSEE_COMMUNE_PATTERN, "format": INSEE_COMMUNE_FORMAT},
     ),
 ]
 QpvCode = Annotated[
@@ -84,11 +88,14 @@ QpvCode = Annotated[
     AfterValidator(qpv_code),
     Field(
         description="Priority neighbourhood (QPV) code: QP + 6 digits (2015 list) or QN + 5 alphanumerics "
-        "+ 1 letter (2024 list).",
+        "+ 1 letter (2024 list). Format regies-qpv: characters 3 to 5 must name a department (075 for 75, 02A, "
+        "971), and when a commune is given, the commune's department.",
         examples=["QP075001", "QN07501M"],
-        json_schema_extra={"pattern": QPV_PATTERN},
+        json_schema_extra={"pattern": QPV_PATTERN, "format": QPV_FORMAT},
     ),
 ]
+# A list of QPV codes, each at most once (`derive_department_and_region` refuses repeats, with their pointer).
+QpvCodes = Annotated[list[QpvCode], Field(max_length=50, json_schema_extra={"uniqueItems": True})]
 
 NODE_ID_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{1,62}[a-z0-9])$"
 NodeId = Annotated[
@@ -244,7 +251,7 @@ class Place(StrictModel):
     region: DerivedCode = Field(
         None, description="INSEE region code, derived from `commune`: leave out, or send the derived value."
     )
-    qpv: list[QpvCode] = Field(default_factory=list, max_length=50, description="QPV codes concerned.")
+    qpv: QpvCodes = Field(default_factory=list, description="QPV codes concerned.")
     address: Text300 | None = None
     point: GeoPoint | None = None
 
