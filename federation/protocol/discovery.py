@@ -43,6 +43,12 @@ def base_url(request: web.Request) -> str:
     return request.config_dict[appkeys.SETTINGS].public_base_url
 
 
+def signed_target_uri(request: web.Request) -> str:
+    """The `@target-uri` a signer of `request` must have signed: this node's base URL, then the path and query of
+    the request line exactly as they were sent (never decoded or re-encoded: a signer signs the bytes it sends)."""
+    return base_url(request) + request.raw_path
+
+
 async def discovery_document(request: web.Request) -> dict[str, Any]:
     app = request.app
     identity = app[IDENTITY]

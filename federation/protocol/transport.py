@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 import aiohttp
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from yarl import URL
 
 from federation import __version__
 from federation.config import FederationSettings
@@ -32,6 +33,8 @@ _READ_CHUNK = 1 << 16
 # Of an error answer, only this much is read, for the name of its problem type.
 MAX_PROBLEM_BYTES = 16 * 1024
 _SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
+# What a URL may hold as sent on a request line (RFC 3986: unreserved, reserved and percent-encoded octets).
+_URL_CHARACTERS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
 # What this node says about a problem type another node answered with: known types get a helpful sentence
 # written here; any other type is shown only by its (checked) name.
 KNOWN_PROBLEMS = {
@@ -113,6 +116,10 @@ class FederationClient:
         larger than `max_bytes` (default `[federation] max_answer_bytes`) is refused before it is all read.
         """
         self.check_url(url)
+        # Sent exactly as signed: yarl would otherwise re-encode the query (`%3A` sent as `:`) after signing.
+        if not _URL_CHARACTERS.fullmatch(url):
+            raise TransportError(f"{method} {shown(url, 200)}: not a URL as sent (percent-encode it first)")
+        target = URL(url, encoded=True)
         kid, private_key = self.identity.keys.signing
         headers = sign_request(method, url, body, node_id=self.identity.node_id, kid=kid, private_key=private_key)
         if body is not None:
@@ -120,7 +127,7 @@ class FederationClient:
         where = f"{method} {shown(url, 200)}"
         try:
             async with self._session.request(
-                method, url, data=body, headers=headers, allow_redirects=False
+                method, target, data=body, headers=headers, allow_redirects=False
             ) as response:
                 await _check_answer(where, response)
                 if on_headers is not None:
