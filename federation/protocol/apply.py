@@ -241,9 +241,13 @@ def model_page_rows(raw: bytes, sender: str) -> ParsedPage:
 
 
 def parse_batch(raw: bytes) -> WireBatch:
+    """The batch; BatchRejected 400 `malformed-json` if the body is not JSON (UTF-8), 422 if it is not a batch."""
     try:
         return WireBatch.model_validate_json(raw)
     except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        if first["type"] in ("json_invalid", "json_type"):
+            raise BatchRejected(400, f"the body is not valid JSON (UTF-8): {first['msg']}", "malformed-json") from exc
         raise BatchRejected(422, f"invalid batch: {_describe(exc)}") from exc
 
 
