@@ -1,8 +1,10 @@
-"""Pulling a feed served by another implementation: cursors of every form docs/protocol.md §7 allows, and paging
-told by the page's body alone when the optional paging headers are absent."""
+"""Pulling a feed served by another implementation: cursors of every form docs/protocol.md §7 allows, paging told
+by the page's body alone when the optional paging headers are absent, and gzip answers whose Content-Digest covers
+the compressed bytes (RFC 9530)."""
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -28,6 +30,9 @@ class OtherFeed:
         self.identity = node.context.client.identity
         self.puller_key = puller.context.client.identity.keys.signing[1].public_key()
         self.records, self.cursors, self.paging_headers = records, cursors, headers
+        # "gzip": compressed, the digest over the bytes sent; "gzip, digest of the content": over the JSON instead.
+        self.encoding = "identity"
+        self.padding = 0  # characters of an extra top-level member (ignored by readers) in every page
         self.requested: list[str] = []
         self.url = ""
         self.discovery_document: dict[str, Any] = {}  # rq-a's, served with this feed's address as its base URL
@@ -55,18 +60,22 @@ class OtherFeed:
             "next_cursor": self.cursors[index],
             "more": more,
             "remaining": len(self.records) - index - 1,
+            **({"padding": " " * self.padding} if self.padding else {}),
         }
-        body = json.dumps(page).encode()
+        content = json.dumps(page).encode()
+        body = content if self.encoding == "identity" else gzip.compress(content)
         kid, private_key = self.identity.keys.signing
         signature = sign_response(
             200,
-            body,
+            content if self.encoding == "gzip, digest of the content" else body,
             HttpMessage("GET", target, request.headers),
             node_id=self.identity.node_id,
             kid=kid,
             private_key=private_key,
         )
         answer = web.Response(body=body, content_type="application/json", headers=signature)
+        if self.encoding != "identity":
+            answer.headers["Content-Encoding"] = "gzip"
         if self.paging_headers:
             answer.headers["Regies-Next-Cursor"] = self.cursors[index]
             answer.headers["Regies-More"] = "true" if more else "false"
@@ -83,8 +92,8 @@ async def other_feed(make_node: NodeFactory) -> AsyncIterator[Serve]:
     activity per further cursor) one per page."""
     servers: list[TestServer] = []
 
-    async def serve(cursors: list[str], headers: bool = True) -> tuple[Node, OtherFeed, list[Any]]:
-        a, b = await make_node("rq-a"), await make_node("rq-b")
+    async def serve(cursors: list[str], headers: bool = True, **puller: Any) -> tuple[Node, OtherFeed, list[Any]]:
+        a, b = await make_node("rq-a"), await make_node("rq-b", **puller)
         await a.add_peer(b)
         for n in range(len(cursors) - 1):
             await a.create("activities", activity(n))
@@ -166,3 +175,33 @@ async def test_a_feed_without_paging_headers_is_followed_through_its_bodies(othe
     assert feed.requested == ["", "c1", "c2"]
     assert peer.cursor == "c3"
     assert set(await b.records("rq-a")) == activity_ids(records)
+
+
+async def test_a_gzip_feed_whose_digest_covers_the_bytes_sent_is_pulled_to_the_end(other_feed: Serve) -> None:
+    b, feed, records = await other_feed(["c1", "c2", "c3"])
+    feed.encoding = "gzip"
+
+    pages, peer = await pulled(b)
+
+    assert (pages, peer.cursor) == (3, "c3")
+    assert set(await b.records("rq-a")) == activity_ids(records)
+
+
+async def test_a_gzip_answer_whose_digest_covers_the_decompressed_content_is_refused(other_feed: Serve) -> None:
+    b, feed, _ = await other_feed(["c1", "c2", "c3"])
+    feed.encoding = "gzip, digest of the content"
+
+    peer = await failed_pull(b, "rq-a", "Content-Digest does not match")
+
+    assert peer.cursor is None
+    assert await b.records("rq-a") == {}
+
+
+async def test_a_gzip_answer_inflating_past_the_answer_bound_is_refused(other_feed: Serve) -> None:
+    b, feed, _ = await other_feed(["c1", "c2", "c3"], max_answer_bytes=1 << 20)
+    feed.encoding, feed.padding = "gzip", 4 << 20  # a few kilobytes on the wire, 4 MiB once decompressed
+
+    peer = await failed_pull(b, "rq-a", "decompressed answer is larger than the 1048576 bytes accepted")
+
+    assert peer.cursor is None
+    assert await b.records("rq-a") == {}
