@@ -145,10 +145,12 @@ async def test_cursors_with_reserved_characters_are_sent_as_signed_and_the_feed_
     assert set(await b.records("rq-a")) == activity_ids(records)
 
 
-async def test_a_cursor_of_1024_characters_is_followed_and_a_longer_one_refused(other_feed: Serve) -> None:
+async def test_a_cursor_of_1024_characters_is_followed_and_a_longer_one_refused(
+    other_feed: Serve, database_url: str
+) -> None:
     longest = (RESERVED * 60)[:1024]
     other = longest[:-1] + "1"
-    b, feed, records = await other_feed([longest, other, longest + "!"])
+    b, feed, records = await other_feed([longest, other, longest + "!"], database_url=database_url)
 
     peer = await failed_pull(b, "rq-a", "next_cursor")
 
