@@ -40,7 +40,10 @@ class OtherFeed:
     async def discovery(self, request: web.Request) -> web.Response:
         document = dict(self.discovery_document)
         document["base_url"] = self.url
-        return web.json_response(document)
+        if self.encoding == "identity":
+            return web.json_response(document)
+        compressed = gzip.compress(json.dumps(document).encode())
+        return web.Response(body=compressed, content_type="application/json", headers={"Content-Encoding": "gzip"})
 
     async def changes(self, request: web.Request) -> web.Response:
         target = self.url + request.raw_path
@@ -92,7 +95,9 @@ async def other_feed(make_node: NodeFactory) -> AsyncIterator[Serve]:
     activity per further cursor) one per page."""
     servers: list[TestServer] = []
 
-    async def serve(cursors: list[str], headers: bool = True, **puller: Any) -> tuple[Node, OtherFeed, list[Any]]:
+    async def serve(
+        cursors: list[str], headers: bool = True, encoding: str = "identity", **puller: Any
+    ) -> tuple[Node, OtherFeed, list[Any]]:
         a, b = await make_node("rq-a"), await make_node("rq-b", **puller)
         await a.add_peer(b)
         for n in range(len(cursors) - 1):
@@ -101,6 +106,7 @@ async def other_feed(make_node: NodeFactory) -> AsyncIterator[Serve]:
         records = page.json()["records"]
         assert len(records) == len(cursors)
         feed = OtherFeed(a, b, records, cursors, headers)
+        feed.encoding = encoding  # the discovery document rq-b reads to add the peer too
         _, feed.discovery_document = await a.get("/.well-known/regies-node")
         app = web.Application()
         app.router.add_get("/.well-known/regies-node", feed.discovery)
@@ -180,8 +186,7 @@ async def test_a_feed_without_paging_headers_is_followed_through_its_bodies(othe
 
 
 async def test_a_gzip_feed_whose_digest_covers_the_bytes_sent_is_pulled_to_the_end(other_feed: Serve) -> None:
-    b, feed, records = await other_feed(["c1", "c2", "c3"])
-    feed.encoding = "gzip"
+    b, _, records = await other_feed(["c1", "c2", "c3"], encoding="gzip")  # its discovery document compressed too
 
     pages, peer = await pulled(b)
 
