@@ -410,8 +410,6 @@ def build_openapi(
     }
     for path, operation, summary in (
         ("/.well-known/regies-node", "discoveryDocument", "This node's identity, keys and endpoints"),
-        ("/.well-known/nodeinfo", "nodeinfoLinks", "NodeInfo discovery links"),
-        ("/nodeinfo/2.1", "nodeinfo", "NodeInfo 2.1 document"),
     ):
         paths[path] = {
             "get": {

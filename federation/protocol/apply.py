@@ -22,7 +22,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 
-from federation.protocol.fastpage import FastPage, fast_page_rows
+from federation.protocol.fastpage import CURSOR_PATTERN, MAX_CURSOR_LENGTH, FastPage, fast_page_rows
 from federation.schema.records import MAX_VERSION, RECORD_KINDS
 from federation.schema.types import NodeId
 from federation.storage.mapping import replica_tombstone_values, replica_values
@@ -134,7 +134,7 @@ class WirePage(BaseModel):
 
     origin: NodeId
     records: list[WireRecord]
-    next_cursor: str = Field(max_length=100)
+    next_cursor: str = Field(max_length=MAX_CURSOR_LENGTH, pattern=CURSOR_PATTERN)
     more: bool = False
     remaining: int = 0
 
@@ -241,9 +241,13 @@ def model_page_rows(raw: bytes, sender: str) -> ParsedPage:
 
 
 def parse_batch(raw: bytes) -> WireBatch:
+    """The batch; BatchRejected 400 `malformed-json` if the body is not JSON (UTF-8), 422 if it is not a batch."""
     try:
         return WireBatch.model_validate_json(raw)
     except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        if first["type"] in ("json_invalid", "json_type"):
+            raise BatchRejected(400, f"the body is not valid JSON (UTF-8): {first['msg']}", "malformed-json") from exc
         raise BatchRejected(422, f"invalid batch: {_describe(exc)}") from exc
 
 

@@ -1,4 +1,8 @@
-"""Discovery documents: /.well-known/regies-node (identity, keys, endpoints) and NodeInfo 2.1."""
+"""Discovery documents: /.well-known/regies-node (identity, keys, endpoints), parsed from other nodes too.
+
+No NodeInfo document is served: NodeInfo 2.1 requires at least one protocol from its closed list, and this node
+speaks none of them (docs/protocol.md §3.4); `/.well-known/nodeinfo` answers 404, NodeInfo's own way of saying so.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +23,6 @@ from federation.schema.records import utcnow
 from federation.schema.types import NODE_ID_PATTERN
 
 PROTOCOL_VERSION = "1"
-NODEINFO_SCHEMA = "http://nodeinfo.diaspora.software/ns/schema/2.1"
 
 
 @dataclass
@@ -41,6 +44,12 @@ def base_url(request: web.Request) -> str:
     """This node's public URL as configured (`server.base_url`), never what the client says (Host): a signature
     made for another node's URL must not verify here."""
     return request.config_dict[appkeys.SETTINGS].public_base_url
+
+
+def signed_target_uri(request: web.Request) -> str:
+    """The `@target-uri` a signer of `request` must have signed: this node's base URL, then the path and query of
+    the request line exactly as they were sent (never decoded or re-encoded: a signer signs the bytes it sends)."""
+    return base_url(request) + request.raw_path
 
 
 async def discovery_document(request: web.Request) -> dict[str, Any]:
@@ -76,38 +85,8 @@ async def well_known_node(request: web.Request) -> web.StreamResponse:
     return json_response(json.dumps(await discovery_document(request), ensure_ascii=False))
 
 
-async def well_known_nodeinfo(request: web.Request) -> web.StreamResponse:
-    links = {"links": [{"rel": NODEINFO_SCHEMA, "href": f"{base_url(request)}/nodeinfo/2.1"}]}
-    return json_response(json.dumps(links))
-
-
-async def nodeinfo(request: web.Request) -> web.StreamResponse:
-    identity = request.app[IDENTITY]
-    document = {
-        "version": "2.1",
-        "software": {"name": "regies-federation", "version": __version__},
-        # NodeInfo's protocol list is closed; this node speaks none of its entries, only its own protocol,
-        # which metadata names.
-        "protocols": [],
-        "services": {"inbound": [], "outbound": []},
-        "openRegistrations": False,
-        "usage": {"users": {}},
-        "metadata": {
-            "nodeId": identity.node_id,
-            "protocol": f"regies-federation/{PROTOCOL_VERSION}",
-            "discovery": f"{base_url(request)}/.well-known/regies-node",
-        },
-    }
-    return web.Response(
-        body=json.dumps(document).encode(),
-        headers={"Content-Type": f'application/json; profile="{NODEINFO_SCHEMA}#"'},
-    )
-
-
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/.well-known/regies-node", well_known_node, allow_head=False)
-    app.router.add_get("/.well-known/nodeinfo", well_known_nodeinfo, allow_head=False)
-    app.router.add_get("/nodeinfo/2.1", nodeinfo, allow_head=False)
 
 
 @dataclass(frozen=True)

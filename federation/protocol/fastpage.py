@@ -118,10 +118,16 @@ class _Envelope(Struct, forbid_unknown_fields=True):
     deleted: bool = False
 
 
+# A feed cursor (docs/protocol.md §7): at most this many characters, each printable ASCII other than space (what
+# a peers' checkpoint column holds, and what a query parameter carries once percent-encoded).
+MAX_CURSOR_LENGTH = 1024
+CURSOR_PATTERN = r"^[\x21-\x7e]*$"
+
+
 class _Page(Struct):  # unknown top-level fields are ignored, as by apply.WirePage
     origin: str
     records: list[_Envelope]
-    next_cursor: Annotated[str, Meta(max_length=100)]
+    next_cursor: Annotated[str, Meta(max_length=MAX_CURSOR_LENGTH, pattern=CURSOR_PATTERN)]
     more: bool = False
     remaining: int = 0
 

@@ -20,7 +20,7 @@ from federation.protocol.apply import (
 )
 from federation.protocol.batchparser import BATCH_PARSER
 from federation.protocol.context import FEDERATION
-from federation.protocol.discovery import IDENTITY, base_url
+from federation.protocol.discovery import IDENTITY, signed_target_uri
 from federation.protocol.peerkeys import refresh_pinned_keys
 from federation.protocol.persistence import Peer
 from federation.protocol.signing import (
@@ -103,7 +103,7 @@ async def authenticate(request: web.Request) -> SignedRequest:
     if not key.valid_at(int(utcnow().timestamp())):
         raise _unauthorized(f"key '{kid}' of node '{node_id}' has expired")
     # The URL the signer meant is checked against this node's own (server.base_url), never the Host header.
-    target_uri = base_url(request) + request.path_qs
+    target_uri = signed_target_uri(request)
     try:
         verified = verify_request(request.method, target_uri, request.headers, body, key.public_key(), max_age=max_age)
     except SignatureError as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -17,6 +18,7 @@ from typing import Any, Protocol
 
 import aiohttp
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from yarl import URL
 
 from federation import __version__
 from federation.config import FederationSettings
@@ -32,6 +34,8 @@ _READ_CHUNK = 1 << 16
 # Of an error answer, only this much is read, for the name of its problem type.
 MAX_PROBLEM_BYTES = 16 * 1024
 _SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
+# What a URL may hold as sent on a request line (RFC 3986: unreserved, reserved and percent-encoded octets).
+_URL_CHARACTERS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
 # What this node says about a problem type another node answered with: known types get a helpful sentence
 # written here; any other type is shown only by its (checked) name.
 KNOWN_PROBLEMS = {
@@ -82,7 +86,9 @@ class FederationClient:
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(resolver=CheckedResolver(self.policy)),
             timeout=aiohttp.ClientTimeout(total=settings.request_timeout_s),
-            # Answers are read as sent: a compressed one could inflate past the size bound before it is counted.
+            # Answers are read as sent and decompressed here (a gzip answer that a peer sends anyway): a signed
+            # answer's Content-Digest covers the bytes as sent, and the size bound applies to both forms.
+            # `identity` is asked for so that a proxy does not compress an answer whose digest is already made.
             headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
             auto_decompress=False,
         )
@@ -113,6 +119,10 @@ class FederationClient:
         larger than `max_bytes` (default `[federation] max_answer_bytes`) is refused before it is all read.
         """
         self.check_url(url)
+        # Sent exactly as signed: yarl would otherwise re-encode the query (`%3A` sent as `:`) after signing.
+        if not _URL_CHARACTERS.fullmatch(url):
+            raise TransportError(f"{method} {shown(url, 200)}: not a URL as sent (percent-encode it first)")
+        target = URL(url, encoded=True)
         kid, private_key = self.identity.keys.signing
         headers = sign_request(method, url, body, node_id=self.identity.node_id, kid=kid, private_key=private_key)
         if body is not None:
@@ -120,12 +130,13 @@ class FederationClient:
         where = f"{method} {shown(url, 200)}"
         try:
             async with self._session.request(
-                method, url, data=body, headers=headers, allow_redirects=False
+                method, target, data=body, headers=headers, allow_redirects=False
             ) as response:
-                await _check_answer(where, response)
+                gzipped = await _check_answer(where, response)
                 if on_headers is not None:
                     on_headers(response.headers)
-                payload = await _read_bounded(where, response, max_bytes or self.max_answer_bytes)
+                limit = max_bytes or self.max_answer_bytes
+                payload = await _read_bounded(where, response, limit)
                 status = response.status
                 answer_headers = response.headers
         except (aiohttp.ClientError, TimeoutError, AddressRefused) as exc:
@@ -133,10 +144,11 @@ class FederationClient:
         if signed_by is not None:
             sent = HttpMessage(method.upper(), url, headers)
             try:
+                # Over the bytes as received, compressed or not (RFC 9530: the digest covers the content as sent).
                 verify_response(status, answer_headers, payload, sent, await signed_by.keys(answer_headers))
             except SignatureError as exc:
                 raise TransportError(f"{where}: {exc}") from exc
-        return Response(status, payload)
+        return Response(status, _gunzip(where, payload, limit) if gzipped else payload)
 
     async def fetch_discovery(self, base_url: str, expected_node_id: str | None = None) -> RemoteNode:
         """Another node's discovery document, checked; the base URL it names must be one this node may contact."""
@@ -151,8 +163,10 @@ class FederationClient:
                         "(check the URL, and that the node is running there)",
                         404,
                     )
-                await _check_answer(where, response)
+                gzipped = await _check_answer(where, response)
                 payload = await _read_bounded(where, response, MAX_DISCOVERY_BYTES)
+                if gzipped:
+                    payload = _gunzip(where, payload, MAX_DISCOVERY_BYTES)
         except (aiohttp.ClientError, TimeoutError, AddressRefused) as exc:
             raise TransportError(f"{where}: {_failure(exc)}") from exc
         try:
@@ -166,8 +180,9 @@ class FederationClient:
         return remote
 
 
-async def _check_answer(where: str, response: aiohttp.ClientResponse) -> None:
-    """TransportError for a redirect, an error status or an encoded answer (before its body is used)."""
+async def _check_answer(where: str, response: aiohttp.ClientResponse) -> bool:
+    """TransportError for a redirect, an error status or an answer encoded otherwise than gzip (before its body is
+    used); whether the answer is gzip-compressed."""
     status = response.status
     if 300 <= status < 400:
         target = response.headers.get("Location", "")
@@ -179,8 +194,26 @@ async def _check_answer(where: str, response: aiohttp.ClientResponse) -> None:
     if status >= 400 or status < 200:
         raise TransportError(f"{where} answered {await _error_reason(response)}", status)
     encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
-    if encoding not in ("", "identity"):
-        raise TransportError(f"{where}: the answer is encoded ({shown(encoding, 40)}); this node asked for none")
+    if encoding not in ("", "identity", "gzip"):
+        raise TransportError(
+            f"{where}: the answer is encoded ({shown(encoding, 40)}); this node reads only gzip or no encoding"
+        )
+    return encoding == "gzip"
+
+
+def _gunzip(where: str, compressed: bytes, limit: int) -> bytes:
+    """A gzip answer's content, refused as soon as it exceeds `limit` bytes (a small answer may inflate a
+    thousandfold), or if it is not one whole gzip stream."""
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        content = inflater.decompress(compressed, limit + 1)
+    except zlib.error as exc:
+        raise TransportError(f"{where}: the answer is not valid gzip") from exc
+    if len(content) > limit:
+        raise TransportError(f"{where}: the decompressed answer is larger than the {limit} bytes accepted; not used")
+    if not inflater.eof or inflater.unused_data:
+        raise TransportError(f"{where}: the answer is not one whole gzip stream")
+    return content
 
 
 async def _error_reason(response: aiohttp.ClientResponse) -> str:

@@ -130,7 +130,7 @@ peers = Table(
     Column("pull", Boolean, nullable=False, default=True),
     Column("push", Boolean, nullable=False, default=False),
     Column("status", String(16), nullable=False, default="active"),
-    Column("cursor", String(100), comment="opaque feed cursor of the last applied page"),
+    Column("cursor", String(1024), comment="opaque feed cursor of the last applied page"),
     Column("added_at_us", BigInteger, nullable=False),
     Column("last_attempt_at_us", BigInteger),
     Column("last_success_at_us", BigInteger),

@@ -18,7 +18,7 @@ from federation.problems import Problem
 from federation.protocol import persistence
 from federation.protocol.addresses import AddressRefused, OutboundPolicy
 from federation.protocol.context import FEDERATION
-from federation.protocol.discovery import base_url
+from federation.protocol.discovery import signed_target_uri
 from federation.protocol.receiver import authenticate
 from federation.protocol.signing import SignatureError, signature_keyid, split_keyid, verify_request
 from federation.responses import json_response
@@ -120,7 +120,7 @@ async def request_enrolment(
     try:
         verified = verify_request(
             request.method,
-            base_url(request) + request.path_qs,
+            signed_target_uri(request),
             request.headers,
             body,
             key.public_key(),
