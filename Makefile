@@ -26,7 +26,7 @@ run: install
 
 # A hub and three régies with sample data on 127.0.0.1 (under var/demo), until Ctrl-C.
 demo: install
-	$(BIN)/python -m federation.demo
+	$(BIN)/python -m devtools.demo
 
 # Chromium and PostgreSQL first (installed with apt as root; a throwaway server when none answers), then one pytest
 # worker per core (pytest-xdist): on a 2-core machine the suite took 416 s instead of 780 s.
@@ -35,9 +35,10 @@ test: install
 	$(BIN)/python -m pytest -n auto
 
 lint: install
-	$(BIN)/ruff check federation plugins tests bench
-	$(BIN)/ruff format --check federation plugins tests bench
-	$(BIN)/mypy federation plugins
+	$(BIN)/ruff check federation plugins devtools tests bench
+	$(BIN)/ruff format --check federation plugins devtools tests bench
+	$(BIN)/mypy federation plugins devtools
+	$(BIN)/lint-imports
 
 # Mutation testing of the trust modules (cosmic-ray, one mutant at a time; not part of `make test`).
 # make mutation [MODULES="federation/terminal.py ..."] [MINUTES=30] [RESUME=1]: the mapping is [tool.regies-mutation] in pyproject.toml.

@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import repo_root  # noqa: F401  (puts devtools/ on the path before it is imported)
 from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector, web
 from yarl import URL
 
-from federation.loadgen import free_port
+from devtools.loadgen import free_port
 
 BIN_DIR = Path(sys.executable).parent
 REGIES = BIN_DIR / "regies"
@@ -282,7 +283,7 @@ class Server:
 
 def start_server(name: str, argv: list[str], log_dir: Path, extra_env: dict[str, str] | None = None) -> Server:
     port = free_port()
-    env = {**os.environ, **SERVER_ENV, **(extra_env or {})}
+    env = {**os.environ, **SERVER_ENV, **(extra_env or {}), "REGIES_SERVER__BASE_URL": f"http://127.0.0.1:{port}"}
     log_path = log_dir / f"{name.replace(' ', '-')}.log"
     with log_path.open("wb") as log:
         # A session of its own: Ctrl-C reaches only the bench, which then stops the servers itself.

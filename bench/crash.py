@@ -28,8 +28,10 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
-from federation.hubcrash import run_hub_crashes, temporary_postgres_database
-from federation.loadgen import (
+import repo_root  # noqa: F401  (puts devtools/ on the path before it is imported)
+
+from devtools.hubcrash import run_hub_crashes, temporary_postgres_database
+from devtools.loadgen import (
     NodeProcess,
     bulk_load_activities,
     node_env,

@@ -39,7 +39,7 @@ from federation.plugins import Registry, build_plugins
 from federation.protocol import persistence
 from federation.protocol.apply import apply_rows, parse_batch, wire_rows
 from federation.protocol.batchparser import BatchParser
-from federation.schema.geo import DEPARTMENTS
+from federation.schema.geo import DEPARTMENTS, communes_in_department
 from federation.schema.records import Activity, NodeProfile, Period, PeriodReport
 from federation.storage.engine import create_engine
 from federation.storage.mapping import FILTER_COLUMNS, record_row, to_micros, tombstone_row
@@ -113,9 +113,8 @@ class Member:
 
 
 def commune_in(department: str, rng: random.Random) -> str:
-    if department.startswith("97"):
-        return f"{department}{rng.randrange(1, 35):02d}"
-    return f"{department}{rng.randrange(1, 600):03d}"
+    # A real commune: made-up codes are refused since communes are checked against the reference data.
+    return rng.choice(communes_in_department(department)).code
 
 
 def make_members(rng: random.Random, count: int, service_types: list[str]) -> list[Member]:
@@ -984,8 +983,8 @@ async def baseline_ingest(dsn: str, tuples: list[tuple], table: str, copy: bool)
     assignments = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS if c not in ("id", "origin"))
     upsert = (
         f"INSERT INTO {table} ({', '.join(COLUMNS)}) VALUES ({', '.join(f'${n}' for n in range(1, len(COLUMNS) + 1))}) "
-        f"ON CONFLICT (id) DO UPDATE SET {assignments} "
-        f"WHERE {table}.version < excluded.version AND {table}.origin = excluded.origin"
+        f"ON CONFLICT (id, origin) DO UPDATE SET {assignments} "
+        f"WHERE {table}.version < excluded.version"
     )
     connection = await asyncpg.connect(dsn)
     try:

@@ -32,10 +32,11 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import repo_root  # noqa: F401  (puts devtools/ on the path before it is imported)
 
+from devtools.hubcrash import hub_versions, set_up_network
+from devtools.loadgen import COMMUNES, SERVICE_TYPES, NodeProcess, run_regies
 from federation.config import load_settings
-from federation.hubcrash import hub_versions, set_up_network
-from federation.loadgen import COMMUNES, SERVICE_TYPES, NodeProcess, run_regies
 from federation.protocol import persistence
 from federation.protocol.keys import KeyStore
 from federation.protocol.signing import sign_request

@@ -26,7 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from federation.loadgen import free_port
+import repo_root  # noqa: F401  (puts devtools/ on the path before it is imported)
+
+from devtools.loadgen import free_port
 
 BIN_DIR = Path(sys.executable).parent
 PROJECT = Path(__file__).resolve().parent.parent
@@ -185,6 +187,7 @@ def node_env(batch: int) -> dict[str, str]:
         "REGIES_FEDERATION__WORKER": "false",
         "REGIES_LOG__ACCESS_LOG": "false",
         "REGIES_FEDERATION__BATCH_SIZE": str(batch),
+        "REGIES_FEDERATION__ALLOW_PRIVATE_ADDRESSES": "true",  # both nodes are on 127.0.0.1
     }
 
 
@@ -299,6 +302,7 @@ def start_server(data_dir: Path, env: dict[str, str], log_path: Path) -> Server:
     # `python -m federation`, not the console script: bench/sync_compare.py runs older checkouts through
     # PYTHONPATH, and the script's entry point (federation.entry.run) may not exist in them.
     argv = [sys.executable, "-m", "federation", "--data-dir", str(data_dir), "serve", "--port", str(port)]
+    env = {**env, "REGIES_SERVER__BASE_URL": f"http://127.0.0.1:{port}"}  # `init` wrote the default port's
     with log_path.open("wb") as log:
         # A session of its own: Ctrl-C reaches only the bench, which then stops the server itself.
         process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

@@ -72,7 +72,9 @@ def descendants(pid: int) -> list[int]:
 
 def checkout_env(env: dict[str, str], checkout: Path) -> dict[str, str]:
     # PYTHONPATH comes before the venv's editable install: every process of the run imports this checkout.
-    return {**env, "PYTHONPATH": f"{checkout}{os.pathsep}{checkout / 'plugins'}"}
+    # Older checkouts know no allow_private_addresses (and need none: they contact loopback anyway).
+    kept = {key: value for key, value in env.items() if key != "REGIES_FEDERATION__ALLOW_PRIVATE_ADDRESSES"}
+    return {**kept, "PYTHONPATH": f"{checkout}{os.pathsep}{checkout / 'plugins'}"}
 
 
 def prepare(root: Path, records: int, batch: int, seed: int) -> Path:

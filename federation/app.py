@@ -7,13 +7,13 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from federation import appkeys
+from federation import appkeys, deadlines
 from federation.api import exports, introspection, meta, node, records
 from federation.config import Settings
 from federation.observability import METRICS, Metrics, metrics_endpoint, observe
 from federation.openapi import build_openapi, refine_for_plugins
 from federation.plugins import Plugins, node_plugins
-from federation.problems import problem_middleware
+from federation.problems import PROBLEM_TRANSLATIONS, problem_middleware
 from federation.protocol import discovery, receiver
 from federation.protocol.batchparser import BATCH_PARSER, BatchParser
 from federation.protocol.context import FEDERATION, FederationContext
@@ -26,6 +26,7 @@ from federation.storage import migrate
 from federation.storage.engine import create_engine
 from federation.storage.reader import open_reader
 from federation.storage.records import RecordStore, get_meta
+from federation.web.context import WEB
 from federation.web.setup import setup_web
 
 
@@ -35,7 +36,11 @@ class NodeNotInitialised(Exception):
 
 def create_app(settings: Settings, plugins: Plugins | None = None, *, upgrade_database: bool = True) -> web.Application:
     """Build a node's app. Plugin errors raise here, before anything listens; the database opens on startup."""
-    app = web.Application(client_max_size=settings.server.max_body_bytes, middlewares=[observe, problem_middleware])
+    app = web.Application(
+        client_max_size=settings.server.max_body_bytes,
+        handler_args=deadlines.handler_args(settings.server.idle_timeout_s),
+        middlewares=[observe, problem_middleware, deadlines.body_deadline(settings.server.body_timeout_s)],
+    )
     app[METRICS] = Metrics()
     app[appkeys.SETTINGS] = settings
     if plugins is None:
@@ -71,12 +76,12 @@ def create_app(settings: Settings, plugins: Plugins | None = None, *, upgrade_da
                 raise NodeNotInitialised(f"no node is initialised in {settings.database_url}; run `regies init` first")
             app[appkeys.ENGINE] = engine
             app[appkeys.STORE] = RecordStore(engine, node_id)
-            app[node.PROFILE_ID] = profile_id
+            app[appkeys.PROFILE_ID] = profile_id
             reader = await open_reader(engine, settings.database_url)
             app[appkeys.READER] = reader
             identity = NodeIdentity(node_id, await load_or_create_keys(engine, settings.keys_dir, node_id))
             app[IDENTITY] = identity
-            client = FederationClient(identity, timeout_s=settings.federation.request_timeout_s)
+            client = FederationClient(identity, settings.federation)
             app[CLIENT] = client
             context = FederationContext(
                 engine, identity, client, settings.federation, app[appkeys.PLUGINS], app[appkeys.STORE]
@@ -113,4 +118,5 @@ def create_app(settings: Settings, plugins: Plugins | None = None, *, upgrade_da
         plugin_app.add_routes(routes)
         app.add_subapp(f"/plugins/{name}", plugin_app)
     setup_web(app, settings, plugins)
+    app[PROBLEM_TRANSLATIONS] = app[WEB].translations
     return app

@@ -16,3 +16,5 @@ ENGINE = web.AppKey("engine", AsyncEngine)
 READER = web.AppKey("reader", RecordReader)
 STORE = web.AppKey("store", RecordStore)
 OPENAPI = web.AppKey("openapi", bytes)
+# The id of this node's profile record (its `node` record), read from the database at start-up.
+PROFILE_ID = web.AppKey("profile_id", str)

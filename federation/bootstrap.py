@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from uuid import uuid4
 
-from federation.config import CONFIG_FILE_NAME, Settings
+from federation.config import CONFIG_FILE_NAME, ServerSettings, Settings, is_loopback_host
 from federation.protocol.keys import create_key
 from federation.schema.records import NodeProfile
 from federation.schema.types import NODE_ID_PATTERN
@@ -27,6 +27,9 @@ CONFIG_TEMPLATE = """\
 [server]
 host = "127.0.0.1"
 port = 8080
+# This node's address as other nodes reach it; their signatures are checked against it. Empty on a node bound
+# to 127.0.0.1: it is then http://127.0.0.1:<the port it serves on>.
+base_url = "{base_url}"
 """
 
 
@@ -68,21 +71,48 @@ def _restrict_database_file(url: str) -> None:
         sqlite_path(url).chmod(0o600)
 
 
+def initial_base_url(settings: Settings, requested: str | None) -> str:
+    """The base URL `regies init` writes: `requested` (--base-url), else the configured one, else nothing for a node
+    bound to loopback (its URL is then http://127.0.0.1:<port served>); ValueError for any other node, which must
+    say where others reach it."""
+    if requested:
+        return ServerSettings.model_validate({"base_url": requested}).base_url
+    if settings.server.base_url:
+        return settings.public_base_url
+    if is_loopback_host(settings.server.host):
+        # Left empty: the node's URL follows the port it is served on (`make run PORT=…`, `serve --port`), which a
+        # URL written now with the default port would contradict.
+        return ""
+    raise ValueError(
+        f"this node listens on {settings.server.host}, so other nodes reach it through an address only you know: "
+        "pass --base-url https://… (its public URL, e.g. https://regie.example.org)"
+    )
+
+
 async def init_node(
     settings: Settings,
     name: str | None,
     kind: str = "quartier",
     node_id: str | None = None,
     ask_name: Callable[[], Awaitable[str]] | None = None,
+    base_url: str | None = None,
 ) -> InitResult:
     """Create what a node needs; running it again on an initialised node changes nothing. Without a name,
-    `ask_name` is asked for one (only when the node is created); the id is derived from the name unless given."""
+    `ask_name` is asked for one (only when the node is created); the id is derived from the name unless given.
+
+    The config file it writes names the node's base URL (`initial_base_url`); an existing config file is left as
+    it is, so a different `base_url` asked for must be written there by hand.
+    """
     if node_id is not None and not re.match(NODE_ID_PATTERN, node_id):
         raise ValueError(f"node id '{node_id}' must be 3–64 lowercase letters, digits and hyphens")
+    config_path = settings.config_file or settings.data_dir / CONFIG_FILE_NAME
+    public_url = initial_base_url(settings, base_url) if base_url or not config_path.exists() else None
+    if config_path.exists() and public_url is not None and public_url != settings.server.base_url:
+        raise ValueError(f'{config_path} already exists: set base_url = "{public_url}" in its [server] table')
     settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    config_path = settings.data_dir / CONFIG_FILE_NAME
-    if settings.config_file is None and not config_path.exists():
-        _write_secret(config_path, CONFIG_TEMPLATE)  # it may later hold a database password
+    if not config_path.exists():
+        # It may later hold a database password.
+        _write_secret(config_path, CONFIG_TEMPLATE.format(base_url=public_url))
 
     engine = create_engine(settings.database_url)
     try:

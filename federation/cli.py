@@ -30,7 +30,9 @@ def cmd_init(args: argparse.Namespace) -> int:
     settings = command_settings(args)
     # Asked only when a person is there to answer, and only when the node is created.
     ask = _ask_name if args.name is None and sys.stdin.isatty() else None
-    result = asyncio.run(init_node(settings, name=args.name, kind=args.kind, node_id=args.node_id, ask_name=ask))
+    result = asyncio.run(
+        init_node(settings, name=args.name, kind=args.kind, node_id=args.node_id, ask_name=ask, base_url=args.base_url)
+    )
     if not result.created:
         print(f"Node '{result.node_id}' is already initialised in {settings.data_dir}; nothing changed.")
         print(f"Admin token file: {settings.admin_token_file}")
@@ -83,6 +85,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from federation.observability import configure_logging
 
     configure_logging(settings.log.level, settings.log.format)
+    check_base_url(settings)
     host, port = settings.server.host, settings.server.port
     # Bound before anything is announced: a port already taken must not be reported as served.
     listening = _listen(host, port)
@@ -122,6 +125,31 @@ def _listen(host: str, port: int) -> socket.socket:
             ) from exc
         raise CommandError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
     return listening
+
+
+def check_base_url(settings: Settings) -> None:
+    """`regies serve` needs to know the node's own URL (signatures are checked against it, never against the Host
+    header): CommandError when it is empty on a node other nodes reach through a non-loopback interface."""
+    from urllib.parse import urlsplit
+
+    from federation.config import is_loopback_host
+
+    server = settings.server
+    if not server.base_url:
+        if not is_loopback_host(server.host):
+            raise CommandError(
+                f"server.base_url is empty and this node listens on {server.host}: set base_url in [server] of "
+                "regies.toml (or REGIES_SERVER__BASE_URL) to the address other nodes reach it at, "
+                "e.g. https://regie.example.org"
+            )
+        return
+    configured = urlsplit(server.base_url)
+    if configured.hostname and is_loopback_host(configured.hostname) and configured.port != server.port:
+        log.warning(
+            "server.base_url is %s but this node listens on port %d: other nodes' requests will not verify",
+            server.base_url,
+            server.port,
+        )
 
 
 def cmd_token_create(args: argparse.Namespace) -> int:
@@ -332,6 +360,11 @@ def build_parser(extra_commands: dict[str, Command] | None = None) -> argparse.A
     init.add_argument("--kind", choices=["quartier", "territoire"], default="quartier")
     init.add_argument(
         "--node-id", help="node identifier, unique in the network (default: from the name, with a random suffix)"
+    )
+    init.add_argument(
+        "--base-url",
+        help="this node's public URL, e.g. https://regie.example.org (default for a node on 127.0.0.1: "
+        "http://127.0.0.1:<port>)",
     )
     init.set_defaults(handler=cmd_init)
 

@@ -64,7 +64,7 @@ async def federation_context(settings: Settings, plugins: Plugins | None = None)
         if node_id is None:
             raise CommandError("this node is not initialised; run `regies init` first")
         identity = NodeIdentity(node_id, await load_or_create_keys(engine, settings.keys_dir, node_id))
-        client = FederationClient(identity, timeout_s=settings.federation.request_timeout_s)
+        client = FederationClient(identity, settings.federation)
         if plugins is None:
             plugins = node_plugins(settings)
         yield FederationContext(engine, identity, client, settings.federation, plugins, RecordStore(engine, node_id))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
@@ -18,6 +20,14 @@ from pydantic_settings import (
 
 CONFIG_FILE_NAME = "regies.toml"
 DEFAULT_DATA_DIR = Path("var")
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and localhost: an interface only this machine reaches."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host.rstrip(".").lower() == "localhost"
 
 
 class ConfigError(Exception):
@@ -33,9 +43,37 @@ class ServerSettings(_Section):
     port: int = Field(8080, ge=1, le=65535)
     base_url: str = Field(
         "",
-        description="Public URL of this node (e.g. https://regie.example.org); derived from host/port if empty.",
+        description="Public URL of this node as other nodes reach it (e.g. https://regie.example.org), written by "
+        "`regies init`; signatures are checked against it. Empty only for a node bound to loopback, which then "
+        "is http://host:port.",
     )
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest accepted request body, in bytes.")
+    # 20 s: above the 15 s for which aiohttp clients (other nodes among them) keep an idle connection to reuse,
+    # so that a client does not send a request on a connection the node is closing.
+    idle_timeout_s: float = Field(
+        20,
+        gt=0,
+        le=3600,
+        description="Seconds a connection may wait for a request's complete headers: after it opens, or between "
+        "requests of a kept-alive connection. Then it is closed.",
+    )
+    body_timeout_s: float = Field(
+        30,
+        gt=0,
+        le=3600,
+        description="Seconds a request's body may take to arrive after its headers (then 408 and the connection "
+        "closes). 30 s lets a 1 MiB body arrive at 35 KB/s.",
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        if not value:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+            raise ValueError(f"'{value}' is not a base URL such as https://regie.example.org")
+        return value.rstrip("/")
 
 
 class DatabaseSettings(_Section):
@@ -86,6 +124,17 @@ class FederationSettings(_Section):
     key_overlap_days: int = Field(7, ge=1, le=90, description="How long a rotated-out key still verifies.")
     discovery_refresh_s: float = Field(
         3600, gt=0, description="How often peers' discovery documents are re-read (key rotations, revocations)."
+    )
+    allow_private_addresses: bool = Field(
+        False,
+        description="Let this node contact other nodes at loopback, private or link-local addresses, and over "
+        "plain http on loopback: development and closed networks only (docs/operations.md).",
+    )
+    max_answer_bytes: int = Field(
+        33_554_432,
+        ge=65_536,
+        description="Largest answer read from another node (a feed page, a directory), in bytes; a larger one "
+        "is refused before it is all read.",
     )
 
 
@@ -185,9 +234,11 @@ class Settings(BaseSettings):
 
     @property
     def public_base_url(self) -> str:
+        """This node's URL: `server.base_url`, else (a node bound to loopback) http://host:port."""
         if self.server.base_url:
             return self.server.base_url.rstrip("/")
-        return f"http://{self.server.host}:{self.server.port}"
+        host = self.server.host
+        return f"http://{'[' + host + ']' if ':' in host else host}:{self.server.port}"
 
     @property
     def admin_token_file(self) -> Path:

@@ -14,12 +14,31 @@ import re
 from collections.abc import Iterable
 from typing import IO
 
+from federation.numbers import plain
+
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 NEUTRALISING_PREFIX = "'"
 _AFTER_SEMICOLON = re.compile(r";(?=[=+\-@\t\r])")
 _NEUTRALISED_AFTER_SEMICOLON = re.compile(r";'(?=[=+\-@\t\r])")
 
 CsvValue = str | int | float | None
+
+
+class _Figure(float):
+    """A number cell as written in full with the export's decimal mark ("3430000", "47,5"; never "3.43e+06"):
+    a float to the csv module, so it stays unquoted, a number to the spreadsheet."""
+
+    text: str
+
+    def __new__(cls, value: float, text: str) -> _Figure:
+        figure = super().__new__(cls, value)
+        figure.text = text
+        return figure
+
+    def __str__(self) -> str:
+        return self.text
+
+    __repr__ = __str__
 
 
 def neutralise(text: str) -> str:
@@ -55,11 +74,17 @@ def _safe(value: CsvValue) -> CsvValue:
 class SafeCsvWriter:
     """`csv.writer` with RFC 4180 CRLF lines, every text cell quoted and neutralised, numbers written bare."""
 
-    def __init__(self, stream: IO[str], delimiter: str = ",") -> None:
+    def __init__(self, stream: IO[str], delimiter: str = ",", decimal_mark: str = ".") -> None:
         self._writer = csv.writer(stream, delimiter=delimiter, lineterminator="\r\n", quoting=csv.QUOTE_NONNUMERIC)
+        self._decimal_mark = decimal_mark
 
     def writerow(self, values: Iterable[CsvValue]) -> None:
-        self._writer.writerow([_safe(value) for value in values])
+        self._writer.writerow([self._cell(value) for value in values])
+
+    def _cell(self, value: CsvValue) -> CsvValue:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return _Figure(value, plain(value).replace(".", self._decimal_mark))
+        return _safe(value)
 
     def writerows(self, rows: Iterable[Iterable[CsvValue]]) -> None:
         for row in rows:

@@ -23,7 +23,7 @@ hookspec = pluggy.HookspecMarker("regies")
 
 # Version of this hook API. A plugin may declare the versions it supports with a module attribute such as
 # ``REGIES_HOOK_API = ">=1.0,<2"``; an incompatible plugin is refused at start.
-HOOK_API_VERSION = "1.3"
+HOOK_API_VERSION = "1.4"
 
 
 @hookspec
@@ -47,6 +47,11 @@ def register_indicators(registry: Registry) -> None:
     Arguments: ``registry`` — call ``registry.add_indicator(Indicator(...))`` for each indicator.
     Returns: nothing (ignored).
     Several plugins: all are called; a key registered twice stops start-up with an error naming both plugins.
+    An indicator may declare how it aggregates across régies (``aggregation=Aggregation.weighted_mean("x")``,
+    ``Aggregation.ratio(...)``, ``Aggregation.count()``, ``Aggregation.none()``; default from its unit: counts and
+    amounts are summed, a percentage is not summed) and its plausible ``minimum``, ``maximum`` and ``decimals``;
+    a rule naming an unknown indicator, a summed percentage or a count with decimals stops start-up naming the
+    plugin (hook API 1.4).
     Added in: hook API 1.0.
     """
 

@@ -12,12 +12,14 @@ import re
 from collections.abc import Collection, Iterable
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from federation.plugins import INDICATOR_SECTIONS, Indicator, Registry
+from federation.plugins import INDICATOR_SECTIONS, Aggregation, Indicator, Registry
 from federation.schema.records import Period, PeriodType
 from federation.schema.types import Category
+from federation.semantics import describe
 
 # The report form's parts, in the survey's order (INDICATOR_SECTIONS), with their titles.
 SECTION_LABELS: dict[str, dict[str, str]] = {
@@ -50,11 +52,21 @@ CORE_INDICATORS = (
     ),
     Indicator("volunteers", "Bénévoles", "Volunteers", "count", section="democracy"),
     Indicator(
+        "board_members",
+        "Membres du conseil d'administration",
+        "Board members",
+        "count",
+        section="democracy",
+        maximum=200,
+    ),
+    Indicator(
         "board_inhabitants_share",
         "Part d'habitants au conseil d'administration",
         "Share of inhabitants on the board",
         "percent",
         section="democracy",
+        # A board of 20 with 45 % inhabitants weighs more than a board of 8 with 50 %.
+        aggregation=Aggregation.weighted_mean("board_members"),
     ),
     Indicator("budget_total", "Budget total", "Total budget", "euros", section="finances"),
     Indicator(
@@ -86,8 +98,17 @@ CORE_INDICATORS = (
         "Share of adapted public contracts",
         "percent",
         section="finances",
+        aggregation=Aggregation.weighted_mean("public_contracts"),
     ),
-    Indicator("qpv_covered", "QPV couverts", "Priority neighbourhoods (QPV) covered", "count", section="territory"),
+    # Régies often share a QPV: the national figure counts a QPV once per régie serving it (a sum, documented).
+    Indicator(
+        "qpv_covered",
+        "QPV couverts",
+        "Priority neighbourhoods (QPV) covered",
+        "count",
+        section="territory",
+        maximum=100,
+    ),
     Indicator("inhabitants_concerned", "Habitants concernés", "Inhabitants concerned", "count", section="territory"),
 )
 
@@ -149,14 +170,22 @@ def period_bounds(period: Period) -> tuple[dt.date, dt.date]:
 
 
 def parse_period_key(key: str) -> Period:
-    """`2025`, `2025-Q3` or `2023-2025` → Period; ValueError otherwise."""
+    """`2025`, `2025-Q3` or `2023-2025` → Period; ValueError otherwise, with a sentence for the client (never
+    pydantic's own text, which quotes its internals)."""
+    fields: dict[str, Any]
     if re.fullmatch(r"[0-9]{4}", key):
-        return Period(type=PeriodType.YEAR, year=int(key))
-    if match := re.fullmatch(r"([0-9]{4})-Q([1-4])", key):
-        return Period(type=PeriodType.QUARTER, year=int(match[1]), quarter=int(match[2]))
-    if match := re.fullmatch(r"([0-9]{4})-([0-9]{4})", key):
-        return Period(type=PeriodType.SURVEY, year=int(match[1]), end_year=int(match[2]))
-    raise ValueError(f"'{key}' is not a period: use 2025, 2025-Q3 or 2023-2025")
+        fields = {"type": PeriodType.YEAR, "year": int(key)}
+    elif match := re.fullmatch(r"([0-9]{4})-Q([1-4])", key):
+        fields = {"type": PeriodType.QUARTER, "year": int(match[1]), "quarter": int(match[2])}
+    elif match := re.fullmatch(r"([0-9]{4})-([0-9]{4})", key):
+        fields = {"type": PeriodType.SURVEY, "year": int(match[1]), "end_year": int(match[2])}
+    else:
+        raise ValueError(f"'{key}' is not a period: use 2025, 2025-Q3 or 2023-2025")
+    try:
+        return Period(**fields)
+    except ValidationError as exc:
+        reasons = "; ".join(str(error["msg"]).removeprefix("Value error, ") for error in exc.errors())
+        raise ValueError(f"'{key}' is not a valid period: {reasons}") from None
 
 
 def _details_number(dialect: str, field: str) -> str:
@@ -213,6 +242,7 @@ async def report_form(engine: AsyncEngine, registry: Registry, node_id: str, per
                 "plugin": registry.owners.get(("indicator", indicator.key), "<core>"),
                 "section": section_of(registry, indicator),
                 "value": values.get(indicator.key),
+                **describe(indicator),
             }
             for indicator in sorted(registry.indicators.values(), key=lambda i: (i.service_type or "", i.key))
         ],

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from federation import SCHEMA_VERSION, __version__
 from federation.schema.records import RECORD_KINDS, RecordEnvelope
+from federation.schema.types import NODE_ID_PATTERN
+from federation.semantics import value_schema
+
+if TYPE_CHECKING:
+    from federation.plugins import Indicator
 
 REF = "#/components/schemas/{model}"
 JSON = "application/json"
@@ -32,7 +37,7 @@ def component_schemas() -> tuple[dict[str, Any], dict[tuple[Any, str], str]]:
 def refine_for_plugins(
     document: dict[str, Any],
     service_types: Mapping[str, tuple[str, type[BaseModel]]],
-    indicators: Iterable[str],
+    indicators: Iterable[str] | Mapping[str, Indicator],
     export_formats: Iterable[str],
     plugin_paths: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
@@ -67,6 +72,10 @@ def refine_for_plugins(
     if variants:
         schemas["ActivityData"]["oneOf"] = variants
     schemas["PeriodReportData"]["properties"]["indicators"]["propertyNames"] = {"enum": registered["indicators"]}
+    if isinstance(indicators, Mapping):  # the registry's indicators: each value's bounds and precision
+        schemas["PeriodReportData"]["properties"]["indicators"]["properties"] = {
+            key: value_schema(indicator) for key, indicator in sorted(indicators.items())
+        }
     for parameter in document["paths"]["/api/v1/export/{collection}"]["get"]["parameters"]:
         if parameter["name"] == "format":
             parameter["schema"] = {"type": "string", "enum": registered["export_formats"]}
@@ -109,6 +118,15 @@ def _problem_schema() -> dict[str, Any]:
                     "required": ["pointer", "detail"],
                 },
             },
+            "errors_not_listed": {
+                "type": "integer",
+                "description": "How many more errors there are than `errors` lists (it lists the first 100).",
+            },
+            "accepted": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "With 415: the media types the operation accepts.",
+            },
         },
         "required": ["type", "title", "status"],
     }
@@ -136,6 +154,14 @@ def _link(operation_id: str) -> dict[str, Any]:
 _ETAG = {"ETag": {"schema": {"type": "string"}, "description": "Version tag for If-None-Match / If-Match."}}
 _SECURED: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 _ID_PARAM = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+_ORIGIN_PARAM = {
+    "name": "origin",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "string", "pattern": NODE_ID_PATTERN},
+    "description": "The node whose record this is: a record is (origin, id), and another node's record may carry "
+    "the same id. Without it: this node's own record with this id, else the only other node's record with it.",
+}
 _IF_MATCH = {
     "name": "If-Match",
     "in": "header",
@@ -152,13 +178,21 @@ _IF_NONE_MATCH = {
 }
 
 
+_UNAUTHORIZED = _problem("Missing, unknown or revoked bearer token.")
+_FORBIDDEN = _problem("The token's role may not do this (a coordinator's token on a régie's node).")
+
+
 def _write_errors() -> dict[str, Any]:
     return {
-        "400": _problem("Malformed JSON."),
-        "401": _problem("Missing, unknown or revoked bearer token."),
+        "400": _problem("Malformed JSON, or not UTF-8."),
+        "401": _UNAUTHORIZED,
+        "403": _FORBIDDEN,
         "413": _problem("Body larger than the configured limit."),
-        "415": _problem("Body is not application/json."),
-        "422": _problem("Invalid fields; `errors` lists each one with a JSON Pointer."),
+        "415": _problem(
+            "Body is not `application/json` (in UTF-8): patch formats such as `application/merge-patch+json` are "
+            "refused, a body is always the whole document."
+        ),
+        "422": _problem("Invalid fields; `errors` lists each one with a JSON Pointer (the first 100)."),
     }
 
 
@@ -221,7 +255,7 @@ def build_openapi(
             "required": ["items", "next_cursor", "limit"],
         }
         read_security = _SECURED if kind.name in private_kinds else []
-        read_errors = {"401": _problem("Token required.")} if kind.name in private_kinds else {}
+        read_errors = {"401": _UNAUTHORIZED, "403": _FORBIDDEN} if kind.name in private_kinds else {}
         filters = [
             {"name": param, "in": "query", "required": False, **described}
             for param, described in list_filters[kind.name].items()
@@ -294,11 +328,13 @@ def build_openapi(
                 "summary": f"Get {_with_article(kind.name)}",
                 "tags": [kind.collection],
                 "security": read_security,
-                "parameters": [_IF_NONE_MATCH],
+                "parameters": [_ORIGIN_PARAM, _IF_NONE_MATCH],
                 "responses": {
                     "200": _json("The record.", record_ref, _ETAG),
                     "304": {"description": "Unchanged."},
+                    "400": _problem("Invalid origin, or an unknown query parameter."),
                     "404": _problem("No such record."),
+                    "409": _problem("Without `origin`: several other nodes hold a record with this id (name one)."),
                     "410": _problem("The record was deleted."),
                     **read_errors,
                 },
@@ -327,7 +363,8 @@ def build_openapi(
                 "parameters": [_IF_MATCH],
                 "responses": {
                     "204": {"description": "Deleted."},
-                    "401": _problem("Token required."),
+                    "401": _UNAUTHORIZED,
+                    "403": _FORBIDDEN,
                     "404": _problem("No such record."),
                     "409": _problem("Replica of another node, or a report past draft."),
                     "410": _problem("Already deleted."),
@@ -366,14 +403,13 @@ def build_openapi(
                 "200": {"description": "The export, streamed (CSV, JSON…)."},
                 "400": _problem("Unknown format or invalid filter."),
                 "401": _problem("Token required (reports)."),
+                "403": _problem("The token's role may not read reports."),
                 "404": _problem("No such collection."),
             },
         }
     }
     for path, operation, summary in (
         ("/.well-known/regies-node", "discoveryDocument", "This node's identity, keys and endpoints"),
-        ("/.well-known/nodeinfo", "nodeinfoLinks", "NodeInfo discovery links"),
-        ("/nodeinfo/2.1", "nodeinfo", "NodeInfo 2.1 document"),
     ):
         paths[path] = {
             "get": {
@@ -427,7 +463,11 @@ def build_openapi(
                 },
                 "400": _problem("Malformed JSON."),
                 "401": _problem("Missing, invalid, stale or replayed signature, or unknown node or key."),
-                "403": _problem("A record's origin is not the signing node."),
+                "403": _problem(
+                    "A record's origin is not the signing node, or its kind is not the signer's to author "
+                    "(reviews come from the receiver's hub only)."
+                ),
+                "409": _problem("A second live profile (`node` record) of the signing node."),
                 "413": _problem("Batch larger than the configured limit."),
                 "422": _problem("Invalid batch or record."),
             },
@@ -460,7 +500,9 @@ def build_openapi(
         "info": {
             "title": "Régies federation node API",
             "version": __version__,
-            "description": f"Common schema {SCHEMA_VERSION}. Errors are RFC 9457 application/problem+json.",
+            "description": f"Common schema {SCHEMA_VERSION}. Errors are RFC 9457 application/problem+json; "
+            "with `Accept-Language: fr` their validation messages are in French. Request bodies are "
+            "`application/json` in UTF-8.",
         },
         "paths": paths,
         "components": {

@@ -10,17 +10,23 @@ import unicodedata
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import pluggy
 from aiohttp import web
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, GetJsonSchemaHandler, ValidationError
+from pydantic.json_schema import JsonSchemaValue
 
 from federation import hookimpl, hookspecs
 from federation.hookspecs import HOOK_API_VERSION
 from federation.schema.types import CATEGORY_LABELS, KEY_PATTERN, Category
+
+# Aggregation rules are part of the plugin API: plugins import them from here.
+from federation.semantics import Aggregation as Aggregation
+from federation.semantics import AggregationKind as AggregationKind
+from federation.semantics import check_indicator_semantics
 
 if TYPE_CHECKING:
     from federation.config import Settings
@@ -45,10 +51,30 @@ RESERVED_WEB_PREFIXES = frozenset(
 INDICATOR_SECTIONS = ("employment", "activities", "democracy", "finances", "territory", "other")
 log = logging.getLogger(__name__)
 ConfigModel = TypeVar("ConfigModel", bound=BaseModel)
+Choice = TypeVar("Choice", bound=str)
 
 
 class PluginError(Exception):
     """A plugin cannot be loaded, configured or registered; start-up stops with this message."""
+
+
+def _each_once(values: list[Choice]) -> list[Choice]:
+    if len(set(values)) != len(values):
+        raise ValueError("each value may appear only once")
+    return values
+
+
+class _UniqueItems:
+    """Says `uniqueItems` in the JSON Schema of the list it annotates, so the API contract states the rule."""
+
+    def __get_pydantic_json_schema__(self, core_schema: Any, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        schema["uniqueItems"] = True
+        return schema
+
+
+# A details field listing choices, each at most once: `tasks: DistinctChoices[Literal["mowing", "pruning"]]`.
+DistinctChoices = Annotated[list[Choice], AfterValidator(_each_once), _UniqueItems()]
 
 
 class NoDetails(BaseModel):
@@ -67,7 +93,11 @@ class FieldError:
 
 @dataclass(frozen=True)
 class ServiceType:
-    """A kind of activity a plugin knows how to describe, with the model that validates its `details`."""
+    """A kind of activity a plugin knows how to describe, with the model that validates its `details`.
+
+    `import_labels` are the other names spreadsheets give it ("Écrivain public" for `access_to_rights`), which
+    `match_service_type_label` recognises besides the key and the two labels.
+    """
 
     key: str
     category: Category
@@ -76,6 +106,7 @@ class ServiceType:
     details_model: type[BaseModel] = NoDetails
     indicators: tuple[str, ...] = ()
     description: str = ""
+    import_labels: tuple[str, ...] = ()
 
     def labels(self) -> dict[str, str]:
         return {"fr": self.label_fr, "en": self.label_en}
@@ -93,6 +124,10 @@ class Indicator:
     `section` is the part of the report form it appears in (one of INDICATOR_SECTIONS); left out, it follows
     from the service type's field of action (employment and training: "employment", local democracy:
     "democracy", any other: "activities"; no service type: "other").
+
+    `aggregation`, `minimum`, `maximum` and `decimals` (hook API 1.4) say how values of several régies combine
+    and which values are plausible; left out, they follow from `unit` (federation/semantics.py): counts are
+    summed whole numbers, a percentage is within 0–100 and never summed.
     """
 
     key: str
@@ -104,6 +139,10 @@ class Indicator:
     service_type: str | None = None
     details_field: str | None = None
     section: str | None = None
+    aggregation: Aggregation | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    decimals: int | None = None
 
     def labels(self) -> dict[str, str]:
         return {"fr": self.label_fr, "en": self.label_en}
@@ -409,15 +448,21 @@ class Plugins:
         return result if result in self.registry.service_types else None
 
 
+_LIGATURES = str.maketrans({"œ": "oe", "Œ": "OE", "æ": "ae", "Æ": "AE"})
+
+
 def fold_text(text: str, keep: str = "") -> str:
     """`text` for loose comparisons: no accents, lower case, words of letters and digits (and the characters in
     `keep`) separated by single spaces."""
-    without_accents = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    # The ligatures have no decomposition: without this, "Second œuvre" would fold to "second uvre".
+    spelled_out = text.translate(_LIGATURES)
+    without_accents = unicodedata.normalize("NFKD", spelled_out).encode("ascii", "ignore").decode()
     return " ".join(re.sub(f"[^a-z0-9{re.escape(keep)}]+", " ", without_accents.casefold()).split())
 
 
 def match_service_type_label(label: str, category: str | None, service_types: Iterable[ServiceType]) -> str | None:
-    """The key of the service type whose key, French or English label matches `label` (case and accents ignored).
+    """The key of the service type whose key, French or English label or one of its `import_labels` matches
+    `label` (case, accents, ligatures and punctuation ignored).
 
     Plugins use it to implement `service_type_for_label` for their own service types.
     """
@@ -425,7 +470,8 @@ def match_service_type_label(label: str, category: str | None, service_types: It
     for service_type in service_types:
         if category is not None and service_type.category != category:
             continue
-        if wanted in {fold_text(service_type.key), fold_text(service_type.label_fr), fold_text(service_type.label_en)}:
+        names = (service_type.key, service_type.label_fr, service_type.label_en, *service_type.import_labels)
+        if wanted in {fold_text(name) for name in names}:
             return service_type.key
     return None
 
@@ -554,6 +600,7 @@ def build_plugins(
         if values and name in infos and name not in registry.configured:
             raise PluginError(f"[plugins.{name}] has settings but plugin '{name}' takes none")
     _check_indicator_references(registry)
+    check_indicator_semantics(registry)
     return Plugins(manager, registry, infos)
 
 

@@ -1,4 +1,4 @@
-"""`regies plugin new`: writes an installable plugin package with one service type and a passing test."""
+"""`regies plugin new`: writes an installable plugin package with one service type and passing tests."""
 
 from __future__ import annotations
 
@@ -33,6 +33,8 @@ packages = ["regies_{name}"]
 
 [tool.pytest.ini_options]
 asyncio_mode = "auto"
+# Said explicitly: pytest-asyncio warns (PytestDeprecationWarning) when this is left unset.
+asyncio_default_fixture_loop_scope = "function"
 """
 
 README = """\
@@ -50,8 +52,13 @@ Switch it off with `[plugins] disabled = ["{name}"]` in the node's regies.toml, 
 `REGIES_DISABLED_PLUGINS={name}`. See the node's docs/plugins.md for every hook.
 """
 
-MODULE = '''\
-"""Plugin {name}: adds the service type `{name}_activity` (edit me: say what your plugin provides)."""
+MODULE = """\
+\"\"\"Plugin {name}: adds the service type `{name}_activity` (edit me: say what your plugin provides).
+
+To add a service type, append its details model, its ServiceType and its indicators to this module
+(the node's docs/plugins.md, "A second service type"): the hooks below read SERVICE_TYPES and INDICATORS
+when the node starts.
+\"\"\"
 
 from __future__ import annotations
 
@@ -66,15 +73,18 @@ REGIES_HOOK_API = ">=1.0,<2"
 
 
 class {class_name}Details(BaseModel):
-    """What an activity of this type records in its `details`."""
+    \"\"\"What an activity of this type records in its `details`.
+
+    `title` is the field's label on the back-office forms (in French: the pages are), `description` its hint.
+    \"\"\"
 
     model_config = ConfigDict(extra="forbid")
 
-    participants: int | None = Field(None, ge=0, description="Nombre de participants")
-    sessions: int | None = Field(None, ge=0, description="Nombre de séances")
+    participants: int | None = Field(None, ge=0, title="Participants", description="Nombre de participants")
+    sessions: int | None = Field(None, ge=0, title="Séances", description="Nombre de séances")
 
 
-SERVICE_TYPES = (
+SERVICE_TYPES: tuple[ServiceType, ...] = (
     ServiceType(
         key="{name}_activity",
         category=Category.NEW_SERVICES,
@@ -82,7 +92,17 @@ SERVICE_TYPES = (
         label_en="{name} activity",
         details_model={class_name}Details,
         indicators=("{name}_participants",),
-        description="Describe what this service is.",
+        description="Décrivez ce service en une phrase (à modifier).",
+    ),
+)
+INDICATORS: tuple[Indicator, ...] = (
+    Indicator(
+        key="{name}_participants",
+        label_fr="Participants ({name})",
+        label_en="Participants ({name})",
+        source="computed",
+        service_type="{name}_activity",
+        details_field="participants",
     ),
 )
 
@@ -95,30 +115,26 @@ def register_service_types(registry: Registry) -> None:
 
 @hookimpl
 def register_indicators(registry: Registry) -> None:
-    registry.add_indicator(
-        Indicator(
-            key="{name}_participants",
-            label_fr="Participants ({name})",
-            label_en="Participants ({name})",
-            source="computed",
-            service_type="{name}_activity",
-            details_field="participants",
-        )
-    )
+    for indicator in INDICATORS:
+        registry.add_indicator(indicator)
 
 
 @hookimpl
 def service_type_for_label(label: str, category: str | None) -> str | None:
     return match_service_type_label(label, category, SERVICE_TYPES)
-'''
+"""
 
-TEST = '''\
-"""Tests of plugin {name}, using the node's pytest fixtures (federation.testing)."""
+TEST = """\
+\"\"\"Tests of plugin {name}, using the node's pytest fixtures (federation.testing).
+
+They hold for every service type the plugin declares in SERVICE_TYPES, so they stay green as it grows.
+\"\"\"
 
 from __future__ import annotations
 
 import regies_{name}
 
+PLUGIN = [("{name}", regies_{name})]
 ACTIVITY = {{
     "category": "new_services",
     "service_type": "{name}_activity",
@@ -128,25 +144,35 @@ ACTIVITY = {{
 
 
 async def test_activity_of_the_new_type_is_accepted(regies_client):
-    client = await regies_client([("{name}", regies_{name})])
+    client = await regies_client(PLUGIN)
     response = await client.post("/api/v1/activities", json=ACTIVITY, headers=client.regies_auth)
     assert response.status == 201, await response.text()
     assert (await response.json())["details"] == {{"participants": 12, "sessions": 1}}
 
 
 async def test_invalid_details_are_refused(regies_client):
-    client = await regies_client([("{name}", regies_{name})])
+    client = await regies_client(PLUGIN)
     body = {{**ACTIVITY, "details": {{"participants": -1}}}}
     response = await client.post("/api/v1/activities", json=body, headers=client.regies_auth)
     assert response.status == 422
-    assert (await response.json())["errors"][0]["pointer"] == "/details/participants"
+    assert [error["pointer"] for error in (await response.json())["errors"]] == ["/details/participants"]
 
 
-async def test_service_type_is_listed(regies_client):
-    client = await regies_client([("{name}", regies_{name})])
+async def test_every_service_type_and_indicator_is_listed(regies_client):
+    client = await regies_client(PLUGIN)
     listed = await (await client.get("/api/v1/service-types")).json()
-    assert [item["key"] for item in listed["items"]] == ["{name}_activity"]
-'''
+    assert {{item["key"] for item in listed["items"]}} == {{kind.key for kind in regies_{name}.SERVICE_TYPES}}
+    indicators = await (await client.get("/api/v1/indicators")).json()
+    keys = {{item["key"] for item in indicators["items"]}}
+    assert {{indicator.key for indicator in regies_{name}.INDICATORS}} <= keys
+
+
+def test_details_fields_have_french_labels():
+    \"\"\"Forms label a details field with its `title` (Field(title=...)); without one they show its key.\"\"\"
+    for kind in regies_{name}.SERVICE_TYPES:
+        untitled = [name for name, field in kind.details_model.model_fields.items() if not field.title]
+        assert untitled == [], f"{{kind.key}}: give these fields a French Field(title=...): {{untitled}}"
+"""
 
 
 def scaffold_plugin(name: str, directory: Path) -> Path:

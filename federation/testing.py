@@ -32,8 +32,10 @@ def regies_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings
     for key in list(os.environ):
         if key.startswith("REGIES_") and key != "REGIES_TEST_POSTGRES_URL":
             monkeypatch.delenv(key)
-    # No background sync worker: tests drive pulls and pushes themselves, deterministically.
-    return load_settings(data_dir=tmp_path / "regies-node", overrides={"federation": {"worker": False}})
+    # No background sync worker: tests drive pulls and pushes themselves, deterministically. Test nodes live on
+    # 127.0.0.1, which a node contacts only when its operator allows it.
+    federation = {"worker": False, "allow_private_addresses": True}
+    return load_settings(data_dir=tmp_path / "regies-node", overrides={"federation": federation})
 
 
 @pytest.fixture

@@ -14,9 +14,9 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
+from devtools.loadgen import NodeProcess
 from federation.bootstrap import init_node
 from federation.config import Settings, load_settings
-from federation.loadgen import NodeProcess
 from tests.prerequisites import (
     configured_admin_url,
     dsn,

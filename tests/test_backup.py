@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from devtools.loadgen import NodeProcess, run_regies
 from federation.cli import main
-from federation.loadgen import NodeProcess, run_regies
 
 
 def test_backup_while_serving_then_restore(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

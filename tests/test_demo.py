@@ -1,4 +1,4 @@
-"""`python -m federation.demo`: the whole set-up in real processes; it never wipes a directory it did not make."""
+"""`python -m devtools.demo`: the whole set-up in real processes; it never wipes a directory it did not make."""
 
 from __future__ import annotations
 
@@ -13,18 +13,22 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from federation.demo import MARKER, DemoError, choose_ports, prepare_dir
-from federation.loadgen import node_env
+from devtools.demo import MARKER, DemoError, choose_ports, prepare_dir
+from devtools.loadgen import node_env
+
+# `python -m devtools.demo` finds devtools/ from the repository root, where `make demo` runs it.
+REPOSITORY = Path(__file__).resolve().parents[1]
 
 
 def test_demo_sets_up_the_network_prints_the_summary_and_stops(tmp_path: Path) -> None:
     root = tmp_path / "demo"
     demo = subprocess.Popen(
-        [sys.executable, "-m", "federation.demo", "--dir", str(root), "--base-port", "0"],
+        [sys.executable, "-m", "devtools.demo", "--dir", str(root), "--base-port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=node_env(),
+        cwd=REPOSITORY,
     )
     try:
         summary = _read_summary(demo)
@@ -99,10 +103,11 @@ def test_an_existing_directory_is_replaced_only_if_the_demo_made_it(tmp_path: Pa
     foreign.mkdir()
     (foreign / "notes.txt").write_text("keep me")
     result = subprocess.run(
-        [sys.executable, "-m", "federation.demo", "--dir", str(foreign), "--base-port", "0", "--no-wait"],
+        [sys.executable, "-m", "devtools.demo", "--dir", str(foreign), "--base-port", "0", "--no-wait"],
         capture_output=True,
         text=True,
         env=node_env(),
+        cwd=REPOSITORY,
         timeout=60,
     )
     assert result.returncode == 2

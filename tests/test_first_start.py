@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from federation.loadgen import NodeProcess, node_env, run_regies
+from devtools.loadgen import NodeProcess, node_env, run_regies
 
 REGIES = [sys.executable, "-m", "federation"]
 

@@ -83,7 +83,7 @@ def test_sections_follow_the_survey_and_the_service_types_field_of_action() -> N
     sections = by_section(registry, shown_indicators(registry, in_use=runs, filled=()))
     groups = {section: [indicator.key for indicator in members] for section, members in sections}
     assert list(groups) == ["employment", "activities", "democracy", "finances", "territory", "other"]
-    assert groups["democracy"] == ["volunteers", "board_inhabitants_share", "council_meetings"]
+    assert groups["democracy"] == ["volunteers", "board_members", "board_inhabitants_share", "council_meetings"]
     assert groups["other"] == ["allotments"]  # no section, no service type
     assert "employees_cddi" in groups["employment"] and "driving_learners" in groups["activities"]
 

@@ -48,7 +48,45 @@ def test_scaffolded_plugin_lifecycle(tmp_path: Path, capsys: pytest.CaptureFixtu
 
     own_tests = _run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(root / "tests")], site)
     assert own_tests.returncode == 0, own_tests.stdout + own_tests.stderr
-    assert "3 passed" in own_tests.stdout
+    assert "4 passed" in own_tests.stdout
+
+
+def _walkthrough_code() -> str:
+    """The code docs/plugins.md tells an author to append to the scaffolded module for a second service type."""
+    guide = (Path(__file__).parents[1] / "docs" / "plugins.md").read_text(encoding="utf-8")
+    section = guide.split("### A second service type", 1)[1]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def _own_tests(root: Path) -> subprocess.CompletedProcess[str]:
+    """The scaffold's tests as its author runs them, from its directory; a pytest-asyncio deprecation fails them."""
+    command = [
+        sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+        "-W", "error::pytest.PytestDeprecationWarning", "-W", "error::DeprecationWarning:pytest_asyncio",
+        "tests",
+    ]  # fmt: skip
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("REGIES_")}
+    environment["PYTHONPATH"] = os.pathsep.join([str(root), environment.get("PYTHONPATH", "")])
+    return subprocess.run(command, capture_output=True, text=True, env=environment, cwd=root, timeout=300)
+
+
+def test_the_docs_walkthrough_keeps_the_scaffold_green(tmp_path: Path) -> None:
+    assert main(["plugin", "new", "jardins", "--dir", str(tmp_path)]) == 0
+    root = tmp_path / "regies-jardins"
+    before = _own_tests(root)
+    assert before.returncode == 0 and "4 passed" in before.stdout, before.stdout + before.stderr
+    assert "warning" not in before.stdout.lower()
+
+    module = root / "regies_jardins" / "__init__.py"
+    module.write_text(module.read_text(encoding="utf-8") + "\n\n" + _walkthrough_code(), encoding="utf-8")
+    after = _own_tests(root)
+    assert after.returncode == 0 and "4 passed" in after.stdout, after.stdout + after.stderr
+    assert "warning" not in after.stdout.lower()
+
+    # The same tests catch what the guide warns about: a details field without a French title.
+    module.write_text(module.read_text(encoding="utf-8").replace('title="Parcelles", ', ""), encoding="utf-8")
+    untitled = _own_tests(root)
+    assert untitled.returncode == 1 and "family_gardens: give these fields a French" in untitled.stdout
 
 
 def test_invalid_or_existing_names_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

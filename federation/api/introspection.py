@@ -8,9 +8,10 @@ from typing import Any
 from aiohttp import web
 
 from federation import appkeys
-from federation.api.requests import json_response
 from federation.hookspecs import HOOK_API_VERSION
 from federation.plugins import Plugins
+from federation.responses import json_response
+from federation.semantics import describe
 
 
 def describe_plugins(plugins: Plugins) -> dict[str, Any]:
@@ -46,6 +47,7 @@ def describe_service_types(plugins: Plugins) -> list[dict[str, Any]]:
             "category": str(service_type.category),
             "category_labels": service_type.category_labels(),
             "labels": service_type.labels(),
+            "import_labels": list(service_type.import_labels),
             "description": service_type.description,
             "plugin": registry.owner("service type", service_type.key),
             "indicators": list(service_type.indicators),
@@ -67,6 +69,7 @@ def describe_indicators(plugins: Plugins) -> list[dict[str, Any]]:
             "service_type": indicator.service_type,
             "details_field": indicator.details_field,
             "plugin": registry.owner("indicator", indicator.key),
+            **describe(indicator),
         }
         for indicator in sorted(registry.indicators.values(), key=lambda i: i.key)
     ]

@@ -9,8 +9,8 @@ from aiohttp import web
 from sqlalchemy import text
 
 from federation import SCHEMA_VERSION, __version__, appkeys
-from federation.api.requests import json_response
 from federation.problems import Handler, Problem
+from federation.responses import json_response
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 # The web interface's public page, served at "/" to browsers (clients asking for JSON get the index below).

@@ -10,22 +10,21 @@ from federation import appkeys
 from federation.api.records import notify_committed, write_or_problem
 from federation.api.requests import (
     if_match_version,
-    json_response,
     not_modified,
     read_json_object,
     require_token,
     validate_record_data,
 )
 from federation.problems import Problem
+from federation.responses import json_response
 from federation.schema.records import RECORD_KINDS
 
 NODE_KIND = RECORD_KINDS["node"]
-PROFILE_ID = web.AppKey("profile_id", str)
 
 
 async def get_node(request: web.Request) -> web.StreamResponse:
-    profile_id = request.app[PROFILE_ID]
-    row = await request.app[appkeys.READER].get("node", profile_id)
+    profile_id = request.app[appkeys.PROFILE_ID]
+    row = await request.app[appkeys.READER].get("node", profile_id, request.app[appkeys.STORE].node_id)
     if row is None or row.deleted:
         raise Problem(404, "this node has no profile yet; run `regies init`", slug="not-found")
     etag = f'"{profile_id}.{row.version}"'
@@ -36,10 +35,10 @@ async def get_node(request: web.Request) -> web.StreamResponse:
 
 async def put_node(request: web.Request) -> web.StreamResponse:
     await require_token(request)
-    profile_id = request.app[PROFILE_ID]
+    profile_id = request.app[appkeys.PROFILE_ID]
     payload = await read_json_object(request)
     plugins = request.app[appkeys.PLUGINS]
-    previous = await request.app[appkeys.READER].get("node", profile_id)
+    previous = await request.app[appkeys.READER].get("node", profile_id, request.app[appkeys.STORE].node_id)
     previous_doc = json.loads(previous.body) if previous is not None else None
     data = validate_record_data(NODE_KIND, payload, plugins, previous_doc)
     # If-Match is checked once the body is known to be valid: an invalid body is a 4xx whatever If-Match says.

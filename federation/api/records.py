@@ -18,17 +18,19 @@ from pydantic import BaseModel
 from federation import appkeys
 from federation.api.requests import (
     if_match_version,
-    json_response,
     not_modified,
     read_json_object,
     require_token,
     validate_record_data,
 )
 from federation.cursors import decode_b64_cursor
+from federation.indicators import parse_period_key
 from federation.plugins import Plugins
-from federation.problems import Problem
+from federation.problems import Problem, invalid_query
 from federation.reports import build_report, check_deletable, hub_joined
-from federation.schema.identifiers import INSEE_COMMUNE_PATTERN, normalize_insee_commune
+from federation.responses import json_response
+from federation.schema.geo import arrondissements_of
+from federation.schema.identifiers import INSEE_COMMUNE_FORMAT, INSEE_COMMUNE_PATTERN, normalize_insee_commune
 from federation.schema.records import (
     RECORD_KINDS,
     ActivityStatus,
@@ -40,7 +42,7 @@ from federation.schema.records import (
 )
 from federation.schema.types import KEY_PATTERN, NODE_ID_PATTERN, Category
 from federation.storage.mapping import to_micros
-from federation.storage.reader import ListQuery
+from federation.storage.reader import ListQuery, RecordRow, local_first
 from federation.storage.records import (
     RecordError,
     RecordGone,
@@ -60,6 +62,8 @@ class Filter:
     check: Callable[[str], str]
     description: str
     schema: dict[str, Any]
+    # The values a checked value stands for, when it stands for more than itself (a city and its arrondissements).
+    expand: Callable[[str], tuple[str, ...]] | None = None
 
     def parameter(self) -> dict[str, Any]:
         """What the OpenAPI document says about this query parameter."""
@@ -102,13 +106,36 @@ _ORIGIN = Filter(
     "Only records from this origin node.",
     {"type": "string", "pattern": NODE_ID_PATTERN},
 )
+
+
+def _commune_and_arrondissements(code: str) -> tuple[str, ...]:
+    return (code, *arrondissements_of(code))
+
+
 _COMMUNE = Filter(
     "commune",
     normalize_insee_commune,
-    "INSEE commune code of the place.",
-    {"type": "string", "pattern": INSEE_COMMUNE_PATTERN},
+    "INSEE commune code of the place. Format insee-commune: the code must exist in the shipped official list "
+    "(current communes and municipal arrondissements, or a code retired since 2019); a postal code is a 400. "
+    "Paris (75056), Lyon (69123) and Marseille (13055) also match the records filed under their municipal "
+    "arrondissements.",
+    {
+        "type": "string",
+        "pattern": INSEE_COMMUNE_PATTERN,
+        "format": INSEE_COMMUNE_FORMAT,
+        "examples": ["93048", "2A004"],
+    },
+    expand=_commune_and_arrondissements,
 )
-PERIOD_KEY_PATTERN = r"^[0-9]{4}(-Q[1-4]|-[0-9]{4})?$"
+# Years a period may name (Period: 2000–2100); that a survey period ends after it starts is said in prose.
+_YEAR = "(20[0-9]{2}|2100)"
+PERIOD_KEY_PATTERN = f"^{_YEAR}(-Q[1-4]|-{_YEAR})?$"
+
+
+def _period_check(value: str) -> str:
+    # The pattern alone let an inverted survey period (2025-2023) through, to an empty page; the hub said 400.
+    return parse_period_key(value).key or value
+
 
 LIST_FILTERS: dict[str, dict[str, Filter]] = {
     "activity": {
@@ -127,8 +154,8 @@ LIST_FILTERS: dict[str, dict[str, Filter]] = {
     "report": {
         "period": Filter(
             "period",
-            _pattern_check(PERIOD_KEY_PATTERN, "a period key"),
-            "Period.",
+            _period_check,
+            "Period: 2025, 2025-Q3 or 2023-2025 (a survey period ends after it starts).",
             {"type": "string", "pattern": PERIOD_KEY_PATTERN},
         ),
         "state": _enum_filter("status", ReportState, "Report state."),
@@ -157,16 +184,7 @@ def decode_cursor(cursor: str) -> int:
     try:  # cursors never expire: the base64 form ("r:<row id>") handed out by earlier versions still works
         return decode_b64_cursor(cursor, "r")
     except ValueError as exc:
-        raise _bad_query("cursor", "is not a cursor returned by this API") from exc
-
-
-def _bad_query(name: str, message: str) -> Problem:
-    return Problem(
-        400,
-        f"query parameter '{name}' {message}",
-        slug="invalid-query",
-        errors=[{"pointer": f"/{name}", "detail": message, "code": "invalid_query"}],
-    )
+        raise invalid_query("cursor", "is not a cursor returned by this API") from exc
 
 
 _RFC3339 = re.compile(
@@ -181,15 +199,15 @@ def parse_updated_since(value: str) -> int:
     match = _RFC3339.fullmatch(re.sub(r" ([0-9]{2}:[0-9]{2})$", r"+\1", value.strip()))
     if match is None:
         if re.fullmatch(r"[0-9T:.\- ]+", value) and "T" in value:
-            raise _bad_query("updated_since", "needs a time zone (e.g. Z or +01:00)")
-        raise _bad_query("updated_since", "must be an RFC 3339 date-time such as 2026-01-31T12:00:00Z")
+            raise invalid_query("updated_since", "needs a time zone (e.g. Z or +01:00)")
+        raise invalid_query("updated_since", "must be an RFC 3339 date-time such as 2026-01-31T12:00:00Z")
     offset = match["offset"].upper().replace("Z", "+00:00")
     second = min(int(match["second"]), 59)  # a leap second (:60) counts as the last second of its minute
     fraction = (match["fraction"] or "")[:6].ljust(6, "0")
     try:
         moment = dt.datetime.fromisoformat(f"{match['date']}T{match['time']}:{second:02d}.{fraction}{offset}")
     except ValueError as exc:
-        raise _bad_query("updated_since", f"is not a valid date-time: {exc}") from exc
+        raise invalid_query("updated_since", f"is not a valid date-time: {exc}") from exc
     return to_micros(moment)
 
 
@@ -217,19 +235,21 @@ class RecordCollection:
         unknown = sorted(set(params) - set(self.filters) - allowed_extra)
         if unknown:
             allowed = ", ".join([*self.filters, *sorted(allowed_extra)])
-            raise _bad_query(unknown[0], f"is not supported here (allowed: {allowed})")
-        equals: dict[str, str] = {}
+            raise invalid_query(unknown[0], f"is not supported here (allowed: {allowed})")
+        equals: dict[str, str | tuple[str, ...]] = {}
         for name, spec in self.filters.items():
             if name in params:
                 try:
-                    equals[spec.column] = spec.check(params[name])
+                    value = spec.check(params[name])
                 except ValueError as exc:
-                    raise _bad_query(name, str(exc)) from exc
+                    raise invalid_query(name, str(exc)) from exc
+                expanded = spec.expand(value) if spec.expand else (value,)
+                equals[spec.column] = expanded if len(expanded) > 1 else value
         limit = settings.api.default_page_size
         if "limit" in params:
             raw = params["limit"]
             if not raw.isdigit() or not 1 <= int(raw) <= settings.api.max_page_size:
-                raise _bad_query("limit", f"must be an integer from 1 to {settings.api.max_page_size}")
+                raise invalid_query("limit", f"must be an integer from 1 to {settings.api.max_page_size}")
             limit = int(raw)
         return ListQuery(
             kind=self.kind.name,
@@ -266,7 +286,7 @@ class RecordCollection:
         if self.kind.name in PRIVATE_KINDS:
             await require_token(request)
         record_id = _record_id(request)
-        row = await request.app[appkeys.READER].get(self.kind.name, record_id)
+        row = await self._addressed(request, record_id)
         if row is None:
             raise Problem(404, f"no {self.kind.name} with id {record_id}", slug="not-found")
         if row.deleted:
@@ -275,6 +295,31 @@ class RecordCollection:
         if not_modified(request, etag):
             return web.Response(status=304, headers={"ETag": etag})
         return json_response(row.body, etag=etag)
+
+    async def _addressed(self, request: web.Request, record_id: str) -> RecordRow | None:
+        """The record a path names: `(origin, id)` with `?origin=`; without it, this node's own record with that id,
+        else the one other origin's record with it (409 if several origins hold one: the client names which)."""
+        unknown = sorted(set(request.query) - {"origin"})
+        if unknown:
+            raise invalid_query(unknown[0], "is not supported here (allowed: origin)")
+        reader = request.app[appkeys.READER]
+        if "origin" in request.query:
+            try:
+                origin = _ORIGIN.check(request.query["origin"])
+            except ValueError as exc:
+                raise invalid_query("origin", str(exc)) from exc
+            return await reader.get(self.kind.name, record_id, origin)
+        found = await reader.find(self.kind.name, record_id)
+        node_id = request.app[appkeys.STORE].node_id
+        if len(found) > 1 and all(row.origin != node_id for row in found):
+            origins = ", ".join(row.origin for row in found)
+            raise Problem(
+                409,
+                f"several origins hold a {self.kind.name} with id {record_id} ({origins}): name one with ?origin=",
+                slug="ambiguous-id",
+                errors=[{"pointer": "/origin", "detail": f"one of {origins}", "code": "ambiguous_id"}],
+            )
+        return local_first(found, node_id)
 
     async def _builder(
         self, request: web.Request, data: BaseModel, actor: Actor
@@ -305,7 +350,7 @@ class RecordCollection:
         record_id = _record_id(request)
         payload = await read_json_object(request)
         plugins = request.app[appkeys.PLUGINS]
-        previous = await request.app[appkeys.READER].get(self.kind.name, record_id)
+        previous = await request.app[appkeys.READER].get(self.kind.name, record_id, request.app[appkeys.STORE].node_id)
         previous_doc = json.loads(previous.body) if previous is not None and not previous.deleted else None
         data = validate_record_data(self.kind, payload, plugins, previous_doc)
         # If-Match is checked once the body is known to be valid: an invalid body is a 4xx whatever If-Match says.

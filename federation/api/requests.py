@@ -10,11 +10,13 @@ from pydantic import BaseModel, ValidationError
 
 from federation import appkeys
 from federation.plugins import Plugins, Registry
-from federation.problems import Problem, field_errors, validation_problem
+from federation.problems import Problem, field_errors, json_pointer, validation_problem
+from federation.responses import JSON_CONTENT_TYPE
+from federation.schema.identifiers import retired_commune_detail
 from federation.schema.records import ActivityData, PeriodReportData, RecordKind
+from federation.semantics import value_errors
 from federation.storage.tokens import Actor, verify_token
 
-JSON_CONTENT_TYPE = "application/json"
 # Records nest a few levels; a deeper body is an attack on the validators' recursion, refused up front.
 MAX_JSON_DEPTH = 32
 
@@ -40,13 +42,34 @@ async def require_token(request: web.Request, roles: tuple[str, ...] = ("admin",
 
 
 async def read_json_object(request: web.Request) -> dict[str, Any]:
-    """The request body as a JSON object, or 400/413/415/422 problems."""
+    """The request body as a JSON object, or 400/413/415/422 problems.
+
+    Only `application/json` in UTF-8 (RFC 8259 §8.1): a body is always a whole document, so a patch format such
+    as `application/merge-patch+json` (whose left-out members mean "unchanged") is refused rather than read as
+    a replacement that would wipe them, and a declared charset other than UTF-8 is refused rather than ignored.
+    """
     content_type = request.content_type
-    if content_type != JSON_CONTENT_TYPE and not content_type.endswith("+json"):
-        raise Problem(415, f"send the body as {JSON_CONTENT_TYPE}, not {content_type or 'no content type'}")
+    if content_type != JSON_CONTENT_TYPE:
+        raise Problem(
+            415,
+            f"send the body as {JSON_CONTENT_TYPE}, not {content_type or 'no content type'}",
+            slug="unsupported-media-type",
+            extra={"accepted": [JSON_CONTENT_TYPE]},
+        )
+    charset = request.charset
+    if charset is not None and charset.lower().replace("_", "-") not in ("utf-8", "utf8"):
+        raise Problem(
+            415,
+            f"send the body in UTF-8 (charset={charset} is not accepted)",
+            slug="unsupported-media-type",
+            extra={"accepted": [f"{JSON_CONTENT_TYPE}; charset=utf-8"]},
+        )
     raw = await request.read()  # raises 413 past client_max_size
+    if b"\x00" in raw:  # never in JSON text (controls are escaped in strings): UTF-16 or UTF-32 without a BOM
+        raise Problem(400, "the body is not valid UTF-8 (it holds NUL bytes: UTF-16 or UTF-32?)", slug="malformed-json")
     try:
-        payload = json.loads(raw)
+        # Decoded as UTF-8 first: json.loads would otherwise guess UTF-16 or UTF-32 from the bytes.
+        payload = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise Problem(400, f"the body is not valid UTF-8: {exc}", slug="malformed-json") from exc
     except (json.JSONDecodeError, RecursionError) as exc:
@@ -84,29 +107,43 @@ def _integral_floats_as_ints(value: Any) -> Any:
 def validate_record_data(
     kind: RecordKind, payload: dict[str, Any], plugins: Plugins, previous: dict[str, Any] | None = None
 ) -> BaseModel:
-    """Validate what a client sent: schema, service type details, then plugins' `validate_record`. 422 if not."""
+    """Validate what a client sent: schema, service type details, then plugins' `validate_record`. 422 if not.
+
+    The schema and an activity's service type and `details` are checked in one pass, so that the answer lists
+    every error of the body at once; plugins' rules, which need a valid record, run only once both pass.
+    """
     cleaned = {key: value for key, value in payload.items() if key not in kind.read_only_fields}
+    errors: list[dict[str, str]] = []
+    data: BaseModel | None = None
     try:
         # Strict JSON validation: the published schema says `"lon": number`, so "2.35" (a string) is refused
         # rather than silently coerced; JSON strings still carry dates, UUIDs and enum values.
         data = kind.data_model.model_validate_json(json.dumps(_integral_floats_as_ints(cleaned)), strict=True)
     except ValidationError as exc:
-        raise validation_problem(field_errors(exc)) from exc
-    if isinstance(data, ActivityData):
-        validate_service_type(data, plugins.registry)
+        errors = field_errors(exc)
+    if kind.name == "activity":
+        service_errors, details = service_type_errors(cleaned, plugins.registry, errors)
+        errors.extend(service_errors)
+        if isinstance(data, ActivityData) and details is not None:
+            data.details = details
+    indicators = cleaned.get("indicators")
+    if kind.data_model is PeriodReportData and isinstance(indicators, dict):
+        reported = {error["pointer"] for error in errors}
+        errors.extend(
+            {
+                "pointer": pointer,
+                "detail": f"unknown indicator '{key}' (see GET /api/v1/indicators)",
+                "code": "unknown_indicator",
+            }
+            for key in sorted(set(indicators) - set(plugins.registry.indicators))
+            if (pointer := json_pointer(("indicators", key))) not in reported
+        )
+    if data is not None:
+        errors.extend(retired_commune_errors(data.model_dump(mode="json"), previous))
     if isinstance(data, PeriodReportData):
-        unknown = sorted(set(data.indicators) - set(plugins.registry.indicators))
-        if unknown:
-            raise validation_problem(
-                [
-                    {
-                        "pointer": f"/indicators/{key}",
-                        "detail": f"unknown indicator '{key}' (see GET /api/v1/indicators)",
-                        "code": "unknown_indicator",
-                    }
-                    for key in unknown
-                ]
-            )
+        errors.extend(error.as_problem_error() for error in value_errors(plugins.registry, data.indicators))
+    if errors or data is None:
+        raise validation_problem(errors)
     rejections = plugins.validate_record(kind.name, data.model_dump(mode="json"), previous)
     if rejections:
         raise validation_problem(
@@ -115,37 +152,68 @@ def validate_record_data(
     return data
 
 
-def validate_service_type(data: ActivityData, registry: Registry) -> None:
-    service_type = registry.service_types.get(data.service_type)
+def retired_commune_errors(document: dict[str, Any], previous: dict[str, Any] | None) -> list[dict[str, str]]:
+    """Commune codes retired since 2019 that a local write would store: refused, with their replacement.
+
+    A replica keeps the code its origin wrote (the models accept it, with a logged warning), and so does a record
+    written before the merger: a code the previous version already had at the same place is kept.
+    """
+    errors = []
+    for pointer, code in _communes(document):
+        detail = retired_commune_detail(code)
+        if detail is not None and (previous is None or dict(_communes(previous)).get(pointer) != code):
+            errors.append({"pointer": pointer, "detail": detail, "code": "retired_commune"})
+    return errors
+
+
+def _communes(document: dict[str, Any], pointer: str = "") -> list[tuple[str, str]]:
+    """(JSON Pointer, code) of every `commune` member of a record document (the profile's, each place's)."""
+    found = []
+    for key, value in document.items():
+        if key == "commune" and isinstance(value, str):
+            found.append((f"{pointer}/commune", value))
+        elif isinstance(value, dict):
+            found.extend(_communes(value, f"{pointer}/{key}"))
+    return found
+
+
+def service_type_errors(
+    payload: dict[str, Any], registry: Registry, found: list[dict[str, str]]
+) -> tuple[list[dict[str, str]], dict[str, Any] | None]:
+    """An activity body's service type, category and `details` errors (those the schema did not already report
+    in `found`), and the validated details when they are valid."""
+    reported = {error["pointer"] for error in found}
+    key, category, details = payload.get("service_type"), payload.get("category"), payload.get("details", {})
+    if not isinstance(key, str) or "/service_type" in reported:
+        return [], None
+    service_type = registry.service_types.get(key)
     if service_type is None:
         known = ", ".join(sorted(registry.service_types)) or "none are registered"
-        raise validation_problem(
-            [
-                {
-                    "pointer": "/service_type",
-                    "detail": f"unknown service type '{data.service_type}' (known: {known})",
-                    "code": "unknown_service_type",
-                }
-            ]
+        return [
+            {
+                "pointer": "/service_type",
+                "detail": f"unknown service type '{key}' (known: {known})",
+                "code": "unknown_service_type",
+            }
+        ], None
+    errors = []
+    if isinstance(category, str) and "/category" not in reported and service_type.category != category:
+        errors.append(
+            {
+                "pointer": "/category",
+                "detail": f"service type '{key}' belongs to category '{service_type.category}', not '{category}'",
+                "code": "category_mismatch",
+            }
         )
-    if service_type.category != data.category:
-        raise validation_problem(
-            [
-                {
-                    "pointer": "/category",
-                    "detail": f"service type '{data.service_type}' belongs to category "
-                    f"'{service_type.category}', not '{data.category}'",
-                    "code": "category_mismatch",
-                }
-            ]
-        )
+    if not isinstance(details, dict) or "/details" in reported:
+        return errors, None
     try:
-        details = service_type.details_model.model_validate_json(
-            json.dumps(_integral_floats_as_ints(data.details)), strict=True
+        validated = service_type.details_model.model_validate_json(
+            json.dumps(_integral_floats_as_ints(details)), strict=True
         )
     except ValidationError as exc:
-        raise validation_problem(field_errors(exc, ("details",))) from exc
-    data.details = details.model_dump(mode="json")
+        return [*errors, *field_errors(exc, ("details",))], None
+    return errors, validated.model_dump(mode="json")
 
 
 async def if_match_version(request: web.Request, kind: str, record_id: str) -> int | None:
@@ -164,7 +232,7 @@ async def if_match_version(request: web.Request, kind: str, record_id: str) -> i
             versions.add(int(version))
     if not versions:
         raise Problem(412, "If-Match does not name a version of this record", slug="precondition-failed")
-    current = await request.app[appkeys.READER].get(kind, record_id)
+    current = await request.app[appkeys.READER].get(kind, record_id, request.app[appkeys.STORE].node_id)
     if current is not None and current.version in versions:
         return int(current.version)
     # None matches now: the store answers 412 (or 404/410) when it compares this one with the stored version.
@@ -177,17 +245,3 @@ def not_modified(request: web.Request, etag: str) -> bool:
         return False
     candidates = {tag.strip().removeprefix("W/") for tag in header.split(",")}
     return "*" in candidates or etag in candidates
-
-
-def json_response(
-    body: str | bytes, *, status: int = 200, etag: str | None = None, headers: dict[str, str] | None = None
-) -> web.Response:
-    response = web.Response(
-        body=body.encode("utf-8") if isinstance(body, str) else body,
-        status=status,
-        content_type=JSON_CONTENT_TYPE,
-        headers=headers,
-    )
-    if etag:
-        response.headers["ETag"] = etag
-    return response

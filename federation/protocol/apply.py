@@ -22,7 +22,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
 
-from federation.protocol.fastpage import FastPage, fast_page_rows
+from federation.protocol.fastpage import CURSOR_PATTERN, MAX_CURSOR_LENGTH, FastPage, fast_page_rows
 from federation.schema.records import MAX_VERSION, RECORD_KINDS
 from federation.schema.types import NodeId
 from federation.storage.mapping import replica_tombstone_values, replica_values
@@ -41,18 +41,66 @@ if TYPE_CHECKING:
 _BODY = RECORD_COLUMNS.index("body")
 _ID = RECORD_COLUMNS.index("id")
 _KIND = RECORD_COLUMNS.index("kind")
+_ORIGIN = RECORD_COLUMNS.index("origin")
+_DELETED = RECORD_COLUMNS.index("deleted")
+
+
+# --- Who may author what (docs/design.md, trust rule 2) ---------------------------------------------------------
+#
+# Every replicated record is its sender's own (wire_rows, the fast path). On top of that, a kind says which senders
+# may author it: a member authors its profile, activities, resources and reports; only the network's hub authors
+# reviews. A receiver knows its hub as the peer registered with the hub role (`regies network join`); the hub
+# itself has no such peer, so it accepts reviews from nobody: its only reviews are those it writes.
+# The review state of a report is the hub's alone, but a member's report may carry a state the member recorded
+# from a real hub review (it sends its report back once the decision is applied): the report is kept, and the hub
+# takes its state from its own reviews only (plugins/regies_hub/coordination.py, effective_state).
+MEMBER, HUB = "member", "hub"
+KIND_AUTHORS: dict[str, frozenset[str]] = {
+    "node": frozenset({MEMBER, HUB}),
+    "activity": frozenset({MEMBER, HUB}),
+    "resource": frozenset({MEMBER, HUB}),
+    "report": frozenset({MEMBER}),
+    "review": frozenset({HUB}),
+}
+# A member publishes one profile: a second live `node` record from one origin is refused (an index enforces it
+# across pages and batches: storage.tables, ix_records_one_profile_per_origin; here within one page or batch).
+ONE_PER_ORIGIN = frozenset({"node"})
+
+
+def check_authors(rows: Sequence[Row], sender_is_hub: bool) -> None:
+    """BatchRejected (403) if a row's kind may not be authored by its sender (its origin, already checked to be the
+    sender), 409 if a page or batch holds two live profiles of its origin. Runs on every replicated page: a set
+    of the kinds present first, each kind then checked once."""
+    role = HUB if sender_is_hub else MEMBER
+    kinds = {row[_KIND] for row in rows}
+    for kind in kinds:
+        if role not in KIND_AUTHORS.get(kind, frozenset({MEMBER, HUB})):
+            offender = next(row for row in rows if row[_KIND] == kind)
+            raise BatchRejected(
+                403,
+                f"record {offender[_ID]}: a {role} may not author a '{kind}' record (the network's hub does)",
+                "not-author",
+            )
+    for kind in kinds & ONE_PER_ORIGIN:
+        live = {row[_ID] for row in rows if row[_KIND] == kind and not row[_DELETED]}
+        if len(live) > 1:
+            raise BatchRejected(
+                409, f"an origin has one {kind} record; this batch holds {len(live)}: {sorted(live)}", "conflict"
+            )
 
 
 class BatchRejected(Exception):
     """The batch as a whole is refused (nothing is stored); `status` is the HTTP status to answer with."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, slug: str | None = None) -> None:
         super().__init__(message)
         self.status = status
+        # The problem type an HTTP answer names; by default from the status (403: spoofed-origin, else validation).
+        self.slug = slug or ("spoofed-origin" if status == 403 else "validation")
 
-    def __reduce__(self) -> tuple[type[BatchRejected], tuple[int, str]]:
-        # Raised in worker processes too (federation.protocol.batchparser): pickled with its status.
-        return (BatchRejected, (self.status, str(self)))
+    def __reduce__(self) -> tuple[type[BatchRejected], tuple[int, str, str]]:
+        # Raised in worker processes too (federation.protocol.batchparser): pickled with its status and slug.
+        return (BatchRejected, (self.status, str(self), self.slug))
 
 
 class _WireEnvelope(BaseModel):
@@ -86,7 +134,7 @@ class WirePage(BaseModel):
 
     origin: NodeId
     records: list[WireRecord]
-    next_cursor: str = Field(max_length=100)
+    next_cursor: str = Field(max_length=MAX_CURSOR_LENGTH, pattern=CURSOR_PATTERN)
     more: bool = False
     remaining: int = 0
 
@@ -193,9 +241,13 @@ def model_page_rows(raw: bytes, sender: str) -> ParsedPage:
 
 
 def parse_batch(raw: bytes) -> WireBatch:
+    """The batch; BatchRejected 400 `malformed-json` if the body is not JSON (UTF-8), 422 if it is not a batch."""
     try:
         return WireBatch.model_validate_json(raw)
     except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        if first["type"] in ("json_invalid", "json_type"):
+            raise BatchRejected(400, f"the body is not valid JSON (UTF-8): {first['msg']}", "malformed-json") from exc
         raise BatchRejected(422, f"invalid batch: {_describe(exc)}") from exc
 
 
@@ -247,16 +299,30 @@ def _contradiction(record_id: str, payload: Any, envelope: Any) -> None:
 
 
 async def apply_rows(connection: AsyncConnection, rows: list[Row]) -> int:
-    """Upsert rows keyed by record id; a stored row changes only for a newer version from the same origin.
+    """Upsert rows keyed by record identity (origin, id); a stored row changes only for a newer version.
 
-    Returns how many rows were inserted or changed.
+    Returns how many rows were inserted or changed. BatchRejected (409) if a row would give its origin a second
+    live profile (the transaction is then rolled back by the caller).
     """
     if not rows:
         return 0
-    if connection.dialect.name == "postgresql":
-        return await _apply_rows_postgres(connection, rows)
-    result = await connection.exec_driver_sql(SQLITE_UPSERT_SQL, rows)
+    try:
+        if connection.dialect.name == "postgresql":
+            return await _apply_rows_postgres(connection, rows)
+        result = await connection.exec_driver_sql(SQLITE_UPSERT_SQL, rows)
+    except Exception as exc:
+        if _ONE_PROFILE_INDEX in str(exc) or _ONE_PROFILE_SQLITE in str(exc):
+            origins = sorted({row[_ORIGIN] for row in rows if row[_KIND] in ONE_PER_ORIGIN})
+            raise BatchRejected(
+                409, f"an origin has one profile: {', '.join(origins)} already has another live node record", "conflict"
+            ) from exc
+        raise
     return max(int(result.rowcount or 0), 0)
+
+
+# How each engine names the violated one-profile index in its error (PostgreSQL: the index; SQLite: its column).
+_ONE_PROFILE_INDEX = "ix_records_one_profile_per_origin"
+_ONE_PROFILE_SQLITE = "UNIQUE constraint failed: records.origin"
 
 
 async def _apply_rows_postgres(connection: AsyncConnection, rows: list[Row]) -> int:

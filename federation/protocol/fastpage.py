@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, NamedTuple, TypeAlias
 import msgspec
 from msgspec import Meta, Struct
 
-from federation.schema.identifiers import normalize_siret
+from federation.schema.identifiers import normalize_siret, qpv_errors
 from federation.schema.records import MAX_VERSION, ActivityStatus
 from federation.schema.types import (
     KEY_PATTERN,
@@ -118,10 +118,16 @@ class _Envelope(Struct, forbid_unknown_fields=True):
     deleted: bool = False
 
 
+# A feed cursor (docs/protocol.md §7): at most this many characters, each printable ASCII other than space (what
+# a peers' checkpoint column holds, and what a query parameter carries once percent-encoded).
+MAX_CURSOR_LENGTH = 1024
+CURSOR_PATTERN = r"^[\x21-\x7e]*$"
+
+
 class _Page(Struct):  # unknown top-level fields are ignored, as by apply.WirePage
     origin: str
     records: list[_Envelope]
-    next_cursor: Annotated[str, Meta(max_length=100)]
+    next_cursor: Annotated[str, Meta(max_length=MAX_CURSOR_LENGTH, pattern=CURSOR_PATTERN)]
     more: bool = False
     remaining: int = 0
 
@@ -202,10 +208,8 @@ _strip = str.strip
 def _unchanged_by_the_models(record: _Activity) -> bool:
     """Whether every rule of the models that may change a value leaves this record as it is, and every rule the
     structs cannot express holds."""
-    title, description, details, place = record.title, record.description, record.details, record.place
+    title, description, place = record.title, record.description, record.place
     if title != _strip(title) or description != _strip(description):
-        return False
-    if details and list(map(_strip, details)) != list(details):
         return False
     start, end = record.start_date, record.end_date
     if start and end and end < start:
@@ -219,7 +223,7 @@ def _unchanged_by_the_models(record: _Activity) -> bool:
                 return False
         elif insee_commune(commune) != commune or (place.department, place.region) != department_and_region(commune):
             return False
-        if qpv and list(map(qpv_code, qpv)) != qpv:
+        if qpv and (list(map(qpv_code, qpv)) != qpv or qpv_errors(qpv, place.department)):
             return False
         for partner in record.partners:
             name, siret = partner.name, partner.siret

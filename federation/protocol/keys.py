@@ -58,6 +58,12 @@ def rotation_statement(node_id: str, kid: str, public_x: str, created: int) -> b
     return json.dumps(statement, sort_keys=True, separators=(",", ":")).encode()
 
 
+def _quoted(value: object, limit: int = 60) -> str:
+    """Another node's value as an error message quotes it: repr (control characters escaped), cut short."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 @dataclass(frozen=True)
 class PublicKeyInfo:
     """A key as published in the discovery document."""
@@ -89,10 +95,10 @@ class PublicKeyInfo:
         if not isinstance(jwk, dict):
             raise ValueError(f"a key must be a JWK object, not {type(jwk).__name__}")
         if jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519":
-            raise ValueError(f"key {jwk.get('kid')!r} is not an Ed25519 JWK")
+            raise ValueError(f"key {_quoted(jwk.get('kid'))} is not an Ed25519 JWK")
         x = jwk.get("x")
         if not isinstance(x, str) or len(b64url_decode(x)) != 32:
-            raise ValueError(f"key {jwk.get('kid')!r} has a malformed public value")
+            raise ValueError(f"key {_quoted(jwk.get('kid'))} has a malformed public value")
         rotation = jwk.get("rotation") or {}
         not_after = jwk.get("not_after")
         # Another node's document: a wrong type is its error (ValueError), never a crash here (TypeError).
@@ -108,7 +114,7 @@ class PublicKeyInfo:
                 rotation_signature=rotation.get("signature"),
             )
         except (TypeError, KeyError) as exc:
-            raise ValueError(f"key {jwk.get('kid')!r} is malformed: {exc}") from exc
+            raise ValueError(f"key {_quoted(jwk.get('kid'))} is malformed: {exc}") from exc
 
     def public_key(self) -> Ed25519PublicKey:
         return Ed25519PublicKey.from_public_bytes(b64url_decode(self.x))

@@ -21,7 +21,7 @@ import sys
 from collections.abc import Sequence
 from typing import BinaryIO
 
-from federation.entry import exit_leaving_objects
+from federation.process import exit_leaving_objects
 from federation.protocol.apply import BatchRejected, ParsedPage, page_rows
 from federation.protocol.child_process import ChildFailed, ChildProcess
 from federation.protocol.frames import child_streams, read_frame, write_frame

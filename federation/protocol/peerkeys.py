@@ -23,12 +23,13 @@ log = logging.getLogger(__name__)
 DISCOVERY_REFRESH_INTERVAL = dt.timedelta(seconds=30)
 
 
-async def refresh_pinned_keys(engine: AsyncEngine, client: FederationClient, peer: Peer) -> Peer:
-    """Fetch the peer's discovery document (at most every DISCOVERY_REFRESH_INTERVAL) and pin keys that its
-    pinned keys vouch for: how a key rotation reaches this node."""
+async def refresh_pinned_keys(engine: AsyncEngine, client: FederationClient, peer: Peer, *, due: bool = False) -> Peer:
+    """Fetch the peer's discovery document and pin keys that its pinned keys vouch for: how a key rotation reaches
+    this node (federation.protocol.discovery.accept_rotated_keys: revocations stay final). At most every
+    DISCOVERY_REFRESH_INTERVAL per peer, unless `due` (the worker's periodic refresh)."""
     now = to_micros(utcnow())
     interval = int(DISCOVERY_REFRESH_INTERVAL.total_seconds() * 1_000_000)
-    if peer.discovery_fetched_at_us is not None and now - peer.discovery_fetched_at_us < interval:
+    if not due and peer.discovery_fetched_at_us is not None and now - peer.discovery_fetched_at_us < interval:
         return peer
     await persistence.mark_discovery_fetch(engine, peer.node_id)
     try:

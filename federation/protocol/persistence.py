@@ -275,7 +275,7 @@ _AS_BYTES = {"sqlite": "CAST({} AS BLOB)", "postgresql": "convert_to({}, 'UTF8')
 
 FEED_SQL = """
 SELECT c.seq, {envelope}
-FROM changes c JOIN records r ON r.id = c.id
+FROM changes c JOIN records r ON r.id = c.id AND r.origin = c.origin
 WHERE c.seq > :since AND c.origin = :origin AND r.version = c.version
   AND (r.audience IS NULL OR r.audience = :reader) {visibility}
 ORDER BY c.seq
@@ -305,7 +305,7 @@ class FeedPage:
 
 
 HEAD_SQL = """
-SELECT c.seq FROM changes c JOIN records r ON r.id = c.id
+SELECT c.seq FROM changes c JOIN records r ON r.id = c.id AND r.origin = c.origin
 WHERE c.origin = :origin AND (r.audience IS NULL OR r.audience = :reader) {visibility}
 ORDER BY c.seq DESC
 LIMIT 1

@@ -13,8 +13,18 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+import msgspec
+
 from federation.protocol import persistence, pull_lease
-from federation.protocol.apply import BatchRejected, ParsedPage, StoredDocuments, apply_rows, gc_paused, page_rows
+from federation.protocol.apply import (
+    BatchRejected,
+    ParsedPage,
+    StoredDocuments,
+    apply_rows,
+    check_authors,
+    gc_paused,
+    page_rows,
+)
 from federation.protocol.child_process import ChildFailed
 from federation.protocol.context import FederationContext
 from federation.protocol.page_parsers import PARSE_HERE_AFTER, PageParsers
@@ -242,6 +252,7 @@ async def _pull(
 
     # Up to PREFETCH pages are requested ahead: each request starts as soon as the previous answer's headers
     # (Regies-Next-Cursor, Regies-More) arrive, so the peer prepares pages while this node parses and writes.
+    # A peer that does not send these optional headers is paged through its bodies' `more` and `next_cursor`.
     fetches: asyncio.Queue[asyncio.Future[bytes] | None] = asyncio.Queue(maxsize=PREFETCH)
 
     peer_keys = PeerKeys(context.engine, context.client, peer)
@@ -264,7 +275,8 @@ async def _pull(
                 if not future.done():
                     future.set_result(answer)
 
-            url = f"{peer.base_url}/federation/v1/changes?since={quote(cursor)}&limit={limit}"
+            # Every character but letters, digits and `-._~` percent-encoded: the URL is sent as signed.
+            url = f"{peer.base_url}/federation/v1/changes?since={quote(cursor, safe='')}&limit={limit}"
             request = context.client.request("GET", url, on_headers=seen, signed_by=peer_keys)
             task = asyncio.create_task(_body(request))
             await fetches.put(task)
@@ -273,9 +285,8 @@ async def _pull(
             await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
             if not headers.done():
                 return  # the request failed before any headers: the consumer gets its error from the task
-            answer = headers.result()
-            next_cursor = answer.get("Regies-Next-Cursor")
-            if answer.get("Regies-More") != "true" or not next_cursor:
+            more, next_cursor = _paging_headers(headers.result()) or await _paging_in_body(task)
+            if not more or not next_cursor:
                 await fetches.put(None)
                 return
             if max_pages is not None and requested >= max_pages:
@@ -326,6 +337,9 @@ async def _pull(
                 if not next_page.done():
                     await _late(next_page, network_wait, sink)
                 page = next_page.result()
+                if len(page.rows) > limit:
+                    raise PullError(f"the peer answered {len(page.rows)} records to a request for at most {limit}")
+                check_authors(page.rows, peer.is_hub)
                 if page.more and not backlog:
                     # A backlog: worth parser processes (if it is long enough to repay their start-up) and, on
                     # SQLite, a writer process, which takes this first page too: it starts in less time than
@@ -377,6 +391,34 @@ async def _late(next_page: asyncio.Future[ParsedPage], network_wait: asyncio.Eve
         either: set[asyncio.Future[Any]] = {next_page, waiting}
         await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
         waiting.cancel()
+
+
+class _Paging(msgspec.Struct):
+    """What a feed page's body says about the next one (its records are skipped, not decoded)."""
+
+    next_cursor: str = ""
+    more: bool = False
+
+
+_PAGING = msgspec.json.Decoder(_Paging)
+
+
+def _paging_headers(headers: Mapping[str, str]) -> tuple[bool, str] | None:
+    """(more, next cursor) from the optional `Regies-More` / `Regies-Next-Cursor` headers; None without them."""
+    more = headers.get("Regies-More")
+    if more is None:
+        return None
+    return more == "true", headers.get("Regies-Next-Cursor", "")
+
+
+async def _paging_in_body(fetch: asyncio.Task[bytes]) -> tuple[bool, str]:
+    """(more, next cursor) from the page's body, once it has arrived: a peer need not send the paging headers.
+    (False, "") if the page failed or is not one: the pull then stops at it and reports its error."""
+    try:
+        paging = _PAGING.decode(await fetch)
+    except Exception:  # the pull raises this page's error in its turn
+        return False, ""
+    return paging.more, paging.next_cursor
 
 
 async def _body(request: Awaitable[Response]) -> bytes:

@@ -26,6 +26,7 @@ from http_message_signatures import (
     MappingKeyResolver,
     algorithms,
 )
+from http_message_signatures.digests import ContentDigest
 from http_message_signatures.exceptions import HTTPMessageSignaturesException
 from multidict import CIMultiDict
 
@@ -34,6 +35,10 @@ SIGNATURE_LABEL = "regies"
 SIGNATURE_TAG = "regies-federation"
 REQUIRED_COMPONENTS = ("@method", "@target-uri")
 RESPONSE_COMPONENTS = ("@status", '"@method";req', '"@target-uri";req', '"signature-input";req')
+NONCE_LENGTHS = range(16, 101)
+ED25519_SIGNATURE_BYTES = 64
+# Clock difference tolerated on `created` by the form check (the library allows the same on the signature).
+FORM_CLOCK_SKEW = dt.timedelta(seconds=5)
 
 
 class SignatureError(Exception):
@@ -59,8 +64,8 @@ class HttpResponse:
 
 
 def split_keyid(keyid: str) -> tuple[str, str]:
-    node_id, separator, kid = keyid.partition("#")
-    if not separator or not node_id or not kid:
+    node_id, _, kid = keyid.partition("#")
+    if not node_id or not kid:  # without '#', kid is empty
         raise SignatureError(f"keyid '{keyid}' is not of the form <node id>#<key id>")
     return node_id, kid
 
@@ -118,6 +123,60 @@ def signature_keyid(headers: Any) -> str:
     return keyid
 
 
+def _checked_nonce(nonce: object) -> str:
+    if not isinstance(nonce, str) or len(nonce) not in NONCE_LENGTHS:
+        raise SignatureError(
+            f"the signature needs a nonce of {NONCE_LENGTHS.start} to {NONCE_LENGTHS.stop - 1} characters"
+        )
+    return nonce
+
+
+def check_request_form(headers: Any, body: bytes, *, max_age: dt.timedelta = DEFAULT_MAX_AGE) -> str:
+    """Everything about a signed request that can be checked without its key; returns the keyid it names.
+
+    A receiver fetches a peer's discovery document when a request names a key it has not pinned (a rotation);
+    only a request that passes this check may cause that fetch, so a forged one with a garbage signature makes
+    this node contact nobody. SignatureError naming the first problem otherwise.
+    """
+    keyid = signature_keyid(headers)
+    split_keyid(keyid)
+    try:
+        inputs = http_sf.parse(headers["Signature-Input"].encode(), tltype="dictionary")
+        signatures = http_sf.parse(headers.get("Signature", "").encode(), tltype="dictionary")
+    except Exception as exc:
+        raise SignatureError("the signature headers are not structured field dictionaries") from exc
+    signature = signatures.get(SIGNATURE_LABEL) if isinstance(signatures, dict) else None
+    if not isinstance(signature, tuple) or not isinstance(signature[0], bytes):
+        raise SignatureError(f"the Signature header has no '{SIGNATURE_LABEL}' byte sequence")
+    if len(signature[0]) != ED25519_SIGNATURE_BYTES:
+        raise SignatureError("the signature is not an Ed25519 signature (64 bytes)")
+    member = inputs.get(SIGNATURE_LABEL) if isinstance(inputs, dict) else None
+    if not isinstance(member, tuple) or not isinstance(member[0], list):
+        raise SignatureError(f"Signature-Input's '{SIGNATURE_LABEL}' is not a list of covered components")
+    components, params = member
+    covered = {item[0] for item in components if isinstance(item, tuple) and not item[1]}
+    missing = [name for name in (*REQUIRED_COMPONENTS, *(("content-digest",) if body else ())) if name not in covered]
+    if missing:
+        raise SignatureError(f"the signature does not cover {', '.join(missing)}")
+    if params.get("tag") != SIGNATURE_TAG or params.get("alg", "ed25519") != "ed25519":
+        raise SignatureError(f"the signature is not a '{SIGNATURE_TAG}' Ed25519 signature")
+    created = params.get("created")
+    now = dt.datetime.now(dt.UTC).timestamp()
+    if not isinstance(created, int) or isinstance(created, bool):
+        raise SignatureError("the signature has no creation time")
+    if created > now + FORM_CLOCK_SKEW.total_seconds():
+        raise SignatureError("the signature was created in the future")
+    if created < now - (max_age + FORM_CLOCK_SKEW).total_seconds():
+        raise SignatureError(f"the signature is older than {int(max_age.total_seconds())} seconds")
+    _checked_nonce(params.get("nonce"))
+    if body:
+        try:
+            ContentDigest.verify(headers.get("Content-Digest", ""), body)
+        except (InvalidSignature, HTTPMessageSignaturesException) as exc:
+            raise SignatureError(f"Content-Digest does not match the body: {exc}") from exc
+    return keyid
+
+
 @dataclass(frozen=True)
 class VerifiedSignature:
     keyid: str
@@ -155,9 +214,7 @@ def verify_request(
     except (InvalidSignature, HTTPMessageSignaturesException) as exc:
         raise SignatureError(f"signature check failed: {exc}") from exc
     params = results[0].parameters
-    nonce = params.get("nonce")
-    if not isinstance(nonce, str) or len(nonce) < 16 or len(nonce) > 100:
-        raise SignatureError("the signature needs a nonce of 16 to 100 characters")
+    nonce = _checked_nonce(params.get("nonce"))
     node_id, kid = split_keyid(keyid)
     return VerifiedSignature(keyid, node_id, kid, nonce, int(params["created"]))
 

@@ -26,7 +26,7 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from federation.entry import exit_leaving_objects
+from federation.process import exit_leaving_objects
 from federation.protocol.frames import child_streams, read_frame, write_frame
 from federation.storage.upsert import SQLITE_UPSERT_SQL
 

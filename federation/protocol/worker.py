@@ -10,9 +10,8 @@ from collections.abc import AsyncIterator
 
 from federation.protocol import persistence, sender
 from federation.protocol.context import FederationContext
-from federation.protocol.discovery import accept_rotated_keys
+from federation.protocol.peerkeys import refresh_pinned_keys
 from federation.protocol.puller import PullBusy, PullError, pull_peer
-from federation.protocol.transport import TransportError
 from federation.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -37,17 +36,8 @@ async def pull_due_peers(context: FederationContext) -> None:
 async def refresh_peer_keys(context: FederationContext) -> None:
     """Re-read every peer's discovery document: new keys chained to pinned ones, and validity changes."""
     for peer in await persistence.list_peers(context.engine):
-        if peer.status != "active":
-            continue
-        try:
-            remote = await context.client.fetch_discovery(peer.base_url, expected_node_id=peer.node_id)
-        except TransportError as exc:
-            log.info("could not refresh the keys of %s: %s", peer.node_id, exc)
-            continue
-        keys = accept_rotated_keys(peer.node_id, list(peer.keys), remote.keys)
-        if keys != list(peer.keys):
-            await persistence.update_peer_keys(context.engine, peer.node_id, keys)
-            log.info("peer %s: keys updated (%s)", peer.node_id, ", ".join(key.kid for key in keys))
+        if peer.status == "active":
+            await refresh_pinned_keys(context.engine, context.client, peer, due=True)
 
 
 async def run_worker(context: FederationContext) -> None:

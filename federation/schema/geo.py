@@ -1,20 +1,40 @@
-"""Embedded INSEE reference data (COG 2024) for French regions and departments, with commune-code lookups."""
+"""French regions, departments and communes (INSEE codes), read once from the Etalab data shipped in `data/`.
+
+`data/territories.json` (regions and departments, a few kilobytes) is read on first use of `REGIONS` or
+`DEPARTMENTS`; `data/communes.json.gz` (every current commune and municipal arrondissement with its postal codes,
+and the commune codes retired since 2019 with the code that replaced them) only when a commune is looked up.
+Overseas collectivities (Saint-Barthélemy 977, Saint-Martin 978, French Polynesia 987, New Caledonia 988, …)
+are, as in the Etalab data, their own department and their own "region" with the same code.
+`data/README.md` names the source, its version and its licence; `scripts/refresh_reference_data.py` rebuilds it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import cache, lru_cache
+from pathlib import Path
 from types import MappingProxyType
+from typing import TypeVar
 
 __all__ = [
     "DEPARTMENTS",
     "REGIONS",
+    "Commune",
     "Department",
     "Region",
+    "arrondissements_of",
+    "commune",
+    "communes_in_department",
+    "communes_with_postal_code",
     "department_code_for_commune",
     "department_for_commune",
     "region_for_commune",
+    "replacement_of",
 ]
+
+DATA_DIR = Path(__file__).parent / "data"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,153 +54,127 @@ class Department:
     region_code: str
 
 
-# INSEE Code officiel géographique, 2024 edition (18 regions since the 2016 reform).
-_REGION_ROWS: tuple[tuple[str, str], ...] = (
-    ("01", "Guadeloupe"),
-    ("02", "Martinique"),
-    ("03", "Guyane"),
-    ("04", "La Réunion"),
-    ("06", "Mayotte"),
-    ("11", "Île-de-France"),
-    ("24", "Centre-Val de Loire"),
-    ("27", "Bourgogne-Franche-Comté"),
-    ("28", "Normandie"),
-    ("32", "Hauts-de-France"),
-    ("44", "Grand Est"),
-    ("52", "Pays de la Loire"),
-    ("53", "Bretagne"),
-    ("75", "Nouvelle-Aquitaine"),
-    ("76", "Occitanie"),
-    ("84", "Auvergne-Rhône-Alpes"),
-    ("93", "Provence-Alpes-Côte d'Azur"),
-    ("94", "Corse"),
-)
+@dataclass(frozen=True, slots=True)
+class Commune:
+    """A current commune, or a municipal arrondissement of Paris, Lyon or Marseille (`parent` is then the city)."""
 
-# (department code, official name, region code), INSEE COG 2024: 96 metropolitan + 5 overseas departments.
-_DEPARTMENT_ROWS: tuple[tuple[str, str, str], ...] = (
-    ("01", "Ain", "84"),
-    ("02", "Aisne", "32"),
-    ("03", "Allier", "84"),
-    ("04", "Alpes-de-Haute-Provence", "93"),
-    ("05", "Hautes-Alpes", "93"),
-    ("06", "Alpes-Maritimes", "93"),
-    ("07", "Ardèche", "84"),
-    ("08", "Ardennes", "44"),
-    ("09", "Ariège", "76"),
-    ("10", "Aube", "44"),
-    ("11", "Aude", "76"),
-    ("12", "Aveyron", "76"),
-    ("13", "Bouches-du-Rhône", "93"),
-    ("14", "Calvados", "28"),
-    ("15", "Cantal", "84"),
-    ("16", "Charente", "75"),
-    ("17", "Charente-Maritime", "75"),
-    ("18", "Cher", "24"),
-    ("19", "Corrèze", "75"),
-    ("2A", "Corse-du-Sud", "94"),
-    ("2B", "Haute-Corse", "94"),
-    ("21", "Côte-d'Or", "27"),
-    ("22", "Côtes-d'Armor", "53"),
-    ("23", "Creuse", "75"),
-    ("24", "Dordogne", "75"),
-    ("25", "Doubs", "27"),
-    ("26", "Drôme", "84"),
-    ("27", "Eure", "28"),
-    ("28", "Eure-et-Loir", "24"),
-    ("29", "Finistère", "53"),
-    ("30", "Gard", "76"),
-    ("31", "Haute-Garonne", "76"),
-    ("32", "Gers", "76"),
-    ("33", "Gironde", "75"),
-    ("34", "Hérault", "76"),
-    ("35", "Ille-et-Vilaine", "53"),
-    ("36", "Indre", "24"),
-    ("37", "Indre-et-Loire", "24"),
-    ("38", "Isère", "84"),
-    ("39", "Jura", "27"),
-    ("40", "Landes", "75"),
-    ("41", "Loir-et-Cher", "24"),
-    ("42", "Loire", "84"),
-    ("43", "Haute-Loire", "84"),
-    ("44", "Loire-Atlantique", "52"),
-    ("45", "Loiret", "24"),
-    ("46", "Lot", "76"),
-    ("47", "Lot-et-Garonne", "75"),
-    ("48", "Lozère", "76"),
-    ("49", "Maine-et-Loire", "52"),
-    ("50", "Manche", "28"),
-    ("51", "Marne", "44"),
-    ("52", "Haute-Marne", "44"),
-    ("53", "Mayenne", "52"),
-    ("54", "Meurthe-et-Moselle", "44"),
-    ("55", "Meuse", "44"),
-    ("56", "Morbihan", "53"),
-    ("57", "Moselle", "44"),
-    ("58", "Nièvre", "27"),
-    ("59", "Nord", "32"),
-    ("60", "Oise", "32"),
-    ("61", "Orne", "28"),
-    ("62", "Pas-de-Calais", "32"),
-    ("63", "Puy-de-Dôme", "84"),
-    ("64", "Pyrénées-Atlantiques", "75"),
-    ("65", "Hautes-Pyrénées", "76"),
-    ("66", "Pyrénées-Orientales", "76"),
-    ("67", "Bas-Rhin", "44"),
-    ("68", "Haut-Rhin", "44"),
-    ("69", "Rhône", "84"),
-    ("70", "Haute-Saône", "27"),
-    ("71", "Saône-et-Loire", "27"),
-    ("72", "Sarthe", "52"),
-    ("73", "Savoie", "84"),
-    ("74", "Haute-Savoie", "84"),
-    ("75", "Paris", "11"),
-    ("76", "Seine-Maritime", "28"),
-    ("77", "Seine-et-Marne", "11"),
-    ("78", "Yvelines", "11"),
-    ("79", "Deux-Sèvres", "75"),
-    ("80", "Somme", "32"),
-    ("81", "Tarn", "76"),
-    ("82", "Tarn-et-Garonne", "76"),
-    ("83", "Var", "93"),
-    ("84", "Vaucluse", "93"),
-    ("85", "Vendée", "52"),
-    ("86", "Vienne", "75"),
-    ("87", "Haute-Vienne", "75"),
-    ("88", "Vosges", "44"),
-    ("89", "Yonne", "27"),
-    ("90", "Territoire de Belfort", "27"),
-    ("91", "Essonne", "11"),
-    ("92", "Hauts-de-Seine", "11"),
-    ("93", "Seine-Saint-Denis", "11"),
-    ("94", "Val-de-Marne", "11"),
-    ("95", "Val-d'Oise", "11"),
-    ("971", "Guadeloupe", "01"),
-    ("972", "Martinique", "02"),
-    ("973", "Guyane", "03"),
-    ("974", "La Réunion", "04"),
-    ("976", "Mayotte", "06"),
-)
+    code: str
+    name: str
+    department_code: str
+    parent: str | None
+    postal_codes: tuple[str, ...]
 
-REGIONS: Mapping[str, Region] = MappingProxyType({code: Region(code, name) for code, name in _REGION_ROWS})
+    def label(self) -> str:
+        """How a person recognises it: "Montreuil (93048)"."""
+        return f"{self.name} ({self.code})"
 
-DEPARTMENTS: Mapping[str, Department] = MappingProxyType(
-    {code: Department(code, name, region) for code, name, region in _DEPARTMENT_ROWS}
-)
+
+@cache
+def _territories() -> tuple[Mapping[str, Region], Mapping[str, Department]]:
+    document = json.loads((DATA_DIR / "territories.json").read_text(encoding="utf-8"))
+    regions = {code: Region(code, name) for code, name in document["regions"]}
+    departments = {code: Department(code, name, region) for code, name, region in document["departments"]}
+    return MappingProxyType(regions), MappingProxyType(departments)
+
+
+# One row per commune: [code, name, department, city of an arrondissement or None, postal codes].
+_Row = tuple[str, str, str, "str | None", list[str]]
+
+
+@cache
+def _communes() -> tuple[Mapping[str, _Row], Mapping[str, str]]:
+    """Rows by code, and retired codes with their replacement. Rows become `Commune` objects only when asked for:
+    building 35,000 objects up front tripled the time of the first lookup."""
+    import gzip  # here: most commands never look a commune up, and importing gzip costs a few milliseconds
+
+    document = json.loads(gzip.decompress((DATA_DIR / "communes.json.gz").read_bytes()))
+    return MappingProxyType({row[0]: row for row in document["communes"]}), MappingProxyType(document["retired"])
+
+
+@cache
+def _postal_index() -> tuple[Mapping[str, tuple[str, ...]], Mapping[str, tuple[str, ...]]]:
+    """Codes by postal code, and municipal arrondissements by city: built the first time one is needed."""
+    by_postal_code: dict[str, list[str]] = {}
+    arrondissements: dict[str, list[str]] = {}
+    for code, _name, _department, parent, postal_codes in _communes()[0].values():
+        if parent is not None:
+            arrondissements.setdefault(parent, []).append(code)
+        for postal_code in postal_codes:
+            by_postal_code.setdefault(postal_code, []).append(code)
+    return (
+        MappingProxyType({key: tuple(codes) for key, codes in by_postal_code.items()}),
+        MappingProxyType({key: tuple(codes) for key, codes in arrondissements.items()}),
+    )
+
+
+Value = TypeVar("Value")
+
+
+class _LazyTable(Mapping[str, Value]):
+    """A read-only mapping whose rows are read from the data files the first time it is used."""
+
+    def __init__(self, load: Callable[[], Mapping[str, Value]]) -> None:
+        self._load = load
+
+    def __getitem__(self, key: str) -> Value:
+        return self._load()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._load())
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+
+REGIONS: Mapping[str, Region] = _LazyTable(lambda: _territories()[0])
+DEPARTMENTS: Mapping[str, Department] = _LazyTable(lambda: _territories()[1])
+
+
+@lru_cache(maxsize=4096)  # bounded: codes come from clients, and every miss would be remembered too
+def commune(code: str) -> Commune | None:
+    """The current commune or municipal arrondissement with this INSEE code, or None."""
+    row = _communes()[0].get(code)
+    return None if row is None else _commune_of(row)
+
+
+def _commune_of(row: _Row) -> Commune:
+    code, name, department, parent, postal_codes = row
+    return Commune(code, name, department, parent, tuple(postal_codes))
+
+
+def replacement_of(code: str) -> str | None:
+    """The code that replaced a commune code retired since 2019 (a merger), or None if it was not retired."""
+    return _communes()[1].get(code)
+
+
+def communes_with_postal_code(postal_code: str) -> list[Commune]:
+    """Communes served by a postal code; a municipal arrondissement rather than its city when one matches."""
+    rows = _communes()[0]
+    found = [_commune_of(rows[code]) for code in _postal_index()[0].get(postal_code, ())]
+    arrondissement_parents = {item.parent for item in found if item.parent is not None}
+    return [item for item in found if item.code not in arrondissement_parents]
+
+
+def arrondissements_of(code: str) -> tuple[str, ...]:
+    """The municipal arrondissements of Paris (75056), Lyon (69123) or Marseille (13055); () for other codes."""
+    return _postal_index()[1].get(code, ())
+
+
+def communes_in_department(code: str) -> list[Commune]:
+    """The current communes of a department, in code order (municipal arrondissements left out)."""
+    return [_commune_of(row) for row in _communes()[0].values() if row[2] == code and row[3] is None]
 
 
 def department_code_for_commune(insee_code: str) -> str:
-    """Return the department code of a 5-character INSEE commune code ("2A004" -> "2A", "97411" -> "974").
+    """The department code of a commune, an arrondissement or a retired commune ("2A004" -> "2A").
 
-    Overseas communes ("97…") use a 3-character department code, all others the first 2 characters.
-    Raises ValueError if the code is not 5 characters long or its department does not exist.
+    Raises ValueError if the code is no commune of the reference data.
     """
-    if len(insee_code) != 5:
-        raise ValueError(f"INSEE commune code must be exactly 5 characters, got {insee_code!r}")
     code = insee_code.upper()
-    department_code = code[:3] if code.startswith("97") else code[:2]
-    if department_code not in DEPARTMENTS:
-        raise ValueError(f"INSEE commune code {insee_code!r} refers to unknown department {department_code!r}")
-    return department_code
+    found = commune(code) or commune(replacement_of(code) or "")
+    if found is None:
+        raise ValueError(f"INSEE commune code {insee_code!r} does not exist")
+    return found.department_code
 
 
 def department_for_commune(insee_code: str) -> Department:

@@ -3,21 +3,29 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from functools import lru_cache
 from typing import Literal
 
-from federation.schema.geo import DEPARTMENTS, department_code_for_commune
+from federation.schema.geo import DEPARTMENTS, commune, communes_with_postal_code, replacement_of
 
 __all__ = [
+    "INSEE_COMMUNE_FORMAT",
     "INSEE_COMMUNE_PATTERN",
+    "QPV_FORMAT",
     "QPV_PATTERN",
     "RNA_PATTERN",
+    "log_retired_commune",
     "luhn_ok",
     "normalize_insee_commune",
     "normalize_qpv_code",
     "normalize_rna",
     "normalize_siren",
     "normalize_siret",
+    "qpv_department",
+    "qpv_errors",
     "qpv_generation",
+    "retired_commune_detail",
 ]
 
 # ASCII digits only: str.isdigit() would also accept e.g. Arabic-Indic or superscript digits.
@@ -43,6 +51,11 @@ INSEE_COMMUNE_PATTERN = (
     + "|".join(sorted(code for code in DEPARTMENTS if len(code) == 3))
     + ")[0-9]{2})$"
 )
+
+# Custom JSON Schema formats for what a pattern cannot state, checked against the shipped reference data: the
+# commune must exist, the QPV code must name a department (the commune's, when the place has one).
+INSEE_COMMUNE_FORMAT = "insee-commune"
+QPV_FORMAT = "regies-qpv"
 
 _INSEE_COMMUNE_RE = re.compile(r"[0-9]{5}|2[AB][0-9]{3}")
 
@@ -118,13 +131,42 @@ def normalize_rna(value: str) -> str:
 def normalize_insee_commune(value: str) -> str:
     """Return the INSEE commune code uppercased without spaces (e.g. "2A004"), or raise ValueError.
 
-    The code must be 5 digits, or "2A"/"2B" followed by 3 digits, and belong to an existing department.
+    The code must be a current commune or municipal arrondissement of the reference data, or a commune code
+    retired since 2019 (kept as written, with a logged warning: replicas and records written before the merger
+    carry them; local writes refuse them, see `retired_commune_detail`). The error for an unknown code names the
+    communes whose postal code it is, since postal codes are often typed in its place.
     """
     code = _strip_spaces(value).upper()
     if _INSEE_COMMUNE_RE.fullmatch(code) is None:
         raise ValueError(f"INSEE commune code must be 5 digits, or '2A'/'2B' followed by 3 digits, got {value!r}")
-    department_code_for_commune(code)  # raises ValueError for an unknown department (e.g. "20…", "975…")
-    return code
+    if commune(code) is not None:
+        return code
+    if replacement_of(code) is not None:
+        log_retired_commune(code)
+        return code
+    suggestions = communes_with_postal_code(code)
+    if suggestions:
+        named = " or ".join(item.label() for item in suggestions[:3])
+        raise ValueError(f"INSEE commune code {code} does not exist; {code} is the postal code of {named}")
+    raise ValueError(f"INSEE commune code {code} does not exist")
+
+
+@lru_cache(maxsize=1024)
+def log_retired_commune(code: str) -> None:
+    """Log a warning naming a retired commune code and its replacement: once per code and process, not per record
+    (two threads validating at the same moment may both log it)."""
+    import logging  # here: logging costs milliseconds at import, and only a retired code needs it
+
+    logging.getLogger(__name__).warning("%s", retired_commune_detail(code))
+
+
+def retired_commune_detail(code: str) -> str | None:
+    """Why a retired commune code is out of date and what replaced it, or None if the code is not retired."""
+    replacement = replacement_of(code)
+    current = commune(replacement) if replacement is not None else None
+    if current is None:
+        return None
+    return f"INSEE commune code {code} was retired (merged communes); it is now {current.label()}"
 
 
 def normalize_qpv_code(value: str) -> str:
@@ -136,6 +178,29 @@ def normalize_qpv_code(value: str) -> str:
             f"and a final letter (2024 list), got {value!r}"
         )
     return code
+
+
+@lru_cache(maxsize=4096)  # replication checks the same few hundred codes on every record that names them
+def qpv_department(code: str) -> str | None:
+    """The department a normalised QPV code's characters 3–5 name ("QP075001" -> "75", "QN97101M" -> "971")."""
+    digits = code[2:5]
+    department = digits[1:] if digits.startswith("0") else digits
+    return department if department in DEPARTMENTS else None
+
+
+def qpv_errors(codes: Sequence[str], department: str | None) -> list[tuple[int, str]]:
+    """(position, reason) for each code of a QPV list that names no department, another department than the
+    place's, or repeats an earlier code."""
+    errors: list[tuple[int, str]] = []
+    for position, code in enumerate(codes):
+        named = qpv_department(code)
+        if named is None:
+            errors.append((position, f"QPV code {code} names no department ({code[2:5]})"))
+        elif department is not None and named != department:
+            errors.append((position, f"QPV code {code} is in department {named}, not in the commune's ({department})"))
+        elif code in codes[:position]:
+            errors.append((position, f"QPV code {code}: each value may appear only once"))
+    return errors
 
 
 def qpv_generation(code: str) -> Literal["2015", "2024"]:

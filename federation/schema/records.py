@@ -7,7 +7,16 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, Field, HttpUrl, WithJsonSchema, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    Field,
+    HttpUrl,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from federation.schema.identifiers import normalize_siren
 from federation.schema.types import (
@@ -20,7 +29,7 @@ from federation.schema.types import (
     NodeId,
     Partner,
     Place,
-    QpvCode,
+    QpvCodes,
     Rna,
     SchemaEnum,
     ServiceTypeKey,
@@ -28,6 +37,10 @@ from federation.schema.types import (
     Siren,
     Siret,
     StrictModel,
+    Text50,
+    Text200,
+    Text300,
+    Text1000,
     derive_department_and_region,
 )
 
@@ -62,9 +75,9 @@ class LabelStatus(SchemaEnum):
 
 
 class PostalAddress(StrictModel):
-    street: str | None = Field(None, max_length=300)
+    street: Text300 | None = None
     postal_code: str | None = Field(None, pattern=r"^[0-9]{5}$")
-    city: str | None = Field(None, max_length=200)
+    city: Text200 | None = None
 
 
 class NodeProfileData(StrictModel):
@@ -82,7 +95,7 @@ class NodeProfileData(StrictModel):
     region: DerivedCode = Field(
         None, description="INSEE region code, derived from `commune`: leave out, or send the derived value."
     )
-    qpv: list[QpvCode] = Field(default_factory=list, max_length=50, description="QPV served.")
+    qpv: QpvCodes = Field(default_factory=list, description="QPV served.")
     contact: Contact | None = None
     website: HttpUrl | None = None
     location: GeoPoint | None = Field(None, description="Where the régie is, for maps (WGS 84).")
@@ -131,11 +144,14 @@ class ActivityData(StrictModel):
     inhabitants_involved: int | None = Field(None, ge=0, le=1_000_000)
     details: dict[str, Any] = Field(default_factory=dict, description="Validated by the service type's details model.")
 
-    @model_validator(mode="after")
-    def _dates_in_order(self) -> ActivityData:
-        if self.start_date and self.end_date and self.end_date < self.start_date:
+    @field_validator("end_date")
+    @classmethod
+    def _dates_in_order(cls, end_date: dt.date | None, info: ValidationInfo) -> dt.date | None:
+        # On the field, not the model: the error then points at /end_date, the field to correct.
+        start_date = info.data.get("start_date")
+        if start_date and end_date and end_date < start_date:
             raise ValueError("end_date must not be before start_date")
-        return self
+        return end_date
 
 
 class Activity(ActivityData, Envelope):
@@ -188,18 +204,25 @@ class AvailabilitySlot(StrictModel):
     start: LocalTime
     end: LocalTime
 
-    @model_validator(mode="after")
-    def _ordered(self) -> AvailabilitySlot:
-        if self.start.tzinfo is not None or self.end.tzinfo is not None:
+    @field_validator("start", "end")
+    @classmethod
+    def _local(cls, time: dt.time) -> dt.time:
+        if time.tzinfo is not None:
             raise ValueError("slot times are local times, without offset")
-        if self.end <= self.start:
+        return time
+
+    @field_validator("end")
+    @classmethod
+    def _ordered(cls, end: dt.time, info: ValidationInfo) -> dt.time:
+        start = info.data.get("start")
+        if start is not None and end <= start:
             raise ValueError("end must be after start")
-        return self
+        return end
 
 
 class Availability(StrictModel):
     slots: list[AvailabilitySlot] = Field(default_factory=list, max_length=100)
-    note: str | None = Field(None, max_length=1000, examples=["Sur réservation une semaine à l'avance"])
+    note: Text1000 | None = Field(None, examples=["Sur réservation une semaine à l'avance"])
 
 
 class SharedResourceData(StrictModel):
@@ -210,7 +233,7 @@ class SharedResourceData(StrictModel):
     description: LongText = ""
     status: ResourceStatus = ResourceStatus.AVAILABLE
     capacity: int | None = Field(None, ge=0, le=1_000_000)
-    capacity_unit: str | None = Field(None, max_length=50, examples=["places", "m²"])
+    capacity_unit: Text50 | None = Field(None, examples=["places", "m²"])
     availability: Availability = Field(default_factory=Availability)
     conditions: LongText = Field("", description="Terms of loan: price, deposit, insurance, licence…")
     place: Place = Field(default_factory=Place)

@@ -9,12 +9,14 @@ from functools import lru_cache
 from operator import attrgetter
 from typing import Annotated, Any, Protocol, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
-from pydantic.functional_validators import BeforeValidator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from federation.schema.geo import department_for_commune
 from federation.schema.identifiers import (
+    INSEE_COMMUNE_FORMAT,
     INSEE_COMMUNE_PATTERN,
+    QPV_FORMAT,
     QPV_PATTERN,
     RNA_PATTERN,
     normalize_insee_commune,
@@ -22,13 +24,14 @@ from federation.schema.identifiers import (
     normalize_rna,
     normalize_siren,
     normalize_siret,
+    qpv_errors,
 )
 
 
 class StrictModel(BaseModel):
-    """Base of every wire model: unknown fields are errors, strings are stripped."""
+    """Base of every wire model: unknown fields are errors. Free text is stripped by its type (`ShortText`…)."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, use_enum_values=True)
+    model_config = ConfigDict(extra="forbid", use_enum_values=True)
 
 
 def _memoized(normalize: Callable[[str], str]) -> Callable[[str], str]:
@@ -42,14 +45,8 @@ insee_commune = _memoized(normalize_insee_commune)
 qpv_code = _memoized(normalize_qpv_code)
 
 
-def _as_str(value: Any) -> Any:
-    # Identifiers are often typed as numbers in spreadsheets; accept them but validate as text.
-    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
-
-
 Siren = Annotated[
     str,
-    BeforeValidator(_as_str),
     AfterValidator(normalize_siren),
     Field(
         description="SIREN: 9 digits with a valid Luhn key.",
@@ -59,7 +56,6 @@ Siren = Annotated[
 ]
 Siret = Annotated[
     str,
-    BeforeValidator(_as_str),
     AfterValidator(normalize_siret),
     Field(
         description="SIRET: 14 digits with a valid Luhn key (La Poste establishments: digit sum multiple of 5).",
@@ -78,12 +74,13 @@ Rna = Annotated[
 ]
 InseeCommune = Annotated[
     str,
-    BeforeValidator(_as_str),
     AfterValidator(insee_commune),
     Field(
-        description="INSEE commune code (5 characters, 2A/2B for Corsica).",
+        description="INSEE commune code (5 characters, 2A/2B for Corsica). Format insee-commune: the code must "
+        "exist in the shipped official list (current communes and municipal arrondissements); a code retired since "
+        "2019 is refused on local writes.",
         examples=["75056", "2A004"],
-        json_schema_extra={"pattern": INSEE_COMMUNE_PATTERN},
+        json_schema_extra={"pattern": INSEE_COMMUNE_PATTERN, "format": INSEE_COMMUNE_FORMAT},
     ),
 ]
 QpvCode = Annotated[
@@ -91,11 +88,14 @@ QpvCode = Annotated[
     AfterValidator(qpv_code),
     Field(
         description="Priority neighbourhood (QPV) code: QP + 6 digits (2015 list) or QN + 5 alphanumerics "
-        "+ 1 letter (2024 list).",
+        "+ 1 letter (2024 list). Format regies-qpv: characters 3 to 5 must name a department (075 for 75, 02A, "
+        "971), and when a commune is given, the commune's department.",
         examples=["QP075001", "QN07501M"],
-        json_schema_extra={"pattern": QPV_PATTERN},
+        json_schema_extra={"pattern": QPV_PATTERN, "format": QPV_FORMAT},
     ),
 ]
+# A list of QPV codes, each at most once (`derive_department_and_region` refuses repeats, with their pointer).
+QpvCodes = Annotated[list[QpvCode], Field(max_length=50, json_schema_extra={"uniqueItems": True})]
 
 NODE_ID_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{1,62}[a-z0-9])$"
 NodeId = Annotated[
@@ -115,11 +115,18 @@ ServiceTypeKey = Annotated[
         examples=["green_spaces"],
     ),
 ]
-# Strings are stripped before their length is checked, so the contract also says "not blank": a character
-# that survives Python's strip(), which also removes \x1c-\x1f and \x85 (not in ECMAScript's \s).
+# Free text is stripped once it is valid: its length and pattern are checked on the string as sent, as the
+# published contract says (`maxLength` counts the raw string). A short text must not be blank: it needs a
+# character that survives Python's strip(), which also removes \x1c-\x1f and \x85 (not in ECMAScript's \s).
 NOT_BLANK_PATTERN = r"[^\s\x1c-\x1f\x85]"
-ShortText = Annotated[str, Field(min_length=1, max_length=200, pattern=NOT_BLANK_PATTERN)]
-LongText = Annotated[str, Field(max_length=20_000)]
+STRIPPED = AfterValidator(str.strip)  # public: plugins' details models strip their text the same way
+ShortText = Annotated[str, Field(min_length=1, max_length=200, pattern=NOT_BLANK_PATTERN), STRIPPED]
+LongText = Annotated[str, Field(max_length=20_000), STRIPPED]
+# Optional free text of at most so many characters (names, addresses, units, notes).
+Text50 = Annotated[str, Field(max_length=50), STRIPPED]
+Text200 = Annotated[str, Field(max_length=200), STRIPPED]
+Text300 = Annotated[str, Field(max_length=300), STRIPPED]
+Text1000 = Annotated[str, Field(max_length=1000), STRIPPED]
 
 
 class SchemaEnum(StrEnum):
@@ -170,6 +177,7 @@ class HasCommune(Protocol):
     commune: str | None
     department: str | None
     region: str | None
+    qpv: list[str]
 
 
 GeoModel = TypeVar("GeoModel", bound=HasCommune)
@@ -185,6 +193,7 @@ def derive_department_and_region(model: GeoModel) -> GeoModel:
     if commune is None:
         if department is not None or region is not None:
             raise ValueError("department and region are derived from `commune`: set the commune instead")
+        _check_qpv(model, None)
         return model
     derived = department_and_region(commune)
     if derived is None:  # cannot happen for a validated commune, kept for safety
@@ -199,7 +208,24 @@ def derive_department_and_region(model: GeoModel) -> GeoModel:
     # costs more than the rest of this check (it runs for every record a node replicates).
     fields = model.__dict__
     fields["department"], fields["region"] = expected_department, expected_region
+    _check_qpv(model, expected_department)
     return model
+
+
+def _check_qpv(model: GeoModel, department: str | None) -> None:
+    """Refuse QPV codes of no department or of another department than the commune's, and repeated ones."""
+    if not model.qpv:
+        return
+    errors = qpv_errors(model.qpv, department)
+    if errors:
+        # Raised as a ValidationError so that each error points at its code (/qpv/1), not at the whole place.
+        details = [
+            InitErrorDetails(
+                type=PydanticCustomError("value_error", reason), loc=("qpv", position), input=model.qpv[position]
+            )
+            for position, reason in errors
+        ]
+        raise ValidationError.from_exception_data(type(model).__name__, details)
 
 
 @lru_cache(maxsize=16384)
@@ -225,8 +251,8 @@ class Place(StrictModel):
     region: DerivedCode = Field(
         None, description="INSEE region code, derived from `commune`: leave out, or send the derived value."
     )
-    qpv: list[QpvCode] = Field(default_factory=list, max_length=50, description="QPV codes concerned.")
-    address: str | None = Field(None, max_length=300)
+    qpv: QpvCodes = Field(default_factory=list, description="QPV codes concerned.")
+    address: Text300 | None = None
     point: GeoPoint | None = None
 
     @model_validator(mode="after")
@@ -293,6 +319,6 @@ Email = Annotated[
 
 
 class Contact(StrictModel):
-    person: str | None = Field(None, max_length=200)
+    person: Text200 | None = None
     email: Email | None = None
     phone: Annotated[str, AfterValidator(_phone), Field(json_schema_extra={"pattern": _PHONE_RE.pattern})] | None = None

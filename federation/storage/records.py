@@ -152,20 +152,24 @@ class RecordStore:
     async def _current(
         self, connection: AsyncConnection, kind: str, record_id: str, if_match: int | None
     ) -> dict[str, Any]:
-        query = select(records.c.rid, records.c.origin, records.c.version, records.c.deleted, records.c.body).where(
-            records.c.id == record_id, records.c.kind == kind
+        # Only this node's own record: a replica holding the same id is another origin's record.
+        query = select(records.c.rid, records.c.version, records.c.deleted, records.c.body).where(
+            records.c.id == record_id, records.c.origin == self.node_id, records.c.kind == kind
         )
         if connection.dialect.name == "postgresql":
             query = query.with_for_update()
         found = (await connection.execute(query)).mappings().first()
         if found is None:
+            owner = await connection.scalar(
+                select(records.c.origin).where(records.c.id == record_id, records.c.kind == kind).limit(1)
+            )
+            if owner is not None:
+                raise WriteConflict(
+                    f"{kind} {record_id} is a replica owned by node '{owner}'; only its origin can change it"
+                )
             raise RecordNotFound(f"no {kind} with id {record_id}")
         if found["deleted"]:
             raise RecordGone(f"{kind} {record_id} was deleted")
-        if found["origin"] != self.node_id:
-            raise WriteConflict(
-                f"{kind} {record_id} is a replica owned by node '{found['origin']}'; only its origin can change it"
-            )
         if if_match is not None and if_match != found["version"]:
             raise VersionMismatch(if_match, found["version"])
         return dict(found)

@@ -15,6 +15,8 @@ from sqlalchemy import (
     text,
 )
 
+ONE_PROFILE_WHERE = "kind = 'node' AND NOT deleted"
+
 # Explicit constraint names keep Alembic migrations identical on SQLite and PostgreSQL.
 metadata = MetaData(
     naming_convention={
@@ -46,9 +48,19 @@ records = Table(
     Column("end_date", String(10), comment="ISO date, for activities"),
     Column("audience", String(64), comment="if set, only this node (and the origin) sees the record in feeds"),
     Column("body", Text, nullable=False),
-    Index(None, "id", unique=True),
+    # A record is (origin, id): another origin's record with the same id is another record. The id comes first so
+    # that the index also serves lookups by id alone (the API's paths of local records, the feed's join).
+    Index(None, "id", "origin", unique=True),
     Index(None, "kind", "rid"),
     Index(None, "kind", "origin", "rid"),
+    # One live profile per origin (design.md, trust rule 2): a member cannot be in several regions at once.
+    Index(
+        "ix_records_one_profile_per_origin",
+        "origin",
+        unique=True,
+        sqlite_where=text(ONE_PROFILE_WHERE),
+        postgresql_where=text(ONE_PROFILE_WHERE),
+    ),
     Index(None, "kind", "updated_at_us"),
     Index(None, "kind", "category", "rid"),
     # Indexes only a plugin's queries need (the hub's aggregates) are created where it runs: register_indexes.
@@ -118,7 +130,7 @@ peers = Table(
     Column("pull", Boolean, nullable=False, default=True),
     Column("push", Boolean, nullable=False, default=False),
     Column("status", String(16), nullable=False, default="active"),
-    Column("cursor", String(100), comment="opaque feed cursor of the last applied page"),
+    Column("cursor", String(1024), comment="opaque feed cursor of the last applied page"),
     Column("added_at_us", BigInteger, nullable=False),
     Column("last_attempt_at_us", BigInteger),
     Column("last_success_at_us", BigInteger),

@@ -27,11 +27,12 @@ Row = tuple[Any, ...]
 _UPDATED = [column for column in RECORD_COLUMNS if column not in ("id", "origin")]
 
 
-# Both engines keep a stored row unless the new one is a newer version from the same origin.
+# A record is (origin, id): a row conflicts only with the same origin's record of that id, never with another
+# origin's (which is a different record), and replaces it only with a newer version.
 _ON_CONFLICT = (
-    "ON CONFLICT (id) DO UPDATE SET "
+    "ON CONFLICT (id, origin) DO UPDATE SET "
     + ", ".join(f"{column} = excluded.{column}" for column in _UPDATED)
-    + " WHERE records.version < excluded.version AND records.origin = excluded.origin"
+    + " WHERE records.version < excluded.version"
 )
 
 # SQLite: one row per execution (executemany). The body may come as UTF-8 bytes (replicated rows): CAST stores
@@ -44,7 +45,7 @@ SQLITE_UPSERT_SQL = (
 
 # PostgreSQL: rows are copied (binary COPY) into a per-session staging table, then upserted in one statement.
 # Per row this costs the client a third of executemany's encoding and the server one statement instead of one
-# per row; rows go in id order so concurrent batches lock shared ids in the same order (no deadlock).
+# per row; rows go in (id, origin) order so concurrent batches lock shared keys in the same order (no deadlock).
 POSTGRES_STAGE = "replica_stage"
 # The body is staged as bytea: replicated rows carry it as UTF-8 bytes, and the server turns it into text.
 POSTGRES_STAGE_DDL = (
@@ -59,5 +60,5 @@ _COLUMNS = ", ".join(RECORD_COLUMNS)
 POSTGRES_STAGE_UPSERT_SQL = (
     f"WITH staged AS (DELETE FROM {POSTGRES_STAGE} RETURNING {_COLUMNS}) "
     f"INSERT INTO records ({_COLUMNS}) SELECT {', '.join(RECORD_COLUMNS[:-1])}, convert_from(body, 'UTF8') "
-    f"FROM staged ORDER BY id " + _ON_CONFLICT
+    f"FROM staged ORDER BY id, origin " + _ON_CONFLICT
 )

@@ -9,15 +9,15 @@ from typing import Any
 from aiohttp import web
 
 from federation import appkeys
-from federation.api.node import PROFILE_ID
-from federation.storage.reader import ListQuery
+from federation.storage.reader import ListQuery, local_first
 
 # A régie publishes tens to a few hundred activities; pages list at most this many of one kind.
 MAX_LISTED = 2000
 
 
 async def node_profile(request: web.Request) -> dict[str, Any]:
-    row = await request.config_dict[appkeys.READER].get("node", request.config_dict[PROFILE_ID])
+    app = request.config_dict
+    row = await app[appkeys.READER].get("node", app[appkeys.PROFILE_ID], app[appkeys.STORE].node_id)
     if row is None or row.deleted:
         return {}
     profile: dict[str, Any] = json.loads(row.body)
@@ -52,14 +52,16 @@ async def own_records(request: web.Request, kind: str) -> list[dict[str, Any]]:
 
 
 async def record(request: web.Request, kind: str, record_id: str) -> dict[str, Any] | None:
-    """One live record, or None (unknown, deleted or not a UUID)."""
+    """One live record, this node's own if it has one with this id (else another origin's), or None (unknown,
+    deleted or not a UUID)."""
     from uuid import UUID
 
     try:
         record_id = str(UUID(record_id))
     except ValueError:
         return None
-    row = await request.config_dict[appkeys.READER].get(kind, record_id)
+    found = await request.config_dict[appkeys.READER].find(kind, record_id)
+    row = local_first(found, request.config_dict[appkeys.STORE].node_id)
     if row is None or row.deleted:
         return None
     document: dict[str, Any] = json.loads(row.body)

@@ -73,13 +73,18 @@ class FormState:
 
 
 def _unwrap_optional(annotation: Any) -> tuple[Any, bool]:
-    """(the annotation without `None`, whether None was allowed)."""
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
+    """(the annotation without `None` and without `Annotated` metadata, whether None was allowed).
+
+    The metadata (validators, JSON Schema notes, e.g. of `DistinctChoices`) is the model's business: the form
+    only needs the type to choose its widget."""
+    allows_none = False
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         args = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
         if len(args) == 1:
-            return args[0], True
-    return annotation, False
+            annotation, allows_none = args[0], True
+    if typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
+    return annotation, allows_none
 
 
 def _choices(annotation: Any) -> tuple[tuple[str, str], ...] | None:

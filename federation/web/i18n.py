@@ -8,6 +8,8 @@ from pathlib import Path
 from aiohttp import web
 from babel.support import Translations
 
+from federation.explain import accepted_languages
+
 LANGUAGES = ("fr", "en")
 LANGUAGE_COOKIE = "regies_lang"
 LOCALE_DIR = Path(__file__).parent / "locale"
@@ -29,22 +31,6 @@ def load_translations(extra_locale_dirs: Iterable[Path] = ()) -> dict[str, Trans
     return catalogues
 
 
-def _accepted(header: str) -> list[str]:
-    """Languages of an Accept-Language header, best first."""
-    weighted = []
-    for position, part in enumerate(header.split(",")):
-        tag, _, params = part.strip().partition(";")
-        quality = 1.0
-        if params.strip().startswith("q="):
-            try:
-                quality = float(params.strip()[2:])
-            except ValueError:
-                quality = 0.0
-        if tag:
-            weighted.append((-quality, position, tag.strip().lower().split("-")[0]))
-    return [tag for quality, _, tag in sorted(weighted) if quality < 0]
-
-
 def negotiate(request: web.Request, default: str) -> tuple[str, bool]:
     """The page language and whether the visitor chose it explicitly now (`?lang=`), to remember it in a cookie.
 
@@ -57,7 +43,7 @@ def negotiate(request: web.Request, default: str) -> tuple[str, bool]:
     remembered = request.cookies.get(LANGUAGE_COOKIE)
     if remembered in LANGUAGES:
         return remembered, False
-    for language in _accepted(request.headers.get("Accept-Language", "")):
+    for language in accepted_languages(request.headers.get("Accept-Language", "")):
         if language in LANGUAGES:
             return language, False
     return default, False

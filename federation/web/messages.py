@@ -14,13 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from babel.messages.catalog import Catalog
-from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
+from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir, extract_from_file
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po, write_po
 
 from federation.web.i18n import DOMAIN, LANGUAGES, LOCALE_DIR
 
 WEB_DIR = Path(__file__).parent
+# Sentences the API serves too (field errors), kept outside the web package so that the API need not import it.
+SHARED_SOURCES = (WEB_DIR.parent / "explain.py",)
 _METHODS = [("**/templates/**.html", "jinja2"), ("**.py", "python")]
 _OPTIONS = {"**/templates/**.html": {"extensions": "jinja2.ext.i18n,jinja2.ext.do", "trimmed": "true"}}
 # `translate(request, "…")` and `translate_plural(request, "…", "…", n)` are the handlers' gettext.
@@ -34,6 +36,10 @@ def extract(directory: Path = WEB_DIR) -> Catalog:
         str(directory), method_map=_METHODS, options_map=_OPTIONS, keywords=_KEYWORDS
     ):
         template.add(message, None, [(filename, lineno)], auto_comments=comments, context=context)
+    if directory == WEB_DIR:
+        for path in SHARED_SOURCES:
+            for lineno, message, comments, context in extract_from_file("python", str(path), keywords=_KEYWORDS):
+                template.add(message, None, [(f"../{path.name}", lineno)], auto_comments=comments, context=context)
     return template
 
 

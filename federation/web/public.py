@@ -12,10 +12,11 @@ from babel.dates import format_date
 
 from federation import appkeys
 from federation.protocol import persistence
-from federation.schema.geo import department_for_commune
+from federation.schema.geo import DEPARTMENTS, department_for_commune
 from federation.schema.types import Category
 from federation.web import data, logo
 from federation.web.i18n_request import language
+from federation.web.maps import ChoroplethMap, locator
 from federation.web.rendering import category_label, render
 
 # The "next activities" list stays short: the fields of action below list every activity.
@@ -50,8 +51,17 @@ async def home(request: web.Request) -> web.StreamResponse:
         "resources": await data.own_records(request, "resource"),
         "peers": [peer for peer in peers if peer.role != "hub"],
         "hubs": [peer for peer in peers if peer.role == "hub"],
+        "place_map": place_map(profile, lang),
     }
     return await render(request, "public/home.html", context)
+
+
+def place_map(profile: dict[str, Any], lang: str) -> ChoroplethMap | None:
+    """The map of France with the régie's department highlighted, when its profile names a commune."""
+    department = profile.get("department")
+    if not department or department not in DEPARTMENTS:
+        return None
+    return locator(department, f"{DEPARTMENTS[department].name} ({department})", lang=lang)
 
 
 def upcoming(activities: list[dict[str, Any]], today: dt.date, lang: str) -> list[dict[str, Any]]:

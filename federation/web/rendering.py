@@ -12,6 +12,7 @@ from aiohttp import web
 from babel.support import Translations
 from markupsafe import Markup
 
+from federation.numbers import template_filters
 from federation.plugins import WebPages
 from federation.schema.types import CATEGORY_LABELS, Category
 from federation.web import labels
@@ -66,6 +67,7 @@ def setup_templates(app: web.Application, plugin_pages: Mapping[str, WebPages]) 
     )
     environment.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
     environment.filters["category_label"] = category_label
+    environment.filters.update(template_filters())  # French numbers and dates: `{{ total | figure("euros") }}`
     environment.globals["icons"] = load_icons()
     environment.globals["labels"] = {
         "activity_status": labels.ACTIVITY_STATUSES,

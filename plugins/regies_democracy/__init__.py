@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from federation.plugins import Indicator, ServiceType, ServiceTypeHooks
-from federation.schema.types import Category
+from federation.schema.types import Category, ShortText
 
 __version__ = "0.1.0"
 
@@ -27,7 +27,7 @@ class NeighbourhoodMeetingsDetails(BaseModel):
 class ConsultationsDetails(BaseModel):
     """Concertations et consultations des habitants sur un projet du quartier."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid")
 
     consultations: int | None = Field(
         None, ge=0, title="Concertations", description="Nombre de concertations ou consultations organisées."
@@ -38,10 +38,8 @@ class ConsultationsDetails(BaseModel):
         title="Habitants participants",
         description="Nombre total d'habitants ayant participé (cumulé sur les concertations).",
     )
-    topic: str | None = Field(
+    topic: ShortText | None = Field(
         None,
-        min_length=1,
-        max_length=200,
         title="Sujet",
         description="Sujet de la concertation (ex. « réaménagement du square »).",
     )

@@ -8,8 +8,10 @@ from a UNION ALL of the grouping levels.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import text
@@ -18,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from federation.indicators import period_bounds
 from federation.plugins import Registry
 from federation.schema.records import Period
+from federation.semantics import PRECISION_TOLERANCE, semantics_of
 
 # Approved members with their department and region: from their latest profile replica when the hub has one
 # (a régie may move), else from the enrolment request.
@@ -123,17 +126,141 @@ def _indicator_values(dialect: str) -> str:
     return ", json_each(r.body, '$.indicators') AS iv"
 
 
+def _finite(value: Any) -> Any:
+    """A total as JSON and spreadsheets can hold it: a float, or None where it exceeds the largest double (SQLite
+    sums doubles to infinity, which JSON cannot write; a numeric sum from PostgreSQL becomes infinite as a float)."""
+    if isinstance(value, Decimal):
+        value = float(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 def _indicator_map(registry: Registry) -> tuple[str, dict[str, Any]]:
-    """A VALUES table mapping each indicator to its service type and field of action (from the plugins)."""
+    """A VALUES table of each indicator's service type, field of action and aggregation rule (from the plugins),
+    with the bounds a value (and the weight, numerator or denominator it is aggregated with) must lie within."""
     rows: list[str] = []
     params: dict[str, Any] = {}
     for n, indicator in enumerate(sorted(registry.indicators.values(), key=lambda i: i.key)):
         service_type = registry.service_types.get(indicator.service_type or "")
-        params[f"ik{n}"] = indicator.key
-        params[f"is{n}"] = indicator.service_type
-        params[f"ic{n}"] = str(service_type.category) if service_type else None
-        rows.append(f"(:ik{n}, :is{n}, :ic{n})")
-    return f"indicator_map(indicator, service_type, category) AS (VALUES {', '.join(rows)})", params
+        rules = semantics_of(indicator)
+        aggregation = rules.aggregation
+
+        def maximum(key: str | None) -> float | None:
+            return semantics_of(registry.indicators[key]).maximum if key else None
+
+        params.update(
+            {
+                f"ik{n}": indicator.key,
+                f"is{n}": indicator.service_type,
+                f"ic{n}": str(service_type.category) if service_type else None,
+                f"ir{n}": str(aggregation.kind),
+                f"iw{n}": aggregation.weight,
+                f"in{n}": aggregation.numerator,
+                f"id{n}": aggregation.denominator,
+                f"isc{n}": float(aggregation.scale),
+                f"imin{n}": float(rules.minimum),
+                f"imax{n}": float(rules.maximum),
+                f"idec{n}": rules.decimals,
+                f"iwmax{n}": maximum(aggregation.weight),
+                f"inmax{n}": maximum(aggregation.numerator),
+                f"idmax{n}": maximum(aggregation.denominator),
+            }
+        )
+        real = "CAST(:{0}{1} AS double precision)"
+        rows.append(
+            f"(:ik{n}, :is{n}, :ic{n}, :ir{n}, :iw{n}, :in{n}, :id{n}, "
+            + ", ".join(real.format(name, n) for name in ("isc", "imin", "imax"))
+            + f", CAST(:idec{n} AS integer), "
+            + ", ".join(real.format(name, n) for name in ("iwmax", "inmax", "idmax"))
+            + ")"
+        )
+    columns = "indicator, service_type, category, rule, weight, numerator, denominator, scale, minimum, maximum, "
+    columns += "decimals, weight_max, numerator_max, denominator_max"
+    return f"indicator_map({columns}) AS (VALUES {', '.join(rows)})", params
+
+
+def _values_cte(dialect: str, scope: Scope, report_filter: str) -> str:
+    """`vals`: one row per report × indicator value in the scope, with what its rule aggregates.
+
+    `ok` is 1 for a value within its indicator's bounds and precision: a value a node should have refused
+    (250 %, 2.5 employees, 1e308 volunteers) is set aside, counted in `set_aside`, and never reaches a figure.
+    `w`, `n` and `d` are the report's weight, numerator and denominator values, when within their bounds.
+    """
+    if dialect == "postgresql":
+        real = "double precision"
+        source = (
+            "CROSS JOIN LATERAL (SELECT CAST(r.body AS jsonb) -> 'indicators' AS doc) AS b "
+            "CROSS JOIN LATERAL jsonb_each_text(b.doc) AS iv(key, value)"
+        )
+
+        def other(column: str) -> str:
+            return f"CAST(b.doc ->> im.{column} AS {real})"
+
+        rounded = f"CAST(ROUND(CAST(CAST(iv.value AS {real}) AS numeric), im.decimals) AS {real})"
+    else:
+        real = "REAL"
+        source = ", json_each(r.body, '$.indicators') AS iv"
+
+        def other(column: str) -> str:
+            return f"CAST(json_extract(r.body, '$.indicators.' || im.{column}) AS {real})"
+
+        rounded = f"ROUND(CAST(iv.value AS {real}), im.decimals)"
+    value = f"CAST(iv.value AS {real})"
+    # As federation.semantics.too_precise: 0.30000000000000004 is 0.3 with one decimal.
+    precise = f"ABS({value} - {rounded}) <= {PRECISION_TOLERANCE!r} * (1 + ABS({value}))"
+
+    def bounded(column: str, maximum: str) -> str:
+        return f"CASE WHEN {other(column)} BETWEEN 0 AND im.{maximum} THEN {other(column)} END"
+
+    area = {"region": "g.region", "department": "g.department"}
+    return (
+        "vals AS (SELECT r.origin AS origin, r.period AS period, iv.key AS indicator, im.service_type AS service_type, "
+        "im.category AS category, im.rule AS rule, im.scale AS scale, "
+        + ", ".join(f"{column} AS {name}" for name, column in area.items())
+        + f", {value} AS v, "
+        f"CASE WHEN {value} BETWEEN im.minimum AND im.maximum AND {precise} THEN 1 ELSE 0 END AS ok, "
+        f"{bounded('weight', 'weight_max')} AS w, {bounded('numerator', 'numerator_max')} AS n, "
+        f"{bounded('denominator', 'denominator_max')} AS d "
+        f"FROM records r JOIN geo g ON g.origin = r.origin {source} "
+        "LEFT JOIN indicator_map im ON im.indicator = iv.key "
+        f"WHERE r.kind = 'report' AND NOT r.deleted AND {report_filter} AND {scope.where()})"
+    )
+
+
+# Each indicator's figure by its rule (MAX(rule) is the group's one rule: groups are per indicator). A percentage is
+# never summed; an indicator the hub does not know (no rule) gets no figure.
+FIGURE_SQL = (
+    "CASE MAX(x.rule) "
+    "WHEN 'sum' THEN SUM(CASE WHEN x.ok = 1 THEN x.v END) "
+    "WHEN 'weighted_mean' THEN SUM(CASE WHEN x.ok = 1 AND x.w > 0 THEN x.v * x.w END) "
+    "/ NULLIF(SUM(CASE WHEN x.ok = 1 AND x.w > 0 THEN x.w END), 0) "
+    "WHEN 'ratio' THEN MAX(x.scale) * SUM(CASE WHEN x.n IS NOT NULL AND x.d IS NOT NULL THEN x.n END) "
+    "/ NULLIF(SUM(CASE WHEN x.n IS NOT NULL AND x.d IS NOT NULL THEN x.d END), 0) "
+    "WHEN 'count' THEN COUNT(DISTINCT CASE WHEN x.ok = 1 AND x.v <> 0 THEN x.origin END) "
+    "END AS total, "
+    "COUNT(DISTINCT CASE WHEN x.ok = 1 THEN x.origin END) AS reports, "
+    "SUM(1 - x.ok) AS set_aside"
+)
+
+
+def _with_rules(registry: Registry, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows with their indicator's unit, rule and decimals (how to read and show the figure), numbers as numbers."""
+    for row in rows:
+        indicator = registry.indicators.get(row["indicator"] or "")
+        rules = semantics_of(indicator) if indicator else None
+        row["unit"] = rules.unit if rules else None
+        row["aggregation"] = str(rules.aggregation.kind) if rules else None
+        row["decimals"] = rules.decimals if rules else None
+        row["total"] = None if row["total"] is None else float(row["total"])
+        row["reports"] = int(row["reports"] or 0)
+        row["set_aside"] = int(row["set_aside"] or 0)
+    return rows
+
+
+def _states(states: Sequence[str]) -> tuple[str, dict[str, str]]:
+    params = {f"state{n}": state for n, state in enumerate(states)}
+    return f"r.status IN ({', '.join(':' + name for name in params)})", params
 
 
 async def indicator_table(
@@ -143,27 +270,22 @@ async def indicator_table(
     scope: Scope,
     states: Sequence[str] = ("submitted", "validated"),
 ) -> list[dict[str, Any]]:
-    """Sums of report indicators for the period, by field of action × service type × indicator (× area)."""
+    """Each indicator's figure by its aggregation rule for the period, by field of action × service type ×
+    indicator (× area): sums, weighted means, ratios of sums, counts of régies."""
     dialect = engine.dialect.name
     mapping, params = _indicator_map(registry)
-    area = scope.group_key()
-    # The area comes last so that ROLLUP's first subtotal is each indicator's total over the whole scope.
-    keys = ["im.category", "im.service_type", "iv.key", *area]
+    area = [key.replace("g.", "x.") for key in scope.group_key()]
+    # The area comes last so that ROLLUP's first subtotal is each indicator's figure over the whole scope.
+    keys = ["x.category", "x.service_type", "x.indicator", *area]
     aliases = ["category", "service_type", "indicator", *(["area"] if area else [])]
-    number = "CAST(iv.value AS double precision)" if dialect == "postgresql" else "CAST(iv.value AS REAL)"
-    state_params = {f"state{n}": state for n, state in enumerate(states)}
-    body = (
-        f"FROM records r JOIN geo g ON g.origin = r.origin {_indicator_values(dialect)} "
-        "LEFT JOIN indicator_map im ON im.indicator = iv.key "
-        f"WHERE r.kind = 'report' AND NOT r.deleted AND r.period = :period AND {scope.where()} "
-        f"AND r.status IN ({', '.join(':' + name for name in state_params)})"
-    )
-    rollup = _rollup(dialect, keys, aliases, f"SUM({number}) AS total, COUNT(DISTINCT r.origin) AS reports", body)
-    sql = f"WITH {MEMBERS_CTE}, {mapping} SELECT * FROM ({rollup}) AS t" + _order(aliases)
+    state_filter, state_params = _states(states)
+    values = _values_cte(dialect, scope, f"r.period = :period AND {state_filter}")
+    rollup = _rollup(dialect, keys, aliases, FIGURE_SQL, "FROM vals x")
+    sql = f"WITH {MEMBERS_CTE}, {mapping}, {values} SELECT * FROM ({rollup}) AS t" + _order(aliases)
     rows = await _rows(engine, sql, {**params, **state_params, "period": period.key, **scope.params()})
-    # Subtotals across different indicators add up unrelated units: keep only per-indicator rows and totals
-    # per indicator (the ROLLUP levels where `indicator` is set).
-    return [row for row in rows if row["indicator"] is not None]
+    # Subtotals across different indicators would mix unrelated units: keep only per-indicator rows and each
+    # indicator's figures (the ROLLUP levels where `indicator` is set).
+    return _with_rules(registry, [row for row in rows if row["indicator"] is not None])
 
 
 async def completeness(
@@ -208,24 +330,27 @@ async def completeness(
 
 
 async def trends(
-    engine: AsyncEngine, indicator: str, scope: Scope, states: Sequence[str] = ("submitted", "validated")
+    engine: AsyncEngine,
+    registry: Registry,
+    indicator: str,
+    scope: Scope,
+    states: Sequence[str] = ("submitted", "validated"),
 ) -> list[dict[str, Any]]:
-    """One indicator's total per reporting period, oldest first."""
+    """One indicator's figure per reporting period by its aggregation rule, oldest first."""
     dialect = engine.dialect.name
-    number = "CAST(iv.value AS double precision)" if dialect == "postgresql" else "CAST(iv.value AS REAL)"
-    state_params = {f"state{n}": state for n, state in enumerate(states)}
+    mapping, params = _indicator_map(registry)
+    state_filter, state_params = _states(states)
+    values = _values_cte(dialect, scope, f"iv.key = :indicator AND {state_filter}")
     sql = (
-        f"WITH {MEMBERS_CTE} "
-        f"SELECT r.period AS period, SUM({number}) AS total, COUNT(DISTINCT r.origin) AS reports "
-        f"FROM records r JOIN geo g ON g.origin = r.origin {_indicator_values(dialect)} "
-        f"WHERE r.kind = 'report' AND NOT r.deleted AND iv.key = :indicator AND {scope.where()} "
-        f"AND r.status IN ({', '.join(':' + name for name in state_params)}) "
-        "GROUP BY r.period ORDER BY r.period"
+        f"WITH {MEMBERS_CTE}, {mapping}, {values} "
+        f"SELECT x.period AS period, MAX(x.indicator) AS indicator, {FIGURE_SQL} "
+        "FROM vals x GROUP BY x.period ORDER BY x.period"
     )
-    return await _rows(engine, sql, {"indicator": indicator, **state_params, **scope.params()})
+    rows = await _rows(engine, sql, {**params, "indicator": indicator, **state_params, **scope.params()})
+    return _with_rules(registry, rows)
 
 
 async def _rows(engine: AsyncEngine, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
     async with engine.connect() as connection:
         result = await connection.execute(text(sql), params)
-        return [dict(row) for row in result.mappings()]
+        return [{key: _finite(value) for key, value in row.items()} for row in result.mappings()]

@@ -13,13 +13,15 @@ from aiohttp import web
 from sqlalchemy import select
 
 from federation import appkeys
-from federation.api.requests import json_response, read_json_object, require_token
+from federation.api.requests import read_json_object, require_token
 from federation.problems import Problem
 from federation.protocol import persistence
+from federation.protocol.addresses import AddressRefused, OutboundPolicy
 from federation.protocol.context import FEDERATION
-from federation.protocol.discovery import base_url
+from federation.protocol.discovery import signed_target_uri
 from federation.protocol.receiver import authenticate
 from federation.protocol.signing import SignatureError, signature_keyid, split_keyid, verify_request
+from federation.responses import json_response
 from federation.schema.records import ReviewDecision
 from federation.storage.tables import records
 from federation.storage.tokens import Actor
@@ -29,7 +31,9 @@ from .coordination import (
     MAX_COMMENT,
     MAX_ENROLMENT_ID,
     decide_enrolment,
+    effective_state,
     enrolment_problem,
+    hub_reviews,
     parse_period,
     received_reports,
     regional_only,
@@ -101,6 +105,12 @@ async def request_enrolment(
         remote, profile = enrolment.parse_request(payload)
     except enrolment.EnrolmentError as exc:
         raise enrolment_problem(exc) from exc
+    policy = OutboundPolicy(request.config_dict[appkeys.SETTINGS].federation.allow_private_addresses)
+    try:  # the hub may pull from this address one day: it must be one the hub would contact
+        policy.check_url(remote.base_url)
+    except AddressRefused as exc:
+        errors = [{"pointer": "/discovery/base_url", "detail": str(exc)}]
+        raise Problem(422, str(exc), slug="invalid-enrolment", errors=errors) from exc
     key = next((key for key in remote.keys if key.kid == kid), None)
     if node_id != remote.node_id or key is None:
         raise Problem(
@@ -110,7 +120,7 @@ async def request_enrolment(
     try:
         verified = verify_request(
             request.method,
-            base_url(request) + request.path_qs,
+            signed_target_uri(request),
             request.headers,
             body,
             key.public_key(),
@@ -298,13 +308,20 @@ async def member_status(request: web.Request) -> web.StreamResponse:
     node_id = signed.peer.node_id
     found = [e.describe() for e in await enrolment.list_enrolments(engine) if e.node_id == node_id]
     async with engine.connect() as connection:
-        reports = [
-            {"id": row.id, "period": row.period, "version": row.version, "state": row.status}
-            for row in await connection.execute(
-                select(records.c.id, records.c.period, records.c.version, records.c.status).where(
-                    records.c.kind == "report", records.c.origin == node_id, records.c.deleted.is_(False)
-                )
+        rows = await connection.execute(
+            select(records.c.id, records.c.period, records.c.version, records.c.status).where(
+                records.c.kind == "report", records.c.origin == node_id, records.c.deleted.is_(False)
             )
+        )
+        reviews = await hub_reviews(connection, {node_id})
+        reports = [
+            {
+                "id": row.id,
+                "period": row.period,
+                "version": row.version,
+                "state": effective_state(row.status, row.version, reviews.get((node_id, row.id), [])),
+            }
+            for row in rows
         ]
     return json_response(json.dumps({"node_id": node_id, "enrolments": found, "reports": reports}))
 

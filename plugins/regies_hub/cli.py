@@ -21,6 +21,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     init.add_argument("--name", default="Comité national de liaison des régies de quartier")
     init.add_argument("--node-id", default="hub-national")
     init.add_argument("--coordinator", default="coordination-nationale", help="name of the first coordinator token")
+    init.add_argument("--base-url", help="the hub's public URL, e.g. https://hub.regies.example (as `regies init`)")
     listing = actions.add_parser("enrolments", help="list join requests with their keys' fingerprints")
     listing.add_argument("--state", choices=enrolment.STATES)
     approve = actions.add_parser(
@@ -61,7 +62,9 @@ def _init(args: argparse.Namespace, settings: Settings) -> int:
     config_path = settings.config_file or settings.data_dir / CONFIG_FILE_NAME
 
     async def setup() -> tuple[str, str, list[str]]:
-        result = await init_node(settings, name=args.name, kind="quartier", node_id=args.node_id)
+        result = await init_node(
+            settings, name=args.name, kind="quartier", node_id=args.node_id, base_url=args.base_url
+        )
         engine = create_engine(settings.database_url)
         try:
             token = await create_token(engine, args.coordinator, role="national")

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any, Protocol
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from federation.indicators import parse_period_key
-from federation.problems import Problem
-from federation.schema.records import Period, ReportReview, ReviewDecision
-from federation.storage.tables import records
+from federation.problems import Problem, invalid_query
+from federation.schema.records import Period, ReportReview, ReportState, ReviewDecision
+from federation.storage.tables import node_meta, records
 
 from . import aggregates, enrolment
 from .aggregates import Scope
@@ -53,7 +53,7 @@ def parse_period(query: Mapping[str, str]) -> Period:
     try:
         return parse_period_key(key)
     except ValueError as exc:
-        raise Problem(400, str(exc), slug="invalid-query", errors=[{"pointer": "/period", "detail": str(exc)}]) from exc
+        raise invalid_query("period", str(exc)) from exc
 
 
 def resolve_scope(query: Mapping[str, str], coordinator: Coordinator) -> Scope:
@@ -61,21 +61,21 @@ def resolve_scope(query: Mapping[str, str], coordinator: Coordinator) -> Scope:
     by default, and never another."""
     level = query.get("level", "regional" if coordinator.role == "regional" else "national")
     if level not in aggregates.LEVELS:
-        raise Problem(400, f"level must be one of {', '.join(aggregates.LEVELS)}", slug="invalid-query")
+        raise invalid_query("level", f"must be one of {', '.join(aggregates.LEVELS)}")
     from federation.schema.geo import DEPARTMENTS, REGIONS
 
     # A region or department that is given must exist, whatever the level: never silently ignored.
     if "region" in query and query["region"] not in REGIONS:
-        raise Problem(400, f"unknown region '{query['region']}' (an INSEE region code)", slug="invalid-query")
+        raise invalid_query("region", f"names an unknown region '{query['region']}' (an INSEE region code)")
     if "department" in query and query["department"].upper() not in DEPARTMENTS:
-        raise Problem(400, f"unknown department '{query['department']}'", slug="invalid-query")
+        raise invalid_query("department", f"names an unknown department '{query['department']}'")
     region = query.get("region") or regional_only(coordinator)
     department = query.get("department")
     if level == "regional" and not region:
-        raise Problem(400, "a regional table needs ?region=<INSEE region code>", slug="invalid-query")
+        raise invalid_query("region", "is needed by a regional table (an INSEE region code)")
     if level == "departmental":
         if not department:
-            raise Problem(400, "a departmental table needs ?department=<code>", slug="invalid-query")
+            raise invalid_query("department", "is needed by a departmental table (a department code)")
         known = DEPARTMENTS[department.upper()]  # checked above
         department, region = known.code, known.region_code
     if coordinator.role == "regional" and (level == "national" or region != coordinator.region):
@@ -84,6 +84,61 @@ def resolve_scope(query: Mapping[str, str], coordinator: Coordinator) -> Scope:
 
 
 # --- Reports and reviews ------------------------------------------------------------------------------
+#
+# A report's review state, as the hub shows and uses it, comes from the reviews the hub itself wrote, never from
+# what a member says: a member may send drafts and submissions, and sends its report back once it has recorded a
+# hub decision on it (one new version, in the decided state). A claimed decision the hub did not make is ignored:
+# the report counts as submitted. Reviews of other origins are never read (the receivers refuse them anyway:
+# federation.protocol.apply.KIND_AUTHORS).
+
+ReviewHistory = Mapping[tuple[str, str], list[dict[str, Any]]]
+"""(report origin, report id) → the hub's reviews of it (their documents), oldest first."""
+# Audit actions that record a hub decision: in a member's report they are the member's word, not the hub's.
+_DECISIONS = frozenset({ReportState.VALIDATED.value, ReportState.RETURNED.value})
+
+
+async def hub_reviews(connection: AsyncConnection, origins: Collection[str]) -> ReviewHistory:
+    """The hub's own decisions on the reports of these régies."""
+    if not origins:
+        return {}
+    own = select(node_meta.c.value).where(node_meta.c.key == "node_id").scalar_subquery()
+    rows = await connection.execute(
+        select(records.c.body)
+        .where(
+            records.c.kind == "review",
+            records.c.origin == own,
+            records.c.deleted.is_(False),
+            records.c.audience.in_(sorted(origins)),
+        )
+        .order_by(records.c.updated_at_us)
+    )
+    history: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for (body,) in rows:
+        review = json.loads(body)
+        history.setdefault((review["report_origin"], review["report_id"]), []).append(review)
+    return history
+
+
+def effective_state(claimed: str, version: int, reviews: Sequence[Mapping[str, Any]]) -> str:
+    """The state the hub gives a member's report: `claimed` by the member at `version`, `decisions` the hub's own
+    on this report (hub_reviews), oldest first.
+
+    A draft or submission is what the member says, unless the hub decided on exactly this version. A validation
+    holds only if the hub validated the version just before (the member records a decision as one new version,
+    and a validated report never changes again); a return holds if the hub's latest decision on an earlier
+    version is a return (the member may edit a returned report). Any other claimed decision counts as submitted.
+    """
+    decisions = [(int(review["report_version"]), str(review["decision"])) for review in reviews]
+    if claimed == ReportState.DRAFT:
+        return claimed
+    if claimed == ReportState.SUBMITTED:
+        return next((decision for reviewed, decision in decisions if reviewed == version), claimed)
+    if claimed == ReportState.VALIDATED and (version - 1, claimed) in decisions:
+        return claimed
+    earlier = [decision for reviewed, decision in decisions if reviewed < version]
+    if claimed == ReportState.RETURNED and earlier and earlier[-1] == claimed:
+        return claimed
+    return str(ReportState.SUBMITTED.value)
 
 
 async def member_places(engine: AsyncEngine) -> dict[str, dict[str, Any]]:
@@ -114,12 +169,14 @@ async def received_reports(engine: AsyncEngine, period: Period, coordinator: Coo
                 )
             )
         ).all()
+        reviews = await hub_reviews(connection, {row.origin for row in rows})
     items = []
-    for origin, record_id, version, state, body in rows:
+    for origin, record_id, version, claimed, body in rows:
         member = members.get(origin, {})
         if not coordinator.sees_region(member.get("region")):
             continue
         document = json.loads(body)
+        state = effective_state(claimed, version, reviews.get((origin, record_id), []))
         items.append(
             {
                 "origin": origin,
@@ -166,10 +223,22 @@ async def received_report(
                 )
             )
         ).first()
+        reviews = await hub_reviews(connection, {origin})
     if row is None:
         raise Problem(404, f"no report {report_id} from {origin}", slug="not-found")
     document = json.loads(row.body)
-    return member, {**document, "state": row.status, "version": row.version, "submitted_at": _submitted_at(document)}
+    own = reviews.get((origin, report_id), [])
+    state = effective_state(row.status, row.version, own)
+    # The decisions in the member's audit trail are its word: the hub lists its own reviews instead.
+    audit = [entry for entry in document.get("audit", []) if entry.get("action") not in _DECISIONS]
+    audit.extend(
+        {"at": review["updated_at"], "actor": f"hub:{review['reviewer']}", "action": review["decision"]}
+        | ({"comment": review["comment"]} if review.get("comment") else {})
+        for review in own
+    )
+    audit.sort(key=lambda entry: str(entry.get("at")))
+    report = {**document, "state": state, "version": row.version, "submitted_at": _submitted_at(document)}
+    return member, {**report, "audit": audit}
 
 
 async def review_report(
@@ -196,10 +265,12 @@ async def review_report(
                 )
             )
         ).first()
+        reviews = await hub_reviews(connection, {origin})
     if report is None:
         raise Problem(404, f"no report {report_id} from {origin}", slug="not-found")
-    if report.status != "submitted":
-        raise Problem(409, f"only submitted reports can be reviewed; this one is {report.status}", slug="conflict")
+    state = effective_state(report.status, report.version, reviews.get((origin, report_id), []))
+    if state != "submitted":
+        raise Problem(409, f"only submitted reports can be reviewed; this one is {state}", slug="conflict")
     comment = await read_comment() or ""
     if decision == ReviewDecision.RETURNED and not comment:
         raise Problem(

@@ -13,11 +13,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from federation import appkeys
-from federation.api.requests import json_response
 from federation.indicators import period_bounds
-from federation.problems import Problem
+from federation.problems import invalid_query
+from federation.responses import json_response
 from federation.schema.records import Period
 from federation.storage.tables import records
+from federation.web.rendering import category_label
 
 from . import aggregates, enrolment
 from .aggregates import Scope
@@ -26,22 +27,43 @@ from .settings import HubSettings
 from .tables import FORMATS, Column, write_geojson, write_table
 
 AREA = Column("area", "Territoire", "Area")
-CATEGORY = Column("category", "Champ d'action", "Field of action")
-SERVICE_TYPE = Column("service_type", "Type de service", "Service type")
 NODE_ID = Column("node_id", "Identifiant", "Node id")
 REGIE = Column("name", "Régie", "Régie")
 DEPARTMENT = Column("department", "Département", "Department")
 REGION = Column("region", "Région", "Region")
-TOTAL = Column("total", "Total", "Total", "number")
+# A figure by its indicator's rule (a sum, a weighted mean, a ratio of sums, a count of régies), in its unit.
+TOTAL = Column("total", "Valeur", "Figure", "figure")
 REPORTS = Column("reports", "Rapports", "Reports", "integer")
+# Key-valued columns are shown by their labels, the keys following in columns of their own.
+CATEGORY_LABEL = Column("category_label", "Champ d'action", "Field of action")
+SERVICE_TYPE_LABEL = Column("service_type_label", "Type de service", "Service type")
+CATEGORY_KEY = Column("category", "Clé du champ d'action", "Field of action key")
+SERVICE_TYPE_KEY = Column("service_type", "Clé du type de service", "Service type key")
+FIGURE_COLUMNS = (
+    TOTAL,
+    Column("unit", "Unité", "Unit"),
+    Column("aggregation_label", "Calcul", "Computed as"),
+    REPORTS,
+    Column("set_aside", "Valeurs écartées", "Values set aside", "integer"),
+)
 
 ACTIVITY_COLUMNS = (
-    CATEGORY,
-    SERVICE_TYPE,
+    CATEGORY_LABEL,
+    SERVICE_TYPE_LABEL,
     Column("activities", "Activités", "Activities", "integer"),
     Column("regies", "Régies", "Régies", "integer"),
+    CATEGORY_KEY,
+    SERVICE_TYPE_KEY,
 )
-INDICATOR_COLUMNS = (CATEGORY, SERVICE_TYPE, Column("indicator", "Indicateur", "Indicator"), TOTAL, REPORTS)
+INDICATOR_COLUMNS = (
+    CATEGORY_LABEL,
+    SERVICE_TYPE_LABEL,
+    Column("indicator_label", "Indicateur", "Indicator"),
+    *FIGURE_COLUMNS,
+    CATEGORY_KEY,
+    SERVICE_TYPE_KEY,
+    Column("indicator", "Clé de l'indicateur", "Indicator key"),
+)
 COMPLETENESS_COLUMNS = (
     AREA,
     Column("expected", "Attendus", "Expected", "integer"),
@@ -49,7 +71,7 @@ COMPLETENESS_COLUMNS = (
     Column("on_time", "Dans les délais", "On time", "integer"),
 )
 MISSING_COLUMNS = (NODE_ID, REGIE, DEPARTMENT, REGION)
-TREND_COLUMNS = (Column("period", "Période", "Period"), TOTAL, REPORTS)
+TREND_COLUMNS = (Column("period", "Période", "Period"), *FIGURE_COLUMNS)
 DIRECTORY_COLUMNS = (
     NODE_ID,
     REGIE,
@@ -83,13 +105,40 @@ def _with_area(scope: Scope, columns: tuple[Column, ...]) -> tuple[Column, ...]:
     return (AREA, *columns) if scope.group_key() else columns
 
 
+_AGGREGATION_LABELS = {
+    "sum": ("somme", "sum"),
+    "weighted_mean": ("moyenne pondérée", "weighted mean"),
+    "ratio": ("rapport des sommes", "ratio of the sums"),
+    "count": ("nombre de régies", "number of régies"),
+    "none": ("non agrégé", "not aggregated"),
+}
+
+
+def with_labels(request: web.Request, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`rows` with the labels of their keys (field of action, service type, indicator, rule) in `?lang=`."""
+    registry = request.config_dict[appkeys.PLUGINS].registry
+    english = request.query.get("lang") == "en"
+    for row in rows:
+        if row.get("category"):
+            row["category_label"] = category_label(row["category"], "en" if english else "fr")
+        service_type = registry.service_types.get(row.get("service_type") or "")
+        if service_type is not None:
+            row["service_type_label"] = service_type.label_en if english else service_type.label_fr
+        indicator = registry.indicators.get(row.get("indicator") or "")
+        if indicator is not None:
+            row["indicator_label"] = indicator.label_en if english else indicator.label_fr
+        if row.get("aggregation") in _AGGREGATION_LABELS:
+            row["aggregation_label"] = _AGGREGATION_LABELS[row["aggregation"]][1 if english else 0]
+    return rows
+
+
 def deadline_for(period: Period, settings: HubSettings) -> dt.date:
     return period_bounds(period)[1] + dt.timedelta(days=settings.report_deadline_days)
 
 
 async def activity_table(request: web.Request, coordinator: Coordinator, _settings: HubSettings) -> Table:
     period, scope = parse_period(request.query), resolve_scope(request.query, coordinator)
-    rows = await aggregates.activity_table(_engine(request), period, scope)
+    rows = with_labels(request, await aggregates.activity_table(_engine(request), period, scope))
     columns = _with_area(scope, ACTIVITY_COLUMNS)
     return Table(f"activites-{period.key}-{scope.level}", columns, rows, {"scope": scope.__dict__})
 
@@ -97,7 +146,7 @@ async def activity_table(request: web.Request, coordinator: Coordinator, _settin
 async def indicator_table(request: web.Request, coordinator: Coordinator, _settings: HubSettings) -> Table:
     period, scope = parse_period(request.query), resolve_scope(request.query, coordinator)
     registry = request.config_dict[appkeys.PLUGINS].registry
-    rows = await aggregates.indicator_table(_engine(request), registry, period, scope)
+    rows = with_labels(request, await aggregates.indicator_table(_engine(request), registry, period, scope))
     columns = _with_area(scope, INDICATOR_COLUMNS)
     return Table(f"indicateurs-{period.key}-{scope.level}", columns, rows, {"scope": scope.__dict__})
 
@@ -119,9 +168,10 @@ async def missing_table(request: web.Request, coordinator: Coordinator, settings
 async def trend_table(request: web.Request, coordinator: Coordinator, _settings: HubSettings) -> Table:
     scope = resolve_scope(request.query, coordinator)
     indicator = request.query.get("indicator", "")
-    if indicator not in request.config_dict[appkeys.PLUGINS].registry.indicators:
-        raise Problem(400, f"unknown indicator '{indicator}' (see /api/v1/indicators)", slug="invalid-query")
-    rows = await aggregates.trends(_engine(request), indicator, scope)
+    registry = request.config_dict[appkeys.PLUGINS].registry
+    if indicator not in registry.indicators:
+        raise invalid_query("indicator", f"names an unknown indicator '{indicator}' (see /api/v1/indicators)")
+    rows = with_labels(request, await aggregates.trends(_engine(request), registry, indicator, scope))
     return Table(f"tendance-{indicator}", TREND_COLUMNS, rows, {"indicator": indicator})
 
 
@@ -141,13 +191,17 @@ TABLES: dict[str, TableBuilder] = {
 
 
 async def stream_table(request: web.Request, table: Table) -> web.StreamResponse:
-    """The table in `?format=` (json by default) with `?lang=` column titles (fr by default), as a download."""
+    """The table in `?format=` (json by default) with `?lang=` column titles (fr by default), as a download;
+    CSV, XLSX and ODS files have the column keys in a second header row unless `?keys=0`."""
     fmt = request.query.get("format", "json")
     if fmt not in FORMATS:
-        raise Problem(400, f"format must be one of {', '.join(sorted(FORMATS))}", slug="invalid-query")
+        raise invalid_query("format", f"must be one of {', '.join(sorted(FORMATS))}")
     language = request.query.get("lang", "fr")
     if language not in ("fr", "en"):
-        raise Problem(400, "lang must be fr or en", slug="invalid-query")
+        raise invalid_query("lang", "must be fr or en")
+    keys = request.query.get("keys", "1")
+    if keys not in ("0", "1"):
+        raise invalid_query("keys", "must be 0 or 1")
     if fmt == "json" and table.extra is not None:
         body = {"title": table.title, "rows": table.rows, **table.extra}
         return json_response(json.dumps(body, ensure_ascii=False, default=str))
@@ -159,7 +213,9 @@ async def stream_table(request: web.Request, table: Table) -> web.StreamResponse
         }
     )
     await response.prepare(request)
-    await write_table(fmt, table.columns, table.rows, response.write, title=table.title, language=language)
+    await write_table(
+        fmt, table.columns, table.rows, response.write, title=table.title, language=language, key_row=keys == "1"
+    )
     await response.write_eof()
     return response
 

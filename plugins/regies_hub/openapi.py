@@ -47,8 +47,18 @@ LEVEL = _query(
 )
 REGION = _query("region", {"type": "string", "enum": sorted(REGIONS)}, "INSEE region code.")
 DEPARTMENT = _query("department", {"type": "string", "enum": sorted(DEPARTMENTS)}, "Department code.")
-FORMAT = _query("format", {"type": "string", "enum": sorted(FORMATS)}, "json (default), csv, xlsx or ods.")
-LANG = _query("lang", {"type": "string", "enum": ["fr", "en"]}, "Language of the column headings.")
+FORMAT = _query(
+    "format",
+    {"type": "string", "enum": sorted(FORMATS)},
+    "json (default), csv, csv-fr (`;` separator, decimal comma: French spreadsheet software opens it in columns), "
+    "xlsx or ods (numbers stay numbers, with number formats).",
+)
+LANG = _query("lang", {"type": "string", "enum": ["fr", "en"]}, "Language of the column headings and value labels.")
+KEYS = _query(
+    "keys",
+    {"type": "string", "enum": ["0", "1"]},
+    "1 (default): CSV, XLSX and ODS repeat the column keys in a second header row.",
+)
 TABLE_ANSWER = {
     "description": "The table, in the requested format.",
     "content": {media_type: {} for media_type, _extension in FORMATS.values()},
@@ -92,7 +102,12 @@ JOIN_REQUEST = {
             "properties": {
                 "node_id": {"type": "string", "pattern": NODE_ID_PATTERN},
                 "name": {"type": "string"},
-                "base_url": {"type": "string", "pattern": "^https?://"},
+                "base_url": {
+                    "type": "string",
+                    "pattern": "^https?://",
+                    "description": "An https URL of a public address; a loopback, private or link-local one (or "
+                    "plain http) is refused with 422 unless the hub allows private addresses (docs/protocol.md §4).",
+                },
                 "keys": {
                     "type": "array",
                     "minItems": 1,
@@ -122,7 +137,7 @@ def _table(operation_id: str, summary: str, parameters: list[dict[str, Any]]) ->
             "summary": summary,
             "tags": TAGS,
             "security": BEARER,
-            "parameters": [*parameters, FORMAT, LANG],
+            "parameters": [*parameters, FORMAT, LANG, KEYS],
             "responses": {"200": TABLE_ANSWER, **COORDINATOR_ERRORS},
         }
     }
@@ -289,7 +304,7 @@ def hub_paths() -> dict[str, Any]:
             }
         },
         "/tables/activities": _table("activityTable", "Activities by field of action and service type", scope),
-        "/tables/indicators": _table("indicatorTable", "Indicator totals of received reports", scope),
+        "/tables/indicators": _table("indicatorTable", "Indicator figures of received reports, by rule", scope),
         "/tables/completeness": _table("completenessTable", "Expected, received and on-time reports", scope),
         "/tables/missing": _table("missingTable", "Members whose report is missing", scope),
         "/tables/trends": _table(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
+import functools
 import io
 import json
 import math
@@ -17,6 +19,8 @@ from enum import Enum
 from typing import IO, Any, Literal, TypeVar
 
 from odf import teletype
+from odf.number import DateStyle, Day, Month, Number, NumberStyle, Year
+from odf.number import Text as NumberText
 from odf.opendocument import OpenDocumentSpreadsheet
 from odf.style import Style, TextProperties
 from odf.table import Table, TableCell, TableRow
@@ -26,6 +30,7 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 
 from federation.csv_safety import CsvValue, SafeCsvWriter
+from federation.numbers import plain
 
 __all__ = ["FORMATS", "Column", "Sink", "write_geojson", "write_table"]
 
@@ -34,6 +39,8 @@ Sink = Callable[[bytes], Awaitable[None]]
 
 FORMATS: dict[str, tuple[str, str]] = {
     "csv": ("text/csv; charset=utf-8", "csv"),
+    # French spreadsheet software opens this one in columns: ";" separator, decimal comma, UTF-8 with a BOM.
+    "csv-fr": ("text/csv; charset=utf-8", "csv"),
     "json": ("application/json", "json"),
     "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx"),
     "ods": ("application/vnd.oasis.opendocument.spreadsheet", "ods"),
@@ -55,10 +62,13 @@ _T = TypeVar("_T")
 
 @dataclass(frozen=True)
 class Column:
+    """A table column. A "figure" is a number whose unit and decimals are the row's `unit` and `decimals`
+    (a table of indicators mixes euros, percentages and counts)."""
+
     key: str
     label_fr: str
     label_en: str
-    kind: Literal["text", "integer", "number", "date"] = "text"
+    kind: Literal["text", "integer", "number", "date", "figure"] = "text"
 
     def label(self, language: str) -> str:
         return self.label_en if language == "en" else self.label_fr
@@ -77,7 +87,7 @@ def _coerce(kind: str, value: Any) -> _Cell:
         return None
     if isinstance(value, Enum):
         value = value.value
-    if kind in ("integer", "number"):
+    if kind in ("integer", "number", "figure"):
         if isinstance(value, bool):
             return int(value)
         if isinstance(value, int):
@@ -128,6 +138,25 @@ def _csv_value(value: _Cell) -> CsvValue:
     if isinstance(value, date):
         return value.isoformat()
     return value
+
+
+def number_format(column: Column, row: Mapping[str, Any], value: _Cell) -> str | None:
+    """The spreadsheet number format of a cell: grouped thousands, its decimals, its unit ("3 430 000 €",
+    "47,5 %"; the spreadsheet shows separators in the reader's locale)."""
+    if isinstance(value, datetime):
+        return "dd/mm/yyyy hh:mm"
+    if isinstance(value, date):
+        return "dd/mm/yyyy"
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    decimals = 0 if float(value).is_integer() else 2
+    suffix = ""
+    if column.kind == "figure":
+        decimals = 0 if float(value).is_integer() else int(row.get("decimals") or 2)
+        suffix = {"euros": ' "€"', "percent": ' "%"', "hours": ' "h"'}.get(str(row.get("unit")), "")
+    elif column.kind == "integer":
+        decimals = 0
+    return "#,##0" + ("." + "0" * decimals if decimals else "") + suffix
 
 
 def _jsonable(value: Any) -> Any:
@@ -193,6 +222,24 @@ async def _batches(
         yield batch
 
 
+async def _formatted_batches(
+    columns: Sequence[Column], rows: AsyncIterable[Mapping[str, Any]] | Iterable[Mapping[str, Any]]
+) -> AsyncGenerator[list[list[tuple[_Cell, str | None]]], None]:
+    """Like `_batches`, each cell with its number format (spreadsheets keep numbers as numbers)."""
+    batch: list[list[tuple[_Cell, str | None]]] = []
+    async with contextlib.aclosing(_iterate(rows)) as iterator:
+        async for row in iterator:
+            cells = _cells(columns, row)
+            batch.append(
+                [(value, number_format(column, row, value)) for column, value in zip(columns, cells, strict=True)]
+            )
+            if len(batch) >= _BATCH_ROWS:
+                yield batch
+                batch = []
+    if batch:
+        yield batch
+
+
 class _TextBuffer:
     """Accumulates text and hands it to the sink as UTF-8 in chunks of about CHUNK_SIZE."""
 
@@ -226,9 +273,12 @@ async def _stream_file(spool: IO[bytes], sink: Sink) -> None:
 _RowSource = AsyncIterable[Mapping[str, Any]] | Iterable[Mapping[str, Any]]
 
 
-async def _write_csv(columns: Sequence[Column], rows: _RowSource, sink: Sink, title: str, language: str) -> int:
+async def _write_csv(
+    columns: Sequence[Column], rows: _RowSource, sink: Sink, title: str, language: str, french: bool = False
+) -> int:
     line = io.StringIO()
-    writer = SafeCsvWriter(line)  # RFC 4180: "," separator, CRLF; text quoted and neutralised
+    # RFC 4180: "," separator, CRLF, text quoted and neutralised; the French variant: ";" and a decimal comma.
+    writer = SafeCsvWriter(line, delimiter=";" if french else ",", decimal_mark="," if french else ".")
     out = _TextBuffer(sink)
 
     def render(values: Iterable[CsvValue]) -> str:
@@ -238,6 +288,8 @@ async def _write_csv(columns: Sequence[Column], rows: _RowSource, sink: Sink, ti
         return line.getvalue()
 
     await out.write("\ufeff" + render(column.label(language) for column in columns))  # BOM: Excel then reads UTF-8
+    if _KEY_ROW.get():
+        await out.write(render(column.key for column in columns))
     count = 0
     async with contextlib.aclosing(_iterate(rows)) as iterator:
         async for row in iterator:
@@ -277,9 +329,18 @@ def _xlsx_value(ws: Any, value: _Cell) -> Any:
     return value
 
 
-def _xlsx_append(ws: Any, batch: list[list[_Cell]]) -> None:
+def _xlsx_cell(ws: Any, value: _Cell, number_format: str | None) -> Any:
+    cell = _xlsx_value(ws, value)
+    if number_format is None or not isinstance(value, int | float | date) or isinstance(value, bool):
+        return cell
+    formatted = WriteOnlyCell(ws, value=cell)
+    formatted.number_format = number_format
+    return formatted
+
+
+def _xlsx_append(ws: Any, batch: list[list[tuple[_Cell, str | None]]]) -> None:
     for values in batch:
-        ws.append([_xlsx_value(ws, value) for value in values])
+        ws.append([_xlsx_cell(ws, value, number_format) for value, number_format in values])
 
 
 async def _write_xlsx(columns: Sequence[Column], rows: _RowSource, sink: Sink, title: str, language: str) -> int:
@@ -293,10 +354,12 @@ async def _write_xlsx(columns: Sequence[Column], rows: _RowSource, sink: Sink, t
         cell.data_type = "s"
         header.append(cell)
     ws.append(header)  # the write-only sheet streams each appended row to its own temporary file
+    if _KEY_ROW.get():
+        ws.append([_xlsx_value(ws, column.key) for column in columns])
 
     count = 0
     try:
-        async with contextlib.aclosing(_batches(columns, rows)) as batches:
+        async with contextlib.aclosing(_formatted_batches(columns, rows)) as batches:
             async for batch in batches:
                 await _in_thread(_xlsx_append, ws, batch)
                 count += len(batch)
@@ -338,16 +401,49 @@ def _discard_xlsx(ws: Any) -> None:
         ws._writer.cleanup()
 
 
-def _ods_cell(value: _Cell) -> Any:
+class _OdsStyles:
+    """The cell styles of an ODS document, one per number format, made when first needed."""
+
+    def __init__(self, document: Any) -> None:
+        self._document = document
+        self._styles: dict[str, Any] = {}
+
+    def __call__(self, number_format: str | None) -> Any:
+        if number_format is None:
+            return None
+        if number_format not in self._styles:
+            name = f"f{len(self._styles)}"
+            if number_format.startswith("dd/mm/yyyy"):
+                data_style = DateStyle(name=f"{name}d")
+                for part in (Day(style="long"), NumberText(text="/"), Month(style="long"), NumberText(text="/")):
+                    data_style.addElement(part)
+                data_style.addElement(Year(style="long"))
+            else:
+                data_style = NumberStyle(name=f"{name}d")
+                digits, _, suffix = number_format.partition(" ")
+                decimals = len(digits.partition(".")[2])
+                data_style.addElement(Number(decimalplaces=decimals, minintegerdigits=1, grouping="true"))
+                if suffix:
+                    data_style.addElement(NumberText(text="\u00a0" + suffix.strip('"')))
+            self._document.automaticstyles.addElement(data_style)
+            style = Style(name=name, family="table-cell", datastylename=f"{name}d")
+            self._document.automaticstyles.addElement(style)
+            self._styles[number_format] = style
+        return self._styles[number_format]
+
+
+def _ods_cell(value: _Cell, style: Any = None) -> Any:
     if value is None:
         return TableCell()
+    styled = {"stylename": style} if style is not None else {}
     if isinstance(value, bool | int | float):
-        cell = TableCell(valuetype="float", value=str(value))
-        cell.addElement(P(text=str(value)))
+        text = plain(value)
+        cell = TableCell(valuetype="float", value=text, **styled)
+        cell.addElement(P(text=text))
         return cell
     if isinstance(value, date):
         text = _naive(value).isoformat()
-        cell = TableCell(valuetype="date", datevalue=text)
+        cell = TableCell(valuetype="date", datevalue=text, **styled)
         cell.addElement(P(text=text))
         return cell
     cell = TableCell(valuetype="string")
@@ -357,11 +453,11 @@ def _ods_cell(value: _Cell) -> Any:
     return cell
 
 
-def _ods_append(table: Any, batch: list[list[_Cell]]) -> None:
+def _ods_append(table: Any, batch: list[list[tuple[_Cell, str | None]]], styles: _OdsStyles) -> None:
     for values in batch:
         row = TableRow()
-        for value in values:
-            row.addElement(_ods_cell(value))
+        for value, number_format in values:
+            row.addElement(_ods_cell(value, styles(number_format)))
         table.addElement(row)
 
 
@@ -378,11 +474,14 @@ async def _write_ods(columns: Sequence[Column], rows: _RowSource, sink: Sink, ti
         cell.addElement(P(text=_XML_ILLEGAL.sub("", column.label(language))))
         header.addElement(cell)
     table.addElement(header)
+    styles = _OdsStyles(document)
+    if _KEY_ROW.get():
+        _ods_append(table, [[(column.key, None) for column in columns]], styles)
 
     count = 0
-    async with contextlib.aclosing(_batches(columns, rows)) as batches:
+    async with contextlib.aclosing(_formatted_batches(columns, rows)) as batches:
         async for batch in batches:
-            await _in_thread(_ods_append, table, batch)
+            await _in_thread(_ods_append, table, batch, styles)
             count += len(batch)
     document.spreadsheet.addElement(table)
 
@@ -393,7 +492,16 @@ async def _write_ods(columns: Sequence[Column], rows: _RowSource, sink: Sink, ti
 
 
 _Writer = Callable[[Sequence[Column], _RowSource, Sink, str, str], Awaitable[int]]
-_WRITERS: dict[str, _Writer] = {"csv": _write_csv, "json": _write_json, "xlsx": _write_xlsx, "ods": _write_ods}
+_WRITERS: dict[str, _Writer] = {
+    "csv": _write_csv,
+    "csv-fr": functools.partial(_write_csv, french=True),
+    "json": _write_json,
+    "xlsx": _write_xlsx,
+    "ods": _write_ods,
+}
+# Whether the table's files carry the column keys in a second header row (write_table's `key_row`); a context
+# variable rather than one more argument of every writer.
+_KEY_ROW: contextvars.ContextVar[bool] = contextvars.ContextVar("key_row", default=False)
 
 
 async def write_table(
@@ -404,15 +512,21 @@ async def write_table(
     *,
     title: str = "export",
     language: str = "fr",
+    key_row: bool = False,
 ) -> int:
     """Write `rows` as a table in `fmt` (a key of FORMATS) to `sink`, with a header row of the column labels in
-    `language` ("fr" or "en"); return the number of data rows. Missing keys and None give empty cells."""
+    `language` ("fr" or "en"), and with `key_row` a second header row of the column keys (CSV, XLSX, ODS; JSON
+    always has both); return the number of data rows. Missing keys and None give empty cells."""
     writer = _WRITERS.get(fmt)
     if writer is None:
         raise ValueError(f"unknown format {fmt!r} (available: {', '.join(sorted(_WRITERS))})")
     if language not in ("fr", "en"):
         raise ValueError(f"unknown language {language!r} (available: en, fr)")
-    return await writer(columns, rows, sink, title, language)
+    token = _KEY_ROW.set(key_row)
+    try:
+        return await writer(columns, rows, sink, title, language)
+    finally:
+        _KEY_ROW.reset(token)
 
 
 def _position(value: Any) -> float | None:

@@ -4,22 +4,21 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import json
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from federation import appkeys
-from federation.plugins import Registry
+from federation.numbers import format_figure
+from federation.plugins import AggregationKind, Registry
 from federation.problems import Problem
 from federation.schema.geo import DEPARTMENTS, REGIONS
 from federation.schema.records import ReviewDecision
-from federation.storage.tables import records
+from federation.semantics import semantics_of, value_errors
 from federation.web import HUB_ROLES, WebUser, language, render, require_user, translate
 from federation.web.labels import N_
 from federation.web.rendering import category_label
@@ -39,10 +38,12 @@ from .coordination import (
     revoke_membership,
 )
 from .exports import TABLES, deadline_for, directory_features, stream_geojson, stream_table
+from .maps import REGIES, dashboard_map
 from .settings import HubSettings
 
 Page = Callable[[web.Request], Awaitable[web.StreamResponse]]
-EXPORT_FORMATS = ("csv", "xlsx", "ods", "json")
+# Link text per export format; "csv-fr" opens in columns in French spreadsheet software (";", decimal comma).
+EXPORT_FORMATS = {"csv-fr": "CSV FR (;)", "csv": "CSV", "xlsx": "XLSX", "ods": "ODS", "json": "JSON"}
 # The query parameters a page passes on to its exports and period links: the period and the scope.
 SCOPE_PARAMETERS = ("period", "level", "region", "department")
 
@@ -87,6 +88,39 @@ def _indicator_label(registry: Registry, key: str, lang: str) -> str:
     if indicator is None:
         return key
     return indicator.label_en if lang == "en" else indicator.label_fr
+
+
+_RULE_LABELS = {
+    AggregationKind.SUM: N_("sum"),
+    AggregationKind.WEIGHTED_MEAN: N_("mean weighted by: %(other)s"),
+    AggregationKind.RATIO: N_("ratio of the sums: %(other)s"),
+    AggregationKind.COUNT: N_("number of régies"),
+    AggregationKind.NONE: N_("not aggregated"),
+}
+
+
+def rule_label(request: web.Request, registry: Registry, key: str) -> str:
+    """How an indicator's figure is computed, in words: "moyenne pondérée par : Membres du conseil…"."""
+    indicator = registry.indicators.get(key)
+    if indicator is None:
+        return translate(request, _RULE_LABELS[AggregationKind.NONE])
+    aggregation = semantics_of(indicator).aggregation
+    lang = language(request)
+    others = " / ".join(_indicator_label(registry, other, lang) for other in aggregation.references())
+    return translate(request, _RULE_LABELS[aggregation.kind]) % {"other": others}
+
+
+SET_ASIDE = N_("implausible value, set aside from the tables")
+
+
+def shown_value(registry: Registry, key: str, value: Any, lang: str) -> str:
+    """A report's value as French readers write it, in its indicator's unit ("3 430 000 €", "47,5 %")."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return str(value)
+    indicator = registry.indicators.get(key)
+    if indicator is None:
+        return format_figure(value, None, 6, lang)
+    return format_figure(value, indicator.unit, max(semantics_of(indicator).decimals, 6), lang)
 
 
 def figure(value: Any) -> int | float:
@@ -147,17 +181,28 @@ async def dashboard(request: web.Request, settings: HubSettings) -> web.StreamRe
     indicator_by_area: list[tuple[str, int | float]] = []
     trend: list[tuple[str, int | float]] = []
     if indicator is not None:
+        # A figure that is not aggregable (no rule, or no report with a weight) has no bar.
         indicator_by_area = [
             (area_name(scope, row["area"]), figure(row["total"]))
             for row in indicators
-            if row["indicator"] == indicator and row.get("area") is not None
+            if row["indicator"] == indicator and row.get("area") is not None and row["total"] is not None
         ]
-        trend = [(row["period"], figure(row["total"])) for row in await aggregates.trends(engine, indicator, scope)]
+        trend = [
+            (row["period"], figure(row["total"]))
+            for row in await aggregates.trends(engine, registry, indicator, scope)
+            if row["total"] is not None
+        ]
     totals = [
-        {"key": row["indicator"], "label": _indicator_label(registry, row["indicator"], lang), **row}
+        {
+            "key": row["indicator"],
+            "label": _indicator_label(registry, row["indicator"], lang),
+            "rule": rule_label(request, registry, row["indicator"]),
+            **row,
+        }
         for row in indicators
         if row.get("area") is None
     ]
+    shown_rules = semantics_of(registry.indicators[indicator]) if indicator else None
     query = _query(request, period.key or period_key)
     context = {
         "period": period.key,
@@ -175,12 +220,17 @@ async def dashboard(request: web.Request, settings: HubSettings) -> web.StreamRe
         "indicator_label": _indicator_label(registry, indicator, lang) if indicator else "",
         "indicator_choices": [(key, _indicator_label(registry, key, lang)) for key in reported],
         "indicator_by_area": indicator_by_area,
+        "indicator_unit": shown_rules.unit if shown_rules else "",
+        "indicator_decimals": shown_rules.decimals if shown_rules else 2,
         "trend": trend,
         "indicator_totals": totals,
         "exports": _export_links(query, indicator),
         # The period form keeps the scope a national coordinator chose (a region, a department).
         "extra_fields": [(key, value) for key, value in query.items() if key != "period"],
     }
+    figures = [(REGIES, translate(request, "Member régies"))]
+    figures += [(key, _indicator_label(registry, key, lang)) for key in reported]
+    context |= await dashboard_map(engine, registry, period, scope, dict(request.query), lang, figures)
     return await render(request, "hub/dashboard.html", context)
 
 
@@ -199,7 +249,8 @@ def _export_links(query: Mapping[str, str], indicator: str | None) -> list[dict[
         {
             "title": title,
             "links": [
-                (fmt.upper(), f"/hub/exports/{name}?{urlencode({**params, 'format': fmt})}") for fmt in EXPORT_FORMATS
+                (label, f"/hub/exports/{name}?{urlencode({**params, 'format': fmt})}")
+                for fmt, label in EXPORT_FORMATS.items()
             ],
         }
         for name, title, params in tables
@@ -221,41 +272,12 @@ async def export(request: web.Request, settings: HubSettings) -> web.StreamRespo
 # --- Report validation --------------------------------------------------------------------------------
 
 
-async def review_decisions(engine: AsyncEngine, origins: set[str]) -> dict[tuple[str, str, int], str]:
-    """The hub's decision on each reviewed report version of these régies (the report itself says so only once
-    the régie has received the decision and sent its report back)."""
-    if not origins:
-        return {}
-    async with engine.connect() as connection:
-        rows = await connection.execute(
-            select(records.c.body)
-            .where(records.c.kind == "review", records.c.deleted.is_(False), records.c.audience.in_(sorted(origins)))
-            .order_by(records.c.updated_at_us)
-        )
-        decisions = {}
-        for (body,) in rows:
-            review = json.loads(body)
-            decisions[(review["report_origin"], review["report_id"], int(review["report_version"]))] = review[
-                "decision"
-            ]
-    return decisions
-
-
-def _state(report: Mapping[str, Any], decisions: Mapping[tuple[str, str, int], str]) -> str:
-    state = str(report["state"])
-    if state == "submitted":
-        return decisions.get((report["origin"], report["id"], int(report["version"])), state)
-    return state
-
-
 async def report_list(request: web.Request) -> web.StreamResponse:
     user = await _coordinator(request)
     period_key = request.query.get("period") or str(dt.date.today().year)
     period = parse_period({"period": period_key})
-    items = await received_reports(_engine(request), period, user)
-    decisions = await review_decisions(_engine(request), {item["origin"] for item in items})
+    items = await received_reports(_engine(request), period, user)  # states as the hub's own reviews make them
     for item in items:
-        item["state"] = _state(item, decisions)
         item["region_name"] = area_name(Scope("national"), item["region"])
     context = {"period": period.key, "periods": period_choices(dt.date.today()), "reports": items}
     return await render(request, "hub/reports.html", context)
@@ -267,11 +289,17 @@ async def _report_page(
     origin, report_id = request.match_info["origin"], request.match_info["id"]
     engine, registry, lang = _engine(request), _registry(request), language(request)
     member, report = await received_report(engine, user, origin, report_id)
-    decisions = await review_decisions(engine, {origin})
-    state = _state({**report, "origin": origin, "id": report_id}, decisions)
+    state = report["state"]
+    values = report.get("indicators", {})
+    # Values a node should have refused (outside their bounds, too precise) are flagged: the tables set them aside.
+    flagged = {error.pointer.rsplit("/", 1)[-1] for error in value_errors(registry, values)}
     indicators = [
-        (_indicator_label(registry, key, lang), figure(value) if isinstance(value, int | float) else value)
-        for key, value in sorted(report.get("indicators", {}).items())
+        (
+            _indicator_label(registry, key, lang),
+            shown_value(registry, key, value, lang),
+            translate(request, SET_ASIDE) if key in flagged else "",
+        )
+        for key, value in sorted(values.items())
     ]
     context = {
         "member": {**member, "region_name": area_name(Scope("national"), member.get("region"))},

@@ -83,7 +83,7 @@ async def _join(args: argparse.Namespace, settings: Settings, config: HubClientS
     reader = await open_reader(context.engine, settings.database_url)
     try:
         profile_id = await get_meta(context.engine, "profile_id")
-        row = await reader.get("node", profile_id or "")
+        row = await reader.get("node", profile_id or "", context.identity.node_id)
     finally:
         await reader.close()
     if row is None:
@@ -110,8 +110,11 @@ async def _join(args: argparse.Namespace, settings: Settings, config: HubClientS
 
 async def _directory(args: argparse.Namespace, context: Any, hub: Any) -> int:
     from federation.protocol import persistence
+    from federation.protocol.addresses import shown
     from federation.protocol.directory import verify_directory
+    from federation.protocol.discovery import keep_revocations
     from federation.protocol.keys import PublicKeyInfo
+    from federation.protocol.transport import TransportError
 
     response = await context.client.request("GET", f"{hub.base_url}/plugins/hub/directory")
     try:
@@ -124,12 +127,18 @@ async def _directory(args: argparse.Namespace, context: Any, hub: Any) -> int:
         if node["node_id"] in (context.node_id, hub.node_id):
             continue
         current = known.get(node["node_id"])
+        try:
+            context.client.check_url(node["base_url"])
+        except TransportError as exc:
+            print(f"Skipped {shown(node['node_id'], 64)}: {exc}")
+            continue
+        keys = [PublicKeyInfo.from_jwk(jwk) for jwk in node["keys"]]
         await persistence.save_peer(
             context.engine,
             node_id=node["node_id"],
             name=node["name"],
             base_url=node["base_url"],
-            keys=[PublicKeyInfo.from_jwk(jwk) for jwk in node["keys"]],
+            keys=keep_revocations(list(current.keys), keys) if current else keys,
             pull=args.pull or bool(current and current.pull),
             push=bool(current and current.push),
         )

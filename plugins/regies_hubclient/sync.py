@@ -34,14 +34,22 @@ async def send_to_hub(batch: dict[str, Any], context: Any) -> None:
 
 
 async def apply_reviews(origin: str, records: StoredDocuments, context: Any) -> None:
-    """The hub validated or returned one of our reports: record the decision on the report itself."""
+    """The hub validated or returned one of our reports: record the decision on the report itself.
+
+    Only reviews the hub wrote count: `origin` (the sender, whose records these all are) must be the peer this
+    node joined as its hub, and each review's own origin that hub (a receiver refuses reviews from anyone else:
+    federation.protocol.apply.KIND_AUTHORS; this is the last check before a report changes)."""
     if "review" not in records.kinds:
         return
     peer = await persistence.get_peer(context.engine, origin)
     if peer is None or not peer.is_hub:
+        log.warning("reviews from %s ignored: it is not this node's hub", origin)
         return
     for review in records:
         if review.get("deleted") or "decision" not in review or review.get("report_origin") != context.node_id:
+            continue
+        if review.get("origin") != peer.node_id:
+            log.warning("review %s ignored: written by %s, not by the hub", review.get("id"), review.get("origin"))
             continue
         report_id = str(review["report_id"])
         try:

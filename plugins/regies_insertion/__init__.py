@@ -7,7 +7,7 @@ from typing import Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from federation.plugins import Indicator, ServiceType, ServiceTypeHooks
-from federation.schema.types import Category
+from federation.schema.types import Category, ShortText
 
 __version__ = "0.1.0"
 
@@ -95,7 +95,7 @@ class InsertionContractsDetails(BaseModel):
 class TrainingSessionsDetails(BaseModel):
     """Sessions de formation (salariés en insertion ou habitants)."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid")
 
     sessions: int | None = Field(None, ge=0, title="Sessions", description="Nombre de sessions de formation.")
     trainees: int | None = Field(None, ge=0, title="Stagiaires", description="Nombre de personnes formées.")
@@ -108,10 +108,8 @@ class TrainingSessionsDetails(BaseModel):
         title="Certifications obtenues",
         description="Nombre de stagiaires ayant obtenu la certification ou le titre visé.",
     )
-    certificate: str | None = Field(
+    certificate: ShortText | None = Field(
         None,
-        min_length=1,
-        max_length=200,
         title="Certification visée",
         description="Nom de la certification ou du titre préparé (ex. « CQP agent de propreté et d'hygiène »).",
     )

@@ -1,10 +1,13 @@
-"""Mediation and awareness service types of a régie: social mediation, night correspondents and campaigns."""
+"""Mediation and awareness service types of a régie: social mediation, night correspondents, neighbourhood events,
+access to rights and awareness campaigns."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
-from federation.plugins import Indicator, ServiceType, ServiceTypeHooks
+from federation.plugins import DistinctChoices, Indicator, ServiceType, ServiceTypeHooks
 from federation.schema.types import Category
 
 __version__ = "0.1.0"
@@ -77,6 +80,136 @@ class EnergySavingCampaignDetails(BaseModel):
     )
 
 
+EventKind = Literal[
+    "neighbourhood_party", "shared_meal", "outing", "cultural", "sport", "games", "coffee_meeting", "holiday_activities"
+]
+RightsTopic = Literal[
+    "housing",
+    "employment",
+    "family_benefits",
+    "health",
+    "energy",
+    "debt",
+    "residence_permit",
+    "justice",
+    "retirement",
+    "other",
+]
+CitizenshipTheme = Literal[
+    "cleanliness", "neighbourliness", "living_environment", "citizenship", "biodiversity", "road_safety", "noise"
+]
+
+
+class NeighbourhoodEventsDetails(BaseModel):
+    """Animations de quartier et lien social : fêtes de quartier, repas partagés, sorties, jeux."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    events: int | None = Field(
+        None, ge=0, le=10_000, title="Animations", description="Nombre d'animations ou d'événements organisés."
+    )
+    participants: int | None = Field(
+        None,
+        ge=0,
+        le=1_000_000,
+        title="Participants",
+        description="Nombre total de participants (cumulé sur les animations).",
+    )
+    volunteer_inhabitants: int | None = Field(
+        None,
+        ge=0,
+        le=10_000,
+        title="Habitants bénévoles",
+        description="Nombre d'habitants ayant aidé à préparer ou à animer les événements.",
+    )
+    kinds: DistinctChoices[EventKind] | None = Field(
+        None,
+        max_length=8,
+        title="Types d'animation",
+        description="Fête de quartier (neighbourhood_party), repas partagé (shared_meal), sortie (outing), "
+        "animation culturelle (cultural), sport (sport), jeux (games), café des habitants (coffee_meeting), "
+        "animations d'été ou de vacances (holiday_activities).",
+    )
+
+
+class AccessToRightsDetails(BaseModel):
+    """Accès aux droits et écrivain public : aide aux courriers, aux dossiers et orientation vers les partenaires."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    people_helped: int | None = Field(
+        None, ge=0, le=100_000, title="Personnes accompagnées", description="Nombre de personnes différentes reçues."
+    )
+    appointments: int | None = Field(
+        None,
+        ge=0,
+        le=1_000_000,
+        title="Rendez-vous",
+        description="Nombre d'entretiens ou de passages aux permanences.",
+    )
+    letters_written: int | None = Field(
+        None,
+        ge=0,
+        le=1_000_000,
+        title="Courriers rédigés",
+        description="Nombre de courriers rédigés avec ou pour les habitants.",
+    )
+    files_completed: int | None = Field(
+        None,
+        ge=0,
+        le=1_000_000,
+        title="Dossiers constitués",
+        description="Nombre de dossiers de demande de droits constitués (allocations, logement, santé…).",
+    )
+    referrals: int | None = Field(
+        None,
+        ge=0,
+        le=1_000_000,
+        title="Orientations",
+        description="Nombre d'orientations vers un partenaire (CAF, CCAS, France Travail, point-justice…).",
+    )
+    topics: DistinctChoices[RightsTopic] | None = Field(
+        None,
+        max_length=10,
+        title="Domaines",
+        description="Logement (housing), emploi (employment), prestations familiales (family_benefits), santé "
+        "(health), énergie (energy), dettes (debt), titre de séjour (residence_permit), justice (justice), "
+        "retraite (retirement), autre (other).",
+    )
+
+
+class CitizenshipAwarenessDetails(BaseModel):
+    """Sensibilisation à la citoyenneté et au cadre de vie : propreté, respect du voisinage, biodiversité."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    actions: int | None = Field(
+        None,
+        ge=0,
+        le=10_000,
+        title="Actions",
+        description="Nombre d'actions menées (stands, balades urbaines, ateliers, porte-à-porte).",
+    )
+    people_reached: int | None = Field(
+        None, ge=0, le=1_000_000, title="Personnes sensibilisées", description="Nombre de personnes touchées."
+    )
+    school_sessions: int | None = Field(
+        None,
+        ge=0,
+        le=10_000,
+        title="Interventions scolaires",
+        description="Nombre d'interventions dans les écoles, collèges ou centres de loisirs.",
+    )
+    themes: DistinctChoices[CitizenshipTheme] | None = Field(
+        None,
+        max_length=7,
+        title="Thèmes",
+        description="Propreté (cleanliness), respect du voisinage (neighbourliness), cadre de vie "
+        "(living_environment), citoyenneté (citizenship), biodiversité (biodiversity), sécurité routière "
+        "(road_safety), bruit (noise).",
+    )
+
+
 SERVICE_TYPES: tuple[ServiceType, ...] = (
     ServiceType(
         key="social_mediation",
@@ -97,6 +230,44 @@ SERVICE_TYPES: tuple[ServiceType, ...] = (
         description="Tournées de soirée pour la tranquillité, l'écoute des habitants et le signalement aux bailleurs.",
     ),
     ServiceType(
+        key="neighbourhood_events",
+        category=Category.MEDIATION,
+        label_fr="Animations de quartier et lien social",
+        label_en="Neighbourhood events and social ties",
+        details_model=NeighbourhoodEventsDetails,
+        indicators=("neighbourhood_events_held", "neighbourhood_event_participants"),
+        description="Fêtes de quartier, repas partagés, sorties et jeux qui font se rencontrer les habitants.",
+        import_labels=(
+            "Fête de quartier",
+            "Fêtes de quartier",
+            "Lien social",
+            "Animation de quartier",
+            "Animations de quartier",
+            "Animation sociale",
+            "Repas de quartier",
+            "Repas partagés",
+            "Vie de quartier",
+        ),
+    ),
+    ServiceType(
+        key="access_to_rights",
+        category=Category.MEDIATION,
+        label_fr="Accès aux droits et écrivain public",
+        label_en="Access to rights and public letter writer",
+        details_model=AccessToRightsDetails,
+        indicators=("rights_people_helped", "rights_letters_written", "rights_files_completed"),
+        description="Permanences d'écrivain public et d'accès aux droits : courriers, dossiers, orientation.",
+        import_labels=(
+            "Écrivain public",
+            "Écrivains publics",
+            "Accès aux droits",
+            "Accès au droit",
+            "Permanence d'accès aux droits",
+            "Aide administrative",
+            "Aide aux démarches administratives",
+        ),
+    ),
+    ServiceType(
         key="waste_sorting_campaign",
         category=Category.AWARENESS,
         label_fr="Sensibilisation au tri des déchets",
@@ -113,6 +284,25 @@ SERVICE_TYPES: tuple[ServiceType, ...] = (
         details_model=EnergySavingCampaignDetails,
         indicators=("energy_saving_households", "energy_home_visits", "energy_kwh_saved"),
         description="Conseils et visites à domicile pour réduire les consommations d'énergie et d'eau.",
+    ),
+    ServiceType(
+        key="citizenship_awareness",
+        category=Category.AWARENESS,
+        label_fr="Sensibilisation à la citoyenneté et au cadre de vie",
+        label_en="Citizenship and living environment awareness",
+        details_model=CitizenshipAwarenessDetails,
+        indicators=("citizenship_actions", "citizenship_people_reached"),
+        description="Actions sur la propreté, le respect du voisinage et du cadre de vie, avec les habitants et "
+        "les écoles.",
+        import_labels=(
+            "Sensibilisation à la citoyenneté",
+            "Sensibilisation au cadre de vie",
+            "Citoyenneté",
+            "Éducation à la citoyenneté",
+            "Cadre de vie",
+            "Respect du cadre de vie",
+            "Civisme",
+        ),
     ),
 )
 
@@ -198,6 +388,70 @@ INDICATORS: tuple[Indicator, ...] = (
         source="computed",
         service_type="energy_saving_campaign",
         details_field="estimated_kwh_saved",
+    ),
+    Indicator(
+        key="neighbourhood_events_held",
+        label_fr="Animations de quartier organisées",
+        label_en="Neighbourhood events held",
+        description="Nombre d'animations et d'événements de lien social organisés.",
+        source="computed",
+        service_type="neighbourhood_events",
+        details_field="events",
+    ),
+    Indicator(
+        key="neighbourhood_event_participants",
+        label_fr="Participants aux animations de quartier",
+        label_en="Neighbourhood event participants",
+        description="Nombre cumulé de participants aux animations de quartier.",
+        source="computed",
+        service_type="neighbourhood_events",
+        details_field="participants",
+    ),
+    Indicator(
+        key="rights_people_helped",
+        label_fr="Personnes accompagnées dans l'accès aux droits",
+        label_en="People helped to access their rights",
+        description="Nombre de personnes reçues par l'écrivain public ou les permanences d'accès aux droits.",
+        source="computed",
+        service_type="access_to_rights",
+        details_field="people_helped",
+    ),
+    Indicator(
+        key="rights_letters_written",
+        label_fr="Courriers rédigés par l'écrivain public",
+        label_en="Letters written for inhabitants",
+        description="Nombre de courriers rédigés avec ou pour les habitants.",
+        source="computed",
+        service_type="access_to_rights",
+        details_field="letters_written",
+    ),
+    Indicator(
+        key="rights_files_completed",
+        label_fr="Dossiers d'accès aux droits constitués",
+        label_en="Benefit applications completed",
+        description="Nombre de dossiers de demande de droits constitués avec les habitants.",
+        source="computed",
+        service_type="access_to_rights",
+        details_field="files_completed",
+    ),
+    Indicator(
+        key="citizenship_actions",
+        label_fr="Actions de sensibilisation à la citoyenneté",
+        label_en="Citizenship awareness actions",
+        description="Nombre d'actions de sensibilisation à la citoyenneté et au cadre de vie.",
+        source="computed",
+        service_type="citizenship_awareness",
+        details_field="actions",
+    ),
+    Indicator(
+        key="citizenship_people_reached",
+        label_fr="Personnes sensibilisées à la citoyenneté",
+        label_en="People reached on citizenship",
+        description="Nombre de personnes touchées par les actions de sensibilisation à la citoyenneté et au "
+        "cadre de vie.",
+        source="computed",
+        service_type="citizenship_awareness",
+        details_field="people_reached",
     ),
 )
 

@@ -1,4 +1,5 @@
-"""New services a régie offers its inhabitants: laundry and ironing, repair workshop, concierge, shared gardens."""
+"""New services a régie offers its inhabitants: laundry and ironing, repair workshop, concierge, shared gardens and
+digital inclusion."""
 
 from __future__ import annotations
 
@@ -6,13 +7,25 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from federation.plugins import Indicator, ServiceType, ServiceTypeHooks
-from federation.schema.types import Category
+from federation.plugins import DistinctChoices, Indicator, ServiceType, ServiceTypeHooks
+from federation.schema.types import NOT_BLANK_PATTERN, STRIPPED, Category
 
 __version__ = "0.1.0"
 
 RepairKind = Literal["bike", "appliance", "electronics", "textile", "furniture"]
-ServiceName = Annotated[str, Field(min_length=1, max_length=100)]
+# Checked as sent (as the contract says), then stripped.
+ServiceName = Annotated[str, Field(min_length=1, max_length=100, pattern=NOT_BLANK_PATTERN), STRIPPED]
+OnlineProcedure = Literal[
+    "family_benefits",
+    "employment",
+    "health_insurance",
+    "taxes",
+    "housing",
+    "retirement",
+    "identity_documents",
+    "energy",
+    "other",
+]
 
 
 class LaundryIroningDetails(BaseModel):
@@ -46,7 +59,7 @@ class RepairWorkshopDetails(BaseModel):
 class NeighbourhoodConciergeDetails(BaseModel):
     """Conciergerie de quartier."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid")
 
     requests_handled: int | None = Field(
         None, ge=0, title="Demandes traitées", description="Nombre de demandes d'habitants traitées."
@@ -68,6 +81,52 @@ class SharedGardensDetails(BaseModel):
     gardeners: int | None = Field(None, ge=0, title="Jardiniers", description="Nombre de jardiniers inscrits.")
     surface_m2: float | None = Field(
         None, ge=0, title="Surface (m²)", description="Surface totale des jardins, en mètres carrés."
+    )
+
+
+class DigitalInclusionDetails(BaseModel):
+    """Inclusion numérique : aide aux démarches en ligne, ateliers d'initiation, équipement des habitants."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    people_helped: int | None = Field(
+        None,
+        ge=0,
+        le=100_000,
+        title="Personnes accompagnées",
+        description="Nombre de personnes différentes aidées dans leurs démarches en ligne.",
+    )
+    procedures_completed: int | None = Field(
+        None,
+        ge=0,
+        le=1_000_000,
+        title="Démarches en ligne réalisées",
+        description="Nombre de démarches en ligne menées à bien avec les habitants.",
+    )
+    workshops: int | None = Field(
+        None, ge=0, le=10_000, title="Ateliers collectifs", description="Nombre d'ateliers numériques collectifs."
+    )
+    workshop_participants: int | None = Field(
+        None,
+        ge=0,
+        le=100_000,
+        title="Participants aux ateliers",
+        description="Nombre total de participants aux ateliers (cumulé sur les ateliers).",
+    )
+    devices_provided: int | None = Field(
+        None,
+        ge=0,
+        le=100_000,
+        title="Équipements remis",
+        description="Nombre d'ordinateurs, tablettes ou téléphones reconditionnés remis à des habitants.",
+    )
+    procedures: DistinctChoices[OnlineProcedure] | None = Field(
+        None,
+        max_length=9,
+        title="Démarches accompagnées",
+        description="Prestations familiales et sociales (family_benefits), emploi (employment), assurance maladie "
+        "(health_insurance), impôts (taxes), logement (housing), retraite (retirement), titres d'identité et "
+        "permis (identity_documents), énergie (energy), autre (other).",
     )
 
 
@@ -107,6 +166,27 @@ SERVICE_TYPES: tuple[ServiceType, ...] = (
         details_model=SharedGardensDetails,
         indicators=("garden_plots", "gardeners"),
         description="Jardins partagés ou familiaux animés par la régie avec les habitants.",
+    ),
+    ServiceType(
+        key="digital_inclusion",
+        category=Category.NEW_SERVICES,
+        label_fr="Inclusion numérique et aide aux démarches en ligne",
+        label_en="Digital inclusion and help with online procedures",
+        details_model=DigitalInclusionDetails,
+        indicators=("digital_people_helped", "online_procedures_completed", "digital_workshop_participants"),
+        description="Aide aux démarches administratives en ligne, ateliers d'initiation au numérique et "
+        "équipement des habitants.",
+        import_labels=(
+            "Inclusion numérique",
+            "Médiation numérique",
+            "Aide aux démarches en ligne",
+            "Démarches en ligne",
+            "Aide numérique",
+            "Accompagnement numérique",
+            "Point numérique",
+            "Ateliers numériques",
+            "Atelier numérique",
+        ),
     ),
 )
 
@@ -165,6 +245,33 @@ INDICATORS: tuple[Indicator, ...] = (
         source="computed",
         service_type="shared_gardens",
         details_field="gardeners",
+    ),
+    Indicator(
+        key="digital_people_helped",
+        label_fr="Personnes aidées dans leurs démarches en ligne",
+        label_en="People helped with online procedures",
+        description="Nombre de personnes accompagnées par l'inclusion numérique.",
+        source="computed",
+        service_type="digital_inclusion",
+        details_field="people_helped",
+    ),
+    Indicator(
+        key="online_procedures_completed",
+        label_fr="Démarches en ligne réalisées",
+        label_en="Online procedures completed",
+        description="Nombre de démarches en ligne menées à bien avec les habitants.",
+        source="computed",
+        service_type="digital_inclusion",
+        details_field="procedures_completed",
+    ),
+    Indicator(
+        key="digital_workshop_participants",
+        label_fr="Participants aux ateliers numériques",
+        label_en="Digital workshop participants",
+        description="Nombre cumulé de participants aux ateliers numériques collectifs.",
+        source="computed",
+        service_type="digital_inclusion",
+        details_field="workshop_participants",
     ),
 )
 

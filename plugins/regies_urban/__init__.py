@@ -1,24 +1,21 @@
-"""Urban management service types of a régie: cleaning, green spaces, small repairs, bulky waste, caretakers."""
+"""Urban management service types of a régie: cleaning, green spaces, repairs and refurbishment, waste and bins,
+caretakers, and the paths and natural areas of rural régies de territoire."""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from federation.plugins import Indicator, ServiceType, ServiceTypeHooks
-from federation.schema.types import Category
+from federation.plugins import DistinctChoices, Indicator, ServiceType, ServiceTypeHooks
+from federation.schema.types import Category, ShortText
+
+from .upkeep import BinHandlingDetails, BuildingRefurbishmentDetails, OutdoorCleaningDetails, PathsNaturalAreasDetails
 
 __version__ = "0.1.0"
 
 GreenSpaceTask = Literal["mowing", "pruning", "weeding", "planting", "watering"]
 RepairTrade = Literal["plumbing", "electricity", "painting", "locksmith", "carpentry"]
-
-
-def _no_duplicates(values: list[str] | None) -> list[str] | None:
-    if values is not None and len(set(values)) != len(values):
-        raise ValueError("each value may appear only once")
-    return values
 
 
 class CommonAreaCleaningDetails(BaseModel):
@@ -55,9 +52,10 @@ class GreenSpacesDetails(BaseModel):
     surface_m2: float | None = Field(
         None, ge=0, title="Surface (m²)", description="Surface d'espaces verts entretenue, en mètres carrés."
     )
-    tasks: list[GreenSpaceTask] | None = Field(
+    tasks: DistinctChoices[GreenSpaceTask] | None = Field(
         None,
         max_length=5,
+        json_schema_extra={"uniqueItems": True},  # what _no_duplicates checks, said in the contract
         title="Travaux réalisés",
         description="Travaux effectués : tonte (mowing), taille (pruning), désherbage (weeding), "
         "plantation (planting), arrosage (watering).",
@@ -65,8 +63,6 @@ class GreenSpacesDetails(BaseModel):
     zero_pesticide: bool | None = Field(
         None, title="Zéro pesticide", description="Vrai si l'entretien se fait sans aucun produit phytosanitaire."
     )
-
-    _unique_tasks = field_validator("tasks")(_no_duplicates)
 
 
 class SmallRepairsDetails(BaseModel):
@@ -77,15 +73,14 @@ class SmallRepairsDetails(BaseModel):
     interventions: int | None = Field(
         None, ge=0, title="Interventions", description="Nombre d'interventions de petite réparation réalisées."
     )
-    trades: list[RepairTrade] | None = Field(
+    trades: DistinctChoices[RepairTrade] | None = Field(
         None,
         max_length=5,
+        json_schema_extra={"uniqueItems": True},  # what _no_duplicates checks, said in the contract
         title="Corps de métier",
         description="Métiers mobilisés : plomberie (plumbing), électricité (electricity), peinture (painting), "
         "serrurerie (locksmith), menuiserie (carpentry).",
     )
-
-    _unique_trades = field_validator("trades")(_no_duplicates)
 
 
 class BulkyWasteDetails(BaseModel):
@@ -109,15 +104,13 @@ class BulkyWasteDetails(BaseModel):
 class CaretakerReplacementDetails(BaseModel):
     """Remplacement des gardiens d'immeuble pendant leurs absences."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid")
 
     housing_units: int | None = Field(
         None, ge=0, title="Logements couverts", description="Nombre de logements couverts par le remplacement."
     )
-    social_landlord: str | None = Field(
+    social_landlord: ShortText | None = Field(
         None,
-        min_length=1,
-        max_length=200,
         title="Bailleur social",
         description="Nom du bailleur social pour lequel le remplacement est assuré.",
     )
@@ -159,6 +152,7 @@ SERVICE_TYPES: tuple[ServiceType, ...] = (
         details_model=BulkyWasteDetails,
         indicators=("bulky_waste_collections", "bulky_waste_tonnes"),
         description="Ramassage des encombrants au pied des immeubles et orientation vers le réemploi.",
+        import_labels=("Ramassage des encombrants", "Enlèvement des encombrants", "Encombrants"),
     ),
     ServiceType(
         key="caretaker_replacement",
@@ -168,6 +162,77 @@ SERVICE_TYPES: tuple[ServiceType, ...] = (
         details_model=CaretakerReplacementDetails,
         indicators=("housing_units_caretaking",),
         description="Remplacement des gardiens d'immeuble pendant leurs congés ou absences.",
+    ),
+    ServiceType(
+        key="outdoor_cleaning",
+        category=Category.URBAN_MANAGEMENT,
+        label_fr="Nettoyage des espaces extérieurs",
+        label_en="Outdoor cleaning",
+        details_model=OutdoorCleaningDetails,
+        indicators=("outdoor_surface_cleaned_m2", "illegal_dumps_removed"),
+        description="Propreté des abords d'immeubles, cheminements et aires de jeux ; enlèvement des dépôts sauvages.",
+        import_labels=(
+            "Nettoyage extérieur",
+            "Nettoyage des abords",
+            "Nettoyage des abords d'immeubles",
+            "Propreté urbaine",
+            "Propreté des espaces extérieurs",
+            "Dépôts sauvages",
+        ),
+    ),
+    ServiceType(
+        key="bin_handling",
+        category=Category.URBAN_MANAGEMENT,
+        label_fr="Gestion des bacs",
+        label_en="Bin handling",
+        details_model=BinHandlingDetails,
+        indicators=("bins_handled", "bin_washes"),
+        description="Sortie et rentrée des bacs les jours de collecte, lavage des bacs, entretien des locaux "
+        "poubelles.",
+        import_labels=(
+            "Gestion des bacs à ordures",
+            "Gestion des conteneurs",
+            "Sortie des bacs",
+            "Sortie et rentrée des bacs",
+            "Lavage des bacs",
+            "Locaux poubelles",
+        ),
+    ),
+    ServiceType(
+        key="building_refurbishment",
+        category=Category.URBAN_MANAGEMENT,
+        label_fr="Second œuvre du bâtiment",
+        label_en="Building refurbishment (finishing works)",
+        details_model=BuildingRefurbishmentDetails,
+        indicators=("housing_units_refurbished", "refurbishment_hours"),
+        description="Remise en état de logements et de parties communes : peinture, sols, plâtrerie, menuiserie.",
+        import_labels=(
+            "Second œuvre",
+            "Travaux de second œuvre",
+            "Remise en état de logements",
+            "Remise en état des logements",
+            "Rénovation de logements",
+            "Réhabilitation de logements",
+        ),
+    ),
+    ServiceType(
+        key="paths_natural_areas",
+        category=Category.URBAN_MANAGEMENT,
+        label_fr="Entretien des chemins et espaces naturels",
+        label_en="Paths and natural areas upkeep",
+        details_model=PathsNaturalAreasDetails,
+        indicators=("paths_km_maintained", "natural_areas_ha_maintained"),
+        description="Débroussaillage, fauchage, balisage des chemins de randonnée, entretien des berges et des "
+        "espaces naturels des communes rurales.",
+        import_labels=(
+            "Entretien des chemins",
+            "Entretien des sentiers",
+            "Chemins de randonnée",
+            "Entretien des espaces naturels",
+            "Espaces naturels",
+            "Entretien des berges",
+            "Débroussaillage",
+        ),
     ),
 )
 
@@ -227,6 +292,82 @@ INDICATORS: tuple[Indicator, ...] = (
         source="computed",
         service_type="caretaker_replacement",
         details_field="housing_units",
+    ),
+    Indicator(
+        key="outdoor_surface_cleaned_m2",
+        label_fr="Surface d'espaces extérieurs nettoyée",
+        label_en="Outdoor area cleaned",
+        unit="m2",
+        description="Somme des surfaces déclarées dans les activités de nettoyage des espaces extérieurs.",
+        source="computed",
+        service_type="outdoor_cleaning",
+        details_field="surface_m2",
+    ),
+    Indicator(
+        key="illegal_dumps_removed",
+        label_fr="Dépôts sauvages enlevés",
+        label_en="Illegal dumps removed",
+        description="Nombre de dépôts sauvages enlevés par les équipes de nettoyage des espaces extérieurs.",
+        source="computed",
+        service_type="outdoor_cleaning",
+        details_field="illegal_dumps_removed",
+    ),
+    Indicator(
+        key="bins_handled",
+        label_fr="Bacs gérés",
+        label_en="Bins handled",
+        description="Nombre de bacs ou conteneurs sortis et rentrés par la régie.",
+        source="computed",
+        service_type="bin_handling",
+        details_field="bins",
+    ),
+    Indicator(
+        key="bin_washes",
+        label_fr="Lavages de bacs",
+        label_en="Bin washes",
+        description="Nombre de lavages de bacs réalisés.",
+        source="computed",
+        service_type="bin_handling",
+        details_field="bin_washes",
+    ),
+    Indicator(
+        key="housing_units_refurbished",
+        label_fr="Logements remis en état",
+        label_en="Housing units refurbished",
+        description="Nombre de logements remis en état par les chantiers de second œuvre.",
+        source="computed",
+        service_type="building_refurbishment",
+        details_field="housing_units",
+    ),
+    Indicator(
+        key="refurbishment_hours",
+        label_fr="Heures de chantier de second œuvre",
+        label_en="Refurbishment work hours",
+        unit="hours",
+        description="Heures travaillées sur les chantiers de second œuvre.",
+        source="computed",
+        service_type="building_refurbishment",
+        details_field="work_hours",
+    ),
+    Indicator(
+        key="paths_km_maintained",
+        label_fr="Chemins entretenus",
+        label_en="Paths maintained",
+        unit="km",
+        description="Kilomètres de chemins et de sentiers entretenus.",
+        source="computed",
+        service_type="paths_natural_areas",
+        details_field="paths_km",
+    ),
+    Indicator(
+        key="natural_areas_ha_maintained",
+        label_fr="Espaces naturels entretenus",
+        label_en="Natural areas maintained",
+        unit="ha",
+        description="Hectares d'espaces naturels entretenus.",
+        source="computed",
+        service_type="paths_natural_areas",
+        details_field="natural_areas_ha",
     ),
 )
 

@@ -38,7 +38,7 @@ async def test_profile_put_normalises_and_derives(client: Any, auth: dict[str, s
 
 
 async def test_profile_identifiers_are_checked(client: Any, auth: dict[str, str]) -> None:
-    bad = {**PROFILE, "siret": "73282932000015", "rna": "X123", "commune": "97501", "kind": "ville"}
+    bad = {**PROFILE, "siret": "73282932000015", "rna": "X123", "commune": "97599", "kind": "ville"}
     response = await client.put("/api/v1/node", json=bad, headers=auth)
     assert response.status == 422
     pointers = {error["pointer"] for error in (await response.json())["errors"]}

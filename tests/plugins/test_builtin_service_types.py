@@ -21,18 +21,26 @@ PLUGIN_SERVICE_TYPES: dict[str, dict[str, Category]] = {
         "small_repairs": Category.URBAN_MANAGEMENT,
         "bulky_waste": Category.URBAN_MANAGEMENT,
         "caretaker_replacement": Category.URBAN_MANAGEMENT,
+        "outdoor_cleaning": Category.URBAN_MANAGEMENT,
+        "bin_handling": Category.URBAN_MANAGEMENT,
+        "building_refurbishment": Category.URBAN_MANAGEMENT,
+        "paths_natural_areas": Category.URBAN_MANAGEMENT,
     },
     "services": {
         "laundry_ironing": Category.NEW_SERVICES,
         "repair_workshop": Category.NEW_SERVICES,
         "neighbourhood_concierge": Category.NEW_SERVICES,
         "shared_gardens": Category.NEW_SERVICES,
+        "digital_inclusion": Category.NEW_SERVICES,
     },
     "mediation": {
         "social_mediation": Category.MEDIATION,
         "night_correspondents": Category.MEDIATION,
+        "neighbourhood_events": Category.MEDIATION,
+        "access_to_rights": Category.MEDIATION,
         "waste_sorting_campaign": Category.AWARENESS,
         "energy_saving_campaign": Category.AWARENESS,
+        "citizenship_awareness": Category.AWARENESS,
     },
     "insertion": {
         "insertion_contracts": Category.EMPLOYMENT_INTEGRATION,
@@ -43,6 +51,8 @@ PLUGIN_SERVICE_TYPES: dict[str, dict[str, Category]] = {
         "social_driving_school": Category.TRANSPORT,
         "community_garage": Category.TRANSPORT,
         "collective_transport": Category.TRANSPORT,
+        "bike_school": Category.TRANSPORT,
+        "solidarity_vehicle_rental": Category.TRANSPORT,
     },
     "democracy": {
         "neighbourhood_meetings": Category.LOCAL_DEMOCRACY,
@@ -113,6 +123,90 @@ SAMPLES: dict[str, tuple[dict[str, Any], str]] = {
     "consultations": (
         {"consultations": 3, "inhabitants_attending": 145, "topic": "Réaménagement du square des Lilas"},
         "consultations",
+    ),
+    "outdoor_cleaning": (
+        {
+            "surface_m2": 42_000,
+            "frequency_per_week": 5,
+            "illegal_dumps_removed": 118,
+            "waste_tonnes": 37.5,
+            "tasks": ["sweeping", "litter_picking", "illegal_dumps"],
+        },
+        "illegal_dumps_removed",
+    ),
+    "bin_handling": (
+        {"bins": 640, "rounds_per_week": 3, "bin_washes": 2_560, "bin_rooms": 45, "housing_units": 1_900},
+        "bins",
+    ),
+    "building_refurbishment": (
+        {
+            "housing_units": 36,
+            "common_areas": 4,
+            "surface_m2": 5_400,
+            "work_hours": 9_800,
+            "trades": ["painting", "flooring", "plastering"],
+        },
+        "housing_units",
+    ),
+    "paths_natural_areas": (
+        {
+            "paths_km": 124.5,
+            "natural_areas_ha": 38,
+            "riverbanks_km": 6.2,
+            "communes": 14,
+            "tasks": ["clearing", "mowing", "waymarking"],
+        },
+        "communes",
+    ),
+    "digital_inclusion": (
+        {
+            "people_helped": 430,
+            "procedures_completed": 1_150,
+            "workshops": 48,
+            "workshop_participants": 390,
+            "devices_provided": 25,
+            "procedures": ["family_benefits", "employment", "taxes"],
+        },
+        "people_helped",
+    ),
+    "neighbourhood_events": (
+        {
+            "events": 18,
+            "participants": 2_300,
+            "volunteer_inhabitants": 35,
+            "kinds": ["neighbourhood_party", "shared_meal", "outing"],
+        },
+        "events",
+    ),
+    "access_to_rights": (
+        {
+            "people_helped": 310,
+            "appointments": 720,
+            "letters_written": 540,
+            "files_completed": 260,
+            "referrals": 140,
+            "topics": ["housing", "family_benefits", "debt"],
+        },
+        "letters_written",
+    ),
+    "citizenship_awareness": (
+        {"actions": 26, "people_reached": 1_400, "school_sessions": 12, "themes": ["cleanliness", "neighbourliness"]},
+        "actions",
+    ),
+    "bike_school": (
+        {"learners": 32, "sessions": 160, "lesson_hours": 480, "learners_autonomous": 24, "bikes_lent_to_learners": 12},
+        "learners",
+    ),
+    "solidarity_vehicle_rental": (
+        {
+            "fleet": 22,
+            "vehicle_kinds": ["car", "scooter", "electric_bike"],
+            "rentals": 310,
+            "bikes_lent": 120,
+            "rental_days": 6_400,
+            "people_served": 190,
+        },
+        "rentals",
     ),
 }
 # Service types whose details need at least one field (every other one accepts `{}`).
@@ -280,6 +374,21 @@ def test_details_fields_are_described(plugins: Plugins, key: str) -> None:
         ("insertion_contracts", "structure", "SIAE"),
         ("bulky_waste", "reuse_share_percent", 120),
         ("green_spaces", "tasks", ["mowing", "mowing"]),
+        ("outdoor_cleaning", "tasks", ["vacuuming"]),
+        ("outdoor_cleaning", "frequency_per_week", 22),
+        ("bin_handling", "rounds_per_week", 15),
+        ("building_refurbishment", "trades", ["painting", "painting"]),
+        ("building_refurbishment", "trades", ["roofing"]),
+        ("paths_natural_areas", "tasks", ["logging"]),
+        ("paths_natural_areas", "paths_km", 10_001),
+        ("digital_inclusion", "procedures", ["gaming"]),
+        ("digital_inclusion", "people_helped", 100_001),
+        ("neighbourhood_events", "kinds", ["rave"]),
+        ("neighbourhood_events", "participants", 1e308),
+        ("access_to_rights", "topics", ["housing", "housing"]),
+        ("citizenship_awareness", "themes", ["fashion"]),
+        ("bike_school", "learners", 2.5),
+        ("solidarity_vehicle_rental", "vehicle_kinds", ["tractor"]),
     ],
 )
 def test_details_reject_values_outside_their_choices(plugins: Plugins, key: str, field: str, value: Any) -> None:
@@ -327,6 +436,22 @@ def test_driving_school_results_cannot_exceed_learners(plugins: Plugins, field: 
         model.model_validate({"learners": 10, field: 11})
     model.model_validate({"learners": 10, field: 10})
     model.model_validate({field: 11})  # nothing to compare with
+
+
+def test_bike_school_autonomous_learners_cannot_exceed_learners(plugins: Plugins) -> None:
+    model = details_model(plugins, "bike_school")
+    with pytest.raises(ValidationError, match=r"learners_autonomous \(13\) must not exceed learners \(12\)"):
+        model.model_validate({"learners": 12, "learners_autonomous": 13})
+    model.model_validate({"learners": 12, "learners_autonomous": 12})
+
+
+@pytest.mark.parametrize("field", ["bikes_lent", "people_served"])
+def test_rental_bikes_and_people_cannot_exceed_rentals(plugins: Plugins, field: str) -> None:
+    model = details_model(plugins, "solidarity_vehicle_rental")
+    with pytest.raises(ValidationError, match=f"{field} \\(41\\) must not exceed rentals \\(40\\)"):
+        model.model_validate({"rentals": 40, field: 41})
+    model.model_validate({"rentals": 40, field: 40})
+    model.model_validate({field: 41})  # nothing to compare with
 
 
 def test_certificates_cannot_exceed_trainees(plugins: Plugins) -> None:

@@ -40,3 +40,5 @@ def test_no_generic_top_level_packages_are_installed() -> None:
     files = importlib.metadata.distribution("regies-federation").read_text("top_level.txt") or ""
     top_level = set(files.split()) if files else set()
     assert "plugins" not in top_level and "schemas" not in top_level and "tests" not in top_level
+    # The development tools (demo, load generator, fault proxy, crash harness) are not part of the product.
+    assert "devtools" not in top_level and "federation" in top_level

@@ -200,7 +200,9 @@ async def test_reports_reviews_and_tables(network: Network) -> None:
     assert {row["node_id"] for row in complete_2025["missing"]} == {"rq-paris", "rq-lyon"}
 
     status, trend = await network.hub_get("/tables/trends?indicator=volunteers")
-    assert trend["rows"] == [{"period": "2026", "total": 42.0, "reports": 2}]
+    assert [(row["period"], row["total"], row["reports"], row["aggregation"]) for row in trend["rows"]] == [
+        ("2026", 42.0, 2, "sum")
+    ]
 
     status, raw = await network.hub_get("/tables/activities?period=2026&format=csv")
     rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))

@@ -77,7 +77,8 @@ async def test_review_by_role(populated: Network) -> None:
     assert await _call(populated, "member", "POST", path) == 401
     assert await _call(populated, "other-region", "POST", path) == 403
     assert await _call(populated, "regional", "POST", path) == 201
-    assert await _call(populated, "national", "POST", path) == 201  # a second review of the same version is allowed
+    # Decided: the hub shows the report validated (its own review), so a second decision on that version is refused.
+    assert await _call(populated, "national", "POST", path) == 409
 
 
 async def test_enrolment_decisions_by_role(network: Network) -> None:  # noqa: F811

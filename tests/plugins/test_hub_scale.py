@@ -16,12 +16,12 @@ import asyncpg
 import pytest
 from regies_hub import aggregates
 from regies_hub.aggregates import Scope
-from regies_hub.simulate import enrol, make_regies, push_all
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
+from devtools.hub_simulation import enrol, make_regies, push_all
+from devtools.loadgen import NodeProcess, run_regies
 from federation.indicators import parse_period_key
-from federation.loadgen import NodeProcess, run_regies
 from federation.storage.engine import create_engine
 from federation.storage.tables import records
 from tests.prerequisites import dsn

@@ -94,7 +94,7 @@ def ods_text(cell: Any) -> str:
 
 
 def test_formats_table() -> None:
-    assert set(FORMATS) == {"csv", "json", "xlsx", "ods"}
+    assert set(FORMATS) == {"csv", "csv-fr", "json", "xlsx", "ods"}
     assert FORMATS["csv"] == ("text/csv; charset=utf-8", "csv")
     assert FORMATS["xlsx"][1] == "xlsx"
 
@@ -254,7 +254,7 @@ async def test_xlsx_failure_removes_the_temporary_sheet_file() -> None:
 
 async def test_unknown_format() -> None:
     sink = Collector()
-    with pytest.raises(ValueError, match=r"unknown format 'x' \(available: csv, json, ods, xlsx\)"):
+    with pytest.raises(ValueError, match=r"unknown format 'x' \(available: csv, csv-fr, json, ods, xlsx\)"):
         await write_table("x", COLUMNS, [], sink)
     assert sink.chunks == []
 

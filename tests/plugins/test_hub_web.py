@@ -90,7 +90,7 @@ async def test_national_report_covers_every_region(hub: Network, browse: Any) ->
     # A national coordinator may look at one region.
     region = await text(national, "/hub?period=2026&level=regional&region=84")
     assert "Rhône (69)" in region and "Paris (75)" not in region
-    assert region.count('<input type="hidden" name="region" value="84">') == 2  # period and indicator forms keep it
+    assert region.count('<input type="hidden" name="region" value="84">') == 3  # period, indicator and map forms
 
 
 async def test_regional_coordinator_sees_only_their_region(hub: Network, browse: Any) -> None:
@@ -107,7 +107,8 @@ async def test_regional_coordinator_sees_only_their_region(hub: Network, browse:
     refused = await regional.post(f"/hub/reports/rq-lyon/{lyon.report_id}/validate", data=form, headers=HTML)  # type: ignore[attr-defined]
     assert refused.status == 403
     exported = await regional.get("/hub/exports/missing?period=2025&format=csv")
-    rows = list(csv.DictReader(io.StringIO((await exported.text()).lstrip("\ufeff"))))
+    keys, *rows = list(csv.DictReader(io.StringIO((await exported.text()).lstrip("\ufeff"))))
+    assert keys["Identifiant"] == "node_id"  # the column keys, in the second header row
     assert [row["Identifiant"] for row in rows] == ["rq-paris"]
     directory = await (await regional.get("/hub/exports/directory?format=json")).json()
     assert [row["node_id"] for row in directory["rows"]] == ["rq-paris"]

@@ -69,7 +69,7 @@ class Node:
         self, other: Node, *, push: bool = False, pull: bool = True, role: str = "peer", via: str | None = None
     ) -> None:
         """Pin `other`'s keys from its discovery document, as `regies peer add` does; reached at `via` (a proxy's
-        URL) if given, which its discovery document then names as its base URL."""
+        URL) if given, which `other` must name as its own (`behind`)."""
         remote = await self.context.client.fetch_discovery(via or other.url)
         await persistence.save_peer(
             self.context.engine,
@@ -81,6 +81,11 @@ class Node:
             pull=pull,
             push=push,
         )
+
+    def behind(self, proxy_url: str) -> None:
+        """This node is reached through a proxy at `proxy_url`: it names that URL as its own (`server.base_url`),
+        as a node behind a reverse proxy does, so that signatures made for the proxy's URL verify here."""
+        self.settings.server.base_url = proxy_url
 
     async def records(self, origin: str, kind: str = "activity") -> dict[str, dict[str, Any]]:
         """Every live record of `origin` of this kind, by id, read through the API."""
@@ -120,7 +125,8 @@ async def make_node(
         plugin_settings: dict[str, Any] | None = None,
         **federation: Any,
     ) -> Node:
-        overrides: dict[str, Any] = {"federation": {"worker": False, **federation}}
+        # Every node of a test is on 127.0.0.1: contacting loopback addresses over http is allowed explicitly.
+        overrides: dict[str, Any] = {"federation": {"worker": False, "allow_private_addresses": True, **federation}}
         if plugin_settings:
             overrides["plugins"] = plugin_settings
         if database_url:
@@ -132,6 +138,8 @@ async def make_node(
         server = TestServer(create_app(settings, plugins), host="127.0.0.1")
         await server.start_server()
         servers.append(server)
+        # The port is known only now: the node's own URL, which signed requests must name, is set as `init` would.
+        settings.server.base_url = str(server.make_url("")).rstrip("/")
         session = aiohttp.ClientSession()
         sessions.append(session)
         return Node(node_id, settings, server, result.admin_token, session)

@@ -203,7 +203,6 @@ LEFT_TO_THE_MODELS: dict[str, bytes] = {
     ),
     "partner SIRET with a wrong key (refused)": edited(lambda doc: doc["partners"][0].update(siret="73282932000015")),
     "partner name with a trailing space": edited(lambda doc: doc["partners"][0].update(name="Plaine Commune ")),
-    "details key with spaces (the models strip it)": edited(set_in("details", {" surface_m2 ": 10})),
     "a number in the models' other spelling": edited(set_in("details", {"big": 1e16})),
     "inhabitants below zero (refused)": edited(set_in("inhabitants_involved", -1)),
     "version 0 (refused)": edited(set_in("version", 0)),

@@ -16,8 +16,8 @@ from regies_hubclient import HubClientSettings
 from regies_hubclient.cli import _join
 from sqlalchemy import select
 
-from federation.faultproxy import FAULTS, FaultProxy
-from federation.loadgen import set_checker
+from devtools.faultproxy import FAULTS, FaultProxy
+from devtools.loadgen import set_checker
 from federation.protocol import persistence, sender
 from federation.protocol.keys import fingerprint
 from federation.protocol.puller import PullError, pull_peer
@@ -135,6 +135,8 @@ async def test_nodes_and_hub_converge_once_the_network_heals(make_node: NodeFact
         node.node_id: await FaultProxy(node.server.port, seed=n).start()
         for n, node in enumerate([hub, *nodes])  # type: ignore[arg-type]
     }
+    for node in [hub, *nodes]:
+        node.behind(proxies[node.node_id].url)
     try:
         # Set-up on a calm network: every régie pulls every other one and joins the hub, all through proxies.
         hub_fingerprint = fingerprint(hub.context.identity.keys.published[0].x)

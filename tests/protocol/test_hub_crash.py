@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from federation.hubcrash import run_hub_crashes
+from devtools.hubcrash import run_hub_crashes
 
 
 def test_hub_killed_while_regies_push_ends_with_each_record_once(tmp_path: Path, database_url: str) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import aiohttp
 
-from federation.loadgen import (
+from devtools.loadgen import (
     NodeProcess,
     bulk_load_activities,
     node_env,

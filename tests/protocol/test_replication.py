@@ -28,14 +28,6 @@ async def test_discovery_documents(make_node: NodeFactory) -> None:
     assert (key["kty"], key["crv"], key["use"]) == ("OKP", "Ed25519", "sig")
     assert "green_spaces" in document["service_types"]
     assert {"name": "urban", "version": "0.1.0"} in document["plugins"]
-    status, links = await a.get("/.well-known/nodeinfo")
-    assert links["links"][0]["href"] == f"{a.url}/nodeinfo/2.1"
-    status, info = await a.get("/nodeinfo/2.1")
-    assert (info["version"], info["software"]["name"], info["metadata"]["nodeId"]) == (
-        "2.1",
-        "regies-federation",
-        "rq-a",
-    )
 
 
 async def test_keys_are_private_files(make_node: NodeFactory) -> None:

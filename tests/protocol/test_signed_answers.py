@@ -66,7 +66,9 @@ async def intercepted(make_node: NodeFactory) -> AsyncIterator[Callable[[Node], 
         await server.start_server()
         servers.append(server)
         interceptors.append(interceptor)
-        return interceptor, str(server.make_url("")).rstrip("/")
+        via = str(server.make_url("")).rstrip("/")
+        node.behind(via)
+        return interceptor, via
 
     yield put_in_front
     for interceptor in interceptors:

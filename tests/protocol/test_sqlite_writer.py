@@ -36,7 +36,9 @@ def row(n: int, version: int = 1) -> tuple[Any, ...]:
 def database(tmp_path: Path) -> Path:
     path = tmp_path / "node.db"
     with sqlite3.connect(path) as connection:
-        connection.execute(f"CREATE TABLE records (rid INTEGER PRIMARY KEY, {', '.join(RECORD_COLUMNS)}, UNIQUE (id))")
+        connection.execute(
+            f"CREATE TABLE records (rid INTEGER PRIMARY KEY, {', '.join(RECORD_COLUMNS)}, UNIQUE (id, origin))"
+        )
         connection.execute("CREATE TABLE peers (node_id TEXT PRIMARY KEY, cursor TEXT, lag INTEGER)")
         connection.execute("INSERT INTO peers VALUES ('rq-a', NULL, NULL)")
     return path

@@ -1,31 +1,42 @@
-"""Tests for the embedded department/region reference data in federation.schema.geo."""
+"""Tests for the reference data of federation.schema.geo: regions, departments, communes, retired codes."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections import Counter
+from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from federation.schema.geo import (
     DEPARTMENTS,
     REGIONS,
     Department,
     Region,
+    arrondissements_of,
+    commune,
+    communes_with_postal_code,
     department_code_for_commune,
     department_for_commune,
     region_for_commune,
+    replacement_of,
 )
+from federation.schema.identifiers import qpv_department
+from federation.schema.types import Place
+
+# Overseas collectivities: each its own department and "region", with the same code, as in the Etalab data.
+OVERSEAS_COLLECTIVITIES = {"975", "977", "978", "984", "986", "987", "988", "989"}
 
 # --- tables ----------------------------------------------------------------------------------------------
 
 
-def test_there_are_101_departments() -> None:
-    assert len(DEPARTMENTS) == 101
+def test_there_are_101_departments_and_8_overseas_collectivities() -> None:
+    assert len(DEPARTMENTS) == 101 + 8
 
 
-def test_there_are_18_regions() -> None:
-    assert len(REGIONS) == 18
+def test_there_are_18_regions_and_8_overseas_collectivities() -> None:
+    assert len(REGIONS) == 18 + 8
 
 
 def test_department_codes() -> None:
@@ -34,6 +45,7 @@ def test_department_codes() -> None:
         | {"2A", "2B"}
         | {f"{n:02d}" for n in range(21, 96)}
         | {"971", "972", "973", "974", "976"}
+        | OVERSEAS_COLLECTIVITIES
     )
     assert set(DEPARTMENTS) == expected
 
@@ -42,7 +54,7 @@ def test_region_codes() -> None:
     assert set(REGIONS) == {
         "01", "02", "03", "04", "06", "11", "24", "27", "28",
         "32", "44", "52", "53", "75", "76", "84", "93", "94",
-    }  # fmt: skip
+    } | OVERSEAS_COLLECTIVITIES  # fmt: skip
 
 
 def test_keys_match_codes() -> None:
@@ -66,6 +78,7 @@ def test_department_count_per_region() -> None:
         "01": 1, "02": 1, "03": 1, "04": 1, "06": 1,
         "11": 8, "24": 6, "27": 8, "28": 5, "32": 5, "44": 10, "52": 5,
         "53": 4, "75": 12, "76": 13, "84": 12, "93": 6, "94": 2,
+        **{code: 1 for code in OVERSEAS_COLLECTIVITIES},
     }  # fmt: skip
 
 
@@ -186,17 +199,67 @@ def test_commune_lookups(insee_code: str, department_code: str, region_code: str
 
 
 @pytest.mark.parametrize(
+    ("insee_code", "department_code", "region_name"),
+    [
+        ("97801", "978", "Saint-Martin"),
+        ("97701", "977", "Saint-Barthélemy"),
+        ("98735", "987", "Polynésie française"),  # Papeete
+        ("98818", "988", "Nouvelle-Calédonie"),  # Nouméa
+        ("97502", "975", "Saint-Pierre-et-Miquelon"),
+    ],
+)
+def test_overseas_collectivities_are_their_own_region(insee_code: str, department_code: str, region_name: str) -> None:
+    department = department_for_commune(insee_code)
+    assert (department.code, department.region_code) == (department_code, department_code)
+    assert region_for_commune(insee_code).name == region_name
+
+
+def test_municipal_arrondissements_are_communes_of_their_city() -> None:
+    eleventh = commune("75111")
+    assert eleventh is not None
+    assert (eleventh.name, eleventh.parent, eleventh.department_code) == ("Paris 11e Arrondissement", "75056", "75")
+    assert len(arrondissements_of("75056")) == 20
+    assert len(arrondissements_of("69123")) == 9
+    assert len(arrondissements_of("13055")) == 16
+    assert arrondissements_of("93048") == ()
+
+
+def test_retired_codes_name_their_replacement() -> None:
+    assert commune("01039") is None
+    assert replacement_of("01039") == "01138"  # Béon merged into Culoz-Béon on 1 January 2025
+    assert department_for_commune("01039").code == "01"
+    assert replacement_of("01138") is None
+
+
+@pytest.mark.parametrize(
+    ("postal_code", "labels"),
+    [
+        ("93100", ["Montreuil (93048)"]),
+        ("75011", ["Paris 11e Arrondissement (75111)"]),  # the arrondissement, not Paris as a whole
+        ("97150", ["Saint-Martin (97801)"]),
+        ("99999", []),
+    ],
+)
+def test_communes_with_postal_code(postal_code: str, labels: list[str]) -> None:
+    assert [item.label() for item in communes_with_postal_code(postal_code)] == labels
+
+
+def test_reference_data_is_read_once_per_process() -> None:
+    assert commune("93048") is commune("93048")
+    assert DEPARTMENTS["93"] is DEPARTMENTS["93"]
+
+
+@pytest.mark.parametrize(
     ("insee_code", "message"),
     [
-        ("20004", "unknown department '20'"),
-        ("96001", "unknown department '96'"),
-        ("97501", "unknown department '975'"),
-        ("97701", "unknown department '977'"),
-        ("98735", "unknown department '98'"),
-        ("00001", "unknown department '00'"),
-        ("7505", "exactly 5 characters"),
-        ("750560", "exactly 5 characters"),
-        ("", "exactly 5 characters"),
+        ("20004", "does not exist"),  # Corsica has used 2A/2B since 1976
+        ("96001", "does not exist"),
+        ("93999", "does not exist"),
+        ("2A999", "does not exist"),
+        ("97699", "does not exist"),
+        ("00001", "does not exist"),
+        ("7505", "does not exist"),
+        ("", "does not exist"),
     ],
 )
 def test_invalid_commune_codes(insee_code: str, message: str) -> None:
@@ -206,3 +269,46 @@ def test_invalid_commune_codes(insee_code: str, message: str) -> None:
         department_for_commune(insee_code)
     with pytest.raises(ValueError, match=message):
         region_for_commune(insee_code)
+
+
+# --- the models ------------------------------------------------------------------------------------------
+
+
+def test_a_replica_with_a_retired_commune_is_accepted_with_the_replacements_department() -> None:
+    place = Place.model_validate({"commune": "01039", "qpv": []})
+    assert (place.commune, place.department, place.region) == ("01039", "01", "84")
+
+
+@pytest.mark.parametrize("code", ["93999", "2A999", "97699", "93100"])
+def test_the_models_refuse_unknown_communes(code: str) -> None:
+    with pytest.raises(ValidationError, match=f"INSEE commune code {code} does not exist"):
+        Place.model_validate({"commune": code})
+
+
+@pytest.mark.parametrize(
+    ("place", "locations"),
+    [
+        ({"commune": "93048", "qpv": ["QP093001", "QN09311M"]}, []),
+        ({"commune": "97411", "qpv": ["QP974001", "QN97401Z"]}, []),
+        ({"commune": "2A004", "qpv": ["QN02A01M"]}, []),
+        ({"commune": "93048", "qpv": ["QP075001", "QP093001", "QP093001", "QP000000"]}, [0, 2, 3]),
+        ({"qpv": ["QP000000", "QP075001"]}, [0]),  # no commune: only the department must exist
+    ],
+)
+def test_qpv_codes_belong_to_the_communes_department_once(place: dict[str, Any], locations: list[int]) -> None:
+    if not locations:
+        Place.model_validate(place)
+        return
+    with pytest.raises(ValidationError) as caught:
+        Place.model_validate(place)
+    assert [error["loc"] for error in caught.value.errors()] == [("qpv", position) for position in locations]
+
+
+def test_qpv_department_reads_characters_3_to_5() -> None:
+    assert [qpv_department(code) for code in ["QP075001", "QP971002", "QN02A01M", "QP000000", "QP020001"]] == [
+        "75",
+        "971",
+        "2A",
+        None,
+        None,  # "20" is no department since 1976
+    ]

@@ -169,6 +169,10 @@ def test_normalize_rna_invalid(value: str) -> None:
         ("97611", "97611"),
         ("01001", "01001"),
         (" 75 056 ", "75056"),
+        ("75111", "75111"),  # Paris 11e arrondissement
+        ("97801", "97801"),  # Saint-Martin
+        ("98735", "98735"),  # Papeete
+        ("01039", "01039"),  # retired in 2025 (merged into Culoz-Béon): still a code of the reference data
     ],
 )
 def test_normalize_insee_commune_valid(value: str, expected: str) -> None:
@@ -178,12 +182,14 @@ def test_normalize_insee_commune_valid(value: str, expected: str) -> None:
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        ("20004", "unknown department"),  # Corsica has used 2A/2B since 1976
-        ("97501", "unknown department"),  # Saint-Pierre-et-Miquelon is not a department
-        ("97501", "'975'"),
-        ("96001", "unknown department"),
-        ("98735", "unknown department"),
-        ("00001", "unknown department"),
+        ("20004", "20004 does not exist$"),  # Corsica has used 2A/2B since 1976
+        ("96001", "does not exist"),
+        ("93999", "93999 does not exist$"),
+        ("2A999", "2A999 does not exist$"),
+        ("97699", "97699 does not exist$"),
+        ("00001", "does not exist"),
+        ("93100", r"93100 does not exist; 93100 is the postal code of Montreuil \(93048\)$"),
+        ("75011", r"is the postal code of Paris 11e Arrondissement \(75111\)$"),
         ("7505", "5 digits"),
         ("750560", "5 digits"),
         ("2C004", "5 digits"),

@@ -8,22 +8,65 @@ are left as generated.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Any
 
 import schemathesis
 from hypothesis import strategies as st
 from schemathesis.generation.modes import GenerationMode
 
+from federation.plugins import build_plugins
 from federation.protocol.persistence import encode_feed_cursor
-from federation.schema.identifiers import luhn_ok
+from federation.schema.geo import DEPARTMENTS, arrondissements_of, communes_in_department, department_code_for_commune
+from federation.schema.identifiers import INSEE_COMMUNE_FORMAT, QPV_FORMAT, luhn_ok
+from federation.semantics import semantics_of
+
+CITIES_WITH_ARRONDISSEMENTS = ("75056", "69123", "13055")
 
 
 def _with_luhn_key(stem: str) -> str:
     return next(stem + key for key in "0123456789" if luhn_ok(stem + key))
 
 
+def _sampled_communes() -> list[str]:
+    """A few hundred codes of the shipped list, the same every run: each department's first, middle and last
+    commune, and the municipal arrondissements of Paris, Lyon and Marseille."""
+    codes: list[str] = []
+    for department in sorted(DEPARTMENTS):
+        communes = communes_in_department(department)
+        codes.extend(
+            dict.fromkeys(item.code for item in (communes[:1] + communes[len(communes) // 2 :][:1] + communes[-1:]))
+        )
+    for city in CITIES_WITH_ARRONDISSEMENTS:
+        codes.extend(arrondissements_of(city))
+    return codes
+
+
+def _qpv_department_characters(department: str) -> str:
+    """Characters 3–5 of a QPV code of this department: "075" for Paris, "02A" for Corse-du-Sud, "971"."""
+    return department.rjust(3, "0")
+
+
+def _in_department(code: str, department: str) -> str:
+    """The QPV code moved into a department; a 2015 code (digits only) of Corsica becomes a 2024 one."""
+    characters = _qpv_department_characters(department)
+    if code.startswith("QP") and not characters.isdigit():
+        return f"QN{characters}{code[5:7]}A"
+    return code[:2] + characters + code[5:]
+
+
 def register_formats() -> None:
-    """SIREN and SIRET carry a Luhn key; a SIRET starts with a valid SIREN; feed cursors are the feed's own."""
+    """SIREN and SIRET carry a Luhn key; a SIRET starts with a valid SIREN; feed cursors are the feed's own;
+    communes exist in the shipped list and QPV codes name one of its departments."""
+    schemathesis.openapi.format(INSEE_COMMUNE_FORMAT, st.sampled_from(_sampled_communes()))
+    departments = sorted(DEPARTMENTS)
+    schemathesis.openapi.format(
+        QPV_FORMAT,
+        st.one_of(
+            st.tuples(st.sampled_from(departments), st.from_regex(r"\AQP[0-9]{6}\Z")),
+            st.tuples(st.sampled_from(departments), st.from_regex(r"\AQN[0-9A-Z]{5}[A-Z]\Z")),
+        ).map(lambda drawn: _in_department(drawn[1], drawn[0])),
+    )
     schemathesis.openapi.format("regies-feed-cursor", st.integers(0, 10**18 - 1).map(encode_feed_cursor))
     # Addresses on real domains: the server, like any mail system, refuses special-use names (.test, .local…).
     schemathesis.openapi.format("email", st.emails())
@@ -45,6 +88,7 @@ def _keep_body_rules(body: Any) -> None:
         if isinstance(derived, dict):
             for key in ("department", "region"):  # derived from the commune: only the derived value is accepted
                 derived.pop(key, None)
+            _keep_qpv_rules(derived)
     period = body.get("period")
     if isinstance(period, dict):
         period["key"] = None
@@ -61,6 +105,12 @@ def _keep_body_rules(body: Any) -> None:
             slot["start"], slot["end"] = "08:00:00", "18:00:00"
     if body.get("siret") and body.get("siren"):
         body["siren"] = None  # derived from the SIRET
+    indicators = body.get("indicators")
+    if isinstance(indicators, dict):  # a report's values have at most their indicator's `x-regies-decimals`
+        decimals = _indicator_decimals()
+        for key, value in indicators.items():
+            if _is_number(value) and key in decimals:
+                indicators[key] = round(value, decimals[key])
     details = body.get("details")
     if isinstance(details, dict):
         if any(key.startswith("exits_") for key in details):
@@ -68,13 +118,32 @@ def _keep_body_rules(body: Any) -> None:
             details["exits_to_employment"] = None
             details["employees_cddi"] = None
         for total, parts in (
-            ("learners", ("code_passed", "licences_obtained")),
+            ("learners", ("code_passed", "licences_obtained", "learners_autonomous")),
             ("trainees", ("certificates_obtained",)),
+            ("rentals", ("bikes_lent", "people_served")),
         ):
             if _is_number(details.get(total)):  # results never exceed the people concerned
                 for part in parts:
                     if _is_number(details.get(part)):
                         details[part] = min(details[part], details[total])
+
+
+@functools.cache
+def _indicator_decimals() -> dict[str, int]:
+    """Each indicator's decimals, as the fuzzed node (built-in plugins) registers them."""
+    return {key: semantics_of(indicator).decimals for key, indicator in build_plugins().registry.indicators.items()}
+
+
+def _keep_qpv_rules(place: dict[str, Any]) -> None:
+    """QPV codes of a place with a commune are in the commune's department, and each is listed once."""
+    codes = place.get("qpv")
+    if not isinstance(codes, list) or not all(isinstance(code, str) for code in codes):
+        return
+    commune = place.get("commune")
+    if isinstance(commune, str):
+        department = department_code_for_commune(commune)
+        codes = [_in_department(code, department) for code in codes]
+    place["qpv"] = list(dict.fromkeys(codes))
 
 
 def _is_number(value: Any) -> bool:
@@ -107,7 +176,8 @@ def _keep_signed_body_rules(body: Any, signer: Any) -> None:
             kept.append(envelope)
         body["records"] = kept
     if isinstance(body.get("discovery"), dict) and isinstance(body.get("profile"), dict):
-        body["discovery"].update(node_id=signer.node_id, keys=[signer.jwk()])
+        # The base URL must be one the hub would contact: https to a public address (docs/protocol.md §4).
+        body["discovery"].update(node_id=signer.node_id, keys=[signer.jwk()], base_url="https://regie.example.org")
         _keep_body_rules(body["profile"])
         body["profile"]["origin"] = signer.node_id
 

@@ -95,7 +95,7 @@ def served_node(
 ) -> Iterator[ServedNode]:
     """Initialise a node in `data_dir` and serve it until the block ends; a hub gets coordinator tokens."""
     _clean_environment()
-    overrides: dict[str, Any] = {"federation": {"worker": False}}
+    overrides: dict[str, Any] = {"federation": {"worker": False, "allow_private_addresses": True}}
     if hub:
         overrides["plugins"] = {"hub": {"enabled": True}}
     if database_url:
@@ -116,6 +116,7 @@ def served_node(
             site = web.TCPSite(runner, "127.0.0.1", 0)
             await site.start()
             port = runner.addresses[0][1]
+            settings.server.base_url = f"http://127.0.0.1:{port}"  # known only now; `init` would have written it
             served = ServedNode(f"http://127.0.0.1:{port}", settings, loop, app, {"admin": result.admin_token})
             if hub:
                 engine = app[appkeys.ENGINE]

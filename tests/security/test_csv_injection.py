@@ -16,7 +16,7 @@ from odf.teletype import extractText
 from federation.csv_safety import FORMULA_STARTS, neutralise, restore
 from federation.protocol import persistence
 from federation.protocol.puller import pull_peer
-from tests.plugins.test_hub import _join_network
+from tests.plugins.test_hub import _join_network, fingerprints_of
 from tests.protocol.conftest import Node, NodeFactory, activity
 from tests.web.conftest import add_account, csrf_of, log_in
 from tests.web.test_import import _upload
@@ -117,7 +117,6 @@ async def test_exported_activities_import_back_as_they_were(
 @pytest.fixture
 async def hub_with_hostile_member(make_node: NodeFactory) -> tuple[Node, dict[str, str]]:
     """A hub whose one approved member called itself with a formula, and a national coordinator's token."""
-    from federation.protocol.keys import fingerprint
     from federation.storage.tokens import create_token
 
     hub = await make_node("hub-national", plugin_settings={"hub": {"enabled": True}})
@@ -129,11 +128,10 @@ async def hub_with_hostile_member(make_node: NodeFactory) -> tuple[Node, dict[st
     auth = {"Authorization": f"Bearer {await create_token(hub.context.engine, 'national', 'national')}"}
     async with hub.session.get(f"{hub.url}/plugins/hub/enrolments?state=pending", headers=auth) as response:
         (pending,) = (await response.json())["items"]
-    # The coordinator confirms the fingerprints the member's operator reads out (here: the member's own keys).
-    confirmed = {"fingerprints": [fingerprint(key.x) for key in member.context.identity.keys.published]}
+    approval = fingerprints_of(member)  # the coordinator confirms the keys read out by the régie
     approve = f"{hub.url}/plugins/hub/enrolments/{pending['id']}/approve"
-    async with hub.session.post(approve, json=confirmed, headers=auth) as answer:
-        assert answer.status == 200, await answer.text()
+    async with hub.session.post(approve, json=approval, headers=auth) as answer:
+        assert answer.status == 200
     return hub, auth
 
 
@@ -150,17 +148,17 @@ async def test_hub_tables_keep_a_members_formula_as_text(
             assert response.status == 200, await response.text()
             downloads[fmt] = await response.read()
 
-    rows = cells(downloads["csv"].decode("utf-8"))
-    assert [cell for cell in rows[1] if HYPERLINK in cell] == ["'" + HYPERLINK]
+    rows = cells(downloads["csv"].decode("utf-8"))  # French labels, then the keys, then the data (docs/hub.md)
+    assert [cell for cell in rows[2] if HYPERLINK in cell] == ["'" + HYPERLINK]
     assert runnable(rows) == [] and runnable(cells(downloads["csv"].decode("utf-8"), ";")) == []
 
     sheet = openpyxl.load_workbook(io.BytesIO(downloads["xlsx"])).active
-    (name_cell,) = [cell for cell in next(sheet.iter_rows(min_row=2, max_row=2)) if cell.value == HYPERLINK]
+    (name_cell,) = [cell for cell in next(sheet.iter_rows(min_row=3, max_row=3)) if cell.value == HYPERLINK]
     assert name_cell.data_type == "s"  # a string cell: Excel shows the text and runs nothing
 
     document = load_ods(io.BytesIO(downloads["ods"]))
     (table,) = document.spreadsheet.getElementsByType(Table)
-    data_row = table.getElementsByType(TableRow)[1]
+    data_row = table.getElementsByType(TableRow)[2]
     (ods_cell,) = [cell for cell in data_row.getElementsByType(TableCell) if extractText(cell) == HYPERLINK]
     assert ods_cell.getAttrNS(OFFICENS, "value-type") == "string"
     assert not ods_cell.getAttribute("formula")

@@ -114,3 +114,56 @@ async def test_hub_refuses_what_it_used_to_ignore_or_crash_on(make_node: NodeFac
     with pytest.raises(TransportError) as refused:
         await member.context.client.request("POST", f"{hub.url}/plugins/hub/enrolments", join)
     assert refused.value.status == 422
+
+
+async def test_what_the_details_models_check_the_contract_says(node: Node) -> None:
+    """Seed 4242 found duplicate `trades` refused though the document allowed them; plugins' text was stripped
+    before its length and blankness were checked."""
+    async with node.session.get(f"{node.url}/openapi.json") as response:
+        document = await response.json()
+    variants = {variant["title"]: variant for variant in document["components"]["schemas"]["ActivityData"]["oneOf"]}
+    trades = variants["small_repairs"]["properties"]["details"]["properties"]["trades"]
+    assert trades["uniqueItems"] is True
+    body = activity(1, category="urban_management", service_type="small_repairs")
+    status, problem = await _send(node, "POST", "/api/v1/activities", {**body, "details": {"trades": ["painting"] * 2}})
+    assert status == 422 and problem["errors"][0]["pointer"] == "/details/trades"
+    landlord = variants["caretaker_replacement"]["properties"]["details"]["properties"]["social_landlord"]
+    assert "pattern" in json.dumps(landlord)
+
+
+def _properties_named(document: dict[str, Any], name: str) -> dict[str, Any]:
+    """Schema name → its property `name`, for every component schema of the document that has one."""
+    return {
+        title: schema["properties"][name]
+        for title, schema in document["components"]["schemas"].items()
+        if name in schema.get("properties", {})
+    }
+
+
+async def test_the_contract_states_the_commune_and_qpv_checks(node: Node) -> None:
+    """Seed 20261127 found communes absent from the official list, and QPV codes of no department, of another
+    department or listed twice, refused though the document allowed any string matching their patterns."""
+    async with node.session.get(f"{node.url}/openapi.json") as response:
+        document = await response.json()
+    qpv_lists = _properties_named(document, "qpv")
+    assert {"Place", "NodeProfileData"} <= qpv_lists.keys()
+    for qpv in qpv_lists.values():
+        assert qpv["uniqueItems"] is True and qpv["items"]["format"] == "regies-qpv"
+        assert "commune's department" in qpv["items"]["description"]
+    communes = _properties_named(document, "commune")
+    assert {"Place", "NodeProfileData"} <= communes.keys()
+    for commune in communes.values():
+        (code,) = [branch for branch in commune["anyOf"] if branch["type"] == "string"]
+        assert code["format"] == "insee-commune" and "official list" in code["description"]
+    filters = [
+        parameter
+        for path in ("/api/v1/activities", "/api/v1/resources")
+        for parameter in document["paths"][path]["get"]["parameters"]
+        if parameter["name"] == "commune"
+    ]
+    assert len(filters) == 2 and all(item["schema"]["format"] == "insee-commune" for item in filters)
+    # And the server holds to what the document says.
+    assert (await _send(node, "GET", "/api/v1/activities?commune=01000"))[0] == 400
+    place = {"commune": "93048", "qpv": ["QP093001", "QP093001"]}
+    status, problem = await _send(node, "POST", "/api/v1/activities", activity(1, place=place))
+    assert status == 422 and [error["pointer"] for error in problem["errors"]] == ["/place/qpv/1"]

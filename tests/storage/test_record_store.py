@@ -84,7 +84,7 @@ async def test_replicas_are_read_only_and_queryable(engine: Any, settings: Setti
     reader = await open_reader(engine, settings.database_url)
     try:
         page = await reader.page(ListQuery(kind="activity", equals={"origin": "rq-voisine"}))
-        row = await reader.get("activity", str(replica.id))
+        row = await reader.get("activity", str(replica.id), "rq-voisine")
     finally:
         await reader.close()
     assert len(page) == 1

@@ -92,7 +92,7 @@ async def _publish_a_regie(node: Any) -> None:
         "description": "Nous entretenons les espaces communs, réparons, accompagnons et créons de l'emploi "
         "pour les habitants du quartier.",
         "commune": "93066",
-        "qpv": ["QN09311M", "QN07512M"],
+        "qpv": ["QN09311M", "QN09312M"],
         "address": {"street": "12 rue des Lilas", "postal_code": "93200", "city": "Saint-Denis"},
         "contact": {
             "person": "Marie Dupont",

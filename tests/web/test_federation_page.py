@@ -41,7 +41,8 @@ async def test_failures_are_shown_and_retried_from_the_page(pair: tuple[Node, No
     page = html.unescape(await sync.text())
     # B refuses A's signed requests: it has not added A as a peer. The pull fails, the batch waits.
     assert "Régie rq-voisine : échec" in page
-    assert "is not a peer of this node" in page  # the peer's last error, and the batch's
+    # The peer's last error, and the batch's: the status and this node's own words for the peer's problem type.
+    assert "401 Unauthorized (bad-signature: the peer did not accept this node's signature" in page
     assert "Réessayer" not in page  # a waiting batch is retried automatically, later
 
     async with a.context.engine.begin() as connection:  # as if B had refused the batch for good

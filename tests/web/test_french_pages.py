@@ -35,7 +35,8 @@ _ENGLISH_WORDS = (
     "click here"
 )
 ENGLISH = frozenset(_ENGLISH_WORDS.split())
-_WORD = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿœŒ]+")
+# Words of letters; keys such as `shared_meal` (a value shown as the data holds it) are one token, left out.
+_WORD = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿœŒ_]+")
 _ADDRESS = re.compile(r"(https?://|(?<![\w])/)[^\s<>]*")  # shown addresses (/api/v1/activities) are not words
 _SKIPPED = {"script", "style", "code", "pre"}
 _SHOWN_ATTRIBUTES = {"title", "aria-label", "placeholder", "alt"}
@@ -47,19 +48,24 @@ class VisibleText(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
-        self._skipping = 0
+        self._skipping: list[str] = []  # the open elements whose text is left out, innermost last
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _SKIPPED:
-            self._skipping += 1
         found = dict(attrs)
+        # Commands, scripts and a passage marked as another language (a licence's name, RGAA 8.7): not French text.
+        if (
+            tag in _SKIPPED
+            or (tag == "span" and found.get("lang") not in (None, "fr"))
+            or (tag == "span" and self._skipping)
+        ):
+            self._skipping.append(tag)
         self.parts += [value for name, value in attrs if name in _SHOWN_ATTRIBUTES and value]
         if tag == "input" and found.get("type") in ("submit", "button") and found.get("value"):
             self.parts.append(found["value"] or "")
 
     def handle_endtag(self, tag: str) -> None:
-        if tag in _SKIPPED and self._skipping:
-            self._skipping -= 1
+        if self._skipping and self._skipping[-1] == tag:
+            self._skipping.pop()
 
     def handle_data(self, data: str) -> None:
         if not self._skipping:
@@ -71,7 +77,7 @@ def english_in(page: str) -> list[str]:
     parser = VisibleText()
     parser.feed(page)
     text = _ADDRESS.sub(" ", " ".join(parser.parts))
-    found = sorted({word for word in _WORD.findall(text) if word.lower() in ENGLISH})
+    found = sorted({word for word in _WORD.findall(text) if word.lower() in ENGLISH and "_" not in word})
     return found + (["`"] if "`" in text else [])
 
 

@@ -8,7 +8,6 @@ from typing import Any
 from aiohttp import web
 
 from federation import appkeys
-from federation.api.node import PROFILE_ID
 from federation.api.records import notify_committed, write_or_problem
 from federation.problems import Problem
 from federation.schema.records import RECORD_KINDS
@@ -90,7 +89,7 @@ async def profile(request: web.Request) -> web.StreamResponse:
 
         store = request.config_dict[appkeys.STORE]
         if_match = int(version) if version.isdigit() else None
-        stored = await write_or_problem(store.replace("node", request.config_dict[PROFILE_ID], build, if_match))
+        stored = await write_or_problem(store.replace("node", request.config_dict[appkeys.PROFILE_ID], build, if_match))
     except Problem as problem:
         for found in problems or [problem]:
             add_problem(request, state, found)

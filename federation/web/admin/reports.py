@@ -22,6 +22,7 @@ from federation.indicators import (
     service_types_in_use,
     shown_indicators,
 )
+from federation.numbers import form_value
 from federation.problems import Problem
 from federation.reports import build_report, hub_joined
 from federation.schema.records import RECORD_KINDS, PeriodReportData, ReportState
@@ -92,17 +93,13 @@ async def _form(request: web.Request, period_key: str, filled: Collection[str] =
             if indicator["source"] == "computed":
                 hint += " · " + translate(request, "computed from your activities of the period")
                 if indicator["value"] is not None:
-                    computed[f"indicators.{indicator['key']}"] = _shown(indicator["value"])
+                    computed[f"indicators.{indicator['key']}"] = form_value(indicator["value"], lang)
             name = f"indicators.{indicator['key']}"
             inputs.append(FormField(name, indicator["labels"][lang], NUMBER, hint=hint, translate=False, minimum=0))
         sections.append((section, SECTION_LABELS[section][lang], inputs))
     fields = [field for _section, _title, inputs in sections for field in inputs]
     fields.append(FormField("comment", N_("Comment"), TEXTAREA))
     return ReportForm(fields, computed, sections)
-
-
-def _shown(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else str(value)
 
 
 async def new_report(request: web.Request) -> web.StreamResponse:
@@ -130,7 +127,8 @@ async def report(request: web.Request) -> web.StreamResponse:
     period_key = document["period"]["key"]
     shape = await _form(request, period_key, filled=document.get("indicators", {}).keys())
     if request.method == "GET":
-        values = {f"indicators.{key}": _shown(value) for key, value in document.get("indicators", {}).items()}
+        lang = language(request)
+        values = {f"indicators.{key}": form_value(value, lang) for key, value in document.get("indicators", {}).items()}
         values["comment"] = document.get("comment", "")
         return await _page(request, FormState(shape.fields, values=values), period_key, document, shape)
     if document["state"] not in EDITABLE_STATES:

@@ -1,6 +1,6 @@
 """`make demo`: a hub and three régie nodes on 127.0.0.1 with sample data, enrolled and synced, until Ctrl-C.
 
-`python -m federation.demo [--dir DIR] [--base-port N] [--no-wait]` owns everything under DIR (default
+`python -m devtools.demo [--dir DIR] [--base-port N] [--no-wait]` owns everything under DIR (default
 `var/demo`): it initialises the national hub and three régies (Paris, Lyon and a rural one in Normandy), starts
 them as real `regies serve` processes, fills them through their HTTP APIs (profile, activities, shared
 resources, a 2026 period report), has them join the hub and sync, validates one report on the hub, prints
@@ -29,9 +29,9 @@ from typing import Any
 
 import aiohttp
 
-from federation.demo_data import REGIES, RegieSample
-from federation.demo_logins import HUB_LOGINS, REGIE_LOGIN, DemoError, add_login, hub_login_lines, regie_login_line
-from federation.loadgen import NodeProcess, free_port, run_regies
+from devtools.demo_data import REGIES, RegieSample
+from devtools.demo_logins import HUB_LOGINS, REGIE_LOGIN, DemoError, add_login, hub_login_lines, regie_login_line
+from devtools.loadgen import NodeProcess, free_port, run_regies
 
 MARKER = ".regies-demo"
 PERIOD = "2026"
@@ -51,6 +51,8 @@ push_interval_s = 1
 retry_initial_s = 1
 retry_max_s = 5
 breaker_cooldown_s = 5
+# Every demo node runs on 127.0.0.1: a real node contacts only public https addresses (docs/operations.md).
+allow_private_addresses = true
 """
 
 
@@ -88,7 +90,7 @@ def prepare_dir(root: Path) -> None:
             )
     root.mkdir(parents=True, exist_ok=True)
     (root / MARKER).write_text(
-        "Created by `python -m federation.demo`: the next demo run deletes this directory and everything in it.\n",
+        "Created by `python -m devtools.demo`: the next demo run deletes this directory and everything in it.\n",
         encoding="utf-8",
     )
 
@@ -119,11 +121,13 @@ def choose_ports(base_port: int, count: int) -> list[int]:
 
 
 def configure_node(data_dir: Path, port: int, hub_url: str | None = None, fingerprint: str | None = None) -> None:
-    """Set the port in the node's regies.toml (its public URL derives from it), fast sync, and the hub client."""
+    """Set the port and the public URL in the node's regies.toml, fast sync, and the hub client."""
     path = data_dir / "regies.toml"
-    text, found = re.subn(r"(?m)^port = [0-9]+$", f"port = {port}", path.read_text(encoding="utf-8"), count=1)
-    if not found:
-        raise DemoError(f"{path} has no `port = …` line in [server]")
+    text = path.read_text(encoding="utf-8")
+    for line, value in (("port", str(port)), ("base_url", f'"http://127.0.0.1:{port}"')):
+        text, found = re.subn(rf"(?m)^{line} = .+$", f"{line} = {value}", text, count=1)
+        if not found:
+            raise DemoError(f"{path} has no `{line} = …` line in [server]")
     text += DEMO_FEDERATION_SETTINGS
     if hub_url is not None:
         text += f'\n[plugins.hubclient]\nurl = "{hub_url}"\nfingerprint = "{fingerprint}"\n'
@@ -467,7 +471,7 @@ class Demo:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m federation.demo",
+        prog="python -m devtools.demo",
         description="Start a hub and three régie nodes on 127.0.0.1 with sample data, until Ctrl-C.",
     )
     parser.add_argument(

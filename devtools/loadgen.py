@@ -37,9 +37,10 @@ def free_port() -> int:
 
 
 def node_env(**extra: str) -> dict[str, str]:
-    """The environment without any REGIES_* setting of the caller's, plus `extra`."""
+    """The environment without any REGIES_* setting of the caller's, plus `extra`. These nodes all run on
+    127.0.0.1, so they may contact loopback addresses (over http)."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("REGIES_")}
-    env.update({"REGIES_LOG__ACCESS_LOG": "false", **extra})
+    env.update({"REGIES_LOG__ACCESS_LOG": "false", "REGIES_FEDERATION__ALLOW_PRIVATE_ADDRESSES": "true", **extra})
     return env
 
 
@@ -71,7 +72,8 @@ class NodeProcess:
                 [sys.executable, "-m", "federation", "--data-dir", str(data_dir), "serve", "--port", str(self.port)],
                 stdout=subprocess.DEVNULL,
                 stderr=log,
-                env=node_env(**env),
+                # Its own URL follows the port it was given (`init` wrote the default one).
+                env=node_env(REGIES_SERVER__BASE_URL=self.url, **env),
             )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

@@ -8,7 +8,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from federation.loadgen import node_env
+from devtools.loadgen import node_env
 
 
 class DemoError(Exception):

@@ -3,7 +3,7 @@ or corrupts requests and responses at random (seeded) until it is told to calm d
 
 Used by tests/protocol/test_fault_proxy.py and usable by hand in front of any node or hub:
 
-    python -m federation.faultproxy --upstream 8080 --port 9080 --rate 0.3 --seed 7
+    python -m devtools.faultproxy --upstream 8080 --port 9080 --rate 0.3 --seed 7
 
 Point a peer (or `[plugins.hubclient] url`) at the proxy's URL instead of the server's. The proxy passes the
 `Host` header through unchanged, so RFC 9421 signatures made for the proxy's URL still verify upstream.
@@ -215,7 +215,7 @@ def _flip(data: bytes, rng: random.Random) -> bytes:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m federation.faultproxy", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m devtools.faultproxy", description=__doc__.splitlines()[0])
     parser.add_argument("--upstream", type=int, required=True, help="port of the server on 127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="port to listen on (default: a free one)")
     parser.add_argument("--rate", type=float, default=0.3, help="share of requests that suffer a fault")

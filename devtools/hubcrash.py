@@ -23,7 +23,7 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from federation.loadgen import (
+from devtools.loadgen import (
     NodeProcess,
     bulk_load_activities,
     node_env,

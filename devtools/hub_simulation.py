@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from federation.loadgen import COMMUNES, SERVICE_TYPES
+from devtools.loadgen import COMMUNES, SERVICE_TYPES
 from federation.protocol import persistence
 from federation.protocol.keys import PublicKeyInfo, b64url, raw_public
 from federation.protocol.signing import sign_request

@@ -1,0 +1,1 @@
+"""The HTTP API handlers: record collections, the node profile, meta, exports and introspection."""
