@@ -36,6 +36,8 @@ REPORT_STATES = {
     "submitted": N_("Submitted"),
     "validated": N_("Validated"),
     "returned": N_("Returned"),
+    # Only on the hub, under two-level approval: the régie's node keeps the report submitted.
+    "validated_regional": N_("Validated at regional level"),
 }
 # What a report's history entry records (AuditEntry.action).
 REPORT_ACTIONS = {
@@ -43,6 +45,7 @@ REPORT_ACTIONS = {
     "updated": N_("Changed"),
     "submitted": N_("Submitted"),
     "validated": N_("Validated"),
+    "validated_regional": N_("Validated at regional level"),
     "returned": N_("Returned"),
     "deleted": N_("Deleted"),
 }

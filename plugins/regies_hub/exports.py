@@ -22,6 +22,7 @@ from federation.web.rendering import category_label
 
 from . import aggregates, enrolment
 from .aggregates import Scope
+from .approval import approved_filter
 from .coordination import Coordinator, parse_period, regional_only, resolve_scope
 from .settings import HubSettings
 from .tables import FORMATS, Column, write_geojson, write_table
@@ -146,7 +147,9 @@ async def activity_table(request: web.Request, coordinator: Coordinator, _settin
 async def indicator_table(request: web.Request, coordinator: Coordinator, _settings: HubSettings) -> Table:
     period, scope = parse_period(request.query), resolve_scope(request.query, coordinator)
     registry = request.config_dict[appkeys.PLUGINS].registry
-    rows = with_labels(request, await aggregates.indicator_table(_engine(request), registry, period, scope))
+    national_only = approved_filter(request.query)
+    figures = await aggregates.indicator_table(_engine(request), registry, period, scope, national_only=national_only)
+    rows = with_labels(request, figures)
     columns = _with_area(scope, INDICATOR_COLUMNS)
     return Table(f"indicateurs-{period.key}-{scope.level}", columns, rows, {"scope": scope.__dict__})
 
@@ -171,7 +174,9 @@ async def trend_table(request: web.Request, coordinator: Coordinator, _settings:
     registry = request.config_dict[appkeys.PLUGINS].registry
     if indicator not in registry.indicators:
         raise invalid_query("indicator", f"names an unknown indicator '{indicator}' (see /api/v1/indicators)")
-    rows = with_labels(request, await aggregates.trends(_engine(request), registry, indicator, scope))
+    national_only = approved_filter(request.query)
+    figures = await aggregates.trends(_engine(request), registry, indicator, scope, national_only=national_only)
+    rows = with_labels(request, figures)
     return Table(f"tendance-{indicator}", TREND_COLUMNS, rows, {"indicator": indicator})
 
 
