@@ -59,6 +59,11 @@ KEYS = _query(
     {"type": "string", "enum": ["0", "1"]},
     "1 (default): CSV, XLSX and ODS repeat the column keys in a second header row.",
 )
+APPROVED = _query(
+    "approved",
+    {"type": "string", "enum": ["all", "national"]},
+    "all (default): every received report; national: only those the hub accepted at national level (or in one).",
+)
 TABLE_ANSWER = {
     "description": "The table, in the requested format.",
     "content": {media_type: {} for media_type, _extension in FORMATS.values()},
@@ -283,11 +288,16 @@ def hub_paths() -> dict[str, Any]:
                 "summary": "Reports received for a period (drafts are not received)",
                 "tags": TAGS,
                 "security": BEARER,
-                "parameters": [PERIOD],
+                "parameters": [PERIOD, APPROVED],
                 "responses": {"200": _object("The reports."), **COORDINATOR_ERRORS},
             }
         },
-        "/reports/{origin}/{id}/validate": _decision("validateReport", "Validate a submitted report", report, "201"),
+        "/reports/{origin}/{id}/validate": _decision(
+            "validateReport",
+            "Validate a report at the coordinator's level (regional validation, national acceptance)",
+            report,
+            "201",
+        ),
         "/reports/{origin}/{id}/return": _decision(
             "returnReport", "Return a report (comment)", report, "201", needs_comment=True
         ),
@@ -304,7 +314,9 @@ def hub_paths() -> dict[str, Any]:
             }
         },
         "/tables/activities": _table("activityTable", "Activities by field of action and service type", scope),
-        "/tables/indicators": _table("indicatorTable", "Indicator figures of received reports, by rule", scope),
+        "/tables/indicators": _table(
+            "indicatorTable", "Indicator figures of received reports, by rule", [*scope, APPROVED]
+        ),
         "/tables/completeness": _table("completenessTable", "Expected, received and on-time reports", scope),
         "/tables/missing": _table("missingTable", "Members whose report is missing", scope),
         "/tables/trends": _table(
@@ -315,6 +327,7 @@ def hub_paths() -> dict[str, Any]:
                 LEVEL,
                 REGION,
                 DEPARTMENT,
+                APPROVED,
             ],
         ),
     }

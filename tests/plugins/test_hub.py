@@ -55,7 +55,12 @@ async def _join_network(node: Node, hub: Node) -> None:
 @pytest.fixture
 async def network(make_node: NodeFactory, database_url: str) -> Network:
     """A hub (on SQLite, then on PostgreSQL) and two régies, one in Île-de-France and one in Auvergne-Rhône-Alpes."""
-    hub = await make_node("hub-national", database_url, plugin_settings={"hub": {"enabled": True}})
+    return await make_network(make_node, database_url, {"enabled": True})
+
+
+async def make_network(make_node: NodeFactory, database_url: str, hub_settings: dict[str, Any]) -> Network:
+    """The `network` fixture's hub and régies, the hub configured with `hub_settings` ([plugins.hub])."""
+    hub = await make_node("hub-national", database_url, plugin_settings={"hub": hub_settings})
     engine = hub.context.engine
     tokens = {
         "admin": hub.token,
