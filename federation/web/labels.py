@@ -39,6 +39,8 @@ REPORT_STATES = {
     # Only on the hub, under two-level approval: the régie's node keeps the report submitted.
     "validated_regional": N_("Validated at regional level"),
 }
+# A member's label (NodeProfile.label_status): as the hub grants it, or as a régie claims it.
+LABEL_STATUSES = {"en_projet": N_("Label in progress"), "labellisee": N_("Labelled")}
 # What a report's history entry records (AuditEntry.action).
 REPORT_ACTIONS = {
     "created": N_("Created"),

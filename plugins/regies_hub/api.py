@@ -26,7 +26,7 @@ from federation.schema.records import ReviewDecision
 from federation.storage.tables import records
 from federation.storage.tokens import Actor
 
-from . import enrolment
+from . import enrolment, labels
 from .approval import approved_filter
 from .coordination import (
     MAX_COMMENT,
@@ -246,6 +246,16 @@ async def revoke_member(request: web.Request) -> web.StreamResponse:
         _engine(request), actor, actor.name, request.match_info["node_id"], functools.partial(_comment, request)
     )
     return json_response(json.dumps(revoked.describe(), ensure_ascii=False))
+
+
+@routes.put("/members/{node_id}/label")
+async def grant_member_label(request: web.Request) -> web.StreamResponse:
+    """A national coordinator records the label the network grants a member: {"status", "since", "until"}."""
+    actor = await coordinator(request)
+    labels.require_grantor(actor.role)  # before the body is read
+    body = await read_json_object(request)
+    grant = await labels.grant_label(_engine(request), actor.role, actor.name, request.match_info["node_id"], body)
+    return json_response(json.dumps({"node_id": grant.node_id, **grant.statement(), "granted_by": grant.granted_by}))
 
 
 # --- Directory ----------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from federation.schema.types import NODE_ID_PATTERN, NOT_BLANK_PATTERN
 from .aggregates import LEVELS
 from .coordination import MAX_COMMENT, MAX_ENROLMENT_ID
 from .enrolment import MAX_KEYS, STATES
+from .labels import STATUSES
 from .tables import FORMATS
 
 JSON = "application/json"
@@ -64,6 +65,16 @@ APPROVED = _query(
     {"type": "string", "enum": ["all", "national"]},
     "all (default): every received report; national: only those the hub accepted at national level (or in one).",
 )
+LABEL_BODY = {
+    "type": "object",
+    "properties": {
+        "status": {"type": "string", "enum": list(STATUSES)},
+        "since": {"type": ["string", "null"], "format": "date", "description": "Required for `labellisee`."},
+        "until": {"type": ["string", "null"], "format": "date", "description": "None: open-ended."},
+    },
+    "required": ["status"],
+    "additionalProperties": False,
+}
 TABLE_ANSWER = {
     "description": "The table, in the requested format.",
     "content": {media_type: {} for media_type, _extension in FORMATS.values()},
@@ -262,6 +273,26 @@ def hub_paths() -> dict[str, Any]:
             "200",
             needs_comment=True,
         ),
+        "/members/{node_id}/label": {
+            "parameters": [{"name": "node_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "put": {
+                "operationId": "grantMemberLabel",
+                "summary": "Record the label the network grants a member (national coordinators)",
+                "tags": TAGS,
+                "security": BEARER,
+                "requestBody": {"required": True, "content": {JSON: {"schema": LABEL_BODY}}},
+                "responses": {
+                    "200": _object("The hub's statement, as the directory and exports now carry it."),
+                    **COORDINATOR_ERRORS,
+                    "404": _problem("Not a member of the network."),
+                    "415": _problem("Body is not application/json."),
+                    "422": _problem(
+                        "Unknown status, a date that is not YYYY-MM-DD, `until` before `since`, or a "
+                        "granted label without `since`."
+                    ),
+                },
+            },
+        },
         "/enrolments/{id}/reject": _decision(
             "rejectEnrolment", "Reject a join request (comment)", [enrolment_id], "200", needs_comment=True
         ),

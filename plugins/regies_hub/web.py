@@ -23,7 +23,7 @@ from federation.web import HUB_ROLES, WebUser, language, render, require_user, t
 from federation.web.labels import N_
 from federation.web.rendering import category_label
 
-from . import aggregates, enrolment
+from . import aggregates, enrolment, labels
 from .aggregates import Scope
 from .approval import approved_filter, decision_offered
 from .coordination import (
@@ -391,11 +391,48 @@ async def _enrolments_page(
         "page": page,
         "pages": max(1, -(-len(pending) // ENROLMENTS_PER_PAGE)),
         "decided": described(decided[-ENROLMENTS_PER_PAGE:][::-1]),
+        "members": await _member_labels(engine, region),
+        "may_grant": user.role in labels.GRANTING_ROLES,
+        "label_statuses": labels.STATUSES,
         "error": error,
         "done": request.query.get("done"),
         "max_comment": MAX_COMMENT,
     }
     return await render(request, "hub/enrolments.html", context, status=status)
+
+
+async def _member_labels(engine: AsyncEngine, region: str | None) -> list[dict[str, Any]]:
+    """Approved members with the label the hub granted them and the one they claim."""
+    granted = await labels.grants(engine)
+    return [
+        {"node_id": m.node_id, "name": m.name, **labels.member_label(granted.get(m.node_id), m.label_status)}
+        for m in await enrolment.list_enrolments(engine, "approved", region)
+    ]
+
+
+async def grant_label(request: web.Request) -> web.StreamResponse:
+    """A national coordinator records a member's label from the enrolments page."""
+    user = await _coordinator(request)
+    labels.require_grantor(user.role)
+    form = await request.post()
+    statement = {key: str(form.get(key, "")).strip() for key in labels.FIELDS}
+    granting = labels.grant_label(_engine(request), user.role, user.username, request.match_info["node_id"], statement)
+    invalid = N_("Give the label's status and, for a granted label, the day it was granted.")
+    return await _member_action(request, user, granting, invalid, "labelled")
+
+
+async def _member_action(
+    request: web.Request, user: WebUser, action: Awaitable[Any], invalid: str, done: str
+) -> web.StreamResponse:
+    """Run a decision on a member from the enrolments page: back to the page with the French `invalid` message on
+    a 422, to the page with its `done` notice otherwise."""
+    try:
+        await action
+    except Problem as problem:
+        if problem.status != 422:
+            raise
+        return await _enrolments_page(request, user, error=translate(request, invalid), status=422)
+    raise web.HTTPSeeOther(f"/hub/enrolments?done={done}")
 
 
 async def enrolments_page(request: web.Request) -> web.StreamResponse:
@@ -432,14 +469,8 @@ async def revoke_member(request: web.Request) -> web.StreamResponse:
     """A coordinator revokes a member from the enrolments page, saying why."""
     user = await _coordinator(request)
     read_reason = await _form_comment(request)
-    try:
-        await revoke_membership(_engine(request), user, user.username, request.match_info["node_id"], read_reason)
-    except Problem as problem:
-        if problem.status != 422:
-            raise
-        message = translate(request, "Say why the member is revoked.")
-        return await _enrolments_page(request, user, error=message, status=422)
-    raise web.HTTPSeeOther("/hub/enrolments?done=revoked")
+    revoking = revoke_membership(_engine(request), user, user.username, request.match_info["node_id"], read_reason)
+    return await _member_action(request, user, revoking, N_("Say why the member is revoked."), "revoked")
 
 
 async def approve_enrolment(request: web.Request) -> web.StreamResponse:
@@ -463,5 +494,6 @@ def build_pages(settings: HubSettings) -> list[web.AbstractRouteDef]:
         web.post("/enrolments/{id}/approve", approve_enrolment),
         web.post("/enrolments/{id}/reject", reject_enrolment),
         web.post("/members/{node_id}/revoke", revoke_member),
+        web.post("/members/{node_id}/label", grant_label),
         web.get("/exports/{table}", functools.partial(export, settings=settings)),
     ]
