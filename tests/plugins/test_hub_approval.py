@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient
 
 from federation.protocol import persistence, sender
 from federation.protocol.puller import pull_peer
@@ -62,6 +63,25 @@ async def test_regie_node_receives_both_steps(network: Network) -> None:  # noqa
     await sender.push_all(paris.context)
     _status, reports = await network.hub_get("/reports?period=2026")
     assert {item["origin"]: item["state"] for item in reports["items"]}["rq-paris"] == "validated"
+
+
+async def test_regie_sees_the_regional_validation_on_its_report_page(
+    network: Network,  # noqa: F811
+    regies_login: Any,
+) -> None:
+    await _submit_all(network)
+    paris = network.nodes["rq-paris"]
+    path = f"/reports/rq-paris/{paris.report_id}"  # type: ignore[attr-defined]
+    assert (await network.hub_post(f"{path}/validate", {"comment": "Vu en région"}, role="regional"))[0] == 201
+    await _pull_from_hub(paris)
+    client: TestClient[Any, Any] = TestClient(paris.server)
+    await client.start_server()
+    try:
+        assert (await regies_login(client, "admin")).status == 303
+        page = await (await client.get(f"/admin/reports/{paris.report_id}")).text()  # type: ignore[attr-defined]
+    finally:
+        await client.session.close()
+    assert "hub:coordination IDF : Validé au niveau régional — Vu en région" in page
 
 
 async def test_return_at_national_level_reaches_the_regie(network: Network) -> None:  # noqa: F811
