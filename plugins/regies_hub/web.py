@@ -228,7 +228,7 @@ async def dashboard(request: web.Request, settings: HubSettings) -> web.StreamRe
         "indicator_totals": totals,
         "exports": _export_links(query, indicator),
         # The period form keeps the scope a national coordinator chose (a region, a department).
-        "extra_fields": [(key, value) for key, value in query.items() if key not in ("period", "approved")],
+        "extra_fields": [(key, value) for key, value in query.items() if key != "period"],
         "approved": "national" if national_only else "all",
     }
     figures = [(REGIES, translate(request, "Member régies"))]

@@ -84,6 +84,15 @@ async def test_national_report_covers_every_region(hub: Network, browse: Any) ->
     assert "Île-de-France (11)" in page and "Auvergne-Rhône-Alpes (84)" in page
     assert 'id="indicator-by-area"' in page and 'id="trend"' in page
     assert "Chaque régie membre a envoyé son rapport." in page
+    # On request, only the reports accepted at national level: none yet, so no figure, and the choice is kept.
+    accepted = await text(national, "/hub?period=2026&approved=national")
+    assert '<option value="national" selected>' in accepted and 'id="trend"' not in accepted
+    assert "Aucun rapport reçu pour cette période" in accepted
+    paris = hub.nodes["rq-paris"]
+    assert (await hub.hub_post(f"/reports/rq-paris/{paris.report_id}/validate"))[0] == 201  # type: ignore[attr-defined]
+    accepted = await text(national, "/hub?period=2026&approved=national")
+    assert "Chiffres des rapports acceptés au niveau national" in accepted and 'id="trend"' in accepted
+    assert "approved=national" in accepted.split('id="exports-title"')[1]  # exports follow the choice
     missing_2025 = await text(national, "/hub?period=2025")
     assert "rq-paris" in missing_2025 and "rq-lyon" in missing_2025
     assert "National report" in await text(national, "/hub?period=2026&lang=en")
