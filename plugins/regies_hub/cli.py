@@ -1,4 +1,4 @@
-"""`regies hub …`: set a node up as the hub and let the national coordination decide on join requests."""
+"""`regies hub …`: set a node up as the hub, decide on join requests and grant the network's label."""
 
 from __future__ import annotations
 
