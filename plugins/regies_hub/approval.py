@@ -28,9 +28,9 @@ def decision_level(reviewer: Reviewer, state: str, levels: int) -> ReviewLevel |
     With two levels a regional coordinator validates or returns a submitted report; a national coordinator (or the
     hub's administrator) accepts or returns a report validated at regional level, or a submitted one directly,
     which is both steps in one."""
-    if state not in (PENDING if levels == 2 else {ReportState.SUBMITTED.value}):
+    if state not in PENDING:
         raise Problem(409, f"only submitted reports can be reviewed; this one is {state}", slug="conflict")
-    if levels == 1:
+    if levels == 1:  # also final on a report validated at regional level before the hub went to one level
         return None
     if reviewer.role in NATIONAL_ROLES:
         return ReviewLevel.NATIONAL
