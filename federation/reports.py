@@ -95,32 +95,49 @@ def check_deletable(previous: dict[str, Any]) -> None:
 
 
 def review_applies(report: dict[str, Any], review: dict[str, Any]) -> bool:
-    """A hub review applies to the stored report if it reviewed exactly this version, still submitted."""
+    """A hub review applies to the stored report if it reviewed this version, still submitted, or the version
+    before it when the only change since is the hub's regional validation recorded here (the national level may
+    decide before this node has sent that version back)."""
+    if report.get("state") != ReportState.SUBMITTED or report.get("deleted"):
+        return False
+    version, reviewed = report.get("version"), review.get("report_version")
+    if version == reviewed:
+        return True
+    audit = report.get("audit") or [{}]
+    last = audit[-1]
     return (
-        report.get("state") == ReportState.SUBMITTED
-        and report.get("version") == review.get("report_version")
-        and not report.get("deleted")
+        isinstance(version, int)
+        and version - 1 == reviewed
+        and last.get("level") == "regional"
+        and last.get("action") == "validated"
+        and review.get("level") == "national"
     )
 
 
 def build_reviewed_report(previous: dict[str, Any], envelope: dict[str, Any], review: dict[str, Any]) -> PeriodReport:
-    """The node's report after the hub validated or returned it: the node itself records the decision."""
+    """The node's report after the hub validated or returned it: the node itself records the decision.
+
+    Under two-level approval a regional validation is recorded in the audit trail only: the report stays
+    submitted (locked) until the national level accepts or returns it."""
     if not review_applies(previous, review):
         raise WriteConflict(
             f"review of version {review.get('report_version')} does not apply to the report "
             f"(version {previous.get('version')}, {previous.get('state')})"
         )
-    decision = ReportState(review["decision"])
+    decided = ReportState(review["decision"])
+    level = review.get("level")
+    decision = ReportState.SUBMITTED if decided == ReportState.VALIDATED and level == "regional" else decided
     audit = list(previous.get("audit", []))
     audit.append(
         AuditEntry(
             at=envelope["updated_at"],
             actor=f"hub:{review['reviewer']}",
-            action="validated" if decision == ReportState.VALIDATED else "returned",
+            action="validated" if decided == ReportState.VALIDATED else "returned",
             from_state=ReportState.SUBMITTED,
             to_state=decision,
-            changed=["state"],
+            changed=["state"] if decision != ReportState.SUBMITTED else [],
             comment=review.get("comment") or None,
+            level=level,
         ).model_dump(mode="json")
     )
     fields = {key: previous[key] for key in PeriodReportData.model_fields if key in previous}

@@ -291,6 +291,13 @@ class Period(StrictModel):
         return self
 
 
+class ReviewLevel(SchemaEnum):
+    """Under two-level approval, who decided: a regional coordinator validates first, a national one accepts."""
+
+    REGIONAL = "regional"
+    NATIONAL = "national"
+
+
 class ReportState(SchemaEnum):
     DRAFT = "draft"
     SUBMITTED = "submitted"
@@ -312,6 +319,9 @@ class AuditEntry(BaseModel):
     to_state: ReportState
     changed: list[str] = Field(default_factory=list, description="Top-level fields that changed.")
     comment: str | None = None
+    level: ReviewLevel | None = Field(
+        None, description="For a hub decision under two-level approval: the level that decided (regional, national)."
+    )
 
 
 class PeriodReportData(StrictModel):
@@ -351,6 +361,15 @@ class ReportReviewData(StrictModel):
     decision: ReviewDecision
     comment: LongText = Field("", description="Why the report is returned, or a note on its validation.")
     reviewer: ShortText = Field(description="The coordinator who decided.")
+    level: ReviewLevel | None = Field(
+        None,
+        description="Two-level approval: `regional` (a validation the national level must still accept, or a "
+        "return) or `national`; absent where the hub approves in one level. A regional validation leaves the report "
+        "submitted and locked.",
+    )
+    reviewer_role: ShortText | None = Field(
+        None, description="The reviewer's role on the hub (regional, national, admin)."
+    )
 
 
 class ReportReview(ReportReviewData, Envelope):

@@ -6,6 +6,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     Index,
     Integer,
     MetaData,
@@ -228,6 +229,19 @@ enrolments = Table(
         sqlite_where=text("state = 'pending'"),
         postgresql_where=text("state = 'pending'"),
     ),
+)
+
+# The label the network grants each member, as its national coordinators record it (the régie's profile only claims
+# one): the latest statement per node.
+hub_labels = Table(
+    "hub_labels",
+    metadata,
+    Column("node_id", String(64), primary_key=True),
+    Column("status", String(16), nullable=False, comment="en_projet or labellisee"),
+    Column("since", Date, comment="first day the status holds"),
+    Column("until", Date, comment="last day the status holds (none: open-ended)"),
+    Column("granted_by", String(100), nullable=False),
+    Column("granted_at_us", BigInteger, nullable=False),
 )
 
 # French regions and departments (INSEE), so that aggregations can group by them in SQL.

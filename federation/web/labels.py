@@ -36,13 +36,18 @@ REPORT_STATES = {
     "submitted": N_("Submitted"),
     "validated": N_("Validated"),
     "returned": N_("Returned"),
+    # Only on the hub, under two-level approval: the régie's node keeps the report submitted.
+    "validated_regional": N_("Validated at regional level"),
 }
+# A member's label (NodeProfile.label_status): as the hub grants it, or as a régie claims it.
+LABEL_STATUSES = {"en_projet": N_("Label in progress"), "labellisee": N_("Labelled")}
 # What a report's history entry records (AuditEntry.action).
 REPORT_ACTIONS = {
     "created": N_("Created"),
     "updated": N_("Changed"),
     "submitted": N_("Submitted"),
     "validated": N_("Validated"),
+    "validated_regional": N_("Validated at regional level"),
     "returned": N_("Returned"),
     "deleted": N_("Deleted"),
 }

@@ -78,6 +78,7 @@ def setup_templates(app: web.Application, plugin_pages: Mapping[str, WebPages]) 
         "report_action": labels.REPORT_ACTIONS,
         "weekday": labels.WEEKDAYS,
         "role": labels.ROLES,
+        "label_status": labels.LABEL_STATUSES,
     }
 
 

@@ -22,6 +22,8 @@ from federation.plugins import Registry
 from federation.schema.records import Period
 from federation.semantics import PRECISION_TOLERANCE, semantics_of
 
+from .approval import accepted_sql
+
 # Approved members with their department and region: from their latest profile replica when the hub has one
 # (a régie may move), else from the enrolment request.
 MEMBERS_CTE = """
@@ -258,9 +260,12 @@ def _with_rules(registry: Registry, rows: list[dict[str, Any]]) -> list[dict[str
     return rows
 
 
-def _states(states: Sequence[str]) -> tuple[str, dict[str, str]]:
+def _states(states: Sequence[str], dialect: str, national_only: bool) -> tuple[str, dict[str, str]]:
+    """The reports a figure counts: by the member's state, and only those the hub accepted at national level
+    when asked (`?approved=national`)."""
     params = {f"state{n}": state for n, state in enumerate(states)}
-    return f"r.status IN ({', '.join(':' + name for name in params)})", params
+    condition = f"r.status IN ({', '.join(':' + name for name in params)})"
+    return (f"{condition} AND {accepted_sql(dialect)}" if national_only else condition), params
 
 
 async def indicator_table(
@@ -269,6 +274,7 @@ async def indicator_table(
     period: Period,
     scope: Scope,
     states: Sequence[str] = ("submitted", "validated"),
+    national_only: bool = False,
 ) -> list[dict[str, Any]]:
     """Each indicator's figure by its aggregation rule for the period, by field of action × service type ×
     indicator (× area): sums, weighted means, ratios of sums, counts of régies."""
@@ -278,7 +284,7 @@ async def indicator_table(
     # The area comes last so that ROLLUP's first subtotal is each indicator's figure over the whole scope.
     keys = ["x.category", "x.service_type", "x.indicator", *area]
     aliases = ["category", "service_type", "indicator", *(["area"] if area else [])]
-    state_filter, state_params = _states(states)
+    state_filter, state_params = _states(states, dialect, national_only)
     values = _values_cte(dialect, scope, f"r.period = :period AND {state_filter}")
     rollup = _rollup(dialect, keys, aliases, FIGURE_SQL, "FROM vals x")
     sql = f"WITH {MEMBERS_CTE}, {mapping}, {values} SELECT * FROM ({rollup}) AS t" + _order(aliases)
@@ -335,11 +341,12 @@ async def trends(
     indicator: str,
     scope: Scope,
     states: Sequence[str] = ("submitted", "validated"),
+    national_only: bool = False,
 ) -> list[dict[str, Any]]:
     """One indicator's figure per reporting period by its aggregation rule, oldest first."""
     dialect = engine.dialect.name
     mapping, params = _indicator_map(registry)
-    state_filter, state_params = _states(states)
+    state_filter, state_params = _states(states, dialect, national_only)
     values = _values_cte(dialect, scope, f"iv.key = :indicator AND {state_filter}")
     sql = (
         f"WITH {MEMBERS_CTE}, {mapping}, {values} "

@@ -26,7 +26,8 @@ from federation.schema.records import ReviewDecision
 from federation.storage.tables import records
 from federation.storage.tokens import Actor
 
-from . import enrolment
+from . import enrolment, labels
+from .approval import approved_filter
 from .coordination import (
     MAX_COMMENT,
     MAX_ENROLMENT_ID,
@@ -247,6 +248,16 @@ async def revoke_member(request: web.Request) -> web.StreamResponse:
     return json_response(json.dumps(revoked.describe(), ensure_ascii=False))
 
 
+@routes.put("/members/{node_id}/label")
+async def grant_member_label(request: web.Request) -> web.StreamResponse:
+    """A national coordinator records the label the network grants a member: {"status", "since", "until"}."""
+    actor = await coordinator(request)
+    labels.require_grantor(actor.role)  # before the body is read
+    body = await read_json_object(request)
+    grant = await labels.grant_label(_engine(request), actor.role, actor.name, request.match_info["node_id"], body)
+    return json_response(json.dumps({"node_id": grant.node_id, **grant.statement(), "granted_by": grant.granted_by}))
+
+
 # --- Directory ----------------------------------------------------------------------------------------
 
 
@@ -271,11 +282,11 @@ async def directory_geojson(request: web.Request) -> web.StreamResponse:
 async def list_reports(request: web.Request) -> web.StreamResponse:
     actor = await coordinator(request)
     period = parse_period(request.query)
-    items = await received_reports(_engine(request), period, actor)
+    items = await received_reports(_engine(request), period, actor, national_only=approved_filter(request.query))
     return json_response(json.dumps({"period": period.key, "items": items}, ensure_ascii=False))
 
 
-async def _review(request: web.Request, decision: ReviewDecision) -> web.StreamResponse:
+async def _review(request: web.Request, decision: ReviewDecision, levels: int) -> web.StreamResponse:
     actor = await coordinator(request)
     stored = await review_report(
         _engine(request),
@@ -286,18 +297,19 @@ async def _review(request: web.Request, decision: ReviewDecision) -> web.StreamR
         request.match_info["id"],
         decision,
         functools.partial(_comment, request),
+        levels,
     )
     return json_response(stored.body, status=201)
 
 
-@routes.post("/reports/{origin}/{id}/validate")
-async def validate_report(request: web.Request) -> web.StreamResponse:
-    return await _review(request, ReviewDecision.VALIDATED)
-
-
-@routes.post("/reports/{origin}/{id}/return")
-async def return_report(request: web.Request) -> web.StreamResponse:
-    return await _review(request, ReviewDecision.RETURNED)
+def _review_routes(settings: HubSettings) -> list[web.AbstractRouteDef]:
+    """Validate (regional validation or national acceptance, by the coordinator's role) and return."""
+    levels = settings.approval_levels
+    path = "/reports/{origin}/{id}"
+    return [
+        web.post(f"{path}/validate", functools.partial(_review, decision=ReviewDecision.VALIDATED, levels=levels)),
+        web.post(f"{path}/return", functools.partial(_review, decision=ReviewDecision.RETURNED, levels=levels)),
+    ]
 
 
 @routes.get("/me")
@@ -355,4 +367,4 @@ def build_routes(settings: HubSettings) -> list[web.AbstractRouteDef]:
     throttle = SourceThrottle(settings.enrolment_requests_per_hour, HOUR_S)
     limits = enrolment.EnrolmentLimits(settings.enrolment_max_pending, settings.enrolment_max_pending_per_source)
     join = web.post("/enrolments", functools.partial(request_enrolment, throttle=throttle, limits=limits))
-    return [join, *routes, *tables]
+    return [join, *routes, *_review_routes(settings), *tables]

@@ -1,4 +1,4 @@
-"""`regies hub …`: set a node up as the hub and let the national coordination decide on join requests."""
+"""`regies hub …`: set a node up as the hub, decide on join requests and grant the network's label."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from federation.config import CONFIG_FILE_NAME, Settings
 from federation.errors import CommandError
 from federation.terminal import printable
 
-from . import enrolment
+from . import enrolment, labels
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -45,6 +45,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     revoke.add_argument("node_id")
     revoke.add_argument("--reason", required=True, help="why (kept with the enrolment)")
+    label = actions.add_parser(
+        "label", help="record the label the network grants a member (the directory and exports state it)"
+    )
+    label.add_argument("node_id")
+    label.add_argument("--status", required=True, choices=labels.STATUSES)
+    label.add_argument("--since", help="first day the status holds, YYYY-MM-DD (required for labellisee)")
+    label.add_argument("--until", help="last day the status holds, YYYY-MM-DD (none: open-ended)")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -127,6 +134,21 @@ async def _approve(engine: Any, args: argparse.Namespace) -> enrolment.Enrolment
     return await enrolment.decide(engine, args.id, True, actor="cli", pull=args.pull, fingerprints=confirmed)
 
 
+async def _label(engine: Any, args: argparse.Namespace) -> int:
+    from federation.problems import Problem
+
+    statement = {key: getattr(args, key) for key in ("status", "since", "until") if getattr(args, key)}
+    try:
+        grant = await labels.grant_label(engine, "admin", "cli", args.node_id, statement)
+    except Problem as problem:
+        details = "; ".join(f"--{e['pointer'].lstrip('/')}: {e['detail']}" for e in problem.errors or [])
+        raise CommandError(printable(f"{problem.detail}{': ' + details if details else ''}")) from problem
+    dates = f" from {grant.since}" if grant.since else ""
+    dates += f" until {grant.until}" if grant.until else ""
+    print(f"Label of '{printable(grant.node_id)}' recorded by the hub: {grant.status}{dates}.")
+    return 0
+
+
 async def _decisions(args: argparse.Namespace, settings: Settings) -> int:
     from federation.storage.engine import create_engine
 
@@ -139,6 +161,8 @@ async def _decisions(args: argparse.Namespace, settings: Settings) -> int:
                 return 0
             _print_enrolments(found)
             return 0
+        if args.hub_action == "label":
+            return await _label(engine, args)
         try:
             if args.hub_action == "revoke":
                 revoked = await enrolment.revoke(engine, args.node_id, "cli", args.reason)

@@ -14,7 +14,7 @@ from federation.problems import Problem, invalid_query
 from federation.schema.records import Period, ReportReview, ReportState, ReviewDecision
 from federation.storage.tables import node_meta, records
 
-from . import aggregates, enrolment
+from . import aggregates, approval, enrolment
 from .aggregates import Scope
 
 MAX_COMMENT = 2000
@@ -120,20 +120,34 @@ async def hub_reviews(connection: AsyncConnection, origins: Collection[str]) -> 
 
 
 def effective_state(claimed: str, version: int, reviews: Sequence[Mapping[str, Any]]) -> str:
-    """The state the hub gives a member's report: `claimed` by the member at `version`, `decisions` the hub's own
-    on this report (hub_reviews), oldest first.
+    """The state the hub gives a member's report: `claimed` by the member at `version`, `reviews` the hub's own
+    decisions on this report (hub_reviews), oldest first.
 
-    A draft or submission is what the member says, unless the hub decided on exactly this version. A validation
-    holds only if the hub validated the version just before (the member records a decision as one new version,
-    and a validated report never changes again); a return holds if the hub's latest decision on an earlier
-    version is a return (the member may edit a returned report). Any other claimed decision counts as submitted.
+    A draft or submission is what the member says, unless the hub decided on exactly this version (its latest
+    decision there), or on the version before when this one is the member's record of a regional validation
+    (two-level approval: the report stays submitted). A validation holds only if the hub accepted the version
+    just before (or the one before the recorded regional validation): the member records a decision as one new
+    version, and a validated report never changes again. A return holds if the hub's latest decision on an
+    earlier version is a return (the member may edit a returned report). Any other claimed decision counts as
+    submitted.
     """
-    decisions = [(int(review["report_version"]), str(review["decision"])) for review in reviews]
+    decisions = [
+        (int(review["report_version"]), approval.outcome(str(review["decision"]), review.get("level")))
+        for review in reviews
+    ]
     if claimed == ReportState.DRAFT:
         return claimed
     if claimed == ReportState.SUBMITTED:
-        return next((decision for reviewed, decision in decisions if reviewed == version), claimed)
-    if claimed == ReportState.VALIDATED and (version - 1, claimed) in decisions:
+        on_this = [decision for reviewed, decision in decisions if reviewed == version]
+        if on_this:
+            return on_this[-1]
+        before = [decision for reviewed, decision in decisions if reviewed == version - 1]
+        return before[-1] if before and before[0] == approval.VALIDATED_REGIONAL else claimed
+    accepted = ReportState.VALIDATED.value
+    if claimed == accepted and (
+        (version - 1, accepted) in decisions
+        or {(version - 2, approval.VALIDATED_REGIONAL), (version - 2, accepted)} <= set(decisions)
+    ):
         return claimed
     earlier = [decision for reviewed, decision in decisions if reviewed < version]
     if claimed == ReportState.RETURNED and earlier and earlier[-1] == claimed:
@@ -154,9 +168,11 @@ def _submitted_at(document: Mapping[str, Any]) -> str | None:
     return submitted[0] if submitted else None
 
 
-async def received_reports(engine: AsyncEngine, period: Period, coordinator: Coordinator) -> list[dict[str, Any]]:
+async def received_reports(
+    engine: AsyncEngine, period: Period, coordinator: Coordinator, *, national_only: bool = False
+) -> list[dict[str, Any]]:
     """The reports received for a period (drafts are the régies' work in progress, not received), in the
-    coordinator's regions, by region then régie name."""
+    coordinator's regions, by region then régie name; only those the national level accepted if `national_only`."""
     members = await member_places(engine)
     async with engine.connect() as connection:
         rows = (
@@ -177,6 +193,8 @@ async def received_reports(engine: AsyncEngine, period: Period, coordinator: Coo
             continue
         document = json.loads(body)
         state = effective_state(claimed, version, reviews.get((origin, record_id), []))
+        if national_only and state != ReportState.VALIDATED:
+            continue
         items.append(
             {
                 "origin": origin,
@@ -231,14 +249,29 @@ async def received_report(
     state = effective_state(row.status, row.version, own)
     # The decisions in the member's audit trail are its word: the hub lists its own reviews instead.
     audit = [entry for entry in document.get("audit", []) if entry.get("action") not in _DECISIONS]
-    audit.extend(
-        {"at": review["updated_at"], "actor": f"hub:{review['reviewer']}", "action": review["decision"]}
-        | ({"comment": review["comment"]} if review.get("comment") else {})
-        for review in own
-    )
+    audit.extend(_hub_step(review, own[:position]) for position, review in enumerate(own))
     audit.sort(key=lambda entry: str(entry.get("at")))
     report = {**document, "state": state, "version": row.version, "submitted_at": _submitted_at(document)}
     return member, {**report, "audit": audit}
+
+
+def _hub_step(review: Mapping[str, Any], before: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """One of the hub's decisions as an audit entry: who (and in which role), when, what, at which level. A national
+    acceptance with no regional validation before it was both steps in one."""
+    step: dict[str, Any] = {"at": review["updated_at"], "actor": f"hub:{review['reviewer']}"}
+    step["action"] = approval.outcome(str(review["decision"]), review.get("level"))
+    if review.get("level"):
+        step["level"] = review["level"]
+        regional_before = any(
+            approval.outcome(r["decision"], r.get("level")) == approval.VALIDATED_REGIONAL for r in before
+        )
+        if step["action"] == ReportState.VALIDATED and review["level"] == "national" and not regional_before:
+            step["both_levels"] = True
+    if review.get("reviewer_role"):
+        step["role"] = review["reviewer_role"]
+    if review.get("comment"):
+        step["comment"] = review["comment"]
+    return step
 
 
 async def review_report(
@@ -250,9 +283,11 @@ async def review_report(
     report_id: str,
     decision: ReviewDecision,
     read_comment: CommentSource,
+    levels: int = 2,
 ) -> Any:
     """Validate or return a submitted report: a `review` record, audited and sent back to the régie through the
-    hub's feed. A return needs a comment saying what to correct."""
+    hub's feed. A return needs a comment saying what to correct. With two `levels` the decision's level comes
+    from the coordinator's role and the report's state (approval.decision_level)."""
     await _member_in_scope(engine, coordinator, origin)
     async with engine.connect() as connection:
         report = (
@@ -269,8 +304,7 @@ async def review_report(
     if report is None:
         raise Problem(404, f"no report {report_id} from {origin}", slug="not-found")
     state = effective_state(report.status, report.version, reviews.get((origin, report_id), []))
-    if state != "submitted":
-        raise Problem(409, f"only submitted reports can be reviewed; this one is {state}", slug="conflict")
+    level = approval.decision_level(coordinator, state, levels)
     comment = await read_comment() or ""
     if decision == ReviewDecision.RETURNED and not comment:
         raise Problem(
@@ -284,6 +318,8 @@ async def review_report(
         "comment": comment,
         "reviewer": reviewer,
     }
+    if level is not None:
+        fields |= {"level": level, "reviewer_role": coordinator.role}
     return await store.create("review", lambda _previous, envelope: ReportReview.model_validate({**fields, **envelope}))
 
 

@@ -22,6 +22,8 @@ from federation.storage.mapping import from_micros, to_micros
 from federation.storage.records import get_meta
 from federation.storage.tables import enrolments, peers
 
+from . import labels
+
 STATES = ("pending", "approved", "rejected", "revoked")
 # A node publishes its current key and, while it rotates, the previous ones: a handful, never dozens.
 MAX_KEYS = 4
@@ -420,6 +422,7 @@ async def directory(engine: AsyncEngine, hub_id: str, keys: KeyStore) -> dict[st
     """Approved members with their pinned keys and place, signed by the hub's current key. A member whose peer
     entry is gone or not active is left out: the directory never republishes keys the hub itself refuses."""
     members = await list_enrolments(engine, state="approved")
+    granted = await labels.grants(engine)
     async with engine.connect() as connection:
         pinned = {
             row[0]: json.loads(row[1])
@@ -439,7 +442,8 @@ async def directory(engine: AsyncEngine, hub_id: str, keys: KeyStore) -> dict[st
                 "commune": member.commune,
                 "department": member.department,
                 "region": member.region,
-                "label_status": member.label_status,
+                # The label as the network grants it; the régie's own word only as `label_claimed`.
+                **labels.member_label(granted.get(member.node_id), member.label_status),
                 "kind": member.kind,
             }
             for member in members

@@ -20,9 +20,11 @@ from federation.schema.records import Period
 from federation.storage.tables import records
 from federation.web.rendering import category_label
 
-from . import aggregates, enrolment
+from . import aggregates, enrolment, labels
 from .aggregates import Scope
+from .approval import approved_filter
 from .coordination import Coordinator, parse_period, regional_only, resolve_scope
+from .labels import member_label
 from .settings import HubSettings
 from .tables import FORMATS, Column, write_geojson, write_table
 
@@ -76,7 +78,10 @@ DIRECTORY_COLUMNS = (
     NODE_ID,
     REGIE,
     Column("kind", "Type", "Kind"),
-    Column("label_status", "Label", "Label status"),
+    Column("label_status", "Label accordé par le réseau", "Label granted by the network"),
+    Column("label_since", "Label depuis le", "Label since", "date"),
+    Column("label_until", "Label jusqu'au", "Label until", "date"),
+    Column("label_claimed", "Label déclaré par la régie", "Label claimed by the régie"),
     DEPARTMENT,
     REGION,
     Column("base_url", "Adresse du nœud", "Node address"),
@@ -146,7 +151,9 @@ async def activity_table(request: web.Request, coordinator: Coordinator, _settin
 async def indicator_table(request: web.Request, coordinator: Coordinator, _settings: HubSettings) -> Table:
     period, scope = parse_period(request.query), resolve_scope(request.query, coordinator)
     registry = request.config_dict[appkeys.PLUGINS].registry
-    rows = with_labels(request, await aggregates.indicator_table(_engine(request), registry, period, scope))
+    national_only = approved_filter(request.query)
+    figures = await aggregates.indicator_table(_engine(request), registry, period, scope, national_only=national_only)
+    rows = with_labels(request, figures)
     columns = _with_area(scope, INDICATOR_COLUMNS)
     return Table(f"indicateurs-{period.key}-{scope.level}", columns, rows, {"scope": scope.__dict__})
 
@@ -171,13 +178,20 @@ async def trend_table(request: web.Request, coordinator: Coordinator, _settings:
     registry = request.config_dict[appkeys.PLUGINS].registry
     if indicator not in registry.indicators:
         raise invalid_query("indicator", f"names an unknown indicator '{indicator}' (see /api/v1/indicators)")
-    rows = with_labels(request, await aggregates.trends(_engine(request), registry, indicator, scope))
+    national_only = approved_filter(request.query)
+    figures = await aggregates.trends(_engine(request), registry, indicator, scope, national_only=national_only)
+    rows = with_labels(request, figures)
     return Table(f"tendance-{indicator}", TREND_COLUMNS, rows, {"indicator": indicator})
 
 
 async def directory_table(request: web.Request, coordinator: Coordinator, _settings: HubSettings) -> Table:
-    members = await enrolment.list_enrolments(_engine(request), "approved", regional_only(coordinator))
-    return Table("annuaire", DIRECTORY_COLUMNS, [member.describe() for member in members])
+    engine = _engine(request)
+    members = await enrolment.list_enrolments(engine, "approved", regional_only(coordinator))
+    granted = await labels.grants(engine)
+    rows = [
+        {**member.describe(), **member_label(granted.get(member.node_id), member.label_status)} for member in members
+    ]
+    return Table("annuaire", DIRECTORY_COLUMNS, rows)
 
 
 TABLES: dict[str, TableBuilder] = {
@@ -223,6 +237,7 @@ async def stream_table(request: web.Request, table: Table) -> web.StreamResponse
 async def directory_features(engine: AsyncEngine, region: str | None = None) -> list[dict[str, Any]]:
     """Members (of one region if given) as GeoJSON point properties, placed where their profile says."""
     members = await enrolment.list_enrolments(engine, "approved", region)
+    granted = await labels.grants(engine)
     async with engine.connect() as connection:
         profiles = {
             row.origin: json.loads(row.body)
@@ -241,7 +256,7 @@ async def directory_features(engine: AsyncEngine, region: str | None = None) -> 
                 "name": member.name,
                 "department": member.department,
                 "region": member.region,
-                "label_status": member.label_status,
+                **member_label(granted.get(member.node_id), member.label_status),
                 "url": member.base_url,
             }
         )

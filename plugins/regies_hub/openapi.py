@@ -10,6 +10,7 @@ from federation.schema.types import NODE_ID_PATTERN, NOT_BLANK_PATTERN
 from .aggregates import LEVELS
 from .coordination import MAX_COMMENT, MAX_ENROLMENT_ID
 from .enrolment import MAX_KEYS, STATES
+from .labels import STATUSES
 from .tables import FORMATS
 
 JSON = "application/json"
@@ -59,6 +60,21 @@ KEYS = _query(
     {"type": "string", "enum": ["0", "1"]},
     "1 (default): CSV, XLSX and ODS repeat the column keys in a second header row.",
 )
+APPROVED = _query(
+    "approved",
+    {"type": "string", "enum": ["all", "national"]},
+    "all (default): every received report; national: only those the hub accepted at national level (or in one).",
+)
+LABEL_BODY = {
+    "type": "object",
+    "properties": {
+        "status": {"type": "string", "enum": list(STATUSES)},
+        "since": {"type": ["string", "null"], "format": "date", "description": "Required for `labellisee`."},
+        "until": {"type": ["string", "null"], "format": "date", "description": "None: open-ended."},
+    },
+    "required": ["status"],
+    "additionalProperties": False,
+}
 TABLE_ANSWER = {
     "description": "The table, in the requested format.",
     "content": {media_type: {} for media_type, _extension in FORMATS.values()},
@@ -257,6 +273,26 @@ def hub_paths() -> dict[str, Any]:
             "200",
             needs_comment=True,
         ),
+        "/members/{node_id}/label": {
+            "parameters": [{"name": "node_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "put": {
+                "operationId": "grantMemberLabel",
+                "summary": "Record the label the network grants a member (national coordinators)",
+                "tags": TAGS,
+                "security": BEARER,
+                "requestBody": {"required": True, "content": {JSON: {"schema": LABEL_BODY}}},
+                "responses": {
+                    "200": _object("The hub's statement, as the directory and exports now carry it."),
+                    **COORDINATOR_ERRORS,
+                    "404": _problem("Not a member of the network."),
+                    "415": _problem("Body is not application/json."),
+                    "422": _problem(
+                        "Unknown status, a date that is not YYYY-MM-DD, `until` before `since`, or a "
+                        "granted label without `since`."
+                    ),
+                },
+            },
+        },
         "/enrolments/{id}/reject": _decision(
             "rejectEnrolment", "Reject a join request (comment)", [enrolment_id], "200", needs_comment=True
         ),
@@ -283,11 +319,16 @@ def hub_paths() -> dict[str, Any]:
                 "summary": "Reports received for a period (drafts are not received)",
                 "tags": TAGS,
                 "security": BEARER,
-                "parameters": [PERIOD],
+                "parameters": [PERIOD, APPROVED],
                 "responses": {"200": _object("The reports."), **COORDINATOR_ERRORS},
             }
         },
-        "/reports/{origin}/{id}/validate": _decision("validateReport", "Validate a submitted report", report, "201"),
+        "/reports/{origin}/{id}/validate": _decision(
+            "validateReport",
+            "Validate a report at the coordinator's level (regional validation, national acceptance)",
+            report,
+            "201",
+        ),
         "/reports/{origin}/{id}/return": _decision(
             "returnReport", "Return a report (comment)", report, "201", needs_comment=True
         ),
@@ -304,7 +345,9 @@ def hub_paths() -> dict[str, Any]:
             }
         },
         "/tables/activities": _table("activityTable", "Activities by field of action and service type", scope),
-        "/tables/indicators": _table("indicatorTable", "Indicator figures of received reports, by rule", scope),
+        "/tables/indicators": _table(
+            "indicatorTable", "Indicator figures of received reports, by rule", [*scope, APPROVED]
+        ),
         "/tables/completeness": _table("completenessTable", "Expected, received and on-time reports", scope),
         "/tables/missing": _table("missingTable", "Members whose report is missing", scope),
         "/tables/trends": _table(
@@ -315,6 +358,7 @@ def hub_paths() -> dict[str, Any]:
                 LEVEL,
                 REGION,
                 DEPARTMENT,
+                APPROVED,
             ],
         ),
     }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -20,4 +22,10 @@ class HubSettings(BaseModel):
     )
     enrolment_requests_per_hour: int = Field(
         20, ge=1, le=10_000, description="Join requests one address may send per hour (429 with Retry-After)."
+    )
+    approval_levels: Literal[1, 2] = Field(
+        2,
+        description="Report approval levels: 2, a regional coordinator validates then a national coordinator accepts "
+        "(a national coordinator may accept a submitted report directly, both steps in one); 1, any coordinator's "
+        "validation is final.",
     )

@@ -23,8 +23,9 @@ from federation.web import HUB_ROLES, WebUser, language, render, require_user, t
 from federation.web.labels import N_
 from federation.web.rendering import category_label
 
-from . import aggregates, enrolment
+from . import aggregates, enrolment, labels
 from .aggregates import Scope
+from .approval import approved_filter, decision_offered
 from .coordination import (
     MAX_COMMENT,
     CommentSource,
@@ -45,7 +46,7 @@ Page = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # Link text per export format; "csv-fr" opens in columns in French spreadsheet software (";", decimal comma).
 EXPORT_FORMATS = {"csv-fr": "CSV FR (;)", "csv": "CSV", "xlsx": "XLSX", "ods": "ODS", "json": "JSON"}
 # The query parameters a page passes on to its exports and period links: the period and the scope.
-SCOPE_PARAMETERS = ("period", "level", "region", "department")
+SCOPE_PARAMETERS = ("period", "level", "region", "department", "approved")
 
 
 def _engine(request: web.Request) -> AsyncEngine:
@@ -170,8 +171,9 @@ async def dashboard(request: web.Request, settings: HubSettings) -> web.StreamRe
     period = parse_period({"period": period_key})
     scope = resolve_scope(request.query, user)
     engine, registry = _engine(request), _registry(request)
+    national_only = approved_filter(request.query)
     activities = await aggregates.activity_table(engine, period, scope)
-    indicators = await aggregates.indicator_table(engine, registry, period, scope)
+    indicators = await aggregates.indicator_table(engine, registry, period, scope, national_only=national_only)
     deadline = deadline_for(period, settings)
     by_area, missing = await aggregates.completeness(engine, period, scope, deadline)
     reported = sorted({row["indicator"] for row in indicators})
@@ -189,7 +191,7 @@ async def dashboard(request: web.Request, settings: HubSettings) -> web.StreamRe
         ]
         trend = [
             (row["period"], figure(row["total"]))
-            for row in await aggregates.trends(engine, registry, indicator, scope)
+            for row in await aggregates.trends(engine, registry, indicator, scope, national_only=national_only)
             if row["total"] is not None
         ]
     totals = [
@@ -227,6 +229,7 @@ async def dashboard(request: web.Request, settings: HubSettings) -> web.StreamRe
         "exports": _export_links(query, indicator),
         # The period form keeps the scope a national coordinator chose (a region, a department).
         "extra_fields": [(key, value) for key, value in query.items() if key != "period"],
+        "approved": "national" if national_only else "all",
     }
     figures = [(REGIES, translate(request, "Member régies"))]
     figures += [(key, _indicator_label(registry, key, lang)) for key in reported]
@@ -284,7 +287,7 @@ async def report_list(request: web.Request) -> web.StreamResponse:
 
 
 async def _report_page(
-    request: web.Request, user: WebUser, error: str | None = None, comment: str = "", status: int = 200
+    request: web.Request, user: WebUser, levels: int, error: str | None = None, comment: str = "", status: int = 200
 ) -> web.StreamResponse:
     origin, report_id = request.match_info["origin"], request.match_info["id"]
     engine, registry, lang = _engine(request), _registry(request), language(request)
@@ -311,12 +314,13 @@ async def _report_page(
         "max_comment": MAX_COMMENT,
         "done": request.query.get("done"),
         "action": f"/hub/reports/{origin}/{report_id}",
+        "decision": decision_offered(user, state, levels),
     }
     return await render(request, "hub/report.html", context, status=status)
 
 
-async def report_page(request: web.Request) -> web.StreamResponse:
-    return await _report_page(request, await _coordinator(request))
+async def report_page(request: web.Request, settings: HubSettings) -> web.StreamResponse:
+    return await _report_page(request, await _coordinator(request), settings.approval_levels)
 
 
 async def _form_comment(request: web.Request) -> CommentSource:
@@ -330,7 +334,7 @@ async def _form_comment(request: web.Request) -> CommentSource:
     return read_comment
 
 
-async def _review(request: web.Request, decision: ReviewDecision) -> web.StreamResponse:
+async def _review(request: web.Request, decision: ReviewDecision, levels: int) -> web.StreamResponse:
     user = await _coordinator(request)
     read_comment = await _form_comment(request)
     origin, report_id = request.match_info["origin"], request.match_info["id"]
@@ -344,21 +348,17 @@ async def _review(request: web.Request, decision: ReviewDecision) -> web.StreamR
             report_id,
             decision,
             read_comment,
+            levels,
         )
     except Problem as problem:
         if problem.status != 422:
             raise
         message = translate(request, "Say what the régie must correct.")
-        return await _report_page(request, user, error=message, comment=await read_comment() or "", status=422)
+        return await _report_page(request, user, levels, error=message, comment=await read_comment() or "", status=422)
     raise web.HTTPSeeOther(f"/hub/reports/{origin}/{report_id}?done={decision.value}")
 
 
-async def validate_report(request: web.Request) -> web.StreamResponse:
-    return await _review(request, ReviewDecision.VALIDATED)
-
-
-async def return_report(request: web.Request) -> web.StreamResponse:
-    return await _review(request, ReviewDecision.RETURNED)
+VALIDATED, RETURNED = ReviewDecision.VALIDATED, ReviewDecision.RETURNED
 
 
 # --- Enrolment approvals ------------------------------------------------------------------------------
@@ -391,11 +391,48 @@ async def _enrolments_page(
         "page": page,
         "pages": max(1, -(-len(pending) // ENROLMENTS_PER_PAGE)),
         "decided": described(decided[-ENROLMENTS_PER_PAGE:][::-1]),
+        "members": await _member_labels(engine, region),
+        "may_grant": user.role in labels.GRANTING_ROLES,
+        "label_statuses": labels.STATUSES,
         "error": error,
         "done": request.query.get("done"),
         "max_comment": MAX_COMMENT,
     }
     return await render(request, "hub/enrolments.html", context, status=status)
+
+
+async def _member_labels(engine: AsyncEngine, region: str | None) -> list[dict[str, Any]]:
+    """Approved members with the label the hub granted them and the one they claim."""
+    granted = await labels.grants(engine)
+    return [
+        {"node_id": m.node_id, "name": m.name, **labels.member_label(granted.get(m.node_id), m.label_status)}
+        for m in await enrolment.list_enrolments(engine, "approved", region)
+    ]
+
+
+async def grant_label(request: web.Request) -> web.StreamResponse:
+    """A national coordinator records a member's label from the enrolments page."""
+    user = await _coordinator(request)
+    labels.require_grantor(user.role)
+    form = await request.post()
+    statement = {key: str(form.get(key, "")).strip() for key in labels.FIELDS}
+    granting = labels.grant_label(_engine(request), user.role, user.username, request.match_info["node_id"], statement)
+    invalid = N_("Give the label's status and, for a granted label, the day it was granted.")
+    return await _member_action(request, user, granting, invalid, "labelled")
+
+
+async def _member_action(
+    request: web.Request, user: WebUser, action: Awaitable[Any], invalid: str, done: str
+) -> web.StreamResponse:
+    """Run a decision on a member from the enrolments page: back to the page with the French `invalid` message on
+    a 422, to the page with its `done` notice otherwise."""
+    try:
+        await action
+    except Problem as problem:
+        if problem.status != 422:
+            raise
+        return await _enrolments_page(request, user, error=translate(request, invalid), status=422)
+    raise web.HTTPSeeOther(f"/hub/enrolments?done={done}")
 
 
 async def enrolments_page(request: web.Request) -> web.StreamResponse:
@@ -432,14 +469,8 @@ async def revoke_member(request: web.Request) -> web.StreamResponse:
     """A coordinator revokes a member from the enrolments page, saying why."""
     user = await _coordinator(request)
     read_reason = await _form_comment(request)
-    try:
-        await revoke_membership(_engine(request), user, user.username, request.match_info["node_id"], read_reason)
-    except Problem as problem:
-        if problem.status != 422:
-            raise
-        message = translate(request, "Say why the member is revoked.")
-        return await _enrolments_page(request, user, error=message, status=422)
-    raise web.HTTPSeeOther("/hub/enrolments?done=revoked")
+    revoking = revoke_membership(_engine(request), user, user.username, request.match_info["node_id"], read_reason)
+    return await _member_action(request, user, revoking, N_("Say why the member is revoked."), "revoked")
 
 
 async def approve_enrolment(request: web.Request) -> web.StreamResponse:
@@ -452,15 +483,17 @@ async def reject_enrolment(request: web.Request) -> web.StreamResponse:
 
 def build_pages(settings: HubSettings) -> list[web.AbstractRouteDef]:
     """The dashboard's routes, relative to /hub; those that need the hub's settings get them bound."""
+    levels = settings.approval_levels
     return [
         web.get("", functools.partial(dashboard, settings=settings)),
         web.get("/reports", report_list),
-        web.get("/reports/{origin}/{id}", report_page),
-        web.post("/reports/{origin}/{id}/validate", validate_report),
-        web.post("/reports/{origin}/{id}/return", return_report),
+        web.get("/reports/{origin}/{id}", functools.partial(report_page, settings=settings)),
+        web.post("/reports/{origin}/{id}/validate", functools.partial(_review, decision=VALIDATED, levels=levels)),
+        web.post("/reports/{origin}/{id}/return", functools.partial(_review, decision=RETURNED, levels=levels)),
         web.get("/enrolments", enrolments_page),
         web.post("/enrolments/{id}/approve", approve_enrolment),
         web.post("/enrolments/{id}/reject", reject_enrolment),
         web.post("/members/{node_id}/revoke", revoke_member),
+        web.post("/members/{node_id}/label", grant_label),
         web.get("/exports/{table}", functools.partial(export, settings=settings)),
     ]

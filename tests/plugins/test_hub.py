@@ -55,7 +55,12 @@ async def _join_network(node: Node, hub: Node) -> None:
 @pytest.fixture
 async def network(make_node: NodeFactory, database_url: str) -> Network:
     """A hub (on SQLite, then on PostgreSQL) and two régies, one in Île-de-France and one in Auvergne-Rhône-Alpes."""
-    hub = await make_node("hub-national", database_url, plugin_settings={"hub": {"enabled": True}})
+    return await make_network(make_node, database_url, {"enabled": True})
+
+
+async def make_network(make_node: NodeFactory, database_url: str, hub_settings: dict[str, Any]) -> Network:
+    """The `network` fixture's hub and régies, the hub configured with `hub_settings` ([plugins.hub])."""
+    hub = await make_node("hub-national", database_url, plugin_settings={"hub": hub_settings})
     engine = hub.context.engine
     tokens = {
         "admin": hub.token,
@@ -157,9 +162,24 @@ async def test_reports_reviews_and_tables(network: Network) -> None:
         hub_peer = await persistence.get_peer(node.context.engine, "hub-national")
         assert hub_peer is not None and hub_peer.is_hub
         await pull_peer(node.context, hub_peer)
+    # Two-level approval (the default): the regional validation is recorded, the report stays submitted and locked
+    # until the national level accepts it.
+    status, validated = await paris.get(f"/api/v1/reports/{paris.report_id}", headers=paris.auth)  # type: ignore[attr-defined]
+    assert validated["state"] == "submitted"
+    assert validated["audit"][-1]["actor"] == "hub:coordination IDF"
+    assert (validated["audit"][-1]["action"], validated["audit"][-1]["level"]) == ("validated", "regional")
+    await sender.push_all(paris.context)
+    status, reports = await network.hub_get("/reports?period=2026")
+    assert {item["origin"]: item["state"] for item in reports["items"]}["rq-paris"] == "validated_regional"
+    assert (await network.hub_post(f"/reports/rq-paris/{paris.report_id}/validate", role="regional"))[0] == 403  # type: ignore[attr-defined]
+    assert (await network.hub_post(f"/reports/rq-paris/{paris.report_id}/validate", role="national"))[0] == 201  # type: ignore[attr-defined]
+    paris_hub = await persistence.get_peer(paris.context.engine, "hub-national")
+    assert paris_hub is not None
+    await pull_peer(paris.context, paris_hub)
     status, validated = await paris.get(f"/api/v1/reports/{paris.report_id}", headers=paris.auth)  # type: ignore[attr-defined]
     assert validated["state"] == "validated"
-    assert validated["audit"][-1]["actor"] == "hub:coordination IDF"
+    assert validated["audit"][-1]["actor"] == "hub:coordination nationale"
+    assert validated["audit"][-1]["level"] == "national"
     status, returned = await lyon.get(f"/api/v1/reports/{lyon.report_id}", headers=lyon.auth)  # type: ignore[attr-defined]
     assert returned["state"] == "returned" and "bénévoles" in returned["audit"][-1]["comment"]
     async with paris.session.put(

@@ -95,7 +95,9 @@ async def test_national_coordinator_validates_a_report(browser: Browser, hub: Ne
     await expect(page.locator("#report-state")).to_have_text("Soumis")
     await _shot(page, "02-submitted-report")
     await assert_accessible(page, axe, "submitted report")
-    await page.get_by_role("button", name="Valider le rapport").click()
+    # Not yet validated at regional level: the national coordinator accepts at both levels at once, and is told so.
+    await expect(page.get_by_text("votre acceptation vaut pour les deux niveaux")).to_be_visible()
+    await page.get_by_role("button", name="Accepter au niveau national (les deux niveaux)").click()
     await expect(page.get_by_role("status")).to_contain_text("Rapport validé")
     await expect(page.locator("#report-state")).to_have_text("Validé")
     await _shot(page, "03-validated-report")

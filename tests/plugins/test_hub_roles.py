@@ -70,15 +70,44 @@ async def test_endpoint_by_role(populated: Network, method: str, path: str, expe
     assert dict(zip(ROLES, got, strict=True)) == dict(zip(ROLES, expected, strict=True))
 
 
+# Two-level approval (the default), in order on rq-paris's report: (role, decision, expected status, the hub's state
+# of the report afterwards). A regional coordinator validates at regional level, never gives the national acceptance.
+REVIEW_STEPS = [
+    ("anonymous", "validate", 401, "submitted"),
+    ("member", "validate", 401, "submitted"),
+    ("other-region", "validate", 403, "submitted"),
+    ("regional", "validate", 201, "validated_regional"),
+    ("regional", "validate", 403, "validated_regional"),
+    ("regional", "return", 403, "validated_regional"),
+    ("other-region", "validate", 403, "validated_regional"),
+    ("member", "validate", 401, "validated_regional"),
+    ("national", "validate", 201, "validated"),
+    # Decided: a second decision on that version is refused, whoever asks.
+    ("admin", "validate", 409, "validated"),
+    ("national", "return", 409, "validated"),
+    ("regional", "validate", 409, "validated"),
+]
+
+
+async def _hub_state(net: Network, origin: str) -> str:
+    _status, reports = await net.hub_get("/reports?period=2026")
+    return str({item["origin"]: item["state"] for item in reports["items"]}[origin])
+
+
 async def test_review_by_role(populated: Network) -> None:
     paris_report = populated.nodes["rq-paris"].report_id  # type: ignore[attr-defined]
-    path = f"/plugins/hub/reports/rq-paris/{paris_report}/validate"
-    assert await _call(populated, "anonymous", "POST", path) == 401
-    assert await _call(populated, "member", "POST", path) == 401
-    assert await _call(populated, "other-region", "POST", path) == 403
-    assert await _call(populated, "regional", "POST", path) == 201
-    # Decided: the hub shows the report validated (its own review), so a second decision on that version is refused.
-    assert await _call(populated, "national", "POST", path) == 409
+    comment = {"comment": "À corriger"}
+    for role, decision, expected, state in REVIEW_STEPS:
+        path = f"/plugins/hub/reports/rq-paris/{paris_report}/{decision}"
+        assert await _call(populated, role, "POST", path, comment) == expected, (role, decision)
+        assert await _hub_state(populated, "rq-paris") == state, (role, decision)
+
+
+async def test_national_coordinator_accepts_both_levels_in_one(populated: Network) -> None:
+    lyon_report = populated.nodes["rq-lyon"].report_id  # type: ignore[attr-defined]
+    path = f"/plugins/hub/reports/rq-lyon/{lyon_report}/validate"
+    assert await _call(populated, "national", "POST", path) == 201
+    assert await _hub_state(populated, "rq-lyon") == "validated"
 
 
 async def test_enrolment_decisions_by_role(network: Network) -> None:  # noqa: F811

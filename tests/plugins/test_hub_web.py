@@ -84,6 +84,15 @@ async def test_national_report_covers_every_region(hub: Network, browse: Any) ->
     assert "Île-de-France (11)" in page and "Auvergne-Rhône-Alpes (84)" in page
     assert 'id="indicator-by-area"' in page and 'id="trend"' in page
     assert "Chaque régie membre a envoyé son rapport." in page
+    # On request, only the reports accepted at national level: none yet, so no figure, and the choice is kept.
+    accepted = await text(national, "/hub?period=2026&approved=national")
+    assert '<option value="national" selected>' in accepted and 'id="trend"' not in accepted
+    assert "Aucun rapport reçu pour cette période" in accepted
+    paris = hub.nodes["rq-paris"]
+    assert (await hub.hub_post(f"/reports/rq-paris/{paris.report_id}/validate"))[0] == 201  # type: ignore[attr-defined]
+    accepted = await text(national, "/hub?period=2026&approved=national")
+    assert "Chiffres des rapports acceptés au niveau national" in accepted and 'id="trend"' in accepted
+    assert "approved=national" in accepted.split('id="exports-title"')[1]  # exports follow the choice
     missing_2025 = await text(national, "/hub?period=2025")
     assert "rq-paris" in missing_2025 and "rq-lyon" in missing_2025
     assert "National report" in await text(national, "/hub?period=2026&lang=en")
@@ -130,14 +139,17 @@ async def test_validate_and_return_reports(hub: Network, browse: Any) -> None:
     listing = await text(national, "/hub/reports?period=2026")
     assert listing.count("<td>Soumis</td>") == 2
     page = await text(national, f"/hub/reports/rq-paris/{paris.report_id}")  # type: ignore[attr-defined]
-    assert "Valider le rapport" in page and "<td>12</td>" in page and "· Soumis ·" in page  # figures, history
+    # Not yet validated at regional level: the national coordinator's acceptance covers both levels, and says so.
+    both = "Accepter au niveau national (les deux niveaux)"
+    assert both in page and "<td>12</td>" in page and "· Soumis ·" in page  # figures, history
     validated = await national.post(
         f"/hub/reports/rq-paris/{paris.report_id}/validate",  # type: ignore[attr-defined]
         data={"_csrf": csrf(page)},
         headers=HTML,
     )
     after = await validated.text()
-    assert validated.status == 200 and 'id="report-state">Validé' in after and "Valider le rapport" not in after
+    assert validated.status == 200 and 'id="report-state">Validé<' in after and both not in after
+    assert "Validé (niveaux régional et national en une étape) · hub:national-x (Coordination nationale)" in after
 
     page = await text(national, f"/hub/reports/rq-lyon/{lyon.report_id}")  # type: ignore[attr-defined]
     path = f"/hub/reports/rq-lyon/{lyon.report_id}/return"  # type: ignore[attr-defined]
@@ -155,6 +167,30 @@ async def test_validate_and_return_reports(hub: Network, browse: Any) -> None:
     assert status == 200 and report["state"] == "validated" and report["audit"][-1]["actor"] == "hub:national-x"
     status, report = await lyon.get(f"/api/v1/reports/{lyon.report_id}", headers=lyon.auth)  # type: ignore[attr-defined]
     assert status == 200 and report["state"] == "returned" and report["audit"][-1]["comment"] == "Bénévoles inversés"
+
+
+async def test_two_level_approval_on_the_pages(hub: Network, browse: Any) -> None:
+    paris = hub.nodes["rq-paris"]
+    path = f"/hub/reports/rq-paris/{paris.report_id}"  # type: ignore[attr-defined]
+    regional = await browse("regional", region="11")
+    page = await text(regional, path)
+    assert "Valider au niveau régional" in page and "Accepter au niveau national" not in page
+    validated = await regional.post(f"{path}/validate", data={"_csrf": csrf(page)}, headers=HTML)
+    after = await validated.text()
+    assert 'id="report-state">Validé au niveau régional<' in after
+    assert "un coordinateur national doit maintenant accepter le rapport" in after  # nothing left for this role
+    assert "Valider au niveau régional</button>" not in after
+    refused = await regional.post(f"{path}/validate", data={"_csrf": csrf(after)}, headers=HTML)
+    assert refused.status == 403
+
+    national = await browse("national")
+    page = await text(national, path)
+    assert "Accepter au niveau national</button>" in page and "les deux niveaux" not in page
+    accepted = await national.post(f"{path}/validate", data={"_csrf": csrf(page)}, headers=HTML)
+    history = await accepted.text()
+    assert 'id="report-state">Validé<' in history
+    assert "Validé au niveau régional · hub:regional-11 (Coordination régionale)" in history
+    assert "Validé · hub:national-x (Coordination nationale)" in history
 
 
 async def test_enrolment_approvals(network: Network, browse: Any) -> None:

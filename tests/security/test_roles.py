@@ -77,6 +77,11 @@ EXPECTED: dict[tuple[str, str], tuple[str, tuple[int, ...]]] = {
         "/plugins/hub/members/rq-none/revoke",
         (401, 404, 404, 404, 401, 401),
     ),
+    # Only national coordinators (and the hub's administrator) record a member's label; the empty body is a 422.
+    ("PUT", "/plugins/hub/members/{node_id}/label"): (
+        "/plugins/hub/members/rq-none/label",
+        (401, 422, 422, 403, 401, 401),
+    ),
     ("GET", "/plugins/hub/directory"): ("/plugins/hub/directory", (200, 200, 200, 200, 200, 200)),
     ("GET", "/plugins/hub/directory/export"): (
         "/plugins/hub/directory/export?format=csv",
