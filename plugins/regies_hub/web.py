@@ -13,6 +13,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from federation import appkeys
+from federation.indicators import period_over
 from federation.numbers import format_figure
 from federation.plugins import AggregationKind, Registry
 from federation.problems import Problem
@@ -216,6 +217,7 @@ async def dashboard(request: web.Request, settings: HubSettings) -> web.StreamRe
         "areas": area_rows(scope, activities, by_area),
         "missing": missing,
         "deadline": deadline,
+        "period_over": period_over(period, dt.date.today()),
         "indicator": indicator,
         "indicator_label": _indicator_label(registry, indicator, lang) if indicator else "",
         "indicator_choices": [(key, _indicator_label(registry, key, lang)) for key in reported],
