@@ -237,7 +237,8 @@ class ValidationRule:
     """Σ `left` ≤ Σ `right` over one report's values; `message_fr` tells the régie what is wrong.
 
     A rule is checked only when every indicator it names is registered on the node and the report carries a
-    value for each of `left` and for at least one of `right` (missing ones count as 0)."""
+    value for at least one indicator of each side (missing ones count as 0); a finding points at the first
+    indicator of `left` the report carries."""
 
     key: str
     left: tuple[str, ...]

@@ -103,14 +103,14 @@ def rule_findings(registry: Registry, values: Mapping[str, float]) -> list[Findi
     for rule in registry.validation_rules.values():
         if any(key not in registry.indicators for key in rule.indicators()):
             continue
-        if any(key not in values for key in rule.left) or not any(key in values for key in rule.right):
+        if not any(key in values for key in rule.left) or not any(key in values for key in rule.right):
             continue
-        left = sum(values[key] for key in rule.left)
+        left = sum(values.get(key, 0.0) for key in rule.left)
         right = sum(values.get(key, 0.0) for key in rule.right)
         if left > right * (1 + 1e-12):
             findings.append(
                 Finding(
-                    f"/indicators/{rule.left[0]}",
+                    f"/indicators/{next(key for key in rule.left if key in values)}",
                     rule.severity,
                     f"rule_{rule.severity}",
                     f"{rule.message_en} ({rule.key})",
