@@ -43,7 +43,8 @@ async def test_a_broken_rule_is_shown_next_to_its_field_and_blocks_submission(me
     assert _message(page, "turnover_local_authorities", "error") == (
         "Le chiffre d'affaires (collectivités, bailleurs, autres) dépasse le budget total."
     )
-    assert 'aria-describedby="f-indicators-turnover_local_authorities-hint f-indicators-turnover_local_authorities-error"' in page
+    field = "f-indicators-turnover_local_authorities"
+    assert f'aria-describedby="{field}-hint {field}-error" aria-invalid="true"' in page
     assert await _reports(member) == []
 
 
