@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
+import html
 import io
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -15,6 +17,8 @@ from aiohttp.test_utils import TestClient
 
 from federation.protocol import persistence, sender
 from federation.protocol.puller import pull_peer
+from federation.reports import build_report
+from federation.schema.records import PeriodReportData
 from tests.plugins.test_hub import REPORT, Network, _approve_all, fingerprints_of
 from tests.plugins.test_hub import network as network
 from tests.protocol.conftest import activity
@@ -238,3 +242,33 @@ def test_dashboard_strings_are_translated() -> None:
         assert messages.po_path(language, plugin / "locale").with_suffix(".mo").read_bytes() == messages.compiled(
             catalogue
         )
+
+
+async def test_a_period_not_over_counts_no_report_even_one_pushed_anyway(hub: Network, browse: Any) -> None:
+    # A node that skipped the submission check (an old version, a hostile one) still delivers its report.
+    paris = hub.nodes["rq-paris"]
+    next_year = dt.date.today().year + 1
+    rogue = PeriodReportData.model_validate(
+        {**REPORT, "period": {"type": "year", "year": next_year}, "state": "submitted"}
+    )
+    await paris.context.store.create(
+        "report", lambda previous, envelope: build_report(rogue, previous, envelope, "rogue", hub_joined=True)
+    )
+    assert await sender.push_all(paris.context) == {"target:hub": 1}
+    status, reports = await hub.hub_get(f"/reports?period={next_year}")
+    assert status == 200 and [item["origin"] for item in reports["items"]] == ["rq-paris"]  # stored, not counted
+    status, complete = await hub.hub_get(f"/tables/completeness?period={next_year}")
+    assert status == 200
+    assert {row["area"]: (row["expected"], row["received"], row["on_time"]) for row in complete["rows"]} == {
+        "11": (1, 0, 0),
+        "84": (1, 0, 0),
+    }
+    page = html.unescape(await text(await browse("national"), f"/hub?period={next_year}"))
+    assert (
+        "Cette période n'est pas terminée : aucun rapport ne peut encore être soumis, et aucun n'est compté "
+        "comme reçu." in page
+    )
+    assert "La période n'est pas terminée : les rapports sont attendus une fois qu'elle sera achevée." in page
+    assert "Chaque régie membre a envoyé son rapport." not in page
+    over = html.unescape(await text(await browse("national"), "/hub?period=2025"))
+    assert 'id="period-not-over"' not in over and "Chaque régie membre a envoyé son rapport." in over
