@@ -11,6 +11,7 @@ from typing import Any
 
 import openpyxl
 import pytest
+from regies_hub.settings import HubSettings
 from regies_hubclient import HubClientSettings
 from regies_hubclient.cli import _directory, _join
 
@@ -192,9 +193,12 @@ async def test_reports_reviews_and_tables(network: Network) -> None:
     assert volunteers and volunteers[0]["total"] == 42 and volunteers[0]["reports"] == 2
 
     status, complete = await network.hub_get("/tables/completeness?period=2025")
+    # Submitted today: on time while today is within 2025's deadline (a period is reported once it is over).
+    deadline = datetime.date(2025, 12, 31) + datetime.timedelta(days=HubSettings().report_deadline_days)
+    on_time = int(datetime.date.today() <= deadline)
     assert {row["area"]: (row["expected"], row["received"], row["on_time"]) for row in complete["rows"]} == {
-        "11": (1, 1, 1),
-        "84": (1, 1, 1),
+        "11": (1, 1, on_time),
+        "84": (1, 1, on_time),
     }
     status, complete_2025 = await network.hub_get("/tables/completeness?period=2024")
     assert {row["node_id"] for row in complete_2025["missing"]} == {"rq-paris", "rq-lyon"}

@@ -65,7 +65,7 @@ async def test_concurrent_pushes_to_two_hub_processes(tmp_path: Path, hub_databa
         assert len(rows) == distinct == len(expected)  # nothing duplicated
         assert {record_id: origin for record_id, origin in rows} == expected  # nothing lost, nothing foreign
 
-        table = await aggregates.activity_table(engine, parse_period_key("2025"), Scope())
+        table = await aggregates.activity_table(engine, parse_period_key("2026"), Scope())
         detail = Counter(
             {
                 (row["area"], row["category"], row["service_type"]): row["activities"]

@@ -263,12 +263,13 @@ async def test_a_period_not_over_counts_no_report_even_one_pushed_anyway(hub: Ne
         "11": (1, 0, 0),
         "84": (1, 0, 0),
     }
-    page = html.unescape(await text(await browse("national"), f"/hub?period={next_year}"))
+    national = await browse("national")
+    page = html.unescape(await text(national, f"/hub?period={next_year}"))
     assert (
         "Cette période n'est pas terminée : aucun rapport ne peut encore être soumis, et aucun n'est compté "
         "comme reçu." in page
     )
     assert "La période n'est pas terminée : les rapports sont attendus une fois qu'elle sera achevée." in page
     assert "Chaque régie membre a envoyé son rapport." not in page
-    over = html.unescape(await text(await browse("national"), "/hub?period=2025"))
+    over = html.unescape(await text(national, "/hub?period=2025"))
     assert 'id="period-not-over"' not in over and "Chaque régie membre a envoyé son rapport." in over

@@ -88,7 +88,7 @@ async def test_inbox_refuses_versions_and_batch_ids_the_database_cannot_hold(mak
         "id": record_id,
         "kind": "activity",
         "version": 2**31,
-        "updated_at": "2025-01-01T00:00:00Z",
+        "updated_at": "2026-01-01T00:00:00Z",
         "deleted": True,
     }
     for batch in (
@@ -105,11 +105,11 @@ async def test_inbox_refuses_versions_and_batch_ids_the_database_cannot_hold(mak
 async def test_hub_refuses_what_it_used_to_ignore_or_crash_on(make_node: NodeFactory) -> None:
     hub = await make_node("hub-findings", plugin_settings={"hub": {"enabled": True}})
     member = await make_node("rq-member")
-    assert (await _send(hub, "GET", "/plugins/hub/tables/activities?period=2025&region=99"))[0] == 400
+    assert (await _send(hub, "GET", "/plugins/hub/tables/activities?period=2026&region=99"))[0] == 400
     assert (await _send(hub, "POST", f"/plugins/hub/enrolments/{2**31}/approve"))[0] == 404
     _status, discovery = await member.get("/.well-known/regies-node")
     _status, profile = await member.get("/api/v1/node")
-    discovery["keys"][0]["created"] = ["2025"]
+    discovery["keys"][0]["created"] = ["2026"]
     join = json.dumps({"discovery": discovery, "profile": profile}).encode()
     with pytest.raises(TransportError) as refused:
         await member.context.client.request("POST", f"{hub.url}/plugins/hub/enrolments", join)
