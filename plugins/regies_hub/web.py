@@ -167,7 +167,8 @@ async def dashboard(request: web.Request, settings: HubSettings) -> web.StreamRe
     """The report of a period over the coordinator's scope: charts, areas, completeness, exports."""
     user = await _coordinator(request)
     lang = language(request)
-    period_key = request.query.get("period") or str(dt.date.today().year)
+    # By default the last year: the latest one régies can have reported (a period not over counts no report).
+    period_key = request.query.get("period") or str(dt.date.today().year - 1)
     period = parse_period({"period": period_key})
     scope = resolve_scope(request.query, user)
     engine, registry = _engine(request), _registry(request)
