@@ -13,7 +13,9 @@ from aiohttp.test_utils import TestClient
 from federation import hookimpl
 from federation.app import create_app
 from federation.config import Settings
+from federation.indicators import parse_period_key
 from federation.plugins import Indicator, PluginError, Registry, ValidationRule, build_plugins
+from federation.validation_rules import previous_period
 
 LAST_YEAR = dt.date.today().year - 1
 
@@ -203,3 +205,11 @@ def test_a_rule_registered_twice_or_without_a_severity_stops_start_up() -> None:
 
     with pytest.raises(PluginError, match="plugin 'vague': validation rule 'vague' needs a severity"):
         build_plugins(extra=[("vague", Vague())], load_entry_points=False)
+
+
+@pytest.mark.parametrize(
+    ("period", "previous"),
+    [("2025", "2024"), ("2025-Q1", "2024-Q4"), ("2025-Q3", "2025-Q2"), ("2023-2025", "2020-2022")],
+)
+def test_outliers_compare_with_the_previous_period_of_the_same_type(period: str, previous: str) -> None:
+    assert previous_period(parse_period_key(period)).key == previous
