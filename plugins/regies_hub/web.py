@@ -277,7 +277,7 @@ async def export(request: web.Request, settings: HubSettings) -> web.StreamRespo
 
 async def report_list(request: web.Request) -> web.StreamResponse:
     user = await _coordinator(request)
-    period_key = request.query.get("period") or str(dt.date.today().year)
+    period_key = request.query.get("period") or str(dt.date.today().year - 1)  # as the dashboard: the last year
     period = parse_period({"period": period_key})
     items = await received_reports(_engine(request), period, user)  # states as the hub's own reviews make them
     for item in items:
