@@ -34,7 +34,7 @@ from devtools.demo_logins import HUB_LOGINS, REGIE_LOGIN, DemoError, add_login, 
 from devtools.loadgen import NodeProcess, free_port, run_regies
 
 MARKER = ".regies-demo"
-PERIOD = "2026"
+PERIOD = "2025"
 HUB_ID = "hub-national"
 HUB_NAME = "Comité national de liaison des régies de quartier"
 DEFAULT_DIR = Path("var/demo")

@@ -9,7 +9,7 @@ from typing import Any
 
 @dataclass(frozen=True)
 class RegieSample:
-    """One régie of the demo: its profile, what it does and shares, and its 2026 report."""
+    """One régie of the demo: its profile, what it does and shares, and its 2025 report."""
 
     node_id: str
     profile: dict[str, Any]
@@ -60,7 +60,7 @@ BELLEVILLE = RegieSample(
             "title": "Entretien des espaces verts de la cité des Envierges",
             "description": "Tonte, taille des haies et désherbage manuel des pieds d'immeubles, sans produit "
             "phytosanitaire, par une équipe de six salariés en insertion.",
-            "start_date": "2026-01-05",
+            "start_date": "2025-01-05",
             "place": {"commune": "75056", "qpv": ["QP075020"], "address": "Rue des Envierges, 75020 Paris"},
             "partners": [{"name": "Paris Habitat", "kind": "social_landlord"}],
             "inhabitants_involved": 6,
@@ -71,7 +71,7 @@ BELLEVILLE = RegieSample(
             "service_type": "common_area_cleaning",
             "title": "Nettoyage des halls et cages d'escalier rue de Belleville",
             "description": "Nettoyage trois fois par semaine des parties communes de quatorze immeubles.",
-            "start_date": "2026-01-02",
+            "start_date": "2025-01-02",
             "place": {"commune": "75056", "qpv": ["QP075020"]},
             "partners": [{"name": "Paris Habitat", "kind": "social_landlord"}],
             "details": {"buildings": 14, "stairwells": 38, "frequency_per_week": 3, "surface_m2": 5200},
@@ -82,7 +82,7 @@ BELLEVILLE = RegieSample(
             "title": "Correspondants de nuit Belleville-Amandiers",
             "description": "Présence en soirée, de 18 h à minuit, pour apaiser les tensions, accompagner les "
             "habitants et signaler les dysfonctionnements aux bailleurs.",
-            "start_date": "2026-02-01",
+            "start_date": "2025-02-01",
             "place": {"commune": "75056", "qpv": ["QP075020"]},
             "partners": [{"name": "Ville de Paris", "kind": "local_authority"}],
             "details": {"team_size": 6, "evening_rounds": 220, "reports_to_landlords": 85},
@@ -92,7 +92,7 @@ BELLEVILLE = RegieSample(
             "service_type": "repair_workshop",
             "title": "Atelier vélo solidaire",
             "description": "Atelier d'autoréparation de vélos ouvert aux habitants le mercredi et le samedi.",
-            "start_date": "2026-03-04",
+            "start_date": "2025-03-04",
             "place": {"commune": "75056", "qpv": ["QP075020"], "address": "8 rue de la Mare, 75020 Paris"},
             "inhabitants_involved": 14,
             "details": {"kind": "bike", "items_received": 310, "items_repaired": 260},
@@ -102,7 +102,7 @@ BELLEVILLE = RegieSample(
             "service_type": "insertion_contracts",
             "title": "Chantier d'insertion gestion urbaine de proximité",
             "description": "Contrats à durée déterminée d'insertion (CDDI) avec accompagnement socioprofessionnel.",
-            "start_date": "2026-01-01",
+            "start_date": "2025-01-01",
             "place": {"commune": "75056", "qpv": ["QP075020"]},
             "partners": [{"name": "France Travail", "kind": "state"}],
             "details": {"structure": "ACI", "employees_cddi": 24, "hours_worked": 26000, "exits_to_employment": 9},
@@ -112,8 +112,8 @@ BELLEVILLE = RegieSample(
             "service_type": "waste_sorting_campaign",
             "title": "Sensibilisation au tri des déchets en pied d'immeuble",
             "description": "Stands et porte-à-porte avec les ambassadeurs du tri.",
-            "start_date": "2026-04-13",
-            "end_date": "2026-06-30",
+            "start_date": "2025-04-13",
+            "end_date": "2025-06-30",
             "status": "planned",
             "place": {"commune": "75056", "qpv": ["QP075020"]},
             "details": {"households_reached": 900, "events": 12},
@@ -124,7 +124,7 @@ BELLEVILLE = RegieSample(
             "title": "Fête de quartier et repas partagés des Amandiers",
             "description": "Fête de quartier de juin, repas partagés mensuels et sorties familiales préparés avec "
             "les habitants.",
-            "start_date": "2026-01-10",
+            "start_date": "2025-01-10",
             "place": {"commune": "75056", "qpv": ["QP075020"]},
             "inhabitants_involved": 30,
             "details": {
@@ -140,7 +140,7 @@ BELLEVILLE = RegieSample(
             "title": "Permanence d'écrivain public",
             "description": "Deux demi-journées par semaine : courriers, dossiers CAF et logement, orientation vers "
             "les partenaires.",
-            "start_date": "2026-01-06",
+            "start_date": "2025-01-06",
             "place": {"commune": "75056", "qpv": ["QP075020"], "address": "12 rue des Envierges, 75020 Paris"},
             "details": {
                 "people_helped": 260,
@@ -157,7 +157,7 @@ BELLEVILLE = RegieSample(
             "title": "Sortie et lavage des bacs de la cité des Envierges",
             "description": "Sortie et rentrée des bacs les jours de collecte, lavage mensuel, entretien des "
             "locaux poubelles.",
-            "start_date": "2026-01-02",
+            "start_date": "2025-01-02",
             "place": {"commune": "75056", "qpv": ["QP075020"]},
             "partners": [{"name": "Paris Habitat", "kind": "social_landlord"}],
             "details": {"bins": 320, "rounds_per_week": 3, "bin_washes": 3840, "bin_rooms": 22, "housing_units": 950},
@@ -205,7 +205,7 @@ BELLEVILLE = RegieSample(
         "qpv_covered": 1,
         "inhabitants_concerned": 12_500,
     },
-    report_comment="Rapport annuel 2026 adopté par le conseil d'administration.",
+    report_comment="Rapport annuel 2025 adopté par le conseil d'administration.",
     submit=True,
 )
 
@@ -231,7 +231,7 @@ DUCHERE = RegieSample(
             "service_type": "caretaker_replacement",
             "title": "Remplacement des gardiens d'immeuble",
             "description": "Remplacement des gardiens pendant leurs congés et absences sur les résidences du plateau.",
-            "start_date": "2026-01-02",
+            "start_date": "2025-01-02",
             "place": {"commune": "69123", "qpv": ["QP069006"]},
             "partners": [{"name": "Lyon Métropole Habitat", "kind": "social_landlord"}],
             "details": {"housing_units": 1200, "social_landlord": "Lyon Métropole Habitat"},
@@ -241,7 +241,7 @@ DUCHERE = RegieSample(
             "service_type": "bulky_waste",
             "title": "Collecte des encombrants sur le plateau de la Duchère",
             "description": "Tournées hebdomadaires et orientation vers la ressourcerie du 9e arrondissement.",
-            "start_date": "2026-01-06",
+            "start_date": "2025-01-06",
             "place": {"commune": "69123", "qpv": ["QP069006"]},
             "partners": [{"name": "Métropole de Lyon", "kind": "local_authority"}],
             "details": {"collections": 96, "tonnes_collected": 140, "reuse_share_percent": 22},
@@ -252,7 +252,7 @@ DUCHERE = RegieSample(
             "title": "Médiation sociale de proximité",
             "description": "Médiateurs présents dans les allées et les commerces du plateau, en lien avec les "
             "centres sociaux.",
-            "start_date": "2026-01-15",
+            "start_date": "2025-01-15",
             "place": {"commune": "69123", "qpv": ["QP069006"]},
             "details": {"interventions": 420, "conflicts_resolved": 65, "people_met": 1800},
         },
@@ -261,7 +261,7 @@ DUCHERE = RegieSample(
             "service_type": "laundry_ironing",
             "title": "Laverie solidaire de la Sauvegarde",
             "description": "Lavage et repassage à tarif solidaire, tenu par des salariés en parcours d'insertion.",
-            "start_date": "2026-02-02",
+            "start_date": "2025-02-02",
             "place": {"commune": "69123", "qpv": ["QP069006"], "address": "Avenue Rosa Parks, 69009 Lyon"},
             "details": {"kilos_processed": 8200, "customers": 310},
         },
@@ -271,8 +271,8 @@ DUCHERE = RegieSample(
             "title": "Formation agent de propreté et d'hygiène",
             "description": "Parcours qualifiant pour les salariés en insertion, en partenariat avec un organisme "
             "de formation agréé.",
-            "start_date": "2026-03-02",
-            "end_date": "2026-11-27",
+            "start_date": "2025-03-02",
+            "end_date": "2025-11-27",
             "place": {"commune": "69123"},
             "details": {
                 "sessions": 8,
@@ -288,7 +288,7 @@ DUCHERE = RegieSample(
             "title": "Réunions de pied d'immeuble",
             "description": "Une réunion par mois et par secteur pour recueillir l'avis des habitants sur le "
             "cadre de vie.",
-            "start_date": "2026-01-20",
+            "start_date": "2025-01-20",
             "place": {"commune": "69123", "qpv": ["QP069006"]},
             "inhabitants_involved": 25,
             "details": {"meetings": 18, "inhabitants_attending": 350},
@@ -298,7 +298,7 @@ DUCHERE = RegieSample(
             "service_type": "energy_saving_campaign",
             "title": "Ambassadeurs des économies d'énergie",
             "description": "Visites à domicile et petits équipements pour réduire les factures d'eau et d'énergie.",
-            "start_date": "2026-10-01",
+            "start_date": "2025-10-01",
             "status": "planned",
             "place": {"commune": "69123", "qpv": ["QP069006"]},
             "details": {"households_reached": 450, "home_visits": 120, "estimated_kwh_saved": 38000},
@@ -308,7 +308,7 @@ DUCHERE = RegieSample(
             "service_type": "outdoor_cleaning",
             "title": "Propreté des abords des résidences du plateau",
             "description": "Balayage, ramassage des papiers et enlèvement des dépôts sauvages cinq jours sur sept.",
-            "start_date": "2026-01-02",
+            "start_date": "2025-01-02",
             "place": {"commune": "69123", "qpv": ["QP069006"]},
             "partners": [{"name": "Lyon Métropole Habitat", "kind": "social_landlord"}],
             "details": {
@@ -324,7 +324,7 @@ DUCHERE = RegieSample(
             "service_type": "building_refurbishment",
             "title": "Remise en état des logements entre deux locataires",
             "description": "Peinture, sols et petite menuiserie par l'équipe second œuvre du chantier d'insertion.",
-            "start_date": "2026-01-12",
+            "start_date": "2025-01-12",
             "place": {"commune": "69123", "qpv": ["QP069006"]},
             "partners": [{"name": "Lyon Métropole Habitat", "kind": "social_landlord"}],
             "details": {
@@ -340,7 +340,7 @@ DUCHERE = RegieSample(
             "service_type": "digital_inclusion",
             "title": "Point numérique de la Duchère",
             "description": "Aide aux démarches en ligne sur rendez-vous et ateliers d'initiation au numérique.",
-            "start_date": "2026-01-05",
+            "start_date": "2025-01-05",
             "place": {"commune": "69123", "qpv": ["QP069006"]},
             "details": {
                 "people_helped": 520,
@@ -357,7 +357,7 @@ DUCHERE = RegieSample(
             "title": "Ambassadeurs du cadre de vie",
             "description": "Balades urbaines, stands et interventions dans les écoles sur la propreté et le "
             "respect du voisinage.",
-            "start_date": "2026-03-09",
+            "start_date": "2025-03-09",
             "place": {"commune": "69123", "qpv": ["QP069006"]},
             "details": {
                 "actions": 22,
@@ -371,8 +371,8 @@ DUCHERE = RegieSample(
             "service_type": "bike_school",
             "title": "Vélo-école du plateau",
             "description": "Apprentissage du vélo pour adultes, puis accompagnement sur le trajet domicile-travail.",
-            "start_date": "2026-04-01",
-            "end_date": "2026-10-31",
+            "start_date": "2025-04-01",
+            "end_date": "2025-10-31",
             "place": {"commune": "69123", "qpv": ["QP069006"]},
             "details": {
                 "learners": 28,
@@ -424,7 +424,7 @@ DUCHERE = RegieSample(
         "qpv_covered": 1,
         "inhabitants_concerned": 11_000,
     },
-    report_comment="Données issues des comptes 2026 certifiés.",
+    report_comment="Données issues des comptes 2025 certifiés.",
     submit=True,
     validate=True,
 )
@@ -450,7 +450,7 @@ PAYS_DE_BRAY = RegieSample(
             "title": "Auto-école sociale du Pays de Bray",
             "description": "Apprentissage du code et de la conduite à tarif adapté pour les personnes sans permis "
             "en recherche d'emploi.",
-            "start_date": "2026-01-05",
+            "start_date": "2025-01-05",
             "place": {"commune": "76276"},
             "partners": [{"name": "Département de la Seine-Maritime", "kind": "local_authority"}],
             "details": {"learners": 42, "lesson_hours": 1350, "code_passed": 30, "licences_obtained": 21},
@@ -461,7 +461,7 @@ PAYS_DE_BRAY = RegieSample(
             "title": "Transport solidaire à la demande",
             "description": "Navettes vers les gares, les marchés et les rendez-vous médicaux pour les habitants "
             "des villages non desservis.",
-            "start_date": "2026-01-02",
+            "start_date": "2025-01-02",
             "place": {"commune": "76276"},
             "details": {"trips": 1800, "passengers": 260, "vehicles": 3},
         },
@@ -470,7 +470,7 @@ PAYS_DE_BRAY = RegieSample(
             "service_type": "mobility_information_point",
             "title": "Plateforme mobilité : conseil en mobilité",
             "description": "Diagnostic mobilité et orientation vers les aides, sur rendez-vous.",
-            "start_date": "2026-02-02",
+            "start_date": "2025-02-02",
             "place": {"commune": "76312"},
             "details": {"people_advised": 380, "appointments": 610},
         },
@@ -479,7 +479,7 @@ PAYS_DE_BRAY = RegieSample(
             "service_type": "community_garage",
             "title": "Garage solidaire de Gournay-en-Bray",
             "description": "Entretien et réparation de véhicules à prix solidaire pour les adhérents.",
-            "start_date": "2026-03-02",
+            "start_date": "2025-03-02",
             "place": {"commune": "76312"},
             "details": {"repairs": 240, "vehicles_serviced": 190, "members": 150},
         },
@@ -488,7 +488,7 @@ PAYS_DE_BRAY = RegieSample(
             "service_type": "shared_gardens",
             "title": "Jardins partagés de Neufchâtel-en-Bray",
             "description": "Parcelles cultivées par les habitants, ateliers de jardinage au naturel.",
-            "start_date": "2026-03-16",
+            "start_date": "2025-03-16",
             "place": {"commune": "76462"},
             "inhabitants_involved": 35,
             "details": {"plots": 28, "gardeners": 35, "surface_m2": 2400},
@@ -498,8 +498,8 @@ PAYS_DE_BRAY = RegieSample(
             "service_type": "paths_natural_areas",
             "title": "Entretien des chemins de randonnée et des berges de l'Epte",
             "description": "Débroussaillage, fauchage et balisage des chemins communaux ; entretien des berges.",
-            "start_date": "2026-03-02",
-            "end_date": "2026-10-30",
+            "start_date": "2025-03-02",
+            "end_date": "2025-10-30",
             "place": {"commune": "76312"},
             "partners": [{"name": "Communauté de communes des 4 Rivières", "kind": "local_authority"}],
             "details": {
@@ -515,7 +515,7 @@ PAYS_DE_BRAY = RegieSample(
             "service_type": "solidarity_vehicle_rental",
             "title": "Location solidaire de voitures, scooters et vélos",
             "description": "Véhicules loués à petit prix aux personnes qui reprennent un emploi ou une formation.",
-            "start_date": "2026-01-05",
+            "start_date": "2025-01-05",
             "place": {"commune": "76276"},
             "details": {
                 "fleet": 18,

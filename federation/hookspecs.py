@@ -23,7 +23,7 @@ hookspec = pluggy.HookspecMarker("regies")
 
 # Version of this hook API. A plugin may declare the versions it supports with a module attribute such as
 # ``REGIES_HOOK_API = ">=1.0,<2"``; an incompatible plugin is refused at start.
-HOOK_API_VERSION = "1.4"
+HOOK_API_VERSION = "1.5"
 
 
 @hookspec
@@ -52,6 +52,9 @@ def register_indicators(registry: Registry) -> None:
     amounts are summed, a percentage is not summed) and its plausible ``minimum``, ``maximum`` and ``decimals``;
     a rule naming an unknown indicator, a summed percentage or a count with decimals stops start-up naming the
     plugin (hook API 1.4).
+    It may also declare rules between the indicators of one report, checked when a report is submitted:
+    ``registry.add_validation_rule(ValidationRule(key, left, right, "error" | "warning", message_fr,
+    message_en))`` (Σ left ≤ Σ right; a rule naming an indicator the node lacks is skipped) (hook API 1.5).
     Added in: hook API 1.0.
     """
 

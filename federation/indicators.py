@@ -169,6 +169,11 @@ def period_bounds(period: Period) -> tuple[dt.date, dt.date]:
     return dt.date(period.year, 1, 1), dt.date(last_year, 12, 31)
 
 
+def period_over(period: Period, today: dt.date) -> bool:
+    """Whether `period` has ended before `today`: only then can its report be submitted or counted."""
+    return period_bounds(period)[1] < today
+
+
 def parse_period_key(key: str) -> Period:
     """`2025`, `2025-Q3` or `2023-2025` → Period; ValueError otherwise, with a sentence for the client (never
     pydantic's own text, which quotes its internals)."""

@@ -26,6 +26,7 @@ from federation.schema.types import CATEGORY_LABELS, KEY_PATTERN, Category
 # Aggregation rules are part of the plugin API: plugins import them from here.
 from federation.semantics import Aggregation as Aggregation
 from federation.semantics import AggregationKind as AggregationKind
+from federation.semantics import ValidationRule as ValidationRule
 from federation.semantics import check_indicator_semantics
 
 if TYPE_CHECKING:
@@ -238,6 +239,7 @@ class Registry:
     plugin_settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     service_types: dict[str, ServiceType] = field(default_factory=dict)
     indicators: dict[str, Indicator] = field(default_factory=dict)
+    validation_rules: dict[str, ValidationRule] = field(default_factory=dict)
     routes: dict[str, list[web.AbstractRouteDef]] = field(default_factory=dict)
     openapi_paths: dict[str, dict[str, Any]] = field(default_factory=dict)
     exporters: dict[str, Exporter] = field(default_factory=dict)
@@ -274,6 +276,18 @@ class Registry:
             )
         self._claim("indicator", indicator.key)
         self.indicators[indicator.key] = indicator
+
+    def add_validation_rule(self, rule: ValidationRule) -> None:
+        """Check Σ `rule.left` ≤ Σ `rule.right` on every report (hook API 1.5); a rule naming an indicator the
+        node does not have is skipped, so a plugin may state rules over another plugin's indicators."""
+        _check_key("validation rule", rule.key, self.current_plugin)
+        if rule.severity not in ("error", "warning") or not rule.left or not rule.right:
+            raise PluginError(
+                f"plugin '{self.current_plugin}': validation rule '{rule.key}' needs a severity of 'error' or "
+                "'warning' and indicators on both sides"
+            )
+        self._claim("validation rule", rule.key)
+        self.validation_rules[rule.key] = rule
 
     def add_routes(self, routes: Iterable[web.AbstractRouteDef], openapi: Mapping[str, Any] | None = None) -> None:
         """Serve `routes` under /plugins/<plugin>/; `openapi` describes them (OpenAPI 3.1 path items keyed by
@@ -583,8 +597,10 @@ def build_plugins(
         )
     registry = Registry(plugin_settings=plugin_settings)
     from federation.indicators import register_core_indicators  # the core's own report form
+    from federation.validation_rules import register_core_rules
 
     register_core_indicators(registry)
+    register_core_rules(registry)
     # Call implementations one by one (not through the hook) so each registration is attributed to its plugin.
     for hook_name in REGISTRATION_HOOKS:
         for impl in getattr(manager.hook, hook_name).get_hookimpls():

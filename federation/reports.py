@@ -54,11 +54,13 @@ def build_report(
     actor: str,
     *,
     hub_joined: bool,
+    note: str | None = None,
 ) -> PeriodReport:
     """The new report record, or WriteConflict if the node may not make this change.
 
     Without a hub (`hub_joined` false) a report cannot be submitted, since nothing would deliver it; one that was
-    submitted anyway (before this check existed, or before the node left its hub) can go back to draft.
+    submitted anyway (before this check existed, or before the node left its hub) can go back to draft. `note`
+    goes into the audit entry (the validation warnings a submission went through, with the régie's explanation).
     """
     before = ReportState(previous["state"]) if previous else None
     after = ReportState(data.state)
@@ -84,6 +86,7 @@ def build_report(
             from_state=before,
             to_state=after,
             changed=changed,
+            comment=note,
         ).model_dump(mode="json")
     )
     return PeriodReport.model_validate({**new_fields, **envelope, "audit": audit})

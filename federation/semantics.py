@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from federation.plugins import Indicator, Registry
@@ -227,3 +227,25 @@ def describe(indicator: Indicator) -> dict[str, object]:
     if rules.aggregation.kind is AggregationKind.RATIO:
         aggregation["scale"] = rules.aggregation.scale
     return {"aggregation": aggregation, "minimum": rules.minimum, "maximum": rules.maximum, "decimals": rules.decimals}
+
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True)
+class ValidationRule:
+    """Σ `left` ≤ Σ `right` over one report's values; `message_fr` tells the régie what is wrong.
+
+    A rule is checked only when every indicator it names is registered on the node and the report carries a
+    value for at least one indicator of each side (missing ones count as 0); a finding points at the first
+    indicator of `left` the report carries."""
+
+    key: str
+    left: tuple[str, ...]
+    right: tuple[str, ...]
+    severity: Severity
+    message_fr: str
+    message_en: str
+
+    def indicators(self) -> tuple[str, ...]:
+        return (*self.left, *self.right)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import re
 import signal
 import socket
@@ -38,7 +39,7 @@ def test_demo_sets_up_the_network_prints_the_summary_and_stops(tmp_path: Path) -
         rest, errors = demo.communicate(timeout=60)
     assert demo.returncode == 0, summary + rest + errors
     out = summary + rest
-    hub_url = re.search(r"http://127\.0\.0\.1:[0-9]+(?=/plugins/hub/tables/activities\?period=2026)", out)
+    hub_url = re.search(r"http://127\.0\.0\.1:[0-9]+(?=/plugins/hub/tables/activities\?period=2025)", out)
     assert hub_url is not None, out
     assert f"{hub_url[0]}/docs" in out
     token = (root / "hub" / "coordinator-token").read_text().strip()
@@ -50,8 +51,12 @@ def test_demo_sets_up_the_network_prints_the_summary_and_stops(tmp_path: Path) -
     assert out.rstrip().endswith("Terminé — done.")
     assert (root / MARKER).is_file()
     # The printed web logins open the coordinators' dashboard (national and regional) and each régie's back-office.
-    assert logins["coord-national"] == (f"{hub_url[0]}/hub", "Rapport national 2026")
-    assert logins["coord-aura"] == (f"{hub_url[0]}/hub", "Rapport régional · Auvergne-Rhône-Alpes (84) 2026")
+    # The dashboard opens on the last year, the latest one the régies can have reported.
+    assert logins["coord-national"] == (f"{hub_url[0]}/hub", f"Rapport national {dt.date.today().year - 1}")
+    assert logins["coord-aura"] == (
+        f"{hub_url[0]}/hub",
+        f"Rapport régional · Auvergne-Rhône-Alpes (84) {dt.date.today().year - 1}",
+    )
     back_offices = {key: page for key, page in logins.items() if key.startswith("admin@")}
     assert len(back_offices) == 3
     for key, (page, title) in back_offices.items():

@@ -52,6 +52,7 @@ from federation.storage.records import (
     WriteConflict,
 )
 from federation.storage.tokens import Actor
+from federation.validation_rules import check_report_write
 
 
 @dataclass(frozen=True)
@@ -322,15 +323,18 @@ class RecordCollection:
         return local_first(found, node_id)
 
     async def _builder(
-        self, request: web.Request, data: BaseModel, actor: Actor
+        self, request: web.Request, data: BaseModel, actor: Actor, stored: dict[str, Any] | None = None
     ) -> Callable[[dict[str, Any] | None, dict[str, Any]], BaseModel]:
         record_model = self.kind.record_model
         if isinstance(data, PeriodReportData):
             report = data
-            joined = await hub_joined(
-                request.config_dict[appkeys.ENGINE], request.config_dict[appkeys.PLUGINS].registry
+            engine, registry = request.config_dict[appkeys.ENGINE], request.config_dict[appkeys.PLUGINS].registry
+            joined = await hub_joined(engine, registry)
+            node_id = request.config_dict[appkeys.STORE].node_id
+            note = await check_report_write(engine, registry, node_id, report, stored, dt.date.today())
+            return lambda previous, envelope: build_report(
+                report, previous, envelope, actor.name, hub_joined=joined, note=note
             )
-            return lambda previous, envelope: build_report(report, previous, envelope, actor.name, hub_joined=joined)
         fields = data.model_dump(mode="json")
         return lambda _previous, envelope: record_model.model_validate({**fields, **envelope})
 
@@ -356,7 +360,7 @@ class RecordCollection:
         # If-Match is checked once the body is known to be valid: an invalid body is a 4xx whatever If-Match says.
         if_match = await if_match_version(request, self.kind.name, record_id)
         store = request.app[appkeys.STORE]
-        build = await self._builder(request, data, actor)
+        build = await self._builder(request, data, actor, previous_doc)
         stored = await write_or_problem(store.replace(self.kind.name, record_id, build, if_match))
         await notify_committed(plugins, stored, "updated")
         return json_response(stored.body, etag=stored.etag)

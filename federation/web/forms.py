@@ -66,6 +66,7 @@ class FormState:
     values: dict[str, Any] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     form_errors: list[str] = field(default_factory=list)
+    warnings: dict[str, str] = field(default_factory=dict)  # shown next to a field, without refusing its value
 
     @property
     def invalid(self) -> bool:

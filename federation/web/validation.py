@@ -33,6 +33,8 @@ _INDICATOR_RULES: dict[str, str] = {
 def explain(request: web.Request, error: dict[str, str]) -> str:
     """One API field error as a sentence in the request's language."""
     code = error.get("code", "")
+    if "message_fr" in error:  # validation rules (federation/validation_rules.py) state their own French sentence
+        return error["message_fr"] if language(request) == "fr" else error["detail"]
     if code in _INDICATOR_RULES:
         lang = language(request)
         limits = {
@@ -62,7 +64,9 @@ def add_problem(
         pointer = error.get("pointer", "")
         name = field_of(pointer) if field_of else field_for_pointer(state.fields, pointer)
         message = explain(request, error)
-        if name is not None:
+        if name is not None and error.get("severity") == "warning":
+            state.warnings.setdefault(name, message)
+        elif name is not None:
             state.errors.setdefault(name, message)
         else:
             state.form_errors.append(message)

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from federation.indicators import period_bounds
+from federation.indicators import period_bounds, period_over
 from federation.plugins import Registry
 from federation.schema.records import Period
 from federation.semantics import PRECISION_TOLERANCE, semantics_of
@@ -295,9 +295,14 @@ async def indicator_table(
 
 
 async def completeness(
-    engine: AsyncEngine, period: Period, scope: Scope, deadline: dt.date
+    engine: AsyncEngine, period: Period, scope: Scope, deadline: dt.date, today: dt.date | None = None
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(per-area counts of expected, received and on-time reports; the list of régies with no report)."""
+    """(per-area counts of expected, received and on-time reports; the list of régies with no report).
+
+    A period not over by `today` (default: the hub's date) counts no report: a régie cannot submit one yet
+    (federation/validation_rules.py), and one that arrives anyway, from a node that skipped the check, is not
+    counted as received."""
+    over = period_over(period, today or dt.date.today())
     dialect = engine.dialect.name
     if dialect == "postgresql":
         submitted = (
@@ -311,7 +316,8 @@ async def completeness(
         )
     reports = (
         f"received AS (SELECT r.origin, MIN({submitted}) AS first_submitted FROM records r "
-        "WHERE r.kind = 'report' AND NOT r.deleted AND r.period = :period AND r.status <> 'draft' GROUP BY r.origin)"
+        "WHERE r.kind = 'report' AND NOT r.deleted AND r.period = :period AND r.status <> 'draft' AND :over = 1 "
+        "GROUP BY r.origin)"
     )
     area = scope.group_key() or ["g.department"]
     sql = (
@@ -324,7 +330,7 @@ async def completeness(
         f"FROM geo g LEFT JOIN received rc ON rc.origin = g.origin WHERE {scope.where()} "
         f"GROUP BY {area[0]} ORDER BY {area[0]}"
     )
-    params = {"period": period.key, "deadline": deadline.isoformat(), **scope.params()}
+    params = {"period": period.key, "deadline": deadline.isoformat(), "over": int(over), **scope.params()}
     by_area = await _rows(engine, sql, params)
     missing_sql = (
         f"WITH {MEMBERS_CTE}, {reports} "

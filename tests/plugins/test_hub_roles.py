@@ -19,16 +19,16 @@ READS = [
     ("GET", "/plugins/hub/directory.geojson", (200, 200, 200, 200, 200, 200)),
     ("GET", "/plugins/hub/directory/export?format=csv", (401, 200, 200, 200, 200, 401)),
     ("GET", "/plugins/hub/enrolments", (401, 200, 200, 200, 200, 401)),
-    ("GET", "/plugins/hub/reports?period=2026", (401, 200, 200, 200, 200, 401)),
-    ("GET", "/plugins/hub/tables/activities?period=2026", (401, 200, 200, 200, 200, 401)),
-    ("GET", "/plugins/hub/tables/activities?period=2026&level=national", (401, 200, 200, 403, 403, 401)),
-    ("GET", "/plugins/hub/tables/indicators?period=2026&level=regional&region=11", (401, 200, 200, 200, 403, 401)),
+    ("GET", "/plugins/hub/reports?period=2025", (401, 200, 200, 200, 200, 401)),
+    ("GET", "/plugins/hub/tables/activities?period=2025", (401, 200, 200, 200, 200, 401)),
+    ("GET", "/plugins/hub/tables/activities?period=2025&level=national", (401, 200, 200, 403, 403, 401)),
+    ("GET", "/plugins/hub/tables/indicators?period=2025&level=regional&region=11", (401, 200, 200, 200, 403, 401)),
     (
         "GET",
-        "/plugins/hub/tables/completeness?period=2026&level=departmental&department=69",
+        "/plugins/hub/tables/completeness?period=2025&level=departmental&department=69",
         (401, 200, 200, 403, 200, 401),
     ),
-    ("GET", "/plugins/hub/tables/missing?period=2026&format=xlsx", (401, 200, 200, 200, 200, 401)),
+    ("GET", "/plugins/hub/tables/missing?period=2025&format=xlsx", (401, 200, 200, 200, 200, 401)),
     ("GET", "/plugins/hub/tables/trends?indicator=volunteers", (401, 200, 200, 200, 200, 401)),
     ("GET", "/plugins/hub/me", (401, 401, 401, 401, 401, 200)),
     ("GET", "/api/v1/reports", (401, 200, 403, 403, 403, 401)),
@@ -56,7 +56,7 @@ async def populated(network: Network) -> Network:  # noqa: F811
     from federation.protocol import sender
 
     for node in network.nodes.values():
-        await node.create("activities", activity(1, start_date="2026-01-15"))
+        await node.create("activities", activity(1, start_date="2025-01-15"))
         report = await node.create("reports", {**REPORT, "state": "submitted"})
         node.report_id = report["id"]  # type: ignore[attr-defined]
         await sender.push_all(node.context)
@@ -90,7 +90,7 @@ REVIEW_STEPS = [
 
 
 async def _hub_state(net: Network, origin: str) -> str:
-    _status, reports = await net.hub_get("/reports?period=2026")
+    _status, reports = await net.hub_get("/reports?period=2025")
     return str({item["origin"]: item["state"] for item in reports["items"]}[origin])
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
+import html
 import io
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -15,6 +17,8 @@ from aiohttp.test_utils import TestClient
 
 from federation.protocol import persistence, sender
 from federation.protocol.puller import pull_peer
+from federation.reports import build_report
+from federation.schema.records import PeriodReportData
 from tests.plugins.test_hub import REPORT, Network, _approve_all, fingerprints_of
 from tests.plugins.test_hub import network as network
 from tests.protocol.conftest import activity
@@ -31,11 +35,11 @@ def database_url(tmp_path: Path) -> str:
 
 @pytest.fixture
 async def hub(network: Network) -> Network:
-    """Both régies approved, with activities and a submitted 2026 report each, received by the hub."""
+    """Both régies approved, with activities and a submitted 2025 report each, received by the hub."""
     await _approve_all(network)
     for node, count in ((network.nodes["rq-paris"], 3), (network.nodes["rq-lyon"], 2)):
         for n in range(count):
-            await node.create("activities", activity(n, start_date="2026-02-01"))
+            await node.create("activities", activity(n, start_date="2025-02-01"))
         report = await node.create("reports", {**REPORT, "state": "submitted"})
         node.report_id = report["id"]  # type: ignore[attr-defined]
         assert await sender.push_all(node.context) == {"target:hub": 1}
@@ -77,7 +81,7 @@ async def text(client: TestClient[Any, Any], path: str, status: int = 200) -> st
 
 async def test_national_report_covers_every_region(hub: Network, browse: Any) -> None:
     national = await browse("national")
-    page = await text(national, "/hub?period=2026")
+    page = await text(national, "/hub?period=2025")
     assert "Rapport national" in page and "<svg" in page
     by_field = page.split('id="by-field"')[1].split("</figure>")[0]
     assert by_field.count("<rect") == 1 and "Gestion urbaine" in by_field and ">5<" in by_field
@@ -85,46 +89,46 @@ async def test_national_report_covers_every_region(hub: Network, browse: Any) ->
     assert 'id="indicator-by-area"' in page and 'id="trend"' in page
     assert "Chaque régie membre a envoyé son rapport." in page
     # On request, only the reports accepted at national level: none yet, so no figure, and the choice is kept.
-    accepted = await text(national, "/hub?period=2026&approved=national")
+    accepted = await text(national, "/hub?period=2025&approved=national")
     assert '<option value="national" selected>' in accepted and 'id="trend"' not in accepted
     assert "Aucun rapport reçu pour cette période" in accepted
     paris = hub.nodes["rq-paris"]
     assert (await hub.hub_post(f"/reports/rq-paris/{paris.report_id}/validate"))[0] == 201  # type: ignore[attr-defined]
-    accepted = await text(national, "/hub?period=2026&approved=national")
+    accepted = await text(national, "/hub?period=2025&approved=national")
     assert "Chiffres des rapports acceptés au niveau national" in accepted and 'id="trend"' in accepted
     assert "approved=national" in accepted.split('id="exports-title"')[1]  # exports follow the choice
-    missing_2025 = await text(national, "/hub?period=2025")
+    missing_2025 = await text(national, "/hub?period=2024")
     assert "rq-paris" in missing_2025 and "rq-lyon" in missing_2025
-    assert "National report" in await text(national, "/hub?period=2026&lang=en")
+    assert "National report" in await text(national, "/hub?period=2025&lang=en")
     # A national coordinator may look at one region.
-    region = await text(national, "/hub?period=2026&level=regional&region=84")
+    region = await text(national, "/hub?period=2025&level=regional&region=84")
     assert "Rhône (69)" in region and "Paris (75)" not in region
     assert region.count('<input type="hidden" name="region" value="84">') == 3  # period, indicator and map forms
 
 
 async def test_regional_coordinator_sees_only_their_region(hub: Network, browse: Any) -> None:
     regional = await browse("regional", region="11")
-    page = await text(regional, "/hub?period=2026")
+    page = await text(regional, "/hub?period=2025")
     assert "Paris (75)" in page and "Rhône" not in page and "Auvergne" not in page
-    await text(regional, "/hub?period=2026&level=national", status=403)
-    await text(regional, "/hub?period=2026&level=regional&region=84", status=403)
-    reports = await text(regional, "/hub/reports?period=2026")
+    await text(regional, "/hub?period=2025&level=national", status=403)
+    await text(regional, "/hub?period=2025&level=regional&region=84", status=403)
+    reports = await text(regional, "/hub/reports?period=2025")
     assert "Régie de Belleville" in reports and "Duchère" not in reports
     lyon = hub.nodes["rq-lyon"]
     await text(regional, f"/hub/reports/rq-lyon/{lyon.report_id}", status=403)  # type: ignore[attr-defined]
     form = {"_csrf": csrf(reports)}
     refused = await regional.post(f"/hub/reports/rq-lyon/{lyon.report_id}/validate", data=form, headers=HTML)  # type: ignore[attr-defined]
     assert refused.status == 403
-    exported = await regional.get("/hub/exports/missing?period=2025&format=csv")
+    exported = await regional.get("/hub/exports/missing?period=2024&format=csv")
     keys, *rows = list(csv.DictReader(io.StringIO((await exported.text()).lstrip("\ufeff"))))
     assert keys["Identifiant"] == "node_id"  # the column keys, in the second header row
     assert [row["Identifiant"] for row in rows] == ["rq-paris"]
     directory = await (await regional.get("/hub/exports/directory?format=json")).json()
     assert [row["node_id"] for row in directory["rows"]] == ["rq-paris"]
-    assert (await regional.get("/hub/exports/activities?period=2026&level=national&format=csv")).status == 403
+    assert (await regional.get("/hub/exports/activities?period=2025&level=national&format=csv")).status == 403
 
 
-@pytest.mark.parametrize("path", ["/hub", "/hub/reports", "/hub/enrolments", "/hub/exports/activities?period=2026"])
+@pytest.mark.parametrize("path", ["/hub", "/hub/reports", "/hub/enrolments", "/hub/exports/activities?period=2025"])
 async def test_staff_and_anonymous_are_refused(hub: Network, browse: Any, path: str) -> None:
     anonymous = await browse(None)
     response = await anonymous.get(path, headers=HTML, allow_redirects=False)
@@ -136,7 +140,7 @@ async def test_staff_and_anonymous_are_refused(hub: Network, browse: Any, path: 
 async def test_validate_and_return_reports(hub: Network, browse: Any) -> None:
     national = await browse("national")
     paris, lyon = hub.nodes["rq-paris"], hub.nodes["rq-lyon"]
-    listing = await text(national, "/hub/reports?period=2026")
+    listing = await text(national, "/hub/reports?period=2025")
     assert listing.count("<td>Soumis</td>") == 2
     page = await text(national, f"/hub/reports/rq-paris/{paris.report_id}")  # type: ignore[attr-defined]
     # Not yet validated at regional level: the national coordinator's acceptance covers both levels, and says so.
@@ -230,12 +234,12 @@ async def test_enrolment_approvals(network: Network, browse: Any) -> None:
 
 async def test_exports_from_the_session(hub: Network, browse: Any) -> None:
     national = await browse("national")
-    page = await text(national, "/hub?period=2026")
+    page = await text(national, "/hub?period=2025")
     for fmt in ("csv", "xlsx", "ods", "json"):
-        assert f"/hub/exports/activities?period=2026&amp;format={fmt}" in page
-    raw = await (await national.get("/hub/exports/activities?period=2026&format=csv")).text()
+        assert f"/hub/exports/activities?period=2025&amp;format={fmt}" in page
+    raw = await (await national.get("/hub/exports/activities?period=2025&format=csv")).text()
     assert list(csv.DictReader(io.StringIO(raw.lstrip("\ufeff"))))[-1]["Activités"] == "5"
-    response = await national.get("/hub/exports/indicators?period=2026&format=xlsx&lang=en")
+    response = await national.get("/hub/exports/indicators?period=2025&format=xlsx&lang=en")
     sheet = openpyxl.load_workbook(io.BytesIO(await response.read())).active
     assert sheet is not None
     assert [cell.value for cell in next(sheet.iter_rows(max_row=1))][:3] == ["Area", "Field of action", "Service type"]
@@ -243,7 +247,7 @@ async def test_exports_from_the_session(hub: Network, browse: Any) -> None:
     assert sorted(feature["properties"]["node_id"] for feature in geojson["features"]) == ["rq-lyon", "rq-paris"]
     assert (await national.get("/hub/exports/nothing")).status == 404
     # The API's exports still need a token: a session cookie is not one.
-    assert (await national.get("/plugins/hub/tables/activities?period=2026")).status == 401
+    assert (await national.get("/plugins/hub/tables/activities?period=2025")).status == 401
 
 
 async def test_no_dashboard_without_the_hub(regies_client: Any, regies_login: Login) -> None:
@@ -274,3 +278,34 @@ def test_dashboard_strings_are_translated() -> None:
         assert messages.po_path(language, plugin / "locale").with_suffix(".mo").read_bytes() == messages.compiled(
             catalogue
         )
+
+
+async def test_a_period_not_over_counts_no_report_even_one_pushed_anyway(hub: Network, browse: Any) -> None:
+    # A node that skipped the submission check (an old version, a hostile one) still delivers its report.
+    paris = hub.nodes["rq-paris"]
+    next_year = dt.date.today().year + 1
+    rogue = PeriodReportData.model_validate(
+        {**REPORT, "period": {"type": "year", "year": next_year}, "state": "submitted"}
+    )
+    await paris.context.store.create(
+        "report", lambda previous, envelope: build_report(rogue, previous, envelope, "rogue", hub_joined=True)
+    )
+    assert await sender.push_all(paris.context) == {"target:hub": 1}
+    status, reports = await hub.hub_get(f"/reports?period={next_year}")
+    assert status == 200 and [item["origin"] for item in reports["items"]] == ["rq-paris"]  # stored, not counted
+    status, complete = await hub.hub_get(f"/tables/completeness?period={next_year}")
+    assert status == 200
+    assert {row["area"]: (row["expected"], row["received"], row["on_time"]) for row in complete["rows"]} == {
+        "11": (1, 0, 0),
+        "84": (1, 0, 0),
+    }
+    national = await browse("national")
+    page = html.unescape(await text(national, f"/hub?period={next_year}"))
+    assert (
+        "Cette période n'est pas terminée : aucun rapport ne peut encore être soumis, et aucun n'est compté "
+        "comme reçu." in page
+    )
+    assert "La période n'est pas terminée : les rapports sont attendus une fois qu'elle sera achevée." in page
+    assert "Chaque régie membre a envoyé son rapport." not in page
+    over = html.unescape(await text(national, "/hub?period=2025"))
+    assert 'id="period-not-over"' not in over and "Chaque régie membre a envoyé son rapport." in over

@@ -94,7 +94,7 @@ INVALID_DETAILS: dict[str, tuple[dict[str, Any], set[str]]] = {
 }
 
 
-def _activity(key: str, details: dict[str, Any], start: str = "2026-01-05", end: str | None = None) -> dict[str, Any]:
+def _activity(key: str, details: dict[str, Any], start: str = "2025-01-05", end: str | None = None) -> dict[str, Any]:
     return {
         "category": NEW_TYPES[key][1],
         "service_type": key,
@@ -218,7 +218,7 @@ async def test_a_bike_school_is_recorded_from_the_form_and_a_wrong_total_is_show
         "service_type": "bike_school",
         "title": "Vélo-école du plateau",
         "status": "active",
-        "start_date": "2026-04-01",
+        "start_date": "2025-04-01",
         "place.commune": "69123",
         "details.learners": "12",
         "details.lesson_hours": "1 250,5",
@@ -280,12 +280,12 @@ async def staff(
 
 
 async def test_import_files_rows_by_their_french_wording(staff: Any) -> None:
-    rows = [f"{label} n°{n};{label};01/02/2026;76276" for n, (label, _key) in enumerate(SPREADSHEET_LABELS)]
+    rows = [f"{label} n°{n};{label};01/02/2025;76276" for n, (label, _key) in enumerate(SPREADSHEET_LABELS)]
     content = "\n".join(["Titre;Type service;Date début;Commune", *rows]).encode("utf-8")
 
     form = FormData()
     form.add_field("_csrf", csrf_of(await (await staff.get("/admin/import")).text()))
-    form.add_field("file", content, filename="activites-2026.csv")
+    form.add_field("file", content, filename="activites-2025.csv")
     response = await staff.post("/admin/import", data=form)
     preview = html.unescape(await response.text())
     assert response.status == 200, preview
@@ -328,7 +328,7 @@ def test_the_plugins_guide_lists_every_builtin_service_type_as_registered() -> N
 
 # --- indicators ----------------------------------------------------------------------------------------------
 
-# A second, smaller activity of each type in 2026, next to SAMPLES' one (some fields left out on purpose).
+# A second, smaller activity of each type in 2025, next to SAMPLES' one (some fields left out on purpose).
 SECOND_DETAILS: dict[str, dict[str, Any]] = {
     "outdoor_cleaning": {"surface_m2": 3_500.5, "illegal_dumps_removed": 7},
     "bin_handling": {"bins": 60, "bin_washes": 240},
@@ -341,7 +341,7 @@ SECOND_DETAILS: dict[str, dict[str, Any]] = {
     "bike_school": {"learners": 8, "learners_autonomous": 8},
     "solidarity_vehicle_rental": {"rentals": 90, "bikes_lent": 80, "people_served": 10},
 }
-# SAMPLES' figure + SECOND_DETAILS' figure, worked out by hand; the 2024 activities do not count.
+# SAMPLES' figure + SECOND_DETAILS' figure, worked out by hand; the 2023 activities do not count.
 EXPECTED_2026: dict[str, float] = {
     "outdoor_surface_cleaned_m2": 42_000 + 3_500.5,
     "illegal_dumps_removed": 118 + 7,
@@ -372,20 +372,20 @@ EXPECTED_2026: dict[str, float] = {
 async def test_report_form_sums_the_new_indicators_over_the_period(client: Any) -> None:
     for key in NEW_TYPES:
         for body in (
-            _activity(key, SAMPLES[key][0], "2026-01-05"),
-            _activity(key, SECOND_DETAILS[key], "2025-09-01", "2026-06-30"),  # overlaps 2026: counted
-            _activity(key, SAMPLES[key][0], "2024-01-01", "2024-12-31"),  # before 2026: not counted
+            _activity(key, SAMPLES[key][0], "2025-01-05"),
+            _activity(key, SECOND_DETAILS[key], "2024-09-01", "2025-06-30"),  # overlaps 2025: counted
+            _activity(key, SAMPLES[key][0], "2023-01-01", "2023-12-31"),  # before 2025: not counted
         ):
             response = await client.post("/api/v1/activities", json=body, headers=client.regies_auth)
             assert response.status == 201, await response.text()
-    form = await (await client.get("/api/v1/report-form?period=2026", headers=client.regies_auth)).json()
+    form = await (await client.get("/api/v1/report-form?period=2025", headers=client.regies_auth)).json()
     values = {item["key"]: item["value"] for item in form["indicators"]}
     new_indicators = {item["key"] for item in form["indicators"] if item["service_type"] in NEW_TYPES}
     assert new_indicators == set(EXPECTED_2026)
     assert {key: values[key] for key in EXPECTED_2026} == pytest.approx(EXPECTED_2026)
 
 
-# What each régie of the hub test runs in 2026: Paris (region 11) and Lyon (region 84).
+# What each régie of the hub test runs in 2025: Paris (region 11) and Lyon (region 84).
 HUB_ACTIVITIES: dict[str, list[tuple[str, dict[str, Any]]]] = {
     "rq-paris": [
         ("access_to_rights", {"people_helped": 310, "letters_written": 540}),
@@ -401,12 +401,12 @@ HUB_ACTIVITIES: dict[str, list[tuple[str, dict[str, Any]]]] = {
 
 
 async def _report_from_form(node: Node) -> None:
-    """The régie files its 2026 report with the values its report form computed from its activities."""
-    status, form = await node.get("/api/v1/report-form?period=2026", headers=node.auth)
+    """The régie files its 2025 report with the values its report form computed from its activities."""
+    status, form = await node.get("/api/v1/report-form?period=2025", headers=node.auth)
     assert status == 200
     computed = {item["key"]: item["value"] for item in form["indicators"] if item["value"] is not None}
     await node.create(
-        "reports", {"period": {"type": "year", "year": 2026}, "indicators": computed, "state": "submitted"}
+        "reports", {"period": {"type": "year", "year": 2025}, "indicators": computed, "state": "submitted"}
     )
     assert await sender.push_all(node.context) == {"target:hub": 1}
 
@@ -416,10 +416,10 @@ async def test_national_tables_file_the_new_types_under_their_field_of_action(ne
     for node_id, activities in HUB_ACTIVITIES.items():
         node = network.nodes[node_id]
         for key, details in activities:
-            await node.create("activities", _activity(key, details, "2026-02-01"))
+            await node.create("activities", _activity(key, details, "2025-02-01"))
         await _report_from_form(node)
 
-    status, table = await network.hub_get("/tables/activities?period=2026")
+    status, table = await network.hub_get("/tables/activities?period=2025")
     assert status == 200
     by_type = {
         (row["area"], row["category"], row["service_type"]): row["activities"]
@@ -440,7 +440,7 @@ async def test_national_tables_file_the_new_types_under_their_field_of_action(ne
         ("84", "transport", None): 1,
     }
 
-    status, indicators = await network.hub_get("/tables/indicators?period=2026")
+    status, indicators = await network.hub_get("/tables/indicators?period=2025")
     national = {
         row["indicator"]: (row["category"], row["service_type"], row["total"], row["reports"])
         for row in indicators["rows"]

@@ -61,7 +61,7 @@ class ForgedNode:
         return [fingerprint(key.x) for key in self.public_keys]
 
     def join_body(self, **discovery: Any) -> dict[str, Any]:
-        now = "2026-12-07T09:00:00Z"
+        now = "2025-12-07T09:00:00Z"
         return {
             "discovery": {
                 "node_id": self.node_id,
@@ -299,7 +299,7 @@ async def test_a_revoked_member_is_out_of_the_directory_and_its_keys_are_refused
     assert kept and kept >= 1
     status, listing = await hub_call(hub, "GET", "/enrolments?state=revoked", auth)
     assert [item["node_id"] for item in listing["items"]] == ["rq-paris"]
-    status, reports = await hub_call(hub, "GET", "/reports?period=2026", auth)
+    status, reports = await hub_call(hub, "GET", "/reports?period=2025", auth)
     assert [(item["origin"], item["membership"]) for item in reports["items"]] == [("rq-paris", "revoked")]
     peer = await persistence.get_peer(hub.context.engine, "rq-paris")
     assert peer is not None and peer.status == "revoked"

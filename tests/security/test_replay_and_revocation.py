@@ -28,7 +28,7 @@ from federation.protocol.worker import refresh_peer_keys
 from federation.schema.records import utcnow
 from tests.protocol.conftest import Node, NodeFactory
 
-REPORT = {"period": {"type": "year", "year": 2026}, "indicators": {"volunteers": 12, "headcount_aided": 30}}
+REPORT = {"period": {"type": "year", "year": 2025}, "indicators": {"volunteers": 12, "headcount_aided": 30}}
 
 
 async def send(node: Node, url: str, headers: Any, host: str | None = None) -> tuple[int, dict[str, Any]]:

@@ -149,7 +149,7 @@ async def test_a_member_cannot_validate_its_own_report(network: Network, browse:
     )
     assert await sender.push_all(paris.context) == {"target:hub": 1}
 
-    status, listing = await network.hub_get("/reports?period=2026")
+    status, listing = await network.hub_get("/reports?period=2025")
     assert [(item["origin"], item["state"]) for item in listing["items"]] == [("rq-paris", "submitted")]
     client = await browse("national")
     page = await page_text(client, f"/hub/reports/rq-paris/{submitted['id']}")
@@ -171,7 +171,7 @@ async def test_a_legitimate_validation_still_shows_once_sent_back(network: Netwo
     assert (await network.hub_post(f"/reports/rq-paris/{report['id']}/validate"))[0] == 201
     await _pull(paris, "hub-national")
     await sender.push_all(paris.context)
-    status, listing = await network.hub_get("/reports?period=2026")
+    status, listing = await network.hub_get("/reports?period=2025")
     (shown,) = listing["items"]
     assert (shown["state"], shown["version"]) == ("validated", report["version"] + 1)
     status, _problem = await network.hub_post(f"/reports/rq-paris/{report['id']}/validate")
@@ -206,7 +206,7 @@ async def test_a_member_cannot_push_or_serve_reviews(network: Network) -> None:
         await send_to_hub(batch, paris.context)
     assert refused.value.status == 403 and "not-author" in str(refused.value)  # the type; no peer text is kept
     assert await _stored(network.hub, "review", "rq-paris") == []
-    _status, listing = await network.hub_get("/reports?period=2026")
+    _status, listing = await network.hub_get("/reports?period=2025")
     assert {item["origin"]: item["state"] for item in listing["items"]} == {"rq-lyon": "submitted"}
 
     # Served on its feed to a régie that pulls from it: the page is refused, Lyon's report does not change.
@@ -283,7 +283,7 @@ async def test_huge_indicator_values_never_break_the_tables(network: Network, br
         fields = {**REPORT, "state": "submitted", "indicators": {"volunteers": 1.7e308}}
         await _write_own(node, "report", PeriodReport, fields)
         await sender.push_all(node.context)
-    for path in ("/tables/indicators?period=2026", "/tables/trends?indicator=volunteers"):
+    for path in ("/tables/indicators?period=2025", "/tables/trends?indicator=volunteers"):
         async with network.hub.session.get(
             f"{network.hub.url}/plugins/hub{path}", headers=network.auth("national")
         ) as r:
@@ -295,7 +295,7 @@ async def test_huge_indicator_values_never_break_the_tables(network: Network, br
         totals = [row for row in table["rows"] if row.get("indicator", "volunteers") == "volunteers"]
         # Set aside as implausible (docs/hub.md): counted, never summed into a national figure.
         assert totals and all(row["total"] in (None, 0) for row in totals if row.get("area") is None)
-    status, raw = await network.hub_get("/tables/indicators?period=2026&format=xlsx")
+    status, raw = await network.hub_get("/tables/indicators?period=2025&format=xlsx")
     assert status == 200
     sheet = openpyxl.load_workbook(io.BytesIO(raw)).active
     assert all(
@@ -304,7 +304,7 @@ async def test_huge_indicator_values_never_break_the_tables(network: Network, br
         for cell in row
     )
     client = await browse("national")
-    page = await page_text(client, "/hub?period=2026")
+    page = await page_text(client, "/hub?period=2025")
     # The two values are shown as set aside, never as a total, inf or in scientific notation.
     assert "2 valeurs invraisemblables écartées" in page, page
     assert ">inf<" not in page and "e+" not in page

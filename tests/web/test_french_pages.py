@@ -111,8 +111,8 @@ async def _fill_the_node(client: TestClient[Any, Any]) -> None:
     await _french(client, "/admin/activities/new", _csrf=csrf_of(form), **activity)
     form = await _french(client, "/admin/resources/new")
     await _french(client, "/admin/resources/new", _csrf=csrf_of(form), kind="vehicle", name="Minibus 9 places")
-    form = await _french(client, "/admin/reports/new?period=2026")
-    report = {"period": "2026", "indicators.volunteers": "4", "action": "submit"}
+    form = await _french(client, "/admin/reports/new?period=2025")
+    report = {"period": "2025", "indicators.volunteers": "4", "action": "submit"}
     await _french(client, "/admin/reports/new", _csrf=csrf_of(form), **report)
 
 
@@ -120,7 +120,7 @@ async def test_node_pages_read_as_french(member: TestClient[Any, Any]) -> None:
     client = member
     service_types = sorted(client.app[appkeys.PLUGINS].registry.service_types)
     pages = ["/", "/admin", "/admin/profile", "/admin/activities", "/admin/activities/new", "/admin/resources"]
-    pages += ["/admin/resources/new", "/admin/reports", "/admin/reports/new?period=2026", "/admin/import"]
+    pages += ["/admin/resources/new", "/admin/reports", "/admin/reports/new?period=2025", "/admin/import"]
     pages += ["/admin/federation", *(f"/admin/activities/new?service_type={key}" for key in service_types)]
     await _fill_the_node(client)
     activities = (await (await client.get("/api/v1/activities")).json())["items"]
@@ -144,10 +144,10 @@ async def test_hub_pages_read_as_french(hub: Network, browse: Any) -> None:
     national = await browse("national")
     paris = hub.nodes["rq-paris"]
     # A report with a longer history: saved as a draft, then submitted, then received by the hub.
-    draft = await paris.create("reports", {**REPORT, "period": {"type": "year", "year": 2025}})
-    await paris.put("reports", draft["id"], {**REPORT, "period": {"type": "year", "year": 2025}, "state": "submitted"})
+    draft = await paris.create("reports", {**REPORT, "period": {"type": "year", "year": 2024}})
+    await paris.put("reports", draft["id"], {**REPORT, "period": {"type": "year", "year": 2024}, "state": "submitted"})
     assert await sender.push_all(paris.context) == {"target:hub": 1}
-    pages = ["/hub?period=2026", "/hub?period=2025", "/hub/reports?period=2026", "/hub/enrolments"]
+    pages = ["/hub?period=2025", "/hub?period=2024", "/hub/reports?period=2025", "/hub/enrolments"]
     pages += [f"/hub/reports/rq-paris/{paris.report_id}", f"/hub/reports/rq-paris/{draft['id']}"]  # type: ignore[attr-defined]
     found = {path: english_in(await _french(national, path)) for path in pages}
     assert {path: words for path, words in found.items() if words} == {}

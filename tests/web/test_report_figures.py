@@ -13,7 +13,7 @@ from tests.web.conftest import csrf_of
 
 def _fields(page: str, action: str, **indicators: str) -> dict[str, str]:
     values = {f"indicators.{key}": value for key, value in indicators.items()}
-    return {"_csrf": csrf_of(page), "period": "2026", "comment": "", "action": action, **values}
+    return {"_csrf": csrf_of(page), "period": "2025", "comment": "", "action": action, **values}
 
 
 async def _stored(staff: Any) -> list[dict[str, Any]]:
@@ -24,7 +24,7 @@ async def _stored(staff: Any) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("space", [" ", "\u00a0", "\u202f"])
 async def test_french_input_is_read_and_given_back_french(staff: Any, space: str) -> None:
-    form = html.unescape(await (await staff.get("/admin/reports/new?period=2026")).text())
+    form = html.unescape(await (await staff.get("/admin/reports/new?period=2025")).text())
     typed = _fields(form, "draft", budget_total=f"3{space}430{space}000", fte_total="32,5", volunteers=f"1{space}200")
     saved = await staff.post("/admin/reports/new", data=typed, allow_redirects=False)
     assert saved.status == 303, html.unescape(await saved.text())
@@ -38,7 +38,7 @@ async def test_french_input_is_read_and_given_back_french(staff: Any, space: str
 
 
 async def test_implausible_figures_are_refused_in_french_next_to_their_fields(staff: Any) -> None:
-    form = html.unescape(await (await staff.get("/admin/reports/new?period=2026")).text())
+    form = html.unescape(await (await staff.get("/admin/reports/new?period=2025")).text())
     typed = _fields(form, "draft", board_inhabitants_share="250", headcount_aided="2,5", volunteers="1e308")
     refused = await staff.post("/admin/reports/new", data=typed)
     assert refused.status == 422
@@ -51,7 +51,7 @@ async def test_implausible_figures_are_refused_in_french_next_to_their_fields(st
 
 async def test_the_api_refuses_implausible_figures_with_pointers(staff: Any) -> None:
     body = {
-        "period": {"type": "year", "year": 2026},
+        "period": {"type": "year", "year": 2025},
         "indicators": {"board_inhabitants_share": 250, "headcount_aided": 2.5, "volunteers": 1e308, "fte_total": 3},
     }
     response = await staff.post("/api/v1/reports", json=body, headers=staff.regies_auth)

@@ -14,7 +14,7 @@ from tests.web.conftest import csrf_of
 def _report(page: str, action: str, **fields: str) -> dict[str, str]:
     return {
         "_csrf": csrf_of(page),
-        "period": "2026",
+        "period": "2025",
         "indicators.driving_learners": "14",
         "indicators.fte_total": "12,5",
         "comment": "Année de lancement",
@@ -26,7 +26,7 @@ def _report(page: str, action: str, **fields: str) -> dict[str, str]:
 async def test_fill_and_submit_a_period_report(member: Any) -> None:
     staff = member
     page = await (await staff.get("/admin/activities/new?service_type=social_driving_school")).text()
-    activity = {"service_type": "social_driving_school", "title": "Auto-école", "start_date": "2026-01-05"}
+    activity = {"service_type": "social_driving_school", "title": "Auto-école", "start_date": "2025-01-05"}
     created = await staff.post(
         "/admin/activities/new",
         data={"_csrf": csrf_of(page), **activity, "details.learners": "14"},
@@ -34,7 +34,7 @@ async def test_fill_and_submit_a_period_report(member: Any) -> None:
     )
     assert created.status == 303, html.unescape(await created.text())
 
-    form = html.unescape(await (await staff.get("/admin/reports/new?period=2026")).text())
+    form = html.unescape(await (await staff.get("/admin/reports/new?period=2025")).text())
     assert 'name="indicators.driving_learners" value="14"' in form  # computed from the activity above
     refused = await staff.post("/admin/reports/new", data=_report(form, "draft", **{"indicators.volunteers": "-2"}))
     assert refused.status == 422
@@ -60,8 +60,8 @@ async def test_fill_and_submit_a_period_report(member: Any) -> None:
 
 
 async def _draft(staff: Any) -> str:
-    """A draft report for 2026 saved through the form; its id."""
-    form = html.unescape(await (await staff.get("/admin/reports/new?period=2026")).text())
+    """A draft report for 2025 saved through the form; its id."""
+    form = html.unescape(await (await staff.get("/admin/reports/new?period=2025")).text())
     saved = await staff.post("/admin/reports/new", data=_report(form, "draft"), allow_redirects=False)
     assert saved.status == 303, html.unescape(await saved.text())
     listing = html.unescape(await (await staff.get(saved.headers["Location"])).text())
@@ -125,7 +125,7 @@ def _section_titles(page: str) -> list[str]:
 
 
 async def test_report_form_sections_follow_the_survey_and_what_the_regie_does(staff: Any) -> None:
-    page = html.unescape(await (await staff.get("/admin/reports/new?period=2026")).text())
+    page = html.unescape(await (await staff.get("/admin/reports/new?period=2025")).text())
     # No activity yet: only the core indicators, by section in the survey's order.
     assert _section_titles(page) == [
         "Emploi et insertion",
@@ -141,13 +141,13 @@ async def test_report_form_sections_follow_the_survey_and_what_the_regie_does(st
         ("insertion_contracts", {"details.structure": "ACI"}),
     ):
         form = await (await staff.get(f"/admin/activities/new?service_type={service_type}")).text()
-        fields = {"service_type": service_type, "title": f"Activité {service_type}", "start_date": "2026-02-01"}
+        fields = {"service_type": service_type, "title": f"Activité {service_type}", "start_date": "2025-02-01"}
         created = await staff.post(
             "/admin/activities/new", data={"_csrf": csrf_of(form), **fields, **details}, allow_redirects=False
         )
         assert created.status == 303, html.unescape(await created.text())
 
-    page = html.unescape(await (await staff.get("/admin/reports/new?period=2026")).text())
+    page = html.unescape(await (await staff.get("/admin/reports/new?period=2025")).text())
     assert _section_titles(page) == [
         "Emploi et insertion",
         "Activités",

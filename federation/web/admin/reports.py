@@ -18,6 +18,8 @@ from federation.indicators import (
     SECTION_LABELS,
     by_section,
     parse_period_key,
+    period_bounds,
+    period_over,
     report_form,
     service_types_in_use,
     shown_indicators,
@@ -26,6 +28,7 @@ from federation.numbers import form_value
 from federation.problems import Problem
 from federation.reports import build_report, hub_joined
 from federation.schema.records import RECORD_KINDS, PeriodReportData, ReportState
+from federation.validation_rules import check_report_write, submission_findings
 from federation.web import data
 from federation.web.auth import require_user
 from federation.web.forms import NUMBER, TEXTAREA, FormField, FormState, payload_from_form, values_from_form
@@ -130,12 +133,32 @@ async def report(request: web.Request) -> web.StreamResponse:
         lang = language(request)
         values = {f"indicators.{key}": form_value(value, lang) for key, value in document.get("indicators", {}).items()}
         values["comment"] = document.get("comment", "")
-        return await _page(request, FormState(shape.fields, values=values), period_key, document, shape)
+        state = FormState(shape.fields, values=values)
+        if document["state"] in EDITABLE_STATES:
+            await _show_findings(request, state, document)
+        return await _page(request, state, period_key, document, shape)
     if document["state"] not in EDITABLE_STATES:
         raise web.HTTPConflict(
             text=translate(request, "This report is submitted: it can change again only if the network returns it.")
         )
     return await _save(request, user, shape, await request.post(), document["period"], document)
+
+
+async def _show_findings(request: web.Request, state: FormState, document: dict[str, Any]) -> None:
+    """Put next to their fields what the validation rules and last period's values say of a saved draft, so
+    that the régie sees it before submitting (errors will block the submission, warnings ask for a comment)."""
+    node_id = request.config_dict[appkeys.STORE].node_id
+    registry = request.config_dict[appkeys.PLUGINS].registry
+    period = parse_period_key(document["period"]["key"])
+    findings = await submission_findings(
+        request.config_dict[appkeys.ENGINE], registry, node_id, period, document.get("indicators", {})
+    )
+    for finding in findings:
+        name = "indicators." + finding.pointer.rsplit("/", 1)[-1]
+        text = finding.message_fr if language(request) == "fr" else finding.detail
+        if finding.severity == "error":
+            text = translate(request, "It will block the submission:") + " " + text
+        state.warnings.setdefault(name, text)
 
 
 async def _hub_joined(request: web.Request) -> bool:
@@ -192,9 +215,11 @@ async def _save(
         valid = validate_record_data(REPORT, payload, plugins, previous)
         assert isinstance(valid, PeriodReportData)
         actor = f"web:{user.username}"
+        engine = request.config_dict[appkeys.ENGINE]
+        note = await check_report_write(engine, plugins.registry, store.node_id, valid, previous, dt.date.today())
 
         def build(before: dict[str, Any] | None, envelope: dict[str, Any]) -> Any:
-            return build_report(valid, before, envelope, actor, hub_joined=joined)
+            return build_report(valid, before, envelope, actor, hub_joined=joined, note=note)
 
         if previous is None:
             stored = await write_or_problem(store.create("report", build))
@@ -222,8 +247,11 @@ async def _page(
     returned = [entry for entry in (document or {}).get("audit", []) if entry.get("action") == "returned"]
     is_returned = bool(returned) and document is not None and document["state"] == ReportState.RETURNED.value
     joined = await _hub_joined(request)
+    period = parse_period_key(period_key)
     context = {
         "hub_joined": joined,
+        "period_over": period_over(period, dt.date.today()),
+        "submit_from": period_bounds(period)[1] + dt.timedelta(days=1),
         "unlockable": document is not None and document["state"] == ReportState.SUBMITTED.value and not joined,
         "state": state,
         "report": document,
