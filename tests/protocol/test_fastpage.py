@@ -390,6 +390,17 @@ def test_a_bound_the_fast_path_cannot_check_stops_it_from_loading() -> None:
         fastpage.bounds(Tagged, "tags")
 
 
+def test_a_pattern_is_left_to_other_checks_only_where_they_imply_it() -> None:
+    # Stripped and non-empty implies not blank; without the models' minimum length, msgspec checks the pattern.
+    class Loose(BaseModel):
+        name: str = Field(max_length=10, pattern=NOT_BLANK_PATTERN)
+
+    assert fastpage.bounds(Loose, "name", checked_apart=NOT_BLANK_PATTERN).pattern == NOT_BLANK_PATTERN
+    assert fastpage.bounds(Activity, "title", checked_apart=NOT_BLANK_PATTERN).pattern is None
+    # A pattern other than the one checked apart is checked by msgspec.
+    assert fastpage.bounds(Activity, "service_type", checked_apart=NOT_BLANK_PATTERN).pattern == KEY_PATTERN
+
+
 def _minimal() -> dict[str, Any]:
     return {
         "origin": SENDER,
