@@ -1,17 +1,18 @@
 """The fast path for the live activities of feed pages: msgspec checks them and the origin's bytes are stored as sent.
 
 Why: validating a page with the pydantic models and writing each record's canonical body again was most of a
-pull's CPU (docs/performance.md: 15 and 4.5 ms per page of 1,000 activities, against 4.2 and 0.9 with msgspec).
+pull's CPU (docs/performance.md: about 156,000 CPU instructions per record, against 76,000 on this path).
 
 Why it accepts nothing the models would refuse or store differently: a record takes this path only if msgspec
-accepts it against structs that mirror the wire models field for field (same types, ranges, lengths and
-enumerations, their patterns or checks that imply them; tests/protocol/test_fastpage.py fails when a model gains a
-field its mirror lacks), its payload is already byte for byte msgspec's encoding of what was decoded (so nothing
-was left out, reordered, escaped or formatted otherwise), and every rule of the models that would change a value
-is an identity on it: strings already stripped, identifiers already normalised, department and region present
-and equal to those of the commune. Any other record (a tombstone, another kind, a value the models would change)
-is left to the models, one by one (apply.page_rows); a page this path cannot read at all, or of which the models
-refuse any record, goes through the models as a whole, which decide and word the errors exactly as before.
+accepts it against structs that mirror the wire models field for field (same types; ranges, lengths, enumerations
+and patterns read from the models' JSON Schema at import, a few patterns replaced by checks that imply them;
+tests/protocol/test_fastpage.py fails when a model gains a field or a bound its mirror lacks), its payload is
+already byte for byte msgspec's encoding of what was decoded (so nothing was left out, reordered, escaped or
+formatted otherwise), and every rule of the models that would change a value is an identity on it: strings already
+stripped, identifiers already normalised, department and region present and equal to those of the commune. Any other
+record (a tombstone, another kind, a value the models would change) is left to the models, one by one
+(apply.page_rows); a page this path cannot read at all, or of which the models refuse any record, goes through the
+models as a whole, which decide and word the errors exactly as before.
 
 The stored body is then the origin's own bytes. They are the models' canonical JSON whenever the origin wrote them
 with the models, as this project's nodes do; msgspec spells a few numbers otherwise (1e16 where pydantic writes
@@ -22,18 +23,23 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Annotated, Any, Literal, NamedTuple, TypeAlias
 
 import msgspec
 from msgspec import Meta, Struct
+from pydantic import BaseModel, TypeAdapter
 
-from federation.schema.identifiers import normalize_siret, qpv_errors
-from federation.schema.records import MAX_VERSION, ActivityStatus
+from federation.schema.identifiers import INSEE_COMMUNE_PATTERN, QPV_PATTERN, normalize_siret, qpv_errors
+from federation.schema.records import Activity, ActivityStatus
 from federation.schema.types import (
     KEY_PATTERN,
     NODE_ID_PATTERN,
-    Category,
+    NOT_BLANK_PATTERN,
+    GeoPoint,
+    Partner,
     PartnerKind,
+    Place,
     department_and_region,
     insee_commune,
     qpv_code,
@@ -41,69 +47,155 @@ from federation.schema.types import (
 from federation.storage.mapping import replica_activity_values
 from federation.storage.upsert import Row
 
-# Patterns cost msgspec about 0.6 µs each per record (a Python regular expression), more than the rest of a field:
-# those that other checks here already imply are left out. An origin must equal the sender, whose id is checked
-# against NODE_ID_PATTERN once per page. ShortText's not-blank pattern holds for any text that strip() leaves
-# unchanged and that is not empty (its first character is then no white space, separators included). Service
-# types repeat: each distinct one is matched once per page.
-_ShortText = Annotated[str, Meta(min_length=1, max_length=200)]
+# The structs' bounds (lengths, ranges, patterns, enumerations) are read from the models' JSON Schema when this
+# module is imported, never written here: a bound tightened in the models is the fast path's at once (what it
+# no longer vouches for goes to the models), and one it cannot express stops the import naming the field.
+_BOUNDS = {
+    "minLength": "min_length",
+    "maxLength": "max_length",
+    "minItems": "min_length",
+    "maxItems": "max_length",
+    "minimum": "ge",
+    "maximum": "le",
+    "exclusiveMinimum": "gt",
+    "exclusiveMaximum": "lt",
+    "multipleOf": "multiple_of",
+    "pattern": "pattern",
+}
+# What a field's schema may say besides bounds: documentation, and the type, which the struct declares itself
+# (tests/protocol/test_fastpage.py compares both schemas).
+_NOT_BOUNDS = frozenset(
+    {"title", "description", "examples", "default", "type", "format", "items", "additionalProperties", "enum"}
+)
+
+
+@cache
+def _model_schema(model: type[BaseModel]) -> dict[str, Any]:
+    return model.model_json_schema()
+
+
+def field_schema(model: type[BaseModel], field: str, *, items: bool = False) -> dict[str, Any]:
+    """The JSON Schema of a model's field as the models publish it (of its items with `items`), references
+    resolved and an optional field's null choice left out."""
+    schema = _model_schema(model)
+    definitions = schema.get("$defs", {})
+    found: dict[str, Any] = schema["properties"][field]
+    if items:
+        found = found["items"]
+    choices = [choice for choice in found.get("anyOf", ()) if choice != {"type": "null"}]
+    if len(choices) == 1:
+        found = {**{key: value for key, value in found.items() if key != "anyOf"}, **choices[0]}
+    if "$ref" in found:
+        name = found["$ref"].removeprefix("#/$defs/")
+        found = {**definitions[name], **{key: value for key, value in found.items() if key != "$ref"}}
+    return found
+
+
+def bounds(
+    model: type[BaseModel],
+    field: str,
+    *,
+    items: bool = False,
+    checked_apart: str | None = None,
+    unique_checked_apart: bool = False,
+) -> Meta:
+    """The bounds the models set on a field (on its items with `items`), as msgspec checks them. `checked_apart`
+    is a pattern this module checks otherwise (once per page or per distinct value, or by a check that implies
+    it: a msgspec pattern costs about 0.6 µs per record); any other pattern the models set is checked here.
+    `unique_checked_apart`: the list's `uniqueItems`, which msgspec cannot express, is checked by this module's
+    own code (QPV codes: `qpv_errors`)."""
+    schema = field_schema(model, field, items=items)
+    if unique_checked_apart:
+        schema = {key: value for key, value in schema.items() if key != "uniqueItems"}
+    return _meta(schema, f"{model.__name__}.{field}", checked_apart)
+
+
+def _meta(schema: dict[str, Any], where: str, checked_apart: str | None = None) -> Meta:
+    kwargs: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in _BOUNDS:
+            if not (key == "pattern" and value == checked_apart and _implied(value, schema)):
+                kwargs[_BOUNDS[key]] = value
+        elif key not in _NOT_BOUNDS:
+            raise TypeError(f"{where}: the fast path cannot mirror the models' {key!r}")
+    return Meta(**kwargs)
+
+
+def _implied(pattern: str, schema: dict[str, Any]) -> bool:
+    # Stripped text matches the not-blank pattern only if it is not empty: the models must also require that.
+    return pattern != NOT_BLANK_PATTERN or schema.get("minLength", 0) >= 1
+
+
+def enumeration(model: type[BaseModel], field: str) -> tuple[str, ...]:
+    """The values the models allow in an enumerated field."""
+    return tuple(field_schema(model, field)["enum"])
+
+
 _NODE_ID = re.compile(NODE_ID_PATTERN)
 _KEY = re.compile(KEY_PATTERN)
-_LongText = Annotated[str, Meta(max_length=20_000)]
-_AwareDatetime = Annotated[dt.datetime, Meta(tz=True)]
 # A record id must be a UUID as the models write it (lower case, hyphens): kept as text, which the row stores,
 # rather than parsed and written again; any other spelling the models accept is left to them. Matched here
 # rather than as a msgspec pattern: 0.2 µs against 0.6.
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+# Patterns checked apart: an origin must equal the sender, whose id is matched against NODE_ID_PATTERN once per
+# page; each distinct service type is matched once per page; a short text's not-blank pattern holds for any
+# text that strip() leaves unchanged and that is not empty (its first character is then no white space,
+# separators included) and _unchanged_by_the_models checks both; communes, QPV codes and SIRETs are checked by
+# the models' own normalisers, which refuse what their patterns refuse.
+_SIRET_PATTERN = "^[0-9]{14}$"  # what normalize_siret implies: another pattern in the models is checked here
+_AwareDatetime = Annotated[dt.datetime, Meta(tz=True)]
 if TYPE_CHECKING:  # to mypy, the values are text
     _CategoryValue: TypeAlias = str
     _StatusValue: TypeAlias = str
     _PartnerKindValue: TypeAlias = str
-else:  # Literals of the enumerations' values, built from them: a new value is never refused here only
-    _CategoryValue = Literal[tuple(member.value for member in Category)]
-    _StatusValue = Literal[tuple(member.value for member in ActivityStatus)]
-    _PartnerKindValue = Literal[tuple(member.value for member in PartnerKind)]
+else:  # Literals of the values the models' schema allows
+    _CategoryValue = Literal[enumeration(Activity, "category")]
+    _StatusValue = Literal[enumeration(Activity, "status")]
+    _PartnerKindValue = Literal[enumeration(Partner, "kind")]
 
 
 class _GeoPoint(Struct, forbid_unknown_fields=True):
-    lat: Annotated[float, Meta(ge=-90, le=90)]
-    lon: Annotated[float, Meta(ge=-180, le=180)]
+    lat: Annotated[float, bounds(GeoPoint, "lat")]
+    lon: Annotated[float, bounds(GeoPoint, "lon")]
 
 
 class _Place(Struct, forbid_unknown_fields=True):
-    commune: str | None = None
-    department: str | None = None
-    region: str | None = None
-    qpv: Annotated[list[str], Meta(max_length=50)] = []
-    address: Annotated[str, Meta(max_length=300)] | None = None
+    commune: Annotated[str, bounds(Place, "commune", checked_apart=INSEE_COMMUNE_PATTERN)] | None = None
+    department: Annotated[str, bounds(Place, "department")] | None = None
+    region: Annotated[str, bounds(Place, "region")] | None = None
+    qpv: Annotated[
+        list[Annotated[str, bounds(Place, "qpv", items=True, checked_apart=QPV_PATTERN)]],
+        bounds(Place, "qpv", unique_checked_apart=True),
+    ] = []
+    address: Annotated[str, bounds(Place, "address")] | None = None
     point: _GeoPoint | None = None
 
 
 class _Partner(Struct, forbid_unknown_fields=True):
-    name: _ShortText
+    name: Annotated[str, bounds(Partner, "name", checked_apart=NOT_BLANK_PATTERN)]
     kind: _PartnerKindValue = PartnerKind.OTHER.value
-    siret: str | None = None
+    siret: Annotated[str, bounds(Partner, "siret", checked_apart=_SIRET_PATTERN)] | None = None
 
 
 class _Activity(Struct, forbid_unknown_fields=True, kw_only=True):
     """federation.schema.records.Activity, fields in its order (the order of its canonical JSON); keyword-only so
     that required fields may follow optional ones, as in the model."""
 
-    origin: str
+    origin: Annotated[str, bounds(Activity, "origin", checked_apart=NODE_ID_PATTERN)]
     id: str
-    version: Annotated[int, Meta(ge=1, le=MAX_VERSION)]
+    version: Annotated[int, bounds(Activity, "version")]
     updated_at: _AwareDatetime
     deleted: bool = False
     category: _CategoryValue
-    service_type: str
-    title: _ShortText
-    description: _LongText = ""
+    service_type: Annotated[str, bounds(Activity, "service_type", checked_apart=KEY_PATTERN)]
+    title: Annotated[str, bounds(Activity, "title", checked_apart=NOT_BLANK_PATTERN)]
+    description: Annotated[str, bounds(Activity, "description")] = ""
     status: _StatusValue = ActivityStatus.ACTIVE.value
     start_date: dt.date | None = None
     end_date: dt.date | None = None
     place: _Place = msgspec.field(default_factory=_Place)
-    partners: Annotated[list[_Partner], Meta(max_length=100)] = []
-    inhabitants_involved: Annotated[int, Meta(ge=0, le=1_000_000)] | None = None
+    partners: Annotated[list[_Partner], bounds(Activity, "partners")] = []
+    inhabitants_involved: Annotated[int, bounds(Activity, "inhabitants_involved")] | None = None
     details: dict[str, Any] = {}
 
 
@@ -127,7 +219,7 @@ CURSOR_PATTERN = r"^[\x21-\x7e]*$"
 class _Page(Struct):  # unknown top-level fields are ignored, as by apply.WirePage
     origin: str
     records: list[_Envelope]
-    next_cursor: Annotated[str, Meta(max_length=MAX_CURSOR_LENGTH, pattern=CURSOR_PATTERN)]
+    next_cursor: str  # within apply.WirePage's bounds: checked by fast_page_rows
     more: bool = False
     remaining: int = 0
 
@@ -159,6 +251,7 @@ def fast_page_rows(raw: bytes, sender: str) -> FastPage | None:
         return None
     try:
         page = _PAGE.decode(raw)
+        msgspec.convert(page.next_cursor, _cursor_type())
     except msgspec.DecodeError:  # ValidationError included
         return None
     if page.origin != sender or (page.more and not page.records):
@@ -174,6 +267,16 @@ def fast_page_rows(raw: bytes, sender: str) -> FastPage | None:
             left.append((len(rows), _ENCODER.encode(envelope)))
             rows.append(None)
     return FastPage(rows, left, page.next_cursor, page.more, page.remaining)
+
+
+@lru_cache(maxsize=1)
+def _cursor_type() -> Any:
+    from federation.protocol.apply import WirePage  # read at first use: apply imports this module
+
+    # The field's own schema: the page's whole schema holds every record kind's (about 20 ms to build).
+    cursor = WirePage.model_fields["next_cursor"]
+    schema = TypeAdapter(Annotated[str, cursor]).json_schema()
+    return Annotated[str, _meta(schema, "WirePage.next_cursor")]
 
 
 def _activity_row(envelope: _Envelope, sender: str, service_types: set[str]) -> Row:

@@ -6,20 +6,34 @@ from __future__ import annotations
 import copy
 import json
 import re
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from pydantic import BaseModel, Field
 
 from federation.protocol import fastpage
 from federation.protocol.apply import BatchRejected, ParsedPage, model_page_rows, page_rows
 from federation.protocol.persistence import feed_item
+from federation.schema.identifiers import INSEE_COMMUNE_PATTERN
 from federation.schema.records import Activity, ActivityStatus
-from federation.schema.types import Category, GeoPoint, Partner, PartnerKind, Place
+from federation.schema.types import (
+    KEY_PATTERN,
+    NODE_ID_PATTERN,
+    NOT_BLANK_PATTERN,
+    Category,
+    GeoPoint,
+    Partner,
+    PartnerKind,
+    Place,
+)
 from federation.storage.mapping import encode_body, to_micros
 
 SENDER = "rq-a"
@@ -255,15 +269,18 @@ def test_a_record_the_models_would_change_or_refuse_is_left_to_them(case: str) -
         assert other is not None and other.left == []
 
 
+MIRRORS = (
+    (Activity, fastpage._Activity),
+    (Place, fastpage._Place),
+    (Partner, fastpage._Partner),
+    (GeoPoint, fastpage._GeoPoint),
+)
+
+
 def test_the_mirrors_have_the_models_fields_in_their_order() -> None:
     # A field added to a model and not to its mirror would make every page of it slow (refused here, then taken by
     # the models), or, worse, would be checked by nothing if the mirror ignored it: this fails first.
-    for model, mirror in (
-        (Activity, fastpage._Activity),
-        (Place, fastpage._Place),
-        (Partner, fastpage._Partner),
-        (GeoPoint, fastpage._GeoPoint),
-    ):
+    for model, mirror in MIRRORS:
         assert mirror.__struct_fields__ == tuple(model.model_fields), model.__name__
         assert mirror.__struct_config__.forbid_unknown_fields
     values = {
@@ -275,6 +292,117 @@ def test_the_mirrors_have_the_models_fields_in_their_order() -> None:
             assert msgspec.convert({**_minimal(), field: value}, fastpage._Activity)
     for kind in PartnerKind:
         assert msgspec.convert({"name": "x", "kind": kind.value}, fastpage._Partner)
+
+
+# Patterns the fast path checks otherwise (fastpage's comments say how), by mirror and field.
+CHECKED_APART = {
+    ("_Activity", "origin"): NODE_ID_PATTERN,
+    ("_Activity", "service_type"): KEY_PATTERN,
+    ("_Activity", "title"): NOT_BLANK_PATTERN,
+    ("_Partner", "name"): NOT_BLANK_PATTERN,
+    ("_Partner", "siret"): "^[0-9]{14}$",
+    ("_Place", "commune"): INSEE_COMMUNE_PATTERN,
+}
+BOUND_KEYS = ("minLength", "maxLength", "minItems", "maxItems", "minimum", "maximum", "exclusiveMinimum",
+              "exclusiveMaximum", "multipleOf", "pattern", "enum", "type", "format")  # fmt: skip
+
+
+def test_every_bound_of_the_models_is_a_bound_of_the_fast_path() -> None:
+    # Field by field, the published JSON Schema of each model against msgspec's schema of its mirror: the same
+    # types, lengths, ranges and enumerations, and the same patterns but those checked otherwise.
+    for model, mirror in MIRRORS:
+        definitions = msgspec.json.schema(mirror)["$defs"]
+        mirror_schema = definitions[mirror.__name__]["properties"]
+        for field in model.model_fields:
+            theirs = fastpage.field_schema(model, field)
+            ours = mirror_schema[field]
+            ours = next((choice for choice in ours.get("anyOf", ()) if choice != {"type": "null"}), ours)
+            if "$ref" in ours:  # a nested mirror, compared on its own in this loop
+                ours = definitions[ours["$ref"].removeprefix("#/$defs/")]
+            for key in BOUND_KEYS:
+                expected = theirs.get(key)
+                if key == "pattern" and expected == CHECKED_APART.get((mirror.__name__, field)):
+                    expected = None
+                if key == "enum" and expected is not None:
+                    expected = sorted(expected)  # msgspec lists a Literal's values sorted
+                if key == "type" and "enum" in theirs:
+                    expected = None  # msgspec writes a Literal of text as its values alone
+                if key == "format" and expected in ("uuid", "siret", "insee-commune"):
+                    # Text matched against the canonical spelling, normalised, or looked up in the reference data
+                    # (insee_commune, department_and_region) by fastpage's own code.
+                    expected = None
+                assert ours.get(key) == expected, f"{model.__name__}.{field} {key}"
+            if theirs.get("type") == "array":
+                items = fastpage.field_schema(model, field, items=True)
+                item_pattern = items.get("pattern")
+                if field == "qpv":
+                    item_pattern = None  # checked by the models' normaliser (fastpage._unchanged_by_the_models)
+                assert ours["items"].get("pattern") == item_pattern, f"{model.__name__}.{field}[]"
+                assert ours["items"].get("maxLength") == items.get("maxLength"), f"{model.__name__}.{field}[]"
+                if field == "qpv":  # uniqueness and departments: fastpage's qpv_errors, as the models check them
+                    assert theirs.get("uniqueItems") and items.get("format") == "regies-qpv"
+
+
+TIGHTER_TITLE = """
+import dataclasses, json, sys
+from typing import Annotated
+from pydantic import Field, ValidationError
+from federation.schema import records
+from federation.schema.types import NOT_BLANK_PATTERN, STRIPPED
+
+class Activity(records.Activity):
+    title: Annotated[str, Field(min_length=1, max_length=100, pattern=NOT_BLANK_PATTERN), STRIPPED]
+
+# The models as a developer tightening the title would leave them, before the node's modules read them.
+records.Activity = Activity
+kind = records.RECORD_KINDS["activity"]
+records.RECORD_KINDS["activity"] = dataclasses.replace(kind, record_model=Activity)
+
+from federation.protocol.apply import BatchRejected, page_rows
+from federation.protocol.fastpage import fast_page_rows
+
+raw = sys.stdin.buffer.read()
+fast = fast_page_rows(raw, "rq-a")
+try:
+    page_rows(raw, "rq-a")
+    stored = "taken"
+except BatchRejected as exc:
+    stored = str(exc)
+print(json.dumps({"left": [index for index, _ in fast.left], "page": stored}))
+"""
+
+
+def test_a_bound_tightened_in_the_models_is_the_fast_paths_at_once() -> None:
+    # The drift the fast path must not allow: a title of 150 characters, fine today, after the models' maximum
+    # goes down to 100. A new process, as a node started on the changed code would be.
+    raw = page(envelope(document(1, title="é" * 150)))
+    today = fastpage.fast_page_rows(raw, SENDER)
+    assert today is not None and today.left == [] and today.rows[0] is not None
+    result = subprocess.run(
+        [sys.executable, "-c", TIGHTER_TITLE], input=raw, capture_output=True, check=True, cwd=Path(__file__).parent
+    )
+    answer = json.loads(result.stdout)
+    assert answer["left"] == [0]  # left to the models…
+    assert answer["page"] != "taken" and "title" in answer["page"]  # …which refuse the page: nothing is stored
+
+
+def test_a_bound_the_fast_path_cannot_check_stops_it_from_loading() -> None:
+    class Tagged(BaseModel):
+        tags: list[str] = Field(json_schema_extra={"uniqueItems": True})
+
+    with pytest.raises(TypeError, match=r"Tagged\.tags: the fast path cannot mirror the models' 'uniqueItems'"):
+        fastpage.bounds(Tagged, "tags")
+
+
+def test_a_pattern_is_left_to_other_checks_only_where_they_imply_it() -> None:
+    # Stripped and non-empty implies not blank; without the models' minimum length, msgspec checks the pattern.
+    class Loose(BaseModel):
+        name: str = Field(max_length=10, pattern=NOT_BLANK_PATTERN)
+
+    assert fastpage.bounds(Loose, "name", checked_apart=NOT_BLANK_PATTERN).pattern == NOT_BLANK_PATTERN
+    assert fastpage.bounds(Activity, "title", checked_apart=NOT_BLANK_PATTERN).pattern is None
+    # A pattern other than the one checked apart is checked by msgspec.
+    assert fastpage.bounds(Activity, "service_type", checked_apart=NOT_BLANK_PATTERN).pattern == KEY_PATTERN
 
 
 def _minimal() -> dict[str, Any]:
