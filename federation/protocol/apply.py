@@ -20,7 +20,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional, Union, cast, overload
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    WithJsonSchema,
+    create_model,
+)
 
 from federation.protocol.fastpage import FastPage, fast_page_rows
 from federation.schema.records import MAX_VERSION, RECORD_KINDS
@@ -120,13 +129,14 @@ class _WireEnvelope(BaseModel):
 # A tombstone's payload is ignored (§6.3), so a payload the model refuses is kept as sent rather than failing the
 # page at once: wire_rows drops it for a tombstone and, for a live record, validates it again to word the refusal.
 # Left to right, the model is tried first: a valid payload costs what it cost before.
+_IgnoredPayload = Annotated[Any, WithJsonSchema({"description": "A tombstone's payload: ignored."})]
 _ENVELOPES = tuple(
     create_model(
         f"{kind.record_model.__name__}Envelope",
         __base__=_WireEnvelope,
         kind=(Literal[kind.name], ...),  # type: ignore[arg-type]
         payload=(  # type: ignore[arg-type]
-            Optional[Union[kind.record_model, Any]],  # noqa: UP007, UP045
+            Optional[Union[kind.record_model, _IgnoredPayload]],  # noqa: UP007, UP045
             Field(None, union_mode="left_to_right"),
         ),
     )

@@ -22,6 +22,7 @@ from federation.protocol import persistence
 from federation.protocol.context import FederationContext
 from federation.protocol.frames import encode_frame, read_frame
 from federation.protocol.puller import PullError, pull_peer
+from federation.versions import spoken
 
 
 @dataclass
@@ -80,6 +81,7 @@ class Node:
             role=role,
             pull=pull,
             push=push,
+            speaks=spoken(remote.document),
         )
 
     def behind(self, proxy_url: str) -> None:
