@@ -12,9 +12,8 @@ from sqlalchemy import select, update
 
 from federation.protocol import persistence, receiver, sender
 from federation.protocol.puller import pull_peer
-from federation.protocol.signing import sign_request
 from federation.storage.tables import outbox_batches, records
-from tests.protocol.conftest import Node, NodeFactory, activity
+from tests.protocol.conftest import Node, NodeFactory, activity, signed_call
 
 # What a node of a later minor version may add to each envelope: unknown to this version, so ignored.
 LATER_MEMBERS = {"priority": "high", "signatures": [{"by": "rq-hub", "value": "…"}], "schema": "1.7"}
@@ -107,13 +106,8 @@ async def test_a_pushed_batch_with_later_envelope_members_is_applied_without_the
 
 
 async def post_signed(a: Node, b: Node, body: bytes) -> tuple[int, Any]:
-    """`body` posted to `b`'s inbox signed by `a`, and the answer as `a` reads it (the problem's detail included)."""
-    url = f"{b.url}/federation/v1/inbox"
-    kid, key = a.context.identity.keys.signing
-    headers = sign_request("POST", url, body, node_id=a.node_id, kid=kid, private_key=key)
-    headers["Content-Type"] = "application/json"
-    async with a.session.post(url, data=body, headers=headers) as answer:
-        return answer.status, await answer.json()
+    status, answer, _ = await signed_call(a, b, "POST", "/federation/v1/inbox", body)
+    return status, answer
 
 
 def one_activity(origin: str, **envelope_changes: Any) -> bytes:

@@ -13,10 +13,9 @@ import pytest
 from federation.cli import main
 from federation.protocol import discovery, persistence, receiver
 from federation.protocol.peerkeys import refresh_pinned_keys
-from federation.protocol.signing import sign_request
 from federation.schema.records import RECORD_KINDS
 from federation.versions import PROTOCOL_HEADER, PROTOCOL_VERSION, SCHEMA_VERSION
-from tests.protocol.conftest import Node, NodeFactory, activity, failed_pull
+from tests.protocol.conftest import Node, NodeFactory, activity, failed_pull, signed_call
 
 
 async def test_discovery_says_what_the_node_speaks(make_node: NodeFactory) -> None:
@@ -31,23 +30,13 @@ async def test_discovery_says_what_the_node_speaks(make_node: NodeFactory) -> No
 
 async def signed_get(a: Node, b: Node, path: str, version: str | None) -> tuple[int, Any, Any]:
     """GET `path` on `b` signed by `a`, announcing `version` (no header if None): status, body and headers."""
-    url = f"{b.url}{path}"
-    kid, key = a.context.identity.keys.signing
-    headers = sign_request("GET", url, None, node_id=a.node_id, kid=kid, private_key=key)
-    if version is not None:
-        headers[PROTOCOL_HEADER] = version
-    async with a.session.get(url, headers=headers) as answer:
-        return answer.status, await answer.json(content_type=None), answer.headers
+    announced = {} if version is None else {PROTOCOL_HEADER: version}
+    return await signed_call(a, b, "GET", path, **announced)
 
 
 async def signed_post(a: Node, b: Node, body: bytes, version: str) -> tuple[int, Any]:
-    url = f"{b.url}/federation/v1/inbox"
-    kid, key = a.context.identity.keys.signing
-    headers = sign_request("POST", url, body, node_id=a.node_id, kid=kid, private_key=key)
-    headers["Content-Type"] = "application/json"
-    headers[PROTOCOL_HEADER] = version
-    async with a.session.post(url, data=body, headers=headers) as answer:
-        return answer.status, await answer.json()
+    status, answer, _ = await signed_call(a, b, "POST", "/federation/v1/inbox", body, **{PROTOCOL_HEADER: version})
+    return status, answer
 
 
 @pytest.fixture
