@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pluggy
 
-__version__ = "0.1.0"
-SCHEMA_VERSION = "v1"
+from federation.versions import PROTOCOL_VERSION, SCHEMA_VERSION
+
+__version__ = "0.2.0.dev0"
 
 # Plugin authors mark their hook implementations with this: `from federation import hookimpl`.
 hookimpl = pluggy.HookimplMarker("regies")
 
-__all__ = ["SCHEMA_VERSION", "__version__", "hookimpl"]
+__all__ = ["PROTOCOL_VERSION", "SCHEMA_VERSION", "__version__", "hookimpl"]

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from federation import SCHEMA_VERSION, __version__
+from federation import PROTOCOL_VERSION, SCHEMA_VERSION, __version__
 from federation.cli_federation import add_commands as add_federation_commands
 from federation.cli_federation import remember_served_url
 from federation.cli_setup import command_plugins, command_settings, preload
@@ -345,7 +345,9 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 
 def cmd_version(args: argparse.Namespace) -> int:
-    print(f"regies-federation {__version__} (common schema {SCHEMA_VERSION})")
+    print(f"regies-federation {__version__}")
+    print(f"protocol {PROTOCOL_VERSION}")
+    print(f"common schema {SCHEMA_VERSION}")
     return 0
 
 

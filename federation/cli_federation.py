@@ -33,6 +33,7 @@ from federation.protocol.puller import PullBusy, PullError, PullProgress, pull_p
 from federation.protocol.transport import FederationClient, TransportError
 from federation.storage.mapping import from_micros
 from federation.terminal import printable
+from federation.versions import PROTOCOL_VERSION, SCHEMA_VERSION, parse_version, skew, spoken
 
 SERVED_URL_META = "served_base_url"  # where `regies serve` last listened (node_meta), for the `peer add` hint
 MAX_BATCH_NUMBER = 2**63 - 1  # outbox ids are 64-bit integers on PostgreSQL and SQLite
@@ -120,6 +121,7 @@ def cmd_peer_add(args: argparse.Namespace, load: SettingsLoader) -> int:
                 role="hub" if args.hub else "peer",
                 pull=not args.no_pull,
                 push=args.push,
+                speaks=spoken(remote.document),
             )
             modes = ", ".join(m for m, on in (("pull", not args.no_pull), ("push", args.push)) if on) or "none"
             print(f"Added peer '{printable(remote.node_id)}' ({modes}). Its operator must also add this node:")
@@ -194,6 +196,30 @@ def cmd_peers(args: argparse.Namespace, load: SettingsLoader) -> int:
     return 0
 
 
+def versions_cell(peer: Peer) -> str:
+    """The versions a peer speaks, and how they compare with this node's when they differ: `1.0, 1.0 (older
+    minor)`. A peer added before nodes recorded versions shows `?` until its discovery document is read again."""
+    if peer.speaks is None:
+        return "?"
+    protocol = str(peer.speaks.get("protocol_version"))
+    schemas = [str(item) for item in peer.speaks.get("schema_versions") or []]
+    cell = f"{protocol}, {'/'.join(schemas) or '?'}"
+    protocol_skew = skew(protocol, PROTOCOL_VERSION)
+    if protocol_skew != "same":
+        return f"{cell} (protocol: {protocol_skew})"
+    if SCHEMA_VERSION not in schemas:
+        schema_skew = skew(max(schemas, key=_version_key) if schemas else None, SCHEMA_VERSION)
+        return f"{cell} (schema: {schema_skew})"
+    return cell
+
+
+def _version_key(version: str) -> tuple[int, int]:
+    try:
+        return parse_version(version)
+    except ValueError:
+        return (-1, -1)
+
+
 def _console(width: int | None = None) -> Any:
     from rich.console import Console
 
@@ -220,6 +246,7 @@ def peers_table(peers: list[Peer], depth: dict[str, dict[str, int]]) -> Any:
     table.add_column("Records\nbehind", justify="right", no_wrap=True)
     table.add_column("Batches\nwaiting", justify="right", no_wrap=True)
     table.add_column("Batches\nfailed", justify="right", no_wrap=True)
+    table.add_column("Versions\n(protocol, schema)", no_wrap=True, min_width=len("1.1, 1.1"))
     table.add_column("Last error", max_width=ERROR_WIDTH, min_width=20, overflow="fold")  # wraps when narrow
     for peer in peers:
         exchanges = " + ".join(m for m, on in (("pull", peer.pull), ("push", peer.push)) if on) or "none"
@@ -235,6 +262,7 @@ def peers_table(peers: list[Peer], depth: dict[str, dict[str, int]]) -> Any:
             "-" if peer.lag is None else str(peer.lag),
             str(queue["pending"]),
             str(queue["failed"]),
+            versions_cell(peer),
             brief_error(peer.last_error),
         )
         table.add_row(*(Text(printable(cell)) for cell in cells))

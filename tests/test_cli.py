@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import io
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -14,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from devtools.loadgen import free_port
+from federation import PROTOCOL_VERSION, SCHEMA_VERSION, __version__
 from federation.cli import main
 from federation.cli_federation import ProgressBar
 from federation.config import Settings, load_settings
@@ -95,7 +98,12 @@ def test_config_typo_fails_naming_the_key(tmp_path: Path, capsys: pytest.Capture
 
 def test_version_and_console_script(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "federation", "version"], capture_output=True, text=True, check=True)
-    assert result.stdout.startswith("regies-federation ")
+    software, protocol, schema = result.stdout.splitlines()
+    assert software == f"regies-federation {__version__}"
+    assert protocol == f"protocol {PROTOCOL_VERSION}" and re.fullmatch(r"protocol \d+\.\d+", protocol)
+    assert schema == f"common schema {SCHEMA_VERSION}" and re.fullmatch(r"common schema \d+\.\d+", schema)
+    # The software's version is the installed distribution's: `pip` and `regies version` agree.
+    assert importlib.metadata.version("regies-federation") == __version__
 
 
 def test_sync_without_peers_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

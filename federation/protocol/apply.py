@@ -20,7 +20,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional, Union, cast, overload
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    WithJsonSchema,
+    create_model,
+)
 
 from federation.protocol.fastpage import CURSOR_PATTERN, MAX_CURSOR_LENGTH, FastPage, fast_page_rows
 from federation.schema.records import MAX_VERSION, RECORD_KINDS
@@ -104,7 +113,9 @@ class BatchRejected(Exception):
 
 
 class _WireEnvelope(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Tolerant reader (docs/protocol.md §6.1, §14): a member a later minor version adds to the envelope is ignored,
+    # not stored; the members known here are validated strictly.
+    model_config = ConfigDict(extra="ignore")
 
     origin: NodeId
     id: UUID
@@ -115,12 +126,19 @@ class _WireEnvelope(BaseModel):
 
 # One envelope model per record kind, told apart by `kind`, so the payload is validated by the right model in
 # the same pass. The payload is the complete record document, envelope fields included (null for tombstones).
+# A tombstone's payload is ignored (§6.3), so a payload the model refuses is kept as sent rather than failing the
+# page at once: wire_rows drops it for a tombstone and, for a live record, validates it again to word the refusal.
+# Left to right, the model is tried first: a valid payload costs what it cost before.
+_IgnoredPayload = Annotated[Any, WithJsonSchema({"description": "A tombstone's payload: ignored."})]
 _ENVELOPES = tuple(
     create_model(
         f"{kind.record_model.__name__}Envelope",
         __base__=_WireEnvelope,
         kind=(Literal[kind.name], ...),  # type: ignore[arg-type]
-        payload=(Optional[kind.record_model], None),  # type: ignore[arg-type]  # noqa: UP045
+        payload=(  # type: ignore[arg-type]
+            Optional[Union[kind.record_model, _IgnoredPayload]],  # noqa: UP007, UP045
+            Field(None, union_mode="left_to_right"),
+        ),
     )
     for kind in RECORD_KINDS.values()
 )
@@ -276,6 +294,8 @@ def wire_rows(envelopes: list[Any], sender: str) -> list[Row]:
         payload = envelope.payload
         if payload is None:
             raise BatchRejected(422, f"record {record_id} is not deleted but has no payload")
+        if not isinstance(payload, BaseModel):
+            _refuse_payload(record_id, envelope.kind, payload)
         if (
             payload.origin != envelope.origin
             or payload.id.int != envelope.id.int
@@ -287,6 +307,16 @@ def wire_rows(envelopes: list[Any], sender: str) -> list[Row]:
             raise BatchRejected(422, f"record {record_id}: payload says deleted but the envelope does not")
         rows.append(replica_values(envelope.kind, payload, record_id))
     return rows
+
+
+def _refuse_payload(record_id: str, kind: str, payload: Any) -> None:
+    """BatchRejected (422) naming why the kind's model refuses a live record's payload."""
+    try:
+        RECORD_KINDS[kind].record_model.model_validate(payload)
+    except ValidationError as exc:
+        raise BatchRejected(422, f"record {record_id}: invalid payload: {_describe(exc)}") from exc
+    # Refused from JSON but valid as Python values (a type only JSON cannot carry): refused all the same.
+    raise BatchRejected(422, f"record {record_id}: invalid payload")
 
 
 def _contradiction(record_id: str, payload: Any, envelope: Any) -> None:

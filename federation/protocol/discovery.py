@@ -14,15 +14,13 @@ from typing import Any
 
 from aiohttp import web
 
-from federation import SCHEMA_VERSION, __version__, appkeys
+from federation import PROTOCOL_VERSION, SCHEMA_VERSION, __version__, appkeys
 from federation.plugins import Plugins
 from federation.protocol.addresses import shown
 from federation.protocol.keys import KeyStore, PublicKeyInfo, verify_rotation
 from federation.responses import json_response
-from federation.schema.records import utcnow
+from federation.schema.records import RECORD_KINDS, utcnow
 from federation.schema.types import NODE_ID_PATTERN
-
-PROTOCOL_VERSION = "1"
 
 
 @dataclass
@@ -77,6 +75,8 @@ def build_discovery(identity: NodeIdentity, base: str, name: str, plugins: Plugi
             "openapi": f"{base}/openapi.json",
         },
         "plugins": [{"name": info.name, "version": info.version} for info in plugins.infos.values()],
+        # What this node speaks, for peers of other versions (`regies peers` shows the skew).
+        "record_kinds": sorted(RECORD_KINDS),
         "service_types": sorted(plugins.registry.service_types),
     }
 

@@ -199,8 +199,9 @@ class _Activity(Struct, forbid_unknown_fields=True, kw_only=True):
     details: dict[str, Any] = {}
 
 
-class _Envelope(Struct, forbid_unknown_fields=True):
-    # Text, compared with the payload's canonical text: stricter than the models, which compare values.
+class _Envelope(Struct):
+    # Text, compared with the payload's canonical text: stricter than the models, which compare values. Members a
+    # later minor version adds are ignored, as by the models (apply._WireEnvelope): such a page stays on this path.
     origin: str
     id: str
     kind: str

@@ -17,6 +17,7 @@ from federation.protocol.signing import SignatureError, signature_keyid, split_k
 from federation.protocol.transport import FederationClient, TransportError
 from federation.schema.records import utcnow
 from federation.storage.mapping import to_micros
+from federation.versions import spoken
 
 log = logging.getLogger(__name__)
 # A peer's discovery document is fetched again for an unknown key at most this often.
@@ -37,6 +38,9 @@ async def refresh_pinned_keys(engine: AsyncEngine, client: FederationClient, pee
     except TransportError as exc:
         log.warning("could not refresh keys of peer %s: %s", peer.node_id, exc)
         return peer
+    speaks = spoken(remote.document)
+    if speaks != peer.speaks:  # the peer upgraded (or was added before nodes recorded this)
+        await persistence.update_peer_speaks(engine, peer.node_id, speaks)
     keys = accept_rotated_keys(peer.node_id, list(peer.keys), remote.keys)
     if {key.kid for key in keys} != {key.kid for key in peer.keys} or keys != list(peer.keys):
         await persistence.update_peer_keys(engine, peer.node_id, keys)

@@ -35,6 +35,8 @@ class Peer:
     consecutive_failures: int
     lag: int | None
     discovery_fetched_at_us: int | None
+    # What its discovery document says it speaks (federation.versions.spoken); None until it was read.
+    speaks: dict[str, Any] | None = None
 
     def key(self, kid: str) -> PublicKeyInfo | None:
         return next((key for key in self.keys if key.kid == kid), None)
@@ -60,6 +62,7 @@ class Peer:
             "last_error": self.last_error,
             "consecutive_failures": self.consecutive_failures,
             "keys": [key.kid for key in self.keys],
+            "speaks": self.speaks,
         }
 
 
@@ -79,6 +82,7 @@ def _peer(row: Any) -> Peer:
         consecutive_failures=row["consecutive_failures"] or 0,
         lag=row["lag"],
         discovery_fetched_at_us=row["discovery_fetched_at_us"],
+        speaks=json.loads(row["speaks"]) if row["speaks"] else None,
     )
 
 
@@ -117,8 +121,10 @@ async def save_peer(
     role: str = "peer",
     pull: bool = True,
     push: bool = False,
+    speaks: dict[str, Any] | None = None,
 ) -> None:
-    """Add a peer, or update the address, keys and roles of a known one (its checkpoint is kept)."""
+    """Add a peer, or update the address, keys and roles of a known one (its checkpoint is kept); `speaks`: what
+    its discovery document says it speaks (federation.versions.spoken)."""
     values = {
         "name": name,
         "base_url": base_url.rstrip("/"),
@@ -128,6 +134,8 @@ async def save_peer(
         "push": push,
         "status": "active",
     }
+    if speaks is not None:
+        values["speaks"] = json.dumps(speaks)
     async with engine.begin() as connection:
         exists = await connection.scalar(select(peers.c.node_id).where(peers.c.node_id == node_id))
         if exists:
@@ -147,6 +155,12 @@ async def update_peer_keys(engine: AsyncEngine, node_id: str, keys: list[PublicK
             .where(peers.c.node_id == node_id)
             .values(keys=json.dumps([key.jwk() for key in keys]), discovery_fetched_at_us=to_micros(utcnow()))
         )
+
+
+async def update_peer_speaks(engine: AsyncEngine, node_id: str, speaks: dict[str, Any]) -> None:
+    """Record what a peer's discovery document, read again, says it speaks (it may have upgraded)."""
+    async with engine.begin() as connection:
+        await connection.execute(update(peers).where(peers.c.node_id == node_id).values(speaks=json.dumps(speaks)))
 
 
 async def mark_discovery_fetch(engine: AsyncEngine, node_id: str) -> None:

@@ -35,6 +35,7 @@ from federation.protocol.signing import (
 from federation.protocol.transport import FederationClient
 from federation.schema.records import utcnow
 from federation.storage.mapping import to_micros
+from federation.versions import PROTOCOL_HEADER, PROTOCOL_VERSION, protocol_mismatch
 
 log = logging.getLogger(__name__)
 CLIENT = web.AppKey("federation_client", FederationClient)
@@ -66,11 +67,16 @@ def signed_response(
     signature = sign_response(status, body, signed.message, node_id=identity.node_id, kid=kid, private_key=private_key)
     response = web.Response(body=body, status=status, content_type="application/json", headers=headers)
     response.headers.extend(signature)
+    response.headers[PROTOCOL_HEADER] = PROTOCOL_VERSION
     return response
 
 
 async def authenticate(request: web.Request) -> SignedRequest:
-    """The known peer that signed this request, and its body; 401 problem otherwise."""
+    """The known peer that signed this request, and its body; 401 problem otherwise (400 for a peer of another
+    major protocol version)."""
+    mismatch = protocol_mismatch(request.headers)
+    if mismatch is not None:
+        raise Problem(400, mismatch, slug="protocol-version", headers={PROTOCOL_HEADER: PROTOCOL_VERSION})
     app = request.config_dict
     engine = app[appkeys.ENGINE]
     max_age = dt.timedelta(seconds=app[appkeys.SETTINGS].federation.max_signature_age_s)

@@ -20,12 +20,13 @@ import aiohttp
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from yarl import URL
 
-from federation import __version__
+from federation import PROTOCOL_VERSION, __version__
 from federation.config import FederationSettings
 from federation.problems import PROBLEM_TYPE_BASE
 from federation.protocol.addresses import AddressRefused, CheckedResolver, OutboundPolicy, shown
 from federation.protocol.discovery import NodeIdentity, RemoteNode, parse_discovery
 from federation.protocol.signing import HttpMessage, SignatureError, sign_request, verify_response
+from federation.versions import PROTOCOL_HEADER, protocol_mismatch
 
 USER_AGENT = f"regies-federation/{__version__}"
 # A discovery document is a few kilobytes (its keys, endpoints, plugins): far more is not one.
@@ -43,6 +44,7 @@ KNOWN_PROBLEMS = {
     "spoofed-origin": "the peer refused records it says are not this node's own",
     "validation": "the peer refused the data as invalid",
     "invalid-cursor": "the peer refused the feed cursor",
+    "protocol-version": "the peer speaks another major version of the protocol",
 }
 
 
@@ -127,6 +129,7 @@ class FederationClient:
         headers = sign_request(method, url, body, node_id=self.identity.node_id, kid=kid, private_key=private_key)
         if body is not None:
             headers["Content-Type"] = "application/json"
+        headers[PROTOCOL_HEADER] = PROTOCOL_VERSION
         where = f"{method} {shown(url, 200)}"
         try:
             async with self._session.request(
@@ -142,6 +145,9 @@ class FederationClient:
         except (aiohttp.ClientError, TimeoutError, AddressRefused) as exc:
             raise TransportError(f"{where}: {_failure(exc)}") from exc
         if signed_by is not None:
+            mismatch = protocol_mismatch(answer_headers)
+            if mismatch is not None:
+                raise TransportError(f"{where}: {mismatch}", status)
             sent = HttpMessage(method.upper(), url, headers)
             try:
                 # Over the bytes as received, compressed or not (RFC 9530: the digest covers the content as sent).

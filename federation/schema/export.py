@@ -9,8 +9,11 @@ from typing import Any
 from federation import SCHEMA_VERSION
 from federation.schema.examples import EXAMPLES
 from federation.schema.records import RECORD_KINDS, RecordEnvelope
+from federation.versions import parse_version
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
+# Files and ids name the major version only: a minor version adds to the same contract (schemas/v1/).
+SCHEMA_DIRECTORY = f"v{parse_version(SCHEMA_VERSION)[0]}"
 
 
 def _dump(document: Any) -> str:
@@ -19,19 +22,19 @@ def _dump(document: Any) -> str:
 
 def _schema(model: Any, name: str, mode: str) -> dict[str, Any]:
     schema = model.model_json_schema(mode=mode)
-    return {"$schema": DIALECT, "$id": f"urn:regies:schema:{SCHEMA_VERSION}:{name}", **schema}
+    return {"$schema": DIALECT, "$id": f"urn:regies:schema:{SCHEMA_DIRECTORY}:{name}", **schema}
 
 
 def generate(openapi: dict[str, Any]) -> dict[str, str]:
     """Relative path → file content for every generated file."""
     files: dict[str, str] = {}
     for kind in RECORD_KINDS.values():
-        base = f"{SCHEMA_VERSION}/{kind.schema_name}"
+        base = f"{SCHEMA_DIRECTORY}/{kind.schema_name}"
         files[f"{base}.schema.json"] = _dump(_schema(kind.record_model, kind.schema_name, "serialization"))
         files[f"{base}-data.schema.json"] = _dump(_schema(kind.data_model, f"{kind.schema_name}-data", "validation"))
         example = kind.record_model.model_validate(EXAMPLES[kind.schema_name]).model_dump(mode="json")
-        files[f"examples/{SCHEMA_VERSION}/{kind.schema_name}.json"] = _dump(example)
-    files[f"{SCHEMA_VERSION}/record-envelope.schema.json"] = _dump(
+        files[f"examples/{SCHEMA_DIRECTORY}/{kind.schema_name}.json"] = _dump(example)
+    files[f"{SCHEMA_DIRECTORY}/record-envelope.schema.json"] = _dump(
         _schema(RecordEnvelope, "record-envelope", "serialization")
     )
     files["openapi.json"] = _dump(openapi)

@@ -142,6 +142,11 @@ peers = Table(
     Column("discovery_fetched_at_us", BigInteger),
     Column("pull_holder", String(160), comment="host:pid:start:token of the pull holding the lease"),
     Column("pull_lease_until_us", BigInteger, comment="the lease is free after this moment unless renewed"),
+    Column(
+        "speaks",
+        Text,
+        comment="JSON from its discovery document: protocol and schema versions, record kinds, service types",
+    ),
 )
 
 # Batches received on the inbox, so a redelivered batch is acknowledged without being applied twice.

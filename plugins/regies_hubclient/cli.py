@@ -10,6 +10,7 @@ from typing import Any
 from federation.config import Settings
 from federation.errors import CommandError
 from federation.terminal import printable
+from federation.versions import spoken
 
 from . import HubClientSettings
 
@@ -78,7 +79,14 @@ async def _join(args: argparse.Namespace, settings: Settings, config: HubClientS
             f"the node at {printable(url)} ({printable(hub.node_id)}) does not hold the key with fingerprint {expected}"
         )
     await persistence.save_peer(
-        context.engine, node_id=hub.node_id, name=hub.name, base_url=hub.base_url, keys=hub.keys, role="hub", pull=True
+        context.engine,
+        node_id=hub.node_id,
+        name=hub.name,
+        base_url=hub.base_url,
+        keys=hub.keys,
+        role="hub",
+        pull=True,
+        speaks=spoken(hub.document),
     )
     reader = await open_reader(context.engine, settings.database_url)
     try:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
+import federation
 from federation.plugins import Plugins, ServiceType, build_plugins
 from federation.schema.examples import EXAMPLES
 from federation.schema.types import KEY_PATTERN, Category
@@ -228,7 +229,7 @@ def details_model(plugins: Plugins, key: str) -> type[BaseModel]:
 def test_the_six_builtin_plugins_load(plugins: Plugins) -> None:
     assert set(PLUGIN_SERVICE_TYPES) <= set(plugins.infos)
     for name in PLUGIN_SERVICE_TYPES:
-        assert plugins.infos[name].version == "0.1.0"
+        assert plugins.infos[name].version == federation.__version__  # the distribution's version
         assert plugins.hooks_of(name) == ["register_indicators", "register_service_types", "service_type_for_label"]
 
 

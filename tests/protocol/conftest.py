@@ -22,6 +22,8 @@ from federation.protocol import persistence
 from federation.protocol.context import FederationContext
 from federation.protocol.frames import encode_frame, read_frame
 from federation.protocol.puller import PullError, pull_peer
+from federation.protocol.signing import sign_request
+from federation.versions import spoken
 
 
 @dataclass
@@ -80,6 +82,7 @@ class Node:
             role=role,
             pull=pull,
             push=push,
+            speaks=spoken(remote.document),
         )
 
     def behind(self, proxy_url: str) -> None:
@@ -105,6 +108,21 @@ class Node:
 
 
 NodeFactory = Callable[..., Awaitable[Node]]
+
+
+async def signed_call(
+    sender: Node, receiver: Node, method: str, path: str, body: bytes | None = None, **headers: str
+) -> tuple[int, Any, Any]:
+    """A request to `receiver` signed by `sender`'s key, with extra `headers` (`Regies_Protocol="2.0"`): the answer's
+    status, JSON body (a problem's detail included, which the federation client does not pass on) and headers."""
+    url = f"{receiver.url}{path}"
+    kid, key = sender.context.identity.keys.signing
+    signed = sign_request(method, url, body, node_id=sender.node_id, kid=kid, private_key=key)
+    if body is not None:
+        signed["Content-Type"] = "application/json"
+    signed.update({name.replace("_", "-"): value for name, value in headers.items()})
+    async with sender.session.request(method, url, data=body, headers=signed) as answer:
+        return answer.status, await answer.json(content_type=None), answer.headers
 
 
 @pytest.fixture

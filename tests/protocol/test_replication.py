@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from federation import __version__
 from federation.protocol import persistence, sender
 from federation.protocol.puller import pull_peer
 from federation.protocol.transport import TransportError
@@ -27,7 +28,8 @@ async def test_discovery_documents(make_node: NodeFactory) -> None:
     (key,) = document["keys"]
     assert (key["kty"], key["crv"], key["use"]) == ("OKP", "Ed25519", "sig")
     assert "green_spaces" in document["service_types"]
-    assert {"name": "urban", "version": "0.1.0"} in document["plugins"]
+    # A built-in plugin's version is that of the distribution it ships in.
+    assert {"name": "urban", "version": __version__} in document["plugins"]
 
 
 async def test_keys_are_private_files(make_node: NodeFactory) -> None:
