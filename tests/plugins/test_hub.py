@@ -170,7 +170,7 @@ async def test_reports_reviews_and_tables(network: Network) -> None:
     assert validated["audit"][-1]["actor"] == "hub:coordination IDF"
     assert (validated["audit"][-1]["action"], validated["audit"][-1]["level"]) == ("validated", "regional")
     await sender.push_all(paris.context)
-    status, reports = await network.hub_get("/reports?period=2026")
+    status, reports = await network.hub_get("/reports?period=2025")
     assert {item["origin"]: item["state"] for item in reports["items"]}["rq-paris"] == "validated_regional"
     assert (await network.hub_post(f"/reports/rq-paris/{paris.report_id}/validate", role="regional"))[0] == 403  # type: ignore[attr-defined]
     assert (await network.hub_post(f"/reports/rq-paris/{paris.report_id}/validate", role="national"))[0] == 201  # type: ignore[attr-defined]

@@ -100,6 +100,14 @@ def _keep_body_rules(body: Any) -> None:
         elif kind == "survey":
             period["year"] = min(period["year"], 2099)
             period.update(quarter=None, end_year=max(period.get("end_year") or 0, period["year"] + 1))
+    if body.get("state") == "submitted" and isinstance(period, dict):
+        # Submitting needs a period that is over and figures that pass the report's validation rules (stated in
+        # prose, docs/api.md "Validation rules at submission"): generated reports stay drafts.
+        body["state"] = "draft"
+    if body.get("status") == "labellisee" and not body.get("since"):
+        body["since"] = "2024-01-01"  # a granted label says since when (the hub's contract, in prose)
+    if isinstance(body.get("since"), str) and isinstance(body.get("until"), str) and body["until"] < body["since"]:
+        body["since"], body["until"] = body["until"], body["since"]  # a label ends after it starts
     for slot in (body.get("availability") or {}).get("slots") or []:
         if dt.time.fromisoformat(slot["end"]) <= dt.time.fromisoformat(slot["start"]):
             slot["start"], slot["end"] = "08:00:00", "18:00:00"
