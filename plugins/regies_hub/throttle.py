@@ -3,13 +3,14 @@ address, kept per app."""
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 
 from aiohttp import web
+
+from federation.web.throttle import LOGIN_GUARD
 
 
 class SourceThrottle:
@@ -48,22 +49,7 @@ class SourceThrottle:
 
 
 def client_address(request: web.Request) -> str:
-    """Who sent a request, for per-address limits: behind a reverse proxy on this machine, the address the proxy
-    appended last to X-Forwarded-For (nginx's `$proxy_add_x_forwarded_for`: what the client wrote itself comes
-    before it); otherwise the connection's own address. A direct client's X-Forwarded-For is ignored."""
-    remote = request.remote or "unknown"
-    forwarded = request.headers.get("X-Forwarded-For")
-    if not forwarded or not _is_loopback(remote):
-        return remote
-    last = forwarded.rsplit(",", 1)[-1].strip()
-    try:
-        return str(ipaddress.ip_address(last))
-    except ValueError:
-        return remote
-
-
-def _is_loopback(address: str) -> bool:
-    try:
-        return ipaddress.ip_address(address).is_loopback
-    except ValueError:
-        return False
+    """Who sent a request, for per-address limits: the same rule as the login throttle (the connection's address,
+    or the client a reverse proxy listed in `[web] trusted_proxies` names in X-Forwarded-For; an IPv6 client is its
+    /64), so one setting says which proxies are believed."""
+    return request.config_dict[LOGIN_GUARD].client_of(request)

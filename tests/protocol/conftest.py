@@ -141,12 +141,15 @@ async def make_node(
         database_url: str | None = None,
         extra_plugins: list[tuple[str, object]] | None = None,
         plugin_settings: dict[str, Any] | None = None,
+        web: dict[str, Any] | None = None,
         **federation: Any,
     ) -> Node:
         # Every node of a test is on 127.0.0.1: contacting loopback addresses over http is allowed explicitly.
         overrides: dict[str, Any] = {"federation": {"worker": False, "allow_private_addresses": True, **federation}}
         if plugin_settings:
             overrides["plugins"] = plugin_settings
+        if web:
+            overrides["web"] = web
         if database_url:
             overrides["database"] = {"url": database_url}
         settings = load_settings(data_dir=tmp_path / node_id, overrides=overrides)

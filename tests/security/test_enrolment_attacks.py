@@ -134,7 +134,13 @@ def node_fingerprints(node: Node) -> list[str]:
 
 
 async def make_hub(make_node: NodeFactory, database_url: str | None = None, **limits: int) -> Node:
-    return await make_node(HUB_ID, database_url, plugin_settings={"hub": {"enabled": True, **limits}})
+    # Behind a reverse proxy on its own machine, which names each client in X-Forwarded-For.
+    return await make_node(
+        HUB_ID,
+        database_url,
+        plugin_settings={"hub": {"enabled": True, **limits}},
+        web={"trusted_proxies": ["127.0.0.1"]},
+    )
 
 
 async def make_regie(make_node: NodeFactory, hub: Node, node_id: str = "rq-paris") -> Node:
