@@ -245,10 +245,12 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def _openapi() -> dict[str, Any]:
-    from federation.api.records import CURSOR_PATTERN, PRIVATE_KINDS, filter_parameters
+    """The published contract (schemas/openapi.json): the core's record kinds, without any plugin's."""
+    from federation.api.records import CURSOR_PATTERN, filter_parameters
     from federation.openapi import build_openapi
+    from federation.schema.records import CORE_KINDS
 
-    return build_openapi(filter_parameters(), PRIVATE_KINDS, cursor_pattern=CURSOR_PATTERN)
+    return build_openapi(CORE_KINDS, filter_parameters(CORE_KINDS.values()), cursor_pattern=CURSOR_PATTERN)
 
 
 def cmd_schema_export(args: argparse.Namespace) -> int:

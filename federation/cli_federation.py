@@ -68,7 +68,8 @@ async def federation_context(settings: Settings, plugins: Plugins | None = None)
         client = FederationClient(identity, settings.federation)
         if plugins is None:
             plugins = node_plugins(settings)
-        yield FederationContext(engine, identity, client, settings.federation, plugins, RecordStore(engine, node_id))
+        store = RecordStore(engine, node_id, plugins.registry.kinds)
+        yield FederationContext(engine, identity, client, settings.federation, plugins, store)
     finally:
         if client is not None:
             await client.close()

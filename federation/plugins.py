@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import inspect
 import logging
@@ -21,6 +22,7 @@ from pydantic.json_schema import JsonSchemaValue
 
 from federation import hookimpl, hookspecs
 from federation.hookspecs import HOOK_API_VERSION
+from federation.schema.kinds import RecordKind, RecordKinds
 from federation.schema.types import CATEGORY_LABELS, KEY_PATTERN, Category
 
 # Aggregation rules are part of the plugin API: plugins import them from here.
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
 ENTRY_POINT_GROUP = "regies.plugins"
 PROJECT_NAME = "regies"
 REGISTRATION_HOOKS = (
+    "register_record_kinds",
     "register_service_types",
     "register_indicators",
     "register_routes",
@@ -222,9 +225,11 @@ class TableIndex:
     name: str
     table: str
     columns: tuple[str, ...]
+    where: str | None = None  # a partial index: only the rows of one record kind
 
     def create_sql(self) -> str:
-        return f"CREATE INDEX IF NOT EXISTS {self.name} ON {self.table} ({', '.join(self.columns)})"
+        partial = f" WHERE {self.where}" if self.where else ""
+        return f"CREATE INDEX IF NOT EXISTS {self.name} ON {self.table} ({', '.join(self.columns)}){partial}"
 
 
 def _check_key(kind: str, key: str, plugin: str) -> None:
@@ -247,6 +252,7 @@ class Registry:
     commands: dict[str, Command] = field(default_factory=dict)
     web_pages: dict[str, WebPages] = field(default_factory=dict)
     indexes: dict[str, TableIndex] = field(default_factory=dict)
+    record_kinds: dict[str, RecordKind] = field(default_factory=dict)
     owners: dict[tuple[str, str], str] = field(default_factory=dict)
     configured: dict[str, BaseModel] = field(default_factory=dict)
     current_plugin: str = "<core>"
@@ -261,6 +267,44 @@ class Registry:
 
     def owner(self, what: str, key: str) -> str:
         return self.owners[(what, key)]
+
+    def add_record_kind(self, kind: RecordKind) -> None:
+        """Declare a kind of federated record (hook API 1.6, docs/plugins.md "Record kinds"); its lists' indexes
+        are created at start-up, on its own rows only."""
+        from federation.storage.upsert import FILTER_COLUMNS  # the columns a kind may copy its fields into
+
+        plugin = self.current_plugin
+        problems = kind.problems()
+        problems += [
+            f"filter '{kind_filter.parameter or kind_filter.field}' names unknown column '{kind_filter.column}'"
+            for kind_filter in kind.filters
+            if kind_filter.column not in FILTER_COLUMNS or kind_filter.column == "audience"
+        ]
+        problems += [
+            f"index {list(columns)} names a column that is none of its filters' "
+            for columns in kind.indexes
+            if not columns or not set(columns) <= {kind_filter.column for kind_filter in kind.filters}
+        ]
+        problems += [
+            f"unique_per_origin names '{column}', which is none of its filters' columns"
+            for column in kind.unique_per_origin or ()
+            if column not in {kind_filter.column for kind_filter in kind.filters}
+        ]
+        if problems:
+            raise PluginError(f"plugin '{plugin}': record kind '{kind.name}': {'; '.join(problems)}")
+        self._claim("record kind", kind.name)
+        self._claim("record collection", kind.collection or f"<none:{kind.name}>")
+        self._claim("JSON Schema", kind.schema_name)
+        self.record_kinds[kind.name] = kind
+        for columns in kind.indexes:
+            name = f"ix_records_{kind.name}_{'_'.join(columns)}"[:63]
+            self._claim("index", name)
+            self.indexes[name] = TableIndex(name, "records", ("kind", *columns, "rid"), where=f"kind = '{kind.name}'")
+
+    @functools.cached_property
+    def kinds(self) -> RecordKinds:
+        """The record kinds every plugin declared, read once registration is over."""
+        return RecordKinds.of(self.record_kinds.values())
 
     def add_service_type(self, service_type: ServiceType) -> None:
         _check_key("service type", service_type.key, self.current_plugin)
@@ -561,9 +605,12 @@ def build_plugins(
     settings: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Plugins:
     """Make one app's plugin manager: load entry points (minus `disabled`), add `extra`, run registrations."""
+    from federation import core_kinds  # the core's record kinds, registered through the plugins' own hook
+
     disabled_set = set(disabled)
     manager = pluggy.PluginManager(PROJECT_NAME)
     manager.add_hookspecs(hookspecs)
+    manager.register(core_kinds, name=core_kinds.NAME)
     infos: dict[str, PluginInfo] = {}
     if load_entry_points:
         for entry_point in sorted(_entry_points(), key=lambda ep: ep.name):

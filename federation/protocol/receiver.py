@@ -132,12 +132,13 @@ async def changes(request: web.Request) -> web.StreamResponse:
     if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 5000:
         raise Problem(400, "query parameter 'limit' must be an integer from 1 to 5000", slug="invalid-query")
     identity = request.config_dict[IDENTITY]
+    kinds = request.config_dict[appkeys.PLUGINS].registry.kinds
     page = await persistence.read_feed(
         request.config_dict[appkeys.READER],
         identity.node_id,
         since,
         int(raw_limit),
-        include_reports=signed.peer.is_hub,
+        visibility=persistence.feed_visibility(kinds, signed.peer.is_hub),
         reader=signed.peer.node_id,
     )
     next_cursor = persistence.encode_feed_cursor(page.last_seq)
@@ -161,8 +162,9 @@ async def inbox(request: web.Request) -> web.StreamResponse:
     signed = await authenticate(request)
     sender = signed.peer.node_id
     try:
-        parsed = await request.config_dict[BATCH_PARSER].parse(signed.body, sender)
-        check_authors(parsed.rows, signed.peer.is_hub)
+        kinds = request.config_dict[appkeys.PLUGINS].registry.kinds
+        parsed = await request.config_dict[BATCH_PARSER].parse(signed.body, sender, kinds)
+        check_authors(parsed.rows, signed.peer.is_hub, kinds)
         rows, batch_id = parsed.rows, parsed.batch_id
         engine = request.config_dict[appkeys.ENGINE]
         async with engine.begin() as connection:

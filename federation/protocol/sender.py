@@ -50,7 +50,9 @@ log = logging.getLogger(__name__)
 class Destination:
     key: str
     label: str
-    include_reports: bool
+    # The destination is the network's hub (a peer with the hub role, or a plugin's sync target): it is sent the
+    # kinds whose audience is the hub (reports), which other peers never are.
+    is_hub: bool
     peer_inbox: str | None = None
     target: str | None = None
     reader: str = ""  # node id that records with an audience must match (none for sync targets)
@@ -107,7 +109,12 @@ async def enqueue(context: FederationContext, destination: Destination) -> int:
             return 0
         rows = (
             await connection.execute(
-                text(persistence.feed_sql(connection.dialect.name, destination.include_reports)),
+                text(
+                    persistence.feed_sql(
+                        connection.dialect.name,
+                        persistence.feed_visibility(context.registry.kinds, destination.is_hub),
+                    )
+                ),
                 {
                     "since": cursor["last_seq"],
                     "origin": context.node_id,

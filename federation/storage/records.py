@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID, uuid4
@@ -12,7 +12,8 @@ from pydantic import BaseModel
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from federation.schema.records import utcnow
+from federation.schema.kinds import RecordKind
+from federation.schema.records import RECORD_KINDS, utcnow
 from federation.storage.mapping import change_row, record_row, tombstone_row
 from federation.storage.tables import changes, node_meta, records
 
@@ -64,11 +65,22 @@ RecordBuilder = Callable[[dict[str, Any] | None, dict[str, Any]], BaseModel]
 
 
 class RecordStore:
-    """Writes records of this node. Reads go through a RecordReader, which is tuned for throughput."""
+    """Writes records of this node. Reads go through a RecordReader, which is tuned for throughput.
 
-    def __init__(self, engine: AsyncEngine, node_id: str) -> None:
+    `kinds`: the record kinds the node knows (its plugins' registry; the core's kinds by default), whose
+    declarations say which columns a record fills and which uniqueness rule it obeys.
+    """
+
+    def __init__(self, engine: AsyncEngine, node_id: str, kinds: Mapping[str, RecordKind] = RECORD_KINDS) -> None:
         self._engine = engine
         self.node_id = node_id
+        self.kinds = kinds
+
+    def _kind(self, name: str) -> RecordKind:
+        try:
+            return self.kinds[name]
+        except KeyError:
+            raise ValueError(f"this node knows no record kind '{name}'") from None
 
     async def _begin_write(self, connection: AsyncConnection) -> None:
         if connection.dialect.name == "postgresql":
@@ -88,22 +100,24 @@ class RecordStore:
         async with self._engine.begin() as connection:
             await self._begin_write(connection)
             record = build(None, envelope)
-            row = record_row(kind, record)
-            await _check_unique_period(connection, kind, row)
+            row = record_row(self._kind(kind), record)
+            await _check_unique(connection, self._kind(kind), row)
             await connection.execute(insert(records).values(**row))
             await self._append_change(connection, row)
         return _stored(row)
 
     async def create_many(self, kind: str, builds: Sequence[RecordBuilder]) -> list[StoredRecord]:
         """Create several records in one transaction with two bulk statements (records, then change log):
-        all of them or, if one build raises, none. Reports are not created this way (unique periods)."""
-        if kind == "report":
-            raise ValueError("reports are created one at a time: each period is unique")
+        all of them or, if one build raises, none. Kinds with a uniqueness rule (a report per period) are not
+        created this way."""
+        declared = self._kind(kind)
+        if declared.unique_per_origin is not None:
+            raise ValueError(f"{kind} records are created one at a time: each is unique per origin")
         now = utcnow()
         rows = []
         for build in builds:
             envelope = {"origin": self.node_id, "id": uuid4(), "version": 1, "updated_at": now, "deleted": False}
-            rows.append(record_row(kind, build(None, envelope)))
+            rows.append(record_row(declared, build(None, envelope)))
         if rows:
             async with self._engine.begin() as connection:
                 await self._begin_write(connection)
@@ -125,8 +139,8 @@ class RecordStore:
                 "deleted": False,
             }
             record = build(json.loads(current["body"]), envelope)
-            row = record_row(kind, record)
-            await _check_unique_period(connection, kind, row)
+            row = record_row(self._kind(kind), record)
+            await _check_unique(connection, self._kind(kind), row)
             await connection.execute(update(records).where(records.c.rid == current["rid"]).values(**row))
             await self._append_change(connection, row)
         return _stored(row)
@@ -144,7 +158,8 @@ class RecordStore:
             current = await self._current(connection, kind, record_id, if_match)
             if check is not None:
                 check(json.loads(current["body"]))
-            row = tombstone_row(kind, self.node_id, record_id, current["version"] + 1, utcnow())
+            # An addressed record's deletion goes to its addressee alone, like the record.
+            row = tombstone_row(kind, self.node_id, record_id, current["version"] + 1, utcnow(), current["audience"])
             await connection.execute(update(records).where(records.c.rid == current["rid"]).values(**row))
             await self._append_change(connection, row)
         return _stored(row)
@@ -153,7 +168,7 @@ class RecordStore:
         self, connection: AsyncConnection, kind: str, record_id: str, if_match: int | None
     ) -> dict[str, Any]:
         # Only this node's own record: a replica holding the same id is another origin's record.
-        query = select(records.c.rid, records.c.version, records.c.deleted, records.c.body).where(
+        query = select(records.c.rid, records.c.version, records.c.deleted, records.c.audience, records.c.body).where(
             records.c.id == record_id, records.c.origin == self.node_id, records.c.kind == kind
         )
         if connection.dialect.name == "postgresql":
@@ -175,20 +190,23 @@ class RecordStore:
         return dict(found)
 
 
-async def _check_unique_period(connection: AsyncConnection, kind: str, row: dict[str, Any]) -> None:
-    if kind != "report":
+async def _check_unique(connection: AsyncConnection, kind: RecordKind, row: dict[str, Any]) -> None:
+    """WriteConflict if the kind's uniqueness rule (`unique_per_origin`: a report per period) would be broken."""
+    if not kind.unique_per_origin:  # None: no rule; (): one per origin, which an index enforces (storage.tables)
         return
     clash = await connection.scalar(
         select(records.c.id).where(
-            records.c.kind == "report",
+            records.c.kind == kind.name,
             records.c.origin == row["origin"],
-            records.c.period == row["period"],
+            *(records.c[column] == row[column] for column in kind.unique_per_origin),
             records.c.deleted.is_(False),
             records.c.id != row["id"],
         )
     )
     if clash is not None:
-        raise WriteConflict(f"a report for period {row['period']} already exists (id {clash})")
+        values = ", ".join(f"{column} {row[column]}" for column in kind.unique_per_origin)
+        # "a report for period 2025 already exists": clients and tests read this sentence.
+        raise WriteConflict(f"a {kind.name} for {values} already exists (id {clash})")
 
 
 def _stored(row: dict[str, Any]) -> StoredRecord:

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import insert, select
 
 from federation.config import Settings
-from federation.schema.records import Activity, SharedResource
+from federation.schema.records import RECORD_KINDS, Activity, SharedResource
 from federation.storage import migrate
 from federation.storage.engine import create_engine
 from federation.storage.mapping import record_row
@@ -77,7 +77,7 @@ async def test_replicas_are_read_only_and_queryable(engine: Any, settings: Setti
         }
     )
     async with engine.begin() as connection:
-        await connection.execute(insert(records).values(**record_row("activity", replica)))
+        await connection.execute(insert(records).values(**record_row(RECORD_KINDS["activity"], replica)))
     store = RecordStore(engine, "rq-test")
     with pytest.raises(WriteConflict, match="rq-voisine"):
         await store.delete("activity", str(replica.id))
