@@ -10,7 +10,7 @@ import socket
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from federation import PROTOCOL_VERSION, SCHEMA_VERSION, __version__
 from federation.cli_federation import add_commands as add_federation_commands
@@ -20,6 +20,9 @@ from federation.config import ConfigError, Settings
 from federation.errors import CommandError
 from federation.plugins import Command, PluginError
 from federation.web.cli import add_commands as add_user_commands
+
+if TYPE_CHECKING:
+    from federation.schema.kinds import RecordKinds
 
 log = logging.getLogger("federation")
 
@@ -253,10 +256,34 @@ def _openapi() -> dict[str, Any]:
     return build_openapi(CORE_KINDS, filter_parameters(CORE_KINDS.values()), cursor_pattern=CURSOR_PATTERN)
 
 
+DISTRIBUTION = "regies-federation"
+
+
+def _published_kinds() -> RecordKinds:
+    """The record kinds whose JSON Schemas schemas/ publishes: the core's and those of the plugins shipped in this
+    distribution (the lending plugin's loan requests and decisions), whatever else is installed or disabled."""
+    from federation.plugins import build_plugins
+    from federation.schema.kinds import RecordKinds
+    from federation.schema.records import CORE_KINDS
+
+    plugins = build_plugins()
+    shipped = {
+        name
+        for name, info in plugins.infos.items()
+        if (info.distribution or "").replace("_", "-").lower() == DISTRIBUTION
+    }
+    registry = plugins.registry
+    return RecordKinds.of(
+        kind
+        for name, kind in registry.kinds.items()
+        if name in CORE_KINDS or registry.owner("record kind", name) in shipped
+    )
+
+
 def cmd_schema_export(args: argparse.Namespace) -> int:
     from federation.schema.export import export
 
-    written = export(Path(args.dir), _openapi())
+    written = export(Path(args.dir), _openapi(), _published_kinds())
     for path in written:
         print(f"wrote {path}")
     print(f"{len(written)} file(s) written under {args.dir}" if written else f"{args.dir} is up to date.")
@@ -266,7 +293,7 @@ def cmd_schema_export(args: argparse.Namespace) -> int:
 def cmd_schema_check(args: argparse.Namespace) -> int:
     from federation.schema.export import stale_files
 
-    stale = stale_files(Path(args.dir), _openapi())
+    stale = stale_files(Path(args.dir), _openapi(), _published_kinds())
     if stale:
         print(f"{len(stale)} generated file(s) under {args.dir} are stale or missing:", file=sys.stderr)
         for relative in stale:
