@@ -18,7 +18,7 @@ from federation.responses import json_response
 from federation.schema.types import LongText, StrictModel
 
 from . import rules, service
-from .records import Decision, LoanState, LoanTime
+from .records import DEFAULT_ZONE, Decision, LoanState, LoanTime
 
 routes = web.RouteTableDef()
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
@@ -101,8 +101,8 @@ async def list_loans(request: web.Request) -> web.StreamResponse:
         and (state is None or loan.state == state)
         and (resource is None or loan.request["resource"]["id"] == resource.lower())
         # Loans overlapping [from, to] (whole days, in the régies' time zone).
-        and (since is None or loan.end.astimezone(rules.DEFAULT_ZONE).date() >= since)
-        and (until is None or loan.start.astimezone(rules.DEFAULT_ZONE).date() <= until)
+        and (since is None or loan.end.astimezone(DEFAULT_ZONE).date() >= since)
+        and (until is None or loan.start.astimezone(DEFAULT_ZONE).date() <= until)
     ]
     return json_response(json.dumps({"items": items}, ensure_ascii=False))
 

@@ -13,7 +13,7 @@ from pydantic import AfterValidator, Field, ValidationInfo, field_validator, mod
 
 from federation.schema.kinds import MEMBER, KindFilter, RecordKind, addressed_to
 from federation.schema.records import ENVELOPE_FIELDS, MAX_VERSION, Envelope
-from federation.schema.types import Contact, LongText, NodeId, SchemaEnum, ShortText, StrictModel, Text300
+from federation.schema.types import Contact, LongText, NodeId, SchemaEnum, ShortText, StrictModel
 
 # Times without an offset are read in the régies' own time zone (metropolitan France); every stored time has one.
 DEFAULT_ZONE = ZoneInfo("Europe/Paris")
