@@ -21,6 +21,7 @@ def register_record_kinds(registry: Registry) -> None:
 @hookimpl
 def register_routes(registry: Registry) -> None:
     from .api import routes
+    from .calendars import routes as calendar_routes
     from .openapi import lending_paths
 
-    registry.add_routes(routes, openapi=lending_paths())
+    registry.add_routes([*routes, *calendar_routes], openapi=lending_paths())

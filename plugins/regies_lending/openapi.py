@@ -176,6 +176,65 @@ def lending_paths() -> dict[str, Any]:
             "Mark the resource picked up (the borrower)", "Only once the lender accepted."
         ),
         "/loans/{origin}/{id}/returned": _action("Mark the resource returned (the borrower)", "After pick-up."),
+        "/calendar-token": {
+            "post": {
+                "tags": TAGS,
+                "summary": "Make the staff's calendar token (the previous one stops working)",
+                "security": BEARER,
+                "responses": {
+                    "201": _json("The token, shown once.", {"type": "object", "required": ["token"]}),
+                    "401": _problem("Missing or invalid bearer token."),
+                    "403": _problem("A token role that cannot do this."),
+                },
+            },
+            "delete": {
+                "tags": TAGS,
+                "summary": "Revoke the staff's calendar token",
+                "security": BEARER,
+                "responses": {
+                    "204": {"description": "Revoked."},
+                    "401": _problem("Missing or invalid bearer token."),
+                    "403": _problem("A token role that cannot do this."),
+                },
+            },
+        },
+        "/calendar/{id}/loans.ics": {
+            "get": {
+                "tags": TAGS,
+                "summary": "iCalendar (RFC 5545) of a resource's accepted loans, for the lender's staff",
+                "parameters": [
+                    _PATH[1],
+                    {
+                        "name": "token",
+                        "in": "query",
+                        "required": True,
+                        "schema": {"type": "string"},
+                        "description": "The calendar token (POST /plugins/lending/calendar-token).",
+                    },
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The calendar.",
+                        "content": {"text/calendar": {"schema": {"type": "string"}}},
+                    },
+                    "404": _problem("No such resource, or the token is unknown or was replaced."),
+                },
+            }
+        },
+        "/calendar/{id}/availability.ics": {
+            "get": {
+                "tags": TAGS,
+                "summary": "iCalendar (RFC 5545) of a resource's weekly availability, public",
+                "parameters": [_PATH[1]],
+                "responses": {
+                    "200": {
+                        "description": "The calendar.",
+                        "content": {"text/calendar": {"schema": {"type": "string"}}},
+                    },
+                    "404": _problem("No such resource of this node."),
+                },
+            }
+        },
         "/federation/check": {
             "post": {
                 "tags": TAGS,

@@ -394,3 +394,11 @@ def loan_path_ids(request: web.Request) -> tuple[str, str]:
         return request.match_info["origin"], str(UUID(raw))
     except ValueError as exc:
         raise Problem(404, f"'{raw}' is not a loan request id (a UUID)", slug="not-found") from exc
+
+
+def is_uuid(value: str) -> bool:
+    try:
+        UUID(value)
+    except ValueError:
+        return False
+    return True

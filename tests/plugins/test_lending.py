@@ -4,9 +4,11 @@ cancellation crossing a decision."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
+import icalendar
 import pytest
 from sqlalchemy import select, update
 
@@ -172,3 +174,27 @@ async def test_a_request_cancelled_while_the_decision_is_on_its_way_ends_cancell
     assert status == 409 and problem["type"].endswith(":loan-state")
     status, _ = await call(borrower, "POST", "/requests", loan_body(resource, next_weekday(5)))
     assert status == 201
+
+
+async def test_calendars_of_a_resource(trio: tuple[Node, Node, Node, dict[str, Any]]) -> None:
+    lender, borrower, _third, resource = trio
+    monday = next_weekday(1)
+    loan = (await call(borrower, "POST", "/requests", loan_body(resource, monday)))[1]
+    await pull(lender, "rq-voisine")
+    await call(lender, "POST", f"/loans/rq-voisine/{loan['request']['id']}/accept", {})
+    status, made = await call(lender, "POST", "/calendar-token")
+    assert status == 201
+    url = f"{lender.url}/plugins/lending/calendar/{resource['id']}/loans.ics"
+    async with lender.session.get(url, params={"token": made["token"]}) as answer:
+        assert answer.status == 200 and answer.content_type == "text/calendar"
+        calendar = icalendar.Calendar.from_ical(await answer.read())
+    [event] = calendar.walk("VEVENT")
+    assert event["summary"] == "Prêt à rq-voisine : Camion benne 3,5 t"
+    assert event.decoded("dtstart") == dt.datetime.fromisoformat(loan["request"]["start"])
+    # A new token revokes the previous one.
+    await call(lender, "POST", "/calendar-token")
+    async with lender.session.get(url, params={"token": made["token"]}) as answer:
+        assert answer.status == 404
+    async with lender.session.get(f"{lender.url}/plugins/lending/calendar/{resource['id']}/availability.ics") as answer:
+        slots = icalendar.Calendar.from_ical(await answer.read()).walk("VEVENT")
+    assert len(slots) == 5 and all(slot["rrule"]["FREQ"] == ["WEEKLY"] for slot in slots)
