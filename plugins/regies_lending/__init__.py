@@ -3,8 +3,10 @@ party alone, the lender's rules, an API under /plugins/lending/ and back-office 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from federation import hookimpl
-from federation.plugins import Registry
+from federation.plugins import NavEntry, Registry
 
 from .records import KINDS
 
@@ -25,3 +27,22 @@ def register_routes(registry: Registry) -> None:
     from .openapi import lending_paths
 
     registry.add_routes([*routes, *calendar_routes], openapi=lending_paths())
+
+
+@hookimpl
+def register_web_pages(registry: Registry) -> None:
+    from .web import routes
+
+    here = Path(__file__).parent
+    staff = ("admin", "staff")
+    registry.add_web_pages(
+        "/lending",
+        routes,
+        nav=[
+            NavEntry("/lending", "Prêts reçus", "Loan requests", staff),
+            NavEntry("/lending/requests", "Nos demandes de prêt", "Our loan requests", staff),
+        ],
+        templates=here / "templates",
+        static=here / "static",
+        locale=here / "locale",
+    )
