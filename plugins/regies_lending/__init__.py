@@ -4,14 +4,16 @@ party alone, the lender's rules, an API under /plugins/lending/ and back-office 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from federation import hookimpl
-from federation.plugins import NavEntry, Registry
+from federation.plugins import BackgroundTask, NavEntry, Registry
 
+from .mail_settings import MailSettings
 from .records import KINDS
 
 __version__ = "0.1.0"
-REGIES_HOOK_API = ">=1.6,<2"
+REGIES_HOOK_API = ">=1.7,<2"
 
 
 @hookimpl
@@ -46,3 +48,26 @@ def register_web_pages(registry: Registry) -> None:
         static=here / "static",
         locale=here / "locale",
     )
+
+
+@hookimpl
+def register_background_tasks(registry: Registry) -> None:
+    settings = registry.plugin_config(MailSettings)
+    if settings.notifications:
+        from .mail import outbox_task
+
+        registry.add_background_task(BackgroundTask("lending-mail", outbox_task(settings)))
+
+
+@hookimpl
+async def records_replicated(origin: str, records: Any, context: Any) -> None:
+    """Queue the e-mails a request or decision just received calls for (plugins/regies_lending/mail.py)."""
+    settings = context.registry.configured.get("lending")
+    if not isinstance(settings, MailSettings) or not settings.notifications:
+        return
+    kinds = getattr(records, "kinds", None)
+    if kinds is not None and not kinds & {"loan_request", "loan_decision"}:
+        return
+    from .mail import queue_notifications
+
+    await queue_notifications(context, settings, records)
