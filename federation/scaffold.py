@@ -69,7 +69,7 @@ from federation.plugins import Indicator, Registry, ServiceType, match_service_t
 from federation.schema.types import Category
 
 __version__ = "0.1.0"
-REGIES_HOOK_API = ">=1.0,<2"
+REGIES_HOOK_API = ">=2.0,<3"
 
 
 class {class_name}Details(BaseModel):

@@ -14,7 +14,7 @@ from federation.plugins import Exporter, Registry, Sink
 from federation.schema.records import RECORD_KINDS
 
 __version__ = "0.1.0"
-REGIES_HOOK_API = ">=1.0,<2"
+REGIES_HOOK_API = ">=1.0,<3"
 _FLUSH_BYTES = 64 * 1024
 
 
