@@ -91,11 +91,12 @@ async def served_url(node: Node) -> str:
 
 
 async def remember_served_url(app: Any) -> None:
-    """On `regies serve`'s start-up, after the database is open: note the address it serves on."""
+    """On `regies serve`'s start-up, once the app opened the node: note the address it serves on."""
     from federation import appkeys
     from federation.storage.records import set_meta
 
-    await set_meta(app[appkeys.ENGINE], SERVED_URL_META, app[appkeys.SETTINGS].public_base_url)
+    node = app[appkeys.NODE]
+    await set_meta(node.engine, SERVED_URL_META, node.settings.public_base_url)
 
 
 async def cmd_peer_remove(args: argparse.Namespace, node: Node) -> int:

@@ -386,7 +386,7 @@ def test_register_commands(regies_settings: Any, capsys: pytest.CaptureFixture[s
     assert regies("hello") == 0
     assert capsys.readouterr().out == "hello regies-node\n"
     assert isinstance(received.pop(), UnopenedNode)
-    with pytest.raises(CommandError, match="no node database at .*; run `regies init` first"):
+    with pytest.raises(CommandError, match=r"no node database at .*; run `regies init` first"):
         regies("greet")
     asyncio.run(init_node(regies_settings, name="Régie de test", node_id="rq-greet"))
     # A core command and the plugin's work on the same node: the plugin sees the token the core created.

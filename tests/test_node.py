@@ -80,6 +80,11 @@ def _threads_settle(expected: set[threading.Thread]) -> set[threading.Thread]:
     return extra
 
 
+def _spoil_the_signing_key(keys_dir: Path) -> None:
+    (key_file,) = keys_dir.glob("*.pem")
+    key_file.write_text("not a key")
+
+
 async def test_a_failing_step_closes_what_was_opened_before_it(regies_settings: Settings) -> None:
     from federation.bootstrap import init_node
 
@@ -92,8 +97,7 @@ async def test_a_failing_step_closes_what_was_opened_before_it(regies_settings: 
         assert set(threading.enumerate()) - before  # the reader's connection at least
     assert _threads_settle(before) == set()
 
-    (key_file,) = Path(regies_settings.keys_dir).glob("*.pem")
-    key_file.write_text("not a key")  # loading the keys comes after the engine, the schema and the reader
+    _spoil_the_signing_key(regies_settings.keys_dir)  # loading the keys comes after the engine, schema and reader
     with pytest.raises(ValueError):
         async with open_node(regies_settings):
             pytest.fail("the node opened with an unreadable key")
