@@ -29,8 +29,7 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 
-from federation.csv_safety import CsvValue, SafeCsvWriter
-from federation.numbers import plain
+from federation.plugin_api import CsvValue, SafeCsvWriter, plain
 
 __all__ = ["FORMATS", "Column", "Sink", "write_geojson", "write_table"]
 
