@@ -65,22 +65,22 @@ from federation.storage.tokens import Actor, create_token
 from federation.terminal import printable
 from federation.web.throttle import client_address
 
-# Hooks and what registration hooks register (docs/plugins.md, "Hooks").
+# Hooks, and what registration hooks register.
 __all__ = [
     "Command",  # a `regies <name>` command: its name, help, argument parser setup and handler
     "DistinctChoices",  # list of choices for a details model, each at most once (a checkbox list on forms)
-    "Exporter",  # an export format of the node's collections: format key, media type and async writer
+    "Exporter",  # an export format of the node's collections: format, media type, extension, async `write`
     "FieldError",  # what a `validate_record` hook returns for one refused field: JSON pointer and message
     "Indicator",  # a period-report indicator: key, section, labels, unit, aggregation and plausible bounds
     "NavEntry",  # one link of the web interface's navigation, shown to the roles it names
     "Registry",  # what registration hooks receive: `registry.add_service_type(...)`, `plugin_config(Model)`, ...
     "ServiceType",  # a kind of activity a régie runs: key, field of action, labels and its details model
-    "ServiceTypeHooks",  # a service type's optional behaviour (figures it derives, labels it matches)
+    "ServiceTypeHooks",  # the registration hooks of a plugin of service types and indicators, ready to bind
     "Sink",  # where an exporter writes: an async callable taking bytes
-    "StoredDocuments",  # the records a `records_replicated` hook receives: iterable of dicts, with `.kinds`
-    "SyncTarget",  # a destination the node pushes its change batches to, with the async sender
+    "StoredDocuments",  # the records a `records_replicated` hook receives: a sequence of dicts, and `.kinds`
+    "SyncTarget",  # a destination of the node's change batches: name and async `send(batch, context)`
     "hookimpl",  # marks a function as an implementation of a hook of federation/hookspecs.py
-    "match_service_type_label",  # the service type whose label matches a free-text label (imports)
+    "match_service_type_label",  # the service type whose label matches a free text (`service_type_for_label`)
 ]
 # Indicators: their semantics, and rules between them.
 __all__ += [
@@ -93,11 +93,11 @@ __all__ += [
 ]
 # The common schema: types for details models, records, periods and reference data.
 __all__ += [
-    "DEPARTMENTS",  # French departments by code: name and region code
+    "DEPARTMENTS",  # French departments by INSEE code (`75`, `2A`, `974`): name and region code
     "NODE_ID_PATTERN",  # the regular expression a node id matches
     "NOT_BLANK_PATTERN",  # the pattern of a text that is not only blanks (for JSON Schema and pydantic fields)
-    "RECORD_KINDS",  # the federated record kinds by name, with their models
-    "REGIONS",  # French regions by code: name
+    "RECORD_KINDS",  # the federated record kinds by name: models, API collection, JSON Schema name
+    "REGIONS",  # French regions by INSEE code (`11`): name
     "STRIPPED",  # pydantic validator stripping surrounding blanks, as the core's text fields do
     "Category",  # the fields of action of a régie (an activity's or service type's category)
     "LabelStatus",  # a régie's label status: in progress or labelled

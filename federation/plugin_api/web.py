@@ -13,11 +13,11 @@ from federation.web.rendering import category_label
 
 __all__ = [
     "AREA_LEVELS",  # the levels a choropleth map draws: region and department
-    "HUB_ROLES",  # the roles of the hub's coordinators: admin, national, regional
+    "HUB_ROLES",  # the roles of the hub's coordinators in the web interface: national, regional
     "N_",  # marks a text for translation where it is defined; `translate` translates it when shown
     "ChoroplethMap",  # a map drawn server-side as accessible inline SVG, with its legend and data table
     "Level",  # a map's level: `region` or `department`
-    "WebUser",  # the signed-in user of a page: name, role, region
+    "WebUser",  # the signed-in user of a page: username, role, region (`sees_region`)
     "category_label",  # the label of a field of action in a language
     "choropleth",  # draws a ChoroplethMap of values by region or department
     "language",  # the language of the request: `fr` or `en`
