@@ -77,7 +77,9 @@ async def publication(request: web.Request, vocabulary: Vocabulary, source: str)
     by_origin: dict[str, list[dict[str, Any]]] = {}
     for activity in activities:
         by_origin.setdefault(activity["origin"], []).append(activity)
-    structures, services, left_out = [], [], []
+    structures: list[dict[str, Any]] = []
+    services: list[dict[str, Any]] = []
+    left_out: list[Left] = []
     published = set()
     for origin in origins:
         profile = profiles.get(origin)
@@ -96,7 +98,10 @@ async def publication(request: web.Request, vocabulary: Vocabulary, source: str)
         origin = activity["origin"]
         service_type = service_types.get(activity.get("service_type", ""))
         result = mapping.service(activity, profiles.get(origin), service_type, source, origin in published)
-        (left_out if isinstance(result, Left) else services).append(result)
+        if isinstance(result, Left):
+            left_out.append(result)
+        else:
+            services.append(result)
     return Publication(structures, services, left_out)
 
 

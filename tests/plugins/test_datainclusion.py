@@ -11,15 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import regies_datainclusion
 from data_inclusion.schema import v1
 from pydantic import TypeAdapter
+from regies_datainclusion.mapping import opening_hours
 
-import regies_datainclusion
 from federation import hookimpl
 from federation.csv_safety import restore
 from federation.plugins import PluginError, Registry, ServiceType, build_plugins, node_plugins
 from federation.schema.types import Category
-from regies_datainclusion.mapping import opening_hours
 from tests.plugins.test_hub import _approve_all, make_network
 from tests.protocol.conftest import Node, NodeFactory
 
@@ -133,7 +133,7 @@ def test_a_term_data_inclusion_does_not_know_stops_start_up() -> None:
                 )
             )
 
-    with pytest.raises(PluginError, match="plugin 'tours': service type 'bus_tours'.*mobilite--voyager-loin"):
+    with pytest.raises(PluginError, match=r"plugin 'tours': service type 'bus_tours'.*mobilite--voyager-loin"):
         build_plugins(extra=[("tours", Plugin()), ("datainclusion", regies_datainclusion)], load_entry_points=False)
 
 
@@ -219,6 +219,7 @@ async def test_a_bad_query_is_a_problem(make_node: NodeFactory) -> None:
 async def test_the_routes_are_in_the_openapi_document(make_node: NodeFactory) -> None:
     node = await make_node("rq-a")
     status, document = await node.get("/openapi.json")
+    assert status == 200
     for path in ("structures", "services", "excluded"):
         operation = document["paths"][f"/api/v1/datainclusion/{path}"]["get"]
         assert operation["parameters"][0]["schema"]["enum"] == ["json", "csv"]
@@ -240,14 +241,17 @@ async def test_the_hub_publishes_every_members_structure_and_services(
     hub = network.hub
 
     status, _, body = await _get(hub, "/api/v1/datainclusion/structures")
+    assert status == 200
     structures = STRUCTURES.validate_json(body)
     assert sorted(structure.id for structure in structures) == ["regies--rq-lyon", "regies--rq-paris"]
     assert {str(structure.lien_source) for structure in structures} == {f"{paris.url}/", f"{lyon.url}/"}
     status, _, body = await _get(hub, "/api/v1/datainclusion/services")
+    assert status == 200
     services = SERVICES.validate_json(body)
     assert sorted((service.structure_id, service.nom) for service in services) == [
         ("regies--rq-lyon", INSERTION["title"]),
         ("regies--rq-paris", DRIVING["title"]),
     ]
     status, _, body = await _get(hub, "/api/v1/datainclusion/excluded")
+    assert status == 200
     assert [(item["origin"], item["name"]) for item in json.loads(body)] == [("rq-lyon", GREEN_SPACES["title"])]
