@@ -18,6 +18,7 @@ from federation.problems import invalid_query
 from federation.responses import json_response
 from federation.schema.records import Period
 from federation.storage.tables import records
+from federation.tables import FORMATS, Column, write_geojson, write_table
 from federation.web.rendering import category_label
 
 from . import aggregates, enrolment, labels
@@ -26,7 +27,6 @@ from .approval import approved_filter
 from .coordination import Coordinator, parse_period, regional_only, resolve_scope
 from .labels import member_label
 from .settings import HubSettings
-from .tables import FORMATS, Column, write_geojson, write_table
 
 AREA = Column("area", "Territoire", "Area")
 NODE_ID = Column("node_id", "Identifiant", "Node id")
