@@ -40,15 +40,20 @@ def free_port() -> int:
 CURRENT_REGIES = (sys.executable, "-m", "federation")
 
 
-def node_env(*, private_addresses: bool = True, **extra: str) -> dict[str, str]:
+def node_env(**extra: str) -> dict[str, str]:
     """The environment without any REGIES_* setting of the caller's, plus `extra`. These nodes all run on
-    127.0.0.1, so they may contact loopback addresses (over http); `private_addresses=False` for a release before
-    0.2.0, which has no such setting (and refuses settings it does not know) but contacts any address."""
+    127.0.0.1, so they may contact loopback addresses (over http)."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("REGIES_")}
-    env["REGIES_LOG__ACCESS_LOG"] = "false"
-    if private_addresses:
-        env["REGIES_FEDERATION__ALLOW_PRIVATE_ADDRESSES"] = "true"
-    env.update(extra)
+    env.update({"REGIES_LOG__ACCESS_LOG": "false", "REGIES_FEDERATION__ALLOW_PRIVATE_ADDRESSES": "true", **extra})
+    return env
+
+
+def _env(private_addresses: bool, extra: dict[str, str]) -> dict[str, str]:
+    """node_env, without the private-address setting for a release before 0.2.0, which has no such setting (and
+    refuses settings it does not know) but contacts any address."""
+    env = node_env(**extra)
+    if not private_addresses:
+        del env["REGIES_FEDERATION__ALLOW_PRIVATE_ADDRESSES"]
     return env
 
 
@@ -65,7 +70,7 @@ def run_regies(
         [*command, "--data-dir", str(data_dir), *args],
         capture_output=True,
         text=True,
-        env=node_env(private_addresses=private_addresses, **env),
+        env=_env(private_addresses, env),
         timeout=timeout,
     )
     if result.returncode != 0:
@@ -96,7 +101,7 @@ class NodeProcess:
                 stdout=subprocess.DEVNULL,
                 stderr=log,
                 # Its own URL follows the port it was given (`init` wrote the default one).
-                env=node_env(private_addresses=private_addresses, REGIES_SERVER__BASE_URL=self.url, **env),
+                env=_env(private_addresses, {"REGIES_SERVER__BASE_URL": self.url, **env}),
             )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

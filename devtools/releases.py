@@ -91,7 +91,15 @@ def install_release(release: Release, cache: Path | None = None, repository: Pat
         _export(repository, release.commit, source)
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         installed = subprocess.run(
-            [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", str(source)],
+            [
+                str(venv / "bin" / "python"),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                str(source),
+            ],
             capture_output=True,
             text=True,
         )

@@ -121,7 +121,9 @@ class Conformance:
         trusted = {keys[0].kid: keys[0]}
         for key in keys[1:]:
             if key.signed_by:
-                expect(verify_rotation(self.node_id, key, trusted), f"the rotation proof of key {key.kid} does not verify")
+                expect(
+                    verify_rotation(self.node_id, key, trusted), f"the rotation proof of key {key.kid} does not verify"
+                )
             trusted[key.kid] = key
         return f"{len(keys)} key(s)"
 
@@ -290,7 +292,8 @@ class Conformance:
             dt.datetime.fromisoformat(str(record.get("updated_at")).replace("Z", "+00:00"))
             payload = record.get("payload")
             if not record.get("deleted"):
-                expect(isinstance(payload, dict), f"{where}: a live record without payload")
+                if not isinstance(payload, dict):
+                    raise CheckFailed(f"{where}: a live record without payload")
                 for member in ("origin", "id", "version"):
                     expect(payload.get(member) == record.get(member), f"{where}: payload {member} differs")
         return None
@@ -363,7 +366,14 @@ class Conformance:
             "status": "active",
             "start_date": "2025-03-01",
             "end_date": None,
-            "place": {"commune": "75120", "department": "75", "region": "11", "qpv": [], "address": None, "point": None},
+            "place": {
+                "commune": "75120",
+                "department": "75",
+                "region": "11",
+                "qpv": [],
+                "address": None,
+                "point": None,
+            },
             "partners": [],
             "inhabitants_involved": 12,
             "details": {"surface_m2": 4200.0, "tasks": None, "zero_pesticide": True},
@@ -450,5 +460,7 @@ class Conformance:
             "comment": "",
             "reviewer": "Conformance kit",
         }
-        refused(await self.push([{**envelope, "kind": "review", "deleted": False, "payload": review}]), 403, "not-author")
+        refused(
+            await self.push([{**envelope, "kind": "review", "deleted": False, "payload": review}]), 403, "not-author"
+        )
         return None

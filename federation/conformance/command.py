@@ -92,7 +92,9 @@ async def run_kit(
     return 1 if failed else 0
 
 
-async def paired(client: KitClient, kit_url: str, identity: KitIdentity, wait_s: float, say: Callable[[str], None]) -> bool:
+async def paired(
+    client: KitClient, kit_url: str, identity: KitIdentity, wait_s: float, say: Callable[[str], None]
+) -> bool:
     """Whether the node serves the kit (it added the kit as a peer), asking its operator to and waiting if not."""
     deadline = time.monotonic() + wait_s
     asked = False
@@ -103,7 +105,7 @@ async def paired(client: KitClient, kit_url: str, identity: KitIdentity, wait_s:
         if not asked:
             say(f"The node must add this kit as a peer (key fingerprint {identity.fingerprint}). On the node, run:")
             say(f"  regies peer add {kit_url} --no-pull")
-            say(f"Waiting up to {wait_s:g} s (the kit's address must be one the node may contact: see docs/protocol.md §15).")
+            say(f"Waiting up to {wait_s:g} s (the node must be allowed to contact the kit: docs/protocol.md §15).")
             asked = True
         if time.monotonic() >= deadline:
             return False

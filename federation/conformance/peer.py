@@ -39,7 +39,9 @@ class KitIdentity:
     def throwaway(cls) -> KitIdentity:
         now = dt.datetime.now(dt.UTC)
         suffix = secrets.token_hex(3)
-        return cls(f"conformance-{suffix}", f"key-{now:%Y%m%d}-{suffix}", Ed25519PrivateKey.generate(), int(now.timestamp()))
+        return cls(
+            f"conformance-{suffix}", f"key-{now:%Y%m%d}-{suffix}", Ed25519PrivateKey.generate(), int(now.timestamp())
+        )
 
     @classmethod
     def kept_in(cls, key_dir: Path) -> KitIdentity:

@@ -28,7 +28,7 @@ import json
 import logging
 import random
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select, text, update
@@ -57,7 +57,7 @@ class Destination:
     target: str | None = None
     reader: str = ""  # node id that records with an audience must match (none for sync targets)
     # What the destination reads (a peer of an older minor version: fewer kinds and payload members).
-    reading: PeerReading = PeerReading()
+    reading: PeerReading = field(default_factory=PeerReading)
 
 
 def destinations(context: FederationContext, peers: list[persistence.Peer]) -> list[Destination]:

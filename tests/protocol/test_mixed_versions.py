@@ -21,6 +21,7 @@ from federation.schema.records import ReportReview
 from federation.storage.engine import create_engine
 from federation.storage.records import RecordStore
 
+
 @pytest.fixture(scope="module")
 def old_release() -> InstalledRelease:
     release = previous_release()
@@ -95,9 +96,7 @@ def test_the_previous_release_and_the_current_code_federate_both_ways(
     assert "0.1.0" in previous(old_release, old_dir, "version")
     review_id = write_review(new_dir, "rq-new", "rq-old")
 
-    old = NodeProcess(
-        old_dir, command=old_release.regies, private_addresses=False, REGIES_FEDERATION__WORKER="false"
-    )
+    old = NodeProcess(old_dir, command=old_release.regies, private_addresses=False, REGIES_FEDERATION__WORKER="false")
     servers.append(old)
     new = NodeProcess(new_dir, REGIES_FEDERATION__WORKER="false")
     servers.append(new)

@@ -36,7 +36,9 @@ async def write_review(node: Node, member: str, **fields: Any) -> None:
         "reviewer": "Coordination régionale",
         **fields,
     }
-    await node.context.store.create("review", lambda _previous, envelope: ReportReview.model_validate(review | envelope))
+    await node.context.store.create(
+        "review", lambda _previous, envelope: ReportReview.model_validate(review | envelope)
+    )
 
 
 async def pushed_records(node: Node, destination_id: str) -> list[dict[str, Any]]:
@@ -61,7 +63,9 @@ async def test_kinds_a_peer_does_not_list_are_neither_served_nor_pushed(make_nod
     await b.create("resources", {"kind": "vehicle", "name": "Camionnette"})
     # rq-a's discovery document lists the kinds it reads: not `resource` (it predates them, say).
     await persistence.update_peer_speaks(
-        b.context.engine, "rq-a", {"protocol_version": "1.1", "schema_versions": ["1.1"], "record_kinds": ["node", "activity"]}
+        b.context.engine,
+        "rq-a",
+        {"protocol_version": "1.1", "schema_versions": ["1.1"], "record_kinds": ["node", "activity"]},
     )
 
     page = await feed_of(a, b)
@@ -71,7 +75,9 @@ async def test_kinds_a_peer_does_not_list_are_neither_served_nor_pushed(make_nod
 
     # Once its document lists `resource` (it upgraded), the resource is served from the start of the feed.
     await persistence.update_peer_speaks(
-        b.context.engine, "rq-a", {"protocol_version": "1.1", "schema_versions": ["1.1"], "record_kinds": sorted(RECORD_KINDS)}
+        b.context.engine,
+        "rq-a",
+        {"protocol_version": "1.1", "schema_versions": ["1.1"], "record_kinds": sorted(RECORD_KINDS)},
     )
     assert sorted(record["kind"] for record in (await feed_of(a, b))["records"]) == ["activity", "node", "resource"]
 
