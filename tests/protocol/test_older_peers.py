@@ -3,14 +3,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from federation.protocol import persistence, sender
 from federation.protocol.older_peers import PROTOCOL_1_0_KINDS, reading_of
+from federation.protocol.worker import running_worker
 from federation.schema.records import RECORD_KINDS, ReportReview
 from federation.storage import tables
 from federation.storage.tables import outbox_batches
@@ -119,3 +121,19 @@ def test_what_a_peer_reads_follows_its_discovery_document() -> None:
     envelope += b'"payload":{"audit":[{"action":"validated","level":"national"},{"action":"created"}],"level":1}}'
     adapted = json.loads(old.adapt(envelope))
     assert adapted["payload"] == {"audit": [{"action": "validated"}, {"action": "created"}], "level": 1}
+
+
+async def test_the_worker_reads_at_start_the_versions_of_a_peer_pinned_before_nodes_recorded_them(
+    make_node: NodeFactory,
+) -> None:
+    a, b = await make_node("rq-a"), await make_node("rq-b")
+    await b.add_peer(a)
+    async with b.context.engine.begin() as connection:  # as the migration to 0.2.0 leaves a peer of 0.1.0
+        await connection.execute(update(tables.peers).where(tables.peers.c.node_id == "rq-a").values(speaks=None))
+    async with running_worker(b.context):
+        for _ in range(200):
+            peer = await persistence.get_peer(b.context.engine, "rq-a")
+            if peer is not None and peer.speaks is not None:
+                break
+            await asyncio.sleep(0.05)
+    assert peer is not None and peer.speaks is not None and peer.speaks["record_kinds"] == sorted(RECORD_KINDS)
