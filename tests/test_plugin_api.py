@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MODULES = (
     "federation.plugin_api",
     "federation.plugin_api.web",
+    "federation.plugin_api.files",
     "federation.plugin_api.network",
     "federation.plugin_api.storage",
 )

@@ -1,9 +1,10 @@
 """The plugin API: the whole surface of the core a plugin may import, each name with its one line below.
 
-A plugin imports from ``federation.plugin_api`` and, for what only some plugins need, its three submodules:
-``federation.plugin_api.web`` (server-rendered pages), ``federation.plugin_api.network`` (talking to other nodes
-with signed requests: the hub and the hub client) and ``federation.plugin_api.storage`` (the node's database, for
-plugins that keep their own tables or aggregate in SQL). Nothing else of ``federation`` is promised to stay: the
+A plugin imports from ``federation.plugin_api`` and, for what only some plugins need, its four submodules:
+``federation.plugin_api.web`` (server-rendered pages), ``federation.plugin_api.files`` (table and GeoJSON writers),
+``federation.plugin_api.network`` (talking to other nodes with signed requests: the hub and the hub client) and
+``federation.plugin_api.storage`` (the node's database, for plugins that keep their own tables or aggregate in
+SQL). Nothing else of ``federation`` is promised to stay: the
 built-in plugins are held to this by an import-linter contract (pyproject.toml), and docs/plugins.md ("Plugin
 API") lists every name with the comment it has here (a test keeps both the same).
 
@@ -28,6 +29,7 @@ from federation.plugins import (
     FieldError,
     Indicator,
     NavEntry,
+    PluginError,
     Registry,
     ServiceType,
     ServiceTypeHooks,
@@ -39,7 +41,7 @@ from federation.problems import Problem, invalid_query
 from federation.protocol.apply import StoredDocuments
 from federation.reports import build_reviewed_report
 from federation.responses import json_response
-from federation.schema.geo import DEPARTMENTS, REGIONS
+from federation.schema.geo import DEPARTMENTS, REGIONS, commune
 from federation.schema.records import (
     RECORD_KINDS,
     LabelStatus,
@@ -60,6 +62,7 @@ from federation.semantics import (
     semantics_of,
     value_errors,
 )
+from federation.storage.reader import ListQuery, RecordReader
 from federation.storage.records import RecordError
 from federation.storage.tokens import Actor, create_token
 from federation.terminal import printable
@@ -73,6 +76,7 @@ __all__ = [
     "FieldError",  # what a `validate_record` hook returns for one refused field: JSON pointer and message
     "Indicator",  # a period-report indicator: key, section, labels, unit, aggregation and plausible bounds
     "NavEntry",  # one link of the web interface's navigation, shown to the roles it names
+    "PluginError",  # raise it from a hook when the plugin cannot start (bad settings): start-up stops with it
     "Registry",  # what registration hooks receive: `registry.add_service_type(...)`, `plugin_config(Model)`, ...
     "ServiceType",  # a kind of activity a régie runs: key, field of action, labels and its details model
     "ServiceTypeHooks",  # the registration hooks of a plugin of service types and indicators, ready to bind
@@ -109,6 +113,7 @@ __all__ += [
     "ReviewLevel",  # who reviews: the regional or the national level
     "ShortText",  # a stripped, non-blank text of at most 200 characters (titles, labels)
     "build_reviewed_report",  # a period report as a review leaves it: new state and one audit entry
+    "commune",  # the current commune (or municipal arrondissement) of an INSEE code, or None
     "parse_period_key",  # a Period from its key (`2025`, `2025-Q3`, `2023-2025`); ValueError if malformed
     "period_bounds",  # the first and last day of a period
     "period_over",  # whether a period ended before a given day (only then is its report submitted or counted)
@@ -117,7 +122,9 @@ __all__ += [
 # HTTP handlers (routes a plugin serves; errors are rendered as problem+json).
 __all__ += [
     "Actor",  # who a bearer token belongs to: name, role, region
+    "ListQuery",  # the filters of a list of records: kind, page (`after_rid`, `limit`), equal columns, since
     "Problem",  # an RFC 9457 problem: raise it from a handler or a command to refuse with a status and detail
+    "RecordReader",  # the node's read path (`appkeys.READER`): `get`, `find`, `page` of records, `rows` of SQL
     "appkeys",  # the typed app keys of the node's shared objects (SETTINGS, ENGINE, READER, STORE, PLUGINS)
     "client_address",  # who sent a request, by the node's `[web] trusted_proxies` rule (for per-address limits)
     "invalid_query",  # the 400 problem for a bad query parameter, naming it

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from federation.plugin_api import Period, appkeys, invalid_query, json_response, period_bounds
+from federation.plugin_api.files import FORMATS, Column, write_geojson, write_table
 from federation.plugin_api.storage import records
 from federation.plugin_api.web import category_label
 
@@ -22,7 +23,6 @@ from .approval import approved_filter
 from .coordination import Coordinator, parse_period, regional_only, resolve_scope
 from .labels import member_label
 from .settings import HubSettings
-from .tables import FORMATS, Column, write_geojson, write_table
 
 AREA = Column("area", "Territoire", "Area")
 NODE_ID = Column("node_id", "Identifiant", "Node id")

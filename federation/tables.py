@@ -1,4 +1,5 @@
-"""Streaming table writers (CSV, JSON, XLSX, ODS) and a GeoJSON writer for the hub's coordinator exports."""
+"""Streaming table writers (CSV, JSON, XLSX, ODS with typed cells) and a GeoJSON writer: the hub's coordinator tables
+and the node's record exports share them."""
 
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 
-from federation.plugin_api import CsvValue, SafeCsvWriter, plain
+from federation.csv_safety import CsvValue, SafeCsvWriter
+from federation.numbers import plain
 
 __all__ = ["FORMATS", "Column", "Sink", "write_geojson", "write_table"]
 
