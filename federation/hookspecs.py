@@ -2,7 +2,9 @@
 
 Rules that hold for every hook:
 
-- Plugin authors import only ``from federation import hookimpl`` and the types in ``federation.plugins``.
+- Plugins import the core only through ``federation.plugin_api`` (``from federation.plugin_api import hookimpl,
+  Registry``) and its submodules ``web``, ``files``, ``network`` and ``storage``; docs/plugins.md, "Plugin API", lists
+  every name, and an import-linter contract holds the built-in plugins to it.
 - Registration hooks (``register_*``) are synchronous and receive the app's ``Registry``; async work lives in
   the objects they register, which the core awaits.
 - A ``firstresult`` hook never has an async implementation (a coroutine is not ``None``, so it would always

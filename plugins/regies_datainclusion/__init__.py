@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from federation import hookimpl
-from federation.plugins import PluginError, Registry
+from federation.plugin_api import PluginError, Registry, hookimpl
 
 __version__ = "0.1.0"
 REGIES_HOOK_API = ">=1.6,<2"

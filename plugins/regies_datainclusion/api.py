@@ -10,12 +10,15 @@ from typing import Any
 
 from aiohttp import web
 
-from federation import appkeys
-from federation.csv_safety import SafeCsvWriter
-from federation.plugins import Registry
-from federation.problems import invalid_query
-from federation.responses import json_response
-from federation.storage.reader import ListQuery, RecordReader
+from federation.plugin_api import (
+    ListQuery,
+    RecordReader,
+    Registry,
+    SafeCsvWriter,
+    appkeys,
+    invalid_query,
+    json_response,
+)
 
 from . import mapping
 from .mapping import Left, Vocabulary

@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from federation.plugins import ServiceType
-from federation.schema.geo import commune
+from federation.plugin_api import ServiceType, commune
 
 VOCABULARY = "datainclusion"
 # What a service type may declare in `open_data_terms` under "datainclusion.<field>" (docs/open-data.md).

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from federation.plugins import Indicator, ServiceType, ServiceTypeHooks
-from federation.schema.types import Category, ShortText
+from federation.plugin_api import Category, Indicator, ServiceType, ServiceTypeHooks, ShortText
 
 __version__ = "0.1.0"
 

@@ -9,10 +9,7 @@ from collections.abc import AsyncIterator
 from functools import cache
 from typing import Any
 
-from federation import hookimpl
-from federation.csv_safety import CsvValue, SafeCsvWriter
-from federation.plugins import Exporter, Registry, Sink
-from federation.schema.records import RECORD_KINDS
+from federation.plugin_api import RECORD_KINDS, CsvValue, Exporter, Registry, SafeCsvWriter, Sink, hookimpl
 
 __version__ = "0.1.0"
 REGIES_HOOK_API = ">=1.0,<2"

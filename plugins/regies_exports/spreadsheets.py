@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from federation.plugins import Exporter, Registry, Sink
-from federation.schema.records import RECORD_KINDS
-from federation.tables import FORMATS, Column, write_geojson, write_table
+from federation.plugin_api import RECORD_KINDS, Exporter, Registry, Sink
+from federation.plugin_api.files import FORMATS, Column, write_geojson, write_table
 
 from . import cell, typed_columns
 

@@ -12,14 +12,10 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from federation import appkeys
-from federation.indicators import period_bounds
-from federation.problems import invalid_query
-from federation.responses import json_response
-from federation.schema.records import Period
-from federation.storage.tables import records
-from federation.tables import FORMATS, Column, write_geojson, write_table
-from federation.web.rendering import category_label
+from federation.plugin_api import Period, appkeys, invalid_query, json_response, period_bounds
+from federation.plugin_api.files import FORMATS, Column, write_geojson, write_table
+from federation.plugin_api.storage import records
+from federation.plugin_api.web import category_label
 
 from . import aggregates, enrolment, labels
 from .aggregates import Scope

@@ -6,8 +6,7 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from federation.plugins import Indicator, ServiceType, ServiceTypeHooks
-from federation.schema.types import Category, ShortText
+from federation.plugin_api import Category, Indicator, ServiceType, ServiceTypeHooks, ShortText
 
 __version__ = "0.1.0"
 

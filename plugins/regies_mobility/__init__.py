@@ -8,8 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from federation.plugins import DistinctChoices, Indicator, ServiceType, ServiceTypeHooks
-from federation.schema.types import Category
+from federation.plugin_api import Category, DistinctChoices, Indicator, ServiceType, ServiceTypeHooks
 
 __version__ = "0.1.0"
 

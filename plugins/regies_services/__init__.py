@@ -7,8 +7,15 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from federation.plugins import DistinctChoices, Indicator, ServiceType, ServiceTypeHooks
-from federation.schema.types import NOT_BLANK_PATTERN, STRIPPED, Category
+from federation.plugin_api import (
+    NOT_BLANK_PATTERN,
+    STRIPPED,
+    Category,
+    DistinctChoices,
+    Indicator,
+    ServiceType,
+    ServiceTypeHooks,
+)
 
 __version__ = "0.1.0"
 
