@@ -50,6 +50,7 @@ def create_app(settings: Settings, plugins: Plugins | None = None, *, upgrade_da
         registry.indicators,
         registry.exporters,
         registry.openapi_paths,
+        registry.api_openapi_paths,
     )
     app[appkeys.OPENAPI] = json.dumps(document, ensure_ascii=False).encode("utf-8")
 
@@ -90,6 +91,11 @@ def create_app(settings: Settings, plugins: Plugins | None = None, *, upgrade_da
         plugin_app = web.Application()
         plugin_app.add_routes(routes)
         app.add_subapp(f"/plugins/{name}", plugin_app)
+    for name, routes in plugins.registry.api_routes.items():
+        # A public format a plugin publishes beside the core's API (`Registry.add_api_routes`), on its own too.
+        api_app = web.Application()
+        api_app.add_routes(routes)
+        app.add_subapp(f"/api/v1/{name}", api_app)
     setup_web(app, settings, plugins)
     app[PROBLEM_TRANSLATIONS] = app[WEB].translations
     return app

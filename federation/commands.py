@@ -10,6 +10,7 @@ from collections.abc import Awaitable
 from typing import Any
 
 from federation import cli_admin, cli_federation, cli_peers, hookimpl
+from federation.conformance import command as conformance_command
 from federation.plugins import Command, Registry
 from federation.web import cli as user_cli
 
@@ -102,5 +103,13 @@ def register_commands(registry: Registry) -> None:
             user_cli.run_user,
         ),
         Command("version", "print the version", cli_admin.configure_nothing, cli_admin.cmd_version, needs_node=False),
+        # The conformance kit tests another node, not this one.
+        Command(
+            "conformance",
+            "check a node at URL against docs/protocol.md",
+            conformance_command.configure,
+            conformance_command.run,
+            needs_node=False,
+        ),
     ):
         registry.add_command(command)

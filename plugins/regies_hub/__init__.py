@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from federation import hookimpl
-from federation.plugins import Command, NavEntry, Registry
+from federation.plugin_api import Command, NavEntry, Registry, hookimpl
 
 from .settings import HubSettings
 

@@ -6,15 +6,14 @@ import argparse
 import json
 from typing import TYPE_CHECKING
 
-from federation.errors import CommandError
-from federation.terminal import printable
-from federation.versions import spoken
+from federation.plugin_api import CommandError, printable
+from federation.plugin_api.network import spoken
 
 from . import HubClientSettings
 
 if TYPE_CHECKING:
-    from federation.node import Node
-    from federation.protocol.persistence import Peer
+    from federation.plugin_api import Node
+    from federation.plugin_api.network import Peer
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -54,10 +53,7 @@ async def run(args: argparse.Namespace, node: Node) -> int:
 
 
 async def _join(args: argparse.Namespace, node: Node, config: HubClientSettings) -> int:
-    from federation.protocol import persistence
-    from federation.protocol.discovery import build_discovery
-    from federation.protocol.keys import fingerprint
-    from federation.protocol.transport import TransportError
+    from federation.plugin_api.network import TransportError, build_discovery, fingerprint, save_peer
 
     url = (args.url or config.url).rstrip("/")
     expected = _normalise(args.fingerprint or config.fingerprint)
@@ -71,7 +67,7 @@ async def _join(args: argparse.Namespace, node: Node, config: HubClientSettings)
         raise CommandError(
             f"the node at {printable(url)} ({printable(hub.node_id)}) does not hold the key with fingerprint {expected}"
         )
-    await persistence.save_peer(
+    await save_peer(
         node.engine,
         node_id=hub.node_id,
         name=hub.name,
@@ -105,12 +101,15 @@ async def _join(args: argparse.Namespace, node: Node, config: HubClientSettings)
 
 
 async def _directory(args: argparse.Namespace, node: Node, hub: Peer) -> int:
-    from federation.protocol import persistence
-    from federation.protocol.addresses import shown
-    from federation.protocol.directory import verify_directory
-    from federation.protocol.discovery import keep_revocations
-    from federation.protocol.keys import PublicKeyInfo
-    from federation.protocol.transport import TransportError
+    from federation.plugin_api.network import (
+        PublicKeyInfo,
+        TransportError,
+        keep_revocations,
+        list_peers,
+        save_peer,
+        shown,
+        verify_directory,
+    )
 
     response = await node.client.request("GET", f"{hub.base_url}/plugins/hub/directory")
     try:
@@ -118,7 +117,7 @@ async def _directory(args: argparse.Namespace, node: Node, hub: Peer) -> int:
     except ValueError as exc:
         raise CommandError(str(exc)) from exc
     trusted = 0
-    known = {peer.node_id: peer for peer in await persistence.list_peers(node.engine)}
+    known = {peer.node_id: peer for peer in await list_peers(node.engine)}
     for member in nodes:
         if member["node_id"] in (node.node_id, hub.node_id):
             continue
@@ -129,7 +128,7 @@ async def _directory(args: argparse.Namespace, node: Node, hub: Peer) -> int:
             print(f"Skipped {shown(member['node_id'], 64)}: {exc}")
             continue
         keys = [PublicKeyInfo.from_jwk(jwk) for jwk in member["keys"]]
-        await persistence.save_peer(
+        await save_peer(
             node.engine,
             node_id=member["node_id"],
             name=member["name"],
