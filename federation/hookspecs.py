@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 hookspec = pluggy.HookspecMarker("regies")
 
 # Version of this hook API. A plugin may declare the versions it supports with a module attribute such as
-# ``REGIES_HOOK_API = ">=1.0,<2"``; an incompatible plugin is refused at start.
-HOOK_API_VERSION = "1.6"
+# ``REGIES_HOOK_API = ">=2.0,<3"``; an incompatible plugin is refused at start.
+HOOK_API_VERSION = "2.0"
 
 
 @hookspec
@@ -159,21 +159,26 @@ def service_type_for_label(label: str, category: str | None) -> str | None:
 
 @hookspec
 def register_commands(registry: Registry) -> None:
-    """Add `regies` subcommands (e.g. the hub plugin's `regies hub …`).
+    """Add `regies` subcommands (e.g. the hub plugin's `regies hub …`); the core registers its own the same way
+    (federation/commands.py).
 
     When: every time the `regies` command starts, before its arguments are parsed.
     Arguments: ``registry`` — call ``registry.add_command(Command(name=..., help=..., configure=..., run=...))``;
-    ``configure(parser)`` adds arguments to the subcommand's argparse parser, ``run(args, settings)`` does the
-    work and returns the exit status. Raise ``federation.errors.CommandError`` for user errors.
+    ``configure(parser)`` adds arguments to the subcommand's argparse parser; ``async def run(args, node)``
+    receives the parsed arguments and the opened ``federation.node.Node`` (settings, plugins, engine, record
+    store, reader, identity, federation client) and returns the exit status. A command that must run without an
+    opened node registers with ``needs_node=False`` (or a function of the parsed arguments) and gets a
+    ``federation.node.UnopenedNode`` (settings and plugins only); its ``run`` may be a plain function. Raise
+    ``federation.errors.CommandError`` for user errors.
     Returns: nothing (ignored).
     Several plugins: all are called; a command name used twice (or a core command's name) stops the command
     with an error naming both.
-    Added in: hook API 1.1.
+    Added in: hook API 1.1. Changed in 2.0: ``run`` receives the node instead of the settings; ``needs_node``.
     """
 
 
 @hookspec
-def records_replicated(origin: str, records: list[dict[str, Any]], context: Any) -> Any:
+def records_replicated(origin: str, records: list[dict[str, Any]], node: Any) -> Any:
     """React to records of another node that were just stored here (pulled from its feed or pushed to the inbox).
 
     When: after the transaction that applied a page or batch has committed.
@@ -181,12 +186,13 @@ def records_replicated(origin: str, records: list[dict[str, Any]], context: Any)
     as dicts (tombstones included, with ``deleted: true``), decoded when read, so a plugin that ignores an
     origin costs nothing; ``records.kinds`` is the set of record kinds among them (e.g. ``{"activity"}``),
     known without decoding, so a plugin that wants one kind skips other pages for free (hook API 1.3);
-    ``context`` — the ``FederationContext`` (database engine, record store,
-    identity, settings, plugins), e.g. to write local records in response.
+    ``node`` — the ``federation.node.Node`` that stored them (``engine``, ``store`` to write local records in
+    response, ``identity``, ``settings``, ``plugins``, ``federation``: the context replication shares).
     Returns: nothing, or an awaitable that the core awaits.
     Several plugins: all are called in turn; one that raises is logged with its name and skipped (the records
     are already stored).
-    Added in: hook API 1.1.
+    Added in: hook API 1.1. Changed in 2.0: ``node`` replaces ``context`` (the ``FederationContext``, now
+    ``node.federation``).
     """
 
 

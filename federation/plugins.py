@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import importlib.metadata
 import inspect
 import logging
@@ -10,7 +11,7 @@ import unicodedata
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
 
 import pluggy
 from aiohttp import web
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
 
 ENTRY_POINT_GROUP = "regies.plugins"
 PROJECT_NAME = "regies"
+# Who registered what the core itself registers (its indicators, rules and commands), in `Registry.owners`.
+CORE = "<core>"
 REGISTRATION_HOOKS = (
     "register_service_types",
     "register_indicators",
@@ -204,15 +207,30 @@ class SyncTarget:
     description: str = ""
 
 
+NodeArgument = TypeVar("NodeArgument")
+
+
 @dataclass(frozen=True)
-class Command:
-    """A `regies` subcommand added by a plugin: `configure(parser)` declares its arguments, `run(args, settings)`
-    does the work and returns the exit status."""
+class Command(Generic[NodeArgument]):
+    """A `regies` subcommand, the core's own (federation/commands.py) as a plugin's: `configure(parser)` declares
+    its arguments on an argparse parser, `run(args, node)` does the work and returns the exit status.
+
+    `node` is the opened `federation.node.Node`, and `run` is then an `async def` (it runs in the event loop the
+    node was opened in; the core awaits it). A command that must run without an opened node (it creates the
+    node, serves one that the server opens itself, or reads no database) says `needs_node=False` and gets a
+    `federation.node.UnopenedNode` (its settings and plugins, loaded when first read); its `run` may be a plain
+    function. A command whose actions differ passes a function of the parsed arguments as `needs_node` (`regies
+    hub init` creates the node that `regies hub enrolments` opens)."""
 
     name: str
     help: str
-    configure: Callable[[Any], None]
-    run: Callable[[Any, Any], int]
+    configure: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace, NodeArgument], int | Awaitable[int]]
+    needs_node: bool | Callable[[argparse.Namespace], bool] = True
+
+    def opens_node(self, args: argparse.Namespace) -> bool:
+        """Whether the core opens the node before `run` for these parsed arguments."""
+        return self.needs_node(args) if callable(self.needs_node) else self.needs_node
 
 
 @dataclass(frozen=True)
@@ -274,12 +292,12 @@ class Registry:
     api_openapi_paths: dict[str, dict[str, Any]] = field(default_factory=dict)
     exporters: dict[str, Exporter] = field(default_factory=dict)
     sync_targets: dict[str, SyncTarget] = field(default_factory=dict)
-    commands: dict[str, Command] = field(default_factory=dict)
+    commands: dict[str, Command[Any]] = field(default_factory=dict)
     web_pages: dict[str, WebPages] = field(default_factory=dict)
     indexes: dict[str, TableIndex] = field(default_factory=dict)
     owners: dict[tuple[str, str], str] = field(default_factory=dict)
     configured: dict[str, BaseModel] = field(default_factory=dict)
-    current_plugin: str = "<core>"
+    current_plugin: str = CORE
 
     def _claim(self, what: str, key: str) -> None:
         owner = self.owners.get((what, key))
@@ -352,9 +370,14 @@ class Registry:
         self._claim("sync target", target.name)
         self.sync_targets[target.name] = target
 
-    def add_command(self, command: Command) -> None:
+    def add_command(self, command: Command[Any]) -> None:
         if not re.match(r"^[a-z][a-z0-9-]{1,30}$", command.name):
             raise PluginError(f"plugin '{self.current_plugin}': command name '{command.name}' is not valid")
+        if self.owners.get(("command", command.name)) == CORE:
+            raise PluginError(
+                f"plugin '{self.current_plugin}': its command '{command.name}' clashes with the core command of the "
+                "same name"
+            )
         self._claim("command", command.name)
         self.commands[command.name] = command
 
@@ -490,11 +513,12 @@ class Plugins:
             except Exception:
                 log.exception("plugin '%s' failed in record_committed (%s %s)", impl.plugin_name, action, kind)
 
-    async def records_replicated(self, origin: str, records: Sequence[dict[str, Any]], context: Any) -> None:
-        """Tell every plugin about newly stored replicas; a failing plugin is logged with its name."""
+    async def records_replicated(self, origin: str, records: Sequence[dict[str, Any]], node: object) -> None:
+        """Tell every plugin about newly stored replicas (`node`: the `federation.node.Node` that stored them); a
+        failing plugin is logged with its name."""
         for impl in self.manager.hook.records_replicated.get_hookimpls():
             try:
-                result = impl.function(**_kwargs(impl, origin=origin, records=records, context=context))
+                result = impl.function(**_kwargs(impl, origin=origin, records=records, node=node))
                 if inspect.isawaitable(result):
                     await result
             except Exception:
@@ -605,11 +629,21 @@ def build_plugins(
     extra: Iterable[tuple[str, object]] = (),
     load_entry_points: bool = True,
     settings: Mapping[str, Mapping[str, Any]] | None = None,
+    internal: Iterable[tuple[str, object]] = (),
 ) -> Plugins:
-    """Make one app's plugin manager: load entry points (minus `disabled`), add `extra`, run registrations."""
+    """Make one app's plugin manager: register the `internal` plugins, load entry points (minus `disabled`), add
+    `extra`, run registrations.
+
+    `internal` plugins are the program's own, as tox registers its built-in commands: the `regies` command
+    passes the core's commands (federation/commands.py). They come first, cannot be disabled, are not listed
+    among the plugins, and what they register belongs to the core."""
     disabled_set = set(disabled)
     manager = pluggy.PluginManager(PROJECT_NAME)
     manager.add_hookspecs(hookspecs)
+    internal_names = set()
+    for name, plugin in internal:
+        manager.register(plugin, name=name)
+        internal_names.add(name)
     infos: dict[str, PluginInfo] = {}
     if load_entry_points:
         for entry_point in sorted(_entry_points(), key=lambda ep: ep.name):
@@ -650,14 +684,14 @@ def build_plugins(
     # Call implementations one by one (not through the hook) so each registration is attributed to its plugin.
     for hook_name in REGISTRATION_HOOKS:
         for impl in getattr(manager.hook, hook_name).get_hookimpls():
-            registry.current_plugin = impl.plugin_name
+            registry.current_plugin = CORE if impl.plugin_name in internal_names else impl.plugin_name
             try:
                 impl.function(**_kwargs(impl, registry=registry))
             except PluginError:
                 raise
             except Exception as exc:
                 raise PluginError(f"plugin '{impl.plugin_name}' failed in {hook_name}: {exc!r}") from exc
-    registry.current_plugin = "<core>"
+    registry.current_plugin = CORE
     for name, values in plugin_settings.items():
         if values and name in infos and name not in registry.configured:
             raise PluginError(f"[plugins.{name}] has settings but plugin '{name}' takes none")
@@ -666,10 +700,10 @@ def build_plugins(
     return Plugins(manager, registry, infos)
 
 
-def node_plugins(settings: Settings) -> Plugins:
+def node_plugins(settings: Settings, internal: Iterable[tuple[str, object]] = ()) -> Plugins:
     """The plugin manager of the node that `settings` configure: entry points minus `[plugins] disabled`, each
-    with its `[plugins.<name>]` section."""
-    return build_plugins(disabled=settings.plugins.disabled, settings=settings.plugins.sections())
+    with its `[plugins.<name>]` section (and the program's `internal` plugins, see `build_plugins`)."""
+    return build_plugins(disabled=settings.plugins.disabled, settings=settings.plugins.sections(), internal=internal)
 
 
 def _check_indicator_references(registry: Registry) -> None:

@@ -68,7 +68,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from federation.plugin_api import Category, Indicator, Registry, ServiceType, hookimpl, match_service_type_label
 
 __version__ = "0.1.0"
-REGIES_HOOK_API = ">=1.0,<2"
+REGIES_HOOK_API = ">=2.0,<3"
 
 
 class {class_name}Details(BaseModel):

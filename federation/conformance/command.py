@@ -8,6 +8,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import aiohttp
 
@@ -15,6 +16,9 @@ from federation.conformance.checks import Conformance, Result
 from federation.conformance.peer import TIMEOUT, KitClient, KitIdentity, Signing, serve_kit
 from federation.protocol.keys import PublicKeyInfo
 from federation.terminal import printable
+
+if TYPE_CHECKING:
+    from federation.node import UnopenedNode
 
 POLL_S = 1.0
 
@@ -34,7 +38,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--wait", type=float, default=600, help="seconds to wait for the node to add the kit")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, node: UnopenedNode) -> int:
+    """Registered with `needs_node=False` (federation/commands.py): the kit tests another node, not this one."""
     identity = KitIdentity.kept_in(args.key_dir) if args.key_dir else KitIdentity.throwaway()
     host, _, port = str(args.listen).rpartition(":")
     return asyncio.run(

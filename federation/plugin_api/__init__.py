@@ -21,6 +21,7 @@ from federation.config import CONFIG_FILE_NAME, Settings
 from federation.csv_safety import CsvValue, SafeCsvWriter
 from federation.errors import CommandError
 from federation.indicators import parse_period_key, period_bounds, period_over
+from federation.node import Node, UnopenedNode
 from federation.numbers import format_figure, plain
 from federation.plugins import (
     Command,
@@ -137,9 +138,11 @@ __all__ += [
     "CONFIG_FILE_NAME",  # the name of the node's configuration file in its data directory
     "CommandError",  # raise it from a command: its message is printed and the command exits with status 1
     "CsvValue",  # a value a CSV writer accepts: text, number or None
+    "Node",  # the opened node a command's `run(args, node)` and `records_replicated` get: engine, store, identity...
     "RecordError",  # a write of a record refused (unknown, gone, version mismatch, conflict)
     "SafeCsvWriter",  # a CSV writer that neutralises spreadsheet formulas in cells
     "Settings",  # the node's settings (`settings.plugins.section(name)` is a plugin's raw section)
+    "UnopenedNode",  # what a `needs_node=False` command gets instead: the node's settings and plugins only
     "create_token",  # create a bearer token with a role; the token is returned once
     "format_figure",  # a number with its unit for people, in a language (`1 234,5 €`)
     "init_node",  # create a node in a data directory: database, identity, profile (`regies init`)

@@ -6,7 +6,6 @@ signature and document holds.
 
 from __future__ import annotations
 
-from federation.cli_federation import federation_context
 from federation.protocol.addresses import AddressRefused, OutboundPolicy, shown
 from federation.protocol.context import FEDERATION
 from federation.protocol.directory import directory_statement, verify_directory
@@ -29,7 +28,6 @@ from federation.versions import spoken
 __all__ = [
     "FEDERATION",  # the app key of the node's federation context: engine, identity, signed client, store
     "KeyStore",  # the node's signing keys: `signing` (current kid and private key), `published`
-    "federation_context",  # a command's federation context (async with): engine, identity, signed client, store
 ]
 # Keys, signatures and documents of other nodes.
 __all__ += [

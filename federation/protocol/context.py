@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -22,6 +22,9 @@ class FederationContext:
     settings: FederationSettings
     plugins: Plugins
     store: RecordStore
+    # The `federation.node.Node` that opened this context (typed there, a layer above): plugins' event hooks
+    # receive it. Set by `open_node` once the node exists.
+    node: object = field(default=None, compare=False, repr=False)
 
     @property
     def node_id(self) -> str:

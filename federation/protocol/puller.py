@@ -104,7 +104,7 @@ class _PageSink:
         progress = self.progress
         for rows, count, remaining in pages:
             if rows and self.context.plugins.wants_replicas():
-                await self.context.plugins.records_replicated(self.peer_id, StoredDocuments(rows), self.context)
+                await self.context.plugins.records_replicated(self.peer_id, StoredDocuments(rows), self.context.node)
             progress.pages += 1
             progress.received += count
             progress.remaining = remaining

@@ -177,7 +177,7 @@ async def inbox(request: web.Request) -> web.StreamResponse:
         raise Problem(exc.status, str(exc), slug=exc.slug) from exc
     plugins = request.config_dict[appkeys.PLUGINS]
     if fresh and rows and plugins.wants_replicas():
-        await plugins.records_replicated(sender, StoredDocuments(rows), request.config_dict[FEDERATION])
+        await plugins.records_replicated(sender, StoredDocuments(rows), request.config_dict[FEDERATION].node)
     status = "applied" if fresh else "duplicate"
     answer = {"batch_id": batch_id, "status": status, "received": len(rows), "applied": applied}
     return signed_response(request, signed, json.dumps(answer).encode(), status=202)

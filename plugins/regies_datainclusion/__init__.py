@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from federation.plugin_api import PluginError, Registry, hookimpl
 
 __version__ = "0.1.0"
-REGIES_HOOK_API = ">=1.6,<2"
+REGIES_HOOK_API = ">=1.6,<3"
 
 
 class DataInclusionSettings(BaseModel):

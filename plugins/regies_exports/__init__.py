@@ -12,7 +12,7 @@ from typing import Any
 from federation.plugin_api import RECORD_KINDS, CsvValue, Exporter, Registry, SafeCsvWriter, Sink, hookimpl
 
 __version__ = "0.1.0"
-REGIES_HOOK_API = ">=1.0,<2"
+REGIES_HOOK_API = ">=1.0,<3"
 _FLUSH_BYTES = 64 * 1024
 
 

@@ -12,7 +12,7 @@ from federation.plugin_api import Command, NavEntry, Registry, hookimpl
 from .settings import HubSettings
 
 __version__ = "0.1.0"
-REGIES_HOOK_API = ">=1.2,<2"
+REGIES_HOOK_API = ">=2.0,<3"
 
 
 @hookimpl
@@ -59,8 +59,14 @@ def register_indexes(registry: Registry) -> None:
 
 @hookimpl
 def register_commands(registry: Registry) -> None:
-    from .cli import configure, run
+    from .cli import configure, needs_node, run
 
     registry.add_command(
-        Command("hub", "run this node as the network's hub: init, enrolments, reports", configure, run)
+        Command(
+            "hub",
+            "run this node as the network's hub: init, enrolments, reports",
+            configure,
+            run,
+            needs_node=needs_node,
+        )
     )

@@ -13,10 +13,11 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from federation import hookimpl
+from federation import appkeys, hookimpl
 from federation.app import FEDERATION, create_app
 from federation.bootstrap import init_node
 from federation.config import Settings, load_settings
+from federation.node import Node as OpenedNode
 from federation.plugins import build_plugins
 from federation.protocol import persistence
 from federation.protocol.context import FederationContext
@@ -41,6 +42,11 @@ class Node:
     @property
     def context(self) -> FederationContext:
         return self.server.app[FEDERATION]
+
+    @property
+    def opened(self) -> OpenedNode:
+        """The node its app opened (federation.node), as commands and plugins get it."""
+        return self.server.app[appkeys.NODE]
 
     @property
     def auth(self) -> dict[str, str]:
@@ -226,5 +232,5 @@ class ReplicaListener:
         self.heard: list[str] = []
 
     @hookimpl
-    def records_replicated(self, origin: str, records: Any, context: Any) -> None:
+    def records_replicated(self, origin: str, records: Any, node: Any) -> None:
         self.heard.extend(document["id"] for document in records)

@@ -220,7 +220,7 @@ async def test_a_peer_lost_mid_pull_fails_it_cleanly_and_the_next_pull_resumes(
         heard = 0
 
         @hookimpl
-        def records_replicated(self, origin: str, records: Any, context: Any) -> None:
+        def records_replicated(self, origin: str, records: Any, node: Any) -> None:
             self.heard += len(records)
             if self.heard >= 10 and not closing:
                 closing.append(asyncio.create_task(sources[0].close()))
