@@ -59,6 +59,7 @@ def create_app(settings: Settings, plugins: Plugins | None = None, *, upgrade_da
         registry.indicators,
         registry.exporters,
         registry.openapi_paths,
+        registry.root_openapi_paths,
     )
     app[appkeys.OPENAPI] = json.dumps(document, ensure_ascii=False).encode("utf-8")
 
@@ -117,6 +118,10 @@ def create_app(settings: Settings, plugins: Plugins | None = None, *, upgrade_da
         plugin_app = web.Application()
         plugin_app.add_routes(routes)
         app.add_subapp(f"/plugins/{name}", plugin_app)
+    for mounted in (mount for mounts in plugins.registry.root_routes.values() for mount in mounts):
+        # On the main router, not a sub-application: "/catalog.jsonld" is a path of its own, not a prefix.
+        for route in mounted.routes:
+            app.router.add_routes([web.RouteDef(route.method, mounted.prefix + route.path, route.handler, route.kwargs)])
     setup_web(app, settings, plugins)
     app[PROBLEM_TRANSLATIONS] = app[WEB].translations
     return app

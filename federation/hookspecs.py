@@ -23,7 +23,7 @@ hookspec = pluggy.HookspecMarker("regies")
 
 # Version of this hook API. A plugin may declare the versions it supports with a module attribute such as
 # ``REGIES_HOOK_API = ">=1.0,<2"``; an incompatible plugin is refused at start.
-HOOK_API_VERSION = "1.5"
+HOOK_API_VERSION = "1.6"
 
 
 @hookspec
@@ -68,8 +68,14 @@ def register_routes(registry: Registry) -> None:
     a list of ``web.RouteDef``). Paths are relative to the plugin's prefix: ``@routes.get("/status")`` is
     served at ``/plugins/<name>/status``. Handlers reach the node through ``request.config_dict`` and the
     keys in ``federation.appkeys``.
+    A plugin implementing a published standard whose clients expect its own paths (HSDS's ``/hsds/services``,
+    ``/feeds/activities.ics``, ``/catalog.jsonld``) calls ``registry.add_root_routes(prefix, routes, openapi)``
+    instead: the routes are served at ``prefix`` on the node's root, a prefix only one plugin may claim and
+    never one of the core's (hook API 1.6). ``registry.add_public_link(PublicLink(path, media_type, title_fr,
+    title_en))`` has the node's public page announce such a document (hook API 1.6).
     Returns: nothing (ignored).
-    Several plugins: all are called; each plugin gets its own sub-application, so paths never collide.
+    Several plugins: all are called; each plugin gets its own sub-application, so paths never collide; two
+    plugins claiming one root prefix stop start-up with an error naming both.
     Added in: hook API 1.0.
     """
 

@@ -52,6 +52,7 @@ async def home(request: web.Request) -> web.StreamResponse:
         "peers": [peer for peer in peers if peer.role != "hub"],
         "hubs": [peer for peer in peers if peer.role == "hub"],
         "place_map": place_map(profile, lang),
+        "public_links": registry.public_links,
     }
     return await render(request, "public/home.html", context)
 
