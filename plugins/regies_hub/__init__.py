@@ -8,22 +8,29 @@ from __future__ import annotations
 from pathlib import Path
 
 from federation import hookimpl
-from federation.plugins import Command, NavEntry, Registry
+from federation.plugins import Command, NavEntry, PublicLink, Registry
 
 from .settings import HubSettings
 
 __version__ = "0.1.0"
-REGIES_HOOK_API = ">=1.2,<2"
+REGIES_HOOK_API = ">=1.6,<2"
 
 
 @hookimpl
 def register_routes(registry: Registry) -> None:
     settings = registry.plugin_config(HubSettings)
     if settings.enabled:
+        from . import catalog, opendata
         from .api import build_routes
-        from .openapi import hub_paths
+        from .openapi import hub_paths, opendata_paths
 
-        registry.add_routes(build_routes(settings), openapi=hub_paths())
+        registry.add_routes([*build_routes(settings), *opendata.build_routes(settings)],
+                            openapi={**hub_paths(), **opendata_paths()})
+        registry.add_root_routes("/catalog.jsonld", catalog.build_routes(settings), openapi=catalog.catalog_paths())
+        registry.add_public_link(
+            PublicLink("/catalog.jsonld", catalog.MEDIA_TYPE, "Catalogue des données ouvertes (DCAT-AP)",
+                       "Open data catalogue (DCAT-AP)")
+        )
 
 
 @hookimpl
