@@ -118,10 +118,10 @@ def create_app(settings: Settings, plugins: Plugins | None = None, *, upgrade_da
         plugin_app = web.Application()
         plugin_app.add_routes(routes)
         app.add_subapp(f"/plugins/{name}", plugin_app)
-    for mounted in (mount for mounts in plugins.registry.root_routes.values() for mount in mounts):
+    for mounts in plugins.registry.root_routes.values():
         # On the main router, not a sub-application: "/catalog.jsonld" is a path of its own, not a prefix.
-        for route in mounted.routes:
-            app.router.add_routes([web.RouteDef(route.method, mounted.prefix + route.path, route.handler, route.kwargs)])
+        for mounted in mounts:
+            app.router.add_routes(mounted.routes)
     setup_web(app, settings, plugins)
     app[PROBLEM_TRANSLATIONS] = app[WEB].translations
     return app

@@ -50,7 +50,9 @@ def refine_for_plugins(
     `root_paths` are the path items of routes plugins serve on the root (`Registry.add_root_routes`).
     """
     registered = {"indicators": sorted(indicators), "export_formats": sorted(export_formats)}
-    added = {f"/plugins/{name}{path}": item for name, paths in (plugin_paths or {}).items() for path, item in paths.items()}
+    added = {
+        f"/plugins/{name}{path}": item for name, paths in (plugin_paths or {}).items() for path, item in paths.items()
+    }
     added.update(root_paths or {})
     for path, item in added.items():
         document["paths"][path] = item

@@ -217,10 +217,10 @@ class WebPages:
 
 @dataclass(frozen=True)
 class RootRoutes:
-    """Routes a plugin serves at `prefix` on the node's root (see `Registry.add_root_routes`)."""
+    """Routes a plugin serves at `prefix` on the node's root (see `Registry.add_root_routes`), paths complete."""
 
     prefix: str
-    routes: tuple[web.AbstractRouteDef, ...]
+    routes: tuple[web.RouteDef, ...]
 
 
 @dataclass(frozen=True)
@@ -323,7 +323,7 @@ class Registry:
             self.openapi_paths.setdefault(self.current_plugin, {}).update(openapi)
 
     def add_root_routes(
-        self, prefix: str, routes: Iterable[web.AbstractRouteDef], openapi: Mapping[str, Any] | None = None
+        self, prefix: str, routes: Iterable[web.RouteDef], openapi: Mapping[str, Any] | None = None
     ) -> None:
         """Serve `routes` at `prefix` on the node's root instead of under /plugins/<plugin>/ (hook API 1.6): for
         the paths a published standard's clients expect, such as "/hsds" for /hsds/services or
@@ -338,13 +338,16 @@ class Registry:
             )
         if ("web prefix", prefix) in self.owners:
             raise PluginError(f"root prefix '{prefix}' is plugin '{self.owners[('web prefix', prefix)]}'s web prefix")
+        mounted = []
+        for route in routes:
+            if not isinstance(route, web.RouteDef) or not (route.path == "" or route.path.startswith("/")):
+                raise PluginError(
+                    f"plugin '{self.current_plugin}': root routes are web.get(path, ...) route definitions whose "
+                    f"path is empty or starts with /, not {route!r}"
+                )
+            mounted.append(web.RouteDef(route.method, prefix + route.path, route.handler, route.kwargs))
         self._claim("root prefix", prefix)
-        mounted = tuple(routes)
-        for route in mounted:
-            path = getattr(route, "path", "")
-            if not (path == "" or path.startswith("/")):
-                raise PluginError(f"plugin '{self.current_plugin}': route path '{path}' must be empty or start with /")
-        self.root_routes.setdefault(self.current_plugin, []).append(RootRoutes(prefix, mounted))
+        self.root_routes.setdefault(self.current_plugin, []).append(RootRoutes(prefix, tuple(mounted)))
         for path, item in (openapi or {}).items():
             if not (path == prefix or path.startswith(prefix + "/")):
                 raise PluginError(f"plugin '{self.current_plugin}': OpenAPI path '{path}' is not under '{prefix}'")

@@ -21,10 +21,18 @@ def register_routes(registry: Registry) -> None:
 
     registry.add_root_routes("/feeds", build_routes(), openapi=feed_paths())
     registry.add_public_link(
-        PublicLink("/feeds/activities.ics", "text/calendar", "Agenda des activités (iCalendar)",
-                   "Calendar of activities (iCalendar)")
+        PublicLink(
+            "/feeds/activities.ics",
+            "text/calendar",
+            "Agenda des activités (iCalendar)",
+            "Calendar of activities (iCalendar)",
+        )
     )
     registry.add_public_link(
-        PublicLink("/feeds/activities.atom", "application/atom+xml", "Nouveautés : activités et ressources (Atom)",
-                   "What's new: activities and resources (Atom)")
+        PublicLink(
+            "/feeds/activities.atom",
+            "application/atom+xml",
+            "Nouveautés : activités et ressources (Atom)",
+            "What's new: activities and resources (Atom)",
+        )
     )

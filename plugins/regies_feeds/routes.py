@@ -112,7 +112,9 @@ async def atom(request: web.Request) -> web.StreamResponse:
     feed.link(href=f"{base_url}/feeds/activities.atom", rel="self", type="application/atom+xml")
     feed.link(href=f"{base_url}/", rel="alternate", type="text/html")
     feed.language("fr")
-    feed.updated(_moment(found[0][1]["updated_at"]) if found else _moment(profile.get("updated_at", "2000-01-01T00:00:00+00:00")))
+    feed.updated(
+        _moment(found[0][1]["updated_at"]) if found else _moment(profile.get("updated_at", "2000-01-01T00:00:00+00:00"))
+    )
     for kind, body in reversed(found[:ATOM_ENTRIES]):  # feedgen puts the entry added last first
         collection = "activities" if kind == "activity" else "resources"
         address = f"{base_url}/api/v1/{collection}/{body['id']}"
@@ -134,7 +136,7 @@ async def atom(request: web.Request) -> web.StreamResponse:
     )
 
 
-def build_routes() -> list[web.AbstractRouteDef]:
+def build_routes() -> list[web.RouteDef]:
     return [
         web.get("/activities.ics", calendar, allow_head=False),
         web.get("/activities.atom", atom, allow_head=False),
@@ -157,7 +159,8 @@ def feed_paths() -> dict[str, Any]:
             "activitiesCalendar", "The node's dated activities as an iCalendar (RFC 5545) calendar", "text/calendar"
         ),
         "/feeds/activities.atom": item(
-            "activitiesFeed", "New and changed activities and shared resources as an Atom (RFC 4287) feed",
+            "activitiesFeed",
+            "New and changed activities and shared resources as an Atom (RFC 4287) feed",
             "application/atom+xml",
         ),
     }

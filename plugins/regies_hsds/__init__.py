@@ -25,6 +25,10 @@ def register_routes(registry: Registry) -> None:
 
     registry.add_root_routes("/hsds", build_routes(members=publishes_members(registry)), openapi=hsds_paths())
     registry.add_public_link(
-        PublicLink("/hsds/services", "application/json", "Services au format HSDS 3.0 (Open Referral)",
-                   "Services in HSDS 3.0 (Open Referral)")
+        PublicLink(
+            "/hsds/services",
+            "application/json",
+            "Services au format HSDS 3.0 (Open Referral)",
+            "Services in HSDS 3.0 (Open Referral)",
+        )
     )

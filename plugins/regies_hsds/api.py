@@ -170,9 +170,7 @@ async def list_services(request: web.Request, members: bool) -> web.StreamRespon
     terms: list[Term] | None = None
     if term_id is not None or taxonomy_id is not None:
         terms = [
-            term
-            for term in _terms(request)
-            if term_id in (None, term.id) and taxonomy_id in (None, term.taxonomy.id)
+            term for term in _terms(request) if term_id in (None, term.id) and taxonomy_id in (None, term.taxonomy.id)
         ]
     publisher = _publisher(request, members)
     engine = request.config_dict[appkeys.ENGINE]
@@ -230,7 +228,9 @@ async def list_organizations(request: web.Request, members: bool) -> web.StreamR
     full, search = _flag(request.query, "full"), _search(request.query)
     origins = list((await source.origins(request.config_dict[appkeys.ENGINE], _publisher(request, members))).values())
     if search is not None:
-        origins = [o for o in origins if _matches(search, o.profile.get("name"), o.profile.get("description"), o.node_id)]
+        origins = [
+            o for o in origins if _matches(search, o.profile.get("name"), o.profile.get("description"), o.node_id)
+        ]
     shown = origins[(page - 1) * per_page : page * per_page]
     items = [mapping.organization_full(o) if full else mapping.organization(o) for o in shown]
     return _page(items, len(origins), page, per_page)
@@ -286,7 +286,7 @@ async def get_term(request: web.Request) -> web.StreamResponse:
     raise Problem(404, f"no taxonomy term {wanted_id}", slug="not-found")
 
 
-def build_routes(members: bool) -> list[web.AbstractRouteDef]:
+def build_routes(members: bool) -> list[web.RouteDef]:
     """The routes, relative to /hsds; `members`: publish every approved member's records (the hub's role)."""
 
     def scoped(handler: Callable[[web.Request, bool], Awaitable[web.StreamResponse]]) -> Handler:

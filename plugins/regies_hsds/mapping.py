@@ -84,8 +84,12 @@ def organization_full(origin: Origin) -> dict[str, Any]:
     document = organization(origin)
     org_id = origin.organization_id
     identifiers = [
-        {"id": hsds_id(origin.node_id, "identifier", scheme), "organization_id": org_id, "identifier_type": scheme.upper(),
-         "identifier": value}
+        {
+            "id": hsds_id(origin.node_id, "identifier", scheme),
+            "organization_id": org_id,
+            "identifier_type": scheme.upper(),
+            "identifier": value,
+        }
         for scheme in ("siret", "siren", "rna")
         if (value := origin.profile.get(scheme))
     ]
@@ -122,8 +126,9 @@ def _phones(contact: Mapping[str, Any] | None, *key: str, **links: str) -> list[
     return [{"id": hsds_id(*key, "phone"), **links, "number": contact["phone"]}]
 
 
-def _address(location_id: str, street: str | None, commune_code: str | None, postal_code: str | None,
-             city: str | None) -> list[dict[str, Any]]:
+def _address(
+    location_id: str, street: str | None, commune_code: str | None, postal_code: str | None, city: str | None
+) -> list[dict[str, Any]]:
     """The postal address when every field HSDS requires is known (a commune with one postal code gives it)."""
     known = commune(commune_code) if commune_code else None
     if known is not None:
@@ -160,7 +165,10 @@ def head_office(origin: Origin) -> dict[str, Any] | None:
             "latitude": point.get("lat"),
             "longitude": point.get("lon"),
             "addresses": _address(
-                location_id, address.get("street"), profile.get("commune"), address.get("postal_code"),
+                location_id,
+                address.get("street"),
+                profile.get("commune"),
+                address.get("postal_code"),
                 address.get("city"),
             ),
         }
@@ -311,8 +319,12 @@ def service(
     at_locations = []
     if location is not None:
         at_locations.append(
-            {"id": hsds_id(owner_id, "at", location["id"]), "service_id": owner_id, "location_id": location["id"],
-             "location": location}
+            {
+                "id": hsds_id(owner_id, "at", location["id"]),
+                "service_id": owner_id,
+                "location_id": location["id"],
+                "location": location,
+            }
         )
     return {
         **document,
@@ -322,7 +334,8 @@ def service(
         "service_areas": _service_areas(owner_id, place),
         "contacts": _contacts(contact, owner_id, service_id=owner_id),
         "phones": _phones(contact, owner_id, service_id=owner_id),
-        "languages": [{"id": hsds_id(owner_id, "language", "fr"), "service_id": owner_id, "name": "Français",
-                       "code": "fr"}],
+        "languages": [
+            {"id": hsds_id(owner_id, "language", "fr"), "service_id": owner_id, "name": "Français", "code": "fr"}
+        ],
         "attributes": [_attribute(owner_id, term) for term in terms_of(kind, body, service_types)],
     }

@@ -112,14 +112,19 @@ def hsds_paths() -> dict[str, Any]:
     ]
     return {
         "/hsds/": _get("hsdsMeta", "HSDS version, profile, OpenAPI document and publisher of this API", meta, []),
-        "/hsds/profile": _get("hsdsProfile", "The régies profile of HSDS: what it uses and how", {"type": "object"}, []),
-        "/hsds/services": _get("hsdsListServices", "Services (activities and shared resources)", _page(SERVICE),
-                               service_filters),
+        "/hsds/profile": _get(
+            "hsdsProfile", "The régies profile of HSDS: what it uses and how", {"type": "object"}, []
+        ),
+        "/hsds/services": _get(
+            "hsdsListServices", "Services (activities and shared resources)", _page(SERVICE), service_filters
+        ),
         "/hsds/services/{id}": _get("hsdsGetService", "A service, fully nested", SERVICE, [], path_id=True),
-        "/hsds/organizations": _get("hsdsListOrganizations", "Organizations (régies)", _page(ORGANIZATION),
-                                    [SEARCH, *PAGING, FULL]),
-        "/hsds/organizations/{id}": _get("hsdsGetOrganization", "An organization, fully nested", ORGANIZATION, [],
-                                         path_id=True),
+        "/hsds/organizations": _get(
+            "hsdsListOrganizations", "Organizations (régies)", _page(ORGANIZATION), [SEARCH, *PAGING, FULL]
+        ),
+        "/hsds/organizations/{id}": _get(
+            "hsdsGetOrganization", "An organization, fully nested", ORGANIZATION, [], path_id=True
+        ),
         "/hsds/taxonomies": _get("hsdsListTaxonomies", "The profile's taxonomies", _page(TAXONOMY), [SEARCH, *PAGING]),
         "/hsds/taxonomies/{id}": _get("hsdsGetTaxonomy", "A taxonomy", TAXONOMY, [], path_id=True),
         "/hsds/taxonomy_terms": _get(

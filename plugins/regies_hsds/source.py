@@ -97,7 +97,7 @@ async def find_service(
     for rid, origin, kind, record_id in keys:
         if service_id(origin, kind, record_id) == wanted_id:
             body = await connection.scalar(select(records.c.body).where(records.c.rid == rid))
-            return origin, kind, json.loads(body)
+            return (origin, kind, json.loads(body)) if body is not None else None
     return None
 
 
@@ -121,9 +121,7 @@ async def origins(engine: AsyncEngine, publisher: Publisher, only: Sequence[str]
                 )
             )
         }
-    return {
-        node_id: Origin(node_id, profiles.get(node_id, {}), addresses[node_id]) for node_id in sorted(addresses)
-    }
+    return {node_id: Origin(node_id, profiles.get(node_id, {}), addresses[node_id]) for node_id in sorted(addresses)}
 
 
 def micros(moment: dt.datetime) -> int:

@@ -24,12 +24,17 @@ def register_routes(registry: Registry) -> None:
         from .api import build_routes
         from .openapi import hub_paths, opendata_paths
 
-        registry.add_routes([*build_routes(settings), *opendata.build_routes(settings)],
-                            openapi={**hub_paths(), **opendata_paths()})
+        registry.add_routes(
+            [*build_routes(settings), *opendata.build_routes(settings)], openapi={**hub_paths(), **opendata_paths()}
+        )
         registry.add_root_routes("/catalog.jsonld", catalog.build_routes(settings), openapi=catalog.catalog_paths())
         registry.add_public_link(
-            PublicLink("/catalog.jsonld", catalog.MEDIA_TYPE, "Catalogue des données ouvertes (DCAT-AP)",
-                       "Open data catalogue (DCAT-AP)")
+            PublicLink(
+                "/catalog.jsonld",
+                catalog.MEDIA_TYPE,
+                "Catalogue des données ouvertes (DCAT-AP)",
+                "Open data catalogue (DCAT-AP)",
+            )
         )
 
 

@@ -84,8 +84,14 @@ def _distributions(base: str, address: str, query: dict[str, str], licence: str)
 
 
 def _dataset(
-    base: str, key: str, title: str, description: str, keywords: list[str], publisher: dict[str, Any],
-    open_data: OpenDataSettings, period_key: str | None,
+    base: str,
+    key: str,
+    title: str,
+    description: str,
+    keywords: list[str],
+    publisher: dict[str, Any],
+    open_data: OpenDataSettings,
+    period_key: str | None,
 ) -> dict[str, Any]:
     address = f"/plugins/hub/opendata/{key}"
     query = {"period": period_key} if period_key else {}
@@ -138,10 +144,15 @@ def catalogue(base: str, profile: dict[str, Any], open_data: OpenDataSettings) -
     if "directory" in open_data.datasets:
         datasets.append(
             _dataset(
-                base, "directory", "Annuaire des régies du réseau",
+                base,
+                "directory",
+                "Annuaire des régies du réseau",
                 "Les régies membres du réseau : nom, type, label accordé par le réseau, département, région et "
                 "adresse de leur nœud.",
-                ["régies de quartier", "régies de territoire", "annuaire"], publisher, open_data, None,
+                ["régies de quartier", "régies de territoire", "annuaire"],
+                publisher,
+                open_data,
+                None,
             )
         )
     for key in ("activities", "indicators"):
@@ -150,15 +161,23 @@ def catalogue(base: str, profile: dict[str, Any], open_data: OpenDataSettings) -
             for period_key in open_data.periods:
                 datasets.append(
                     _dataset(
-                        base, key, f"{title} – {period_key}",
-                        description + _SMALL_CELLS.format(n=open_data.min_regies), keywords, publisher, open_data,
+                        base,
+                        key,
+                        f"{title} – {period_key}",
+                        description + _SMALL_CELLS.format(n=open_data.min_regies),
+                        keywords,
+                        publisher,
+                        open_data,
                         period_key,
                     )
                 )
     for dataset in datasets:
         if contact:
-            dataset["dcat:contactPoint"] = {"@type": "vcard:Organization", "vcard:fn": name,
-                                            "vcard:hasEmail": {"@id": f"mailto:{contact}"}}
+            dataset["dcat:contactPoint"] = {
+                "@type": "vcard:Organization",
+                "vcard:fn": name,
+                "vcard:hasEmail": {"@id": f"mailto:{contact}"},
+            }
     return {
         "@context": CONTEXT,
         "@id": f"{base}/catalog.jsonld",
@@ -176,7 +195,7 @@ def catalogue(base: str, profile: dict[str, Any], open_data: OpenDataSettings) -
     }
 
 
-def build_routes(settings: HubSettings) -> list[web.AbstractRouteDef]:
+def build_routes(settings: HubSettings) -> list[web.RouteDef]:
     async def serve(request: web.Request) -> web.StreamResponse:
         base = request.config_dict[appkeys.SETTINGS].public_base_url
         document = catalogue(base, await _profile(request), settings.open_data)
@@ -204,4 +223,3 @@ def catalog_paths() -> dict[str, Any]:
             }
         }
     }
-

@@ -42,8 +42,13 @@ def _row(kind: str, origin: str, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _activity(origin: str, service_type: str, category: str) -> dict[str, Any]:
-    body = {"category": category, "service_type": service_type, "title": f"{service_type} {origin}",
-            "start_date": "2025-02-01", "end_date": "2025-11-30"}
+    body = {
+        "category": category,
+        "service_type": service_type,
+        "title": f"{service_type} {origin}",
+        "start_date": "2025-02-01",
+        "end_date": "2025-11-30",
+    }
     return _row("activity", origin, body)
 
 
@@ -65,8 +70,11 @@ async def hub(aiohttp_client: Any, tmp_path: Any, database_url: str) -> AsyncIte
     for origin, (commune, _department, _region) in REGIES.items():
         rows.append(_row("node", origin, {"name": f"Régie {origin}", "kind": "quartier", "commune": commune}))
         rows.append(_activity(origin, "social_mediation", "mediation"))
-        report = _row("report", origin, {"period": {"type": "year", "year": 2025}, "state": "submitted",
-                                          "indicators": {"volunteers": 10}})
+        report = _row(
+            "report",
+            origin,
+            {"period": {"type": "year", "year": 2025}, "state": "submitted", "indicators": {"volunteers": 10}},
+        )
         rows.append(report)
         reports.append((origin, report["id"]))
     rows += [_activity(origin, "neighbourhood_meetings", "local_democracy") for origin in ("rq-paris", "rq-lyon")]
@@ -74,9 +82,17 @@ async def hub(aiohttp_client: Any, tmp_path: Any, database_url: str) -> AsyncIte
         await connection.execute(
             insert(enrolments),
             [
-                {"node_id": origin, "name": f"Régie {origin}", "base_url": f"https://{origin}.example", "keys": "[]",
-                 "commune": commune, "department": department, "region": region, "state": "approved",
-                 "requested_at_us": 1}
+                {
+                    "node_id": origin,
+                    "name": f"Régie {origin}",
+                    "base_url": f"https://{origin}.example",
+                    "keys": "[]",
+                    "commune": commune,
+                    "department": department,
+                    "region": region,
+                    "state": "approved",
+                    "requested_at_us": 1,
+                }
                 for origin, (commune, department, region) in REGIES.items()
             ],
         )
@@ -139,8 +155,10 @@ async def test_small_cells_are_left_empty_in_the_open_activity_table(hub: tuple[
     client, token = hub
     response = await client.get("/plugins/hub/opendata/activities?period=2025&format=csv")
     assert response.status == 200
-    cells = {(row["area"], row["category"], row["service_type"]): (row["activities"], row["regies"])
-             for row in _csv(await response.read())}
+    cells = {
+        (row["area"], row["category"], row["service_type"]): (row["activities"], row["regies"])
+        for row in _csv(await response.read())
+    }
     assert cells[("11", "mediation", "social_mediation")] == ("3", "3")
     assert cells[("", "", "")] == ("7", "5")  # the national total: five régies
     # Two régies in region 84 and one meeting-holder per region: primary suppression.
@@ -166,7 +184,9 @@ async def test_open_indicators_count_nationally_accepted_reports_with_small_cell
     client, _token = hub
     table = await (await client.get("/plugins/hub/opendata/indicators?period=2025&format=json")).json()
     assert table["min_regies"] == 3
-    volunteers = {row["area"]: (row["total"], row["reports"]) for row in table["rows"] if row["indicator"] == "volunteers"}
+    volunteers = {
+        row["area"]: (row["total"], row["reports"]) for row in table["rows"] if row["indicator"] == "volunteers"
+    }
     assert volunteers[None] == (40.0, 4)  # rq-grenoble's report is not accepted yet
     assert volunteers["11"] == (None, None)  # secondary: the national total less region 84 would give it
     assert volunteers["84"] == (None, None)  # one accepted report

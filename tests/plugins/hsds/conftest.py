@@ -39,7 +39,12 @@ MEDIATION = {
     "description": "Des médiateurs présents le soir dans les halls de la cité.",
     "start_date": "2025-01-06",
     "end_date": "2025-12-19",
-    "place": {"commune": "93066", "qpv": ["QN09306M"], "address": "Cité Franc-Moisin", "point": {"lat": 48.93, "lon": 2.36}},
+    "place": {
+        "commune": "93066",
+        "qpv": ["QN09306M"],
+        "address": "Cité Franc-Moisin",
+        "point": {"lat": 48.93, "lon": 2.36},
+    },
 }
 MEETING = {
     "category": "local_democracy",
@@ -106,8 +111,14 @@ async def fill_hub(app: Any) -> None:
         await connection.execute(
             insert(enrolments),
             [
-                {"node_id": origin, "name": origin, "base_url": f"https://{origin}.example", "keys": "[]",
-                 "state": "approved", "requested_at_us": 1}
+                {
+                    "node_id": origin,
+                    "name": origin,
+                    "base_url": f"https://{origin}.example",
+                    "keys": "[]",
+                    "state": "approved",
+                    "requested_at_us": 1,
+                }
                 for origin in MEMBERS
             ],
         )
@@ -118,7 +129,11 @@ async def fill_hub(app: Any) -> None:
 async def hub(aiohttp_client: Any, tmp_path: Any, database_url: str) -> AsyncIterator[TestClient[Any, Any]]:
     settings = load_settings(
         data_dir=tmp_path / "hub",
-        overrides={"database": {"url": database_url}, "federation": {"worker": False}, "plugins": {"hub": {"enabled": True}}},
+        overrides={
+            "database": {"url": database_url},
+            "federation": {"worker": False},
+            "plugins": {"hub": {"enabled": True}},
+        },
     )
     await init_node(settings, name="Mouvement des Régies", node_id="hub-national")
     client: TestClient[Any, Any] = await aiohttp_client(create_app(settings))
