@@ -9,6 +9,8 @@ from federation.plugins import ENTRY_POINT_GROUP, build_plugins
 EXPECTED = {
     "democracy": "regies_democracy",
     "exports": "regies_exports",
+    "feeds": "regies_feeds",
+    "hsds": "regies_hsds",
     "hub": "regies_hub",
     "hubclient": "regies_hubclient",
     "insertion": "regies_insertion",

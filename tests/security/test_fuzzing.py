@@ -71,8 +71,9 @@ node_schema = _schema(_document(hub=False), CONFIG)
 POSTGRES_CONFIG = {**CONFIG, "generation": {**CONFIG["generation"], "max-examples": POSTGRES_MAX_EXAMPLES}}
 node_postgres_schema = _schema(_document(hub=False), POSTGRES_CONFIG)
 node_stateful_schema = _schema(_document(hub=False), STATEFUL_CONFIG)
-# The hub's own routes: the node API it also serves is fuzzed on the node.
-hub_schema = _schema(_document(hub=True), CONFIG).include(path_regex="^/plugins/hub/")
+# The hub's own routes, its open-data catalogue and its HSDS API (its members' services): the node API it also
+# serves is fuzzed on the node.
+hub_schema = _schema(_document(hub=True), CONFIG).include(path_regex="^/(plugins/hub/|catalog\\.jsonld$|hsds/)")
 ALL_CHECKS = [check for check in CHECKS.get_all() if not is_check_class(check)]  # `--checks all`
 
 
