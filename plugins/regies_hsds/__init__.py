@@ -6,6 +6,8 @@ A régie's node publishes its own records; the hub (`[plugins.hub] enabled = tru
 
 from __future__ import annotations
 
+from pydantic import BaseModel, ConfigDict
+
 from federation import hookimpl
 from federation.plugins import PublicLink, Registry
 
@@ -13,9 +15,16 @@ __version__ = "0.1.0"
 REGIES_HOOK_API = ">=1.6,<2"
 
 
+class _HubRole(BaseModel):
+    """The one setting of the hub plugin this plugin reads: `[plugins.hub] enabled`, understood as the hub does."""
+
+    model_config = ConfigDict(extra="ignore")
+    enabled: bool = False
+
+
 def publishes_members(registry: Registry) -> bool:
     """Whether this node is the network's hub, which publishes its members' records rather than its own."""
-    return registry.plugin_settings.get("hub", {}).get("enabled") is True
+    return _HubRole.model_validate(registry.plugin_settings.get("hub", {})).enabled
 
 
 @hookimpl
