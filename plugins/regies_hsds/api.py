@@ -137,7 +137,7 @@ async def meta(request: web.Request, members: bool) -> web.StreamResponse:
     )
 
 
-async def profile(request: web.Request) -> web.StreamResponse:
+async def profile_document(request: web.Request) -> web.StreamResponse:
     """The régies profile of HSDS: what it uses and how records map (the whole text is docs/open-data.md)."""
     return _json(
         {
@@ -299,7 +299,7 @@ def build_routes(members: bool) -> list[web.RouteDef]:
     return [
         web.get("", scoped(meta), allow_head=False),
         web.get("/", scoped(meta), allow_head=False),
-        web.get("/profile", profile, allow_head=False),
+        web.get("/profile", profile_document, allow_head=False),
         web.get("/services", scoped(list_services), allow_head=False),
         web.get("/services/{id}", scoped(get_service), allow_head=False),
         web.get("/organizations", scoped(list_organizations), allow_head=False),

@@ -6,8 +6,6 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from federation.indicators import parse_period_key
-
 OPEN_DATASETS = ("directory", "activities", "indicators")
 # Etalab's Licence Ouverte 2.0, the licence of French public-sector open data.
 LICENCE_OUVERTE = "https://www.etalab.gouv.fr/licence-ouverte-open-licence/"
@@ -39,6 +37,8 @@ class OpenDataSettings(BaseModel):
     @field_validator("periods")
     @classmethod
     def _known_periods(cls, periods: list[str]) -> list[str]:
+        from federation.indicators import parse_period_key  # only where open periods are configured
+
         for key in periods:
             parse_period_key(key)  # ValueError names the key
         return list(dict.fromkeys(periods))
