@@ -70,7 +70,7 @@ def _modified_after(query: Mapping[str, str]) -> int | None:
     if raw is None:
         return None
     try:
-        moment = dt.datetime.fromisoformat(raw)
+        moment = dt.datetime.fromisoformat(raw.upper())  # RFC 3339 allows a lower-case t and z
     except ValueError as exc:
         raise invalid_query("modified_after", "must be an ISO 8601 date or date and time") from exc
     if moment.tzinfo is None:  # HSDS: dates are UTC unless they say otherwise

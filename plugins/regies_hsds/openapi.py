@@ -106,8 +106,8 @@ def hsds_paths() -> dict[str, Any]:
         _query("organization_id", _UUID, "Services of this organization."),
         _query(
             "modified_after",
-            {"type": "string", "maxLength": 40},
-            "Changed at or after this moment: an ISO 8601 date and time (UTC unless it says otherwise) or a date.",
+            {"type": "string", "format": "date-time"},
+            "Changed at or after this moment (RFC 3339); a date alone (2025-01-31) means its midnight UTC.",
         ),
     ]
     return {

@@ -376,7 +376,7 @@ def opendata_paths() -> dict[str, Any]:
     period = _query(
         "period",
         {"type": "string", "pattern": PERIOD_PATTERN},
-        "Required by the tables: an opened period (2025, 2025-Q3 or 2023-2025).",
+        "The tables' period, one of those opened (2025, 2025-Q3 or 2023-2025); a table without one is a 404.",
     )
     return {
         "/opendata/{dataset}": {

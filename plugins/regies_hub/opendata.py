@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from federation import appkeys
-from federation.problems import Problem, invalid_query
+from federation.problems import Problem
 
 from . import aggregates, enrolment, labels
 from .aggregates import Scope
@@ -80,8 +80,11 @@ def suppress_small_cells(
 
 
 def _open(settings: OpenDataSettings, dataset: str, period_key: str | None) -> None:
-    if dataset not in settings.datasets or (dataset != "directory" and period_key not in settings.periods):
-        raise Problem(404, f"the hub does not publish {dataset} for this period", slug="not-found")
+    if dataset not in settings.datasets:
+        raise Problem(404, f"the hub does not publish {dataset}", slug="not-found")
+    if dataset != "directory" and period_key not in settings.periods:
+        opened = ", ".join(settings.periods) or "none"
+        raise Problem(404, f"the hub publishes {dataset} for these periods only: {opened}", slug="not-found")
 
 
 async def directory_table(request: web.Request, _open_data: OpenDataSettings) -> Table:
@@ -137,9 +140,8 @@ def build_routes(settings: HubSettings) -> list[web.AbstractRouteDef]:
         dataset = request.match_info["dataset"]
         if dataset not in BUILDERS:
             raise Problem(404, f"no open dataset '{dataset}'", slug="not-found")
+        # A table without a period is not one of the published datasets (each is one period's): 404 like any other.
         period_key = request.query.get("period") if dataset != "directory" else None
-        if dataset != "directory" and period_key is None:
-            raise invalid_query("period", "is required for this dataset")
         _open(open_data, dataset, period_key)
         return await stream_table(request, await BUILDERS[dataset](request, open_data))
 

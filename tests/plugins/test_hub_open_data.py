@@ -197,7 +197,8 @@ async def test_open_indicators_count_nationally_accepted_reports_with_small_cell
     [
         ("/plugins/hub/opendata/activities?period=2023&format=csv", 404),  # a period not opened
         ("/plugins/hub/opendata/completeness?period=2025", 404),  # not an open dataset
-        ("/plugins/hub/opendata/activities?format=csv", 400),
+        ("/plugins/hub/opendata/activities?format=csv", 404),  # a table is one period's
+        ("/plugins/hub/opendata/directory?format=pdf", 400),
         ("/plugins/hub/opendata/directory?format=xlsx", 200),
     ],
 )
