@@ -94,7 +94,7 @@ async def regie(aiohttp_client: Any, settings: Settings, admin_token: str) -> di
 MEMBERS = ("rq-lilas", "rt-morvan")
 
 
-def _model(kind: str, origin: str, body: dict[str, Any]) -> Any:
+def model(kind: str, origin: str, body: dict[str, Any]) -> Any:
     envelope = {"origin": origin, "id": str(uuid.uuid4()), "version": 1, "updated_at": dt.datetime.now(dt.UTC)}
     return RECORD_KINDS[kind].record_model.model_validate({**body, **envelope})
 
@@ -105,8 +105,8 @@ async def fill_hub(app: Any) -> None:
     rows = []
     for index, origin in enumerate((*MEMBERS, "rq-stranger")):
         name = f"Régie {origin}"
-        rows.append(record_row("node", _model("node", origin, {**PROFILE, "name": name})))
-        rows.append(record_row("activity", _model("activity", origin, {**MEDIATION, "title": f"Médiation {index}"})))
+        rows.append(record_row("node", model("node", origin, {**PROFILE, "name": name})))
+        rows.append(record_row("activity", model("activity", origin, {**MEDIATION, "title": f"Médiation {index}"})))
     async with engine.begin() as connection:
         await connection.execute(
             insert(enrolments),

@@ -8,9 +8,13 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from sqlalchemy import insert
 
+from federation import appkeys
+from federation.storage.mapping import record_row
+from federation.storage.tables import records
 from tests.plugins.hsds import official
-from tests.plugins.hsds.conftest import MEMBERS, MINIBUS
+from tests.plugins.hsds.conftest import MEDIATION, MEMBERS, MINIBUS, model
 
 
 async def answer(client: TestClient[Any, Any], path: str, official_path: str, status: int = 200) -> Any:
@@ -182,3 +186,16 @@ async def test_the_routes_are_in_the_node_openapi_document(regie: dict[str, Any]
         if path.startswith("/service_at_locations"):
             continue  # not part of this profile: a service carries its locations
         assert "/hsds" + path in document["paths"], path
+
+
+async def test_a_record_addressed_to_one_node_is_never_published(regie: dict[str, Any]) -> None:
+    client = regie["client"]
+    row = record_row("activity", model("activity", "rq-test", {**MEDIATION, "title": "Pour rq-voisine seulement"}))
+    async with client.app[appkeys.ENGINE].begin() as connection:
+        await connection.execute(insert(records), [{**row, "audience": "rq-voisine"}])
+    listing = await answer(client, "/hsds/services?search=seulement", "/services")
+    assert listing["empty"] and listing["total_items"] == 0
+    assert (await answer(client, "/hsds/services", "/services"))["total_items"] == 3
+    calendar = await (await client.get("/feeds/activities.ics")).text()
+    atom = await (await client.get("/feeds/activities.atom")).text()
+    assert "rq-voisine" not in calendar + atom and "seulement" not in calendar + atom
