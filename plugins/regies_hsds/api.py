@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 from uuid import UUID
@@ -24,6 +25,8 @@ PROFILE_NAME = "regies"
 DEFAULT_PER_PAGE, MAX_PER_PAGE = 50, 500
 MAX_PAGE = 1_000_000
 MAX_SEARCH = 200
+# A search of ASCII letters, digits and spaces only is narrowed in the database first (see ServiceFilter.contains).
+_PLAIN_WORDS = re.compile(r"[a-z0-9 .,'-]+")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -174,12 +177,16 @@ async def list_services(request: web.Request, members: bool) -> web.StreamRespon
         ]
     publisher = _publisher(request, members)
     engine = request.config_dict[appkeys.ENGINE]
-    origins = await source.origins(engine, publisher)
-    wanted_origins = None
-    if organization_id is not None:
-        wanted_origins = [node_id for node_id, origin in origins.items() if origin.organization_id == organization_id]
-    wanted = ServiceFilter(_modified_after(query), terms, wanted_origins)
+    modified_after = _modified_after(query)
     async with engine.connect() as connection:
+        wanted_origins = None
+        if organization_id is not None:
+            every = await source.node_ids(connection, publisher)
+            wanted_origins = [
+                node_id for node_id in every if mapping.Origin(node_id).organization_id == organization_id
+            ]
+        plain = search is not None and _PLAIN_WORDS.fullmatch(search) is not None
+        wanted = ServiceFilter(modified_after, terms, wanted_origins, search if plain else None)
         if search is None:
             total = await source.count_services(connection, publisher, wanted)
             found = await source.services(connection, publisher, wanted, (page - 1) * per_page, per_page)
@@ -190,6 +197,7 @@ async def list_services(request: web.Request, members: bool) -> web.StreamRespon
                 if _matches(search, row[2].get("title"), row[2].get("name"), row[2].get("description"))
             ]
             total, found = len(matching), matching[(page - 1) * per_page : page * per_page]
+    origins = await source.origins(engine, publisher, only=sorted({origin for origin, _kind, _body in found}))
     service_types = request.config_dict[appkeys.PLUGINS].registry.service_types
     items = [
         mapping.service(origins.get(origin) or mapping.Origin(origin), kind, body, service_types, full=full)

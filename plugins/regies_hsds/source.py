@@ -40,6 +40,9 @@ class ServiceFilter:
     modified_after_us: int | None = None
     terms: Sequence[Term] | None = None  # services classified by any of these; None: no term filter
     origins: Sequence[str] | None = None  # one organization's services; None: every publisher's
+    # Words the stored document must contain, ASCII case ignored: narrows a free-text search in the database before
+    # the documents are matched exactly (only set for plain ASCII words, which the database folds like Python).
+    contains: str | None = None
 
 
 def _live(publisher: Publisher, kinds: Sequence[str]) -> list[ColumnElement[bool]]:
@@ -64,6 +67,8 @@ def _service_query(publisher: Publisher, wanted: ServiceFilter) -> Select[Any]:
         conditions.append(or_(*(_term_condition(term) for term in wanted.terms)) if wanted.terms else records.c.rid < 0)
     if wanted.origins is not None:
         conditions.append(records.c.origin.in_(list(wanted.origins)))
+    if wanted.contains is not None:
+        conditions.append(records.c.body.ilike(f"%{wanted.contains}%"))
     return select(records.c.origin, records.c.kind, records.c.body).where(*conditions)
 
 
@@ -101,18 +106,26 @@ async def find_service(
     return None
 
 
+async def node_ids(connection: AsyncConnection, publisher: Publisher) -> list[str]:
+    """The publisher's régies' node ids (an organization's HSDS id derives from its node id alone)."""
+    if not publisher.members:
+        return [publisher.node_id]
+    rows = await connection.execute(select(enrolments.c.node_id).where(enrolments.c.state == "approved"))
+    return sorted(row.node_id for row in rows)
+
+
 async def origins(engine: AsyncEngine, publisher: Publisher, only: Sequence[str] | None = None) -> dict[str, Origin]:
-    """The publisher's régies, each with its profile and node address, in node id order."""
+    """The publisher's régies (those in `only`, if given), each with its profile and address, in node id order."""
     async with engine.connect() as connection:
         if publisher.members:
-            rows = await connection.execute(
-                select(enrolments.c.node_id, enrolments.c.base_url).where(enrolments.c.state == "approved")
-            )
-            addresses = {row.node_id: row.base_url for row in rows}
+            query = select(enrolments.c.node_id, enrolments.c.base_url).where(enrolments.c.state == "approved")
+            if only is not None:
+                query = query.where(enrolments.c.node_id.in_(list(only)))
+            addresses = {row.node_id: row.base_url for row in await connection.execute(query)}
         else:
             addresses = {publisher.node_id: publisher.base_url}
-        if only is not None:
-            addresses = {node_id: url for node_id, url in addresses.items() if node_id in only}
+            if only is not None:
+                addresses = {node_id: url for node_id, url in addresses.items() if node_id in only}
         profiles = {
             row.origin: json.loads(row.body)
             for row in await connection.execute(

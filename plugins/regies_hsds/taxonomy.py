@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from federation.plugins import ServiceType
@@ -25,6 +26,9 @@ def organization_id(origin: str) -> str:
     return hsds_id(origin, "organization")
 
 
+# Remembered: finding a service by its HSDS id derives the id of every published service (SHA-1 each); a hub's
+# few thousand services then cost dictionary lookups rather than hashes (as the schema's commune checks do).
+@lru_cache(maxsize=65536)
 def service_id(origin: str, kind: str, record_id: str) -> str:
     return hsds_id(origin, kind, record_id)
 

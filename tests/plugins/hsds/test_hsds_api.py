@@ -67,6 +67,11 @@ async def test_paging_and_filters(regie: dict[str, Any]) -> None:
     assert [service["name"] for service in found["contents"]] == ["Minibus 9 places"]
     found = await answer(client, "/hsds/services?search=soir", "/services")  # in the description
     assert [service["name"] for service in found["contents"]] == ["Médiation dans les halls"]
+    found = await answer(client, "/hsds/services?search=M%C3%89DIATION", "/services")  # accents, any case
+    assert [service["name"] for service in found["contents"]] == ["Médiation dans les halls"]
+    found = await answer(client, "/hsds/services?search=d%27habitants", "/services")
+    assert [service["name"] for service in found["contents"]] == ["Réunion d'habitants de printemps"]
+    assert (await answer(client, "/hsds/services?search=title", "/services"))["empty"]  # a key, not the text
 
     future = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).isoformat()
     assert (await answer(client, f"/hsds/services?modified_after={future.replace('+', '%2B')}", "/services"))["empty"]
