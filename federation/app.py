@@ -59,6 +59,7 @@ def create_app(settings: Settings, plugins: Plugins | None = None, *, upgrade_da
         registry.indicators,
         registry.exporters,
         registry.openapi_paths,
+        registry.api_openapi_paths,
         registry.root_openapi_paths,
     )
     app[appkeys.OPENAPI] = json.dumps(document, ensure_ascii=False).encode("utf-8")
@@ -118,6 +119,11 @@ def create_app(settings: Settings, plugins: Plugins | None = None, *, upgrade_da
         plugin_app = web.Application()
         plugin_app.add_routes(routes)
         app.add_subapp(f"/plugins/{name}", plugin_app)
+    for name, routes in plugins.registry.api_routes.items():
+        # A public format a plugin publishes beside the core's API (`Registry.add_api_routes`), on its own too.
+        api_app = web.Application()
+        api_app.add_routes(routes)
+        app.add_subapp(f"/api/v1/{name}", api_app)
     for mounts in plugins.registry.root_routes.values():
         # On the main router, not a sub-application: "/catalog.jsonld" is a path of its own, not a prefix.
         for mounted in mounts:

@@ -17,6 +17,7 @@ from federation.cli_federation import add_commands as add_federation_commands
 from federation.cli_federation import remember_served_url
 from federation.cli_setup import command_plugins, command_settings, preload
 from federation.config import ConfigError, Settings
+from federation.conformance import command as conformance_command
 from federation.errors import CommandError
 from federation.plugins import Command, PluginError
 from federation.web.cli import add_commands as add_user_commands
@@ -428,6 +429,9 @@ def build_parser(extra_commands: dict[str, Command] | None = None) -> argparse.A
     add_federation_commands(commands, command_settings)
     add_user_commands(commands, command_settings)
     commands.add_parser("version", help="print the version").set_defaults(handler=cmd_version)
+    conformance = commands.add_parser("conformance", help="check a node at URL against docs/protocol.md")
+    conformance_command.configure(conformance)
+    conformance.set_defaults(handler=conformance_command.run)
     for name, command in sorted((extra_commands or {}).items()):
         if name in commands.choices:
             raise PluginError(f"a plugin's command '{name}' clashes with the core command of the same name")

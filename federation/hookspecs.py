@@ -2,7 +2,9 @@
 
 Rules that hold for every hook:
 
-- Plugin authors import only ``from federation import hookimpl`` and the types in ``federation.plugins``.
+- Plugins import the core only through ``federation.plugin_api`` (``from federation.plugin_api import hookimpl,
+  Registry``) and its submodules ``web``, ``files``, ``network`` and ``storage``; docs/plugins.md, "Plugin API", lists
+  every name, and an import-linter contract holds the built-in plugins to it.
 - Registration hooks (``register_*``) are synchronous and receive the app's ``Registry``; async work lives in
   the objects they register, which the core awaits.
 - A ``firstresult`` hook never has an async implementation (a coroutine is not ``None``, so it would always
@@ -31,7 +33,11 @@ def register_service_types(registry: Registry) -> None:
     """Declare the service types this plugin provides.
 
     When: once per app, at start-up, while the plugin manager is built.
-    Arguments: ``registry`` — call ``registry.add_service_type(ServiceType(...))`` for each type.
+    Arguments: ``registry`` — call ``registry.add_service_type(ServiceType(...))`` for each type. A service type
+    may say how it reads in outside open-data vocabularies with ``open_data_terms={"<vocabulary>.<field>":
+    (terms, ...)}`` (hook API 1.6), e.g. ``"datainclusion.thematiques"`` and ``"datainclusion.type"`` for the
+    data·inclusion publication; the plugin publishing the vocabulary checks the terms at start-up (an unknown
+    term stops start-up naming the service type) and docs/open-data.md lists the keys.
     Returns: nothing (ignored).
     Several plugins: all are called; two plugins registering the same key stop start-up with an error naming
     both plugins.
@@ -76,6 +82,9 @@ def register_routes(registry: Registry) -> None:
     Returns: nothing (ignored).
     Several plugins: all are called; each plugin gets its own sub-application, so paths never collide; two
     plugins claiming one root prefix stop start-up with an error naming both.
+    A plugin publishing the node's data in a public format may also call ``registry.add_api_routes(name, routes,
+    openapi=...)``: the routes are then served under ``/api/v1/<name>/`` beside the core's API (hook API 1.6); a
+    name is taken once and the core's own names (``activities``, ``export``…) are refused at start-up.
     Added in: hook API 1.0.
     """
 
@@ -88,7 +97,8 @@ def register_exporters(registry: Registry) -> None:
     Arguments: ``registry`` — call ``registry.add_exporter(Exporter(format=..., media_type=...,
     extension=..., write=...))``. ``write(kind, records, sink)`` is an async function receiving the record kind
     (``activity``, ``resource``, ``report``), an async iterator of record dicts and an async ``sink(bytes)``
-    callable; it streams its output chunk by chunk.
+    callable; it streams its output chunk by chunk. ``Exporter(..., kinds=("activity", "resource"))`` limits a
+    format to those kinds (hook API 1.6): another collection's export in it is refused with 400.
     Returns: nothing (ignored).
     Several plugins: all are called; a format registered twice stops start-up with an error naming both.
     Added in: hook API 1.0.

@@ -44,6 +44,11 @@ REGISTRATION_HOOKS = (
     "register_web_pages",
     "register_indexes",
 )
+# Names under /api/v1/ the core serves itself: a plugin's API routes (`add_api_routes`) cannot take them.
+RESERVED_API_NAMES = frozenset(
+    {"activities", "resources", "reports", "reviews", "node", "export", "plugins", "service-types", "indicators"}
+    | {"report-form"}
+)
 # Paths of the core's own pages and API: a plugin's web pages cannot take them.
 RESERVED_WEB_PREFIXES = frozenset(
     {"/api", "/admin", "/login", "/logout", "/static", "/plugins", "/docs", "/metrics", "/openapi.json", "/.well-known"}
@@ -98,6 +103,12 @@ class ServiceType:
 
     `import_labels` are the other names spreadsheets give it ("Écrivain public" for `access_to_rights`), which
     `match_service_type_label` recognises besides the key and the two labels.
+
+    `open_data_terms` (hook API 1.6) says how the service type reads in outside vocabularies, keyed
+    "<vocabulary>.<field>", e.g. {"datainclusion.thematiques": ("mobilite--preparer-un-permis",),
+    "datainclusion.type": ("formation",)}: the plugin publishing that vocabulary reads the terms, checks them at
+    start-up and documents its keys (docs/open-data.md). A service type without terms for a vocabulary is left
+    out of that publication, with the reason.
     """
 
     key: str
@@ -108,9 +119,19 @@ class ServiceType:
     indicators: tuple[str, ...] = ()
     description: str = ""
     import_labels: tuple[str, ...] = ()
+    open_data_terms: Mapping[str, tuple[str, ...]] = field(default_factory=dict, hash=False)
 
     def labels(self) -> dict[str, str]:
         return {"fr": self.label_fr, "en": self.label_en}
+
+    def terms(self, vocabulary: str) -> dict[str, tuple[str, ...]]:
+        """This service type's terms in `vocabulary` ("datainclusion"), keyed by field ("thematiques")."""
+        prefix = f"{vocabulary}."
+        return {
+            key.removeprefix(prefix): tuple(values)
+            for key, values in self.open_data_terms.items()
+            if key.startswith(prefix)
+        }
 
     def category_labels(self) -> dict[str, str]:
         return CATEGORY_LABELS[self.category]
@@ -154,13 +175,20 @@ Sink = Callable[[bytes], Awaitable[None]]
 
 @dataclass(frozen=True)
 class Exporter:
-    """An export format: `write(kind, records, sink)` streams the records through `sink` chunk by chunk."""
+    """An export format: `write(kind, records, sink)` streams the records through `sink` chunk by chunk.
+
+    `kinds` (hook API 1.6) names the record kinds the format can carry (GeoJSON: those with a place); empty, every
+    kind. Another kind's export is refused with 400 before anything is written."""
 
     format: str
     media_type: str
     extension: str
     write: Callable[[str, AsyncIterator[dict[str, Any]], Sink], Awaitable[None]]
     label: str = ""
+    kinds: tuple[str, ...] = ()
+
+    def exports(self, kind: str) -> bool:
+        return not self.kinds or kind in self.kinds
 
 
 @dataclass(frozen=True)
@@ -265,6 +293,8 @@ class Registry:
     validation_rules: dict[str, ValidationRule] = field(default_factory=dict)
     routes: dict[str, list[web.AbstractRouteDef]] = field(default_factory=dict)
     openapi_paths: dict[str, dict[str, Any]] = field(default_factory=dict)
+    api_routes: dict[str, list[web.AbstractRouteDef]] = field(default_factory=dict)
+    api_openapi_paths: dict[str, dict[str, Any]] = field(default_factory=dict)
     exporters: dict[str, Exporter] = field(default_factory=dict)
     sync_targets: dict[str, SyncTarget] = field(default_factory=dict)
     commands: dict[str, Command] = field(default_factory=dict)
@@ -321,6 +351,22 @@ class Registry:
         self.routes.setdefault(self.current_plugin, []).extend(routes)
         if openapi:
             self.openapi_paths.setdefault(self.current_plugin, {}).update(openapi)
+
+    def add_api_routes(
+        self, name: str, routes: Iterable[web.AbstractRouteDef], openapi: Mapping[str, Any] | None = None
+    ) -> None:
+        """Serve `routes` under /api/v1/<name>/ (hook API 1.6), beside the core's API, for a plugin publishing the
+        node's data in a public format (e.g. "datainclusion"). `openapi` describes them as in `add_routes`, keyed
+        by the path within /api/v1/<name>. A name is taken once; the core's own names are refused."""
+        if not re.match(r"^[a-z][a-z0-9-]{1,30}$", name) or name in RESERVED_API_NAMES:
+            raise PluginError(
+                f"plugin '{self.current_plugin}': API name '{name}' must be short lower-case letters, digits or "
+                f"'-' and not one of the core's: {', '.join(sorted(RESERVED_API_NAMES))}"
+            )
+        self._claim("API name", name)
+        self.api_routes[name] = list(routes)
+        if openapi:
+            self.api_openapi_paths[name] = dict(openapi)
 
     def add_root_routes(
         self, prefix: str, routes: Iterable[web.RouteDef], openapi: Mapping[str, Any] | None = None

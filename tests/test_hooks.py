@@ -97,6 +97,33 @@ async def test_register_routes(regies_client: Callable[..., Any]) -> None:
     assert description["plugins"][0]["routes"] == "/plugins/greeter/"
 
 
+async def test_plugin_api_routes_are_served_beside_the_core_api(regies_client: Callable[..., Any]) -> None:
+    routes = web.RouteTableDef()
+
+    @routes.get("/items")
+    async def items(request: web.Request) -> web.Response:
+        return web.json_response([{"open": True}])
+
+    class Plugin:
+        @hookimpl
+        def register_routes(self, registry: Registry) -> None:
+            registry.add_api_routes("opendata", routes, openapi={"/items": {"get": {"responses": {"200": {}}}}})
+
+    client = await regies_client([("opendata", Plugin())])
+    assert await (await client.get("/api/v1/opendata/items")).json() == [{"open": True}]
+    assert "/api/v1/opendata/items" in (await (await client.get("/openapi.json")).json())["paths"]
+
+    class Squatter:
+        @hookimpl
+        def register_routes(self, registry: Registry) -> None:
+            registry.add_api_routes("activities", routes)
+
+    with pytest.raises(PluginError, match="plugin 'squatter': API name 'activities'"):
+        build_plugins(extra=[("squatter", Squatter())], load_entry_points=False)
+    with pytest.raises(PluginError, match="API name 'opendata' is registered twice"):
+        build_plugins(extra=[("one", Plugin()), ("two", Plugin())], load_entry_points=False)
+
+
 async def test_register_exporters(regies_client: Callable[..., Any]) -> None:
     async def write_titles(kind: str, records: Any, sink: Any) -> None:
         async for record in records:
@@ -333,7 +360,7 @@ def test_plugins_json_lists_hooks(capsys: pytest.CaptureFixture[str]) -> None:
     by_name = {plugin["name"]: plugin for plugin in description["plugins"]}
     assert "register_service_types" in by_name["mobility"]["hooks"]
     assert "social_driving_school" in by_name["mobility"]["service_types"]
-    assert by_name["exports"]["export_formats"] == ["csv", "json", "ndjson"]
+    assert by_name["exports"]["export_formats"] == ["csv", "geojson", "json", "ndjson", "ods", "xlsx"]
 
 
 def test_register_commands(capsys: pytest.CaptureFixture[str]) -> None:

@@ -297,18 +297,30 @@ LIMIT :limit
 """
 
 
-def feed_sql(dialect: str, include_reports: bool, as_bytes: bool = False) -> str:
+def _visibility(include_reports: bool, hidden_kinds: tuple[str, ...]) -> str:
+    """The feed's filter on record kinds: reports for hubs only, and none of the kinds the reader does not read
+    (federation.protocol.older_peers: names of this node's own kinds, checked there, so they can be inlined)."""
+    hidden = (*(() if include_reports else ("report",)), *(kind for kind in hidden_kinds if kind != "report"))
+    if not hidden:
+        return ""
+    if len(hidden) == 1:
+        return f"AND c.kind <> '{hidden[0]}'"
+    return "AND c.kind NOT IN (" + ", ".join(f"'{kind}'" for kind in hidden) + ")"
+
+
+def feed_sql(dialect: str, include_reports: bool, as_bytes: bool = False, hidden_kinds: tuple[str, ...] = ()) -> str:
     """The feed query: (seq, envelope) of this node's current records changed after `:since`, in commit order.
 
     Parameters: since, origin, quoted_origin (the origin as a JSON string), reader, limit. Superseded
-    change-log entries are skipped (the newer entry carries the record); tombstones are kept.
+    change-log entries are skipped (the newer entry carries the record); tombstones are kept. `hidden_kinds`:
+    record kinds the reader does not read (a peer of an older version), left out like reports for a non-hub.
     """
     if dialect not in _UPDATED_AT:
         raise ValueError(f"no feed query for the {dialect} database: a node runs on sqlite or postgresql")
     envelope = _ENVELOPE.format(updated_at=_UPDATED_AT[dialect])
     if as_bytes:
         envelope = _AS_BYTES[dialect].format(envelope)
-    return FEED_SQL.format(envelope=envelope, visibility="" if include_reports else "AND c.kind <> 'report'")
+    return FEED_SQL.format(envelope=envelope, visibility=_visibility(include_reports, hidden_kinds))
 
 
 @dataclass(frozen=True)
@@ -327,16 +339,23 @@ LIMIT 1
 
 
 async def read_feed(
-    database: RecordReader, origin: str, since: int, limit: int, include_reports: bool, reader: str
+    database: RecordReader,
+    origin: str,
+    since: int,
+    limit: int,
+    include_reports: bool,
+    reader: str,
+    hidden_kinds: tuple[str, ...] = (),
 ) -> FeedPage:
-    """Current versions of this node's records changed after `since`, in commit order, as JSON envelopes (bytes).
+    """Current versions of this node's records changed after `since`, in commit order, as JSON envelopes (bytes);
+    records of `hidden_kinds` are left out (nor do they count in `more`).
 
     Reads go through the node's record reader (on SQLite, a dedicated read-only connection without
     SQLAlchemy's per-row cost: the feed serves hundreds of thousands of rows to a new peer).
     """
-    visibility = "" if include_reports else "AND c.kind <> 'report'"
+    visibility = _visibility(include_reports, hidden_kinds)
     params = {"since": since, "origin": origin, "quoted_origin": json.dumps(origin), "limit": limit, "reader": reader}
-    rows = await database.rows(feed_sql(database.dialect, include_reports, as_bytes=True), params)
+    rows = await database.rows(feed_sql(database.dialect, include_reports, True, hidden_kinds), params)
     # ORDER BY … DESC LIMIT 1 walks the (origin, seq) index backwards and stops at the first entry this
     # reader may see, where max() with the visibility filters would scan every entry of the origin.
     head = await database.rows(HEAD_SQL.format(visibility=visibility), {"origin": origin, "reader": reader})

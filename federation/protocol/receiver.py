@@ -21,6 +21,7 @@ from federation.protocol.apply import (
 from federation.protocol.batchparser import BATCH_PARSER
 from federation.protocol.context import FEDERATION
 from federation.protocol.discovery import IDENTITY, signed_target_uri
+from federation.protocol.older_peers import reading_of
 from federation.protocol.peerkeys import refresh_pinned_keys
 from federation.protocol.persistence import Peer
 from federation.protocol.signing import (
@@ -33,9 +34,9 @@ from federation.protocol.signing import (
     verify_request,
 )
 from federation.protocol.transport import FederationClient
-from federation.schema.records import utcnow
+from federation.schema.records import RECORD_KINDS, utcnow
 from federation.storage.mapping import to_micros
-from federation.versions import PROTOCOL_HEADER, PROTOCOL_VERSION, protocol_mismatch
+from federation.versions import PROTOCOL_HEADER, PROTOCOL_VERSION, SCHEMA_VERSION, protocol_mismatch
 
 log = logging.getLogger(__name__)
 CLIENT = web.AppKey("federation_client", FederationClient)
@@ -132,6 +133,8 @@ async def changes(request: web.Request) -> web.StreamResponse:
     if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 5000:
         raise Problem(400, "query parameter 'limit' must be an integer from 1 to 5000", slug="invalid-query")
     identity = request.config_dict[IDENTITY]
+    # A peer of an older minor version is served only the kinds and payload members it reads.
+    reading = reading_of(signed.peer.speaks, SCHEMA_VERSION)
     page = await persistence.read_feed(
         request.config_dict[appkeys.READER],
         identity.node_id,
@@ -139,7 +142,9 @@ async def changes(request: web.Request) -> web.StreamResponse:
         int(raw_limit),
         include_reports=signed.peer.is_hub,
         reader=signed.peer.node_id,
+        hidden_kinds=reading.hidden_kinds(RECORD_KINDS),
     )
+    items = [reading.adapt(item) for item in page.items] if reading.adapts_payloads else page.items
     next_cursor = persistence.encode_feed_cursor(page.last_seq)
     more = "true" if page.last_seq < page.head_seq else "false"
     remaining = max(page.head_seq - page.last_seq, 0)
@@ -147,7 +152,7 @@ async def changes(request: web.Request) -> web.StreamResponse:
     body = b"".join(
         (
             b'{"origin":' + json.dumps(identity.node_id).encode() + b',"records":[',
-            b",".join(page.items),
+            b",".join(items),
             f'],"next_cursor":"{next_cursor}","more":{more},"remaining":{remaining}}}'.encode(),
         )
     )

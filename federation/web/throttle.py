@@ -163,3 +163,10 @@ def _within(address: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6
 
 
 LOGIN_GUARD = web.AppKey("login_guard", LoginGuard)
+
+
+def client_address(request: web.Request) -> str:
+    """Who sent a request, for per-address limits anywhere on the node (plugins' included): the same rule as the
+    login throttle (the connection's address, or the client a reverse proxy listed in `[web] trusted_proxies`
+    names in X-Forwarded-For; an IPv6 client is its /64), so one setting says which proxies are believed."""
+    return request.config_dict[LOGIN_GUARD].client_of(request)

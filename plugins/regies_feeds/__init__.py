@@ -8,8 +8,7 @@ A plugin rather than core pages: an operator who does not want them disables it 
 
 from __future__ import annotations
 
-from federation import hookimpl
-from federation.plugins import PublicLink, Registry
+from federation.plugin_api import PublicLink, Registry, hookimpl
 
 __version__ = "0.1.0"
 REGIES_HOOK_API = ">=1.6,<2"

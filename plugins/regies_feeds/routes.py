@@ -12,10 +12,9 @@ from feedgen.feed import FeedGenerator
 from icalendar import Calendar, Event, vGeo
 from sqlalchemy import select
 
-from federation import appkeys
-from federation.schema.geo import commune
-from federation.schema.types import CATEGORY_LABELS, Category
-from federation.storage.tables import records
+from federation.plugin_api import appkeys, commune
+from federation.plugin_api.storage import records
+from federation.plugin_api.web import category_label
 
 # Feed readers want the latest changes, not the whole history: the newest entries only.
 ATOM_ENTRIES = 100
@@ -50,7 +49,7 @@ def _where(place: Mapping[str, Any]) -> str | None:
 
 
 def _categories(body: Mapping[str, Any], request: web.Request) -> list[str]:
-    labels = [CATEGORY_LABELS[Category(body["category"])]["fr"]]
+    labels = [category_label(body["category"], "fr")]
     service_type = request.config_dict[appkeys.PLUGINS].registry.service_types.get(body.get("service_type", ""))
     if service_type is not None:
         labels.append(service_type.label_fr)

@@ -12,9 +12,7 @@ from uuid import UUID
 
 from aiohttp import web
 
-from federation import appkeys
-from federation.problems import Problem, invalid_query
-from federation.responses import json_response
+from federation.plugin_api import Problem, appkeys, invalid_query, json_response
 
 from . import mapping, source
 from .source import Publisher, ServiceFilter

@@ -8,8 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from federation.plugins import ServiceType
-from federation.schema.geo import commune, department_for_commune
+from federation.plugin_api import DEPARTMENTS, ServiceType, commune
 
 from .taxonomy import (
     Term,
@@ -134,7 +133,7 @@ def _address(
     if known is not None:
         city = city or known.name
         postal_code = postal_code or (known.postal_codes[0] if len(known.postal_codes) == 1 else None)
-    if not (street and city and postal_code and commune_code):
+    if not (street and city and postal_code and known):
         return []
     return [
         {
@@ -142,7 +141,7 @@ def _address(
             "location_id": location_id,
             "address_1": street,
             "city": city,
-            "state_province": department_for_commune(commune_code).name,
+            "state_province": DEPARTMENTS[known.department_code].name,
             "postal_code": postal_code,
             "country": "FR",
             "address_type": "physical",

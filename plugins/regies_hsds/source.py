@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from federation.storage.tables import enrolments, records
+from federation.plugin_api.storage import enrolments, records
 
 from .mapping import Origin
 from .taxonomy import Term, service_id

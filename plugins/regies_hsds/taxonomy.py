@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from federation.plugins import ServiceType
-from federation.schema.types import CATEGORY_LABELS, Category
+from federation.plugin_api import Category, ServiceType
+from federation.plugin_api.web import category_label
 
 # Every id of the profile is a version 5 UUID in this namespace: HSDS wants UUIDs, a record's identity is its
 # (origin, id) pair (two origins may use one id), and the same record must keep its HSDS id wherever it is read.
@@ -105,8 +105,8 @@ class Term:
 
 
 def category_term(category: str) -> Term:
-    labels = CATEGORY_LABELS[Category(category)]
-    return Term(FIELDS_OF_ACTION, category, labels["fr"], f"Champ d'action « {labels['fr']} ».", "category")
+    label = category_label(category, "fr")
+    return Term(FIELDS_OF_ACTION, category, label, f"Champ d'action « {label} ».", "category")
 
 
 def service_type_term(service_type: ServiceType) -> Term:

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from federation import hookimpl
-from federation.plugins import Command, NavEntry, PublicLink, Registry
+from federation.plugin_api import Command, NavEntry, PublicLink, Registry, hookimpl
 
 from .settings import HubSettings
 

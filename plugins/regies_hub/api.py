@@ -12,19 +12,29 @@ from urllib.parse import urlencode
 from aiohttp import web
 from sqlalchemy import select
 
-from federation import appkeys
-from federation.api.requests import read_json_object, require_token
-from federation.problems import Problem
-from federation.protocol import persistence
-from federation.protocol.addresses import AddressRefused, OutboundPolicy
-from federation.protocol.context import FEDERATION
-from federation.protocol.discovery import signed_target_uri
-from federation.protocol.receiver import authenticate
-from federation.protocol.signing import SignatureError, signature_keyid, split_keyid, verify_request
-from federation.responses import json_response
-from federation.schema.records import ReviewDecision
-from federation.storage.tables import records
-from federation.storage.tokens import Actor
+from federation.plugin_api import (
+    Actor,
+    Problem,
+    ReviewDecision,
+    appkeys,
+    client_address,
+    json_response,
+    read_json_object,
+    require_token,
+)
+from federation.plugin_api.network import (
+    FEDERATION,
+    AddressRefused,
+    OutboundPolicy,
+    SignatureError,
+    authenticate,
+    remember_nonce,
+    signature_keyid,
+    signed_target_uri,
+    split_keyid,
+    verify_request,
+)
+from federation.plugin_api.storage import records
 
 from . import enrolment, labels
 from .approval import approved_filter
@@ -43,7 +53,7 @@ from .coordination import (
 )
 from .exports import TABLES, TableBuilder, directory_features, stream_geojson, stream_table
 from .settings import HubSettings
-from .throttle import SourceThrottle, client_address
+from .throttle import SourceThrottle
 
 COORDINATORS = ("admin", "national", "regional")
 routes = web.RouteTableDef()
@@ -130,7 +140,7 @@ async def request_enrolment(
     except SignatureError as exc:
         raise Problem(401, str(exc), slug="bad-signature") from exc
     expires = int((dt.datetime.fromtimestamp(verified.created, dt.UTC) + 2 * max_age).timestamp() * 1_000_000)
-    if not await persistence.remember_nonce(_engine(request), keyid, verified.nonce, expires):
+    if not await remember_nonce(_engine(request), keyid, verified.nonce, expires):
         raise Problem(401, "this signature's nonce was already used", slug="bad-signature")
     try:
         recorded, changed = await enrolment.record_request(

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol
 
-from federation.problems import Problem, invalid_query
-from federation.schema.records import ReportState, ReviewLevel
+from federation.plugin_api import Problem, ReportState, ReviewLevel, invalid_query
 
 VALIDATED_REGIONAL = "validated_regional"
 """The hub's state of a report a regional coordinator validated and the national level has yet to accept; the

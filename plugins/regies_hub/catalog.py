@@ -11,9 +11,8 @@ from urllib.parse import urlencode
 from aiohttp import web
 from sqlalchemy import select
 
-from federation import appkeys
-from federation.indicators import parse_period_key, period_bounds
-from federation.storage.tables import records
+from federation.plugin_api import appkeys, parse_period_key, period_bounds
+from federation.plugin_api.storage import records
 
 from .settings import HubSettings, OpenDataSettings
 

@@ -8,9 +8,7 @@ import sys
 import tomllib
 from typing import Any
 
-from federation.config import CONFIG_FILE_NAME, Settings
-from federation.errors import CommandError
-from federation.terminal import printable
+from federation.plugin_api import CONFIG_FILE_NAME, CommandError, Settings, printable
 
 from . import enrolment, labels
 
@@ -61,10 +59,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _init(args: argparse.Namespace, settings: Settings) -> int:
-    from federation.bootstrap import init_node
-    from federation.protocol.keys import KeyStore, fingerprint
-    from federation.storage.engine import create_engine
-    from federation.storage.tokens import create_token
+    from federation.plugin_api import create_token, init_node
+    from federation.plugin_api.network import KeyStore, fingerprint
+    from federation.plugin_api.storage import create_engine
 
     config_path = settings.config_file or settings.data_dir / CONFIG_FILE_NAME
 
@@ -135,7 +132,7 @@ async def _approve(engine: Any, args: argparse.Namespace) -> enrolment.Enrolment
 
 
 async def _label(engine: Any, args: argparse.Namespace) -> int:
-    from federation.problems import Problem
+    from federation.plugin_api import Problem
 
     statement = {key: getattr(args, key) for key in ("status", "since", "until") if getattr(args, key)}
     try:
@@ -150,7 +147,7 @@ async def _label(engine: Any, args: argparse.Namespace) -> int:
 
 
 async def _decisions(args: argparse.Namespace, settings: Settings) -> int:
-    from federation.storage.engine import create_engine
+    from federation.plugin_api.storage import create_engine
 
     engine = create_engine(settings.database_url)
     try:

@@ -9,10 +9,16 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from federation.indicators import parse_period_key
-from federation.problems import Problem, invalid_query
-from federation.schema.records import Period, ReportReview, ReportState, ReviewDecision
-from federation.storage.tables import node_meta, records
+from federation.plugin_api import (
+    Period,
+    Problem,
+    ReportReview,
+    ReportState,
+    ReviewDecision,
+    invalid_query,
+    parse_period_key,
+)
+from federation.plugin_api.storage import node_meta, records
 
 from . import aggregates, approval, enrolment
 from .aggregates import Scope
@@ -62,7 +68,7 @@ def resolve_scope(query: Mapping[str, str], coordinator: Coordinator) -> Scope:
     level = query.get("level", "regional" if coordinator.role == "regional" else "national")
     if level not in aggregates.LEVELS:
         raise invalid_query("level", f"must be one of {', '.join(aggregates.LEVELS)}")
-    from federation.schema.geo import DEPARTMENTS, REGIONS
+    from federation.plugin_api import DEPARTMENTS, REGIONS
 
     # A region or department that is given must exist, whatever the level: never silently ignored.
     if "region" in query and query["region"] not in REGIONS:

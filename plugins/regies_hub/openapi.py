@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from federation.schema.geo import DEPARTMENTS, REGIONS
-from federation.schema.types import NODE_ID_PATTERN, NOT_BLANK_PATTERN
+from federation.plugin_api import DEPARTMENTS, NODE_ID_PATTERN, NOT_BLANK_PATTERN, REGIONS
+from federation.plugin_api.files import FORMATS
 
 from .aggregates import LEVELS
 from .coordination import MAX_COMMENT, MAX_ENROLMENT_ID
 from .enrolment import MAX_KEYS, STATES
 from .labels import STATUSES
-from .tables import FORMATS
 
 JSON = "application/json"
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}

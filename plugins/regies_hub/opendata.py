@@ -9,8 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from federation import appkeys
-from federation.problems import Problem
+from federation.plugin_api import Problem, appkeys
 
 from . import aggregates, enrolment, labels
 from .aggregates import Scope

@@ -37,7 +37,7 @@ class OpenDataSettings(BaseModel):
     @field_validator("periods")
     @classmethod
     def _known_periods(cls, periods: list[str]) -> list[str]:
-        from federation.indicators import parse_period_key  # only where open periods are configured
+        from federation.plugin_api import parse_period_key  # only where open periods are configured
 
         for key in periods:
             parse_period_key(key)  # ValueError names the key

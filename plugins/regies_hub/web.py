@@ -12,17 +12,20 @@ from urllib.parse import urlencode
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from federation import appkeys
-from federation.indicators import period_over
-from federation.numbers import format_figure
-from federation.plugins import AggregationKind, Registry
-from federation.problems import Problem
-from federation.schema.geo import DEPARTMENTS, REGIONS
-from federation.schema.records import ReviewDecision
-from federation.semantics import semantics_of, value_errors
-from federation.web import HUB_ROLES, WebUser, language, render, require_user, translate
-from federation.web.labels import N_
-from federation.web.rendering import category_label
+from federation.plugin_api import (
+    DEPARTMENTS,
+    REGIONS,
+    AggregationKind,
+    Problem,
+    Registry,
+    ReviewDecision,
+    appkeys,
+    format_figure,
+    period_over,
+    semantics_of,
+    value_errors,
+)
+from federation.plugin_api.web import HUB_ROLES, N_, WebUser, category_label, language, render, require_user, translate
 
 from . import aggregates, enrolment, labels
 from .aggregates import Scope

@@ -10,11 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from federation import hookimpl
-from federation.plugins import Command, Registry, SyncTarget
+from federation.plugin_api import Command, Registry, SyncTarget, hookimpl
 
 if TYPE_CHECKING:
-    from federation.protocol.apply import StoredDocuments
+    from federation.plugin_api import StoredDocuments
 
 __version__ = "0.1.0"
 REGIES_HOOK_API = ">=1.3,<2"

@@ -7,10 +7,8 @@ import asyncio
 import json
 from typing import Any
 
-from federation.config import Settings
-from federation.errors import CommandError
-from federation.terminal import printable
-from federation.versions import spoken
+from federation.plugin_api import CommandError, Settings, printable
+from federation.plugin_api.network import spoken
 
 from . import HubClientSettings
 
@@ -35,7 +33,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _run(args: argparse.Namespace, settings: Settings, config: HubClientSettings) -> int:
-    from federation.cli_federation import federation_context
+    from federation.plugin_api.network import federation_context
 
     async with federation_context(settings) as context:
         if args.network_action == "join":
@@ -59,12 +57,8 @@ async def _run(args: argparse.Namespace, settings: Settings, config: HubClientSe
 
 
 async def _join(args: argparse.Namespace, settings: Settings, config: HubClientSettings, context: Any) -> int:
-    from federation.protocol import persistence
-    from federation.protocol.discovery import build_discovery
-    from federation.protocol.keys import fingerprint
-    from federation.protocol.transport import TransportError
-    from federation.storage.reader import open_reader
-    from federation.storage.records import get_meta
+    from federation.plugin_api.network import TransportError, build_discovery, fingerprint, save_peer
+    from federation.plugin_api.storage import get_meta, open_reader
 
     url = (args.url or config.url).rstrip("/")
     expected = _normalise(args.fingerprint or config.fingerprint)
@@ -78,7 +72,7 @@ async def _join(args: argparse.Namespace, settings: Settings, config: HubClientS
         raise CommandError(
             f"the node at {printable(url)} ({printable(hub.node_id)}) does not hold the key with fingerprint {expected}"
         )
-    await persistence.save_peer(
+    await save_peer(
         context.engine,
         node_id=hub.node_id,
         name=hub.name,
@@ -117,12 +111,15 @@ async def _join(args: argparse.Namespace, settings: Settings, config: HubClientS
 
 
 async def _directory(args: argparse.Namespace, context: Any, hub: Any) -> int:
-    from federation.protocol import persistence
-    from federation.protocol.addresses import shown
-    from federation.protocol.directory import verify_directory
-    from federation.protocol.discovery import keep_revocations
-    from federation.protocol.keys import PublicKeyInfo
-    from federation.protocol.transport import TransportError
+    from federation.plugin_api.network import (
+        PublicKeyInfo,
+        TransportError,
+        keep_revocations,
+        list_peers,
+        save_peer,
+        shown,
+        verify_directory,
+    )
 
     response = await context.client.request("GET", f"{hub.base_url}/plugins/hub/directory")
     try:
@@ -130,7 +127,7 @@ async def _directory(args: argparse.Namespace, context: Any, hub: Any) -> int:
     except ValueError as exc:
         raise CommandError(str(exc)) from exc
     trusted = 0
-    known = {peer.node_id: peer for peer in await persistence.list_peers(context.engine)}
+    known = {peer.node_id: peer for peer in await list_peers(context.engine)}
     for node in nodes:
         if node["node_id"] in (context.node_id, hub.node_id):
             continue
@@ -141,7 +138,7 @@ async def _directory(args: argparse.Namespace, context: Any, hub: Any) -> int:
             print(f"Skipped {shown(node['node_id'], 64)}: {exc}")
             continue
         keys = [PublicKeyInfo.from_jwk(jwk) for jwk in node["keys"]]
-        await persistence.save_peer(
+        await save_peer(
             context.engine,
             node_id=node["node_id"],
             name=node["name"],

@@ -6,18 +6,14 @@ import json
 import logging
 from typing import Any
 
-from federation.protocol import persistence
-from federation.protocol.apply import StoredDocuments
-from federation.protocol.peerkeys import PeerKeys
-from federation.protocol.transport import TransportError
-from federation.reports import build_reviewed_report
-from federation.storage.records import RecordError
+from federation.plugin_api import RecordError, StoredDocuments, build_reviewed_report
+from federation.plugin_api.network import Peer, PeerKeys, TransportError, get_peer, list_peers
 
 log = logging.getLogger(__name__)
 
 
-async def hub_peer(context: Any) -> persistence.Peer:
-    for peer in await persistence.list_peers(context.engine):
+async def hub_peer(context: Any) -> Peer:
+    for peer in await list_peers(context.engine):
         if peer.is_hub:
             return peer
     raise TransportError("this node has not joined the hub yet: run `regies network join`")
@@ -41,7 +37,7 @@ async def apply_reviews(origin: str, records: StoredDocuments, context: Any) -> 
     federation.protocol.apply.KIND_AUTHORS; this is the last check before a report changes)."""
     if "review" not in records.kinds:
         return
-    peer = await persistence.get_peer(context.engine, origin)
+    peer = await get_peer(context.engine, origin)
     if peer is None or not peer.is_hub:
         log.warning("reviews from %s ignored: it is not this node's hub", origin)
         return

@@ -7,6 +7,7 @@ import importlib.metadata
 from federation.plugins import ENTRY_POINT_GROUP, build_plugins
 
 EXPECTED = {
+    "datainclusion": "regies_datainclusion",
     "democracy": "regies_democracy",
     "exports": "regies_exports",
     "feeds": "regies_feeds",
