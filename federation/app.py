@@ -51,6 +51,7 @@ def create_app(settings: Settings, plugins: Plugins | None = None, *, upgrade_da
         registry.exporters,
         registry.openapi_paths,
         registry.api_openapi_paths,
+        registry.root_openapi_paths,
     )
     app[appkeys.OPENAPI] = json.dumps(document, ensure_ascii=False).encode("utf-8")
 
@@ -96,6 +97,10 @@ def create_app(settings: Settings, plugins: Plugins | None = None, *, upgrade_da
         api_app = web.Application()
         api_app.add_routes(routes)
         app.add_subapp(f"/api/v1/{name}", api_app)
+    for mounts in plugins.registry.root_routes.values():
+        # On the main router, not a sub-application: "/catalog.jsonld" is a path of its own, not a prefix.
+        for mounted in mounts:
+            app.router.add_routes(mounted.routes)
     setup_web(app, settings, plugins)
     app[PROBLEM_TRANSLATIONS] = app[WEB].translations
     return app

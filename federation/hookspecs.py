@@ -74,8 +74,14 @@ def register_routes(registry: Registry) -> None:
     a list of ``web.RouteDef``). Paths are relative to the plugin's prefix: ``@routes.get("/status")`` is
     served at ``/plugins/<name>/status``. Handlers reach the node through ``request.config_dict`` and the
     keys in ``federation.appkeys``.
+    A plugin implementing a published standard whose clients expect its own paths (HSDS's ``/hsds/services``,
+    ``/feeds/activities.ics``, ``/catalog.jsonld``) calls ``registry.add_root_routes(prefix, routes, openapi)``
+    instead: the routes are served at ``prefix`` on the node's root, a prefix only one plugin may claim and
+    never one of the core's (hook API 1.6). ``registry.add_public_link(PublicLink(path, media_type, title_fr,
+    title_en))`` has the node's public page announce such a document (hook API 1.6).
     Returns: nothing (ignored).
-    Several plugins: all are called; each plugin gets its own sub-application, so paths never collide.
+    Several plugins: all are called; each plugin gets its own sub-application, so paths never collide; two
+    plugins claiming one root prefix stop start-up with an error naming both.
     A plugin publishing the node's data in a public format may also call ``registry.add_api_routes(name, routes,
     openapi=...)``: the routes are then served under ``/api/v1/<name>/`` beside the core's API (hook API 1.6); a
     name is taken once and the core's own names (``activities``, ``export``…) are refused at start-up.

@@ -262,6 +262,29 @@ class WebPages:
 
 
 @dataclass(frozen=True)
+class RootRoutes:
+    """Routes a plugin serves at `prefix` on the node's root (see `Registry.add_root_routes`), paths complete."""
+
+    prefix: str
+    routes: tuple[web.RouteDef, ...]
+
+
+@dataclass(frozen=True)
+class PublicLink:
+    """A document a plugin publishes that the node's public page announces, in its head as
+    `<link rel="alternate" type="media_type" href="path">` and in its list of open data (French and English
+    titles)."""
+
+    path: str
+    media_type: str
+    title_fr: str
+    title_en: str
+
+    def title(self, language: str) -> str:
+        return self.title_fr if language == "fr" else self.title_en
+
+
+@dataclass(frozen=True)
 class TableIndex:
     """An index a plugin needs on one of the core's tables, created at start-up when missing."""
 
@@ -294,6 +317,9 @@ class Registry:
     sync_targets: dict[str, SyncTarget] = field(default_factory=dict)
     commands: dict[str, Command[Any]] = field(default_factory=dict)
     web_pages: dict[str, WebPages] = field(default_factory=dict)
+    root_routes: dict[str, list[RootRoutes]] = field(default_factory=dict)
+    root_openapi_paths: dict[str, dict[str, Any]] = field(default_factory=dict)
+    public_links: list[PublicLink] = field(default_factory=list)
     indexes: dict[str, TableIndex] = field(default_factory=dict)
     owners: dict[tuple[str, str], str] = field(default_factory=dict)
     configured: dict[str, BaseModel] = field(default_factory=dict)
@@ -360,6 +386,41 @@ class Registry:
         if openapi:
             self.api_openapi_paths[name] = dict(openapi)
 
+    def add_root_routes(
+        self, prefix: str, routes: Iterable[web.RouteDef], openapi: Mapping[str, Any] | None = None
+    ) -> None:
+        """Serve `routes` at `prefix` on the node's root instead of under /plugins/<plugin>/ (hook API 1.6): for
+        the paths a published standard's clients expect, such as "/hsds" for /hsds/services or
+        "/catalog.jsonld" for a DCAT catalogue. A route's path is appended to `prefix` ("" serves `prefix`
+        itself). `prefix` is one path segment, never one of the core's, claimed by one plugin (web pages'
+        prefixes included); `openapi` describes the routes in /openapi.json, keyed by their full paths. Errors
+        are problem+json, as on the API: these are not web pages."""
+        if not re.match(r"^/[a-z][a-z0-9.-]{0,30}$", prefix) or prefix in RESERVED_WEB_PREFIXES:
+            raise PluginError(
+                f"plugin '{self.current_plugin}': root prefix '{prefix}' must be like '/hsds' and not one of "
+                f"{', '.join(sorted(RESERVED_WEB_PREFIXES))}"
+            )
+        if ("web prefix", prefix) in self.owners:
+            raise PluginError(f"root prefix '{prefix}' is plugin '{self.owners[('web prefix', prefix)]}'s web prefix")
+        mounted = []
+        for route in routes:
+            if not isinstance(route, web.RouteDef) or not (route.path == "" or route.path.startswith("/")):
+                raise PluginError(
+                    f"plugin '{self.current_plugin}': root routes are web.get(path, ...) route definitions whose "
+                    f"path is empty or starts with /, not {route!r}"
+                )
+            mounted.append(web.RouteDef(route.method, prefix + route.path, route.handler, route.kwargs))
+        self._claim("root prefix", prefix)
+        self.root_routes.setdefault(self.current_plugin, []).append(RootRoutes(prefix, tuple(mounted)))
+        for path, item in (openapi or {}).items():
+            if not (path == prefix or path.startswith(prefix + "/")):
+                raise PluginError(f"plugin '{self.current_plugin}': OpenAPI path '{path}' is not under '{prefix}'")
+            self.root_openapi_paths[path] = dict(item)
+
+    def add_public_link(self, link: PublicLink) -> None:
+        """Have the node's public page announce `link` (hook API 1.6): a feed, a calendar, an open-data API."""
+        self.public_links.append(link)
+
     def add_exporter(self, exporter: Exporter) -> None:
         if not re.match(r"^[a-z0-9][a-z0-9_-]{0,31}$", exporter.format):
             raise PluginError(f"plugin '{self.current_plugin}': export format '{exporter.format}' is not a short key")
@@ -396,6 +457,8 @@ class Registry:
                 f"plugin '{self.current_plugin}': web prefix '{prefix}' must be like '/hub' and not one of "
                 f"{', '.join(sorted(RESERVED_WEB_PREFIXES))}"
             )
+        if ("root prefix", prefix) in self.owners:
+            raise PluginError(f"web prefix '{prefix}' is plugin '{self.owners[('root prefix', prefix)]}'s root prefix")
         self._claim("web prefix", prefix)
         self.web_pages[self.current_plugin] = WebPages(prefix, tuple(routes), tuple(nav), templates, locale, static)
 

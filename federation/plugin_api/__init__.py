@@ -31,6 +31,7 @@ from federation.plugins import (
     Indicator,
     NavEntry,
     PluginError,
+    PublicLink,
     Registry,
     ServiceType,
     ServiceTypeHooks,
@@ -78,6 +79,7 @@ __all__ = [
     "Indicator",  # a period-report indicator: key, section, labels, unit, aggregation and plausible bounds
     "NavEntry",  # one link of the web interface's navigation, shown to the roles it names
     "PluginError",  # raise it from a hook when the plugin cannot start (bad settings): start-up stops with it
+    "PublicLink",  # a document the public page announces (`registry.add_public_link`): path, media type, titles
     "Registry",  # what registration hooks receive: `registry.add_service_type(...)`, `plugin_config(Model)`, ...
     "ServiceType",  # a kind of activity a régie runs: key, field of action, labels and its details model
     "ServiceTypeHooks",  # the registration hooks of a plugin of service types and indicators, ready to bind

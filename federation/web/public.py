@@ -56,6 +56,7 @@ async def home(request: web.Request) -> web.StreamResponse:
         "place_map": place_map(profile, lang),
         "downloads": [(fmt, label) for fmt, label in DOWNLOADS if fmt in registry.exporters],
         "datainclusion": "datainclusion" in registry.api_routes,
+        "public_links": registry.public_links,
     }
     return await render(request, "public/home.html", context)
 

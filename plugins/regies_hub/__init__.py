@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from federation.plugin_api import Command, NavEntry, Registry, hookimpl
+from federation.plugin_api import Command, NavEntry, PublicLink, Registry, hookimpl
 
 from .settings import HubSettings
 
@@ -19,10 +19,22 @@ REGIES_HOOK_API = ">=2.0,<3"
 def register_routes(registry: Registry) -> None:
     settings = registry.plugin_config(HubSettings)
     if settings.enabled:
+        from . import catalog, opendata
         from .api import build_routes
-        from .openapi import hub_paths
+        from .openapi import hub_paths, opendata_paths
 
-        registry.add_routes(build_routes(settings), openapi=hub_paths())
+        registry.add_routes(
+            [*build_routes(settings), *opendata.build_routes(settings)], openapi={**hub_paths(), **opendata_paths()}
+        )
+        registry.add_root_routes("/catalog.jsonld", catalog.build_routes(settings), openapi=catalog.catalog_paths())
+        registry.add_public_link(
+            PublicLink(
+                "/catalog.jsonld",
+                catalog.MEDIA_TYPE,
+                "Catalogue des données ouvertes (DCAT-AP)",
+                "Open data catalogue (DCAT-AP)",
+            )
+        )
 
 
 @hookimpl

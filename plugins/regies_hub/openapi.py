@@ -361,3 +361,34 @@ def hub_paths() -> dict[str, Any]:
             ],
         ),
     }
+
+
+def opendata_paths() -> dict[str, Any]:
+    """The open datasets' address: no token; 404 for a dataset or period the hub has not opened."""
+    dataset = {
+        "name": "dataset",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "enum": ["directory", "activities", "indicators"]},
+        "description": "directory, or a national table (activities, indicators) of a `period`.",
+    }
+    period = _query(
+        "period",
+        {"type": "string", "pattern": PERIOD_PATTERN},
+        "The tables' period, one of those opened (2025, 2025-Q3 or 2023-2025); a table without one is a 404.",
+    )
+    return {
+        "/opendata/{dataset}": {
+            "get": {
+                "operationId": "openDataset",
+                "summary": "An open dataset (listed in /catalog.jsonld), small cells left empty",
+                "tags": TAGS,
+                "parameters": [dataset, period, FORMAT, LANG, KEYS],
+                "responses": {
+                    "200": TABLE_ANSWER,
+                    "400": _problem("Invalid query parameter."),
+                    "404": _problem("The hub does not publish this dataset (for this period)."),
+                },
+            }
+        }
+    }

@@ -10,6 +10,8 @@ EXPECTED = {
     "datainclusion": "regies_datainclusion",
     "democracy": "regies_democracy",
     "exports": "regies_exports",
+    "feeds": "regies_feeds",
+    "hsds": "regies_hsds",
     "hub": "regies_hub",
     "hubclient": "regies_hubclient",
     "insertion": "regies_insertion",
