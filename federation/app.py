@@ -9,6 +9,7 @@ from aiohttp import web
 
 from federation import appkeys, deadlines
 from federation.api import exports, introspection, meta, node, records
+from federation.api.writes import record_service
 from federation.config import Settings
 from federation.observability import METRICS, Metrics, metrics_endpoint, observe
 from federation.openapi import build_openapi, refine_for_plugins
@@ -25,7 +26,7 @@ from federation.protocol.worker import running_worker
 from federation.storage import migrate
 from federation.storage.engine import create_engine
 from federation.storage.reader import open_reader
-from federation.storage.records import RecordStore, get_meta
+from federation.storage.records import get_meta
 from federation.web.context import WEB
 from federation.web.setup import setup_web
 
@@ -75,7 +76,7 @@ def create_app(settings: Settings, plugins: Plugins | None = None, *, upgrade_da
             if node_id is None or profile_id is None:
                 raise NodeNotInitialised(f"no node is initialised in {settings.database_url}; run `regies init` first")
             app[appkeys.ENGINE] = engine
-            app[appkeys.STORE] = RecordStore(engine, node_id)
+            app[appkeys.STORE] = record_service(engine, node_id, app[appkeys.PLUGINS])
             app[appkeys.PROFILE_ID] = profile_id
             reader = await open_reader(engine, settings.database_url)
             app[appkeys.READER] = reader

@@ -50,10 +50,11 @@ SettingsLoader = Callable[[argparse.Namespace], Settings]
 @contextlib.asynccontextmanager
 async def federation_context(settings: Settings, plugins: Plugins | None = None) -> AsyncIterator[FederationContext]:
     """The node's database, identity, federation client and plugins (built from `settings` unless given)."""
+    from federation.api.writes import record_service
     from federation.plugins import node_plugins
     from federation.storage import migrate
     from federation.storage.engine import create_engine
-    from federation.storage.records import RecordStore, get_meta
+    from federation.storage.records import get_meta
 
     engine = create_engine(settings.database_url)
     client: FederationClient | None = None
@@ -68,7 +69,8 @@ async def federation_context(settings: Settings, plugins: Plugins | None = None)
         client = FederationClient(identity, settings.federation)
         if plugins is None:
             plugins = node_plugins(settings)
-        yield FederationContext(engine, identity, client, settings.federation, plugins, RecordStore(engine, node_id))
+        store = record_service(engine, node_id, plugins)
+        yield FederationContext(engine, identity, client, settings.federation, plugins, store)
     finally:
         if client is not None:
             await client.close()

@@ -171,7 +171,7 @@ def records_replicated(origin: str, records: list[dict[str, Any]], context: Any)
     as dicts (tombstones included, with ``deleted: true``), decoded when read, so a plugin that ignores an
     origin costs nothing; ``records.kinds`` is the set of record kinds among them (e.g. ``{"activity"}``),
     known without decoding, so a plugin that wants one kind skips other pages for free (hook API 1.3);
-    ``context`` — the ``FederationContext`` (database engine, record store,
+    ``context`` — the ``FederationContext`` (database engine, record service ``store``,
     identity, settings, plugins), e.g. to write local records in response.
     Returns: nothing, or an awaitable that the core awaits.
     Several plugins: all are called in turn; one that raises is logged with its name and skipped (the records
