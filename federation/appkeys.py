@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from federation.config import Settings
 from federation.plugins import Plugins
 from federation.storage.reader import RecordReader
-from federation.storage.records import RecordStore
+from federation.storage.service import RecordService
 
 if TYPE_CHECKING:
     # Only for the type: the node module opens the protocol's parts, which import these keys.
@@ -23,7 +23,8 @@ PLUGINS = web.AppKey("plugins", Plugins)
 NODE: web.AppKey[Node] = web.AppKey("node")
 ENGINE = web.AppKey("engine", AsyncEngine)
 READER = web.AppKey("reader", RecordReader)
-STORE = web.AppKey("store", RecordStore)
+# The record service: every write of a record goes through it.
+STORE = web.AppKey("store", RecordService)
 OPENAPI = web.AppKey("openapi", bytes)
 # The id of this node's profile record (its `node` record), read from the database at start-up.
 PROFILE_ID = web.AppKey("profile_id", str)

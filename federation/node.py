@@ -35,10 +35,12 @@ from federation.protocol.discovery import NodeIdentity
 from federation.protocol.keys import load_or_create_keys
 from federation.protocol.transport import FederationClient
 from federation.protocol.worker import running_worker
+from federation.record_rules import record_service
 from federation.storage import migrate
 from federation.storage.engine import create_engine
 from federation.storage.reader import RecordReader, open_reader
-from federation.storage.records import RecordStore, get_meta
+from federation.storage.records import get_meta
+from federation.storage.service import RecordService
 
 
 class NodeNotInitialised(CommandError):
@@ -59,7 +61,7 @@ class Node:
     node_id: str
     # The id of this node's profile record (its `node` record).
     profile_id: str
-    store: RecordStore
+    store: RecordService
     reader: RecordReader
     identity: NodeIdentity
     client: FederationClient
@@ -123,7 +125,7 @@ async def open_node(settings: Settings, plugins: Plugins | None = None, *, upgra
         profile_id = await get_meta(engine, "profile_id")
         if node_id is None or profile_id is None:
             raise NodeNotInitialised(f"no node is initialised in {settings.database_url}; run `regies init` first")
-        store = RecordStore(engine, node_id)
+        store = record_service(engine, node_id, plugins)
         reader = await open_reader(engine, settings.database_url)
         opened.push_async_callback(reader.close)
         identity = NodeIdentity(node_id, await load_or_create_keys(engine, settings.keys_dir, node_id))

@@ -14,7 +14,6 @@ from federation.problems import Problem
 from federation.protocol import persistence
 from federation.protocol.apply import (
     BatchRejected,
-    StoredDocuments,
     apply_rows,
     check_authors,
 )
@@ -169,15 +168,15 @@ async def inbox(request: web.Request) -> web.StreamResponse:
         parsed = await request.config_dict[BATCH_PARSER].parse(signed.body, sender)
         check_authors(parsed.rows, signed.peer.is_hub)
         rows, batch_id = parsed.rows, parsed.batch_id
-        engine = request.config_dict[appkeys.ENGINE]
+        context = request.config_dict[FEDERATION]
+        engine = context.engine
         async with engine.begin() as connection:
             fresh = await persistence.claim_inbox_batch(connection, sender, batch_id, len(rows))
-            applied = await apply_rows(connection, rows) if fresh else 0
+            applied = await apply_rows(context.store, connection, rows) if fresh else 0
     except BatchRejected as exc:
         raise Problem(exc.status, str(exc), slug=exc.slug) from exc
-    plugins = request.config_dict[appkeys.PLUGINS]
-    if fresh and rows and plugins.wants_replicas():
-        await plugins.records_replicated(sender, StoredDocuments(rows), request.config_dict[FEDERATION].node)
+    if fresh:
+        await context.store.replicated(sender, rows, context.node)
     status = "applied" if fresh else "duplicate"
     answer = {"batch_id": batch_id, "status": status, "received": len(rows), "applied": applied}
     return signed_response(request, signed, json.dumps(answer).encode(), status=202)

@@ -326,7 +326,9 @@ async def review_report(
     }
     if level is not None:
         fields |= {"level": level, "reviewer_role": coordinator.role}
-    return await store.create("review", lambda _previous, envelope: ReportReview.model_validate({**fields, **envelope}))
+    return await store.create_built(
+        "review", lambda _previous, envelope: ReportReview.model_validate({**fields, **envelope})
+    )
 
 
 # --- Join requests ------------------------------------------------------------------------------------

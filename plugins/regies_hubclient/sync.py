@@ -49,7 +49,8 @@ async def apply_reviews(origin: str, records: StoredDocuments, context: Any) -> 
             continue
         report_id = str(review["report_id"])
         try:
-            await context.store.replace(
+            # Through the record service like every write: plugins hear of the decision (record_committed).
+            await context.store.replace_built(
                 "report", report_id, lambda previous, envelope, r=review: build_reviewed_report(previous, envelope, r)
             )
         except RecordError as exc:

@@ -17,9 +17,10 @@ import pytest
 
 from devtools.loadgen import NodeProcess, run_regies
 from devtools.releases import InstalledRelease, install_release, previous_release
+from federation.plugins import build_plugins
+from federation.record_rules import record_service
 from federation.schema.records import ReportReview
 from federation.storage.engine import create_engine
-from federation.storage.records import RecordStore
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +80,8 @@ def write_review(data_dir: Path, hub: str, member: str) -> str:
         engine = create_engine(f"sqlite+aiosqlite:///{data_dir / 'regies.db'}")
         try:
             build = lambda _previous, envelope: ReportReview.model_validate(review | envelope)  # noqa: E731
-            return str((await RecordStore(engine, hub).create("review", build)).id)
+            store = record_service(engine, hub, build_plugins(load_entry_points=False))
+            return str((await store.create_built("review", build)).id)
         finally:
             await engine.dispose()
 

@@ -39,10 +39,10 @@ async def _pull(node: Node, origin: str) -> None:
 async def _write_own(node: Node, kind: str, model: Any, fields: dict[str, Any], record_id: str | None = None) -> Any:
     """What a member's modified node can write as its own record: any document of its origin, any id it picks."""
     store = node.server.app[appkeys.STORE]
-    return await store.create(
+    return await store.create_built(
         kind,
         lambda _previous, envelope: model.model_validate({**fields, **envelope}),
-        uuid.UUID(record_id) if record_id else None,
+        record_id=uuid.UUID(record_id) if record_id else None,
     )
 
 
@@ -144,7 +144,7 @@ async def test_a_member_cannot_validate_its_own_report(network: Network, browse:
     # Paris's modified node rewrites its report as validated, with an audit line naming a coordinator.
     store = paris.server.app[appkeys.STORE]
     forged = {**submitted, "state": "validated", "audit": _forged_audit(submitted)}
-    await store.replace(
+    await store.replace_built(
         "report", submitted["id"], lambda _p, envelope: PeriodReport.model_validate({**forged, **envelope})
     )
     assert await sender.push_all(paris.context) == {"target:hub": 1}
