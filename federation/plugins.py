@@ -22,7 +22,16 @@ from pydantic.json_schema import JsonSchemaValue
 
 from federation import hookimpl, hookspecs
 from federation.hookspecs import HOOK_API_VERSION
-from federation.schema.kinds import RecordKind, RecordKinds
+
+# Record kinds as data are part of the plugin API (register_record_kinds): plugins import them from here.
+from federation.schema.kinds import HUB as HUB
+from federation.schema.kinds import HUB_ONLY as HUB_ONLY
+from federation.schema.kinds import MEMBER as MEMBER
+from federation.schema.kinds import PUBLIC as PUBLIC
+from federation.schema.kinds import KindFilter as KindFilter
+from federation.schema.kinds import RecordKind as RecordKind
+from federation.schema.kinds import RecordKinds
+from federation.schema.kinds import addressed_to as addressed_to
 from federation.schema.types import CATEGORY_LABELS, KEY_PATTERN, Category
 
 # Aggregation rules are part of the plugin API: plugins import them from here.

@@ -6,8 +6,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from federation import hookimpl
-from federation.plugins import Registry
-from federation.schema.kinds import MEMBER, KindFilter, RecordKind, addressed_to
+from federation.plugins import MEMBER, KindFilter, RecordKind, Registry, addressed_to
 from federation.schema.records import ENVELOPE_FIELDS, Envelope
 from federation.schema.types import LongText, NodeId, SchemaEnum, ShortText, StrictModel
 
