@@ -60,6 +60,8 @@ REGISTRATION_HOOKS = (
 RESERVED_WEB_PREFIXES = frozenset(
     {"/api", "/admin", "/login", "/logout", "/static", "/plugins", "/docs", "/metrics", "/openapi.json", "/.well-known"}
 )
+# Paths under /api/v1 the core serves besides its record kinds' collections: no kind's collection may take them.
+RESERVED_COLLECTIONS = frozenset({"export", "plugins", "service-types", "indicators", "report-form"})
 # The parts of the report form, in the order of the network's survey (labels in federation/indicators.py).
 INDICATOR_SECTIONS = ("employment", "activities", "democracy", "finances", "territory", "other")
 log = logging.getLogger(__name__)
@@ -289,8 +291,10 @@ class Registry:
             for kind_filter in kind.filters
             if kind_filter.column not in FILTER_COLUMNS or kind_filter.column == "audience"
         ]
+        if kind.collection in RESERVED_COLLECTIONS:
+            problems.append(f"collection '{kind.collection}' is a path of the core's API")
         problems += [
-            f"index {list(columns)} names a column that is none of its filters' "
+            f"index {list(columns)} names a column that is none of its filters'"
             for columns in kind.indexes
             if not columns or not set(columns) <= {kind_filter.column for kind_filter in kind.filters}
         ]
