@@ -5,6 +5,7 @@ batch (docs/protocol.md §6.4). Real nodes, real signed requests; no line of the
 
 from __future__ import annotations
 
+import io
 import json
 import uuid
 from typing import Any
@@ -15,11 +16,14 @@ from sqlalchemy import select, text
 from federation import appkeys, hookimpl
 from federation.plugins import PluginError, build_plugins
 from federation.protocol import persistence, sender
+from federation.protocol.apply import page_rows
+from federation.protocol.page_parsers import serve
 from federation.protocol.puller import pull_peer
 from federation.schema.kinds import RecordKind, addressed_to
 from federation.storage.tables import outbox_batches, records
 from tests.plugins.note_kind import NOTE, Note, NoteData, NotePlugin
-from tests.protocol.conftest import Node, NodeFactory, activity, signed_call
+from tests.protocol.conftest import Node, NodeFactory, activity, answers, frames, signed_call
+from tests.protocol.test_page_parsers import feed_page
 
 NOTES = [("notes", NotePlugin())]
 
@@ -213,3 +217,43 @@ def test_a_kind_declaration_that_does_not_hold_stops_start_up() -> None:
         build_plugins(extra=[*NOTES, ("again", Plugin(NOTE))], load_entry_points=False)
     core = build_plugins(load_entry_points=False).registry.kinds
     assert list(core) == ["node", "activity", "resource", "report", "review"]
+
+
+def _with_records(page: bytes, *extra: dict[str, Any]) -> bytes:
+    document = json.loads(page)
+    document["records"].extend(extra)
+    return json.dumps(document).encode()
+
+
+def _note_envelope(origin: str, kind: str = "note") -> dict[str, Any]:
+    record = Note.model_validate(
+        {"to": "rq-b", "subject": "Bonjour", "origin": origin, "id": str(uuid.uuid4()), "version": 1,
+         "updated_at": "2026-01-02T03:04:05Z"}
+    )  # fmt: skip
+    payload = record.model_dump(mode="json")
+    return {key: payload[key] for key in ("origin", "id", "version", "updated_at")} | {"kind": kind, "payload": payload}
+
+
+def test_a_page_parser_process_hands_a_page_of_a_plugin_kind_back_and_skips_unknown_ones() -> None:
+    """Parser processes know the core's kinds only: a page with a record of one of the node's plugin kinds goes back
+    to the pulling process (which parses it with the node's kinds); a kind the node does not know is skipped there."""
+    with_note = _with_records(feed_page("rq-a", range(2)), _note_envelope("rq-a"))
+    with_zebra = _with_records(feed_page("rq-a", range(2, 4)), _note_envelope("rq-a", "zebra"))
+    out = io.BytesIO()
+    assert serve(frames((with_note, "rq-a", ("note",)), (with_zebra, "rq-a", ("note",))), out) == 0
+    _ready, yours, page = answers(out)
+    assert yours == ("yours", with_note)
+    assert page[0] == "page" and [row[0] for row in page[1]] == ["activity", "activity"]
+    kinds = build_plugins(extra=NOTES, load_entry_points=False).registry.kinds
+    assert [row[0] for row in page_rows(with_note, "rq-a", kinds).rows] == ["activity", "activity", "note"]
+
+
+async def test_inbox_workers_hand_a_batch_of_a_plugin_kind_back_to_the_server(make_node: NodeFactory) -> None:
+    a = await make_node("rq-a", extra_plugins=NOTES)
+    b = await make_node("rq-b", extra_plugins=NOTES, inbox_parse_workers=1)
+    await a.add_peer(b, pull=False, push=True)
+    await b.add_peer(a, pull=False)
+    note = await a.create("notes", {"to": "rq-b", "subject": "Par le parseur"})
+    assert await _pushed_kinds(a) == {"peer:rq-b": ["node", "note"]}
+    status, got = await b.get(f"/api/v1/notes/{note['id']}?origin=rq-a", headers=b.auth)
+    assert (status, got) == (200, note)
