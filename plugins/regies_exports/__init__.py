@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import cache
 from typing import Any
+
+from pydantic import BaseModel
 
 from federation import hookimpl
 from federation.csv_safety import CsvValue, SafeCsvWriter
 from federation.plugins import Exporter, Registry, Sink
-from federation.schema.records import RECORD_KINDS
 
 __version__ = "0.1.0"
 REGIES_HOOK_API = ">=1.0,<2"
@@ -28,10 +29,10 @@ def _resolve(schema: dict[str, Any], definitions: dict[str, Any]) -> dict[str, A
 
 
 @cache
-def columns_for(kind: str) -> tuple[str, ...]:
+def columns_for(record_model: type[BaseModel]) -> tuple[str, ...]:
     """Dotted column names from the record model's schema: nested objects with fixed fields are flattened,
     free-form objects (`details`, `indicators`) and lists stay whole in one column."""
-    schema = RECORD_KINDS[kind].record_model.model_json_schema(mode="serialization")
+    schema = record_model.model_json_schema(mode="serialization")
     definitions = schema.get("$defs", {})
 
     def walk(node: dict[str, Any], prefix: str) -> list[str]:
@@ -62,8 +63,17 @@ def _cell(record: dict[str, Any], column: str) -> CsvValue:
     return str(value)
 
 
-async def write_csv(kind: str, records: AsyncIterator[dict[str, Any]], sink: Sink) -> None:
-    columns = columns_for(kind)
+def csv_writer(registry: Registry) -> Callable[[str, AsyncIterator[dict[str, Any]], Sink], Awaitable[None]]:
+    """The CSV writer of a node's record kinds (the core's and its plugins', as `registry` holds them)."""
+
+    async def write(kind: str, records: AsyncIterator[dict[str, Any]], sink: Sink) -> None:
+        await write_csv(registry.record_kinds[kind].record_model, records, sink)
+
+    return write
+
+
+async def write_csv(record_model: type[BaseModel], records: AsyncIterator[dict[str, Any]], sink: Sink) -> None:
+    columns = columns_for(record_model)
     buffer = io.StringIO()
     writer = SafeCsvWriter(buffer)
     writer.writerow(columns)
@@ -92,7 +102,7 @@ async def write_ndjson(kind: str, records: AsyncIterator[dict[str, Any]], sink: 
 
 @hookimpl
 def register_exporters(registry: Registry) -> None:
-    registry.add_exporter(Exporter("csv", "text/csv; charset=utf-8", "csv", write_csv, "CSV (tableur)"))
+    registry.add_exporter(Exporter("csv", "text/csv; charset=utf-8", "csv", csv_writer(registry), "CSV (tableur)"))
     registry.add_exporter(Exporter("json", "application/json", "json", write_json, "JSON"))
     registry.add_exporter(
         Exporter("ndjson", "application/x-ndjson", "ndjson", write_ndjson, "JSON, un enregistrement par ligne")

@@ -192,6 +192,12 @@ async def test_a_node_knows_its_plugins_kinds_in_discovery_openapi_and_indexes(m
     operation = openapi["paths"]["/api/v1/notes"]["get"]
     assert operation["security"] and [p["name"] for p in operation["parameters"]][:2] == ["status", "origin"]
     assert "notes" in openapi["paths"]["/api/v1/export/{collection}"]["get"]["parameters"][0]["schema"]["enum"]
+    await a.create("notes", {"to": "rq-b", "subject": "Exportée"})
+    assert (await a.get("/api/v1/export/notes?format=json"))[0] == 401  # private, as its collection
+    async with a.session.get(f"{a.url}/api/v1/export/notes?format=csv", headers=a.auth) as response:
+        assert response.status == 200
+        header, row = (await response.text()).splitlines()
+    assert header.split(",")[-4:] == ['"to"', '"subject"', '"body"', '"status"'] and "Exportée" in row
     async with a.context.engine.connect() as connection:
         sql = "SELECT sql FROM sqlite_master WHERE name = 'ix_records_note_status'"
         (created,) = (await connection.execute(text(sql))).one()
