@@ -263,3 +263,17 @@ async def test_inbox_workers_hand_a_batch_of_a_plugin_kind_back_to_the_server(ma
     assert await _pushed_kinds(a) == {"peer:rq-b": ["node", "note"]}
     status, got = await b.get(f"/api/v1/notes/{note['id']}?origin=rq-a", headers=b.auth)
     assert (status, got) == (200, note)
+
+
+def test_register_record_kinds() -> None:
+    """The hook registers each kind under its plugin's name, the core's through its internal plugin, which is not
+    listed among the node's plugins; the kinds keep the order they were registered in."""
+    plugins = build_plugins(extra=NOTES, load_entry_points=False)
+    registry = plugins.registry
+    assert list(registry.kinds) == ["node", "activity", "resource", "report", "review", "note"]
+    assert registry.kinds["note"] is NOTE and registry.owner("record kind", "note") == "notes"
+    assert registry.owner("record kind", "report") == "regies.core_kinds"
+    assert plugins.hooks_of("notes") == ["register_record_kinds"] and "regies.core_kinds" not in plugins.infos
+    assert registry.indexes["ix_records_note_status"].create_sql() == (
+        "CREATE INDEX IF NOT EXISTS ix_records_note_status ON records (kind, status, rid) WHERE kind = 'note'"
+    )
