@@ -156,10 +156,10 @@ def activity_document(rng: random.Random, index: int, service_types: list[tuple[
 
 def stored_row(document: dict[str, Any]) -> dict[str, Any]:
     """The `records` row the API would write for this activity (same models, same serialisation)."""
-    from federation.schema.records import Activity
+    from federation.schema.records import RECORD_KINDS, Activity
     from federation.storage.mapping import record_row
 
-    return record_row("activity", Activity.model_validate(document))
+    return record_row(RECORD_KINDS["activity"], Activity.model_validate(document))
 
 
 def init_node(data_dir: Path) -> None:

@@ -41,7 +41,7 @@ from federation.protocol.apply import apply_rows, parse_batch, wire_rows
 from federation.protocol.batchparser import BatchParser
 from federation.record_rules import record_service
 from federation.schema.geo import DEPARTMENTS, communes_in_department
-from federation.schema.records import Activity, NodeProfile, Period, PeriodReport
+from federation.schema.records import RECORD_KINDS, Activity, NodeProfile, Period, PeriodReport
 from federation.storage.engine import create_engine
 from federation.storage.mapping import FILTER_COLUMNS, record_row, to_micros, tombstone_row
 from federation.storage.migrate import ensure_indexes, upgrade
@@ -198,7 +198,7 @@ def node_rows(members: list[Member], rng: random.Random) -> list[dict[str, Any]]
                 "description": "Régie de quartier : services de proximité, insertion et lien social.",
             }
         )
-        rows.append(record_row("node", profile))
+        rows.append(record_row(RECORD_KINDS["node"], profile))
     return rows
 
 
@@ -336,7 +336,7 @@ class ActivityFactory:
         """The generated rows are exactly what the node would store for the validated record."""
         for row in rows:
             record = Activity.model_validate_json(row["body"])
-            expected = record_row("activity", record)
+            expected = record_row(RECORD_KINDS["activity"], record)
             if expected != row:
                 diff = {k: (row[k], expected[k]) for k in expected if expected[k] != row.get(k)}
                 raise AssertionError(f"generated activity row differs from record_row: {diff}")
@@ -421,7 +421,7 @@ def report_rows(registry: Registry, members: list[Member], count: int, rng: rand
                 "audit": audit,
             }
         )
-        rows.append(record_row("report", report))
+        rows.append(record_row(RECORD_KINDS["report"], report))
     return rows
 
 

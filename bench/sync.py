@@ -142,7 +142,7 @@ def bulk_load(data_dir: Path, count: int, seed: int, keep_rows: bool) -> Loaded:
     """Insert `count` activities and one change-log row each into the node's database with SQLAlchemy Core."""
     from sqlalchemy import create_engine, insert, text
 
-    from federation.schema.records import Activity
+    from federation.schema.records import RECORD_KINDS, Activity
     from federation.storage.mapping import change_row, record_row
     from federation.storage.tables import changes, records
 
@@ -155,7 +155,7 @@ def bulk_load(data_dir: Path, count: int, seed: int, keep_rows: bool) -> Loaded:
     try:
         for first in range(0, count, LOAD_BATCH):
             rows = [
-                record_row("activity", Activity.model_validate(activity_document(rng, i)))
+                record_row(RECORD_KINDS["activity"], Activity.model_validate(activity_document(rng, i)))
                 for i in range(first, min(first + LOAD_BATCH, count))
             ]
             change_rows = [change_row(row) for row in rows]

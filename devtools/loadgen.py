@@ -16,7 +16,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, insert, select
 
-from federation.schema.records import Activity
+from federation.schema.records import RECORD_KINDS, Activity
 from federation.storage.mapping import change_row, record_row
 from federation.storage.tables import changes, records
 
@@ -164,7 +164,7 @@ def bulk_load_activities(
                         "inhabitants_involved": n % 40,
                     }
                 )
-                row = record_row("activity", record)
+                row = record_row(RECORD_KINDS["activity"], record)
                 rows.append(row)
                 log.append(change_row(row))
                 written.add((row["id"], row["version"]))

@@ -37,13 +37,13 @@ def create_app(settings: Settings, plugins: Plugins | None = None, *, upgrade_da
     if plugins is None:
         plugins = node_plugins(settings)
     app[appkeys.PLUGINS] = plugins
+    registry = plugins.registry
     document = build_openapi(
-        records.filter_parameters(),
-        records.PRIVATE_KINDS,
+        registry.kinds,
+        records.filter_parameters(registry.kinds.values()),
         cursor_pattern=records.CURSOR_PATTERN,
         max_page_size=settings.api.max_page_size,
     )
-    registry = plugins.registry
     document = refine_for_plugins(
         document,
         {key: (str(kind.category), kind.details_model) for key, kind in registry.service_types.items()},
@@ -80,7 +80,7 @@ def create_app(settings: Settings, plugins: Plugins | None = None, *, upgrade_da
     app.cleanup_ctx.append(node_lifetime)
     meta.add_routes(app)
     node.add_routes(app)
-    for collection in records.collections():
+    for collection in records.collections(registry.kinds):
         collection.add_routes(app)
     app.router.add_get("/metrics", metrics_endpoint, allow_head=False)
     introspection.add_routes(app)

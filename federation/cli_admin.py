@@ -206,10 +206,11 @@ def cmd_db_upgrade(args: argparse.Namespace, node: UnopenedNode) -> int:
 
 
 def _openapi() -> dict[str, Any]:
-    from federation.api.records import CURSOR_PATTERN, PRIVATE_KINDS, filter_parameters
+    from federation.api.records import CURSOR_PATTERN, filter_parameters
     from federation.openapi import build_openapi
+    from federation.schema.records import CORE_KINDS
 
-    return build_openapi(filter_parameters(), PRIVATE_KINDS, cursor_pattern=CURSOR_PATTERN)
+    return build_openapi(CORE_KINDS, filter_parameters(CORE_KINDS.values()), cursor_pattern=CURSOR_PATTERN)
 
 
 def cmd_schema_export(args: argparse.Namespace, node: UnopenedNode) -> int:

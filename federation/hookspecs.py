@@ -29,6 +29,26 @@ HOOK_API_VERSION = "2.0"
 
 
 @hookspec
+def register_record_kinds(registry: Registry) -> None:
+    """Declare the kinds of federated records this plugin adds (a loan request, an attested label…).
+
+    When: once per app, at start-up, before every other registration hook. The core's own kinds (node, activity,
+    resource, report, review) are registered through this same hook by the core's internal plugin.
+    Arguments: ``registry`` — call ``registry.add_record_kind(RecordKind(...))`` for each kind: its name, data
+    and record models, API collection (served at ``/api/v1/<collection>``, or None), JSON Schema name, read-only
+    fields, who may author it (``authors``: ``{MEMBER}``, ``{HUB}`` or both), who may see it (``audience``:
+    ``PUBLIC``, ``HUB_ONLY`` or ``addressed_to("<field naming the node>")``), its list filters and their indexes,
+    and ``unique_per_origin`` (docs/plugins.md, "Record kinds").
+    Returns: nothing (ignored).
+    Several plugins: all are called; a kind name, collection or JSON Schema name registered twice, or a
+    declaration that does not hold (unknown filter column or field, an optional addressee…), stops start-up with
+    an error naming the plugin. The feed, pushes, the receiver's checks, the API and the OpenAPI document all
+    follow the declaration; nothing else is needed for the kind to federate.
+    Added in: hook API 1.6.
+    """
+
+
+@hookspec
 def register_service_types(registry: Registry) -> None:
     """Declare the service types this plugin provides.
 

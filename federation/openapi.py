@@ -9,7 +9,8 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from federation import SCHEMA_VERSION, __version__
-from federation.schema.records import RECORD_KINDS, RecordEnvelope
+from federation.schema.kinds import RecordKinds
+from federation.schema.records import RecordEnvelope
 from federation.schema.types import NODE_ID_PATTERN
 from federation.semantics import value_schema
 
@@ -21,10 +22,10 @@ JSON = "application/json"
 PROBLEM = "application/problem+json"
 
 
-def component_schemas() -> tuple[dict[str, Any], dict[tuple[Any, str], str]]:
+def component_schemas(kinds: RecordKinds) -> tuple[dict[str, Any], dict[tuple[Any, str], str]]:
     """All component schemas, and the $ref of each (model, mode)."""
     models: list[tuple[type[BaseModel], JsonSchemaMode]] = []
-    for kind in RECORD_KINDS.values():
+    for kind in kinds.values():
         models.append((kind.data_model, "validation"))
         models.append((kind.record_model, "serialization"))
     models.append((RecordEnvelope, "serialization"))
@@ -209,22 +210,23 @@ def _with_article(noun: str) -> str:
 
 
 def build_openapi(
+    kinds: RecordKinds,
     list_filters: dict[str, dict[str, dict[str, Any]]],
-    private_kinds: frozenset[str],
     *,
     cursor_pattern: str,
     max_page_size: int = 500,
 ) -> dict[str, Any]:
-    """The document; `list_filters` maps each kind to its query parameters ({"description", "schema"})."""
-    schemas, refs = component_schemas()
+    """The document of a node that knows `kinds`; `list_filters` maps each kind with a collection to its query
+    parameters ({"description", "schema"})."""
+    schemas, refs = component_schemas(kinds)
     paths: dict[str, Any] = {}
-    for kind in RECORD_KINDS.values():
-        if not kind.api:
+    for kind in kinds.values():
+        if kind.collection is None:
             continue
         data_ref = refs[(kind.data_model, "validation")]
         record_ref = refs[(kind.record_model, "serialization")]
-        if kind.name == "node":
-            paths["/api/v1/node"] = {
+        if kind.one_per_origin:  # the node's profile: one document, read and replaced
+            paths[f"/api/v1/{kind.collection}"] = {
                 "get": {
                     "operationId": "getNode",
                     "summary": "This node's profile",
@@ -261,8 +263,8 @@ def build_openapi(
             },
             "required": ["items", "next_cursor", "limit"],
         }
-        read_security = _SECURED if kind.name in private_kinds else []
-        read_errors = {"401": _UNAUTHORIZED, "403": _FORBIDDEN} if kind.name in private_kinds else {}
+        read_security = _SECURED if kind.private else []
+        read_errors = {"401": _UNAUTHORIZED, "403": _FORBIDDEN} if kind.private else {}
         filters = [
             {"name": param, "in": "query", "required": False, **described}
             for param, described in list_filters[kind.name].items()
@@ -402,7 +404,7 @@ def build_openapi(
                     "name": "collection",
                     "in": "path",
                     "required": True,
-                    "schema": {"type": "string", "enum": ["activities", "resources", "reports"]},
+                    "schema": {"type": "string", "enum": [kind.collection for kind in kinds.with_collection()]},
                 },
                 {"name": "format", "in": "query", "required": True, "schema": {"type": "string"}},
             ],

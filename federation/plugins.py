@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.metadata
 import inspect
 import logging
@@ -22,6 +23,16 @@ from pydantic.json_schema import JsonSchemaValue
 
 from federation import hookimpl, hookspecs
 from federation.hookspecs import HOOK_API_VERSION
+
+# Record kinds as data are part of the plugin API (register_record_kinds): plugins import them from here.
+from federation.schema.kinds import HUB as HUB
+from federation.schema.kinds import HUB_ONLY as HUB_ONLY
+from federation.schema.kinds import MEMBER as MEMBER
+from federation.schema.kinds import PUBLIC as PUBLIC
+from federation.schema.kinds import KindFilter as KindFilter
+from federation.schema.kinds import RecordKind as RecordKind
+from federation.schema.kinds import RecordKinds
+from federation.schema.kinds import addressed_to as addressed_to
 from federation.schema.types import CATEGORY_LABELS, KEY_PATTERN, Category
 
 # Aggregation rules are part of the plugin API: plugins import them from here.
@@ -38,6 +49,7 @@ PROJECT_NAME = "regies"
 # Who registered what the core itself registers (its indicators, rules and commands), in `Registry.owners`.
 CORE = "<core>"
 REGISTRATION_HOOKS = (
+    "register_record_kinds",
     "register_service_types",
     "register_indicators",
     "register_routes",
@@ -56,6 +68,8 @@ RESERVED_API_NAMES = frozenset(
 RESERVED_WEB_PREFIXES = frozenset(
     {"/api", "/admin", "/login", "/logout", "/static", "/plugins", "/docs", "/metrics", "/openapi.json", "/.well-known"}
 )
+# Paths under /api/v1 the core serves besides its record kinds' collections: no kind's collection may take them.
+RESERVED_COLLECTIONS = frozenset({"export", "plugins", "service-types", "indicators", "report-form"})
 # The parts of the report form, in the order of the network's survey (labels in federation/indicators.py).
 INDICATOR_SECTIONS = ("employment", "activities", "democracy", "finances", "territory", "other")
 log = logging.getLogger(__name__)
@@ -291,9 +305,11 @@ class TableIndex:
     name: str
     table: str
     columns: tuple[str, ...]
+    where: str | None = None  # a partial index: only the rows of one record kind
 
     def create_sql(self) -> str:
-        return f"CREATE INDEX IF NOT EXISTS {self.name} ON {self.table} ({', '.join(self.columns)})"
+        partial = f" WHERE {self.where}" if self.where else ""
+        return f"CREATE INDEX IF NOT EXISTS {self.name} ON {self.table} ({', '.join(self.columns)}){partial}"
 
 
 def _check_key(kind: str, key: str, plugin: str) -> None:
@@ -321,6 +337,7 @@ class Registry:
     root_openapi_paths: dict[str, dict[str, Any]] = field(default_factory=dict)
     public_links: list[PublicLink] = field(default_factory=list)
     indexes: dict[str, TableIndex] = field(default_factory=dict)
+    record_kinds: dict[str, RecordKind] = field(default_factory=dict)
     owners: dict[tuple[str, str], str] = field(default_factory=dict)
     configured: dict[str, BaseModel] = field(default_factory=dict)
     current_plugin: str = CORE
@@ -335,6 +352,46 @@ class Registry:
 
     def owner(self, what: str, key: str) -> str:
         return self.owners[(what, key)]
+
+    def add_record_kind(self, kind: RecordKind) -> None:
+        """Declare a kind of federated record (hook API 1.6, docs/plugins.md "Record kinds"); its lists' indexes
+        are created at start-up, on its own rows only."""
+        from federation.storage.upsert import FILTER_COLUMNS  # the columns a kind may copy its fields into
+
+        plugin = self.current_plugin
+        problems = kind.problems()
+        problems += [
+            f"filter '{kind_filter.parameter or kind_filter.field}' names unknown column '{kind_filter.column}'"
+            for kind_filter in kind.filters
+            if kind_filter.column not in FILTER_COLUMNS or kind_filter.column == "audience"
+        ]
+        if kind.collection in RESERVED_COLLECTIONS:
+            problems.append(f"collection '{kind.collection}' is a path of the core's API")
+        problems += [
+            f"index {list(columns)} names a column that is none of its filters'"
+            for columns in kind.indexes
+            if not columns or not set(columns) <= {kind_filter.column for kind_filter in kind.filters}
+        ]
+        problems += [
+            f"unique_per_origin names '{column}', which is none of its filters' columns"
+            for column in kind.unique_per_origin or ()
+            if column not in {kind_filter.column for kind_filter in kind.filters}
+        ]
+        if problems:
+            raise PluginError(f"plugin '{plugin}': record kind '{kind.name}': {'; '.join(problems)}")
+        self._claim("record kind", kind.name)
+        self._claim("record collection", kind.collection or f"<none:{kind.name}>")
+        self._claim("JSON Schema", kind.schema_name)
+        self.record_kinds[kind.name] = kind
+        for columns in kind.indexes:
+            name = f"ix_records_{kind.name}_{'_'.join(columns)}"[:63]
+            self._claim("index", name)
+            self.indexes[name] = TableIndex(name, "records", ("kind", *columns, "rid"), where=f"kind = '{kind.name}'")
+
+    @functools.cached_property
+    def kinds(self) -> RecordKinds:
+        """The record kinds every plugin declared, read once registration is over."""
+        return RecordKinds.of(self.record_kinds.values())
 
     def add_service_type(self, service_type: ServiceType) -> None:
         _check_key("service type", service_type.key, self.current_plugin)
@@ -700,9 +757,12 @@ def build_plugins(
     `internal` plugins are the program's own, as tox registers its built-in commands: the `regies` command
     passes the core's commands (federation/commands.py). They come first, cannot be disabled, are not listed
     among the plugins, and what they register belongs to the core."""
+    from federation import core_kinds
+
     disabled_set = set(disabled)
     manager = pluggy.PluginManager(PROJECT_NAME)
     manager.add_hookspecs(hookspecs)
+    manager.register(core_kinds, name=core_kinds.NAME)  # the core's record kinds, through the plugins' own hook
     internal_names = set()
     for name, plugin in internal:
         manager.register(plugin, name=name)

@@ -19,7 +19,7 @@ from federation.plugins import Plugins, Registry
 from federation.problems import field_errors, json_pointer, validation_problem
 from federation.reports import build_report, check_deletable, hub_joined
 from federation.schema.identifiers import retired_commune_detail
-from federation.schema.records import RECORD_KINDS, ActivityData, PeriodReportData, RecordKind
+from federation.schema.records import ActivityData, PeriodReportData, RecordKind
 from federation.semantics import value_errors
 from federation.storage.records import RecordBuilder, StoredRecord
 from federation.storage.service import RecordService
@@ -67,8 +67,9 @@ class PluginWriteHooks:
 
 
 def record_service(engine: AsyncEngine, node_id: str, plugins: Plugins) -> RecordService:
-    """The node's record service: the core's record kinds, written with `plugins`' rules and hooks."""
-    return RecordService(engine, node_id, RECORD_KINDS, PluginWriteHooks(engine, node_id, plugins))
+    """The node's record service: the record kinds `plugins` declare (the core's among them), written with their
+    rules and hooks."""
+    return RecordService(engine, node_id, plugins.registry.kinds, PluginWriteHooks(engine, node_id, plugins))
 
 
 def _integral_floats_as_ints(value: Any) -> Any:

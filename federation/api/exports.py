@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from federation import appkeys
-from federation.api.records import PRIVATE_KINDS, RecordCollection, collections
+from federation.api.records import RecordCollection, collections
 from federation.api.requests import require_token
 from federation.problems import Problem
 
@@ -32,14 +32,15 @@ async def _records(request: web.Request, collection: RecordCollection) -> AsyncI
 
 
 def add_routes(app: web.Application) -> None:
-    by_collection = {collection.kind.collection: collection for collection in collections()}
+    kinds = app[appkeys.PLUGINS].registry.kinds
+    by_collection = {str(collection.kind.collection): collection for collection in collections(kinds)}
 
     async def export(request: web.Request) -> web.StreamResponse:
         name = request.match_info["collection"]
         collection = by_collection.get(name)
         if collection is None:
             raise Problem(404, f"no collection '{name}' (exportable: {', '.join(sorted(by_collection))})")
-        if collection.kind.name in PRIVATE_KINDS:
+        if collection.kind.private:
             await require_token(request)
         exporters = request.app[appkeys.PLUGINS].registry.exporters
         fmt = request.query.get("format", "")

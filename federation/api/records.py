@@ -1,4 +1,5 @@
-"""HTTP handlers for record collections (activities, resources, reports): list, get, create, replace, delete."""
+"""HTTP handlers for record collections (activities, resources, reports, and the kinds plugins declare with a
+collection): list, get, create, replace, delete; their list filters derive from each kind's declaration."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import functools
 import hashlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -28,14 +29,7 @@ from federation.problems import Problem, invalid_query
 from federation.responses import json_response
 from federation.schema.geo import arrondissements_of
 from federation.schema.identifiers import INSEE_COMMUNE_FORMAT, INSEE_COMMUNE_PATTERN, normalize_insee_commune
-from federation.schema.records import (
-    RECORD_KINDS,
-    ActivityStatus,
-    RecordKind,
-    ReportState,
-    ResourceKind,
-    ResourceStatus,
-)
+from federation.schema.kinds import RecordKind, RecordKinds, field_type
 from federation.schema.types import KEY_PATTERN, NODE_ID_PATTERN, Category
 from federation.storage.mapping import to_micros
 from federation.storage.reader import ListQuery, RecordRow, local_first
@@ -132,41 +126,57 @@ def _period_check(value: str) -> str:
     return parse_period_key(value).key or value
 
 
-LIST_FILTERS: dict[str, dict[str, Filter]] = {
-    "activity": {
-        "category": _enum_filter("category", Category, "Field of action."),
-        "service_type": Filter("service_type", _KEY, "Service type key.", {"type": "string", "pattern": KEY_PATTERN}),
-        "status": _enum_filter("status", ActivityStatus, "Activity status."),
-        "commune": _COMMUNE,
-        "origin": _ORIGIN,
-    },
-    "resource": {
-        "kind": _enum_filter("resource_kind", ResourceKind, "Kind of resource."),
-        "status": _enum_filter("status", ResourceStatus, "Resource status."),
-        "commune": _COMMUNE,
-        "origin": _ORIGIN,
-    },
-    "report": {
-        "period": Filter(
-            "period",
-            _period_check,
-            "Period: 2025, 2025-Q3 or 2023-2025 (a survey period ends after it starts).",
-            {"type": "string", "pattern": PERIOD_KEY_PATTERN},
-        ),
-        "state": _enum_filter("status", ReportState, "Report state."),
-        "origin": _ORIGIN,
-    },
+# The filter columns whose meaning the core fixes, whatever kind fills them: their checks and descriptions.
+_COLUMN_FILTERS: dict[str, Filter] = {
+    "category": _enum_filter("category", Category, "Field of action."),
+    "service_type": Filter("service_type", _KEY, "Service type key.", {"type": "string", "pattern": KEY_PATTERN}),
+    "commune": _COMMUNE,
+    "period": Filter(
+        "period",
+        _period_check,
+        "Period: 2025, 2025-Q3 or 2023-2025 (a survey period ends after it starts).",
+        {"type": "string", "pattern": PERIOD_KEY_PATTERN},
+    ),
 }
+# What a column of another meaning may hold (storage.tables: the filter columns are at most 64 characters).
+_TEXT_VALUE = r"^[^\x00-\x1f]{1,64}$"
+
+
+def list_filters(kind: RecordKind) -> dict[str, Filter]:
+    """The list filters of a kind's collection, by query parameter, from its declaration (RecordKind.filters), then
+    `origin`: a column of fixed meaning is checked as the core says, an enumeration against its values, any other
+    value as text."""
+    filters: dict[str, Filter] = {}
+    for kind_filter in kind.filters:
+        if kind_filter.parameter is None:
+            continue
+        spec = _COLUMN_FILTERS.get(kind_filter.column)
+        if spec is None:
+            value_type = field_type(kind.record_model, kind_filter.field)
+            if isinstance(value_type, type) and issubclass(value_type, StrEnum):
+                spec = _enum_filter(kind_filter.column, value_type, kind_filter.description)
+            else:
+                check = _pattern_check(_TEXT_VALUE, "1 to 64 characters")
+                schema = {"type": "string", "pattern": _TEXT_VALUE}
+                spec = Filter(kind_filter.column, check, kind_filter.description, schema)
+        filters[kind_filter.parameter] = spec
+    filters["origin"] = _ORIGIN
+    return filters
+
+
 PAGING_PARAMS = ("limit", "cursor", "updated_since")
-PRIVATE_KINDS = frozenset({"report"})
 # A list cursor names the last row served: any such value is a valid place to resume, so the published
 # pattern says exactly which cursors the API accepts. 18 digits stay within a 64-bit row id.
 CURSOR_PATTERN = r"^r[0-9]{1,18}$"
 
 
-def filter_parameters() -> dict[str, dict[str, dict[str, Any]]]:
-    """Each collection's list filters as the OpenAPI document describes them."""
-    return {kind: {name: spec.parameter() for name, spec in specs.items()} for kind, specs in LIST_FILTERS.items()}
+def filter_parameters(kinds: Iterable[RecordKind]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Each collection's list filters as the OpenAPI document describes them, by kind name."""
+    return {
+        kind.name: {name: spec.parameter() for name, spec in list_filters(kind).items()}
+        for kind in kinds
+        if kind.collection is not None and not kind.one_per_origin
+    }
 
 
 def encode_cursor(rid: int) -> str:
@@ -211,7 +221,7 @@ class RecordCollection:
 
     def __init__(self, kind: RecordKind) -> None:
         self.kind = kind
-        self.filters = LIST_FILTERS[kind.name]
+        self.filters = list_filters(kind)
         self.base_path = f"/api/v1/{kind.collection}"
 
     def add_routes(self, app: web.Application) -> None:
@@ -255,7 +265,7 @@ class RecordCollection:
         )
 
     async def list(self, request: web.Request) -> web.StreamResponse:
-        if self.kind.name in PRIVATE_KINDS:
+        if self.kind.private:  # only its audience sees it: reports the hub, a record addressed to a node that node
             await require_token(request)
         query = self.list_query(request)
         rows = await request.app[appkeys.READER].page(query)
@@ -278,7 +288,7 @@ class RecordCollection:
         return json_response(body, etag=etag, headers=headers)
 
     async def get(self, request: web.Request) -> web.StreamResponse:
-        if self.kind.name in PRIVATE_KINDS:
+        if self.kind.private:
             await require_token(request)
         record_id = _record_id(request)
         row = await self._addressed(request, record_id)
@@ -370,5 +380,6 @@ async def write_or_problem(operation: Any) -> StoredRecord:
     return result
 
 
-def collections() -> list[RecordCollection]:
-    return [RecordCollection(RECORD_KINDS[name]) for name in ("activity", "resource", "report")]
+def collections(kinds: RecordKinds) -> list[RecordCollection]:
+    """The API collections of a node's record kinds (/api/v1/<collection>), its profile aside (api/node.py)."""
+    return [RecordCollection(kind) for kind in kinds.with_collection()]

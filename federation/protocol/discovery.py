@@ -19,7 +19,7 @@ from federation.plugins import Plugins
 from federation.protocol.addresses import shown
 from federation.protocol.keys import KeyStore, PublicKeyInfo, verify_rotation
 from federation.responses import json_response
-from federation.schema.records import RECORD_KINDS, utcnow
+from federation.schema.records import utcnow
 from federation.schema.types import NODE_ID_PATTERN
 
 
@@ -76,7 +76,7 @@ def build_discovery(identity: NodeIdentity, base: str, name: str, plugins: Plugi
         },
         "plugins": [{"name": info.name, "version": info.version} for info in plugins.infos.values()],
         # What this node speaks, for peers of other versions (`regies peers` shows the skew).
-        "record_kinds": sorted(RECORD_KINDS),
+        "record_kinds": sorted(plugins.registry.kinds),
         "service_types": sorted(plugins.registry.service_types),
     }
 

@@ -7,9 +7,10 @@ rows come back in feed order, so the writes, the checkpoints and the crash guara
 process.
 
 Wire (federation.protocol.frames): child → parent ("ready",) once its imports are done; parent → child
-(raw page, sender); child → parent ("page", rows, next_cursor, more, remaining), or ("rejected", status,
-message) for a page that is invalid or not the sender's own, or ("error", message) before it exits on anything
-else. A child ends when its stdin closes.
+(raw page, sender, plugin kinds); child → parent ("page", rows, next_cursor, more, remaining), ("rejected",
+status, message) for a page that is invalid or not the sender's own, ("yours", raw page) for a page holding a
+record of one of the node's plugin kinds (a child knows the core's kinds only: the pulling process parses that
+page), or ("error", message) before it exits on anything else. A child ends when its stdin closes.
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ from collections.abc import Sequence
 from typing import BinaryIO
 
 from federation.process import exit_leaving_objects
-from federation.protocol.apply import BatchRejected, ParsedPage, page_rows
+from federation.protocol.apply import BatchRejected, LeftToThisNode, ParsedPage, page_rows
 from federation.protocol.child_process import ChildFailed, ChildProcess
 from federation.protocol.frames import child_streams, read_frame, write_frame
+from federation.schema.kinds import RecordKinds
+from federation.schema.records import CORE_KINDS
 from federation.tasks import cancel_and_wait
 
 # --- Child side -----------------------------------------------------------------------------------------------
@@ -34,11 +37,14 @@ def serve(incoming: BinaryIO, outgoing: BinaryIO) -> int:
     write_frame(outgoing, ("ready",))
     try:
         while (message := read_frame(incoming)) is not None:
-            raw, sender = message
+            raw, sender, plugin_kinds = message
             try:
-                page = page_rows(raw, sender)
+                page = page_rows(raw, sender, CORE_KINDS, frozenset(plugin_kinds))
             except BatchRejected as exc:
                 write_frame(outgoing, ("rejected", exc.status, str(exc)))
+                continue
+            except LeftToThisNode:
+                write_frame(outgoing, ("yours", raw))
                 continue
             write_frame(outgoing, ("page", page.rows, page.next_cursor, page.more, page.remaining))
             del page
@@ -62,8 +68,11 @@ def main(argv: Sequence[str]) -> int:
 class _Parser:
     """One child: the pages it was given, answered in the same order."""
 
-    def __init__(self, child: ChildProcess) -> None:
+    def __init__(self, child: ChildProcess, kinds: RecordKinds) -> None:
         self.child = child
+        self.kinds = kinds
+        self.plugin_kinds = tuple(sorted(frozenset(kinds) - frozenset(CORE_KINDS)))
+        self.senders: collections.deque[str] = collections.deque()
         self.ready = False
         self.pages = 0  # answered
         self.waiting: collections.deque[asyncio.Future[ParsedPage]] = collections.deque()
@@ -76,11 +85,16 @@ class _Parser:
             while True:
                 message = await self.child.receive()
                 self.pages += 1
-                future = self.waiting.popleft()
+                future, sender = self.waiting.popleft(), self.senders.popleft()
                 if future.done():  # cancelled: the pull stopped
                     continue
                 if message[0] == "rejected":
                     future.set_exception(BatchRejected(int(message[1]), str(message[2])))
+                elif message[0] == "yours":
+                    try:
+                        future.set_result(page_rows(message[1], sender, self.kinds))
+                    except BatchRejected as exc:
+                        future.set_exception(exc)
                 else:
                     future.set_result(ParsedPage(message[1], message[2], bool(message[3]), int(message[4])))
         except ChildFailed as exc:
@@ -93,10 +107,12 @@ class _Parser:
     async def parse(self, raw: bytes, sender: str) -> asyncio.Future[ParsedPage]:
         future: asyncio.Future[ParsedPage] = asyncio.get_running_loop().create_future()
         self.waiting.append(future)
+        self.senders.append(sender)
         try:
-            await self.child.send((raw, sender))
+            await self.child.send((raw, sender, self.plugin_kinds))
         except ChildFailed:
             self.waiting.remove(future)
+            self.senders.pop()
             raise
         return future
 
@@ -108,6 +124,7 @@ class _Parser:
             elif not future.cancelled():
                 future.exception()
         self.waiting.clear()
+        self.senders.clear()
 
 
 # A page is parsed in the pulling process when every parser has this many pages already (one being parsed, the
@@ -127,12 +144,13 @@ class PageParsers:
         self._parsers = parsers
 
     @classmethod
-    async def start(cls, count: int) -> PageParsers:
+    async def start(cls, count: int, kinds: RecordKinds = CORE_KINDS) -> PageParsers:
+        """`count` parsers for pages of a node that knows `kinds`."""
         children = [
             await ChildProcess.start("a page parser", "federation.protocol.page_parsers", advice=PARSER_ADVICE)
             for _ in range(count)
         ]
-        return cls([_Parser(child) for child in children])
+        return cls([_Parser(child, kinds) for child in children])
 
     @property
     def ready(self) -> bool:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from federation.cursors import decode_b64_cursor, encode_b64_cursor
 from federation.protocol.keys import PublicKeyInfo
+from federation.schema.kinds import RecordKinds
 from federation.schema.records import utcnow
 from federation.storage.engine import insert_for
 from federation.storage.mapping import from_micros, to_micros
@@ -291,25 +294,38 @@ FEED_SQL = """
 SELECT c.seq, {envelope}
 FROM changes c JOIN records r ON r.id = c.id AND r.origin = c.origin
 WHERE c.seq > :since AND c.origin = :origin AND r.version = c.version
-  AND (r.audience IS NULL OR r.audience = :reader) {visibility}
+  {visibility}
 ORDER BY c.seq
 LIMIT :limit
 """
 
 
-def _visibility(include_reports: bool, hidden_kinds: tuple[str, ...]) -> str:
-    """The feed's filter on record kinds: reports for hubs only, and none of the kinds the reader does not read
-    (federation.protocol.older_peers: names of this node's own kinds, checked there, so they can be inlined)."""
-    hidden = (*(() if include_reports else ("report",)), *(kind for kind in hidden_kinds if kind != "report"))
+@functools.cache
+def feed_visibility(kinds: RecordKinds, reader_is_hub: bool) -> str:
+    """The feed's condition on what a reader sees, from each kind's audience (RecordKind.audience), built once
+    per set of kinds: a record addressed to the reader (`records.audience`, the addressee the kind names); else a
+    record addressed to no one, unless its kind is addressed (an addressed record always names its addressee; a
+    tombstone keeps it) or, for a reader that is not the hub, hub-only. Kind names match a plain pattern
+    (federation.schema.kinds), so they are inlined. Parameter: reader (the reader's node id)."""
+    withheld = (*kinds.by_audience("addressed"), *(() if reader_is_hub else kinds.by_audience("hub")))
+    if not withheld:
+        return "AND (r.audience IS NULL OR r.audience = :reader)"
+    names = ", ".join(f"'{name}'" for name in withheld)
+    return f"AND (r.audience = :reader OR (r.audience IS NULL AND c.kind NOT IN ({names})))"
+
+
+def hidden_kinds_condition(hidden_kinds: Iterable[str]) -> str:
+    """The feed's extra condition leaving out the kinds a reader of an older minor version does not read
+    (federation.protocol.older_peers: names of this node's own kinds, which match a plain pattern, so inlined)."""
+    hidden = tuple(hidden_kinds)
     if not hidden:
         return ""
-    if len(hidden) == 1:
-        return f"AND c.kind <> '{hidden[0]}'"
-    return "AND c.kind NOT IN (" + ", ".join(f"'{kind}'" for kind in hidden) + ")"
+    return " AND c.kind NOT IN (" + ", ".join(f"'{kind}'" for kind in hidden) + ")"
 
 
-def feed_sql(dialect: str, include_reports: bool, as_bytes: bool = False, hidden_kinds: tuple[str, ...] = ()) -> str:
-    """The feed query: (seq, envelope) of this node's current records changed after `:since`, in commit order.
+def feed_sql(dialect: str, visibility: str, as_bytes: bool = False) -> str:
+    """The feed query: (seq, envelope) of this node's current records changed after `:since`, in commit order,
+    that its reader may see (`visibility`: feed_visibility).
 
     Parameters: since, origin, quoted_origin (the origin as a JSON string), reader, limit. Superseded
     change-log entries are skipped (the newer entry carries the record); tombstones are kept. `hidden_kinds`:
@@ -320,7 +336,7 @@ def feed_sql(dialect: str, include_reports: bool, as_bytes: bool = False, hidden
     envelope = _ENVELOPE.format(updated_at=_UPDATED_AT[dialect])
     if as_bytes:
         envelope = _AS_BYTES[dialect].format(envelope)
-    return FEED_SQL.format(envelope=envelope, visibility=_visibility(include_reports, hidden_kinds))
+    return FEED_SQL.format(envelope=envelope, visibility=visibility)
 
 
 @dataclass(frozen=True)
@@ -332,30 +348,23 @@ class FeedPage:
 
 HEAD_SQL = """
 SELECT c.seq FROM changes c JOIN records r ON r.id = c.id AND r.origin = c.origin
-WHERE c.origin = :origin AND (r.audience IS NULL OR r.audience = :reader) {visibility}
+WHERE c.origin = :origin {visibility}
 ORDER BY c.seq DESC
 LIMIT 1
 """
 
 
 async def read_feed(
-    database: RecordReader,
-    origin: str,
-    since: int,
-    limit: int,
-    include_reports: bool,
-    reader: str,
-    hidden_kinds: tuple[str, ...] = (),
+    database: RecordReader, origin: str, since: int, limit: int, visibility: str, reader: str
 ) -> FeedPage:
-    """Current versions of this node's records changed after `since`, in commit order, as JSON envelopes (bytes);
-    records of `hidden_kinds` are left out (nor do they count in `more`).
+    """Current versions of this node's records changed after `since` that `reader` may see (`visibility`:
+    feed_visibility), in commit order, as JSON envelopes (bytes).
 
     Reads go through the node's record reader (on SQLite, a dedicated read-only connection without
     SQLAlchemy's per-row cost: the feed serves hundreds of thousands of rows to a new peer).
     """
-    visibility = _visibility(include_reports, hidden_kinds)
     params = {"since": since, "origin": origin, "quoted_origin": json.dumps(origin), "limit": limit, "reader": reader}
-    rows = await database.rows(feed_sql(database.dialect, include_reports, True, hidden_kinds), params)
+    rows = await database.rows(feed_sql(database.dialect, visibility, as_bytes=True), params)
     # ORDER BY … DESC LIMIT 1 walks the (origin, seq) index backwards and stops at the first entry this
     # reader may see, where max() with the visibility filters would scan every entry of the origin.
     head = await database.rows(HEAD_SQL.format(visibility=visibility), {"origin": origin, "reader": reader})

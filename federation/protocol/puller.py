@@ -296,6 +296,7 @@ async def _pull(
     database = context.engine.url.database
     sqlite_path = database if context.engine.dialect.name == "sqlite" and database else None
     sink = _PageSink(context, peer.node_id, progress, on_page)
+    kinds = context.registry.kinds
     parsers: PageParsers | None = None
     backlog = False
     # Pages being parsed, as futures in feed order (a page parsed here is a future already done).
@@ -315,7 +316,7 @@ async def _pull(
                 raw = fetch.result()
                 queued = await parsers.parse(raw, peer.node_id) if parsers is not None else None
                 if queued is None:
-                    future.set_result(page_rows(raw, peer.node_id))
+                    future.set_result(page_rows(raw, peer.node_id, kinds))
                 else:
                     future = queued
             except Exception as exc:  # raised by the pull in feed order; anything unforeseen too (it waited for ever)
@@ -338,7 +339,7 @@ async def _pull(
                 page = next_page.result()
                 if len(page.rows) > limit:
                     raise PullError(f"the peer answered {len(page.rows)} records to a request for at most {limit}")
-                check_authors(page.rows, peer.is_hub)
+                check_authors(page.rows, peer.is_hub, kinds)
                 if page.more and not backlog:
                     # A backlog: worth parser processes (if it is long enough to repay their start-up) and, on
                     # SQLite, a writer process, which takes this first page too: it starts in less time than
@@ -346,7 +347,7 @@ async def _pull(
                     backlog = True
                     workers = context.settings.pull_parse_workers
                     if workers and page.remaining >= PARSERS_AFTER_PAGES * limit:
-                        parsers = await PageParsers.start(workers)
+                        parsers = await PageParsers.start(workers, kinds)
                     if sqlite_path is not None:
                         await sink.finish()
                         sink = _ProcessPageSink(sink, await SqliteWriterProcess.start(sqlite_path))

@@ -33,7 +33,7 @@ from federation.protocol.signing import (
     verify_request,
 )
 from federation.protocol.transport import FederationClient
-from federation.schema.records import RECORD_KINDS, utcnow
+from federation.schema.records import utcnow
 from federation.storage.mapping import to_micros
 from federation.versions import PROTOCOL_HEADER, PROTOCOL_VERSION, SCHEMA_VERSION, protocol_mismatch
 
@@ -132,6 +132,7 @@ async def changes(request: web.Request) -> web.StreamResponse:
     if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 5000:
         raise Problem(400, "query parameter 'limit' must be an integer from 1 to 5000", slug="invalid-query")
     identity = request.config_dict[IDENTITY]
+    kinds = request.config_dict[appkeys.PLUGINS].registry.kinds
     # A peer of an older minor version is served only the kinds and payload members it reads.
     reading = reading_of(signed.peer.speaks, SCHEMA_VERSION)
     page = await persistence.read_feed(
@@ -139,9 +140,9 @@ async def changes(request: web.Request) -> web.StreamResponse:
         identity.node_id,
         since,
         int(raw_limit),
-        include_reports=signed.peer.is_hub,
+        visibility=persistence.feed_visibility(kinds, signed.peer.is_hub)
+        + persistence.hidden_kinds_condition(reading.hidden_kinds(kinds)),
         reader=signed.peer.node_id,
-        hidden_kinds=reading.hidden_kinds(RECORD_KINDS),
     )
     items = [reading.adapt(item) for item in page.items] if reading.adapts_payloads else page.items
     next_cursor = persistence.encode_feed_cursor(page.last_seq)
@@ -165,8 +166,9 @@ async def inbox(request: web.Request) -> web.StreamResponse:
     signed = await authenticate(request)
     sender = signed.peer.node_id
     try:
-        parsed = await request.config_dict[BATCH_PARSER].parse(signed.body, sender)
-        check_authors(parsed.rows, signed.peer.is_hub)
+        kinds = request.config_dict[appkeys.PLUGINS].registry.kinds
+        parsed = await request.config_dict[BATCH_PARSER].parse(signed.body, sender, kinds)
+        check_authors(parsed.rows, signed.peer.is_hub, kinds)
         rows, batch_id = parsed.rows, parsed.batch_id
         context = request.config_dict[FEDERATION]
         engine = context.engine

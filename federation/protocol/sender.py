@@ -39,7 +39,7 @@ from federation.protocol.context import FederationContext
 from federation.protocol.older_peers import PeerReading, reading_of
 from federation.protocol.peerkeys import PeerKeys
 from federation.protocol.transport import TransportError
-from federation.schema.records import RECORD_KINDS, utcnow
+from federation.schema.records import utcnow
 from federation.storage.engine import insert_for
 from federation.storage.mapping import to_micros
 from federation.storage.tables import outbox_batches, push_cursors
@@ -52,7 +52,9 @@ log = logging.getLogger(__name__)
 class Destination:
     key: str
     label: str
-    include_reports: bool
+    # The destination is the network's hub (a peer with the hub role, or a plugin's sync target): it is sent the
+    # kinds whose audience is the hub (reports), which other peers never are.
+    is_hub: bool
     peer_inbox: str | None = None
     target: str | None = None
     reader: str = ""  # node id that records with an audience must match (none for sync targets)
@@ -115,8 +117,8 @@ async def enqueue(context: FederationContext, destination: Destination) -> int:
                 text(
                     persistence.feed_sql(
                         connection.dialect.name,
-                        destination.include_reports,
-                        hidden_kinds=destination.reading.hidden_kinds(RECORD_KINDS),
+                        persistence.feed_visibility(context.registry.kinds, destination.is_hub)
+                        + persistence.hidden_kinds_condition(destination.reading.hidden_kinds(context.registry.kinds)),
                     )
                 ),
                 {

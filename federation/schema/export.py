@@ -8,7 +8,8 @@ from typing import Any
 
 from federation import SCHEMA_VERSION
 from federation.schema.examples import EXAMPLES
-from federation.schema.records import RECORD_KINDS, RecordEnvelope
+from federation.schema.kinds import RecordKinds
+from federation.schema.records import CORE_KINDS, RecordEnvelope
 from federation.versions import parse_version
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -25,10 +26,11 @@ def _schema(model: Any, name: str, mode: str) -> dict[str, Any]:
     return {"$schema": DIALECT, "$id": f"urn:regies:schema:{SCHEMA_DIRECTORY}:{name}", **schema}
 
 
-def generate(openapi: dict[str, Any]) -> dict[str, str]:
-    """Relative path → file content for every generated file."""
+def generate(openapi: dict[str, Any], kinds: RecordKinds = CORE_KINDS) -> dict[str, str]:
+    """Relative path → file content for every generated file: the contract of the core's record kinds (a plugin's
+    kinds are described by the /openapi.json of the nodes that have it)."""
     files: dict[str, str] = {}
-    for kind in RECORD_KINDS.values():
+    for kind in kinds.values():
         base = f"{SCHEMA_DIRECTORY}/{kind.schema_name}"
         files[f"{base}.schema.json"] = _dump(_schema(kind.record_model, kind.schema_name, "serialization"))
         files[f"{base}-data.schema.json"] = _dump(_schema(kind.data_model, f"{kind.schema_name}-data", "validation"))

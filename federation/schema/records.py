@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -19,6 +18,8 @@ from pydantic import (
 )
 
 from federation.schema.identifiers import normalize_siren
+from federation.schema.kinds import HUB, HUB_ONLY, MEMBER, KindFilter, RecordKinds, addressed_to
+from federation.schema.kinds import RecordKind as RecordKind
 from federation.schema.types import (
     Category,
     Contact,
@@ -378,6 +379,9 @@ class ReportReview(ReportReviewData, Envelope):
 
 # --- Feed envelope ------------------------------------------------------------------------------------
 
+# The core's kinds, as the published envelope schema lists them (schemas/v1/record-envelope.schema.json). A node
+# knows these and its plugins' kinds; a record of a kind it does not know is skipped on receipt (docs/protocol.md
+# §6.4), so a receiver's envelope model takes any kind name (federation.protocol.apply).
 RecordKindName = Literal["node", "activity", "resource", "report", "review"]
 
 
@@ -393,29 +397,83 @@ class RecordEnvelope(BaseModel):
     payload: dict[str, Any] | None = Field(description="The record's data fields; null when deleted.")
 
 
-@dataclass(frozen=True)
-class RecordKind:
-    """Ties a record kind to its models, its API path and its JSON Schema file name."""
-
-    name: RecordKindName
-    data_model: type[StrictModel]
-    record_model: type[BaseModel]
-    collection: str
-    schema_name: str
-    read_only_fields: frozenset[str]
-    api: bool = True
-
-
+# The core's kinds, declared as any plugin declares its own (federation.schema.kinds) and registered through the
+# same hook by the core's internal plugin (federation.core_kinds). Their filter columns and indexes predate kinds
+# as data: the indexes are the migrations' (storage.tables).
+_STATUS = "status"
+_COMMUNE = KindFilter("commune", "commune", "place.commune")
 RECORD_KINDS: dict[str, RecordKind] = {
     kind.name: kind
     for kind in (
-        RecordKind("node", NodeProfileData, NodeProfile, "node", "node-profile", ENVELOPE_FIELDS),
-        RecordKind("activity", ActivityData, Activity, "activities", "activity", ENVELOPE_FIELDS),
-        RecordKind("resource", SharedResourceData, SharedResource, "resources", "shared-resource", ENVELOPE_FIELDS),
-        RecordKind("report", PeriodReportData, PeriodReport, "reports", "period-report", ENVELOPE_FIELDS | {"audit"}),
-        RecordKind("review", ReportReviewData, ReportReview, "reviews", "report-review", ENVELOPE_FIELDS, api=False),
+        RecordKind(
+            "node",
+            NodeProfileData,
+            NodeProfile,
+            "node",
+            "node-profile",
+            ENVELOPE_FIELDS,
+            filters=(KindFilter(None, _STATUS, "label_status"), KindFilter(None, "commune", "commune")),
+            unique_per_origin=(),
+        ),
+        RecordKind(
+            "activity",
+            ActivityData,
+            Activity,
+            "activities",
+            "activity",
+            ENVELOPE_FIELDS,
+            filters=(
+                KindFilter("category", "category", "category"),
+                KindFilter("service_type", "service_type", "service_type"),
+                KindFilter("status", _STATUS, "status", "Activity status."),
+                _COMMUNE,
+                KindFilter(None, "start_date", "start_date"),
+                KindFilter(None, "end_date", "end_date"),
+            ),
+        ),
+        RecordKind(
+            "resource",
+            SharedResourceData,
+            SharedResource,
+            "resources",
+            "shared-resource",
+            ENVELOPE_FIELDS,
+            filters=(
+                KindFilter("kind", "resource_kind", "kind", "Kind of resource."),
+                KindFilter("status", _STATUS, "status", "Resource status."),
+                _COMMUNE,
+            ),
+        ),
+        RecordKind(
+            "report",
+            PeriodReportData,
+            PeriodReport,
+            "reports",
+            "period-report",
+            ENVELOPE_FIELDS | {"audit"},
+            authors=frozenset({MEMBER}),
+            audience=HUB_ONLY,
+            filters=(
+                KindFilter("period", "period", "period.key"),
+                KindFilter("state", _STATUS, "state", "Report state."),
+            ),
+            unique_per_origin=("period",),
+        ),
+        RecordKind(
+            "review",
+            ReportReviewData,
+            ReportReview,
+            None,
+            "report-review",
+            ENVELOPE_FIELDS,
+            authors=frozenset({HUB}),
+            audience=addressed_to("report_origin"),
+            filters=(KindFilter(None, _STATUS, "decision"),),
+        ),
     )
 }
+# The core's kinds as a set (what a node without plugin kinds knows, and what helper processes parse).
+CORE_KINDS = RecordKinds.of(RECORD_KINDS.values())
 
 
 def utcnow() -> dt.datetime:

@@ -15,6 +15,7 @@ from uuid import UUID, uuid4
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from federation.schema.kinds import RecordKind
 from federation.schema.records import utcnow
 from federation.storage.mapping import change_row, record_row, tombstone_row
 from federation.storage.records import (
@@ -53,26 +54,26 @@ async def _append_change(connection: AsyncConnection, row: dict[str, Any]) -> No
 
 
 async def create(
-    engine: AsyncEngine, node_id: str, kind: str, build: RecordBuilder, record_id: UUID | None = None
+    engine: AsyncEngine, node_id: str, kind: RecordKind, build: RecordBuilder, record_id: UUID | None = None
 ) -> StoredRecord:
     envelope = {"origin": node_id, "id": record_id or uuid4(), "version": 1, "updated_at": utcnow(), "deleted": False}
     async with engine.begin() as connection:
         await _begin_write(connection)
         record = build(None, envelope)
         row = record_row(kind, record)
-        await _check_unique_period(connection, kind, row)
+        await _check_unique(connection, kind, row)
         await connection.execute(insert(records).values(**row))
         await _append_change(connection, row)
     return stored_record(row)
 
 
 async def create_many(
-    engine: AsyncEngine, node_id: str, kind: str, builds: Sequence[RecordBuilder]
+    engine: AsyncEngine, node_id: str, kind: RecordKind, builds: Sequence[RecordBuilder]
 ) -> list[StoredRecord]:
     """Create several records in one transaction with two bulk statements (records, then change log): all of them
-    or, if one build raises, none. Reports are not created this way (unique periods)."""
-    if kind == "report":
-        raise ValueError("reports are created one at a time: each period is unique")
+    or, if one build raises, none. Kinds with a uniqueness rule (a report per period) are not created this way."""
+    if kind.unique_per_origin is not None:
+        raise ValueError(f"{kind.name} records are created one at a time: each is unique per origin")
     now = utcnow()
     rows = []
     for build in builds:
@@ -87,11 +88,16 @@ async def create_many(
 
 
 async def replace(
-    engine: AsyncEngine, node_id: str, kind: str, record_id: str, build: RecordBuilder, if_match: int | None = None
+    engine: AsyncEngine,
+    node_id: str,
+    kind: RecordKind,
+    record_id: str,
+    build: RecordBuilder,
+    if_match: int | None = None,
 ) -> StoredRecord:
     async with engine.begin() as connection:
         await _begin_write(connection)
-        current = await _current(connection, node_id, kind, record_id, if_match)
+        current = await _current(connection, node_id, kind.name, record_id, if_match)
         envelope = {
             "origin": node_id,
             "id": UUID(record_id),
@@ -101,7 +107,7 @@ async def replace(
         }
         record = build(json.loads(current["body"]), envelope)
         row = record_row(kind, record)
-        await _check_unique_period(connection, kind, row)
+        await _check_unique(connection, kind, row)
         await connection.execute(update(records).where(records.c.rid == current["rid"]).values(**row))
         await _append_change(connection, row)
     return stored_record(row)
@@ -110,7 +116,7 @@ async def replace(
 async def delete(
     engine: AsyncEngine,
     node_id: str,
-    kind: str,
+    kind: RecordKind,
     record_id: str,
     if_match: int | None,
     check: Callable[[dict[str, Any]], None],
@@ -118,9 +124,10 @@ async def delete(
     """Turn the record into a tombstone; `check(document)` may refuse by raising a RecordError."""
     async with engine.begin() as connection:
         await _begin_write(connection)
-        current = await _current(connection, node_id, kind, record_id, if_match)
+        current = await _current(connection, node_id, kind.name, record_id, if_match)
         check(json.loads(current["body"]))
-        row = tombstone_row(kind, node_id, record_id, current["version"] + 1, utcnow())
+        # An addressed record's deletion goes to its addressee alone, like the record.
+        row = tombstone_row(kind.name, node_id, record_id, current["version"] + 1, utcnow(), current["audience"])
         await connection.execute(update(records).where(records.c.rid == current["rid"]).values(**row))
         await _append_change(connection, row)
     return stored_record(row)
@@ -144,7 +151,7 @@ async def _current(
     connection: AsyncConnection, node_id: str, kind: str, record_id: str, if_match: int | None
 ) -> dict[str, Any]:
     # Only this node's own record: a replica holding the same id is another origin's record.
-    query = select(records.c.rid, records.c.version, records.c.deleted, records.c.body).where(
+    query = select(records.c.rid, records.c.version, records.c.deleted, records.c.audience, records.c.body).where(
         records.c.id == record_id, records.c.origin == node_id, records.c.kind == kind
     )
     if connection.dialect.name == "postgresql":
@@ -166,20 +173,23 @@ async def _current(
     return dict(found)
 
 
-async def _check_unique_period(connection: AsyncConnection, kind: str, row: dict[str, Any]) -> None:
-    if kind != "report":
+async def _check_unique(connection: AsyncConnection, kind: RecordKind, row: dict[str, Any]) -> None:
+    """WriteConflict if the kind's uniqueness rule (`unique_per_origin`: a report per period) would be broken."""
+    if not kind.unique_per_origin:  # None: no rule; (): one per origin, which an index enforces (storage.tables)
         return
     clash = await connection.scalar(
         select(records.c.id).where(
-            records.c.kind == "report",
+            records.c.kind == kind.name,
             records.c.origin == row["origin"],
-            records.c.period == row["period"],
+            *(records.c[column] == row[column] for column in kind.unique_per_origin),
             records.c.deleted.is_(False),
             records.c.id != row["id"],
         )
     )
     if clash is not None:
-        raise WriteConflict(f"a report for period {row['period']} already exists (id {clash})")
+        values = ", ".join(f"{column} {row[column]}" for column in kind.unique_per_origin)
+        # "a report for period 2025 already exists": clients and tests read this sentence.
+        raise WriteConflict(f"a {kind.name} for {values} already exists (id {clash})")
 
 
 # --- Replicated rows ----------------------------------------------------------------------------------------

@@ -122,7 +122,7 @@ class RecordService:
         stored = await _writes.delete(
             self.engine,
             self.node_id,
-            kind,
+            declared,
             record_id,
             version,
             lambda document: self._hooks.check_delete(declared, document),
@@ -137,7 +137,7 @@ class RecordService:
             await self._hooks.compose(declared, self._hooks.validate(declared, item, None), None, actor)
             for item in data
         ]
-        stored = await _writes.create_many(self.engine, self.node_id, kind, builds)
+        stored = await _writes.create_many(self.engine, self.node_id, declared, builds)
         for record in stored:
             await self._hooks.record_committed(record, "created")
         return stored
@@ -146,8 +146,8 @@ class RecordService:
 
     async def create_built(self, kind: str, build: RecordBuilder, *, record_id: UUID | None = None) -> StoredRecord:
         """Store a record built by this node's own code (checked by the kind's record model), then tell plugins."""
-        self._kind(kind)
-        stored = await _writes.create(self.engine, self.node_id, kind, build, record_id)
+        declared = self._kind(kind)
+        stored = await _writes.create(self.engine, self.node_id, declared, build, record_id)
         await self._hooks.record_committed(stored, "created")
         return stored
 
@@ -155,8 +155,8 @@ class RecordService:
         self, kind: str, record_id: str, build: RecordBuilder, *, if_match: int | None = None
     ) -> StoredRecord:
         """Replace this node's record with what `build` makes of the stored one, then tell plugins."""
-        self._kind(kind)
-        stored = await _writes.replace(self.engine, self.node_id, kind, record_id, build, if_match)
+        declared = self._kind(kind)
+        stored = await _writes.replace(self.engine, self.node_id, declared, record_id, build, if_match)
         await self._hooks.record_committed(stored, "updated")
         return stored
 

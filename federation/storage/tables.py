@@ -16,7 +16,9 @@ from sqlalchemy import (
     text,
 )
 
-ONE_PROFILE_WHERE = "kind = 'node' AND NOT deleted"
+from federation.storage.upsert import ONE_PROFILE_KIND
+
+ONE_PROFILE_WHERE = f"kind = '{ONE_PROFILE_KIND}' AND NOT deleted"
 
 # Explicit constraint names keep Alembic migrations identical on SQLite and PostgreSQL.
 metadata = MetaData(

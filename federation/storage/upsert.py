@@ -20,6 +20,11 @@ FILTER_COLUMNS = (
     "audience",
 )
 
+# The profile's kind (federation.schema.records): the migrations created its one-live-record-per-origin index
+# (storage.tables) before kinds were data; a plugin kind with `unique_per_origin=()` is checked by the record store
+# and the receiver instead.
+ONE_PROFILE_KIND = "node"
+
 # The body comes last (the PostgreSQL staging table relies on it).
 RECORD_COLUMNS = ("kind", "origin", "id", "version", "updated_at_us", "deleted", *FILTER_COLUMNS, "body")
 # A `records` row in RECORD_COLUMNS order; replicated rows carry the body as UTF-8 bytes (mapping.replica_values).

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import cache
 from typing import Any
 
-from federation.plugin_api import RECORD_KINDS, CsvValue, Exporter, Registry, SafeCsvWriter, Sink, hookimpl
+from pydantic import BaseModel
+
+from federation.plugin_api import CsvValue, Exporter, Registry, SafeCsvWriter, Sink, hookimpl
 
 __version__ = "0.1.0"
 REGIES_HOOK_API = ">=1.0,<3"
@@ -26,11 +28,11 @@ def _resolve(schema: dict[str, Any], definitions: dict[str, Any]) -> dict[str, A
 
 
 @cache
-def typed_columns(kind: str) -> tuple[tuple[str, str], ...]:
+def typed_columns(record_model: type[BaseModel]) -> tuple[tuple[str, str], ...]:
     """(dotted column name, cell kind) from the record model's schema: nested objects with fixed fields are
     flattened, free-form objects (`details`, `indicators`) and lists stay whole in one column. The cell kind is
     what a spreadsheet cell holds: "integer", "number", "date" (dates and times) or "text"."""
-    schema = RECORD_KINDS[kind].record_model.model_json_schema(mode="serialization")
+    schema = record_model.model_json_schema(mode="serialization")
     definitions = schema.get("$defs", {})
 
     def walk(node: dict[str, Any], prefix: str) -> list[tuple[str, str]]:
@@ -54,9 +56,9 @@ def _cell_kind(schema: dict[str, Any]) -> str:
     return "text"
 
 
-def columns_for(kind: str) -> tuple[str, ...]:
+def columns_for(record_model: type[BaseModel]) -> tuple[str, ...]:
     """The dotted column names of `typed_columns`, the CSV header."""
-    return tuple(name for name, _kind in typed_columns(kind))
+    return tuple(name for name, _kind in typed_columns(record_model))
 
 
 def cell(record: dict[str, Any], column: str) -> CsvValue:
@@ -76,8 +78,17 @@ def cell(record: dict[str, Any], column: str) -> CsvValue:
     return str(value)
 
 
-async def write_csv(kind: str, records: AsyncIterator[dict[str, Any]], sink: Sink) -> None:
-    columns = columns_for(kind)
+def csv_writer(registry: Registry) -> Callable[[str, AsyncIterator[dict[str, Any]], Sink], Awaitable[None]]:
+    """The CSV writer of a node's record kinds (the core's and its plugins', as `registry` holds them)."""
+
+    async def write(kind: str, records: AsyncIterator[dict[str, Any]], sink: Sink) -> None:
+        await write_csv(registry.record_kinds[kind].record_model, records, sink)
+
+    return write
+
+
+async def write_csv(record_model: type[BaseModel], records: AsyncIterator[dict[str, Any]], sink: Sink) -> None:
+    columns = columns_for(record_model)
     buffer = io.StringIO()
     writer = SafeCsvWriter(buffer)
     writer.writerow(columns)
@@ -106,7 +117,7 @@ async def write_ndjson(kind: str, records: AsyncIterator[dict[str, Any]], sink: 
 
 @hookimpl
 def register_exporters(registry: Registry) -> None:
-    registry.add_exporter(Exporter("csv", "text/csv; charset=utf-8", "csv", write_csv, "CSV (tableur)"))
+    registry.add_exporter(Exporter("csv", "text/csv; charset=utf-8", "csv", csv_writer(registry), "CSV (tableur)"))
     registry.add_exporter(Exporter("json", "application/json", "json", write_json, "JSON"))
     registry.add_exporter(
         Exporter("ndjson", "application/x-ndjson", "ndjson", write_ndjson, "JSON, un enregistrement par ligne")

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from federation.plugin_api import RECORD_KINDS, Exporter, Registry, Sink
+from pydantic import BaseModel
+
+from federation.plugin_api import Exporter, Registry, Sink
 from federation.plugin_api.files import FORMATS, Column, write_geojson, write_table
 
 from . import cell, typed_columns
@@ -14,9 +16,9 @@ from . import cell, typed_columns
 PLACED_KINDS = ("activity", "resource")
 
 
-def _columns(kind: str) -> tuple[Column, ...]:
+def _columns(record_model: type[BaseModel]) -> tuple[Column, ...]:
     # The header is the column key, as in the CSV export, so a file's columns read the same in every format.
-    return tuple(Column(name, name, name, cell_kind) for name, cell_kind in typed_columns(kind))  # type: ignore[arg-type]
+    return tuple(Column(name, name, name, cell_kind) for name, cell_kind in typed_columns(record_model))  # type: ignore[arg-type]
 
 
 def _row(record: dict[str, Any], columns: tuple[Column, ...]) -> dict[str, Any]:
@@ -34,10 +36,13 @@ async def _rows(records: AsyncIterator[dict[str, Any]], columns: tuple[Column, .
         yield _row(record, columns)
 
 
-def _spreadsheet(fmt: str) -> Callable[[str, AsyncIterator[dict[str, Any]], Sink], Awaitable[None]]:
+def _spreadsheet(fmt: str, registry: Registry) -> Callable[[str, AsyncIterator[dict[str, Any]], Sink], Awaitable[None]]:
+    """The writer of a node's record kinds (the core's and its plugins', as `registry` holds them) in `fmt`."""
+
     async def write(kind: str, records: AsyncIterator[dict[str, Any]], sink: Sink) -> None:
-        columns = _columns(kind)
-        await write_table(fmt, columns, _rows(records, columns), sink, title=RECORD_KINDS[kind].collection)
+        declared = registry.record_kinds[kind]
+        columns = _columns(declared.record_model)
+        await write_table(fmt, columns, _rows(records, columns), sink, title=declared.collection or declared.name)
 
     return write
 
@@ -57,7 +62,7 @@ async def write_geojson_records(kind: str, records: AsyncIterator[dict[str, Any]
 def register_spreadsheets(registry: Registry) -> None:
     for fmt, label in (("xlsx", "Classeur Excel (XLSX)"), ("ods", "Classeur OpenDocument (ODS)")):
         media_type, extension = FORMATS[fmt]
-        registry.add_exporter(Exporter(fmt, media_type, extension, _spreadsheet(fmt), label))
+        registry.add_exporter(Exporter(fmt, media_type, extension, _spreadsheet(fmt, registry), label))
     registry.add_exporter(
         Exporter(
             "geojson",

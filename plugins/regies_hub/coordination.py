@@ -95,7 +95,7 @@ def resolve_scope(query: Mapping[str, str], coordinator: Coordinator) -> Scope:
 # what a member says: a member may send drafts and submissions, and sends its report back once it has recorded a
 # hub decision on it (one new version, in the decided state). A claimed decision the hub did not make is ignored:
 # the report counts as submitted. Reviews of other origins are never read (the receivers refuse them anyway:
-# federation.protocol.apply.KIND_AUTHORS).
+# the kind's declaration, RecordKind.authors).
 
 ReviewHistory = Mapping[tuple[str, str], list[dict[str, Any]]]
 """(report origin, report id) → the hub's reviews of it (their documents), oldest first."""

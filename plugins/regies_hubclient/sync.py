@@ -34,7 +34,7 @@ async def apply_reviews(origin: str, records: StoredDocuments, context: Any) -> 
 
     Only reviews the hub wrote count: `origin` (the sender, whose records these all are) must be the peer this
     node joined as its hub, and each review's own origin that hub (a receiver refuses reviews from anyone else:
-    federation.protocol.apply.KIND_AUTHORS; this is the last check before a report changes)."""
+    the kind's declaration, RecordKind.authors; this is the last check before a report changes)."""
     if "review" not in records.kinds:
         return
     peer = await get_peer(context.engine, origin)

@@ -10,7 +10,7 @@ import pytest
 from federation.protocol import persistence, sender
 from federation.protocol.apply import BatchRejected
 from federation.protocol.batchparser import BatchParser
-from federation.schema.records import Activity
+from federation.schema.records import RECORD_KINDS, Activity
 from federation.storage.mapping import replica_values, to_micros
 from tests.protocol.conftest import NodeFactory, activity
 
@@ -32,7 +32,7 @@ def record(origin: str, n: int) -> Activity:
 
 
 def _replica(item: Activity) -> tuple[object, ...]:
-    return replica_values("activity", item, str(item.id))
+    return replica_values(RECORD_KINDS["activity"], item, str(item.id))
 
 
 @pytest.mark.parametrize("workers", [0, 1])
@@ -42,7 +42,7 @@ async def test_workers_give_the_same_rows_and_the_same_refusals(workers: int) ->
         records = [record("rq-a", n) for n in range(3)]
         parsed = await parser.parse(batch("rq-a", records), "rq-a")
         assert (parsed.origin, parsed.batch_id) == ("rq-a", "batch-0001")
-        assert parsed.rows == [replica_values("activity", r, str(r.id)) for r in records]
+        assert parsed.rows == [replica_values(RECORD_KINDS["activity"], r, str(r.id)) for r in records]
 
         with pytest.raises(BatchRejected, match="signed by 'rq-b'") as refused:
             await parser.parse(batch("rq-a", records), "rq-b")

@@ -38,7 +38,7 @@ async def write_review(node: Node, member: str, **fields: Any) -> None:
         "reviewer": "Coordination régionale",
         **fields,
     }
-    await node.context.store.create(
+    await node.context.store.create_built(
         "review", lambda _previous, envelope: ReportReview.model_validate(review | envelope)
     )
 

@@ -12,7 +12,7 @@ from federation.config import Settings
 from federation.plugins import build_plugins
 from federation.problems import Problem
 from federation.record_rules import record_service
-from federation.schema.records import Activity, SharedResource
+from federation.schema.records import RECORD_KINDS, Activity, SharedResource
 from federation.storage import migrate
 from federation.storage.engine import create_engine
 from federation.storage.mapping import record_row
@@ -85,7 +85,7 @@ async def test_replicas_are_read_only_and_queryable(engine: Any, settings: Setti
         }
     )
     async with engine.begin() as connection:
-        await connection.execute(insert(records).values(**record_row("activity", replica)))
+        await connection.execute(insert(records).values(**record_row(RECORD_KINDS["activity"], replica)))
     store = _service(engine)
     with pytest.raises(WriteConflict, match="rq-voisine"):
         await store.delete("activity", str(replica.id))
