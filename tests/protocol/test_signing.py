@@ -11,6 +11,7 @@ import base64
 import datetime as dt
 import json
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -242,3 +243,16 @@ def test_the_form_check_refuses_what_a_forger_would_send(key: Ed25519PrivateKey)
     no_hash["Signature-Input"] = no_hash["Signature-Input"].replace('keyid="rq-a#k1"', 'keyid="rq-a"')
     with pytest.raises(SignatureError, match="not of the form"):
         check_request_form(no_hash, body)
+
+
+def test_the_form_checks_clock_allowance_is_five_seconds(key: Ed25519PrivateKey) -> None:
+    # `created` is in whole seconds: start early in a second, so that the check runs within the same one.
+    if (fraction := time.time() % 1) > 0.5:
+        time.sleep(1 - fraction)
+    second = int(time.time())
+    assert check_request_form(_signed(key, created=str(second + 5)), b'{"a":1}') == "rq-a#k1"
+    with pytest.raises(SignatureError, match="in the future"):
+        check_request_form(_signed(key, created=str(second + 6)), b'{"a":1}')
+    with pytest.raises(SignatureError, match="older than 300 seconds"):  # 300 s, and the same 5 s allowance
+        check_request_form(_signed(key, created=str(second - 305)), b'{"a":1}')
+    assert check_request_form(_signed(key, created=str(second - 304)), b'{"a":1}') == "rq-a#k1"
