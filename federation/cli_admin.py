@@ -70,9 +70,8 @@ def _explain_naming(node_id: str, name: str | None) -> None:
 
 
 def cmd_serve(args: argparse.Namespace, node: UnopenedNode) -> int:
-    from aiohttp import web
-
     from federation.app import create_app
+    from federation.serving import run_node
 
     server: dict[str, Any] = {}
     if args.host:
@@ -93,12 +92,7 @@ def cmd_serve(args: argparse.Namespace, node: UnopenedNode) -> int:
     print(f"Régies federation node serving on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
     print(f"Admin token: {settings.admin_token_file}  (new ones: regies token create --name NAME)")
     print("Press Ctrl-C to stop.", flush=True)
-    web.run_app(
-        app,
-        sock=listening,
-        print=None,
-        access_log=logging.getLogger("aiohttp.access") if settings.log.access_log else None,
-    )
+    run_node(app, sock=listening, access_log=logging.getLogger("aiohttp.access") if settings.log.access_log else None)
     return 0
 
 

@@ -52,6 +52,7 @@ from .coordination import (
     revoke_membership,
 )
 from .exports import TABLES, TableBuilder, directory_features, stream_geojson, stream_table
+from .reviewed import Figures
 from .settings import HubSettings
 from .throttle import SourceThrottle
 
@@ -331,7 +332,7 @@ async def member_status(request: web.Request) -> web.StreamResponse:
     found = [e.describe() for e in await enrolment.list_enrolments(engine) if e.node_id == node_id]
     async with engine.connect() as connection:
         rows = await connection.execute(
-            select(records.c.id, records.c.period, records.c.version, records.c.status).where(
+            select(records.c.id, records.c.period, records.c.version, records.c.status, records.c.body).where(
                 records.c.kind == "report", records.c.origin == node_id, records.c.deleted.is_(False)
             )
         )
@@ -341,7 +342,9 @@ async def member_status(request: web.Request) -> web.StreamResponse:
                 "id": row.id,
                 "period": row.period,
                 "version": row.version,
-                "state": effective_state(row.status, row.version, reviews.get((node_id, row.id), [])),
+                "state": effective_state(
+                    row.status, row.version, Figures.of(json.loads(row.body)), reviews.get((node_id, row.id), [])
+                ),
             }
             for row in rows
         ]

@@ -310,6 +310,20 @@ async def _report_page(
         )
         for key, value in sorted(values.items())
     ]
+    changed = report.get("changed_after")
+    if changed is not None:
+        # What the régie changed since the validation: the coordinator decides again on the new figures.
+        changed = {
+            **changed,
+            "changes": [
+                (
+                    translate(request, "Period") if key == "period" else _indicator_label(registry, key, lang),
+                    "—" if before is None else shown_value(registry, key, before, lang),
+                    "—" if now is None else shown_value(registry, key, now, lang),
+                )
+                for key, before, now in changed["changes"]
+            ],
+        }
     context = {
         "member": {**member, "region_name": area_name(Scope("national"), member.get("region"))},
         "report": report,
@@ -321,6 +335,7 @@ async def _report_page(
         "done": request.query.get("done"),
         "action": f"/hub/reports/{origin}/{report_id}",
         "decision": decision_offered(user, state, levels),
+        "changed": changed,
     }
     return await render(request, "hub/report.html", context, status=status)
 
