@@ -39,11 +39,13 @@ from federation.plugins import Registry, build_plugins
 from federation.protocol import persistence
 from federation.protocol.apply import apply_rows, parse_batch, wire_rows
 from federation.protocol.batchparser import BatchParser
+from federation.record_rules import record_service
 from federation.schema.geo import DEPARTMENTS, communes_in_department
 from federation.schema.records import RECORD_KINDS, Activity, NodeProfile, Period, PeriodReport
 from federation.storage.engine import create_engine
 from federation.storage.mapping import FILTER_COLUMNS, record_row, to_micros, tombstone_row
 from federation.storage.migrate import ensure_indexes, upgrade
+from federation.storage.service import RecordService
 from federation.storage.tables import enrolments, records
 
 PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -930,17 +932,17 @@ def ingest_batches(
 
 
 async def apply_batch(
-    engine: AsyncEngine, parser: BatchParser, sender: str, raw: bytes, stages: dict[str, float]
+    store: RecordService, parser: BatchParser, sender: str, raw: bytes, stages: dict[str, float]
 ) -> int:
     """The inbox's path for one pushed batch (without the HTTP signature check), timing its stages."""
     t0 = time.perf_counter()
     parsed = await parser.parse(raw, sender)  # as the inbox handler does
     rows = parsed.rows
     t2 = t3 = t4 = time.perf_counter()
-    async with engine.begin() as connection:
+    async with store.engine.begin() as connection:
         if await persistence.claim_inbox_batch(connection, parsed.origin, parsed.batch_id, len(rows)):
             t3 = time.perf_counter()
-            await apply_rows(connection, rows)
+            await apply_rows(store, connection, rows)
             t4 = time.perf_counter()
     t5 = time.perf_counter()
     for name, seconds in (
@@ -957,11 +959,13 @@ async def run_appliers(
     engine: AsyncEngine, parser: BatchParser, raws: list[tuple[str, bytes]], appliers: int, stages: dict[str, float]
 ) -> float:
     queue = list(reversed(raws))
+    # The hub's record service, where the inbox handler applies batches (no plugin listens to replicas here).
+    store = record_service(engine, "hub-national", build_plugins(load_entry_points=False))
 
     async def applier() -> None:
         while queue:
             sender, raw = queue.pop()
-            await apply_batch(engine, parser, sender, raw, stages)
+            await apply_batch(store, parser, sender, raw, stages)
 
     started = time.perf_counter()
     await asyncio.gather(*(applier() for _ in range(appliers)))

@@ -41,9 +41,10 @@ from pull_page import build_page
 from sync import RATE_TARGET, SOURCE_ID, executemany_baseline, header, regies
 
 from federation.protocol.apply import parse_page, wire_rows
-from federation.protocol.persistence import feed_sql
+from federation.protocol.persistence import feed_sql, feed_visibility
 from federation.protocol.puller import GROUP_ROWS
 from federation.protocol.sqlite_writer import PRAGMAS
+from federation.schema.records import CORE_KINDS
 from federation.storage.upsert import RECORD_COLUMNS, SQLITE_UPSERT_SQL, Row
 
 CORES = 2  # the machine class the target is set for
@@ -119,7 +120,7 @@ def baseline_stage(directory: Path, rows: list[Row]) -> float:
 
 def feed_stage(connection: sqlite3.Connection, total: int, limit: int) -> float:
     """CPU seconds to read the whole feed, `limit` envelopes per query, as the serving node's reader does."""
-    sql = feed_sql("sqlite", include_reports=False, as_bytes=True)
+    sql = feed_sql("sqlite", feed_visibility(CORE_KINDS, reader_is_hub=False), as_bytes=True)
     params: dict[str, Any] = {
         "origin": SOURCE_ID,
         "quoted_origin": json.dumps(SOURCE_ID),

@@ -11,7 +11,7 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from sqlalchemy import create_engine, insert, select
@@ -36,6 +36,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# The current code's `regies`; an earlier release's is its own console script (devtools.releases).
+CURRENT_REGIES = (sys.executable, "-m", "federation")
+
+
 def node_env(**extra: str) -> dict[str, str]:
     """The environment without any REGIES_* setting of the caller's, plus `extra`. These nodes all run on
     127.0.0.1, so they may contact loopback addresses (over http)."""
@@ -44,13 +48,29 @@ def node_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run_regies(data_dir: Path, *args: str, timeout: float = 600, **env: str) -> subprocess.CompletedProcess[str]:
+def _env(private_addresses: bool, extra: dict[str, str]) -> dict[str, str]:
+    """node_env, without the private-address setting for a release before 0.2.0, which has no such setting (and
+    refuses settings it does not know) but contacts any address."""
+    env = node_env(**extra)
+    if not private_addresses:
+        del env["REGIES_FEDERATION__ALLOW_PRIVATE_ADDRESSES"]
+    return env
+
+
+def run_regies(
+    data_dir: Path,
+    *args: str,
+    timeout: float = 600,
+    command: Sequence[str] = CURRENT_REGIES,
+    private_addresses: bool = True,
+    **env: str,
+) -> subprocess.CompletedProcess[str]:
     """Run `regies --data-dir DIR ARGS…` to completion; RuntimeError with its output if it fails."""
     result = subprocess.run(
-        [sys.executable, "-m", "federation", "--data-dir", str(data_dir), *args],
+        [*command, "--data-dir", str(data_dir), *args],
         capture_output=True,
         text=True,
-        env=node_env(**env),
+        env=_env(private_addresses, env),
         timeout=timeout,
     )
     if result.returncode != 0:
@@ -61,7 +81,15 @@ def run_regies(data_dir: Path, *args: str, timeout: float = 600, **env: str) -> 
 class NodeProcess:
     """`regies serve` in a subprocess on a free 127.0.0.1 port, ready when constructed."""
 
-    def __init__(self, data_dir: Path, port: int | None = None, **env: str) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        *,
+        command: Sequence[str] = CURRENT_REGIES,
+        private_addresses: bool = True,
+        **env: str,
+    ) -> None:
         self.data_dir = data_dir
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -69,11 +97,11 @@ class NodeProcess:
         self.log_path = data_dir / "serve.log"
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "federation", "--data-dir", str(data_dir), "serve", "--port", str(self.port)],
+                [*command, "--data-dir", str(data_dir), "serve", "--port", str(self.port)],
                 stdout=subprocess.DEVNULL,
                 stderr=log,
                 # Its own URL follows the port it was given (`init` wrote the default one).
-                env=node_env(REGIES_SERVER__BASE_URL=self.url, **env),
+                env=_env(private_addresses, {"REGIES_SERVER__BASE_URL": self.url, **env}),
             )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

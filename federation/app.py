@@ -10,32 +10,23 @@ from aiohttp import web
 from federation import appkeys, deadlines
 from federation.api import exports, introspection, meta, node, records
 from federation.config import Settings
+from federation.node import open_node
 from federation.observability import METRICS, Metrics, metrics_endpoint, observe
 from federation.openapi import build_openapi, refine_for_plugins
 from federation.plugins import Plugins, node_plugins
 from federation.problems import PROBLEM_TRANSLATIONS, problem_middleware
 from federation.protocol import discovery, receiver
 from federation.protocol.batchparser import BATCH_PARSER, BatchParser
-from federation.protocol.context import FEDERATION, FederationContext
-from federation.protocol.discovery import IDENTITY, NodeIdentity
-from federation.protocol.keys import load_or_create_keys
+from federation.protocol.context import FEDERATION
+from federation.protocol.discovery import IDENTITY
 from federation.protocol.receiver import CLIENT
-from federation.protocol.transport import FederationClient
-from federation.protocol.worker import running_worker
-from federation.storage import migrate
-from federation.storage.engine import create_engine
-from federation.storage.reader import open_reader
-from federation.storage.records import RecordStore, get_meta
 from federation.web.context import WEB
 from federation.web.setup import setup_web
 
 
-class NodeNotInitialised(Exception):
-    """The database has no node identity: `regies init` has not been run for this data directory."""
-
-
 def create_app(settings: Settings, plugins: Plugins | None = None, *, upgrade_database: bool = True) -> web.Application:
-    """Build a node's app. Plugin errors raise here, before anything listens; the database opens on startup."""
+    """Build a node's app. Plugin errors raise here, before anything listens; the node (federation/node.py) opens
+    on start-up, migrating its database unless `upgrade_database` is false, and closes on clean-up."""
     app = web.Application(
         client_max_size=settings.server.max_body_bytes,
         handler_args=deadlines.handler_args(settings.server.idle_timeout_s),
@@ -59,50 +50,34 @@ def create_app(settings: Settings, plugins: Plugins | None = None, *, upgrade_da
         registry.indicators,
         registry.exporters,
         registry.openapi_paths,
+        registry.api_openapi_paths,
+        registry.root_openapi_paths,
     )
     app[appkeys.OPENAPI] = json.dumps(document, ensure_ascii=False).encode("utf-8")
 
-    async def database(app: web.Application) -> AsyncIterator[None]:
-        engine = create_engine(
-            settings.database_url, pool_size=settings.database.pool_size, echo=settings.database.echo
-        )
-        try:
-            if upgrade_database:
-                await migrate.upgrade(engine)
-            await migrate.ensure_indexes(engine, registry.indexes.values())
-            node_id = await get_meta(engine, "node_id")
-            profile_id = await get_meta(engine, "profile_id")
-            if node_id is None or profile_id is None:
-                raise NodeNotInitialised(f"no node is initialised in {settings.database_url}; run `regies init` first")
-            app[appkeys.ENGINE] = engine
-            app[appkeys.STORE] = RecordStore(engine, node_id, registry.kinds)
-            app[appkeys.PROFILE_ID] = profile_id
-            reader = await open_reader(engine, settings.database_url)
-            app[appkeys.READER] = reader
-            identity = NodeIdentity(node_id, await load_or_create_keys(engine, settings.keys_dir, node_id))
-            app[IDENTITY] = identity
-            client = FederationClient(identity, settings.federation)
-            app[CLIENT] = client
-            context = FederationContext(
-                engine, identity, client, settings.federation, app[appkeys.PLUGINS], app[appkeys.STORE]
-            )
-            app[FEDERATION] = context
+    async def node_lifetime(app: web.Application) -> AsyncIterator[None]:
+        async with open_node(settings, plugins, upgrade=upgrade_database) as opened:
+            # The one place the node's parts are put under the keys handlers read them from.
+            app[appkeys.NODE] = opened
+            app[appkeys.ENGINE] = opened.engine
+            app[appkeys.STORE] = opened.store
+            app[appkeys.PROFILE_ID] = opened.profile_id
+            app[appkeys.READER] = opened.reader
+            app[IDENTITY] = opened.identity
+            app[CLIENT] = opened.client
+            app[FEDERATION] = opened.federation
             batch_parser = BatchParser(settings.federation.inbox_parse_workers)
             app[BATCH_PARSER] = batch_parser
             try:
                 if settings.federation.worker:
-                    async with running_worker(context):
+                    async with opened.running_worker():
                         yield
                 else:
                     yield
             finally:
                 batch_parser.close()
-                await client.close()
-                await reader.close()
-        finally:
-            await engine.dispose()
 
-    app.cleanup_ctx.append(database)
+    app.cleanup_ctx.append(node_lifetime)
     meta.add_routes(app)
     node.add_routes(app)
     for collection in records.collections(registry.kinds):
@@ -117,6 +92,15 @@ def create_app(settings: Settings, plugins: Plugins | None = None, *, upgrade_da
         plugin_app = web.Application()
         plugin_app.add_routes(routes)
         app.add_subapp(f"/plugins/{name}", plugin_app)
+    for name, routes in plugins.registry.api_routes.items():
+        # A public format a plugin publishes beside the core's API (`Registry.add_api_routes`), on its own too.
+        api_app = web.Application()
+        api_app.add_routes(routes)
+        app.add_subapp(f"/api/v1/{name}", api_app)
+    for mounts in plugins.registry.root_routes.values():
+        # On the main router, not a sub-application: "/catalog.jsonld" is a path of its own, not a prefix.
+        for mounted in mounts:
+            app.router.add_routes(mounted.routes)
     setup_web(app, settings, plugins)
     app[PROBLEM_TRANSLATIONS] = app[WEB].translations
     return app

@@ -12,12 +12,13 @@ from pathlib import Path
 from uuid import uuid4
 
 from federation.config import CONFIG_FILE_NAME, ServerSettings, Settings, is_loopback_host
+from federation.plugins import build_plugins
 from federation.protocol.keys import create_key
-from federation.schema.records import NodeProfile
+from federation.record_rules import record_service
 from federation.schema.types import NODE_ID_PATTERN
 from federation.storage import migrate
 from federation.storage.engine import create_engine, is_sqlite, sqlite_path
-from federation.storage.records import RecordStore, get_meta, set_meta
+from federation.storage.records import get_meta, set_meta
 from federation.storage.tokens import create_token
 
 CONFIG_TEMPLATE = """\
@@ -126,12 +127,9 @@ async def init_node(
         node_id = node_id or unique_node_id(name)
         name = name or UNNAMED
         profile_id = uuid4()
-        store = RecordStore(engine, node_id)
-        await store.create(
-            "node",
-            lambda _previous, envelope: NodeProfile.model_validate({"name": name, "kind": kind, **envelope}),
-            record_id=profile_id,
-        )
+        # No plugin is loaded yet: the profile is checked by the core's rules alone.
+        store = record_service(engine, node_id, build_plugins(load_entry_points=False))
+        await store.create("node", {"name": name, "kind": kind}, "init", record_id=profile_id)
         await set_meta(engine, "profile_id", str(profile_id))
         await set_meta(engine, "node_id", node_id)
         await create_key(engine, settings.keys_dir, node_id)

@@ -2,7 +2,9 @@
 
 Rules that hold for every hook:
 
-- Plugin authors import only ``from federation import hookimpl`` and the types in ``federation.plugins``.
+- Plugins import the core only through ``federation.plugin_api`` (``from federation.plugin_api import hookimpl,
+  Registry``) and its submodules ``web``, ``files``, ``network`` and ``storage``; docs/plugins.md, "Plugin API", lists
+  every name, and an import-linter contract holds the built-in plugins to it.
 - Registration hooks (``register_*``) are synchronous and receive the app's ``Registry``; async work lives in
   the objects they register, which the core awaits.
 - A ``firstresult`` hook never has an async implementation (a coroutine is not ``None``, so it would always
@@ -22,8 +24,8 @@ if TYPE_CHECKING:
 hookspec = pluggy.HookspecMarker("regies")
 
 # Version of this hook API. A plugin may declare the versions it supports with a module attribute such as
-# ``REGIES_HOOK_API = ">=1.0,<2"``; an incompatible plugin is refused at start.
-HOOK_API_VERSION = "1.7"
+# ``REGIES_HOOK_API = ">=2.0,<3"``; an incompatible plugin is refused at start.
+HOOK_API_VERSION = "2.0"
 
 
 @hookspec
@@ -51,7 +53,11 @@ def register_service_types(registry: Registry) -> None:
     """Declare the service types this plugin provides.
 
     When: once per app, at start-up, while the plugin manager is built.
-    Arguments: ``registry`` — call ``registry.add_service_type(ServiceType(...))`` for each type.
+    Arguments: ``registry`` — call ``registry.add_service_type(ServiceType(...))`` for each type. A service type
+    may say how it reads in outside open-data vocabularies with ``open_data_terms={"<vocabulary>.<field>":
+    (terms, ...)}`` (hook API 1.6), e.g. ``"datainclusion.thematiques"`` and ``"datainclusion.type"`` for the
+    data·inclusion publication; the plugin publishing the vocabulary checks the terms at start-up (an unknown
+    term stops start-up naming the service type) and docs/open-data.md lists the keys.
     Returns: nothing (ignored).
     Several plugins: all are called; two plugins registering the same key stop start-up with an error naming
     both plugins.
@@ -88,8 +94,17 @@ def register_routes(registry: Registry) -> None:
     a list of ``web.RouteDef``). Paths are relative to the plugin's prefix: ``@routes.get("/status")`` is
     served at ``/plugins/<name>/status``. Handlers reach the node through ``request.config_dict`` and the
     keys in ``federation.appkeys``.
+    A plugin implementing a published standard whose clients expect its own paths (HSDS's ``/hsds/services``,
+    ``/feeds/activities.ics``, ``/catalog.jsonld``) calls ``registry.add_root_routes(prefix, routes, openapi)``
+    instead: the routes are served at ``prefix`` on the node's root, a prefix only one plugin may claim and
+    never one of the core's (hook API 1.6). ``registry.add_public_link(PublicLink(path, media_type, title_fr,
+    title_en))`` has the node's public page announce such a document (hook API 1.6).
     Returns: nothing (ignored).
-    Several plugins: all are called; each plugin gets its own sub-application, so paths never collide.
+    Several plugins: all are called; each plugin gets its own sub-application, so paths never collide; two
+    plugins claiming one root prefix stop start-up with an error naming both.
+    A plugin publishing the node's data in a public format may also call ``registry.add_api_routes(name, routes,
+    openapi=...)``: the routes are then served under ``/api/v1/<name>/`` beside the core's API (hook API 1.6); a
+    name is taken once and the core's own names (``activities``, ``export``…) are refused at start-up.
     Added in: hook API 1.0.
     """
 
@@ -102,7 +117,8 @@ def register_exporters(registry: Registry) -> None:
     Arguments: ``registry`` — call ``registry.add_exporter(Exporter(format=..., media_type=...,
     extension=..., write=...))``. ``write(kind, records, sink)`` is an async function receiving the record kind
     (``activity``, ``resource``, ``report``), an async iterator of record dicts and an async ``sink(bytes)``
-    callable; it streams its output chunk by chunk.
+    callable; it streams its output chunk by chunk. ``Exporter(..., kinds=("activity", "resource"))`` limits a
+    format to those kinds (hook API 1.6): another collection's export in it is refused with 400.
     Returns: nothing (ignored).
     Several plugins: all are called; a format registered twice stops start-up with an error naming both.
     Added in: hook API 1.0.
@@ -169,21 +185,26 @@ def service_type_for_label(label: str, category: str | None) -> str | None:
 
 @hookspec
 def register_commands(registry: Registry) -> None:
-    """Add `regies` subcommands (e.g. the hub plugin's `regies hub …`).
+    """Add `regies` subcommands (e.g. the hub plugin's `regies hub …`); the core registers its own the same way
+    (federation/commands.py).
 
     When: every time the `regies` command starts, before its arguments are parsed.
     Arguments: ``registry`` — call ``registry.add_command(Command(name=..., help=..., configure=..., run=...))``;
-    ``configure(parser)`` adds arguments to the subcommand's argparse parser, ``run(args, settings)`` does the
-    work and returns the exit status. Raise ``federation.errors.CommandError`` for user errors.
+    ``configure(parser)`` adds arguments to the subcommand's argparse parser; ``async def run(args, node)``
+    receives the parsed arguments and the opened ``federation.node.Node`` (settings, plugins, engine, record
+    store, reader, identity, federation client) and returns the exit status. A command that must run without an
+    opened node registers with ``needs_node=False`` (or a function of the parsed arguments) and gets a
+    ``federation.node.UnopenedNode`` (settings and plugins only); its ``run`` may be a plain function. Raise
+    ``federation.errors.CommandError`` for user errors.
     Returns: nothing (ignored).
     Several plugins: all are called; a command name used twice (or a core command's name) stops the command
     with an error naming both.
-    Added in: hook API 1.1.
+    Added in: hook API 1.1. Changed in 2.0: ``run`` receives the node instead of the settings; ``needs_node``.
     """
 
 
 @hookspec
-def records_replicated(origin: str, records: list[dict[str, Any]], context: Any) -> Any:
+def records_replicated(origin: str, records: list[dict[str, Any]], node: Any) -> Any:
     """React to records of another node that were just stored here (pulled from its feed or pushed to the inbox).
 
     When: after the transaction that applied a page or batch has committed.
@@ -191,12 +212,13 @@ def records_replicated(origin: str, records: list[dict[str, Any]], context: Any)
     as dicts (tombstones included, with ``deleted: true``), decoded when read, so a plugin that ignores an
     origin costs nothing; ``records.kinds`` is the set of record kinds among them (e.g. ``{"activity"}``),
     known without decoding, so a plugin that wants one kind skips other pages for free (hook API 1.3);
-    ``context`` — the ``FederationContext`` (database engine, record store,
-    identity, settings, plugins), e.g. to write local records in response.
+    ``node`` — the ``federation.node.Node`` that stored them (``engine``, ``store`` to write local records in
+    response, ``identity``, ``settings``, ``plugins``, ``federation``: the context replication shares).
     Returns: nothing, or an awaitable that the core awaits.
     Several plugins: all are called in turn; one that raises is logged with its name and skipped (the records
     are already stored).
-    Added in: hook API 1.1.
+    Added in: hook API 1.1. Changed in 2.0: ``node`` replaces ``context`` (the ``FederationContext``, now
+    ``node.federation``).
     """
 
 
@@ -244,5 +266,5 @@ def register_background_tasks(registry: Registry) -> None:
     Returns: nothing (ignored).
     Several plugins: all are called; a task name registered twice stops start-up with an error naming both. A
     task that raises is logged with its plugin's name and started again after ``restart_delay_s``.
-    Added in: hook API 1.7.
+    Added in: hook API 2.0.
     """

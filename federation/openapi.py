@@ -41,17 +41,24 @@ def refine_for_plugins(
     indicators: Iterable[str] | Mapping[str, Indicator],
     export_formats: Iterable[str],
     plugin_paths: Mapping[str, Mapping[str, Any]] | None = None,
+    api_paths: Mapping[str, Mapping[str, Any]] | None = None,
+    root_paths: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """This node's document: what its plugins registered narrows the generic contract and adds their routes.
 
     `service_types` maps each key to (category, details model): an activity's body is then one of these
     variants, each with its own `details` schema; report indicators and export formats become enums;
-    `plugin_paths` maps a plugin's name to the path items of its routes (served under /plugins/<name>).
+    `plugin_paths` maps a plugin's name to the path items of its routes (served under /plugins/<name>), and
+    `api_paths` an API name a plugin took to those of its routes under /api/v1/<name>, and `root_paths` are the path
+    items of routes plugins serve on the root (`Registry.add_root_routes`), keyed by their full paths.
     """
     registered = {"indicators": sorted(indicators), "export_formats": sorted(export_formats)}
-    for plugin, paths in (plugin_paths or {}).items():
+    prefixed = [(f"/plugins/{plugin}", paths) for plugin, paths in (plugin_paths or {}).items()]
+    prefixed += [(f"/api/v1/{name}", paths) for name, paths in (api_paths or {}).items()]
+    prefixed.append(("", dict(root_paths or {})))
+    for prefix, paths in prefixed:
         for path, item in paths.items():
-            document["paths"][f"/plugins/{plugin}{path}"] = item
+            document["paths"][f"{prefix}{path}"] = item
             # A plugin's parameter may say "x-regies-enum": "indicators" to take the registered keys as its enum.
             for operation in item.values():
                 for parameter in operation.get("parameters", []) if isinstance(operation, dict) else []:

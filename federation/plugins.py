@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import functools
 import importlib.metadata
 import inspect
@@ -11,7 +12,7 @@ import unicodedata
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
 
 import pluggy
 from aiohttp import web
@@ -22,7 +23,16 @@ from pydantic.json_schema import JsonSchemaValue
 
 from federation import hookimpl, hookspecs
 from federation.hookspecs import HOOK_API_VERSION
-from federation.schema.kinds import RecordKind, RecordKinds
+
+# Record kinds as data are part of the plugin API (register_record_kinds): plugins import them from here.
+from federation.schema.kinds import HUB as HUB
+from federation.schema.kinds import HUB_ONLY as HUB_ONLY
+from federation.schema.kinds import MEMBER as MEMBER
+from federation.schema.kinds import PUBLIC as PUBLIC
+from federation.schema.kinds import KindFilter as KindFilter
+from federation.schema.kinds import RecordKind as RecordKind
+from federation.schema.kinds import RecordKinds
+from federation.schema.kinds import addressed_to as addressed_to
 from federation.schema.types import CATEGORY_LABELS, KEY_PATTERN, Category
 
 # Aggregation rules are part of the plugin API: plugins import them from here.
@@ -36,6 +46,8 @@ if TYPE_CHECKING:
 
 ENTRY_POINT_GROUP = "regies.plugins"
 PROJECT_NAME = "regies"
+# Who registered what the core itself registers (its indicators, rules and commands), in `Registry.owners`.
+CORE = "<core>"
 REGISTRATION_HOOKS = (
     "register_record_kinds",
     "register_service_types",
@@ -48,10 +60,17 @@ REGISTRATION_HOOKS = (
     "register_indexes",
     "register_background_tasks",
 )
+# Names under /api/v1/ the core serves itself: a plugin's API routes (`add_api_routes`) cannot take them.
+RESERVED_API_NAMES = frozenset(
+    {"activities", "resources", "reports", "reviews", "node", "export", "plugins", "service-types", "indicators"}
+    | {"report-form"}
+)
 # Paths of the core's own pages and API: a plugin's web pages cannot take them.
 RESERVED_WEB_PREFIXES = frozenset(
     {"/api", "/admin", "/login", "/logout", "/static", "/plugins", "/docs", "/metrics", "/openapi.json", "/.well-known"}
 )
+# Paths under /api/v1 the core serves besides its record kinds' collections: no kind's collection may take them.
+RESERVED_COLLECTIONS = frozenset({"export", "plugins", "service-types", "indicators", "report-form"})
 # The parts of the report form, in the order of the network's survey (labels in federation/indicators.py).
 INDICATOR_SECTIONS = ("employment", "activities", "democracy", "finances", "territory", "other")
 log = logging.getLogger(__name__)
@@ -102,6 +121,12 @@ class ServiceType:
 
     `import_labels` are the other names spreadsheets give it ("Écrivain public" for `access_to_rights`), which
     `match_service_type_label` recognises besides the key and the two labels.
+
+    `open_data_terms` (hook API 1.6) says how the service type reads in outside vocabularies, keyed
+    "<vocabulary>.<field>", e.g. {"datainclusion.thematiques": ("mobilite--preparer-un-permis",),
+    "datainclusion.type": ("formation",)}: the plugin publishing that vocabulary reads the terms, checks them at
+    start-up and documents its keys (docs/open-data.md). A service type without terms for a vocabulary is left
+    out of that publication, with the reason.
     """
 
     key: str
@@ -112,9 +137,19 @@ class ServiceType:
     indicators: tuple[str, ...] = ()
     description: str = ""
     import_labels: tuple[str, ...] = ()
+    open_data_terms: Mapping[str, tuple[str, ...]] = field(default_factory=dict, hash=False)
 
     def labels(self) -> dict[str, str]:
         return {"fr": self.label_fr, "en": self.label_en}
+
+    def terms(self, vocabulary: str) -> dict[str, tuple[str, ...]]:
+        """This service type's terms in `vocabulary` ("datainclusion"), keyed by field ("thematiques")."""
+        prefix = f"{vocabulary}."
+        return {
+            key.removeprefix(prefix): tuple(values)
+            for key, values in self.open_data_terms.items()
+            if key.startswith(prefix)
+        }
 
     def category_labels(self) -> dict[str, str]:
         return CATEGORY_LABELS[self.category]
@@ -158,13 +193,20 @@ Sink = Callable[[bytes], Awaitable[None]]
 
 @dataclass(frozen=True)
 class Exporter:
-    """An export format: `write(kind, records, sink)` streams the records through `sink` chunk by chunk."""
+    """An export format: `write(kind, records, sink)` streams the records through `sink` chunk by chunk.
+
+    `kinds` (hook API 1.6) names the record kinds the format can carry (GeoJSON: those with a place); empty, every
+    kind. Another kind's export is refused with 400 before anything is written."""
 
     format: str
     media_type: str
     extension: str
     write: Callable[[str, AsyncIterator[dict[str, Any]], Sink], Awaitable[None]]
     label: str = ""
+    kinds: tuple[str, ...] = ()
+
+    def exports(self, kind: str) -> bool:
+        return not self.kinds or kind in self.kinds
 
 
 @dataclass(frozen=True)
@@ -180,9 +222,12 @@ class SyncTarget:
     description: str = ""
 
 
+NodeArgument = TypeVar("NodeArgument")
+
+
 @dataclass(frozen=True)
 class BackgroundTask:
-    """Work a plugin runs for as long as the node serves (hook API 1.7): `run(context)` is called once, when the
+    """Work a plugin runs for as long as the node serves (hook API 2.0): `run(context)` is called once, when the
     node's background worker starts, with the `FederationContext`; it loops on its own (sleeping between rounds)
     and is cancelled when the node stops. An exception ending it is logged with the plugin's name and the task
     is started again after `restart_delay_s`: one plugin's bug never stops the node or the other tasks."""
@@ -193,14 +238,26 @@ class BackgroundTask:
 
 
 @dataclass(frozen=True)
-class Command:
-    """A `regies` subcommand added by a plugin: `configure(parser)` declares its arguments, `run(args, settings)`
-    does the work and returns the exit status."""
+class Command(Generic[NodeArgument]):
+    """A `regies` subcommand, the core's own (federation/commands.py) as a plugin's: `configure(parser)` declares
+    its arguments on an argparse parser, `run(args, node)` does the work and returns the exit status.
+
+    `node` is the opened `federation.node.Node`, and `run` is then an `async def` (it runs in the event loop the
+    node was opened in; the core awaits it). A command that must run without an opened node (it creates the
+    node, serves one that the server opens itself, or reads no database) says `needs_node=False` and gets a
+    `federation.node.UnopenedNode` (its settings and plugins, loaded when first read); its `run` may be a plain
+    function. A command whose actions differ passes a function of the parsed arguments as `needs_node` (`regies
+    hub init` creates the node that `regies hub enrolments` opens)."""
 
     name: str
     help: str
-    configure: Callable[[Any], None]
-    run: Callable[[Any, Any], int]
+    configure: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace, NodeArgument], int | Awaitable[int]]
+    needs_node: bool | Callable[[argparse.Namespace], bool] = True
+
+    def opens_node(self, args: argparse.Namespace) -> bool:
+        """Whether the core opens the node before `run` for these parsed arguments."""
+        return self.needs_node(args) if callable(self.needs_node) else self.needs_node
 
 
 @dataclass(frozen=True)
@@ -232,6 +289,29 @@ class WebPages:
 
 
 @dataclass(frozen=True)
+class RootRoutes:
+    """Routes a plugin serves at `prefix` on the node's root (see `Registry.add_root_routes`), paths complete."""
+
+    prefix: str
+    routes: tuple[web.RouteDef, ...]
+
+
+@dataclass(frozen=True)
+class PublicLink:
+    """A document a plugin publishes that the node's public page announces, in its head as
+    `<link rel="alternate" type="media_type" href="path">` and in its list of open data (French and English
+    titles)."""
+
+    path: str
+    media_type: str
+    title_fr: str
+    title_en: str
+
+    def title(self, language: str) -> str:
+        return self.title_fr if language == "fr" else self.title_en
+
+
+@dataclass(frozen=True)
 class TableIndex:
     """An index a plugin needs on one of the core's tables, created at start-up when missing."""
 
@@ -260,16 +340,21 @@ class Registry:
     validation_rules: dict[str, ValidationRule] = field(default_factory=dict)
     routes: dict[str, list[web.AbstractRouteDef]] = field(default_factory=dict)
     openapi_paths: dict[str, dict[str, Any]] = field(default_factory=dict)
+    api_routes: dict[str, list[web.AbstractRouteDef]] = field(default_factory=dict)
+    api_openapi_paths: dict[str, dict[str, Any]] = field(default_factory=dict)
     exporters: dict[str, Exporter] = field(default_factory=dict)
     sync_targets: dict[str, SyncTarget] = field(default_factory=dict)
     background_tasks: dict[str, BackgroundTask] = field(default_factory=dict)
-    commands: dict[str, Command] = field(default_factory=dict)
+    commands: dict[str, Command[Any]] = field(default_factory=dict)
     web_pages: dict[str, WebPages] = field(default_factory=dict)
+    root_routes: dict[str, list[RootRoutes]] = field(default_factory=dict)
+    root_openapi_paths: dict[str, dict[str, Any]] = field(default_factory=dict)
+    public_links: list[PublicLink] = field(default_factory=list)
     indexes: dict[str, TableIndex] = field(default_factory=dict)
     record_kinds: dict[str, RecordKind] = field(default_factory=dict)
     owners: dict[tuple[str, str], str] = field(default_factory=dict)
     configured: dict[str, BaseModel] = field(default_factory=dict)
-    current_plugin: str = "<core>"
+    current_plugin: str = CORE
 
     def _claim(self, what: str, key: str) -> None:
         owner = self.owners.get((what, key))
@@ -294,8 +379,10 @@ class Registry:
             for kind_filter in kind.filters
             if kind_filter.column not in FILTER_COLUMNS or kind_filter.column == "audience"
         ]
+        if kind.collection in RESERVED_COLLECTIONS:
+            problems.append(f"collection '{kind.collection}' is a path of the core's API")
         problems += [
-            f"index {list(columns)} names a column that is none of its filters' "
+            f"index {list(columns)} names a column that is none of its filters'"
             for columns in kind.indexes
             if not columns or not set(columns) <= {kind_filter.column for kind_filter in kind.filters}
         ]
@@ -354,6 +441,57 @@ class Registry:
         if openapi:
             self.openapi_paths.setdefault(self.current_plugin, {}).update(openapi)
 
+    def add_api_routes(
+        self, name: str, routes: Iterable[web.AbstractRouteDef], openapi: Mapping[str, Any] | None = None
+    ) -> None:
+        """Serve `routes` under /api/v1/<name>/ (hook API 1.6), beside the core's API, for a plugin publishing the
+        node's data in a public format (e.g. "datainclusion"). `openapi` describes them as in `add_routes`, keyed
+        by the path within /api/v1/<name>. A name is taken once; the core's own names are refused."""
+        if not re.match(r"^[a-z][a-z0-9-]{1,30}$", name) or name in RESERVED_API_NAMES:
+            raise PluginError(
+                f"plugin '{self.current_plugin}': API name '{name}' must be short lower-case letters, digits or "
+                f"'-' and not one of the core's: {', '.join(sorted(RESERVED_API_NAMES))}"
+            )
+        self._claim("API name", name)
+        self.api_routes[name] = list(routes)
+        if openapi:
+            self.api_openapi_paths[name] = dict(openapi)
+
+    def add_root_routes(
+        self, prefix: str, routes: Iterable[web.RouteDef], openapi: Mapping[str, Any] | None = None
+    ) -> None:
+        """Serve `routes` at `prefix` on the node's root instead of under /plugins/<plugin>/ (hook API 1.6): for
+        the paths a published standard's clients expect, such as "/hsds" for /hsds/services or
+        "/catalog.jsonld" for a DCAT catalogue. A route's path is appended to `prefix` ("" serves `prefix`
+        itself). `prefix` is one path segment, never one of the core's, claimed by one plugin (web pages'
+        prefixes included); `openapi` describes the routes in /openapi.json, keyed by their full paths. Errors
+        are problem+json, as on the API: these are not web pages."""
+        if not re.match(r"^/[a-z][a-z0-9.-]{0,30}$", prefix) or prefix in RESERVED_WEB_PREFIXES:
+            raise PluginError(
+                f"plugin '{self.current_plugin}': root prefix '{prefix}' must be like '/hsds' and not one of "
+                f"{', '.join(sorted(RESERVED_WEB_PREFIXES))}"
+            )
+        if ("web prefix", prefix) in self.owners:
+            raise PluginError(f"root prefix '{prefix}' is plugin '{self.owners[('web prefix', prefix)]}'s web prefix")
+        mounted = []
+        for route in routes:
+            if not isinstance(route, web.RouteDef) or not (route.path == "" or route.path.startswith("/")):
+                raise PluginError(
+                    f"plugin '{self.current_plugin}': root routes are web.get(path, ...) route definitions whose "
+                    f"path is empty or starts with /, not {route!r}"
+                )
+            mounted.append(web.RouteDef(route.method, prefix + route.path, route.handler, route.kwargs))
+        self._claim("root prefix", prefix)
+        self.root_routes.setdefault(self.current_plugin, []).append(RootRoutes(prefix, tuple(mounted)))
+        for path, item in (openapi or {}).items():
+            if not (path == prefix or path.startswith(prefix + "/")):
+                raise PluginError(f"plugin '{self.current_plugin}': OpenAPI path '{path}' is not under '{prefix}'")
+            self.root_openapi_paths[path] = dict(item)
+
+    def add_public_link(self, link: PublicLink) -> None:
+        """Have the node's public page announce `link` (hook API 1.6): a feed, a calendar, an open-data API."""
+        self.public_links.append(link)
+
     def add_exporter(self, exporter: Exporter) -> None:
         if not re.match(r"^[a-z0-9][a-z0-9_-]{0,31}$", exporter.format):
             raise PluginError(f"plugin '{self.current_plugin}': export format '{exporter.format}' is not a short key")
@@ -365,15 +503,20 @@ class Registry:
         self.sync_targets[target.name] = target
 
     def add_background_task(self, task: BackgroundTask) -> None:
-        """Run `task` inside `regies serve` beside the sync worker (hook API 1.7, docs/plugins.md)."""
+        """Run `task` inside `regies serve` beside the sync worker (hook API 2.0, docs/plugins.md)."""
         if not re.match(r"^[a-z][a-z0-9_-]{1,40}$", task.name):
             raise PluginError(f"plugin '{self.current_plugin}': background task name '{task.name}' is not valid")
         self._claim("background task", task.name)
         self.background_tasks[task.name] = task
 
-    def add_command(self, command: Command) -> None:
+    def add_command(self, command: Command[Any]) -> None:
         if not re.match(r"^[a-z][a-z0-9-]{1,30}$", command.name):
             raise PluginError(f"plugin '{self.current_plugin}': command name '{command.name}' is not valid")
+        if self.owners.get(("command", command.name)) == CORE:
+            raise PluginError(
+                f"plugin '{self.current_plugin}': its command '{command.name}' clashes with the core command of the "
+                "same name"
+            )
         self._claim("command", command.name)
         self.commands[command.name] = command
 
@@ -392,6 +535,8 @@ class Registry:
                 f"plugin '{self.current_plugin}': web prefix '{prefix}' must be like '/hub' and not one of "
                 f"{', '.join(sorted(RESERVED_WEB_PREFIXES))}"
             )
+        if ("root prefix", prefix) in self.owners:
+            raise PluginError(f"web prefix '{prefix}' is plugin '{self.owners[('root prefix', prefix)]}'s root prefix")
         self._claim("web prefix", prefix)
         self.web_pages[self.current_plugin] = WebPages(prefix, tuple(routes), tuple(nav), templates, locale, static)
 
@@ -509,11 +654,12 @@ class Plugins:
             except Exception:
                 log.exception("plugin '%s' failed in record_committed (%s %s)", impl.plugin_name, action, kind)
 
-    async def records_replicated(self, origin: str, records: Sequence[dict[str, Any]], context: Any) -> None:
-        """Tell every plugin about newly stored replicas; a failing plugin is logged with its name."""
+    async def records_replicated(self, origin: str, records: Sequence[dict[str, Any]], node: object) -> None:
+        """Tell every plugin about newly stored replicas (`node`: the `federation.node.Node` that stored them); a
+        failing plugin is logged with its name."""
         for impl in self.manager.hook.records_replicated.get_hookimpls():
             try:
-                result = impl.function(**_kwargs(impl, origin=origin, records=records, context=context))
+                result = impl.function(**_kwargs(impl, origin=origin, records=records, node=node))
                 if inspect.isawaitable(result):
                     await result
             except Exception:
@@ -624,14 +770,24 @@ def build_plugins(
     extra: Iterable[tuple[str, object]] = (),
     load_entry_points: bool = True,
     settings: Mapping[str, Mapping[str, Any]] | None = None,
+    internal: Iterable[tuple[str, object]] = (),
 ) -> Plugins:
-    """Make one app's plugin manager: load entry points (minus `disabled`), add `extra`, run registrations."""
-    from federation import core_kinds  # the core's record kinds, registered through the plugins' own hook
+    """Make one app's plugin manager: register the `internal` plugins, load entry points (minus `disabled`), add
+    `extra`, run registrations.
+
+    `internal` plugins are the program's own, as tox registers its built-in commands: the `regies` command
+    passes the core's commands (federation/commands.py). They come first, cannot be disabled, are not listed
+    among the plugins, and what they register belongs to the core."""
+    from federation import core_kinds
 
     disabled_set = set(disabled)
     manager = pluggy.PluginManager(PROJECT_NAME)
     manager.add_hookspecs(hookspecs)
-    manager.register(core_kinds, name=core_kinds.NAME)
+    manager.register(core_kinds, name=core_kinds.NAME)  # the core's record kinds, through the plugins' own hook
+    internal_names = set()
+    for name, plugin in internal:
+        manager.register(plugin, name=name)
+        internal_names.add(name)
     infos: dict[str, PluginInfo] = {}
     if load_entry_points:
         for entry_point in sorted(_entry_points(), key=lambda ep: ep.name):
@@ -672,14 +828,14 @@ def build_plugins(
     # Call implementations one by one (not through the hook) so each registration is attributed to its plugin.
     for hook_name in REGISTRATION_HOOKS:
         for impl in getattr(manager.hook, hook_name).get_hookimpls():
-            registry.current_plugin = impl.plugin_name
+            registry.current_plugin = CORE if impl.plugin_name in internal_names else impl.plugin_name
             try:
                 impl.function(**_kwargs(impl, registry=registry))
             except PluginError:
                 raise
             except Exception as exc:
                 raise PluginError(f"plugin '{impl.plugin_name}' failed in {hook_name}: {exc!r}") from exc
-    registry.current_plugin = "<core>"
+    registry.current_plugin = CORE
     for name, values in plugin_settings.items():
         if values and name in infos and name not in registry.configured:
             raise PluginError(f"[plugins.{name}] has settings but plugin '{name}' takes none")
@@ -688,10 +844,10 @@ def build_plugins(
     return Plugins(manager, registry, infos)
 
 
-def node_plugins(settings: Settings) -> Plugins:
+def node_plugins(settings: Settings, internal: Iterable[tuple[str, object]] = ()) -> Plugins:
     """The plugin manager of the node that `settings` configure: entry points minus `[plugins] disabled`, each
-    with its `[plugins.<name>]` section."""
-    return build_plugins(disabled=settings.plugins.disabled, settings=settings.plugins.sections())
+    with its `[plugins.<name>]` section (and the program's `internal` plugins, see `build_plugins`)."""
+    return build_plugins(disabled=settings.plugins.disabled, settings=settings.plugins.sections(), internal=internal)
 
 
 def _check_indicator_references(registry: Registry) -> None:

@@ -64,12 +64,11 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from federation import hookimpl
-from federation.plugins import Indicator, Registry, ServiceType, match_service_type_label
-from federation.schema.types import Category
+# The plugin API: the whole of the node a plugin imports (the node's docs/plugins.md, "Plugin API").
+from federation.plugin_api import Category, Indicator, Registry, ServiceType, hookimpl, match_service_type_label
 
 __version__ = "0.1.0"
-REGIES_HOOK_API = ">=1.0,<2"
+REGIES_HOOK_API = ">=2.0,<3"
 
 
 class {class_name}Details(BaseModel):

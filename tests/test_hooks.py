@@ -18,6 +18,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict
 
 from federation import hookimpl, hookspecs
+from federation.errors import CommandError
 from federation.plugins import (
     Exporter,
     FieldError,
@@ -95,6 +96,33 @@ async def test_register_routes(regies_client: Callable[..., Any]) -> None:
     assert missing.content_type == "application/problem+json"
     description = await (await client.get("/api/v1/plugins")).json()
     assert description["plugins"][0]["routes"] == "/plugins/greeter/"
+
+
+async def test_plugin_api_routes_are_served_beside_the_core_api(regies_client: Callable[..., Any]) -> None:
+    routes = web.RouteTableDef()
+
+    @routes.get("/items")
+    async def items(request: web.Request) -> web.Response:
+        return web.json_response([{"open": True}])
+
+    class Plugin:
+        @hookimpl
+        def register_routes(self, registry: Registry) -> None:
+            registry.add_api_routes("opendata", routes, openapi={"/items": {"get": {"responses": {"200": {}}}}})
+
+    client = await regies_client([("opendata", Plugin())])
+    assert await (await client.get("/api/v1/opendata/items")).json() == [{"open": True}]
+    assert "/api/v1/opendata/items" in (await (await client.get("/openapi.json")).json())["paths"]
+
+    class Squatter:
+        @hookimpl
+        def register_routes(self, registry: Registry) -> None:
+            registry.add_api_routes("activities", routes)
+
+    with pytest.raises(PluginError, match="plugin 'squatter': API name 'activities'"):
+        build_plugins(extra=[("squatter", Squatter())], load_entry_points=False)
+    with pytest.raises(PluginError, match="API name 'opendata' is registered twice"):
+        build_plugins(extra=[("one", Plugin()), ("two", Plugin())], load_entry_points=False)
 
 
 async def test_register_exporters(regies_client: Callable[..., Any]) -> None:
@@ -272,13 +300,17 @@ def test_failing_registration_names_the_plugin() -> None:
 
 
 def test_incompatible_hook_api_is_refused() -> None:
-    future = types.SimpleNamespace(REGIES_HOOK_API=">=2.0")
+    future = types.SimpleNamespace(REGIES_HOOK_API=">=3.0")
     provides = re.escape(hookspecs.HOOK_API_VERSION)
     with pytest.raises(
-        PluginError, match=rf"plugin 'future' supports hook API >=2\.0 but this node provides {provides}"
+        PluginError, match=rf"plugin 'future' supports hook API >=3\.0 but this node provides {provides}"
     ):
         build_plugins(extra=[("future", future)], load_entry_points=False)
-    compatible = types.SimpleNamespace(REGIES_HOOK_API=">=1.0,<2")
+    # Hook API 2.0 changed what commands and `records_replicated` receive: a plugin written for 1.x is refused.
+    past = types.SimpleNamespace(REGIES_HOOK_API=">=1.0,<2")
+    with pytest.raises(PluginError, match=r"plugin 'past' supports hook API >=1\.0,<2 but this node provides 2\."):
+        build_plugins(extra=[("past", past)], load_entry_points=False)
+    compatible = types.SimpleNamespace(REGIES_HOOK_API=">=2.0,<3")
     assert "compatible" in build_plugins(extra=[("compatible", compatible)], load_entry_points=False).infos
 
 
@@ -333,39 +365,73 @@ def test_plugins_json_lists_hooks(capsys: pytest.CaptureFixture[str]) -> None:
     by_name = {plugin["name"]: plugin for plugin in description["plugins"]}
     assert "register_service_types" in by_name["mobility"]["hooks"]
     assert "social_driving_school" in by_name["mobility"]["service_types"]
-    assert by_name["exports"]["export_formats"] == ["csv", "json", "ndjson"]
+    assert by_name["exports"]["export_formats"] == ["csv", "geojson", "json", "ndjson", "ods", "xlsx"]
 
 
-def test_register_commands(capsys: pytest.CaptureFixture[str]) -> None:
-    from federation.cli import build_parser
-    from federation.plugins import Command
+def test_register_commands(regies_settings: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """A plugin's command is registered, parsed and run like the core's, which are registered through the same
+    hook: `run(args, node)` on the node opened for it, or on an `UnopenedNode` when it says it needs none."""
+    from federation.bootstrap import init_node
+    from federation.cli import INTERNAL_PLUGINS, build_parser, run_command
+    from federation.cli_setup import Preloaded
+    from federation.node import Node, UnopenedNode
+    from federation.plugins import CORE, Command
+    from federation.storage.tokens import list_tokens
+
+    received: list[object] = []
 
     def configure(parser: Any) -> None:
         parser.add_argument("--loud", action="store_true")
 
-    def run(args: Any, settings: Any) -> int:
-        print("BONJOUR" if args.loud else "bonjour", settings.data_dir.name)
+    async def greet(args: Any, node: Node) -> int:
+        received.append(node)
+        tokens = sorted(token.name for token in await list_tokens(node.engine))
+        print("BONJOUR" if args.loud else "bonjour", node.node_id, ", ".join(tokens))
+        return 0
+
+    def hello(args: Any, node: UnopenedNode) -> int:
+        received.append(node)
+        print("hello", node.settings.data_dir.name)
         return 0
 
     class Plugin:
         @hookimpl
         def register_commands(self, registry: Registry) -> None:
-            registry.add_command(Command("greet", "say hello", configure, run))
+            registry.add_command(Command("greet", "say hello", configure, greet))
+            registry.add_command(Command("hello", "say hello offline", configure, hello, needs_node=False))
 
-    plugins = build_plugins(extra=[("greeter", Plugin())], load_entry_points=False)
-    parser = build_parser(plugins.registry.commands)
-    args = parser.parse_args(["--data-dir", "/tmp/regies-greet", "greet", "--loud"])
-    assert args.handler(args) == 0
-    assert capsys.readouterr().out == "BONJOUR regies-greet\n"
+    plugins = build_plugins(extra=[("greeter", Plugin())], load_entry_points=False, internal=INTERNAL_PLUGINS)
+    parser = build_parser(plugins.registry)
+    data_dir = str(regies_settings.data_dir)
+
+    def regies(*argv: str) -> int:
+        args = parser.parse_args(["--data-dir", data_dir, *argv])
+        args.preloaded = Preloaded(data_dir, None, regies_settings, plugins)
+        return run_command(args)
+
+    # Without a node, only the command that needs none runs.
+    assert regies("hello") == 0
+    assert capsys.readouterr().out == "hello regies-node\n"
+    assert isinstance(received.pop(), UnopenedNode)
+    with pytest.raises(CommandError, match=r"no node database at .*; run `regies init` first"):
+        regies("greet")
+    asyncio.run(init_node(regies_settings, name="Régie de test", node_id="rq-greet"))
+    # A core command and the plugin's work on the same node: the plugin sees the token the core created.
+    assert regies("token", "create", "--name", "import-csv") == 0
+    capsys.readouterr()
+    assert regies("greet", "--loud") == 0
+    assert capsys.readouterr().out == "BONJOUR rq-greet admin, import-csv\n"
+    (node,) = received
+    assert isinstance(node, Node) and node.plugins is plugins
+    assert node.registry.owner("command", "token") == CORE and node.registry.owner("command", "greet") == "greeter"
 
     class Clash:
         @hookimpl
         def register_commands(self, registry: Registry) -> None:
-            registry.add_command(Command("serve", "oops", configure, run))
+            registry.add_command(Command("serve", "oops", configure, greet))
 
-    clashing = build_plugins(extra=[("clash", Clash())], load_entry_points=False)
-    with pytest.raises(PluginError, match="clashes with the core command"):
-        build_parser(clashing.registry.commands)
+    with pytest.raises(PluginError, match="plugin 'clash': its command 'serve' clashes with the core command"):
+        build_plugins(extra=[("clash", Clash())], load_entry_points=False, internal=INTERNAL_PLUGINS)
 
 
 async def test_register_indexes(regies_client: Callable[..., Any], regies_settings: Any) -> None:

@@ -53,6 +53,14 @@ def add_routes(app: web.Application) -> None:
                 slug="invalid-query",
                 errors=[{"pointer": "/format", "detail": f"must be one of: {available}", "code": "invalid_query"}],
             )
+        if not exporter.exports(collection.kind.name):
+            formats = ", ".join(sorted(key for key, other in exporters.items() if other.exports(collection.kind.name)))
+            raise Problem(
+                400,
+                f"format '{fmt}' does not export {name} (available for {name}: {formats})",
+                slug="invalid-query",
+                errors=[{"pointer": "/format", "detail": f"must be one of: {formats}", "code": "invalid_query"}],
+            )
         records = _records(request, collection)
         # Validate filters before the response starts: afterwards an error can no longer be a clean 400.
         first = await anext(records, None)

@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-import json
+import functools
 
 from aiohttp import web
 
 from federation import appkeys
-from federation.api.records import notify_committed, write_or_problem
+from federation.api.records import write_or_problem
 from federation.api.requests import (
     if_match_version,
     not_modified,
     read_json_object,
     require_token,
-    validate_record_data,
 )
 from federation.problems import Problem
 from federation.responses import json_response
-from federation.schema.records import RECORD_KINDS
-
-NODE_KIND = RECORD_KINDS["node"]
 
 
 async def get_node(request: web.Request) -> web.StreamResponse:
@@ -34,25 +30,14 @@ async def get_node(request: web.Request) -> web.StreamResponse:
 
 
 async def put_node(request: web.Request) -> web.StreamResponse:
-    await require_token(request)
+    actor = await require_token(request)
     profile_id = request.app[appkeys.PROFILE_ID]
     payload = await read_json_object(request)
-    plugins = request.app[appkeys.PLUGINS]
-    previous = await request.app[appkeys.READER].get("node", profile_id, request.app[appkeys.STORE].node_id)
-    previous_doc = json.loads(previous.body) if previous is not None else None
-    data = validate_record_data(NODE_KIND, payload, plugins, previous_doc)
-    # If-Match is checked once the body is known to be valid: an invalid body is a 4xx whatever If-Match says.
-    if_match = await if_match_version(request, "node", profile_id)
-    fields = data.model_dump(mode="json")
+    # If-Match is read once the body is known to be valid: an invalid body is a 4xx whatever If-Match says.
+    if_match = functools.partial(if_match_version, request, "node", profile_id)
     stored = await write_or_problem(
-        request.app[appkeys.STORE].replace(
-            "node",
-            profile_id,
-            lambda _previous, envelope: NODE_KIND.record_model.model_validate({**fields, **envelope}),
-            if_match,
-        )
+        request.app[appkeys.STORE].replace("node", profile_id, payload, actor.name, if_match=if_match)
     )
-    await notify_committed(plugins, stored, "updated")
     return json_response(stored.body, etag=stored.etag)
 
 

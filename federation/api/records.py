@@ -4,6 +4,7 @@ collection): list, get, create, replace, delete; their list filters derive from 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import re
@@ -14,7 +15,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
-from pydantic import BaseModel
 
 from federation import appkeys
 from federation.api.requests import (
@@ -22,18 +22,14 @@ from federation.api.requests import (
     not_modified,
     read_json_object,
     require_token,
-    validate_record_data,
 )
 from federation.cursors import decode_b64_cursor
 from federation.indicators import parse_period_key
-from federation.plugins import Plugins
 from federation.problems import Problem, invalid_query
-from federation.reports import build_report, check_deletable, hub_joined
 from federation.responses import json_response
 from federation.schema.geo import arrondissements_of
 from federation.schema.identifiers import INSEE_COMMUNE_FORMAT, INSEE_COMMUNE_PATTERN, normalize_insee_commune
 from federation.schema.kinds import RecordKind, RecordKinds, field_type
-from federation.schema.records import PeriodReportData
 from federation.schema.types import KEY_PATTERN, NODE_ID_PATTERN, Category
 from federation.storage.mapping import to_micros
 from federation.storage.reader import ListQuery, RecordRow, local_first
@@ -45,8 +41,6 @@ from federation.storage.records import (
     VersionMismatch,
     WriteConflict,
 )
-from federation.storage.tokens import Actor
-from federation.validation_rules import check_report_write
 
 
 @dataclass(frozen=True)
@@ -332,30 +326,10 @@ class RecordCollection:
             )
         return local_first(found, node_id)
 
-    async def _builder(
-        self, request: web.Request, data: BaseModel, actor: Actor, stored: dict[str, Any] | None = None
-    ) -> Callable[[dict[str, Any] | None, dict[str, Any]], BaseModel]:
-        record_model = self.kind.record_model
-        if isinstance(data, PeriodReportData):
-            report = data
-            engine, registry = request.config_dict[appkeys.ENGINE], request.config_dict[appkeys.PLUGINS].registry
-            joined = await hub_joined(engine, registry)
-            node_id = request.config_dict[appkeys.STORE].node_id
-            note = await check_report_write(engine, registry, node_id, report, stored, dt.date.today())
-            return lambda previous, envelope: build_report(
-                report, previous, envelope, actor.name, hub_joined=joined, note=note
-            )
-        fields = data.model_dump(mode="json")
-        return lambda _previous, envelope: record_model.model_validate({**fields, **envelope})
-
     async def create(self, request: web.Request) -> web.StreamResponse:
         actor = await require_token(request)
         payload = await read_json_object(request)
-        plugins = request.app[appkeys.PLUGINS]
-        data = validate_record_data(self.kind, payload, plugins)
-        build = await self._builder(request, data, actor)
-        stored = await write_or_problem(request.app[appkeys.STORE].create(self.kind.name, build))
-        await notify_committed(plugins, stored, "created")
+        stored = await write_or_problem(request.app[appkeys.STORE].create(self.kind.name, payload, actor.name))
         location = f"{self.base_path}/{stored.id}"
         return json_response(stored.body, status=201, etag=stored.etag, headers={"Location": location})
 
@@ -363,25 +337,19 @@ class RecordCollection:
         actor = await require_token(request)
         record_id = _record_id(request)
         payload = await read_json_object(request)
-        plugins = request.app[appkeys.PLUGINS]
-        previous = await request.app[appkeys.READER].get(self.kind.name, record_id, request.app[appkeys.STORE].node_id)
-        previous_doc = json.loads(previous.body) if previous is not None and not previous.deleted else None
-        data = validate_record_data(self.kind, payload, plugins, previous_doc)
-        # If-Match is checked once the body is known to be valid: an invalid body is a 4xx whatever If-Match says.
-        if_match = await if_match_version(request, self.kind.name, record_id)
         store = request.app[appkeys.STORE]
-        build = await self._builder(request, data, actor, previous_doc)
-        stored = await write_or_problem(store.replace(self.kind.name, record_id, build, if_match))
-        await notify_committed(plugins, stored, "updated")
+        # If-Match is read once the body is known to be valid: an invalid body is a 4xx whatever If-Match says.
+        if_match = functools.partial(if_match_version, request, self.kind.name, record_id)
+        stored = await write_or_problem(
+            store.replace(self.kind.name, record_id, payload, actor.name, if_match=if_match)
+        )
         return json_response(stored.body, etag=stored.etag)
 
     async def delete(self, request: web.Request) -> web.StreamResponse:
         await require_token(request)
         record_id = _record_id(request)
         if_match = await if_match_version(request, self.kind.name, record_id)
-        check = check_deletable if self.kind.name == "report" else None
-        stored = await write_or_problem(request.app[appkeys.STORE].delete(self.kind.name, record_id, if_match, check))
-        await notify_committed(request.app[appkeys.PLUGINS], stored, "deleted")
+        await write_or_problem(request.app[appkeys.STORE].delete(self.kind.name, record_id, if_match=if_match))
         return web.Response(status=204)
 
 
@@ -393,11 +361,6 @@ def _record_id(request: web.Request) -> str:
         return str(UUID(raw))
     except ValueError as exc:
         raise Problem(404, f"'{raw}' is not a record id (a UUID)", slug="not-found") from exc
-
-
-async def notify_committed(plugins: Plugins, stored: StoredRecord, action: str) -> None:
-    if plugins.manager.hook.record_committed.get_hookimpls():
-        await plugins.record_committed(stored.kind, json.loads(stored.body), action)
 
 
 async def write_or_problem(operation: Any) -> StoredRecord:

@@ -1,12 +1,13 @@
 """Applying replicated records: validate a whole page in one pass, then one idempotent upsert that keeps only
 newer versions.
 
-Pull and push both end here, inside the caller's transaction (which also moves the pull checkpoint or records
-the inbox batch), so a crash leaves either the whole batch and its checkpoint, or neither.
+Pull and push both end here, in the record service's replica entry point (`apply_rows`), inside the caller's
+transaction (which also moves the pull checkpoint or records the inbox batch), so a crash leaves either the whole
+batch and its checkpoint, or neither.
 
 Speed matters here (a new node replicates hundreds of thousands of records): a page is parsed and validated by
-pydantic straight from the response bytes (no intermediate Python dicts), and rows go to the database with one
-driver-level `executemany` of a fixed upsert statement.
+pydantic straight from the response bytes (no intermediate Python dicts), and the service writes the rows with one
+driver-level `executemany` of a fixed upsert statement (a binary COPY on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import json
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional, Union, cast, overload
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional, Union, cast
 from uuid import UUID
 
 from pydantic import (
@@ -37,18 +38,14 @@ from federation.schema.kinds import HUB, KIND_NAME_PATTERN, MEMBER, RecordKind, 
 from federation.schema.records import CORE_KINDS, MAX_VERSION
 from federation.schema.types import NodeId
 from federation.storage.mapping import replica_tombstone_values, replica_values
-from federation.storage.upsert import (
-    ONE_PROFILE_KIND,
-    POSTGRES_STAGE,
-    POSTGRES_STAGE_DDL,
-    POSTGRES_STAGE_UPSERT_SQL,
-    RECORD_COLUMNS,
-    SQLITE_UPSERT_SQL,
-    Row,
-)
+from federation.storage.records import ReplicaConflict
+from federation.storage.service import StoredDocuments as StoredDocuments  # where plugins have imported it from
+from federation.storage.upsert import ONE_PROFILE_KIND, RECORD_COLUMNS, Row
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
+
+    from federation.storage.service import RecordService
 
 _BODY = RECORD_COLUMNS.index("body")
 _ID = RECORD_COLUMNS.index("id")
@@ -427,70 +424,17 @@ def _contradiction(record_id: str, payload: Any, envelope: Any) -> None:
             )
 
 
-async def apply_rows(connection: AsyncConnection, rows: list[Row]) -> int:
-    """Upsert rows keyed by record identity (origin, id); a stored row changes only for a newer version.
+async def apply_rows(store: RecordService, connection: AsyncConnection, rows: list[Row]) -> int:
+    """Store rows through the record service, in the caller's transaction (newer versions only); how many rows
+    were inserted or changed.
 
-    Returns how many rows were inserted or changed. BatchRejected (409) if a row would give its origin a second
-    live profile (the transaction is then rolled back by the caller).
+    BatchRejected (409) if a row would give its origin a second live profile (the transaction is then rolled back
+    by the caller).
     """
-    if not rows:
-        return 0
     try:
-        if connection.dialect.name == "postgresql":
-            return await _apply_rows_postgres(connection, rows)
-        result = await connection.exec_driver_sql(SQLITE_UPSERT_SQL, rows)
-    except Exception as exc:
-        if _ONE_PROFILE_INDEX in str(exc) or _ONE_PROFILE_SQLITE in str(exc):
-            origins = sorted({row[_ORIGIN] for row in rows if row[_KIND] == ONE_PROFILE_KIND})
-            raise BatchRejected(
-                409, f"an origin has one profile: {', '.join(origins)} already has another live node record", "conflict"
-            ) from exc
-        raise
-    return max(int(result.rowcount or 0), 0)
-
-
-# How each engine names the violated one-profile index in its error (PostgreSQL: the index; SQLite: its column).
-_ONE_PROFILE_INDEX = "ix_records_one_profile_per_origin"
-_ONE_PROFILE_SQLITE = "UNIQUE constraint failed: records.origin"
-
-
-async def _apply_rows_postgres(connection: AsyncConnection, rows: list[Row]) -> int:
-    # Through SQLAlchemy first: its asyncpg adapter opens the transaction on the first statement, and the
-    # staging rows must live in that transaction (ON COMMIT DELETE ROWS).
-    await connection.exec_driver_sql(POSTGRES_STAGE_DDL)
-    raw = await connection.get_raw_connection()
-    driver: Any = raw.driver_connection  # asyncpg, now inside the transaction SQLAlchemy opened
-    await driver.copy_records_to_table(POSTGRES_STAGE, records=rows, columns=RECORD_COLUMNS)
-    status: str = await driver.execute(POSTGRES_STAGE_UPSERT_SQL)  # "INSERT 0 <rows inserted or updated>"
-    return int(status.rsplit(" ", 1)[-1])
-
-
-class StoredDocuments(Sequence[dict[str, Any]]):
-    """The stored documents of applied rows, parsed only when a plugin reads them (most never do)."""
-
-    def __init__(self, rows: list[Row]) -> None:
-        self._rows = rows
-        self._kinds: frozenset[str] | None = None
-
-    @property
-    def kinds(self) -> frozenset[str]:
-        """The record kinds among the documents, known without decoding any: a plugin interested in one kind
-        skips the others' pages for free (the hub client did a database read for every pulled page)."""
-        if self._kinds is None:
-            self._kinds = frozenset(row[_KIND] for row in self._rows)
-        return self._kinds
-
-    def __len__(self) -> int:
-        return len(self._rows)
-
-    @overload
-    def __getitem__(self, index: int) -> dict[str, Any]: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
-
-    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
-        if isinstance(index, slice):
-            return [json.loads(row[_BODY]) for row in self._rows[index]]
-        document: dict[str, Any] = json.loads(self._rows[index][_BODY])
-        return document
+        return await store.apply_replicas(connection, rows)
+    except ReplicaConflict as exc:
+        origins = sorted({row[_ORIGIN] for row in rows if row[_KIND] == ONE_PROFILE_KIND})
+        raise BatchRejected(
+            409, f"an origin has one profile: {', '.join(origins)} already has another live node record", "conflict"
+        ) from exc

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -11,7 +11,7 @@ from federation.config import FederationSettings
 from federation.plugins import Plugins, Registry
 from federation.protocol.discovery import NodeIdentity
 from federation.protocol.transport import FederationClient
-from federation.storage.records import RecordStore
+from federation.storage.service import RecordService
 
 
 @dataclass
@@ -21,7 +21,10 @@ class FederationContext:
     client: FederationClient
     settings: FederationSettings
     plugins: Plugins
-    store: RecordStore
+    store: RecordService
+    # The `federation.node.Node` that opened this context (typed there, a layer above): plugins' event hooks
+    # receive it. Set by `open_node` once the node exists.
+    node: object = field(default=None, compare=False, repr=False)
 
     @property
     def node_id(self) -> str:

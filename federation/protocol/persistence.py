@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -313,12 +314,22 @@ def feed_visibility(kinds: RecordKinds, reader_is_hub: bool) -> str:
     return f"AND (r.audience = :reader OR (r.audience IS NULL AND c.kind NOT IN ({names})))"
 
 
+def hidden_kinds_condition(hidden_kinds: Iterable[str]) -> str:
+    """The feed's extra condition leaving out the kinds a reader of an older minor version does not read
+    (federation.protocol.older_peers: names of this node's own kinds, which match a plain pattern, so inlined)."""
+    hidden = tuple(hidden_kinds)
+    if not hidden:
+        return ""
+    return " AND c.kind NOT IN (" + ", ".join(f"'{kind}'" for kind in hidden) + ")"
+
+
 def feed_sql(dialect: str, visibility: str, as_bytes: bool = False) -> str:
     """The feed query: (seq, envelope) of this node's current records changed after `:since`, in commit order,
     that its reader may see (`visibility`: feed_visibility).
 
     Parameters: since, origin, quoted_origin (the origin as a JSON string), reader, limit. Superseded
-    change-log entries are skipped (the newer entry carries the record); tombstones are kept.
+    change-log entries are skipped (the newer entry carries the record); tombstones are kept. `hidden_kinds`:
+    record kinds the reader does not read (a peer of an older version), left out like reports for a non-hub.
     """
     if dialect not in _UPDATED_AT:
         raise ValueError(f"no feed query for the {dialect} database: a node runs on sqlite or postgresql")

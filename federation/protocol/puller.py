@@ -19,7 +19,6 @@ from federation.protocol import persistence, pull_lease
 from federation.protocol.apply import (
     BatchRejected,
     ParsedPage,
-    StoredDocuments,
     apply_rows,
     check_authors,
     gc_paused,
@@ -95,7 +94,7 @@ class _PageSink:
 
     async def _write(self, rows: list[Row], cursor: str, remaining: int) -> None:
         async with self.context.engine.begin() as connection:
-            applied = await apply_rows(connection, rows)
+            applied = await apply_rows(self.context.store, connection, rows)
             await persistence.set_checkpoint(connection, self.peer_id, cursor, remaining)
         await self.committed([(rows, len(rows), remaining)], applied)
 
@@ -103,8 +102,8 @@ class _PageSink:
         """Pages (rows if plugins want them, count, feed remaining) now durable: tell plugins and the progress bar."""
         progress = self.progress
         for rows, count, remaining in pages:
-            if rows and self.context.plugins.wants_replicas():
-                await self.context.plugins.records_replicated(self.peer_id, StoredDocuments(rows), self.context)
+            if rows:
+                await self.context.store.replicated(self.peer_id, rows, self.context.node)
             progress.pages += 1
             progress.received += count
             progress.remaining = remaining
@@ -141,7 +140,7 @@ class _ProcessPageSink(_PageSink):
     def __init__(self, parent: _PageSink, writer: SqliteWriterProcess) -> None:
         super().__init__(parent.context, parent.peer_id, parent.progress, parent.on_page)
         self.writer = writer
-        self.keep_rows = self.context.plugins.wants_replicas()
+        self.keep_rows = self.context.store.wants_replicas()
         self.pending: collections.deque[tuple[list[Row] | None, int, int]] = collections.deque()
         self.uncommitted = 0
         self.reported = asyncio.Event()

@@ -14,13 +14,13 @@ from federation.problems import Problem
 from federation.protocol import persistence
 from federation.protocol.apply import (
     BatchRejected,
-    StoredDocuments,
     apply_rows,
     check_authors,
 )
 from federation.protocol.batchparser import BATCH_PARSER
 from federation.protocol.context import FEDERATION
 from federation.protocol.discovery import IDENTITY, signed_target_uri
+from federation.protocol.older_peers import reading_of
 from federation.protocol.peerkeys import refresh_pinned_keys
 from federation.protocol.persistence import Peer
 from federation.protocol.signing import (
@@ -35,7 +35,7 @@ from federation.protocol.signing import (
 from federation.protocol.transport import FederationClient
 from federation.schema.records import utcnow
 from federation.storage.mapping import to_micros
-from federation.versions import PROTOCOL_HEADER, PROTOCOL_VERSION, protocol_mismatch
+from federation.versions import PROTOCOL_HEADER, PROTOCOL_VERSION, SCHEMA_VERSION, protocol_mismatch
 
 log = logging.getLogger(__name__)
 CLIENT = web.AppKey("federation_client", FederationClient)
@@ -133,14 +133,18 @@ async def changes(request: web.Request) -> web.StreamResponse:
         raise Problem(400, "query parameter 'limit' must be an integer from 1 to 5000", slug="invalid-query")
     identity = request.config_dict[IDENTITY]
     kinds = request.config_dict[appkeys.PLUGINS].registry.kinds
+    # A peer of an older minor version is served only the kinds and payload members it reads.
+    reading = reading_of(signed.peer.speaks, SCHEMA_VERSION)
     page = await persistence.read_feed(
         request.config_dict[appkeys.READER],
         identity.node_id,
         since,
         int(raw_limit),
-        visibility=persistence.feed_visibility(kinds, signed.peer.is_hub),
+        visibility=persistence.feed_visibility(kinds, signed.peer.is_hub)
+        + persistence.hidden_kinds_condition(reading.hidden_kinds(kinds)),
         reader=signed.peer.node_id,
     )
+    items = [reading.adapt(item) for item in page.items] if reading.adapts_payloads else page.items
     next_cursor = persistence.encode_feed_cursor(page.last_seq)
     more = "true" if page.last_seq < page.head_seq else "false"
     remaining = max(page.head_seq - page.last_seq, 0)
@@ -148,7 +152,7 @@ async def changes(request: web.Request) -> web.StreamResponse:
     body = b"".join(
         (
             b'{"origin":' + json.dumps(identity.node_id).encode() + b',"records":[',
-            b",".join(page.items),
+            b",".join(items),
             f'],"next_cursor":"{next_cursor}","more":{more},"remaining":{remaining}}}'.encode(),
         )
     )
@@ -166,15 +170,15 @@ async def inbox(request: web.Request) -> web.StreamResponse:
         parsed = await request.config_dict[BATCH_PARSER].parse(signed.body, sender, kinds)
         check_authors(parsed.rows, signed.peer.is_hub, kinds)
         rows, batch_id = parsed.rows, parsed.batch_id
-        engine = request.config_dict[appkeys.ENGINE]
+        context = request.config_dict[FEDERATION]
+        engine = context.engine
         async with engine.begin() as connection:
             fresh = await persistence.claim_inbox_batch(connection, sender, batch_id, len(rows))
-            applied = await apply_rows(connection, rows) if fresh else 0
+            applied = await apply_rows(context.store, connection, rows) if fresh else 0
     except BatchRejected as exc:
         raise Problem(exc.status, str(exc), slug=exc.slug) from exc
-    plugins = request.config_dict[appkeys.PLUGINS]
-    if fresh and rows and plugins.wants_replicas():
-        await plugins.records_replicated(sender, StoredDocuments(rows), request.config_dict[FEDERATION])
+    if fresh:
+        await context.store.replicated(sender, rows, context.node)
     status = "applied" if fresh else "duplicate"
     answer = {"batch_id": batch_id, "status": status, "received": len(rows), "applied": applied}
     return signed_response(request, signed, json.dumps(answer).encode(), status=202)

@@ -28,7 +28,7 @@ import json
 import logging
 import random
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select, text, update
@@ -36,12 +36,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from federation.protocol import persistence
 from federation.protocol.context import FederationContext
+from federation.protocol.older_peers import PeerReading, reading_of
 from federation.protocol.peerkeys import PeerKeys
 from federation.protocol.transport import TransportError
 from federation.schema.records import utcnow
 from federation.storage.engine import insert_for
 from federation.storage.mapping import to_micros
 from federation.storage.tables import outbox_batches, push_cursors
+from federation.versions import SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,8 @@ class Destination:
     peer_inbox: str | None = None
     target: str | None = None
     reader: str = ""  # node id that records with an audience must match (none for sync targets)
+    # What the destination reads (a peer of an older minor version: fewer kinds and payload members).
+    reading: PeerReading = field(default_factory=PeerReading)
 
 
 def destinations(context: FederationContext, peers: list[persistence.Peer]) -> list[Destination]:
@@ -66,6 +70,7 @@ def destinations(context: FederationContext, peers: list[persistence.Peer]) -> l
             peer.is_hub,
             peer_inbox=f"{peer.base_url}/federation/v1/inbox",
             reader=peer.node_id,
+            reading=reading_of(peer.speaks, SCHEMA_VERSION),
         )
         for peer in peers
         if peer.push and peer.status == "active"
@@ -112,7 +117,8 @@ async def enqueue(context: FederationContext, destination: Destination) -> int:
                 text(
                     persistence.feed_sql(
                         connection.dialect.name,
-                        persistence.feed_visibility(context.registry.kinds, destination.is_hub),
+                        persistence.feed_visibility(context.registry.kinds, destination.is_hub)
+                        + persistence.hidden_kinds_condition(destination.reading.hidden_kinds(context.registry.kinds)),
                     )
                 ),
                 {
@@ -131,6 +137,8 @@ async def enqueue(context: FederationContext, destination: Destination) -> int:
         last_seq = cursor["last_seq"]
         for row in rows:
             seq, item = row[0], row[1]
+            if destination.reading.adapts_payloads:
+                item = destination.reading.adapt(item.encode()).decode()
             if items and size + len(item) > settings.max_batch_bytes:
                 break
             items.append(item)

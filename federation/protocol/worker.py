@@ -47,6 +47,13 @@ async def run_worker(context: FederationContext) -> None:
     next_pull = next_push = time.monotonic()
     next_purge = time.monotonic() + NONCE_PURGE_INTERVAL_S
     next_refresh = time.monotonic() + settings.discovery_refresh_s
+    try:
+        # A peer pinned before nodes recorded versions is read at once: what it is served depends on its versions
+        # (federation.protocol.older_peers).
+        if any(peer.speaks is None for peer in await persistence.list_peers(context.engine)):
+            next_refresh = time.monotonic()
+    except Exception:
+        log.exception("could not list peers; their versions are read at the next periodic refresh")
     while True:
         now = time.monotonic()
         try:

@@ -216,6 +216,11 @@ class RecordKinds(Mapping[str, RecordKind]):
         return len(self.kinds)
 
     def __hash__(self) -> int:
+        return self._hash
+
+    @functools.cached_property
+    def _hash(self) -> int:
+        # Once: hashing every declaration's fields again on each feed request or page would cost for nothing.
         return hash(self.kinds)
 
     def __eq__(self, other: object) -> bool:

@@ -18,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from federation.storage.engine import SQLITE_BUSY_TIMEOUT_MS, is_sqlite, sqlite_path
+from federation.storage.upsert import FILTER_COLUMNS as RECORD_FILTER_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -41,8 +42,9 @@ class ListQuery:
     include_deleted: bool = False
 
 
-# Columns a list may filter on by equality; mapping API names to columns happens in the API layer.
-FILTER_COLUMNS = frozenset({"origin", "category", "service_type", "status", "commune", "resource_kind", "period"})
+# Columns a list may filter on by equality: the origin, and every filter column a record kind may fill but the
+# addressee (storage.upsert); mapping API names to columns happens in the API layer, from the kinds' declarations.
+FILTER_COLUMNS = frozenset({"origin", *RECORD_FILTER_COLUMNS}) - {"audience"}
 
 # A record is (origin, id). A lookup by id alone may find one record per origin holding that id (at most a few:
 # an id is a random UUID, so only a copy or a squatter shares one); the caller chooses among them.

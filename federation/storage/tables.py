@@ -251,6 +251,17 @@ hub_labels = Table(
     Column("granted_at_us", BigInteger, nullable=False),
 )
 
+# What each of the hub's own reviews decided on: the reviewed report's period and indicators when the coordinator
+# decided. A report whose figures differ from those of its validation is not shown or counted as validated.
+review_figures = Table(
+    "review_figures",
+    metadata,
+    Column("review_id", String(36), primary_key=True, comment="the hub's review record (its origin is the hub)"),
+    Column("period", String(16), nullable=False),
+    Column("indicators", Text, nullable=False, comment="canonical JSON of the reviewed indicators"),
+    Column("digest", String(64), nullable=False, comment="SHA-256 of the reviewed period and indicators"),
+)
+
 # French regions and departments (INSEE), so that aggregations can group by them in SQL.
 geo_regions = Table(
     "geo_regions",

@@ -3,48 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
 import sys
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from federation.config import Settings
 from federation.errors import CommandError
-from federation.web.users import (
-    ROLES,
-    UserError,
-    UserInfo,
-    WebUser,
-    create_user,
-    list_users,
-    remove_user,
-    set_password,
-)
+from federation.web.users import ROLES, UserError, create_user, list_users, remove_user, set_password
 
-SettingsLoader = Callable[[argparse.Namespace], Settings]
-Result = TypeVar("Result")
-
-
-def _with_database(settings: Settings, work: Callable[[AsyncEngine], Awaitable[Result]]) -> Result:
-    from federation.storage import migrate
-    from federation.storage.engine import create_engine
-
-    async def run() -> Result:
-        engine = create_engine(settings.database_url)
-        try:
-            if await migrate.current_revision(engine) is None:
-                raise CommandError(f"no node database at {settings.database_url}; run `regies init` first")
-            await migrate.upgrade(engine)
-            return await work(engine)
-        except UserError as exc:  # the account store's refusals already say what is wrong
-            raise CommandError(str(exc)) from exc
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(run())
+if TYPE_CHECKING:
+    from federation.node import Node
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -58,42 +25,31 @@ def _read_password(from_stdin: bool) -> str:
     return password
 
 
-def cmd_user_add(args: argparse.Namespace, load: SettingsLoader) -> int:
-    settings = load(args)
+async def cmd_user_add(args: argparse.Namespace, node: Node) -> int:
     password = _read_password(args.password_stdin)
-
-    async def add(engine: AsyncEngine) -> WebUser:
-        return await create_user(engine, args.username, password, args.role, args.region)
-
-    user = _with_database(settings, add)
+    user = await create_user(node.engine, args.username, password, args.role, args.region)
     where = f" (region {user.region})" if user.region else ""
-    print(f"Created user '{user.username}' with role {user.role}{where}. Log in at {settings.public_base_url}/login")
+    print(
+        f"Created user '{user.username}' with role {user.role}{where}. Log in at {node.settings.public_base_url}/login"
+    )
     return 0
 
 
-def cmd_user_password(args: argparse.Namespace, load: SettingsLoader) -> int:
-    settings = load(args)
+async def cmd_user_password(args: argparse.Namespace, node: Node) -> int:
     password = _read_password(args.password_stdin)
-
-    async def change(engine: AsyncEngine) -> None:
-        await set_password(engine, args.username, password)
-
-    _with_database(settings, change)
+    await set_password(node.engine, args.username, password)
     print(f"New password for '{args.username}'; its sessions are closed.")
     return 0
 
 
-def cmd_user_remove(args: argparse.Namespace, load: SettingsLoader) -> int:
-    async def remove(engine: AsyncEngine) -> None:
-        await remove_user(engine, args.username)
-
-    _with_database(load(args), remove)
+async def cmd_user_remove(args: argparse.Namespace, node: Node) -> int:
+    await remove_user(node.engine, args.username)
     print(f"Removed user '{args.username}'.")
     return 0
 
 
-def cmd_user_list(args: argparse.Namespace, load: SettingsLoader) -> int:
-    infos: list[UserInfo] = _with_database(load(args), list_users)
+async def cmd_user_list(args: argparse.Namespace, node: Node) -> int:
+    infos = await list_users(node.engine)
     print(f"{'USERNAME':<24} {'ROLE':<10} {'REGION':<7} {'CREATED':<26} LAST LOGIN")
     for info in infos:
         print(
@@ -103,10 +59,17 @@ def cmd_user_list(args: argparse.Namespace, load: SettingsLoader) -> int:
     return 0
 
 
-def add_commands(commands: Any, load: SettingsLoader) -> None:
-    """Register `regies user` on the main parser."""
-    user = commands.add_parser("user", help="accounts of the web interface (staff, coordinators)")
-    actions = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")
+async def run_user(args: argparse.Namespace, node: Node) -> int:
+    """`regies user ACTION`; the account store's refusals already say what is wrong."""
+    try:
+        result: int = await args.action_handler(args, node)
+    except UserError as exc:
+        raise CommandError(str(exc)) from exc
+    return result
+
+
+def configure_user(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="user_command", required=True, metavar="ACTION")
     add = actions.add_parser("add", help="create an account (asks for its password)")
     add.add_argument("username")
     add.add_argument(
@@ -117,14 +80,12 @@ def add_commands(commands: Any, load: SettingsLoader) -> None:
     )
     add.add_argument("--region", help="INSEE region code of a regional coordinator, e.g. 84")
     add.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
-    add.set_defaults(handler=lambda args: cmd_user_add(args, load))
+    add.set_defaults(action_handler=cmd_user_add)
     password = actions.add_parser("password", help="set a new password (and close the account's sessions)")
     password.add_argument("username")
     password.add_argument("--password-stdin", action="store_true", help="read it from the first line of stdin")
-    password.set_defaults(handler=lambda args: cmd_user_password(args, load))
+    password.set_defaults(action_handler=cmd_user_password)
     remove = actions.add_parser("remove", help="delete an account")
     remove.add_argument("username")
-    remove.set_defaults(handler=lambda args: cmd_user_remove(args, load))
-    actions.add_parser("list", help="list accounts (never their passwords)").set_defaults(
-        handler=lambda args: cmd_user_list(args, load)
-    )
+    remove.set_defaults(action_handler=cmd_user_remove)
+    actions.add_parser("list", help="list accounts (never their passwords)").set_defaults(action_handler=cmd_user_list)

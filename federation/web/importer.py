@@ -26,6 +26,7 @@ from federation.csv_safety import restore
 from federation.plugins import Plugins, fold_text
 from federation.schema.records import RECORD_KINDS
 from federation.schema.types import CATEGORY_LABELS
+from federation.storage.service import RecordService
 from federation.web import data, labels
 from federation.web.admin.records import ACTIVITY_FIELDS
 from federation.web.forms import (
@@ -197,9 +198,10 @@ def _lookup(options: Mapping[str, Iterable[str]]) -> dict[str, str]:
 
 
 class RowChecker:
-    """Turns rows into activity documents and checks them with the API's validation."""
+    """Turns rows into activity documents and checks them as the record service will when they are written."""
 
-    def __init__(self, plugins: Plugins, french: Any) -> None:
+    def __init__(self, store: RecordService, plugins: Plugins, french: Any) -> None:
+        self.store = store
         self.plugins = plugins
         registry = plugins.registry
         self.categories = _lookup({str(c): labels_.values() for c, labels_ in CATEGORY_LABELS.items()})
@@ -267,7 +269,7 @@ class RowChecker:
     def _validate(self, request: web.Request, result: RowResult, fields: list[FormField]) -> None:
         document = dict(result.document)
         document["partners"] = [{"name": name} for name in document.get("partners", [])]
-        valid, problems = check_record(ACTIVITY, document, self.plugins, None)
+        valid, problems = check_record(self.store, "activity", document, None)
         if valid is not None:
             result.key = content_key(valid.model_dump(mode="json"))
         for problem in problems:

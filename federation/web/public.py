@@ -19,6 +19,8 @@ from federation.web.i18n_request import language
 from federation.web.maps import ChoroplethMap, locator
 from federation.web.rendering import category_label, render
 
+# The download links of the "Open data" section, where the export formats are registered (regies_exports).
+DOWNLOADS = (("xlsx", "XLSX"), ("ods", "ODS"), ("csv", "CSV"), ("geojson", "GeoJSON"))
 # The "next activities" list stays short: the fields of action below list every activity.
 UPCOMING_SHOWN = 6
 _CLOSED_STATUSES = ("ended", "suspended")
@@ -52,6 +54,9 @@ async def home(request: web.Request) -> web.StreamResponse:
         "peers": [peer for peer in peers if peer.role != "hub"],
         "hubs": [peer for peer in peers if peer.role == "hub"],
         "place_map": place_map(profile, lang),
+        "downloads": [(fmt, label) for fmt, label in DOWNLOADS if fmt in registry.exporters],
+        "datainclusion": "datainclusion" in registry.api_routes,
+        "public_links": registry.public_links,
     }
     return await render(request, "public/home.html", context)
 

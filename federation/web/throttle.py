@@ -24,6 +24,7 @@ from federation.config import WebSettings
 from federation.web.users import hash_password, verify_password
 
 MAX_TRACKED = 50_000  # buckets kept per kind; beyond, full ones are dropped first, then the oldest
+_ROUNDING = 1e-9  # of a token
 _QUEUE_PER_SLOT = 8  # attempts waiting for a hashing slot, per slot, before the next is told to come back
 
 
@@ -63,7 +64,9 @@ class _Buckets:
     def wait(self, key: str, now: float) -> float:
         """Seconds until `key` may spend a token (0: now)."""
         tokens = self._current(key, now).tokens
-        return 0.0 if tokens >= 1 else (1 - tokens) / self.rate
+        # Refills add up in floating point (5 a minute is 1/12 per second): a client that comes back when told to
+        # must find its attempt there, not 1e-16 short of it.
+        return 0.0 if tokens >= 1 - _ROUNDING else (1 - tokens) / self.rate
 
     def spend(self, key: str, now: float) -> None:
         self._current(key, now).tokens -= 1
@@ -163,3 +166,10 @@ def _within(address: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6
 
 
 LOGIN_GUARD = web.AppKey("login_guard", LoginGuard)
+
+
+def client_address(request: web.Request) -> str:
+    """Who sent a request, for per-address limits anywhere on the node (plugins' included): the same rule as the
+    login throttle (the connection's address, or the client a reverse proxy listed in `[web] trusted_proxies`
+    names in X-Forwarded-For; an IPv6 client is its /64), so one setting says which proxies are believed."""
+    return request.config_dict[LOGIN_GUARD].client_of(request)

@@ -14,11 +14,9 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from federation import explain as sentences
-from federation.api.requests import validate_record_data
 from federation.numbers import format_number, parse_number
-from federation.plugins import Plugins
 from federation.problems import Problem
-from federation.schema.records import RecordKind
+from federation.storage.service import RecordService
 from federation.web.forms import FormState, field_for_pointer
 from federation.web.i18n_request import language, translate
 from federation.web.labels import N_
@@ -73,10 +71,11 @@ def add_problem(
 
 
 def check_record(
-    kind: RecordKind, document: dict[str, Any], plugins: Plugins, previous: dict[str, Any] | None
+    store: RecordService, kind: str, document: dict[str, Any], previous: dict[str, Any] | None
 ) -> tuple[BaseModel | None, list[Problem]]:
-    """Validate like the API (`validate_record_data`, which reports every error of a record at once)."""
+    """Validate as a write would (the record service's validation, which reports every error of a record at once),
+    writing nothing."""
     try:
-        return validate_record_data(kind, document, plugins, previous), []
+        return store.validate(kind, document, previous), []
     except Problem as problem:
         return None, [problem]

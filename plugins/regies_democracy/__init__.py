@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from federation.plugins import Indicator, ServiceType, ServiceTypeHooks
-from federation.schema.types import Category, ShortText
+from federation.plugin_api import Category, Indicator, ServiceType, ServiceTypeHooks, ShortText
 
 __version__ = "0.1.0"
 
@@ -51,6 +50,13 @@ SERVICE_TYPES: tuple[ServiceType, ...] = (
         category=Category.LOCAL_DEMOCRACY,
         label_fr="Réunions d'habitants",
         label_en="Neighbourhood meetings",
+        open_data_terms={
+            "datainclusion.thematiques": ("remobilisation--benevolat-action-citoyenne", "remobilisation--lien-social"),
+            "datainclusion.type": ("information",),
+            "datainclusion.publics": ("tous-publics",),
+            "datainclusion.frais": ("gratuit",),
+            "datainclusion.modes_accueil": ("en-presentiel",),
+        },
         details_model=NeighbourhoodMeetingsDetails,
         indicators=("neighbourhood_meetings_held", "meeting_attendance"),
         description="Réunions où les habitants débattent de la vie du quartier et des actions de la régie.",
@@ -60,6 +66,13 @@ SERVICE_TYPES: tuple[ServiceType, ...] = (
         category=Category.LOCAL_DEMOCRACY,
         label_fr="Concertations d'habitants",
         label_en="Consultations of inhabitants",
+        open_data_terms={
+            "datainclusion.thematiques": ("remobilisation--benevolat-action-citoyenne",),
+            "datainclusion.type": ("atelier",),
+            "datainclusion.publics": ("tous-publics",),
+            "datainclusion.frais": ("gratuit",),
+            "datainclusion.modes_accueil": ("en-presentiel",),
+        },
         details_model=ConsultationsDetails,
         indicators=("consultations_held", "consultation_participation"),
         description="Concertations des habitants sur les projets qui touchent leur quartier.",

@@ -7,23 +7,34 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from federation import hookimpl
-from federation.plugins import Command, NavEntry, Registry
+from federation.plugin_api import Command, NavEntry, PublicLink, Registry, hookimpl
 
 from .settings import HubSettings
 
 __version__ = "0.1.0"
-REGIES_HOOK_API = ">=1.2,<2"
+REGIES_HOOK_API = ">=2.0,<3"
 
 
 @hookimpl
 def register_routes(registry: Registry) -> None:
     settings = registry.plugin_config(HubSettings)
     if settings.enabled:
+        from . import catalog, opendata
         from .api import build_routes
-        from .openapi import hub_paths
+        from .openapi import hub_paths, opendata_paths
 
-        registry.add_routes(build_routes(settings), openapi=hub_paths())
+        registry.add_routes(
+            [*build_routes(settings), *opendata.build_routes(settings)], openapi={**hub_paths(), **opendata_paths()}
+        )
+        registry.add_root_routes("/catalog.jsonld", catalog.build_routes(settings), openapi=catalog.catalog_paths())
+        registry.add_public_link(
+            PublicLink(
+                "/catalog.jsonld",
+                catalog.MEDIA_TYPE,
+                "Catalogue des données ouvertes (DCAT-AP)",
+                "Open data catalogue (DCAT-AP)",
+            )
+        )
 
 
 @hookimpl
@@ -60,8 +71,14 @@ def register_indexes(registry: Registry) -> None:
 
 @hookimpl
 def register_commands(registry: Registry) -> None:
-    from .cli import configure, run
+    from .cli import configure, needs_node, run
 
     registry.add_command(
-        Command("hub", "run this node as the network's hub: init, enrolments, reports", configure, run)
+        Command(
+            "hub",
+            "run this node as the network's hub: init, enrolments, reports",
+            configure,
+            run,
+            needs_node=needs_node,
+        )
     )

@@ -17,10 +17,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from federation.indicators import period_bounds, period_over
-from federation.plugins import Registry
-from federation.schema.records import Period
-from federation.semantics import PRECISION_TOLERANCE, semantics_of
+from federation.plugin_api import PRECISION_TOLERANCE, Period, Registry, period_bounds, period_over, semantics_of
 
 from .approval import accepted_sql
 

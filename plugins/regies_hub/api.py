@@ -12,19 +12,29 @@ from urllib.parse import urlencode
 from aiohttp import web
 from sqlalchemy import select
 
-from federation import appkeys
-from federation.api.requests import read_json_object, require_token
-from federation.problems import Problem
-from federation.protocol import persistence
-from federation.protocol.addresses import AddressRefused, OutboundPolicy
-from federation.protocol.context import FEDERATION
-from federation.protocol.discovery import signed_target_uri
-from federation.protocol.receiver import authenticate
-from federation.protocol.signing import SignatureError, signature_keyid, split_keyid, verify_request
-from federation.responses import json_response
-from federation.schema.records import ReviewDecision
-from federation.storage.tables import records
-from federation.storage.tokens import Actor
+from federation.plugin_api import (
+    Actor,
+    Problem,
+    ReviewDecision,
+    appkeys,
+    client_address,
+    json_response,
+    read_json_object,
+    require_token,
+)
+from federation.plugin_api.network import (
+    FEDERATION,
+    AddressRefused,
+    OutboundPolicy,
+    SignatureError,
+    authenticate,
+    remember_nonce,
+    signature_keyid,
+    signed_target_uri,
+    split_keyid,
+    verify_request,
+)
+from federation.plugin_api.storage import records
 
 from . import enrolment, labels
 from .approval import approved_filter
@@ -42,8 +52,9 @@ from .coordination import (
     revoke_membership,
 )
 from .exports import TABLES, TableBuilder, directory_features, stream_geojson, stream_table
+from .reviewed import Figures
 from .settings import HubSettings
-from .throttle import SourceThrottle, client_address
+from .throttle import SourceThrottle
 
 COORDINATORS = ("admin", "national", "regional")
 routes = web.RouteTableDef()
@@ -130,7 +141,7 @@ async def request_enrolment(
     except SignatureError as exc:
         raise Problem(401, str(exc), slug="bad-signature") from exc
     expires = int((dt.datetime.fromtimestamp(verified.created, dt.UTC) + 2 * max_age).timestamp() * 1_000_000)
-    if not await persistence.remember_nonce(_engine(request), keyid, verified.nonce, expires):
+    if not await remember_nonce(_engine(request), keyid, verified.nonce, expires):
         raise Problem(401, "this signature's nonce was already used", slug="bad-signature")
     try:
         recorded, changed = await enrolment.record_request(
@@ -321,7 +332,7 @@ async def member_status(request: web.Request) -> web.StreamResponse:
     found = [e.describe() for e in await enrolment.list_enrolments(engine) if e.node_id == node_id]
     async with engine.connect() as connection:
         rows = await connection.execute(
-            select(records.c.id, records.c.period, records.c.version, records.c.status).where(
+            select(records.c.id, records.c.period, records.c.version, records.c.status, records.c.body).where(
                 records.c.kind == "report", records.c.origin == node_id, records.c.deleted.is_(False)
             )
         )
@@ -331,7 +342,9 @@ async def member_status(request: web.Request) -> web.StreamResponse:
                 "id": row.id,
                 "period": row.period,
                 "version": row.version,
-                "state": effective_state(row.status, row.version, reviews.get((node_id, row.id), [])),
+                "state": effective_state(
+                    row.status, row.version, Figures.of(json.loads(row.body)), reviews.get((node_id, row.id), [])
+                ),
             }
             for row in rows
         ]

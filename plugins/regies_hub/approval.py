@@ -5,14 +5,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol
 
-from federation.problems import Problem, invalid_query
-from federation.schema.records import ReportState, ReviewLevel
+from federation.plugin_api import Problem, ReportState, ReviewLevel, invalid_query
+
+from .reviewed import same_figures_sql
 
 VALIDATED_REGIONAL = "validated_regional"
 """The hub's state of a report a regional coordinator validated and the national level has yet to accept; the
 régie's node keeps it submitted (locked) with the validation in its audit trail."""
 
-PENDING = frozenset({ReportState.SUBMITTED.value, VALIDATED_REGIONAL})
+CHANGED_AFTER_VALIDATION = "changed_after_validation"
+"""The hub's state of a report whose figures differ from those its latest validation (regional or national)
+decided on: a member changed them afterwards. It is not validated, and awaits a decision again."""
+
+PENDING = frozenset({ReportState.SUBMITTED.value, VALIDATED_REGIONAL, CHANGED_AFTER_VALIDATION})
 NATIONAL_ROLES = frozenset({"national", "admin"})
 APPROVED_FILTERS = ("all", "national")
 
@@ -57,28 +62,37 @@ def approved_filter(query: Mapping[str, str]) -> bool:
 
 
 def accepted_sql(dialect: str) -> str:
-    """A condition on report `r`: the hub's own reviews accepted it at national level (or in one level), on the
-    version the member holds or the one or two before it (the member records a decision as a new version, and a
-    regional validation as one more)."""
+    """A condition on report `r`: the hub's latest review of it is a national (or one-level) validation, of the
+    version the member holds or, for a report the member sends back as validated, of the one or two before it (the
+    member records a decision as a new version, and a regional validation as one more), and the report still has
+    the figures that validation decided on (reviewed.py)."""
     if dialect == "postgresql":
 
-        def field(name: str) -> str:
-            return f"CAST(rv.body AS jsonb) ->> '{name}'"
+        def field(alias: str, name: str) -> str:
+            return f"CAST({alias}.body AS jsonb) ->> '{name}'"
 
-        version = f"CAST({field('report_version')} AS integer)"
     else:
 
-        def field(name: str) -> str:
-            return f"json_extract(rv.body, '$.{name}')"
+        def field(alias: str, name: str) -> str:
+            return f"json_extract({alias}.body, '$.{name}')"
 
-        version = f"CAST({field('report_version')} AS INTEGER)"
+    version = f"CAST({field('rv', 'report_version')} AS INTEGER)"
+    own_review_of_r = (
+        "{alias}.kind = 'review' AND NOT {alias}.deleted "
+        "AND {alias}.origin = (SELECT value FROM node_meta WHERE key = 'node_id') AND {alias}.audience = r.origin "
+        "AND {report_id} = r.id"
+    )
     return (
-        "EXISTS (SELECT 1 FROM records rv WHERE rv.kind = 'review' AND NOT rv.deleted "
-        "AND rv.origin = (SELECT value FROM node_meta WHERE key = 'node_id') AND rv.audience = r.origin "
-        f"AND {field('report_id')} = r.id AND {field('decision')} = 'validated' "
-        f"AND COALESCE({field('level')}, 'national') = 'national' "
-        f"AND ((r.status = 'submitted' AND {version} = r.version) "
-        f"OR (r.status = 'validated' AND {version} IN (r.version - 1, r.version - 2))))"
+        "EXISTS (SELECT 1 FROM records rv JOIN review_figures rf ON rf.review_id = rv.id WHERE "
+        + own_review_of_r.format(alias="rv", report_id=field("rv", "report_id"))
+        + f" AND {field('rv', 'decision')} = 'validated' "
+        f"AND COALESCE({field('rv', 'level')}, 'national') = 'national' "
+        f"AND ({version} = r.version OR (r.status = 'validated' AND {version} IN (r.version - 1, r.version - 2))) "
+        f"AND {same_figures_sql(dialect)} "
+        # A later decision (a return of the report once changed) replaces this one.
+        "AND NOT EXISTS (SELECT 1 FROM records later WHERE "
+        + own_review_of_r.format(alias="later", report_id=field("later", "report_id"))
+        + " AND later.updated_at_us > rv.updated_at_us))"
     )
 
 

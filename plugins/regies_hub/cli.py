@@ -6,11 +6,12 @@ import argparse
 import asyncio
 import sys
 import tomllib
+from collections.abc import Awaitable
 from typing import Any
 
-from federation.config import CONFIG_FILE_NAME, Settings
-from federation.errors import CommandError
-from federation.terminal import printable
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from federation.plugin_api import CONFIG_FILE_NAME, CommandError, Node, Settings, UnopenedNode, printable
 
 from . import enrolment, labels
 
@@ -54,17 +55,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
     label.add_argument("--until", help="last day the status holds, YYYY-MM-DD (none: open-ended)")
 
 
-def run(args: argparse.Namespace, settings: Settings) -> int:
-    if args.hub_action == "init":
-        return _init(args, settings)
-    return asyncio.run(_decisions(args, settings))
+def needs_node(args: argparse.Namespace) -> bool:
+    """`regies hub init` creates the node the other actions open."""
+    return bool(args.hub_action != "init")
+
+
+def run(args: argparse.Namespace, node: Node | UnopenedNode) -> int | Awaitable[int]:
+    if not isinstance(node, Node):
+        return _init(args, node.settings)
+    return _decisions(args, node.engine)
 
 
 def _init(args: argparse.Namespace, settings: Settings) -> int:
-    from federation.bootstrap import init_node
-    from federation.protocol.keys import KeyStore, fingerprint
-    from federation.storage.engine import create_engine
-    from federation.storage.tokens import create_token
+    from federation.plugin_api import create_token, init_node
+    from federation.plugin_api.network import KeyStore, fingerprint
+    from federation.plugin_api.storage import create_engine
 
     config_path = settings.config_file or settings.data_dir / CONFIG_FILE_NAME
 
@@ -135,7 +140,7 @@ async def _approve(engine: Any, args: argparse.Namespace) -> enrolment.Enrolment
 
 
 async def _label(engine: Any, args: argparse.Namespace) -> int:
-    from federation.problems import Problem
+    from federation.plugin_api import Problem
 
     statement = {key: getattr(args, key) for key in ("status", "since", "until") if getattr(args, key)}
     try:
@@ -149,32 +154,26 @@ async def _label(engine: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _decisions(args: argparse.Namespace, settings: Settings) -> int:
-    from federation.storage.engine import create_engine
-
-    engine = create_engine(settings.database_url)
-    try:
-        if args.hub_action == "enrolments":
-            found = await enrolment.list_enrolments(engine, args.state)
-            if not found:
-                print("No join requests" + (f" in state {args.state}." if args.state else "."))
-                return 0
-            _print_enrolments(found)
+async def _decisions(args: argparse.Namespace, engine: AsyncEngine) -> int:
+    if args.hub_action == "enrolments":
+        found = await enrolment.list_enrolments(engine, args.state)
+        if not found:
+            print("No join requests" + (f" in state {args.state}." if args.state else "."))
             return 0
-        if args.hub_action == "label":
-            return await _label(engine, args)
-        try:
-            if args.hub_action == "revoke":
-                revoked = await enrolment.revoke(engine, args.node_id, "cli", args.reason)
-                print(f"Member '{printable(revoked.node_id)}' revoked: out of the directory, its keys refused.")
-                return 0
-            if args.hub_action == "approve":
-                decided = await _approve(engine, args)
-            else:
-                decided = await enrolment.decide(engine, args.id, False, actor="cli", comment=args.comment)
-        except enrolment.EnrolmentError as exc:
-            raise CommandError(printable(exc)) from exc
-        print(f"Enrolment {decided.id} of '{printable(decided.node_id)}' is now {decided.state}.")
+        _print_enrolments(found)
         return 0
-    finally:
-        await engine.dispose()
+    if args.hub_action == "label":
+        return await _label(engine, args)
+    try:
+        if args.hub_action == "revoke":
+            revoked = await enrolment.revoke(engine, args.node_id, "cli", args.reason)
+            print(f"Member '{printable(revoked.node_id)}' revoked: out of the directory, its keys refused.")
+            return 0
+        if args.hub_action == "approve":
+            decided = await _approve(engine, args)
+        else:
+            decided = await enrolment.decide(engine, args.id, False, actor="cli", comment=args.comment)
+    except enrolment.EnrolmentError as exc:
+        raise CommandError(printable(exc)) from exc
+    print(f"Enrolment {decided.id} of '{printable(decided.node_id)}' is now {decided.state}.")
+    return 0

@@ -5,17 +5,25 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any, Protocol
+from uuid import uuid4
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from federation.indicators import parse_period_key
-from federation.problems import Problem, invalid_query
-from federation.schema.records import Period, ReportReview, ReportState, ReviewDecision
-from federation.storage.tables import node_meta, records
+from federation.plugin_api import (
+    Period,
+    Problem,
+    ReportReview,
+    ReportState,
+    ReviewDecision,
+    invalid_query,
+    parse_period_key,
+)
+from federation.plugin_api.storage import node_meta, records, review_figures
 
 from . import aggregates, approval, enrolment
 from .aggregates import Scope
+from .reviewed import FIGURES, Figures, from_row, keep
 
 MAX_COMMENT = 2000
 MAX_ENROLMENT_ID = 2**31 - 1  # a 32-bit column on PostgreSQL
@@ -62,7 +70,7 @@ def resolve_scope(query: Mapping[str, str], coordinator: Coordinator) -> Scope:
     level = query.get("level", "regional" if coordinator.role == "regional" else "national")
     if level not in aggregates.LEVELS:
         raise invalid_query("level", f"must be one of {', '.join(aggregates.LEVELS)}")
-    from federation.schema.geo import DEPARTMENTS, REGIONS
+    from federation.plugin_api import DEPARTMENTS, REGIONS
 
     # A region or department that is given must exist, whatever the level: never silently ignored.
     if "region" in query and query["region"] not in REGIONS:
@@ -88,11 +96,13 @@ def resolve_scope(query: Mapping[str, str], coordinator: Coordinator) -> Scope:
 # A report's review state, as the hub shows and uses it, comes from the reviews the hub itself wrote, never from
 # what a member says: a member may send drafts and submissions, and sends its report back once it has recorded a
 # hub decision on it (one new version, in the decided state). A claimed decision the hub did not make is ignored:
-# the report counts as submitted. Reviews of other origins are never read (the receivers refuse them anyway:
-# federation.protocol.apply.KIND_AUTHORS).
+# the report counts as submitted. A validation holds only while the report has the figures it decided on
+# (reviewed.py): changed afterwards, the report is `changed_after_validation`. Reviews of other origins are never
+# read (the receivers refuse them anyway: the kind's declaration, RecordKind.authors).
 
 ReviewHistory = Mapping[tuple[str, str], list[dict[str, Any]]]
-"""(report origin, report id) → the hub's reviews of it (their documents), oldest first."""
+"""(report origin, report id) → the hub's reviews of it (their documents, with the figures each decided on under
+reviewed.FIGURES), oldest first."""
 # Audit actions that record a hub decision: in a member's report they are the member's word, not the hub's.
 _DECISIONS = frozenset({ReportState.VALIDATED.value, ReportState.RETURNED.value})
 
@@ -103,7 +113,8 @@ async def hub_reviews(connection: AsyncConnection, origins: Collection[str]) -> 
         return {}
     own = select(node_meta.c.value).where(node_meta.c.key == "node_id").scalar_subquery()
     rows = await connection.execute(
-        select(records.c.body)
+        select(records.c.body, review_figures.c.period, review_figures.c.indicators)
+        .select_from(records.outerjoin(review_figures, review_figures.c.review_id == records.c.id))
         .where(
             records.c.kind == "review",
             records.c.origin == own,
@@ -113,34 +124,45 @@ async def hub_reviews(connection: AsyncConnection, origins: Collection[str]) -> 
         .order_by(records.c.updated_at_us)
     )
     history: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for (body,) in rows:
-        review = json.loads(body)
+    for body, period, indicators in rows:
+        review = {**json.loads(body), FIGURES: from_row(period, indicators)}
         history.setdefault((review["report_origin"], review["report_id"]), []).append(review)
     return history
 
 
-def effective_state(claimed: str, version: int, reviews: Sequence[Mapping[str, Any]]) -> str:
-    """The state the hub gives a member's report: `claimed` by the member at `version`, `reviews` the hub's own
-    decisions on this report (hub_reviews), oldest first.
+_VALIDATIONS = frozenset({ReportState.VALIDATED.value, approval.VALIDATED_REGIONAL})
 
-    A draft or submission is what the member says, unless the hub decided on exactly this version (its latest
-    decision there), or on the version before when this one is the member's record of a regional validation
-    (two-level approval: the report stays submitted). A validation holds only if the hub accepted the version
-    just before (or the one before the recorded regional validation): the member records a decision as one new
-    version, and a validated report never changes again. A return holds if the hub's latest decision on an
-    earlier version is a return (the member may edit a returned report). Any other claimed decision counts as
-    submitted.
+
+def effective_state(claimed: str, version: int, figures: Figures, reviews: Sequence[Mapping[str, Any]]) -> str:
+    """The state the hub gives a member's report: `claimed` by the member at `version` with these `figures`,
+    `reviews` the hub's own decisions on this report (hub_reviews), oldest first.
+
+    When the hub's latest decision is a validation (regional or national) and the report's figures are no longer
+    the ones it decided on, the report is `changed_after_validation`, awaiting a decision again. Otherwise a
+    decision the hub made on exactly this version is the state. A submission is what the member says, unless this
+    version is the member's record of a regional validation of the version before (two-level approval: the report
+    stays submitted). A validation holds only if the hub accepted the version just before (or the one before the
+    recorded regional validation): the member records a decision as one new version. A return holds if the hub's
+    latest decision on an earlier version is a return (the member may edit a returned report). Any other claimed
+    decision counts as submitted.
     """
-    decisions = [
-        (int(review["report_version"]), approval.outcome(str(review["decision"]), review.get("level")))
-        for review in reviews
-    ]
     if claimed == ReportState.DRAFT:
         return claimed
+    decided = [review for review in reviews if int(review["report_version"]) <= version]
+    if decided:
+        latest = decided[-1]
+        kept = latest.get(FIGURES)
+        outcome = approval.outcome(str(latest["decision"]), latest.get("level"))
+        if outcome in _VALIDATIONS and (kept is None or kept.digest != figures.digest):
+            return approval.CHANGED_AFTER_VALIDATION
+    decisions = [
+        (int(review["report_version"]), approval.outcome(str(review["decision"]), review.get("level")))
+        for review in decided
+    ]
+    on_this = [decision for reviewed, decision in decisions if reviewed == version]
+    if on_this:
+        return on_this[-1]
     if claimed == ReportState.SUBMITTED:
-        on_this = [decision for reviewed, decision in decisions if reviewed == version]
-        if on_this:
-            return on_this[-1]
         before = [decision for reviewed, decision in decisions if reviewed == version - 1]
         return before[-1] if before and before[0] == approval.VALIDATED_REGIONAL else claimed
     accepted = ReportState.VALIDATED.value
@@ -192,7 +214,7 @@ async def received_reports(
         if not coordinator.sees_region(member.get("region")):
             continue
         document = json.loads(body)
-        state = effective_state(claimed, version, reviews.get((origin, record_id), []))
+        state = effective_state(claimed, version, Figures.of(document), reviews.get((origin, record_id), []))
         if national_only and state != ReportState.VALIDATED:
             continue
         items.append(
@@ -246,12 +268,21 @@ async def received_report(
         raise Problem(404, f"no report {report_id} from {origin}", slug="not-found")
     document = json.loads(row.body)
     own = reviews.get((origin, report_id), [])
-    state = effective_state(row.status, row.version, own)
+    figures = Figures.of(document)
+    state = effective_state(row.status, row.version, figures, own)
     # The decisions in the member's audit trail are its word: the hub lists its own reviews instead.
     audit = [entry for entry in document.get("audit", []) if entry.get("action") not in _DECISIONS]
     audit.extend(_hub_step(review, own[:position]) for position, review in enumerate(own))
     audit.sort(key=lambda entry: str(entry.get("at")))
     report = {**document, "state": state, "version": row.version, "submitted_at": _submitted_at(document)}
+    if state == approval.CHANGED_AFTER_VALIDATION:
+        validation = own[-1]
+        kept = validation[FIGURES]
+        report["changed_after"] = {
+            "at": validation["updated_at"],
+            "reviewer": validation["reviewer"],
+            "changes": figures.changes_from(kept) if kept is not None else [],
+        }
     return member, {**report, "audit": audit}
 
 
@@ -292,7 +323,7 @@ async def review_report(
     async with engine.connect() as connection:
         report = (
             await connection.execute(
-                select(records.c.version, records.c.status).where(
+                select(records.c.version, records.c.status, records.c.body).where(
                     records.c.kind == "report",
                     records.c.origin == origin,
                     records.c.id == report_id,
@@ -303,7 +334,8 @@ async def review_report(
         reviews = await hub_reviews(connection, {origin})
     if report is None:
         raise Problem(404, f"no report {report_id} from {origin}", slug="not-found")
-    state = effective_state(report.status, report.version, reviews.get((origin, report_id), []))
+    figures = Figures.of(json.loads(report.body))
+    state = effective_state(report.status, report.version, figures, reviews.get((origin, report_id), []))
     level = approval.decision_level(coordinator, state, levels)
     comment = await read_comment() or ""
     if decision == ReviewDecision.RETURNED and not comment:
@@ -320,7 +352,11 @@ async def review_report(
     }
     if level is not None:
         fields |= {"level": level, "reviewer_role": coordinator.role}
-    return await store.create("review", lambda _previous, envelope: ReportReview.model_validate({**fields, **envelope}))
+    review_id = uuid4()
+    await keep(engine, str(review_id), figures)  # what this decision is about: the figures the coordinator saw
+    return await store.create_built(
+        "review", lambda _previous, envelope: ReportReview.model_validate({**fields, **envelope}), record_id=review_id
+    )
 
 
 # --- Join requests ------------------------------------------------------------------------------------

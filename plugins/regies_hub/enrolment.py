@@ -13,14 +13,18 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from federation.protocol import persistence
-from federation.protocol.directory import directory_statement
-from federation.protocol.discovery import RemoteNode, parse_discovery
-from federation.protocol.keys import KeyStore, PublicKeyInfo, b64url, fingerprint
-from federation.schema.records import NodeProfile, utcnow
-from federation.storage.mapping import from_micros, to_micros
-from federation.storage.records import get_meta
-from federation.storage.tables import enrolments, peers
+from federation.plugin_api import NodeProfile, utcnow
+from federation.plugin_api.network import (
+    KeyStore,
+    PublicKeyInfo,
+    RemoteNode,
+    b64url,
+    directory_statement,
+    fingerprint,
+    parse_discovery,
+    save_peer,
+)
+from federation.plugin_api.storage import enrolments, from_micros, get_meta, peers, to_micros
 
 from . import labels
 
@@ -369,7 +373,7 @@ async def decide(
         if not changed.rowcount:  # another coordinator decided in between
             raise EnrolmentError(409, f"enrolment {enrolment_id} was decided meanwhile")
     if approve:
-        await persistence.save_peer(
+        await save_peer(
             engine,
             node_id=current.node_id,
             name=current.name,

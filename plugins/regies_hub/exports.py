@@ -12,13 +12,10 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from federation import appkeys
-from federation.indicators import period_bounds
-from federation.problems import invalid_query
-from federation.responses import json_response
-from federation.schema.records import Period
-from federation.storage.tables import records
-from federation.web.rendering import category_label
+from federation.plugin_api import Period, appkeys, invalid_query, json_response, period_bounds
+from federation.plugin_api.files import FORMATS, Column, write_geojson, write_table
+from federation.plugin_api.storage import records
+from federation.plugin_api.web import category_label
 
 from . import aggregates, enrolment, labels
 from .aggregates import Scope
@@ -26,7 +23,6 @@ from .approval import approved_filter
 from .coordination import Coordinator, parse_period, regional_only, resolve_scope
 from .labels import member_label
 from .settings import HubSettings
-from .tables import FORMATS, Column, write_geojson, write_table
 
 AREA = Column("area", "Territoire", "Area")
 NODE_ID = Column("node_id", "Identifiant", "Node id")

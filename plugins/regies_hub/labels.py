@@ -11,10 +11,8 @@ from typing import Any
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from federation.problems import Problem
-from federation.schema.records import LabelStatus
-from federation.storage.mapping import to_micros
-from federation.storage.tables import enrolments, hub_labels
+from federation.plugin_api import LabelStatus, Problem
+from federation.plugin_api.storage import enrolments, hub_labels, to_micros
 
 STATUSES = tuple(status.value for status in LabelStatus)
 GRANTING_ROLES = frozenset({"national", "admin"})

@@ -9,9 +9,8 @@ from typing import Any
 from babel.numbers import format_decimal
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from federation.plugins import Registry
-from federation.schema.records import Period
-from federation.web.maps import AREA_LEVELS, ChoroplethMap, Level, choropleth
+from federation.plugin_api import Period, Registry
+from federation.plugin_api.web import AREA_LEVELS, ChoroplethMap, Level, choropleth
 
 from . import aggregates
 from .aggregates import Scope

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from federation.schema.geo import DEPARTMENTS, REGIONS
-from federation.schema.types import NODE_ID_PATTERN, NOT_BLANK_PATTERN
+from federation.plugin_api import DEPARTMENTS, NODE_ID_PATTERN, NOT_BLANK_PATTERN, REGIONS
+from federation.plugin_api.files import FORMATS
 
 from .aggregates import LEVELS
 from .coordination import MAX_COMMENT, MAX_ENROLMENT_ID
 from .enrolment import MAX_KEYS, STATES
 from .labels import STATUSES
-from .tables import FORMATS
 
 JSON = "application/json"
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
@@ -361,4 +360,35 @@ def hub_paths() -> dict[str, Any]:
                 APPROVED,
             ],
         ),
+    }
+
+
+def opendata_paths() -> dict[str, Any]:
+    """The open datasets' address: no token; 404 for a dataset or period the hub has not opened."""
+    dataset = {
+        "name": "dataset",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "enum": ["directory", "activities", "indicators"]},
+        "description": "directory, or a national table (activities, indicators) of a `period`.",
+    }
+    period = _query(
+        "period",
+        {"type": "string", "pattern": PERIOD_PATTERN},
+        "The tables' period, one of those opened (2025, 2025-Q3 or 2023-2025); a table without one is a 404.",
+    )
+    return {
+        "/opendata/{dataset}": {
+            "get": {
+                "operationId": "openDataset",
+                "summary": "An open dataset (listed in /catalog.jsonld), small cells left empty",
+                "tags": TAGS,
+                "parameters": [dataset, period, FORMAT, LANG, KEYS],
+                "responses": {
+                    "200": TABLE_ANSWER,
+                    "400": _problem("Invalid query parameter."),
+                    "404": _problem("The hub does not publish this dataset (for this period)."),
+                },
+            }
+        }
     }

@@ -4,7 +4,44 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+OPEN_DATASETS = ("directory", "activities", "indicators")
+# Etalab's Licence Ouverte 2.0, the licence of French public-sector open data.
+LICENCE_OUVERTE = "https://www.etalab.gouv.fr/licence-ouverte-open-licence/"
+
+
+class OpenDataSettings(BaseModel):
+    """What the hub opens to everyone, `[plugins.hub.open_data]`: listed in /catalog.jsonld (DCAT-AP), served
+    without a token at /plugins/hub/opendata/<dataset>. Nothing is open until a coordinator lists it here."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    datasets: list[Literal["directory", "activities", "indicators"]] = Field(
+        default_factory=list,
+        description="Datasets to open: the directory of members, and the national tables of activities and of "
+        "indicators (nationally accepted reports only) for each period in `periods`.",
+    )
+    periods: list[str] = Field(
+        default_factory=list, description="Periods whose national tables are open: 2025, 2025-Q3 or 2023-2025."
+    )
+    min_regies: int = Field(
+        3,
+        ge=1,
+        le=1000,
+        description="Small-cell rule: a cell of a published table that fewer régies contributed to is left empty "
+        "(with a neighbour, where the totals would give it away).",
+    )
+    licence: str = Field(LICENCE_OUVERTE, description="The licence's URI, published with every dataset.")
+
+    @field_validator("periods")
+    @classmethod
+    def _known_periods(cls, periods: list[str]) -> list[str]:
+        from federation.plugin_api import parse_period_key  # only where open periods are configured
+
+        for key in periods:
+            parse_period_key(key)  # ValueError names the key
+        return list(dict.fromkeys(periods))
 
 
 class HubSettings(BaseModel):
@@ -29,3 +66,4 @@ class HubSettings(BaseModel):
         "(a national coordinator may accept a submitted report directly, both steps in one); 1, any coordinator's "
         "validation is final.",
     )
+    open_data: OpenDataSettings = Field(default_factory=OpenDataSettings)

@@ -1,5 +1,5 @@
-"""How often one address may knock at an anonymous hub endpoint: who the address is, and a sliding window per
-address, kept per app."""
+"""How often one address may knock at an anonymous hub endpoint: a sliding window per address, kept per app
+(who the address is: `client_address` of the plugin API, the login throttle's rule)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,6 @@ import math
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
-
-from aiohttp import web
-
-from federation.web.throttle import LOGIN_GUARD
 
 
 class SourceThrottle:
@@ -46,10 +42,3 @@ class SourceThrottle:
         while len(self._seen) > self.max_sources:
             self._seen.popitem(last=False)
         return 0
-
-
-def client_address(request: web.Request) -> str:
-    """Who sent a request, for per-address limits: the same rule as the login throttle (the connection's address,
-    or the client a reverse proxy listed in `[web] trusted_proxies` names in X-Forwarded-For; an IPv6 client is its
-    /64), so one setting says which proxies are believed."""
-    return request.config_dict[LOGIN_GUARD].client_of(request)

@@ -12,17 +12,20 @@ from urllib.parse import urlencode
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from federation import appkeys
-from federation.indicators import period_over
-from federation.numbers import format_figure
-from federation.plugins import AggregationKind, Registry
-from federation.problems import Problem
-from federation.schema.geo import DEPARTMENTS, REGIONS
-from federation.schema.records import ReviewDecision
-from federation.semantics import semantics_of, value_errors
-from federation.web import HUB_ROLES, WebUser, language, render, require_user, translate
-from federation.web.labels import N_
-from federation.web.rendering import category_label
+from federation.plugin_api import (
+    DEPARTMENTS,
+    REGIONS,
+    AggregationKind,
+    Problem,
+    Registry,
+    ReviewDecision,
+    appkeys,
+    format_figure,
+    period_over,
+    semantics_of,
+    value_errors,
+)
+from federation.plugin_api.web import HUB_ROLES, N_, WebUser, category_label, language, render, require_user, translate
 
 from . import aggregates, enrolment, labels
 from .aggregates import Scope
@@ -307,6 +310,20 @@ async def _report_page(
         )
         for key, value in sorted(values.items())
     ]
+    changed = report.get("changed_after")
+    if changed is not None:
+        # What the régie changed since the validation: the coordinator decides again on the new figures.
+        changed = {
+            **changed,
+            "changes": [
+                (
+                    translate(request, "Period") if key == "period" else _indicator_label(registry, key, lang),
+                    "—" if before is None else shown_value(registry, key, before, lang),
+                    "—" if now is None else shown_value(registry, key, now, lang),
+                )
+                for key, before, now in changed["changes"]
+            ],
+        }
     context = {
         "member": {**member, "region_name": area_name(Scope("national"), member.get("region"))},
         "report": report,
@@ -318,6 +335,7 @@ async def _report_page(
         "done": request.query.get("done"),
         "action": f"/hub/reports/{origin}/{report_id}",
         "decision": decision_offered(user, state, levels),
+        "changed": changed,
     }
     return await render(request, "hub/report.html", context, status=status)
 

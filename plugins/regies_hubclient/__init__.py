@@ -6,18 +6,17 @@ Inert until `[plugins.hubclient] url = "https://hub…"` is set (with the hub ke
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from federation import hookimpl
-from federation.plugins import Command, Registry, SyncTarget
+from federation.plugin_api import Command, Registry, SyncTarget, hookimpl
 
 if TYPE_CHECKING:
-    from federation.protocol.apply import StoredDocuments
+    from federation.plugin_api import Node, StoredDocuments
 
 __version__ = "0.1.0"
-REGIES_HOOK_API = ">=1.3,<2"
+REGIES_HOOK_API = ">=2.0,<3"
 log = logging.getLogger(__name__)
 
 
@@ -45,7 +44,7 @@ def register_commands(registry: Registry) -> None:
 
 
 @hookimpl
-async def records_replicated(origin: str, records: StoredDocuments, context: Any) -> None:
+async def records_replicated(origin: str, records: StoredDocuments, node: Node) -> None:
     from .sync import apply_reviews
 
-    await apply_reviews(origin, records, context)
+    await apply_reviews(origin, records, node.federation)

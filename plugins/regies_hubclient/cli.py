@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-from typing import Any
+from typing import TYPE_CHECKING
 
-from federation.config import Settings
-from federation.errors import CommandError
-from federation.terminal import printable
-from federation.versions import spoken
+from federation.plugin_api import CommandError, printable
+from federation.plugin_api.network import spoken
 
 from . import HubClientSettings
+
+if TYPE_CHECKING:
+    from federation.plugin_api import Node
+    from federation.plugin_api.network import Peer
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -29,57 +30,45 @@ def _normalise(fingerprint: str) -> str:
     return fingerprint.replace(":", "").replace(" ", "").upper()
 
 
-def run(args: argparse.Namespace, settings: Settings) -> int:
-    config = HubClientSettings.model_validate(settings.plugins.section("hubclient"))
-    return asyncio.run(_run(args, settings, config))
+async def run(args: argparse.Namespace, node: Node) -> int:
+    config = HubClientSettings.model_validate(node.settings.plugins.section("hubclient"))
+    if args.network_action == "join":
+        return await _join(args, node, config)
+    from .sync import hub_peer
+
+    try:
+        hub = await hub_peer(node.federation)
+    except Exception as exc:
+        raise CommandError(str(exc)) from exc
+    if args.network_action == "status":
+        response = await node.client.request("GET", f"{hub.base_url}/plugins/hub/me")
+        status = response.json()
+        states = [e["state"] for e in status["enrolments"]]
+        membership = str(states[-1]) if states else "none"
+        print(printable(f"Hub {hub.node_id} ({hub.base_url}): membership {membership}"))
+        for report in sorted(status["reports"], key=lambda r: r["period"] or ""):
+            print(printable(f"  report {report['period']}: {report['state']} (version {report['version']})"))
+        return 0
+    return await _directory(args, node, hub)
 
 
-async def _run(args: argparse.Namespace, settings: Settings, config: HubClientSettings) -> int:
-    from federation.cli_federation import federation_context
-
-    async with federation_context(settings) as context:
-        if args.network_action == "join":
-            return await _join(args, settings, config, context)
-        from .sync import hub_peer
-
-        try:
-            hub = await hub_peer(context)
-        except Exception as exc:
-            raise CommandError(str(exc)) from exc
-        if args.network_action == "status":
-            response = await context.client.request("GET", f"{hub.base_url}/plugins/hub/me")
-            status = response.json()
-            states = [e["state"] for e in status["enrolments"]]
-            membership = str(states[-1]) if states else "none"
-            print(printable(f"Hub {hub.node_id} ({hub.base_url}): membership {membership}"))
-            for report in sorted(status["reports"], key=lambda r: r["period"] or ""):
-                print(printable(f"  report {report['period']}: {report['state']} (version {report['version']})"))
-            return 0
-        return await _directory(args, context, hub)
-
-
-async def _join(args: argparse.Namespace, settings: Settings, config: HubClientSettings, context: Any) -> int:
-    from federation.protocol import persistence
-    from federation.protocol.discovery import build_discovery
-    from federation.protocol.keys import fingerprint
-    from federation.protocol.transport import TransportError
-    from federation.storage.reader import open_reader
-    from federation.storage.records import get_meta
+async def _join(args: argparse.Namespace, node: Node, config: HubClientSettings) -> int:
+    from federation.plugin_api.network import TransportError, build_discovery, fingerprint, save_peer
 
     url = (args.url or config.url).rstrip("/")
     expected = _normalise(args.fingerprint or config.fingerprint)
     if not url or not expected:
         raise CommandError("set url and fingerprint in [plugins.hubclient] (or pass --url and --fingerprint)")
     try:
-        hub = await context.client.fetch_discovery(url)
+        hub = await node.client.fetch_discovery(url)
     except TransportError as exc:
         raise CommandError(f"cannot reach the hub: {exc}") from exc
     if expected not in {_normalise(fingerprint(key.x)) for key in hub.keys}:
         raise CommandError(
             f"the node at {printable(url)} ({printable(hub.node_id)}) does not hold the key with fingerprint {expected}"
         )
-    await persistence.save_peer(
-        context.engine,
+    await save_peer(
+        node.engine,
         node_id=hub.node_id,
         name=hub.name,
         base_url=hub.base_url,
@@ -88,19 +77,14 @@ async def _join(args: argparse.Namespace, settings: Settings, config: HubClientS
         pull=True,
         speaks=spoken(hub.document),
     )
-    reader = await open_reader(context.engine, settings.database_url)
-    try:
-        profile_id = await get_meta(context.engine, "profile_id")
-        row = await reader.get("node", profile_id or "", context.identity.node_id)
-    finally:
-        await reader.close()
+    row = await node.reader.get("node", node.profile_id, node.node_id)
     if row is None:
         raise CommandError("this node has no profile; run `regies init`")
     profile = json.loads(row.body)
-    discovery = build_discovery(context.identity, settings.public_base_url, profile["name"], context.plugins)
+    discovery = build_discovery(node.identity, node.settings.public_base_url, profile["name"], node.plugins)
     body = json.dumps({"discovery": discovery, "profile": profile}).encode()
     try:
-        response = await context.client.request("POST", f"{hub.base_url}/plugins/hub/enrolments", body)
+        response = await node.client.request("POST", f"{hub.base_url}/plugins/hub/enrolments", body)
     except TransportError as exc:
         raise CommandError(f"the hub refused the request: {exc}") from exc
     answer = response.json()
@@ -110,42 +94,45 @@ async def _join(args: argparse.Namespace, settings: Settings, config: HubClientS
         return 0
     print(f"Join request sent to {shown}: {printable(answer.get('state'))} (request {printable(answer.get('id'))}).")
     print("A coordinator of the network approves it once you have read out this node's key fingerprint(s):")
-    for key in context.identity.keys.published:
+    for key in node.identity.keys.published:
         print(f"  key {key.kid}: {fingerprint(key.x)}")
     print("`regies network status` shows the answer.")
     return 0
 
 
-async def _directory(args: argparse.Namespace, context: Any, hub: Any) -> int:
-    from federation.protocol import persistence
-    from federation.protocol.addresses import shown
-    from federation.protocol.directory import verify_directory
-    from federation.protocol.discovery import keep_revocations
-    from federation.protocol.keys import PublicKeyInfo
-    from federation.protocol.transport import TransportError
+async def _directory(args: argparse.Namespace, node: Node, hub: Peer) -> int:
+    from federation.plugin_api.network import (
+        PublicKeyInfo,
+        TransportError,
+        keep_revocations,
+        list_peers,
+        save_peer,
+        shown,
+        verify_directory,
+    )
 
-    response = await context.client.request("GET", f"{hub.base_url}/plugins/hub/directory")
+    response = await node.client.request("GET", f"{hub.base_url}/plugins/hub/directory")
     try:
         nodes = verify_directory(response.json(), {key.kid: key for key in hub.keys})
     except ValueError as exc:
         raise CommandError(str(exc)) from exc
     trusted = 0
-    known = {peer.node_id: peer for peer in await persistence.list_peers(context.engine)}
-    for node in nodes:
-        if node["node_id"] in (context.node_id, hub.node_id):
+    known = {peer.node_id: peer for peer in await list_peers(node.engine)}
+    for member in nodes:
+        if member["node_id"] in (node.node_id, hub.node_id):
             continue
-        current = known.get(node["node_id"])
+        current = known.get(member["node_id"])
         try:
-            context.client.check_url(node["base_url"])
+            node.client.check_url(member["base_url"])
         except TransportError as exc:
-            print(f"Skipped {shown(node['node_id'], 64)}: {exc}")
+            print(f"Skipped {shown(member['node_id'], 64)}: {exc}")
             continue
-        keys = [PublicKeyInfo.from_jwk(jwk) for jwk in node["keys"]]
-        await persistence.save_peer(
-            context.engine,
-            node_id=node["node_id"],
-            name=node["name"],
-            base_url=node["base_url"],
+        keys = [PublicKeyInfo.from_jwk(jwk) for jwk in member["keys"]]
+        await save_peer(
+            node.engine,
+            node_id=member["node_id"],
+            name=member["name"],
+            base_url=member["base_url"],
             keys=keep_revocations(list(current.keys), keys) if current else keys,
             pull=args.pull or bool(current and current.pull),
             push=bool(current and current.push),

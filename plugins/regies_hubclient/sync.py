@@ -6,18 +6,14 @@ import json
 import logging
 from typing import Any
 
-from federation.protocol import persistence
-from federation.protocol.apply import StoredDocuments
-from federation.protocol.peerkeys import PeerKeys
-from federation.protocol.transport import TransportError
-from federation.reports import build_reviewed_report
-from federation.storage.records import RecordError
+from federation.plugin_api import RecordError, StoredDocuments, build_reviewed_report
+from federation.plugin_api.network import Peer, PeerKeys, TransportError, get_peer, list_peers
 
 log = logging.getLogger(__name__)
 
 
-async def hub_peer(context: Any) -> persistence.Peer:
-    for peer in await persistence.list_peers(context.engine):
+async def hub_peer(context: Any) -> Peer:
+    for peer in await list_peers(context.engine):
         if peer.is_hub:
             return peer
     raise TransportError("this node has not joined the hub yet: run `regies network join`")
@@ -38,10 +34,10 @@ async def apply_reviews(origin: str, records: StoredDocuments, context: Any) -> 
 
     Only reviews the hub wrote count: `origin` (the sender, whose records these all are) must be the peer this
     node joined as its hub, and each review's own origin that hub (a receiver refuses reviews from anyone else:
-    federation.protocol.apply.KIND_AUTHORS; this is the last check before a report changes)."""
+    the kind's declaration, RecordKind.authors; this is the last check before a report changes)."""
     if "review" not in records.kinds:
         return
-    peer = await persistence.get_peer(context.engine, origin)
+    peer = await get_peer(context.engine, origin)
     if peer is None or not peer.is_hub:
         log.warning("reviews from %s ignored: it is not this node's hub", origin)
         return
@@ -53,7 +49,8 @@ async def apply_reviews(origin: str, records: StoredDocuments, context: Any) -> 
             continue
         report_id = str(review["report_id"])
         try:
-            await context.store.replace(
+            # Through the record service like every write: plugins hear of the decision (record_committed).
+            await context.store.replace_built(
                 "report", report_id, lambda previous, envelope, r=review: build_reviewed_report(previous, envelope, r)
             )
         except RecordError as exc:

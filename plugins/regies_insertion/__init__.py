@@ -6,8 +6,7 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from federation.plugins import Indicator, ServiceType, ServiceTypeHooks
-from federation.schema.types import Category, ShortText
+from federation.plugin_api import Category, Indicator, ServiceType, ServiceTypeHooks, ShortText
 
 __version__ = "0.1.0"
 
@@ -133,6 +132,17 @@ SERVICE_TYPES: tuple[ServiceType, ...] = (
         category=Category.EMPLOYMENT_INTEGRATION,
         label_fr="Contrats d'insertion (CDDI)",
         label_en="Insertion contracts (CDDI)",
+        open_data_terms={
+            "datainclusion.thematiques": (
+                "trouver-un-emploi--repondre-a-des-offres-demploi",
+                "preparer-sa-candidature--valoriser-ses-competences",
+            ),
+            "datainclusion.type": ("accompagnement",),
+            "datainclusion.publics": ("beneficiaires-des-minimas-sociaux", "demandeurs-emploi", "residents-qpv-frr"),
+            "datainclusion.frais": ("gratuit",),
+            "datainclusion.modes_accueil": ("en-presentiel",),
+            "datainclusion.reseau_porteur_field": ("structure",),
+        },
         details_model=InsertionContractsDetails,
         indicators=(
             "employees_cddi",
@@ -150,6 +160,13 @@ SERVICE_TYPES: tuple[ServiceType, ...] = (
         category=Category.TRAINING,
         label_fr="Sessions de formation",
         label_en="Training sessions",
+        open_data_terms={
+            "datainclusion.thematiques": ("se-former--trouver-sa-formation",),
+            "datainclusion.type": ("formation",),
+            "datainclusion.publics": ("demandeurs-emploi", "residents-qpv-frr"),
+            "datainclusion.frais": ("gratuit",),
+            "datainclusion.modes_accueil": ("en-presentiel",),
+        },
         details_model=TrainingSessionsDetails,
         indicators=("training_hours", "people_trained", "certificates_obtained"),
         description="Formations des salariés en insertion et des habitants, qualifiantes ou non.",

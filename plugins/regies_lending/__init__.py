@@ -6,14 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from federation import hookimpl
-from federation.plugins import BackgroundTask, NavEntry, Registry
+from federation.plugin_api import BackgroundTask, NavEntry, Registry, hookimpl
 
 from .mail_settings import MailSettings
 from .records import KINDS
 
 __version__ = "0.1.0"
-REGIES_HOOK_API = ">=1.7,<2"
+REGIES_HOOK_API = ">=2.0,<3"
 
 
 @hookimpl

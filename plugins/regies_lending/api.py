@@ -11,11 +11,18 @@ from typing import Any
 from aiohttp import web
 from pydantic import Field, ValidationError
 
-from federation.api.requests import read_json_object, require_token
-from federation.problems import Problem, field_errors, invalid_query, validation_problem
-from federation.protocol.receiver import authenticate, signed_response
-from federation.responses import json_response
-from federation.schema.types import LongText, StrictModel
+from federation.plugin_api import (
+    LongText,
+    Problem,
+    StrictModel,
+    field_errors,
+    invalid_query,
+    json_response,
+    read_json_object,
+    require_token,
+    validation_problem,
+)
+from federation.plugin_api.network import authenticate, signed_response
 
 from . import rules, service
 from .records import DEFAULT_ZONE, Decision, LoanState, LoanTime

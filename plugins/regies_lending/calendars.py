@@ -13,11 +13,8 @@ import icalendar
 from aiohttp import web
 from sqlalchemy import delete, insert, select
 
-from federation.api.requests import require_token
-from federation.problems import Problem
-from federation.responses import json_response
-from federation.schema.records import utcnow
-from federation.storage.tables import node_meta
+from federation.plugin_api import Problem, json_response, require_token, utcnow
+from federation.plugin_api.storage import node_meta
 
 from . import rules, service
 from .records import DEFAULT_ZONE

@@ -21,10 +21,8 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from federation import appkeys
-from federation.numbers import format_moment
-from federation.schema.records import utcnow
-from federation.storage.tables import node_meta
+from federation.plugin_api import appkeys, format_moment, utcnow
+from federation.plugin_api.storage import node_meta
 
 from .mail_settings import MailSettings
 from .service import LendingReader

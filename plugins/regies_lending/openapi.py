@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from federation.schema.types import NODE_ID_PATTERN
+from federation.plugin_api import NODE_ID_PATTERN
 
 from .api import AcceptBody, DeclineBody
 from .records import LoanRequestData

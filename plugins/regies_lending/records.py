@@ -11,9 +11,21 @@ from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
-from federation.schema.kinds import MEMBER, KindFilter, RecordKind, addressed_to
-from federation.schema.records import ENVELOPE_FIELDS, MAX_VERSION, Envelope
-from federation.schema.types import Contact, LongText, NodeId, SchemaEnum, ShortText, StrictModel
+from federation.plugin_api import (
+    ENVELOPE_FIELDS,
+    MAX_VERSION,
+    MEMBER,
+    Contact,
+    Envelope,
+    KindFilter,
+    LongText,
+    NodeId,
+    RecordKind,
+    SchemaEnum,
+    ShortText,
+    StrictModel,
+    addressed_to,
+)
 
 # Times without an offset are read in the régies' own time zone (metropolitan France); every stored time has one.
 DEFAULT_ZONE = ZoneInfo("Europe/Paris")

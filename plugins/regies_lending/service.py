@@ -1,8 +1,8 @@
 """Lending operations on one node: reading its loans (the requests and decisions it holds), requesting a loan of a
 partner's resource (checked by the lender's node first), deciding as the lender, moving a request as the borrower.
 
-Every write goes through the node's record store (version bump and change log in one transaction), so the records
-federate like any other: pushed to their one addressee, served in its feed only (docs/lending.md).
+Every write goes through the node's record service (version bump, change log and `record_committed` in one path), so
+the records federate like any other: pushed to their one addressee, served in its feed only (docs/lending.md).
 """
 
 from __future__ import annotations
@@ -18,16 +18,9 @@ from aiohttp import web
 from pydantic import BaseModel
 from sqlalchemy import or_, select
 
-from federation import appkeys
-from federation.api.requests import validate_record_data
-from federation.problems import Problem
-from federation.protocol.context import FEDERATION
-from federation.protocol.peerkeys import PeerKeys
-from federation.protocol.persistence import get_peer
-from federation.protocol.transport import TransportError
-from federation.schema.records import utcnow
-from federation.storage.records import RecordError, StoredRecord
-from federation.storage.tables import records
+from federation.plugin_api import Problem, RecordError, StoredRecord, appkeys, utcnow
+from federation.plugin_api.network import FEDERATION, PeerKeys, TransportError, get_peer
+from federation.plugin_api.storage import records
 
 from . import rules
 from .records import DECISION_KIND, REQUEST_KIND, Decision, LoanState, decision_id
@@ -196,12 +189,6 @@ def refusal_problem(refusals: list[rules.Refusal]) -> Problem:
     )
 
 
-async def _notify(app: Mapping[Any, Any], stored: StoredRecord, action: str) -> None:
-    plugins = app[appkeys.PLUGINS]
-    if plugins.manager.hook.record_committed.get_hookimpls():
-        await plugins.record_committed(stored.kind, json.loads(stored.body), action)
-
-
 async def _written(operation: Any) -> StoredRecord:
     try:
         result: StoredRecord = await operation
@@ -250,7 +237,7 @@ CHECKED_POINTERS |= {"/quantity"}
 
 async def request_loan(app: Mapping[Any, Any], payload: dict[str, Any], actor: str) -> dict[str, Any]:
     """Create a loan request of a partner's resource, once the lender's node accepted to receive it."""
-    data = validate_record_data(REQUEST_KIND, payload, app[appkeys.PLUGINS])
+    data = app[appkeys.STORE].validate(REQUEST, payload)
     document = data.model_dump(mode="json")
     reader = LendingReader(app)
     lender = document["resource"]["origin"]
@@ -268,14 +255,13 @@ async def request_loan(app: Mapping[Any, Any], payload: dict[str, Any], actor: s
     history = [{"state": LoanState.REQUESTED.value, "by": actor, "at": now.isoformat()}]
     model = REQUEST_KIND.record_model
     stored = await _written(
-        app[appkeys.STORE].create(
+        app[appkeys.STORE].create_built(
             REQUEST,
             lambda _previous, envelope: model.model_validate(
                 {**document, "state": "requested", "history": history, **envelope}
             ),
         )
     )
-    await _notify(app, stored, "created")
     loaded: dict[str, Any] = json.loads(stored.body)
     return loaded
 
@@ -296,8 +282,8 @@ async def move_request(app: Mapping[Any, Any], request_id: str, target: str, act
         raise Problem(409, "the resource is picked up only once the lender accepted the loan", slug="loan-state")
     model = REQUEST_KIND.record_model
     step = {"state": target, "by": actor, "at": utcnow().isoformat()}
-    stored = await _written(
-        app[appkeys.STORE].replace(
+    await _written(
+        app[appkeys.STORE].replace_built(
             REQUEST,
             request_id,
             lambda previous, envelope: model.model_validate(
@@ -306,7 +292,6 @@ async def move_request(app: Mapping[Any, Any], request_id: str, target: str, act
             if_match=loan.request["version"],
         )
     )
-    await _notify(app, stored, "updated")
     return await reader.loan(reader.node_id, request_id)
 
 
@@ -315,7 +300,7 @@ async def move_request(app: Mapping[Any, Any], request_id: str, target: str, act
 
 async def check_incoming(app: Mapping[Any, Any], borrower: str, payload: dict[str, Any]) -> list[rules.Refusal]:
     """The lender's checks of a request a peer is about to make (the signed check)."""
-    data = validate_record_data(REQUEST_KIND, payload, app[appkeys.PLUGINS])
+    data = app[appkeys.STORE].validate(REQUEST, payload)
     document = data.model_dump(mode="json")
     reader = LendingReader(app)
     if document["lender"] != reader.node_id or borrower == reader.node_id:
@@ -369,17 +354,16 @@ async def decide(
         "decided_by": actor,
         "decided_at": utcnow().isoformat(),
     }
-    data = validate_record_data(DECISION_KIND, document, app[appkeys.PLUGINS])
+    data = app[appkeys.STORE].validate(DECISION, document)
     fields = data.model_dump(mode="json")
     model = DECISION_KIND.record_model
-    stored = await _written(
-        app[appkeys.STORE].create(
+    await _written(
+        app[appkeys.STORE].create_built(
             DECISION,
             lambda _previous, envelope: model.model_validate({**fields, **envelope}),
             record_id=decision_id(origin, request_id),
         )
     )
-    await _notify(app, stored, "created")
     return await reader.loan(origin, request_id), warnings
 
 

@@ -11,10 +11,8 @@ from aiohttp import web
 from babel.dates import format_date, get_day_names
 from multidict import MultiMapping
 
-from federation.problems import Problem
-from federation.web import NODE_ROLES, WebUser, language, render, require_user, translate
-from federation.web.labels import N_
-from federation.web.validation import explain
+from federation.plugin_api import Problem
+from federation.plugin_api.web import N_, NODE_ROLES, WebUser, explain, language, render, require_user, translate
 
 from . import month, rules, service
 from .records import DEFAULT_ZONE, Decision, LoanState

@@ -7,8 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from federation.plugins import DistinctChoices, Indicator, ServiceType, ServiceTypeHooks
-from federation.schema.types import Category
+from federation.plugin_api import Category, DistinctChoices, Indicator, ServiceType, ServiceTypeHooks
 
 __version__ = "0.1.0"
 
@@ -216,6 +215,16 @@ SERVICE_TYPES: tuple[ServiceType, ...] = (
         category=Category.MEDIATION,
         label_fr="Médiation sociale",
         label_en="Social mediation",
+        open_data_terms={
+            "datainclusion.thematiques": (
+                "remobilisation--lien-social",
+                "difficultes-administratives-ou-juridiques--accompagnement-aux-demarches-administratives",
+            ),
+            "datainclusion.type": ("accompagnement",),
+            "datainclusion.publics": ("tous-publics",),
+            "datainclusion.frais": ("gratuit",),
+            "datainclusion.modes_accueil": ("en-presentiel",),
+        },
         details_model=SocialMediationDetails,
         indicators=("mediation_interventions", "conflicts_resolved", "mediation_people_met"),
         description="Médiateurs présents dans l'espace public et les immeubles pour prévenir et apaiser les conflits.",
@@ -225,6 +234,13 @@ SERVICE_TYPES: tuple[ServiceType, ...] = (
         category=Category.MEDIATION,
         label_fr="Correspondants de nuit",
         label_en="Night correspondents",
+        open_data_terms={
+            "datainclusion.thematiques": ("remobilisation--lien-social",),
+            "datainclusion.type": ("accompagnement",),
+            "datainclusion.publics": ("tous-publics",),
+            "datainclusion.frais": ("gratuit",),
+            "datainclusion.modes_accueil": ("en-presentiel",),
+        },
         details_model=NightCorrespondentsDetails,
         indicators=("night_rounds", "night_reports_to_landlords"),
         description="Tournées de soirée pour la tranquillité, l'écoute des habitants et le signalement aux bailleurs.",
@@ -234,6 +250,16 @@ SERVICE_TYPES: tuple[ServiceType, ...] = (
         category=Category.MEDIATION,
         label_fr="Animations de quartier et lien social",
         label_en="Neighbourhood events and social ties",
+        open_data_terms={
+            "datainclusion.thematiques": (
+                "remobilisation--lien-social",
+                "remobilisation--activites-sportives-et-culturelles",
+            ),
+            "datainclusion.type": ("atelier",),
+            "datainclusion.publics": ("tous-publics",),
+            "datainclusion.frais": ("gratuit",),
+            "datainclusion.modes_accueil": ("en-presentiel",),
+        },
         details_model=NeighbourhoodEventsDetails,
         indicators=("neighbourhood_events_held", "neighbourhood_event_participants"),
         description="Fêtes de quartier, repas partagés, sorties et jeux qui font se rencontrer les habitants.",
@@ -254,6 +280,16 @@ SERVICE_TYPES: tuple[ServiceType, ...] = (
         category=Category.MEDIATION,
         label_fr="Accès aux droits et écrivain public",
         label_en="Access to rights and public letter writer",
+        open_data_terms={
+            "datainclusion.thematiques": (
+                "difficultes-administratives-ou-juridiques--accompagnement-aux-demarches-administratives",
+                "difficultes-administratives-ou-juridiques--accompagnement-pour-lacces-aux-droits",
+            ),
+            "datainclusion.type": ("accompagnement",),
+            "datainclusion.publics": ("tous-publics",),
+            "datainclusion.frais": ("gratuit",),
+            "datainclusion.modes_accueil": ("en-presentiel",),
+        },
         details_model=AccessToRightsDetails,
         indicators=("rights_people_helped", "rights_letters_written", "rights_files_completed"),
         description="Permanences d'écrivain public et d'accès aux droits : courriers, dossiers, orientation.",
@@ -281,6 +317,15 @@ SERVICE_TYPES: tuple[ServiceType, ...] = (
         category=Category.AWARENESS,
         label_fr="Sensibilisation aux économies d'énergie",
         label_en="Energy saving campaign",
+        open_data_terms={
+            "datainclusion.thematiques": (
+                "difficultes-financieres--prevenir-une-degradation-de-la-situation-financiere",
+            ),
+            "datainclusion.type": ("information",),
+            "datainclusion.publics": ("tous-publics",),
+            "datainclusion.frais": ("gratuit",),
+            "datainclusion.modes_accueil": ("en-presentiel",),
+        },
         details_model=EnergySavingCampaignDetails,
         indicators=("energy_saving_households", "energy_home_visits", "energy_kwh_saved"),
         description="Conseils et visites à domicile pour réduire les consommations d'énergie et d'eau.",
@@ -290,6 +335,13 @@ SERVICE_TYPES: tuple[ServiceType, ...] = (
         category=Category.AWARENESS,
         label_fr="Sensibilisation à la citoyenneté et au cadre de vie",
         label_en="Citizenship and living environment awareness",
+        open_data_terms={
+            "datainclusion.thematiques": ("remobilisation--benevolat-action-citoyenne",),
+            "datainclusion.type": ("information",),
+            "datainclusion.publics": ("tous-publics",),
+            "datainclusion.frais": ("gratuit",),
+            "datainclusion.modes_accueil": ("en-presentiel",),
+        },
         details_model=CitizenshipAwarenessDetails,
         indicators=("citizenship_actions", "citizenship_people_reached"),
         description="Actions sur la propreté, le respect du voisinage et du cadre de vie, avec les habitants et "

@@ -8,8 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from federation.plugins import DistinctChoices, Indicator, ServiceType, ServiceTypeHooks
-from federation.schema.types import Category
+from federation.plugin_api import Category, DistinctChoices, Indicator, ServiceType, ServiceTypeHooks
 
 __version__ = "0.1.0"
 
@@ -164,6 +163,13 @@ SERVICE_TYPES: tuple[ServiceType, ...] = (
         category=Category.TRANSPORT,
         label_fr="Point information mobilité",
         label_en="Mobility information point",
+        open_data_terms={
+            "datainclusion.thematiques": ("mobilite--etre-accompagne-dans-son-parcours-mobilite",),
+            "datainclusion.type": ("information",),
+            "datainclusion.publics": ("tous-publics",),
+            "datainclusion.frais": ("gratuit",),
+            "datainclusion.modes_accueil": ("en-presentiel",),
+        },
         details_model=MobilityInformationPointDetails,
         indicators=("mobility_people_advised",),
         description="Conseil et orientation des habitants sur les solutions de déplacement, souvent vers l'emploi.",
@@ -173,6 +179,13 @@ SERVICE_TYPES: tuple[ServiceType, ...] = (
         category=Category.TRANSPORT,
         label_fr="Auto-école sociale",
         label_en="Social driving school",
+        open_data_terms={
+            "datainclusion.thematiques": ("mobilite--preparer-un-permis",),
+            "datainclusion.type": ("formation",),
+            "datainclusion.publics": ("beneficiaires-des-minimas-sociaux", "demandeurs-emploi", "residents-qpv-frr"),
+            "datainclusion.frais": ("payant",),
+            "datainclusion.modes_accueil": ("en-presentiel",),
+        },
         details_model=SocialDrivingSchoolDetails,
         indicators=("driving_learners", "driving_code_passed", "driving_licences_obtained"),
         description="Préparation au code et au permis de conduire pour des personnes éloignées de l'emploi.",
@@ -182,6 +195,12 @@ SERVICE_TYPES: tuple[ServiceType, ...] = (
         category=Category.TRANSPORT,
         label_fr="Vélo-école",
         label_en="Bike school",
+        open_data_terms={
+            "datainclusion.thematiques": ("mobilite--mobilite-douce-partagee-collective",),
+            "datainclusion.type": ("formation",),
+            "datainclusion.publics": ("tous-publics",),
+            "datainclusion.modes_accueil": ("en-presentiel",),
+        },
         details_model=BikeSchoolDetails,
         indicators=("bike_school_learners", "bike_school_autonomous"),
         description="Apprentissage ou remise en selle à vélo pour des adultes, souvent pour se rendre au travail.",
@@ -198,6 +217,13 @@ SERVICE_TYPES: tuple[ServiceType, ...] = (
         category=Category.TRANSPORT,
         label_fr="Garage solidaire",
         label_en="Community garage",
+        open_data_terms={
+            "datainclusion.thematiques": ("mobilite--entretenir-reparer-son-vehicule",),
+            "datainclusion.type": ("aide-materielle",),
+            "datainclusion.publics": ("tous-publics",),
+            "datainclusion.frais": ("payant",),
+            "datainclusion.modes_accueil": ("en-presentiel",),
+        },
         details_model=CommunityGarageDetails,
         indicators=("garage_repairs",),
         description="Réparation et entretien de véhicules à prix modérés, parfois avec les adhérents.",
@@ -207,6 +233,12 @@ SERVICE_TYPES: tuple[ServiceType, ...] = (
         category=Category.TRANSPORT,
         label_fr="Transport collectif solidaire",
         label_en="Collective transport",
+        open_data_terms={
+            "datainclusion.thematiques": ("mobilite--mobilite-douce-partagee-collective",),
+            "datainclusion.type": ("aide-materielle",),
+            "datainclusion.publics": ("tous-publics",),
+            "datainclusion.modes_accueil": ("en-presentiel",),
+        },
         details_model=CollectiveTransportDetails,
         indicators=("collective_transport_trips", "collective_transport_passengers"),
         description="Navettes et transport à la demande pour les habitants peu mobiles.",
@@ -216,6 +248,13 @@ SERVICE_TYPES: tuple[ServiceType, ...] = (
         category=Category.TRANSPORT,
         label_fr="Location solidaire de véhicules",
         label_en="Solidarity vehicle rental",
+        open_data_terms={
+            "datainclusion.thematiques": ("mobilite--acceder-a-un-vehicule",),
+            "datainclusion.type": ("aide-materielle",),
+            "datainclusion.publics": ("beneficiaires-des-minimas-sociaux", "demandeurs-emploi", "residents-qpv-frr"),
+            "datainclusion.frais": ("payant",),
+            "datainclusion.modes_accueil": ("en-presentiel",),
+        },
         details_model=SolidarityVehicleRentalDetails,
         indicators=("vehicle_rentals", "bikes_lent", "vehicle_rental_people"),
         description="Voitures, scooters et vélos loués ou prêtés à bas prix à des personnes sans moyen de "

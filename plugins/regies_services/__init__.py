@@ -7,8 +7,15 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from federation.plugins import DistinctChoices, Indicator, ServiceType, ServiceTypeHooks
-from federation.schema.types import NOT_BLANK_PATTERN, STRIPPED, Category
+from federation.plugin_api import (
+    NOT_BLANK_PATTERN,
+    STRIPPED,
+    Category,
+    DistinctChoices,
+    Indicator,
+    ServiceType,
+    ServiceTypeHooks,
+)
 
 __version__ = "0.1.0"
 
@@ -136,6 +143,13 @@ SERVICE_TYPES: tuple[ServiceType, ...] = (
         category=Category.NEW_SERVICES,
         label_fr="Laverie et repassage",
         label_en="Laundry and ironing",
+        open_data_terms={
+            "datainclusion.thematiques": ("equipement-et-alimentation--aide-menagere",),
+            "datainclusion.type": ("aide-materielle",),
+            "datainclusion.publics": ("tous-publics",),
+            "datainclusion.frais": ("payant",),
+            "datainclusion.modes_accueil": ("en-presentiel",),
+        },
         details_model=LaundryIroningDetails,
         indicators=("laundry_kilos", "laundry_customers"),
         description="Laverie solidaire et service de repassage à prix modérés pour les habitants.",
@@ -145,6 +159,12 @@ SERVICE_TYPES: tuple[ServiceType, ...] = (
         category=Category.NEW_SERVICES,
         label_fr="Atelier de réparation",
         label_en="Repair workshop",
+        open_data_terms={
+            "datainclusion.thematiques": ("equipement-et-alimentation--electromenager",),
+            "datainclusion.type": ("atelier",),
+            "datainclusion.publics": ("tous-publics",),
+            "datainclusion.modes_accueil": ("en-presentiel",),
+        },
         details_model=RepairWorkshopDetails,
         indicators=("items_repaired",),
         description="Atelier où vélos, appareils, textiles ou meubles sont réparés plutôt que jetés.",
@@ -154,6 +174,12 @@ SERVICE_TYPES: tuple[ServiceType, ...] = (
         category=Category.NEW_SERVICES,
         label_fr="Conciergerie de quartier",
         label_en="Neighbourhood concierge",
+        open_data_terms={
+            "datainclusion.thematiques": ("equipement-et-alimentation--aide-menagere",),
+            "datainclusion.type": ("information",),
+            "datainclusion.publics": ("tous-publics",),
+            "datainclusion.modes_accueil": ("en-presentiel",),
+        },
         details_model=NeighbourhoodConciergeDetails,
         indicators=("concierge_requests",),
         description="Point de services de proximité : dépôt de colis, petits services, orientation des habitants.",
@@ -163,6 +189,12 @@ SERVICE_TYPES: tuple[ServiceType, ...] = (
         category=Category.NEW_SERVICES,
         label_fr="Jardins partagés",
         label_en="Shared gardens",
+        open_data_terms={
+            "datainclusion.thematiques": ("remobilisation--lien-social", "equipement-et-alimentation--alimentation"),
+            "datainclusion.type": ("atelier",),
+            "datainclusion.publics": ("tous-publics",),
+            "datainclusion.modes_accueil": ("en-presentiel",),
+        },
         details_model=SharedGardensDetails,
         indicators=("garden_plots", "gardeners"),
         description="Jardins partagés ou familiaux animés par la régie avec les habitants.",
@@ -172,6 +204,17 @@ SERVICE_TYPES: tuple[ServiceType, ...] = (
         category=Category.NEW_SERVICES,
         label_fr="Inclusion numérique et aide aux démarches en ligne",
         label_en="Digital inclusion and help with online procedures",
+        open_data_terms={
+            "datainclusion.thematiques": (
+                "numerique--acceder-a-des-services-en-ligne",
+                "numerique--maitriser-les-fondamentaux-du-numerique",
+                "numerique--acquerir-un-equipement",
+            ),
+            "datainclusion.type": ("accompagnement",),
+            "datainclusion.publics": ("tous-publics",),
+            "datainclusion.frais": ("gratuit",),
+            "datainclusion.modes_accueil": ("en-presentiel",),
+        },
         details_model=DigitalInclusionDetails,
         indicators=("digital_people_helped", "online_procedures_completed", "digital_workshop_participants"),
         description="Aide aux démarches administratives en ligne, ateliers d'initiation au numérique et "

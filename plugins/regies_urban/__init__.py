@@ -7,8 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from federation.plugins import DistinctChoices, Indicator, ServiceType, ServiceTypeHooks
-from federation.schema.types import Category, ShortText
+from federation.plugin_api import Category, DistinctChoices, Indicator, ServiceType, ServiceTypeHooks, ShortText
 
 from .upkeep import BinHandlingDetails, BuildingRefurbishmentDetails, OutdoorCleaningDetails, PathsNaturalAreasDetails
 

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from federation.plugins import DistinctChoices
+from federation.plugin_api import DistinctChoices
 
 OutdoorCleaningTask = Literal["sweeping", "litter_picking", "illegal_dumps", "graffiti", "leaves", "snow_clearing"]
 FinishingTrade = Literal[

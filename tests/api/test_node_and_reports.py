@@ -105,7 +105,7 @@ async def test_a_node_without_a_hub_cannot_submit_a_report(client: Any, auth: di
 
 async def test_a_report_submitted_without_a_hub_can_be_written_back_as_draft(client: Any, auth: dict[str, str]) -> None:
     submitted = PeriodReportData.model_validate({**REPORT, "state": "submitted"})
-    stored = await client.app[appkeys.STORE].create(  # as the node could before submissions needed a hub
+    stored = await client.app[appkeys.STORE].create_built(  # as the node could before submissions needed a hub
         "report", lambda previous, envelope: build_report(submitted, previous, envelope, "admin", hub_joined=True)
     )
     location = f"/api/v1/reports/{stored.id}"

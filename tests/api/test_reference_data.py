@@ -86,7 +86,7 @@ async def test_a_record_written_before_the_merger_keeps_its_code_with_a_warning(
     insee_commune.cache_clear()
     log_retired_commune.cache_clear()
     with caplog.at_level(logging.WARNING, logger="federation.schema.identifiers"):
-        stored = await client.app[appkeys.STORE].create(
+        stored = await client.app[appkeys.STORE].create_built(
             "activity", lambda _previous, envelope: Activity.model_validate({**fields, **envelope})
         )
     assert f"{RETIRED} was retired" in caplog.text

@@ -7,8 +7,11 @@ import importlib.metadata
 from federation.plugins import ENTRY_POINT_GROUP, build_plugins
 
 EXPECTED = {
+    "datainclusion": "regies_datainclusion",
     "democracy": "regies_democracy",
     "exports": "regies_exports",
+    "feeds": "regies_feeds",
+    "hsds": "regies_hsds",
     "hub": "regies_hub",
     "hubclient": "regies_hubclient",
     "insertion": "regies_insertion",

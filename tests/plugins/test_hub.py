@@ -50,7 +50,7 @@ async def _join_network(node: Node, hub: Node) -> None:
     hub_key = hub.context.identity.keys.published[0]
     config = HubClientSettings(url=hub.url, fingerprint=fingerprint(hub_key.x))
     args = argparse.Namespace(url=None, fingerprint=None)
-    assert await _join(args, node.settings, config, node.context) == 0
+    assert await _join(args, node.opened, config) == 0
 
 
 @pytest.fixture
@@ -240,7 +240,7 @@ async def test_signed_directory_lets_members_trust_each_other(network: Network) 
     await _approve_all(network)
     paris = network.nodes["rq-paris"]
     hub_peer = await persistence.get_peer(paris.context.engine, "hub-national")
-    assert await _directory(argparse.Namespace(pull=False), paris.context, hub_peer) == 0
+    assert await _directory(argparse.Namespace(pull=False), paris.opened, hub_peer) == 0
     known = {peer.node_id: peer for peer in await persistence.list_peers(paris.context.engine)}
     assert set(known) == {"hub-national", "rq-lyon"}
     assert not known["rq-lyon"].pull

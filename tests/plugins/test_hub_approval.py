@@ -7,9 +7,11 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from sqlalchemy import text
 
 from federation.protocol import persistence, sender
 from federation.protocol.puller import pull_peer
+from federation.storage import migrate
 from tests.plugins.test_hub import REPORT, Network, _approve_all, make_network, network  # noqa: F401
 from tests.protocol.conftest import Node, NodeFactory
 
@@ -142,3 +144,22 @@ async def test_one_level_approval(make_node: NodeFactory, database_url: str) -> 
 async def test_approval_levels_typo_fails_at_boot(make_node: NodeFactory, database_url: str, levels: Any) -> None:
     with pytest.raises(Exception, match="approval_levels"):
         await make_node("hub-typo", database_url, plugin_settings={"hub": {"enabled": True, "approval_levels": levels}})
+
+
+async def test_reviews_written_before_their_figures_were_kept_get_their_reports_figures(network: Network) -> None:  # noqa: F811
+    await _submit_all(network)
+    paris = network.nodes["rq-paris"]
+    assert (await network.hub_post(f"/reports/rq-paris/{paris.report_id}/validate", role="national"))[0] == 201  # type: ignore[attr-defined]
+    # The hub as it was at revision 0014: its reviews kept nothing of what they decided on.
+    engine = network.hub.context.engine
+    async with engine.begin() as connection:
+        await connection.execute(text("DROP TABLE review_figures"))
+        await connection.execute(text("UPDATE alembic_version SET version_num = '0014'"))
+    assert await migrate.upgrade(engine) == ("0014", migrate.HEAD_REVISION)
+    # Upgraded, the review keeps the figures the report has: still validated and counted.
+    _status, listing = await network.hub_get("/reports?period=2025&approved=national")
+    assert [(item["origin"], item["state"]) for item in listing["items"]] == [("rq-paris", "validated")]
+    _status, accepted = await network.hub_get("/tables/indicators?period=2025&approved=national")
+    assert [row["total"] for row in accepted["rows"] if row["indicator"] == "volunteers" and row["area"] is None] == [
+        12
+    ]

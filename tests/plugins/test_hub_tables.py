@@ -1,15 +1,12 @@
-"""The hub's streaming table writers produce files that the usual libraries read back intact."""
+"""The streaming table writers (hub tables, node exports) write files the usual libraries read back intact."""
 
 from __future__ import annotations
 
 import csv
-import importlib.util
 import io
 import json
-import sys
 from collections.abc import AsyncIterator, Mapping
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 
 import openpyxl
@@ -19,22 +16,7 @@ from odf.opendocument import load as load_ods
 from odf.table import Table, TableCell, TableRow
 from odf.teletype import extractText
 
-try:
-    from regies_hub.tables import FORMATS, Column, write_geojson, write_table
-except ModuleNotFoundError:  # the editable install predates plugins/regies_hub: load the module from its file
-    _spec = importlib.util.spec_from_file_location(
-        "_regies_hub_tables", Path(__file__).resolve().parents[2] / "plugins" / "regies_hub" / "tables.py"
-    )
-    assert _spec is not None and _spec.loader is not None
-    _tables = importlib.util.module_from_spec(_spec)
-    sys.modules[_spec.name] = _tables
-    _spec.loader.exec_module(_tables)
-    FORMATS, Column, write_geojson, write_table = (
-        _tables.FORMATS,
-        _tables.Column,
-        _tables.write_geojson,
-        _tables.write_table,
-    )
+from federation.tables import FORMATS, Column, write_geojson, write_table
 
 COLUMNS = [
     Column("region", "Région", "Region"),

@@ -287,7 +287,7 @@ async def test_a_period_not_over_counts_no_report_even_one_pushed_anyway(hub: Ne
     rogue = PeriodReportData.model_validate(
         {**REPORT, "period": {"type": "year", "year": next_year}, "state": "submitted"}
     )
-    await paris.context.store.create(
+    await paris.context.store.create_built(
         "report", lambda previous, envelope: build_report(rogue, previous, envelope, "rogue", hub_joined=True)
     )
     assert await sender.push_all(paris.context) == {"target:hub": 1}

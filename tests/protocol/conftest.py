@@ -12,18 +12,28 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
+from aiohttp.web_runner import BaseRunner
 
-from federation import hookimpl
+from federation import appkeys, hookimpl
 from federation.app import FEDERATION, create_app
 from federation.bootstrap import init_node
 from federation.config import Settings, load_settings
+from federation.node import Node as OpenedNode
 from federation.plugins import build_plugins
 from federation.protocol import persistence
 from federation.protocol.context import FederationContext
 from federation.protocol.frames import encode_frame, read_frame
 from federation.protocol.puller import PullError, pull_peer
 from federation.protocol.signing import sign_request
+from federation.serving import NodeRunner
 from federation.versions import spoken
+
+
+class NodeTestServer(TestServer):
+    """aiohttp's test server, running the app as `regies serve` does (federation.serving.NodeRunner)."""
+
+    async def _make_runner(self, **kwargs: Any) -> BaseRunner:
+        return NodeRunner(self.app, **kwargs)
 
 
 @dataclass
@@ -41,6 +51,11 @@ class Node:
     @property
     def context(self) -> FederationContext:
         return self.server.app[FEDERATION]
+
+    @property
+    def opened(self) -> OpenedNode:
+        """The node its app opened (federation.node), as commands and plugins get it."""
+        return self.server.app[appkeys.NODE]
 
     @property
     def auth(self) -> dict[str, str]:
@@ -156,7 +171,7 @@ async def make_node(
         result = await init_node(settings, name=f"Régie {node_id}", node_id=node_id)
         assert result.admin_token
         plugins = build_plugins(extra=extra_plugins, settings=settings.plugins.sections()) if extra_plugins else None
-        server = TestServer(create_app(settings, plugins), host="127.0.0.1")
+        server = NodeTestServer(create_app(settings, plugins), host="127.0.0.1")
         await server.start_server()
         servers.append(server)
         # The port is known only now: the node's own URL, which signed requests must name, is set as `init` would.
@@ -226,5 +241,5 @@ class ReplicaListener:
         self.heard: list[str] = []
 
     @hookimpl
-    def records_replicated(self, origin: str, records: Any, context: Any) -> None:
+    def records_replicated(self, origin: str, records: Any, node: Any) -> None:
         self.heard.extend(document["id"] for document in records)

@@ -67,7 +67,9 @@ async def test_a_node_with_parse_workers_applies_pushed_batches(make_node: NodeF
 async def test_two_batches_applied_in_one_transaction_are_both_stored(database_url: str) -> None:
     from sqlalchemy import func, select
 
+    from federation.plugins import build_plugins
     from federation.protocol.apply import apply_rows
+    from federation.record_rules import record_service
     from federation.storage.engine import create_engine
     from federation.storage.migrate import upgrade
     from federation.storage.tables import records
@@ -77,10 +79,11 @@ async def test_two_batches_applied_in_one_transaction_are_both_stored(database_u
         await upgrade(engine)
         first = [_replica(record("rq-a", n)) for n in range(3)]
         second = [_replica(record("rq-a", n)) for n in range(3, 5)]
+        store = record_service(engine, "rq-b", build_plugins(load_entry_points=False))
         async with engine.begin() as connection:
-            assert await apply_rows(connection, first) == 3
-            assert await apply_rows(connection, second) == 2  # the staging table starts empty again
-            assert await apply_rows(connection, first) == 0  # same versions: nothing changes
+            assert await apply_rows(store, connection, first) == 3
+            assert await apply_rows(store, connection, second) == 2  # the staging table starts empty again
+            assert await apply_rows(store, connection, first) == 0  # same versions: nothing changes
         async with engine.connect() as connection:
             assert await connection.scalar(select(func.count()).select_from(records)) == 5
             # Replicated bodies arrive as UTF-8 bytes and are stored as the canonical text, never as a blob.

@@ -365,6 +365,7 @@ class Activity(records.Activity):
 records.Activity = Activity
 kind = records.RECORD_KINDS["activity"]
 records.RECORD_KINDS["activity"] = dataclasses.replace(kind, record_model=Activity)
+records.CORE_KINDS = records.RecordKinds.of(records.RECORD_KINDS.values())
 
 from federation.protocol.apply import BatchRejected, page_rows
 from federation.protocol.fastpage import fast_page_rows

@@ -148,7 +148,7 @@ async def test_nodes_and_hub_converge_once_the_network_heals(make_node: NodeFact
                 if other is not node:
                     await node.add_peer(other, via=proxies[other.node_id].url)
             config = HubClientSettings(url=proxies[hub.node_id].url, fingerprint=hub_fingerprint)
-            assert await _join(argparse.Namespace(url=None, fingerprint=None), node.settings, config, node.context) == 0
+            assert await _join(argparse.Namespace(url=None, fingerprint=None), node.opened, config) == 0
         coordinator = {"Authorization": f"Bearer {await create_token(hub.context.engine, 'national', 'national')}"}
         async with hub.session.get(f"{hub.url}/plugins/hub/enrolments?state=pending", headers=coordinator) as response:
             pending = (await response.json())["items"]

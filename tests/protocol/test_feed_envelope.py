@@ -12,6 +12,7 @@ from sqlalchemy import insert, text
 
 from federation.config import Settings
 from federation.protocol import persistence
+from federation.schema.records import CORE_KINDS
 from federation.storage.engine import create_engine
 from federation.storage.mapping import to_micros
 from federation.storage.reader import open_reader
@@ -78,14 +79,18 @@ async def test_sql_envelopes_match_the_reference(settings: Settings, engine: Any
 
     # As text (the outbox), through SQLAlchemy.
     async with engine.connect() as connection:
-        result = await connection.execute(text(persistence.feed_sql(dialect, include_reports=False)), params)
+        result = await connection.execute(
+            text(persistence.feed_sql(dialect, persistence.feed_visibility(CORE_KINDS, reader_is_hub=False))), params
+        )
         as_text = [row[1] for row in result]
     assert as_text == expected
 
     # As bytes (the feed), through the node's record reader.
     reader = await open_reader(engine, settings.database_url)
     try:
-        page = await persistence.read_feed(reader, ORIGIN, 0, 100, include_reports=False, reader="rq-peer")
+        page = await persistence.read_feed(
+            reader, ORIGIN, 0, 100, persistence.feed_visibility(CORE_KINDS, False), reader="rq-peer"
+        )
     finally:
         await reader.close()
     assert page.items == [item.encode() for item in expected]
@@ -95,7 +100,7 @@ async def test_sql_envelopes_match_the_reference(settings: Settings, engine: Any
 
 async def test_feed_sql_names_an_unknown_engine() -> None:
     with pytest.raises(ValueError, match="mysql"):
-        persistence.feed_sql("mysql", include_reports=False)
+        persistence.feed_sql("mysql", "")
 
 
 def test_reference_envelope_format() -> None:

@@ -21,6 +21,7 @@ from federation.protocol.apply import BatchRejected, page_rows
 from federation.protocol.page_parsers import PageParsers, serve
 from federation.protocol.persistence import feed_item
 from federation.protocol.puller import PullError, pull_peer
+from federation.schema.kinds import RecordKinds
 from federation.schema.records import Activity
 from federation.storage.mapping import encode_body, to_micros
 from tests.protocol.conftest import NodeFactory, ReplicaListener, activity, answers, failed_pull, frames, make_pair
@@ -54,10 +55,10 @@ def feed_page(origin: str, numbers: range, *, record_origin: str | None = None, 
 def test_a_parser_answers_rows_or_a_refusal_for_each_page() -> None:
     out = io.BytesIO()
     incoming = frames(
-        (feed_page("rq-a", range(3)), "rq-a"),
-        (feed_page("rq-a", range(3, 4), record_origin="rq-x"), "rq-a"),  # a record that is not the sender's
-        (b'{"origin":"rq-a","records":[{"kind":"activity"}],"next_cursor":"c"}', "rq-a"),
-        (feed_page("rq-a", range(4, 6), more=False), "rq-a"),
+        (feed_page("rq-a", range(3)), "rq-a", ()),
+        (feed_page("rq-a", range(3, 4), record_origin="rq-x"), "rq-a", ()),  # a record that is not the sender's
+        (b'{"origin":"rq-a","records":[{"kind":"activity"}],"next_cursor":"c"}', "rq-a", ()),
+        (feed_page("rq-a", range(4, 6), more=False), "rq-a", ()),
     )
     assert serve(incoming, out) == 0
     ready, first, spoofed, invalid, last = answers(out)
@@ -110,8 +111,8 @@ def parsers_started(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, PagePars
     started: list[tuple[int, PageParsers]] = []
     original_start = PageParsers.start
 
-    async def start(count: int) -> PageParsers:
-        parsers = await original_start(count)
+    async def start(count: int, kinds: RecordKinds) -> PageParsers:
+        parsers = await original_start(count, kinds)
         started.append((count, parsers))
         while not parsers.ready:  # noqa: ASYNC110 (a parser's start-up has no event to wait on)
             await asyncio.sleep(0.01)
@@ -152,7 +153,7 @@ async def test_short_pulls_and_zero_workers_parse_in_place(
 ) -> None:
     started: list[int] = []
 
-    async def start(count: int) -> PageParsers:
+    async def start(count: int, kinds: RecordKinds) -> PageParsers:
         started.append(count)
         raise AssertionError("no parser process expected")
 
@@ -178,8 +179,8 @@ async def test_a_parser_that_dies_mid_pull_fails_the_pull_and_the_next_pull_comp
 ) -> None:
     original_start = PageParsers.start
 
-    async def start_then_die(count: int) -> PageParsers:
-        parsers = await original_start(count)
+    async def start_then_die(count: int, kinds: RecordKinds) -> PageParsers:
+        parsers = await original_start(count, kinds)
         for parser in parsers._parsers:
             await parser.child.kill()
         await asyncio.wait([parser.answers for parser in parsers._parsers])  # each has seen its child end
@@ -220,7 +221,7 @@ async def test_a_peer_lost_mid_pull_fails_it_cleanly_and_the_next_pull_resumes(
         heard = 0
 
         @hookimpl
-        def records_replicated(self, origin: str, records: Any, context: Any) -> None:
+        def records_replicated(self, origin: str, records: Any, node: Any) -> None:
             self.heard += len(records)
             if self.heard >= 10 and not closing:
                 closing.append(asyncio.create_task(sources[0].close()))

@@ -25,7 +25,7 @@ async def test_a_replica_with_a_retired_commune_is_accepted_with_a_warning(
     await b.add_peer(a)
     # Written on the origin before the merger (an earlier release, or before the reference data knew of it).
     fields = activity(1, place={"commune": RETIRED, "qpv": []})
-    old = await a.server.app[appkeys.STORE].create(
+    old = await a.server.app[appkeys.STORE].create_built(
         "activity", lambda _previous, envelope: Activity.model_validate({**fields, **envelope})
     )
     current = await a.create("activities", activity(2, place={"commune": "01138"}))

@@ -165,12 +165,14 @@ async def test_records_replicated(make_node: NodeFactory) -> None:
 
     seen: list[tuple[str, list[str]]] = []
     kinds: list[frozenset[str]] = []
+    nodes: list[object] = []
 
     class Watcher:
         @hookimpl
-        async def records_replicated(self, origin: str, records: Any, context: object) -> None:
+        async def records_replicated(self, origin: str, records: Any, node: object) -> None:
             kinds.append(records.kinds)
             seen.append((origin, [str(record["id"]) for record in records]))
+            nodes.append(node)
 
     a = await make_node("rq-a")
     b = await make_node("rq-b", extra_plugins=[("watcher", Watcher())])
@@ -183,6 +185,8 @@ async def test_records_replicated(make_node: NodeFactory) -> None:
     pushed = await a.create("activities", activity(2))
     await sender.push_all(a.context)
     assert any(pushed["id"] in ids for _, ids in seen)
+    # Pulled or pushed, the hook gets the node the app opened (hook API 2.0), not a context of its own.
+    assert nodes and all(node is b.opened for node in nodes)
     # Both ways tell the kinds in the batch without decoding it (hook API 1.3): the pull brought the node's
     # profile and its first activity, the push the second activity.
     assert kinds[0] == {"node", "activity"}

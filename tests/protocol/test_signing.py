@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import re
+import time
 from pathlib import Path
 
 import pytest
@@ -18,7 +20,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from http_message_signatures import ContentDigest, HTTPMessageVerifier, InvalidSignature, MappingKeyResolver, algorithms
 from multidict import CIMultiDict
 
-from federation.protocol.signing import HttpMessage, SignatureError, sign_request, signature_keyid, verify_request
+from federation.protocol.signing import (
+    HttpMessage,
+    SignatureError,
+    check_request_form,
+    sign_request,
+    signature_keyid,
+    verify_request,
+)
 
 HERE = Path(__file__).parent
 B26 = json.loads((HERE / "rfc9421-b26-ed25519.json").read_text())
@@ -137,3 +146,113 @@ def test_unsigned_or_malformed_requests_are_refused() -> None:
         signature_keyid(CIMultiDict({"Signature-Input": "((("}))
     with pytest.raises(SignatureError, match="keyid"):
         signature_keyid(CIMultiDict({"Signature-Input": 'regies=("@method");created=1'}))
+
+
+# --- The form check: what a receiver checks before it has the key (a request naming a key it has not pinned) ---
+
+
+def _signed(key: Ed25519PrivateKey, body: bytes = b'{"a":1}', **changes: str) -> CIMultiDict[str]:
+    """A signed request's headers with parts of Signature-Input replaced (`created`, `tag`…: the text after `=`);
+    the form check never needs the signature itself to verify."""
+    headers = sign_request("POST", URL, body, node_id="rq-a", kid="k1", private_key=key)
+    signature_input = headers["Signature-Input"]
+    for name, value in changes.items():
+        signature_input = re.sub(rf";{name}=[^;]*", f";{name}={value}" if value else "", signature_input)
+    headers["Signature-Input"] = signature_input
+    return headers
+
+
+def _created(seconds_from_now: float) -> str:
+    return str(int(dt.datetime.now(dt.UTC).timestamp() + seconds_from_now))
+
+
+def test_a_well_formed_request_passes_the_form_check_with_or_without_a_body(key: Ed25519PrivateKey) -> None:
+    assert check_request_form(_signed(key), b'{"a":1}') == "rq-a#k1"
+    headers = sign_request("GET", URL, None, node_id="rq-a", kid="k1", private_key=key)
+    assert "content-digest" not in headers["Signature-Input"]
+    assert check_request_form(headers, b"") == "rq-a#k1"
+    assert check_request_form(_signed(key, alg=""), b'{"a":1}') == "rq-a#k1"  # `alg` may be left out
+
+
+@pytest.mark.parametrize(
+    ("created", "refusal"),
+    [(-290, None), (-320, "older than 300 seconds"), (2, None), (60, "created in the future")],
+    ids=["recent", "stale", "a-clock-a-little-ahead", "future"],
+)
+def test_the_form_check_bounds_the_signatures_age(key: Ed25519PrivateKey, created: int, refusal: str | None) -> None:
+    headers = _signed(key, created=_created(created))
+    if refusal is None:
+        assert check_request_form(headers, b'{"a":1}') == "rq-a#k1"
+    else:
+        with pytest.raises(SignatureError, match=refusal):
+            check_request_form(headers, b'{"a":1}')
+    if created == -320:  # a node configured with a longer maximum age accepts it
+        assert check_request_form(headers, b'{"a":1}', max_age=dt.timedelta(seconds=600)) == "rq-a#k1"
+
+
+@pytest.mark.parametrize(
+    ("change", "refusal"),
+    [
+        ({"created": ""}, "no creation time"),
+        ({"created": "?1"}, "no creation time"),  # a boolean is no time
+        ({"created": '"1796650949"'}, "no creation time"),
+        ({"tag": '"another-protocol"'}, "not a 'regies-federation' Ed25519 signature"),
+        ({"alg": '"rsa-pss-sha512"'}, "not a 'regies-federation' Ed25519 signature"),
+        ({"nonce": '"' + "n" * 15 + '"'}, "nonce of 16 to 100 characters"),
+        ({"nonce": '"' + "n" * 101 + '"'}, "nonce of 16 to 100 characters"),
+        ({"nonce": ""}, "nonce of 16 to 100 characters"),
+    ],
+    ids=["no-created", "boolean-created", "text-created", "tag", "alg", "nonce-15", "nonce-101", "no-nonce"],
+)
+def test_the_form_check_refuses_each_malformed_parameter(
+    key: Ed25519PrivateKey, change: dict[str, str], refusal: str
+) -> None:
+    with pytest.raises(SignatureError, match=refusal):
+        check_request_form(_signed(key, **change), b'{"a":1}')
+
+
+def test_the_form_check_accepts_nonces_of_16_and_100_characters(key: Ed25519PrivateKey) -> None:
+    for length in (16, 100):
+        assert check_request_form(_signed(key, nonce='"' + "n" * length + '"'), b'{"a":1}') == "rq-a#k1"
+
+
+def test_the_form_check_refuses_what_a_forger_would_send(key: Ed25519PrivateKey) -> None:
+    body = b'{"a":1}'
+    headers = _signed(key)
+    headers["Signature-Input"] = headers["Signature-Input"].replace(' "content-digest"', "")
+    with pytest.raises(SignatureError, match="does not cover content-digest"):
+        check_request_form(headers, body)
+    with pytest.raises(SignatureError, match="Content-Digest does not match the body"):
+        check_request_form(_signed(key), b'{"a":2}')
+    for signature, refusal in (
+        ("", "no 'regies' byte sequence"),
+        ('regies="text"', "no 'regies' byte sequence"),
+        ("other=:" + base64.b64encode(bytes(64)).decode() + ":", "no 'regies' byte sequence"),
+        ("regies=:" + base64.b64encode(bytes(63)).decode() + ":", "not an Ed25519 signature"),
+        ("regies=(((", "not structured field dictionaries"),
+    ):
+        forged = _signed(key)
+        forged["Signature"] = signature
+        with pytest.raises(SignatureError, match=re.escape(refusal)):
+            check_request_form(forged, body)
+    inner = _signed(key)
+    inner["Signature-Input"] = 'regies="@method";created=1;keyid="rq-a#k1"'
+    with pytest.raises(SignatureError, match="not a list of covered components"):
+        check_request_form(inner, body)
+    no_hash = _signed(key)
+    no_hash["Signature-Input"] = no_hash["Signature-Input"].replace('keyid="rq-a#k1"', 'keyid="rq-a"')
+    with pytest.raises(SignatureError, match="not of the form"):
+        check_request_form(no_hash, body)
+
+
+def test_the_form_checks_clock_allowance_is_five_seconds(key: Ed25519PrivateKey) -> None:
+    # `created` is in whole seconds: start early in a second, so that the check runs within the same one.
+    if (fraction := time.time() % 1) > 0.5:
+        time.sleep(1 - fraction)
+    second = int(time.time())
+    assert check_request_form(_signed(key, created=str(second + 5)), b'{"a":1}') == "rq-a#k1"
+    with pytest.raises(SignatureError, match="in the future"):
+        check_request_form(_signed(key, created=str(second + 6)), b'{"a":1}')
+    with pytest.raises(SignatureError, match="older than 300 seconds"):  # 300 s, and the same 5 s allowance
+        check_request_form(_signed(key, created=str(second - 305)), b'{"a":1}')
+    assert check_request_form(_signed(key, created=str(second - 304)), b'{"a":1}') == "rq-a#k1"

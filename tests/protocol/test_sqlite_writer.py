@@ -193,7 +193,7 @@ async def test_parsing_waits_for_slow_plugins_instead_of_keeping_ever_more_rows(
 
     class SlowListener:
         @hookimpl
-        async def records_replicated(self, origin: str, records: Any, context: Any) -> None:
+        async def records_replicated(self, origin: str, records: Any, node: Any) -> None:
             nonlocal heard
             heard += len(records)
             with sqlite3.connect(database[0]) as connection:

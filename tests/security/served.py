@@ -24,6 +24,7 @@ from federation.config import Settings, load_settings
 from federation.protocol import persistence
 from federation.protocol.keys import PublicKeyInfo, b64url
 from federation.protocol.signing import sign_request
+from federation.serving import NodeRunner
 from federation.storage.tokens import create_token
 
 T = TypeVar("T")
@@ -111,7 +112,7 @@ def served_node(
             result = await init_node(settings, name=f"Régie {node_id}", node_id=node_id)
             assert result.admin_token
             app = create_app(settings)
-            runner = web.AppRunner(app, access_log=None)
+            runner = NodeRunner(app, access_log=None)
             await runner.setup()
             site = web.TCPSite(runner, "127.0.0.1", 0)
             await site.start()

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from federation.api.records import LIST_FILTERS, PAGING_PARAMS
+from federation.api.records import PAGING_PARAMS, list_filters
 from federation.backup import backup
 from federation.observability import JsonFormatter
-from federation.schema.records import RECORD_KINDS
+from federation.schema.records import CORE_KINDS
 from federation.storage.tables import changes, records
 from federation.storage.tokens import create_token, digest
 from tests.protocol.conftest import Node, NodeFactory, activity
@@ -109,9 +109,9 @@ async def test_hostile_bodies_get_a_4xx_and_write_nothing(hub_on_each_database: 
 
 def _filter_urls() -> list[str]:
     urls = []
-    for kind, filters in LIST_FILTERS.items():
-        collection = RECORD_KINDS[kind].collection
-        for name in (*filters, *PAGING_PARAMS):
+    for kind in CORE_KINDS.with_collection():
+        collection = kind.collection
+        for name in (*list_filters(kind), *PAGING_PARAMS):
             urls.append(f"/api/v1/{collection}?{name}=" + "{value}")
             urls.append(f"/api/v1/export/{collection}?format=csv&{name}=" + "{value}")
     for path, names in HUB_QUERY.items():

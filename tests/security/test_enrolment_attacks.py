@@ -150,7 +150,7 @@ async def make_regie(make_node: NodeFactory, hub: Node, node_id: str = "rq-paris
     async with node.session.put(f"{node.url}/api/v1/node", json=profile, headers=node.auth) as response:
         assert response.status == 200
     config = HubClientSettings(url=hub.url, fingerprint=fingerprint(hub.context.identity.keys.published[0].x))
-    assert await _join(argparse.Namespace(url=None, fingerprint=None), node.settings, config, node.context) == 0
+    assert await _join(argparse.Namespace(url=None, fingerprint=None), node.opened, config) == 0
     return node
 
 
@@ -246,7 +246,7 @@ async def test_a_member_cannot_be_taken_over_by_a_new_request(make_node: NodeFac
     assert peer is not None and peer.base_url == regie.settings.public_base_url.rstrip("/")
     # The member itself, signing with its own key, is told it is a member: nothing changes either.
     config = HubClientSettings(url=hub.url, fingerprint=fingerprint(hub.context.identity.keys.published[0].x))
-    assert await _join(argparse.Namespace(url=None, fingerprint=None), regie.settings, config, regie.context) == 0
+    assert await _join(argparse.Namespace(url=None, fingerprint=None), regie.opened, config) == 0
     assert await enrolment_rows(hub) == rows_before
 
 
@@ -316,7 +316,7 @@ async def test_a_revoked_member_is_out_of_the_directory_and_its_keys_are_refused
     from federation.errors import CommandError
 
     with pytest.raises(CommandError, match="403"):
-        await _join(argparse.Namespace(url=None, fingerprint=None), regie.settings, config, regie.context)
+        await _join(argparse.Namespace(url=None, fingerprint=None), regie.opened, config)
     smuggled = ForgedNode("rq-paris")
     body_with_old_key = smuggled.join_body()
     body_with_old_key["discovery"]["keys"].append(regie.context.identity.keys.published[0].jwk())

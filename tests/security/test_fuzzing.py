@@ -71,8 +71,11 @@ node_schema = _schema(_document(hub=False), CONFIG)
 POSTGRES_CONFIG = {**CONFIG, "generation": {**CONFIG["generation"], "max-examples": POSTGRES_MAX_EXAMPLES}}
 node_postgres_schema = _schema(_document(hub=False), POSTGRES_CONFIG)
 node_stateful_schema = _schema(_document(hub=False), STATEFUL_CONFIG)
-# The hub's own routes: the node API it also serves is fuzzed on the node.
-hub_schema = _schema(_document(hub=True), CONFIG).include(path_regex="^/plugins/hub/")
+# The hub's own routes, and those whose answer differs on a hub (every member's data·inclusion lists and HSDS
+# services, the open-data catalogue): the node API it also serves is fuzzed on the node.
+hub_schema = _schema(_document(hub=True), CONFIG).include(
+    path_regex="^/plugins/hub/|^/api/v1/datainclusion/|^/hsds/|^/catalog\\.jsonld$"
+)
 ALL_CHECKS = [check for check in CHECKS.get_all() if not is_check_class(check)]  # `--checks all`
 
 

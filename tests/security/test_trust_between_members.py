@@ -39,10 +39,10 @@ async def _pull(node: Node, origin: str) -> None:
 async def _write_own(node: Node, kind: str, model: Any, fields: dict[str, Any], record_id: str | None = None) -> Any:
     """What a member's modified node can write as its own record: any document of its origin, any id it picks."""
     store = node.server.app[appkeys.STORE]
-    return await store.create(
+    return await store.create_built(
         kind,
         lambda _previous, envelope: model.model_validate({**fields, **envelope}),
-        uuid.UUID(record_id) if record_id else None,
+        record_id=uuid.UUID(record_id) if record_id else None,
     )
 
 
@@ -144,7 +144,7 @@ async def test_a_member_cannot_validate_its_own_report(network: Network, browse:
     # Paris's modified node rewrites its report as validated, with an audit line naming a coordinator.
     store = paris.server.app[appkeys.STORE]
     forged = {**submitted, "state": "validated", "audit": _forged_audit(submitted)}
-    await store.replace(
+    await store.replace_built(
         "report", submitted["id"], lambda _p, envelope: PeriodReport.model_validate({**forged, **envelope})
     )
     assert await sender.push_all(paris.context) == {"target:hub": 1}
@@ -176,6 +176,69 @@ async def test_a_legitimate_validation_still_shows_once_sent_back(network: Netwo
     assert (shown["state"], shown["version"]) == ("validated", report["version"] + 1)
     status, _problem = await network.hub_post(f"/reports/rq-paris/{report['id']}/validate")
     assert status == 409  # already decided: the hub does not review the same report twice
+
+
+def _volunteers(table: dict[str, Any]) -> list[tuple[float, int]]:
+    return [
+        (row["total"], row["reports"])
+        for row in table["rows"]
+        if row["indicator"] == "volunteers" and row["area"] is None
+    ]
+
+
+@pytest.mark.parametrize("level", ["national", "regional"])
+async def test_figures_changed_after_validation_are_not_validated(network: Network, browse: Any, level: str) -> None:
+    await _approve_all(network)
+    paris = network.nodes["rq-paris"]
+    submitted = await paris.create("reports", {**REPORT, "state": "submitted"})
+    await sender.push_all(paris.context)
+    path = f"/reports/rq-paris/{submitted['id']}"
+    assert (await network.hub_post(f"{path}/validate", role=level))[0] == 201
+    if level == "national":
+        _status, accepted = await network.hub_get("/tables/indicators?period=2025&approved=national")
+        assert _volunteers(accepted) == [(12, 1)]  # counted once validated
+    # Paris's modified node records the decision as the next version, as a genuine node does, with other figures:
+    # the version the hub will hold claims exactly the state the hub's decision leads to.
+    store = paris.server.app[appkeys.STORE]
+    claimed = "validated" if level == "national" else "submitted"
+    changed = {**submitted, "state": claimed, "indicators": {"volunteers": 777, "headcount_aided": 30}}
+    await store.replace_built(
+        "report", submitted["id"], lambda _p, envelope: PeriodReport.model_validate({**changed, **envelope})
+    )
+    assert await sender.push_all(paris.context) == {"target:hub": 1}
+
+    _status, listing = await network.hub_get("/reports?period=2025")
+    assert [(item["origin"], item["state"]) for item in listing["items"]] == [("rq-paris", "changed_after_validation")]
+    _status, accepted = await network.hub_get("/reports?period=2025&approved=national")
+    assert accepted["items"] == []
+    for path_ in (
+        "/tables/indicators?period=2025&approved=national",
+        "/tables/trends?indicator=volunteers&approved=national",
+    ):
+        _status, table = await network.hub_get(path_)
+        assert all(row["total"] != 777 for row in table["rows"]), table
+    _status, accepted = await network.hub_get("/tables/indicators?period=2025&approved=national")
+    assert _volunteers(accepted) == []
+
+    client = await browse("national")
+    listing_page = await page_text(client, "/hub/reports?period=2025")
+    assert "Modifié après validation" in listing_page, listing_page
+    page = await page_text(client, f"/hub{path}")
+    assert re.search(r'id="report-state">Modifié après validation<', page), page
+    assert "La régie a modifié ses chiffres après leur validation" in page
+    changes = page[page.index('id="changed-after-validation"') :]
+    assert re.search(r"Bénévoles.*?<td>12</td><td>777</td>", changes, re.S), changes
+    assert f"/hub{path}/validate" in page  # the coordinators decide again, on the new figures
+    dashboard = "/hub?period=2025&approved=national&indicator=volunteers"
+    assert "777" not in await page_text(client, dashboard)
+
+    # A coordinator who accepts the new figures makes them count: the decision is on what the régie now says.
+    assert (await network.hub_post(f"{path}/validate", role="national"))[0] == 201
+    _status, accepted = await network.hub_get("/tables/indicators?period=2025&approved=national")
+    assert _volunteers(accepted) == [(777, 1)]
+    _status, listing = await network.hub_get("/reports?period=2025")
+    assert [item["state"] for item in listing["items"]] == ["validated"]
+    assert "777" in await page_text(client, dashboard)
 
 
 async def test_a_member_cannot_push_or_serve_reviews(network: Network) -> None:

@@ -1,4 +1,4 @@
-"""The record store: versions, change log written in the same transaction, replicas read-only, migrations."""
+"""The record service's store: versions, change log written in the same transaction, replicas read-only, migrations."""
 
 from __future__ import annotations
 
@@ -9,12 +9,16 @@ import pytest
 from sqlalchemy import insert, select
 
 from federation.config import Settings
+from federation.plugins import build_plugins
+from federation.problems import Problem
+from federation.record_rules import record_service
 from federation.schema.records import RECORD_KINDS, Activity, SharedResource
 from federation.storage import migrate
 from federation.storage.engine import create_engine
 from federation.storage.mapping import record_row
 from federation.storage.reader import ListQuery, open_reader
-from federation.storage.records import RecordStore, WriteConflict
+from federation.storage.records import WriteConflict
+from federation.storage.service import RecordService
 from federation.storage.tables import changes, records, tokens
 
 RESOURCE = {"kind": "tool", "name": "Perforateur"}
@@ -22,6 +26,10 @@ RESOURCE = {"kind": "tool", "name": "Perforateur"}
 
 def _build(fields: dict[str, Any]) -> Any:
     return lambda _previous, envelope: SharedResource.model_validate({**fields, **envelope})
+
+
+def _service(engine: Any) -> RecordService:
+    return record_service(engine, "rq-test", build_plugins(load_entry_points=False))
 
 
 @pytest.fixture
@@ -42,25 +50,25 @@ async def _log(engine: Any) -> list[tuple[str, int, bool]]:
 
 
 async def test_every_write_appends_to_the_change_log(engine: Any) -> None:
-    store = RecordStore(engine, "rq-test")
-    created = await store.create("resource", _build(RESOURCE))
-    updated = await store.replace("resource", created.id, _build({**RESOURCE, "name": "Perceuse"}))
+    store = _service(engine)
+    created = await store.create("resource", RESOURCE, "test")
+    updated = await store.replace("resource", created.id, {**RESOURCE, "name": "Perceuse"}, "test")
     deleted = await store.delete("resource", created.id)
     assert (created.version, updated.version, deleted.version) == (1, 2, 3)
     assert await _log(engine) == [(created.id, 1, False), (created.id, 2, False), (created.id, 3, True)]
 
 
 async def test_a_failing_write_leaves_neither_record_nor_change(engine: Any) -> None:
-    store = RecordStore(engine, "rq-test")
-    created = await store.create("resource", _build(RESOURCE))
+    store = _service(engine)
+    created = await store.create_built("resource", _build(RESOURCE))
 
     def explode(_previous: Any, _envelope: Any) -> Any:
         raise WriteConflict("refused by a rule")
 
     with pytest.raises(WriteConflict):
-        await store.replace("resource", created.id, explode)
+        await store.replace_built("resource", created.id, explode)
     with pytest.raises(WriteConflict):
-        await store.create("resource", explode)
+        await store.create_built("resource", explode)
     assert await _log(engine) == [(created.id, 1, False)]
 
 
@@ -78,7 +86,7 @@ async def test_replicas_are_read_only_and_queryable(engine: Any, settings: Setti
     )
     async with engine.begin() as connection:
         await connection.execute(insert(records).values(**record_row(RECORD_KINDS["activity"], replica)))
-    store = RecordStore(engine, "rq-test")
+    store = _service(engine)
     with pytest.raises(WriteConflict, match="rq-voisine"):
         await store.delete("activity", str(replica.id))
     reader = await open_reader(engine, settings.database_url)
@@ -104,15 +112,13 @@ async def test_tokens_are_stored_hashed(engine: Any, admin_token: str) -> None:
 
 
 async def test_create_many_writes_all_records_and_their_changes_or_nothing(engine: Any) -> None:
-    store = RecordStore(engine, "rq-test")
+    store = _service(engine)
     names = ["Perforateur", "Tondeuse", "Escabeau"]
-    created = await store.create_many("resource", [_build({**RESOURCE, "name": name}) for name in names])
+    created = await store.create_many("resource", [{**RESOURCE, "name": name} for name in names], "test")
     assert [stored.version for stored in created] == [1, 1, 1]
     assert await _log(engine) == [(stored.id, 1, False) for stored in created]
 
-    def explode(_previous: Any, _envelope: Any) -> Any:
-        raise WriteConflict("refused by a rule")
-
-    with pytest.raises(WriteConflict):
-        await store.create_many("resource", [_build(RESOURCE), explode])
-    assert len(await _log(engine)) == 3  # the batch with a failing record wrote nothing
+    with pytest.raises(Problem) as refused:
+        await store.create_many("resource", [RESOURCE, {**RESOURCE, "kind": "spaceship"}], "test")
+    assert refused.value.status == 422
+    assert len(await _log(engine)) == 3  # the batch with a refused record wrote nothing

@@ -50,6 +50,17 @@ async def test_the_public_page_presents_the_regie(node: Any) -> None:
     assert "Conditions : Permis B depuis trois ans" in page
     assert '<a href="https://voisine.example/">Régie de la Voisine</a>' in page
     assert '<a href="/api/v1/activities">/api/v1/activities</a>' in page
+    # The files and the data·inclusion lists (docs/open-data.md), each link answering.
+    assert "Télécharger les activités :" in page
+    for link in (
+        "/api/v1/export/activities?format=xlsx",
+        "/api/v1/export/resources?format=geojson",
+        "/api/v1/datainclusion/structures",
+        "/api/v1/datainclusion/services",
+        "/api/v1/datainclusion/excluded",
+    ):
+        assert f'href="{link}"' in page
+        assert (await node.get(link)).status == 200, link
     assert "Se connecter" in page  # nobody is logged in: the page offers to
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from federation import appkeys
-from federation.storage.records import RecordStore
+from federation.record_rules import record_service
 from tests.web.conftest import csrf_of
 
 
@@ -159,9 +159,10 @@ async def test_editing_bumps_the_version_and_deleting_leaves_a_tombstone(staff: 
 async def test_replicas_of_other_regies_are_read_only(staff: TestClient[Any, Any]) -> None:
     from federation.schema.records import Activity
 
-    other = RecordStore(staff.app[appkeys.ENGINE], "regie-voisine")  # a record as pulled from a peer
+    # A record as pulled from a peer.
+    other = record_service(staff.app[appkeys.ENGINE], "regie-voisine", staff.app[appkeys.PLUGINS])
     fields = {"category": "mediation", "service_type": "social_mediation", "title": "Médiation voisine"}
-    stored = await other.create("activity", lambda _p, envelope: Activity.model_validate({**fields, **envelope}))
+    stored = await other.create_built("activity", lambda _p, envelope: Activity.model_validate({**fields, **envelope}))
     assert (await staff.get(f"/admin/activities/{stored.id}")).status == 403
     listing = await (await staff.get("/admin/activities")).text()
     assert "Médiation voisine" not in listing

@@ -86,7 +86,7 @@ async def _submitted_before_the_check(app: Any, hub_then: bool = True) -> str:
     data = PeriodReportData.model_validate(
         {"period": {"type": "year", "year": 2025}, "indicators": {"volunteers": 7}, "state": "submitted"}
     )
-    stored = await app[appkeys.STORE].create(
+    stored = await app[appkeys.STORE].create_built(
         "report", lambda previous, envelope: build_report(data, previous, envelope, "web:marie", hub_joined=hub_then)
     )
     return str(stored.id)

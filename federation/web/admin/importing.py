@@ -2,7 +2,7 @@
 
 The preview writes nothing. It carries the new valid rows' documents to the confirmation form; confirming checks
 them again, leaves out those the node has by then (a second click, another tab), and writes the rest in one
-transaction (RecordStore.create_many: two bulk statements).
+transaction (the record service's create_many: two bulk statements).
 """
 
 from __future__ import annotations
@@ -10,21 +10,19 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 from yarl import URL
 
 from federation import appkeys
-from federation.api.records import notify_committed
 from federation.csv_safety import SafeCsvWriter
+from federation.problems import Problem
 from federation.web.auth import require_user
 from federation.web.context import WEB
 from federation.web.forms import model_fields
 from federation.web.i18n_request import language, translate
 from federation.web.importer import (
-    ACTIVITY,
     COLUMN_HELP,
     TEMPLATE_ROWS,
     ImportFileError,
@@ -36,7 +34,6 @@ from federation.web.importer import (
 )
 from federation.web.rendering import category_label, render
 from federation.web.users import NODE_ROLES
-from federation.web.validation import check_record
 
 PATH = "/admin/import"
 # Confirmations one at a time: each reads what is already imported, then writes; two at once would both write.
@@ -44,7 +41,8 @@ CONFIRMING = web.AppKey("import_confirming", asyncio.Lock)
 
 
 def _checker(request: web.Request) -> RowChecker:
-    return RowChecker(request.config_dict[appkeys.PLUGINS], request.config_dict[WEB].translations["fr"])
+    config = request.config_dict
+    return RowChecker(config[appkeys.STORE], config[appkeys.PLUGINS], config[WEB].translations["fr"])
 
 
 async def _upload_page(request: web.Request, error: str = "", status: int = 200) -> web.Response:
@@ -89,7 +87,7 @@ async def upload(request: web.Request) -> web.StreamResponse:
 
 
 async def confirm(request: web.Request) -> web.StreamResponse:
-    await require_user(request, NODE_ROLES)
+    user = await require_user(request, NODE_ROLES)
     form = await request.post()
     try:
         documents = json.loads(str(form.get("documents", "[]")))
@@ -97,30 +95,23 @@ async def confirm(request: web.Request) -> web.StreamResponse:
         documents = None
     if not isinstance(documents, list) or not all(isinstance(d, dict) for d in documents):
         return await _upload_page(request, translate(request, "The preview was lost: upload the file again."), 400)
-    plugins = request.config_dict[appkeys.PLUGINS]
-    fields = []
+    store = request.config_dict[appkeys.STORE]
+    keys = []
     for document in documents:
-        valid, _problems = check_record(ACTIVITY, document, plugins, None)
-        if valid is None:  # changed since the preview (a plugin's rule, or an edited page): write nothing
+        try:
+            keys.append(content_key(store.validate("activity", document).model_dump(mode="json")))
+        except Problem:  # changed since the preview (a plugin's rule, or an edited page): write nothing
             return await _upload_page(request, translate(request, "The preview was lost: upload the file again."), 400)
-        fields.append(valid.model_dump(mode="json"))
     async with request.app[CONFIRMING]:
         present = await imported_keys(request)
-        builds: list[Callable[[dict[str, Any] | None, dict[str, Any]], Any]] = []
-        for activity in fields:
-            key = content_key(activity)
+        new: list[dict[str, Any]] = []
+        for key, document in zip(keys, documents, strict=True):
             if key not in present:
                 present.add(key)
-                builds.append(_builder(activity))
-        stored = await request.config_dict[appkeys.STORE].create_many("activity", builds) if builds else []
-    for record in stored:
-        await notify_committed(plugins, record, "created")
-    query = {"done": "imported", "count": str(len(stored)), "skipped": str(len(fields) - len(stored))}
+                new.append(document)
+        stored = await store.create_many("activity", new, f"web:{user.username}") if new else []
+    query = {"done": "imported", "count": str(len(stored)), "skipped": str(len(documents) - len(stored))}
     raise web.HTTPSeeOther(URL("/admin/activities").with_query(query))
-
-
-def _builder(fields: dict[str, Any]) -> Callable[[dict[str, Any] | None, dict[str, Any]], Any]:
-    return lambda _previous, envelope: ACTIVITY.record_model.model_validate({**fields, **envelope})
 
 
 async def template(request: web.Request) -> web.StreamResponse:

@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from federation import appkeys
-from federation.api.records import notify_committed, write_or_problem
+from federation.api.records import write_or_problem
 from federation.problems import Problem
 from federation.schema.records import RECORD_KINDS
 from federation.web import data, logo
@@ -27,7 +27,7 @@ from federation.web.i18n_request import translate
 from federation.web.labels import N_
 from federation.web.rendering import render
 from federation.web.users import NODE_ROLES
-from federation.web.validation import add_problem, check_record
+from federation.web.validation import add_problem
 
 NODE = RECORD_KINDS["node"]
 PATH = "/admin/profile"
@@ -63,7 +63,7 @@ PROFILE_FIELDS = (
 
 
 async def profile(request: web.Request) -> web.StreamResponse:
-    await require_user(request, NODE_ROLES)
+    user = await require_user(request, NODE_ROLES)
     document = await data.node_profile(request)
     fields = list(PROFILE_FIELDS)
     if request.method == "GET":
@@ -76,25 +76,15 @@ async def profile(request: web.Request) -> web.StreamResponse:
         if key not in ("department", "region", "siren")
     }
     payload = payload_from_form(fields, state.values, base)
-    plugins = request.config_dict[appkeys.PLUGINS]
-    valid, problems = check_record(NODE, payload, plugins, document)
     version = str(form.get("version", ""))
+    store = request.config_dict[appkeys.STORE]
+    if_match = int(version) if version.isdigit() else None
+    profile_id = request.config_dict[appkeys.PROFILE_ID]
     try:
-        if valid is None:
-            raise problems[0]
-        fields_json = valid.model_dump(mode="json")
-
-        def build(_previous: dict[str, Any] | None, envelope: dict[str, Any]) -> Any:
-            return NODE.record_model.model_validate({**fields_json, **envelope})
-
-        store = request.config_dict[appkeys.STORE]
-        if_match = int(version) if version.isdigit() else None
-        stored = await write_or_problem(store.replace("node", request.config_dict[appkeys.PROFILE_ID], build, if_match))
+        await write_or_problem(store.replace("node", profile_id, payload, f"web:{user.username}", if_match=if_match))
     except Problem as problem:
-        for found in problems or [problem]:
-            add_problem(request, state, found)
+        add_problem(request, state, problem)
         return await _page(request, state, document, None, status=422)
-    await notify_committed(plugins, stored, "updated")
     raise web.HTTPSeeOther(PATH + "?done=updated")
 
 

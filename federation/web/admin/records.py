@@ -1,8 +1,8 @@
 """Back-office pages to list, create, edit and delete the régie's activities and shared resources.
 
-Writes take the API's path: the same validation (schema, service type details, plugins' `validate_record`),
-the same RecordStore (version bump and change-log entry in one transaction), the same `record_committed`
-notification. Replicated records of other régies are never editable here.
+Writes take the API's path, the record service: the same validation (schema, service type details, plugins'
+`validate_record`), the same store (version bump and change-log entry in one transaction), the same
+`record_committed` notification. Replicated records of other régies are never editable here.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from federation import appkeys
-from federation.api.records import notify_committed, write_or_problem
+from federation.api.records import write_or_problem
 from federation.plugins import ServiceType
 from federation.problems import Problem
 from federation.schema.records import (
@@ -46,8 +46,8 @@ from federation.web.forms import (
 from federation.web.i18n_request import language, translate
 from federation.web.labels import N_
 from federation.web.rendering import category_label, render
-from federation.web.users import NODE_ROLES
-from federation.web.validation import add_problem, check_record
+from federation.web.users import NODE_ROLES, WebUser
+from federation.web.validation import add_problem
 
 COMMUNE_FIELD = FormField(
     "place.commune", N_("INSEE commune code"), hint=N_("5 characters, e.g. 93066 (not the postal code)"), max_length=5
@@ -167,7 +167,7 @@ class RecordPages:
         return await render(request, f"admin/{self.kind.collection}.html", context)
 
     async def new(self, request: web.Request) -> web.StreamResponse:
-        await require_user(request, NODE_ROLES)
+        user = await require_user(request, NODE_ROLES)
         form = await request.post() if request.method == "POST" else request.query
         base: dict[str, Any] = {}
         if self.kind.name == "activity":
@@ -183,13 +183,13 @@ class RecordPages:
             state = FormState(fields, values=values_from_record(fields, _NEW_VALUES[self.kind.name]))
             return await self._form(request, state, base, None)
         state = FormState(fields, values=values_from_form(fields, form))
-        stored = await self._write(request, state, self.payload(fields, state.values, base), None, None)
+        stored = await self._write(request, user, state, self.payload(fields, state.values, base), None, None)
         if stored is None:
             return await self._form(request, state, base, None, status=422)
         raise web.HTTPSeeOther(f"{self.path}?done=created")
 
     async def edit(self, request: web.Request) -> web.StreamResponse:
-        await require_user(request, NODE_ROLES)
+        user = await require_user(request, NODE_ROLES)
         document = await self._own_record(request)
         base = editable_data(document, self.kind)
         fields = self.fields(request, document)
@@ -206,6 +206,7 @@ class RecordPages:
         version = str(form.get("version", ""))
         stored = await self._write(
             request,
+            user,
             state,
             self.payload(fields, state.values, base),
             document,
@@ -221,9 +222,7 @@ class RecordPages:
         if request.method == "GET":
             context = {"record": document, "path": self.path, "page_title": self.title}
             return await render(request, "admin/confirm_delete.html", context)
-        store = request.config_dict[appkeys.STORE]
-        stored = await write_or_problem(store.delete(self.kind.name, document["id"]))
-        await notify_committed(request.config_dict[appkeys.PLUGINS], stored, "deleted")
+        await write_or_problem(request.config_dict[appkeys.STORE].delete(self.kind.name, document["id"]))
         raise web.HTTPSeeOther(f"{self.path}?done=deleted")
 
     # --- helpers ------------------------------------------------------------------------------------------
@@ -242,33 +241,24 @@ class RecordPages:
     async def _write(
         self,
         request: web.Request,
+        user: WebUser,
         state: FormState,
         payload: dict[str, Any],
         previous: dict[str, Any] | None,
         version: int | None,
     ) -> StoredRecord | None:
-        """Validate and store like the API does; on refusal, the errors go into `state` and None is returned."""
-        plugins = request.config_dict[appkeys.PLUGINS]
+        """Write through the record service like the API; on refusal, the errors go into `state`, None is returned."""
         store = request.config_dict[appkeys.STORE]
-        valid, problems = check_record(self.kind, payload, plugins, previous)
+        actor = f"web:{user.username}"
         try:
-            if valid is None:
-                raise problems[0]
-            fields = valid.model_dump(mode="json")
-
-            def build(_previous: dict[str, Any] | None, envelope: dict[str, Any]) -> Any:
-                return self.kind.record_model.model_validate({**fields, **envelope})
-
             if previous is None:
-                stored = await write_or_problem(store.create(self.kind.name, build))
-            else:
-                stored = await write_or_problem(store.replace(self.kind.name, previous["id"], build, version))
+                return await write_or_problem(store.create(self.kind.name, payload, actor))
+            return await write_or_problem(
+                store.replace(self.kind.name, previous["id"], payload, actor, if_match=version)
+            )
         except Problem as problem:
-            for found in problems or [problem]:
-                add_problem(request, state, found)
+            add_problem(request, state, problem)
             return None
-        await notify_committed(plugins, stored, "updated" if previous else "created")
-        return stored
 
     async def _form(
         self,

@@ -12,8 +12,7 @@ from aiohttp import web
 from yarl import URL
 
 from federation import appkeys
-from federation.api.records import notify_committed, write_or_problem
-from federation.api.requests import validate_record_data
+from federation.api.records import write_or_problem
 from federation.indicators import (
     SECTION_LABELS,
     by_section,
@@ -28,7 +27,7 @@ from federation.numbers import form_value
 from federation.problems import Problem
 from federation.reports import build_report, hub_joined
 from federation.schema.records import RECORD_KINDS, PeriodReportData, ReportState
-from federation.validation_rules import check_report_write, submission_findings
+from federation.validation_rules import submission_findings
 from federation.web import data
 from federation.web.auth import require_user
 from federation.web.forms import NUMBER, TEXTAREA, FormField, FormState, payload_from_form, values_from_form
@@ -182,10 +181,8 @@ async def unlock(request: web.Request) -> web.StreamResponse:
     def build(before: dict[str, Any] | None, envelope: dict[str, Any]) -> Any:
         return build_report(draft, before, envelope, actor, hub_joined=False)
 
-    stored = await write_or_problem(
-        request.config_dict[appkeys.STORE].replace("report", document["id"], build, document["version"])
-    )
-    await notify_committed(request.config_dict[appkeys.PLUGINS], stored, "updated")
+    store = request.config_dict[appkeys.STORE]
+    await write_or_problem(store.replace_built("report", document["id"], build, if_match=document["version"]))
     raise web.HTTPSeeOther(URL(PATH).with_query(done="unlocked"))
 
 
@@ -203,34 +200,23 @@ async def _save(
     payload.update(
         period=period, state=ReportState.SUBMITTED.value if submit else (previous or {}).get("state", "draft")
     )
-    plugins = request.config_dict[appkeys.PLUGINS]
     store = request.config_dict[appkeys.STORE]
-    joined = await _hub_joined(request)
-    if submit and not joined:
+    if submit and not await _hub_joined(request):
         state.form_errors.append(
             translate(request, "The report was not submitted: this node has not joined the network's hub.")
         )
         return await _page(request, state, period["key"], previous, shape, status=409)
+    actor = f"web:{user.username}"
     try:
-        valid = validate_record_data(REPORT, payload, plugins, previous)
-        assert isinstance(valid, PeriodReportData)
-        actor = f"web:{user.username}"
-        engine = request.config_dict[appkeys.ENGINE]
-        note = await check_report_write(engine, plugins.registry, store.node_id, valid, previous, dt.date.today())
-
-        def build(before: dict[str, Any] | None, envelope: dict[str, Any]) -> Any:
-            return build_report(valid, before, envelope, actor, hub_joined=joined, note=note)
-
         if previous is None:
-            stored = await write_or_problem(store.create("report", build))
+            await write_or_problem(store.create("report", payload, actor))
         else:
             version = str(form.get("version", ""))
             if_match = int(version) if version.isdigit() else None
-            stored = await write_or_problem(store.replace("report", previous["id"], build, if_match))
+            await write_or_problem(store.replace("report", previous["id"], payload, actor, if_match=if_match))
     except Problem as problem:
         add_problem(request, state, problem)
         return await _page(request, state, period["key"], previous, shape, status=422)
-    await notify_committed(plugins, stored, "updated" if previous else "created")
     raise web.HTTPSeeOther(URL(PATH).with_query(done="submitted" if submit else "saved"))
 
 

@@ -1,4 +1,5 @@
-"""Streaming table writers (CSV, JSON, XLSX, ODS) and a GeoJSON writer for the hub's coordinator exports."""
+"""Streaming table writers (CSV, JSON, XLSX, ODS with typed cells) and a GeoJSON writer: the hub's coordinator tables
+and the node's record exports share them."""
 
 from __future__ import annotations
 

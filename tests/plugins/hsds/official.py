@@ -1,0 +1,58 @@
+"""Validators for answers of the HSDS API, from Open Referral's own schemas vendored in schema/ (see README.md)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+HERE = Path(__file__).parent / "schema"
+# Where the official documents live: the OpenAPI document's $refs name these addresses, resolved here offline.
+BASE = "https://raw.githubusercontent.com/openreferral/specification/3.0/schema/"
+OPENAPI = BASE + "openapi.json"
+
+
+def _load(path: Path) -> Any:
+    if path.suffix == ".gz":
+        return json.loads(gzip.decompress(path.read_bytes()))
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+@cache
+def registry() -> Registry:
+    resources = []
+    for path in sorted(HERE.rglob("*.json*")):
+        relative = path.relative_to(HERE).as_posix().removesuffix(".gz")
+        resources.append((BASE + relative, Resource.from_contents(_load(path), default_specification=DRAFT202012)))
+    return Registry().with_resources(resources)
+
+
+def _pointer(*parts: str) -> str:
+    return "/".join(part.replace("~", "~0").replace("/", "~1") for part in parts)
+
+
+@cache
+def validator(path: str) -> Draft202012Validator:
+    """Checks a 200 answer of HSDA path `path` (e.g. "/services/{id}") against the official OpenAPI document."""
+    pointer = _pointer("", "paths", path, "get", "responses", "200", "content", "application/json", "schema")
+    return Draft202012Validator(
+        {"$ref": f"{OPENAPI}#{pointer}"}, registry=registry(), format_checker=Draft202012Validator.FORMAT_CHECKER
+    )
+
+
+def errors(path: str, document: Any) -> list[str]:
+    """Every way `document` breaks the official schema of `path`'s answer (empty when it conforms)."""
+    return [
+        f"{'/'.join(str(part) for part in error.absolute_path)}: {error.message}"
+        for error in validator(path).iter_errors(document)
+    ]
+
+
+def official_paths() -> list[str]:
+    return list(_load(HERE / "openapi.json")["paths"])
