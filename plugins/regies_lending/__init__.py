@@ -59,9 +59,9 @@ def register_background_tasks(registry: Registry) -> None:
 
 
 @hookimpl
-async def records_replicated(origin: str, records: Any, context: Any) -> None:
+async def records_replicated(origin: str, records: Any, node: Any) -> None:
     """Queue the e-mails a request or decision just received calls for (plugins/regies_lending/mail.py)."""
-    settings = context.registry.configured.get("lending")
+    settings = node.plugins.registry.configured.get("lending")
     if not isinstance(settings, MailSettings) or not settings.notifications:
         return
     kinds = getattr(records, "kinds", None)
@@ -69,4 +69,4 @@ async def records_replicated(origin: str, records: Any, context: Any) -> None:
         return
     from .mail import queue_notifications
 
-    await queue_notifications(context, settings, records)
+    await queue_notifications(node, settings, records)

@@ -102,10 +102,10 @@ async def enqueue(connection: AsyncConnection, messages: Iterable[dict[str, Any]
     return len(rows)
 
 
-async def queue_notifications(context: Any, settings: MailSettings, documents: Iterable[Mapping[str, Any]]) -> int:
+async def queue_notifications(node: Any, settings: MailSettings, documents: Iterable[Mapping[str, Any]]) -> int:
     """The e-mails the records just received from a peer call for, queued in one transaction."""
-    # LendingReader reads the engine and store from an app mapping: here they come from the federation context.
-    reader = LendingReader({appkeys.ENGINE: context.engine, appkeys.STORE: context.store})
+    # LendingReader reads the engine and store from an app mapping: here they come from the node.
+    reader = LendingReader({appkeys.ENGINE: node.engine, appkeys.STORE: node.store})
     url = settings.public_url.rstrip("/")
     messages = []
     for document in documents:
@@ -128,7 +128,7 @@ async def queue_notifications(context: Any, settings: MailSettings, documents: I
             messages.append(mail)
     if not messages:
         return 0
-    async with context.engine.begin() as connection:
+    async with node.engine.begin() as connection:
         return await enqueue(connection, messages)
 
 
