@@ -10,7 +10,7 @@ import logging
 import socket
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from federation import PROTOCOL_VERSION, SCHEMA_VERSION, __version__
 from federation.cli_peers import remember_served_url
@@ -18,6 +18,9 @@ from federation.cli_setup import command_settings
 from federation.config import Settings
 from federation.errors import CommandError
 from federation.node import Node, UnopenedNode
+
+if TYPE_CHECKING:
+    from federation.schema.kinds import RecordKinds
 
 log = logging.getLogger("federation")
 
@@ -207,10 +210,34 @@ def _openapi() -> dict[str, Any]:
     return build_openapi(CORE_KINDS, filter_parameters(CORE_KINDS.values()), cursor_pattern=CURSOR_PATTERN)
 
 
+DISTRIBUTION = "regies-federation"
+
+
+def _published_kinds() -> RecordKinds:
+    """The record kinds whose JSON Schemas schemas/ publishes: the core's and those of the plugins shipped in this
+    distribution (the lending plugin's loan requests and decisions), whatever else is installed or disabled."""
+    from federation.plugins import build_plugins
+    from federation.schema.kinds import RecordKinds
+    from federation.schema.records import CORE_KINDS
+
+    plugins = build_plugins()
+    shipped = {
+        name
+        for name, info in plugins.infos.items()
+        if (info.distribution or "").replace("_", "-").lower() == DISTRIBUTION
+    }
+    registry = plugins.registry
+    return RecordKinds.of(
+        kind
+        for name, kind in registry.kinds.items()
+        if name in CORE_KINDS or registry.owner("record kind", name) in shipped
+    )
+
+
 def cmd_schema_export(args: argparse.Namespace, node: UnopenedNode) -> int:
     from federation.schema.export import export
 
-    written = export(Path(args.dir), _openapi())
+    written = export(Path(args.dir), _openapi(), _published_kinds())
     for path in written:
         print(f"wrote {path}")
     print(f"{len(written)} file(s) written under {args.dir}" if written else f"{args.dir} is up to date.")
@@ -220,7 +247,7 @@ def cmd_schema_export(args: argparse.Namespace, node: UnopenedNode) -> int:
 def cmd_schema_check(args: argparse.Namespace, node: UnopenedNode) -> int:
     from federation.schema.export import stale_files
 
-    stale = stale_files(Path(args.dir), _openapi())
+    stale = stale_files(Path(args.dir), _openapi(), _published_kinds())
     if stale:
         print(f"{len(stale)} generated file(s) under {args.dir} are stale or missing:", file=sys.stderr)
         for relative in stale:

@@ -251,3 +251,20 @@ def register_indexes(registry: Registry) -> None:
     with an error naming the plugin. Disabling the plugin leaves its indexes in place (drop them by hand).
     Added in: hook API 1.2.
     """
+
+
+@hookspec
+def register_background_tasks(registry: Registry) -> None:
+    """Run work in the background for as long as the node serves (a mail outbox, a periodic clean-up…).
+
+    When: once per app, at start-up; the tasks start with the node's background sync worker (inside
+    `regies serve` when ``[federation] worker`` is true, the default) and are cancelled when it stops.
+    Arguments: ``registry`` — call ``registry.add_background_task(BackgroundTask(name, run))``; ``run(context)``
+    receives the ``FederationContext`` (engine, record store, identity, settings, plugins) and loops on its own,
+    sleeping between rounds. It must keep its state in the database: it is cancelled at any await when the node
+    stops, and several processes of one node may each run it (claim work in a transaction).
+    Returns: nothing (ignored).
+    Several plugins: all are called; a task name registered twice stops start-up with an error naming both. A
+    task that raises is logged with its plugin's name and started again after ``restart_delay_s``.
+    Added in: hook API 2.0.
+    """

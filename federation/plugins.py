@@ -58,6 +58,7 @@ REGISTRATION_HOOKS = (
     "register_commands",
     "register_web_pages",
     "register_indexes",
+    "register_background_tasks",
 )
 # Names under /api/v1/ the core serves itself: a plugin's API routes (`add_api_routes`) cannot take them.
 RESERVED_API_NAMES = frozenset(
@@ -225,6 +226,18 @@ NodeArgument = TypeVar("NodeArgument")
 
 
 @dataclass(frozen=True)
+class BackgroundTask:
+    """Work a plugin runs for as long as the node serves (hook API 2.0): `run(context)` is called once, when the
+    node's background worker starts, with the `FederationContext`; it loops on its own (sleeping between rounds)
+    and is cancelled when the node stops. An exception ending it is logged with the plugin's name and the task
+    is started again after `restart_delay_s`: one plugin's bug never stops the node or the other tasks."""
+
+    name: str
+    run: Callable[[Any], Awaitable[None]]
+    restart_delay_s: float = 30.0
+
+
+@dataclass(frozen=True)
 class Command(Generic[NodeArgument]):
     """A `regies` subcommand, the core's own (federation/commands.py) as a plugin's: `configure(parser)` declares
     its arguments on an argparse parser, `run(args, node)` does the work and returns the exit status.
@@ -331,6 +344,7 @@ class Registry:
     api_openapi_paths: dict[str, dict[str, Any]] = field(default_factory=dict)
     exporters: dict[str, Exporter] = field(default_factory=dict)
     sync_targets: dict[str, SyncTarget] = field(default_factory=dict)
+    background_tasks: dict[str, BackgroundTask] = field(default_factory=dict)
     commands: dict[str, Command[Any]] = field(default_factory=dict)
     web_pages: dict[str, WebPages] = field(default_factory=dict)
     root_routes: dict[str, list[RootRoutes]] = field(default_factory=dict)
@@ -487,6 +501,13 @@ class Registry:
     def add_sync_target(self, target: SyncTarget) -> None:
         self._claim("sync target", target.name)
         self.sync_targets[target.name] = target
+
+    def add_background_task(self, task: BackgroundTask) -> None:
+        """Run `task` inside `regies serve` beside the sync worker (hook API 2.0, docs/plugins.md)."""
+        if not re.match(r"^[a-z][a-z0-9_-]{1,40}$", task.name):
+            raise PluginError(f"plugin '{self.current_plugin}': background task name '{task.name}' is not valid")
+        self._claim("background task", task.name)
+        self.background_tasks[task.name] = task
 
     def add_command(self, command: Command[Any]) -> None:
         if not re.match(r"^[a-z][a-z0-9-]{1,30}$", command.name):

@@ -489,3 +489,33 @@ async def test_only_a_hub_has_the_activity_facets_index(regies_app_factory: Call
         finally:
             await runner.cleanup()
         assert ("ix_records_activity_facets" in names) is enabled
+
+
+async def test_register_background_tasks(regies_client: Callable[..., Any]) -> None:
+    from federation.plugins import BackgroundTask, PluginError
+    from federation.protocol.context import FEDERATION
+    from federation.protocol.worker import running_worker
+
+    runs: list[str] = []
+    done = asyncio.Event()
+
+    async def deliver(context: Any) -> None:
+        runs.append(context.node_id)
+        if len(runs) == 1:
+            raise RuntimeError("mail server down")  # logged, then the task is started again
+        done.set()
+        await asyncio.Event().wait()  # runs until the node stops
+
+    class Plugin:
+        @hookimpl
+        def register_background_tasks(self, registry: Registry) -> None:
+            registry.add_background_task(BackgroundTask("deliver", deliver, restart_delay_s=0.01))
+
+    client = await regies_client([("mailer", Plugin())])
+    context = client.app[FEDERATION]
+    async with running_worker(context):
+        await asyncio.wait_for(done.wait(), 10)
+    assert runs == [context.node_id, context.node_id]
+
+    with pytest.raises(PluginError, match="background task 'deliver' is registered twice"):
+        await regies_client([("mailer", Plugin()), ("copy", Plugin())])

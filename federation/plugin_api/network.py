@@ -19,7 +19,7 @@ from federation.protocol.discovery import (
 from federation.protocol.keys import KeyStore, PublicKeyInfo, b64url, fingerprint
 from federation.protocol.peerkeys import PeerKeys
 from federation.protocol.persistence import Peer, get_peer, list_peers, remember_nonce, save_peer
-from federation.protocol.receiver import authenticate
+from federation.protocol.receiver import authenticate, signed_response
 from federation.protocol.signing import SignatureError, signature_keyid, split_keyid, verify_request
 from federation.protocol.transport import TransportError
 from federation.versions import spoken
@@ -42,6 +42,7 @@ __all__ += [
     "keep_revocations",  # the keys to pin when a peer offers new ones: revoked keys stay revoked
     "parse_discovery",  # a discovery document checked and parsed into a RemoteNode; ValueError if malformed
     "signature_keyid",  # the keyid a signed request names (`node-id#kid`), before any verification
+    "signed_response",  # a response signed by this node to a signed request (the peer verifies it)
     "signed_target_uri",  # the URI a request was signed for, as the node sees it behind its proxies
     "split_keyid",  # a keyid split into node id and kid
     "spoken",  # what a discovery document says its node speaks: versions, record kinds, service types

@@ -20,6 +20,7 @@ from federation.web import (
 from federation.web.labels import N_
 from federation.web.maps import AREA_LEVELS, ChoroplethMap, Level, choropleth, locator
 from federation.web.rendering import category_label
+from federation.web.validation import explain
 
 __all__ = [
     "AREA_LEVELS",  # the levels a choropleth map draws: region and department
@@ -32,6 +33,7 @@ __all__ = [
     "category_label",  # the label of a field of action in a language
     "choropleth",  # draws a ChoroplethMap of values by region or department
     "current_user",  # the signed-in user or None, for public pages that show more to users
+    "explain",  # one API field error as a sentence in the request's language (for forms)
     "language",  # the language of the request: `fr` or `en`
     "locator",  # a department map with one department highlighted: where a régie is
     "render",  # renders a template in the node's layout (language, navigation, CSRF token)

@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 
+from federation.plugins import BackgroundTask
 from federation.protocol import persistence, sender
 from federation.protocol.context import FederationContext
 from federation.protocol.peerkeys import refresh_pinned_keys
@@ -75,10 +76,30 @@ async def run_worker(context: FederationContext) -> None:
         await asyncio.sleep(max(0.05, min(next_pull, next_push, next_purge, next_refresh) - time.monotonic()))
 
 
+async def run_background_task(context: FederationContext, task: BackgroundTask, owner: str) -> None:
+    """A plugin's background task (hookspecs.register_background_tasks), started again after it fails."""
+    while True:
+        try:
+            await task.run(context)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("background task '%s' of plugin '%s' failed; restarting it", task.name, owner)
+        await asyncio.sleep(task.restart_delay_s)
+
+
 @contextlib.asynccontextmanager
 async def running_worker(context: FederationContext) -> AsyncIterator[asyncio.Task[None]]:
     task = asyncio.create_task(run_worker(context), name="regies-sync-worker")
+    registry = context.plugins.registry
+    plugin_tasks = [
+        asyncio.create_task(
+            run_background_task(context, background, registry.owner("background task", name)),
+            name=f"regies-task-{name}",
+        )
+        for name, background in registry.background_tasks.items()
+    ]
     try:
         yield task
     finally:
-        await cancel_and_wait(task)
+        await cancel_and_wait(task, *plugin_tasks)

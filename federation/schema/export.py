@@ -27,15 +27,16 @@ def _schema(model: Any, name: str, mode: str) -> dict[str, Any]:
 
 
 def generate(openapi: dict[str, Any], kinds: RecordKinds = CORE_KINDS) -> dict[str, str]:
-    """Relative path → file content for every generated file: the contract of the core's record kinds (a plugin's
-    kinds are described by the /openapi.json of the nodes that have it)."""
+    """Relative path → file content for every generated file: a record and a data schema per kind of `kinds` (the
+    core's, and those of the plugins shipped with it: `regies schema export`), an example of the core's kinds."""
     files: dict[str, str] = {}
     for kind in kinds.values():
         base = f"{SCHEMA_DIRECTORY}/{kind.schema_name}"
         files[f"{base}.schema.json"] = _dump(_schema(kind.record_model, kind.schema_name, "serialization"))
         files[f"{base}-data.schema.json"] = _dump(_schema(kind.data_model, f"{kind.schema_name}-data", "validation"))
-        example = kind.record_model.model_validate(EXAMPLES[kind.schema_name]).model_dump(mode="json")
-        files[f"examples/{SCHEMA_DIRECTORY}/{kind.schema_name}.json"] = _dump(example)
+        if kind.schema_name in EXAMPLES:
+            example = kind.record_model.model_validate(EXAMPLES[kind.schema_name]).model_dump(mode="json")
+            files[f"examples/{SCHEMA_DIRECTORY}/{kind.schema_name}.json"] = _dump(example)
     files[f"{SCHEMA_DIRECTORY}/record-envelope.schema.json"] = _dump(
         _schema(RecordEnvelope, "record-envelope", "serialization")
     )
@@ -43,9 +44,9 @@ def generate(openapi: dict[str, Any], kinds: RecordKinds = CORE_KINDS) -> dict[s
     return files
 
 
-def export(directory: Path, openapi: dict[str, Any]) -> list[Path]:
+def export(directory: Path, openapi: dict[str, Any], kinds: RecordKinds = CORE_KINDS) -> list[Path]:
     written = []
-    for relative, content in generate(openapi).items():
+    for relative, content in generate(openapi, kinds).items():
         path = directory / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         if not path.exists() or path.read_text(encoding="utf-8") != content:
@@ -54,10 +55,10 @@ def export(directory: Path, openapi: dict[str, Any]) -> list[Path]:
     return written
 
 
-def stale_files(directory: Path, openapi: dict[str, Any]) -> list[str]:
+def stale_files(directory: Path, openapi: dict[str, Any], kinds: RecordKinds = CORE_KINDS) -> list[str]:
     """Generated files that are missing or differ from what the models produce now."""
     stale = []
-    for relative, content in generate(openapi).items():
+    for relative, content in generate(openapi, kinds).items():
         path = directory / relative
         if not path.exists() or path.read_text(encoding="utf-8") != content:
             stale.append(relative)

@@ -15,6 +15,7 @@ EXPECTED = {
     "hub": "regies_hub",
     "hubclient": "regies_hubclient",
     "insertion": "regies_insertion",
+    "lending": "regies_lending",
     "mediation": "regies_mediation",
     "mobility": "regies_mobility",
     "services": "regies_services",

@@ -23,7 +23,11 @@ async def test_discovery_says_what_the_node_speaks(make_node: NodeFactory) -> No
     status, document = await a.get("/.well-known/regies-node")
     assert status == 200
     assert (document["protocol_version"], document["schema_versions"]) == ("1.1", ["1.1"])
-    assert document["record_kinds"] == sorted(RECORD_KINDS) and "review" in document["record_kinds"]
+    # The core's kinds and those of the node's plugins (the lending plugin's loan requests and decisions).
+    assert document["record_kinds"] == sorted(a.context.registry.kinds) and set(RECORD_KINDS) < set(
+        document["record_kinds"]
+    )
+    assert {"review", "loan_request", "loan_decision"} <= set(document["record_kinds"])
     assert document["service_types"] == sorted(a.context.registry.service_types)
     assert "green_spaces" in document["service_types"]
 
@@ -141,7 +145,7 @@ async def test_regies_peers_shows_each_peers_versions_and_flags_skew(
         assert "(protocol" not in row and "(schema" not in row
     peer = await persistence.get_peer(b.context.engine, "rq-a")
     assert peer is not None and peer.speaks is not None
-    assert peer.speaks["record_kinds"] == sorted(RECORD_KINDS)
+    assert peer.speaks["record_kinds"] == sorted(b.context.registry.kinds)
     assert await asyncio.to_thread(main, ["--data-dir", str(b.settings.data_dir), "peers", "--json"]) == 0
     (described,) = json.loads(capsys.readouterr().out)
     assert described["speaks"]["protocol_version"] == ("1.0" if protocol == "1" else protocol)

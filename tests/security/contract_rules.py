@@ -79,9 +79,41 @@ def register_formats() -> None:
     )
 
 
+def _ordered_times(body: dict[str, Any], start: str, end: str, max_days: int = 366) -> None:
+    """A loan's times: the end after the start, at most `max_days` apart (the lending plugin's contract, in prose)."""
+    try:
+        first, last = dt.datetime.fromisoformat(body[start]), dt.datetime.fromisoformat(body[end])
+        if first.tzinfo is None or last.tzinfo is None:
+            first, last = first.replace(tzinfo=dt.UTC), last.replace(tzinfo=dt.UTC)
+        if dt.timedelta(0) < last - first <= dt.timedelta(days=max_days):
+            return
+    except (TypeError, ValueError, OverflowError):
+        pass
+    body[start], body[end] = "2026-06-15T09:00:00+02:00", "2026-06-15T17:00:00+02:00"
+
+
+def _keep_lending_rules(body: dict[str, Any]) -> None:
+    """Loan requests and decisions (plugins/regies_lending): the addressee is derived from the resource or the
+    request, a request's contact can be reached, a counter-proposal gives both dates and only a decline has one."""
+    if isinstance(body.get("resource"), dict) and "start" in body and "end" in body:
+        body["lender"] = body["resource"].get("origin")
+        _ordered_times(body, "start", "end")
+        contact = body.get("contact")
+        if isinstance(contact, dict) and not contact.get("email") and not contact.get("phone"):
+            contact["email"] = "pret@regie-exemple.fr"
+    if isinstance(body.get("request"), dict) and "decision" in body:
+        body["borrower"] = body["request"].get("origin")
+    if "proposed_start" in body or "proposed_end" in body:
+        if body.get("decision") == "accepted" or not (body.get("proposed_start") and body.get("proposed_end")):
+            body["proposed_start"] = body["proposed_end"] = None
+        else:
+            _ordered_times(body, "proposed_start", "proposed_end", max_days=10**5)
+
+
 def _keep_body_rules(body: Any) -> None:
     if not isinstance(body, dict):
         return
+    _keep_lending_rules(body)
     if body.get("start_date") and body.get("end_date") and body["end_date"] < body["start_date"]:
         body["start_date"], body["end_date"] = body["end_date"], body["start_date"]
     for derived in (body, body.get("place")):
