@@ -45,7 +45,7 @@ from federation.protocol.apply import StoredDocuments
 from federation.reports import build_reviewed_report
 from federation.responses import json_response
 from federation.schema.geo import DEPARTMENTS, REGIONS, commune
-from federation.schema.kinds import MEMBER, KindFilter, RecordKind, addressed_to
+from federation.schema.kinds import HUB, HUB_ONLY, MEMBER, PUBLIC, KindFilter, RecordKind, addressed_to
 from federation.schema.records import (
     ENVELOPE_FIELDS,
     MAX_VERSION,
@@ -82,13 +82,17 @@ from federation.semantics import (
 )
 from federation.storage.reader import ListQuery, RecordReader
 from federation.storage.records import RecordError, StoredRecord
+from federation.storage.service import RecordService
 from federation.storage.tokens import Actor, create_token
 from federation.terminal import printable
 from federation.web.throttle import client_address
 
 # Hooks, and what registration hooks register.
 __all__ = [
+    "HUB",  # the author `hub`: a record kind only the network's hub writes (a kind's `authors`)
+    "HUB_ONLY",  # the audience of a kind only the hub sees besides its origin, like period reports
     "MEMBER",  # the author `member`: a record kind régies write (a kind's `authors`)
+    "PUBLIC",  # the audience of a kind every peer sees (the default)
     "BackgroundTask",  # work a plugin runs while the node serves (`registry.add_background_task`): name, `run(context)`
     "Command",  # a `regies <name>` command: its name, help, argument parser setup and handler
     "DistinctChoices",  # list of choices for a details model, each at most once (a checkbox list on forms)
@@ -173,6 +177,7 @@ __all__ += [
     "CsvValue",  # a value a CSV writer accepts: text, number or None
     "Node",  # the opened node a command's `run(args, node)` and `records_replicated` get: engine, store, identity...
     "RecordError",  # a write of a record refused (unknown, gone, version mismatch, conflict)
+    "RecordService",  # the one write path (`node.store`): create, replace, delete, create_built, replace_built
     "SafeCsvWriter",  # a CSV writer that neutralises spreadsheet formulas in cells
     "Settings",  # the node's settings (`settings.plugins.section(name)` is a plugin's raw section)
     "StoredRecord",  # a record as a write stored it: kind, id, version and JSON `body`
