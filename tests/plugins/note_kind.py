@@ -5,10 +5,21 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from federation import hookimpl
-from federation.plugins import MEMBER, KindFilter, RecordKind, Registry, addressed_to
-from federation.schema.records import ENVELOPE_FIELDS, Envelope
-from federation.schema.types import LongText, NodeId, SchemaEnum, ShortText, StrictModel
+from federation.plugin_api import (
+    ENVELOPE_FIELDS,
+    MEMBER,
+    Envelope,
+    KindFilter,
+    LongText,
+    NodeId,
+    RecordKind,
+    Registry,
+    SchemaEnum,
+    ShortText,
+    StrictModel,
+    addressed_to,
+    hookimpl,
+)
 
 
 class NoteStatus(SchemaEnum):
