@@ -83,7 +83,8 @@ PARTNERS = (
 
 def usable_service_types() -> tuple[dict[str, str], list[str], str]:
     """(service type key → category, plugins the node server must leave out, a note for the report)."""
-    from federation.plugins import PluginError, build_plugins
+    from federation.plugins import build_plugins
+    from federation.registry import PluginError
 
     entry_points = sorted(ep.name for ep in importlib.metadata.entry_points(group="regies.plugins"))
     broken: list[str] = []

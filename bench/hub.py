@@ -35,11 +35,12 @@ from sqlalchemy import event, insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from federation.indicators import parse_period_key, period_bounds
-from federation.plugins import Registry, build_plugins
+from federation.plugins import build_plugins
 from federation.protocol import persistence
 from federation.protocol.apply import apply_rows, parse_batch, wire_rows
 from federation.protocol.batchparser import BatchParser
 from federation.record_rules import record_service
+from federation.registry import Registry
 from federation.schema.geo import DEPARTMENTS, communes_in_department
 from federation.schema.records import RECORD_KINDS, Activity, NodeProfile, Period, PeriodReport
 from federation.storage.engine import create_engine

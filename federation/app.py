@@ -12,7 +12,8 @@ from federation.api import exports, introspection, meta, node, records
 from federation.config import Settings
 from federation.node import open_node
 from federation.observability import METRICS, Metrics, metrics_endpoint, observe
-from federation.openapi import build_openapi, refine_for_plugins
+from federation.openapi import build_openapi
+from federation.openapi_plugins import refine_for_plugins
 from federation.plugins import Plugins, node_plugins
 from federation.problems import PROBLEM_TRANSLATIONS, problem_middleware
 from federation.protocol import discovery, receiver

@@ -22,7 +22,9 @@ from federation.cli_setup import command_plugins, command_settings, preload
 from federation.config import ConfigError
 from federation.errors import CommandError
 from federation.node import UnopenedNode, open_node
-from federation.plugins import CORE, Command, PluginError, Registry, build_plugins
+from federation.plugins import build_plugins
+from federation.registrations import Command
+from federation.registry import CORE, PluginError, Registry
 
 # The program's own plugins, registered before any other (see `build_plugins`).
 INTERNAL_PLUGINS = ((commands.PLUGIN_NAME, commands),)

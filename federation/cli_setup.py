@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from federation.config import ConfigError, Settings, load_settings
-from federation.plugins import PluginError, Plugins, node_plugins
+from federation.plugins import Plugins, node_plugins
+from federation.registry import PluginError
 
 
 @dataclass

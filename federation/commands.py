@@ -1,6 +1,6 @@
 """The core's `regies` commands, registered through the `register_commands` hook like a plugin's (as tox
 registers its built-in commands): the `regies` program adds this module to its plugin manager as an internal
-plugin (federation/cli.py). Every handler has the one signature `run(args, node)` (`federation.plugins.Command`);
+plugin (federation/cli.py). Every handler has the one signature `run(args, node)` (`federation.registrations.Command`);
 the commands that run without an opened node say `needs_node=False` and get an `UnopenedNode`."""
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from typing import Any
 
 from federation import cli_admin, cli_federation, cli_peers, hookimpl
 from federation.conformance import command as conformance_command
-from federation.plugins import Command, Registry
+from federation.registrations import Command
+from federation.registry import Registry
 from federation.web import cli as user_cli
 
 # The name this internal plugin is registered under; what it registers belongs to the core ("<core>").

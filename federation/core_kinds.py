@@ -9,7 +9,7 @@ from federation import hookimpl
 from federation.schema.records import RECORD_KINDS
 
 if TYPE_CHECKING:
-    from federation.plugins import Registry
+    from federation.registry import Registry
 
 # Registered by every plugin manager under this name, before any other plugin; not listed among the plugins.
 NAME = "regies.core_kinds"

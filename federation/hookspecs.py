@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from federation.plugins import FieldError, Registry
+    from federation.registrations import FieldError
+    from federation.registry import Registry
 
 hookspec = pluggy.HookspecMarker("regies")
 

@@ -16,10 +16,11 @@ from pydantic import ValidationError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from federation.plugins import INDICATOR_SECTIONS, Aggregation, Indicator, Registry
+from federation.registrations import INDICATOR_SECTIONS, Indicator
+from federation.registry import Registry
 from federation.schema.records import Period, PeriodType
 from federation.schema.types import Category
-from federation.semantics import describe
+from federation.semantics import Aggregation, describe
 
 # The report form's parts, in the survey's order (INDICATOR_SECTIONS), with their titles.
 SECTION_LABELS: dict[str, dict[str, str]] = {

@@ -29,13 +29,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from federation.config import Settings
 from federation.errors import CommandError
-from federation.plugins import Plugins, Registry, node_plugins
+from federation.plugins import Plugins, node_plugins
 from federation.protocol.context import FederationContext
 from federation.protocol.discovery import NodeIdentity
 from federation.protocol.keys import load_or_create_keys
 from federation.protocol.transport import FederationClient
 from federation.protocol.worker import running_worker
 from federation.record_rules import record_service
+from federation.registry import Registry
 from federation.storage import migrate
 from federation.storage.engine import create_engine
 from federation.storage.reader import RecordReader, open_reader

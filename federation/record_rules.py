@@ -15,8 +15,9 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from federation.plugins import Plugins, Registry
+from federation.plugins import Plugins
 from federation.problems import field_errors, json_pointer, validation_problem
+from federation.registry import Registry
 from federation.reports import build_report, check_deletable, hub_joined
 from federation.schema.identifiers import retired_commune_detail
 from federation.schema.records import ActivityData, PeriodReportData, RecordKind

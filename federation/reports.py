@@ -11,7 +11,7 @@ from federation.storage.records import WriteConflict
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
-    from federation.plugins import Registry
+    from federation.registry import Registry
 
 # What the node itself may do; validating and returning belong to the hub's coordinators.
 _NODE_TRANSITIONS: dict[ReportState | None, set[ReportState]] = {

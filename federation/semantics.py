@@ -1,6 +1,6 @@
 """What an indicator's figures mean: how they aggregate across régies, their plausible bounds and precision.
 
-An `Indicator` (federation/plugins.py) may declare its `aggregation`, `minimum`, `maximum` and `decimals`; what
+An `Indicator` (federation/registrations.py) may declare its `aggregation`, `minimum`, `maximum` and `decimals`; what
 it leaves out follows from its unit (`defaults_for`): counts, money, hours and quantities are summed, a
 percentage is never summed (with no declared rule it is not aggregated at all). The plugin manager checks the
 declarations at start-up (`check_indicator_semantics`), the node refuses report values outside the bounds or
@@ -17,7 +17,8 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from federation.plugins import Indicator, Registry
+    from federation.registrations import Indicator
+    from federation.registry import Registry
 
 
 class AggregationKind(StrEnum):
@@ -107,7 +108,7 @@ def semantics_of(indicator: Indicator) -> Semantics:
 
 def check_indicator_semantics(registry: Registry) -> None:
     """Stop start-up, naming the plugin, on a rule that cannot hold (unknown weight, summed percentage…)."""
-    from federation.plugins import PluginError
+    from federation.registry import PluginError
 
     for indicator in registry.indicators.values():
         owner = registry.owners.get(("indicator", indicator.key), "<core>")
@@ -116,7 +117,7 @@ def check_indicator_semantics(registry: Registry) -> None:
             return PluginError(f"plugin '{plugin}': indicator '{key}' {reason}")
 
         if indicator.aggregation is not None and not isinstance(indicator.aggregation, Aggregation):
-            raise fail("has an aggregation that is not a federation.plugins.Aggregation")
+            raise fail("has an aggregation that is not a federation.plugin_api.Aggregation")
         rules = semantics_of(indicator)
         aggregation = rules.aggregation
         if not math.isfinite(rules.minimum) or not math.isfinite(rules.maximum) or rules.minimum > rules.maximum:

@@ -28,7 +28,7 @@ from federation.semantics import Severity, ValidationRule
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
-    from federation.plugins import Registry
+    from federation.registry import Registry
 
 OUTLIER_FACTOR = 3.0
 NOT_OVER = "La période n'est pas terminée : un rapport ne peut être soumis qu'une fois sa période achevée."

@@ -19,15 +19,9 @@ from pydantic import BaseModel, ConfigDict
 
 from federation import hookimpl, hookspecs
 from federation.errors import CommandError
-from federation.plugins import (
-    Exporter,
-    FieldError,
-    PluginError,
-    Registry,
-    ServiceType,
-    SyncTarget,
-    build_plugins,
-)
+from federation.plugins import build_plugins
+from federation.registrations import Exporter, FieldError, ServiceType, SyncTarget
+from federation.registry import PluginError, Registry
 from federation.schema.types import Category
 
 HOOK_NAMES = sorted(
@@ -65,7 +59,7 @@ async def test_register_service_types(regies_client: Callable[..., Any]) -> None
 
 
 def test_register_indicators() -> None:
-    from federation.plugins import Indicator
+    from federation.registrations import Indicator
 
     class Plugin:
         @hookimpl
@@ -375,7 +369,8 @@ def test_register_commands(regies_settings: Any, capsys: pytest.CaptureFixture[s
     from federation.cli import INTERNAL_PLUGINS, build_parser, run_command
     from federation.cli_setup import Preloaded
     from federation.node import Node, UnopenedNode
-    from federation.plugins import CORE, Command
+    from federation.registrations import Command
+    from federation.registry import CORE
     from federation.storage.tokens import list_tokens
 
     received: list[object] = []
@@ -492,9 +487,10 @@ async def test_only_a_hub_has_the_activity_facets_index(regies_app_factory: Call
 
 
 async def test_register_background_tasks(regies_client: Callable[..., Any]) -> None:
-    from federation.plugins import BackgroundTask, PluginError
     from federation.protocol.context import FEDERATION
     from federation.protocol.worker import running_worker
+    from federation.registrations import BackgroundTask
+    from federation.registry import PluginError
 
     runs: list[str] = []
     done = asyncio.Event()

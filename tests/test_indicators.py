@@ -9,7 +9,9 @@ import pytest
 
 from federation import hookimpl
 from federation.indicators import by_section, parse_period_key, period_bounds, shown_indicators
-from federation.plugins import Indicator, PluginError, Registry, ServiceType, build_plugins
+from federation.plugins import build_plugins
+from federation.registrations import Indicator, ServiceType
+from federation.registry import PluginError, Registry
 from federation.schema.types import Category
 
 

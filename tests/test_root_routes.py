@@ -11,7 +11,9 @@ from aiohttp import web
 from federation import hookimpl
 from federation.app import create_app
 from federation.config import Settings
-from federation.plugins import PluginError, PublicLink, Registry, build_plugins
+from federation.plugins import build_plugins
+from federation.registrations import PublicLink
+from federation.registry import PluginError, Registry
 
 
 async def hello(request: web.Request) -> web.Response:

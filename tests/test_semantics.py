@@ -9,8 +9,10 @@ import pytest
 
 from federation import hookimpl
 from federation.indicators import CORE_INDICATORS
-from federation.plugins import Aggregation, AggregationKind, Indicator, PluginError, build_plugins
-from federation.semantics import describe, semantics_of, too_precise, value_errors
+from federation.plugins import build_plugins
+from federation.registrations import Indicator
+from federation.registry import PluginError
+from federation.semantics import Aggregation, AggregationKind, describe, semantics_of, too_precise, value_errors
 
 
 def _plugin(*indicators: Indicator) -> Any:
@@ -49,7 +51,7 @@ def test_a_weighted_mean_over_an_unknown_indicator_stops_the_node_naming_the_plu
             ),
             "which is not summed",
         ),
-        (Indicator("odd", "Bizarre", "Odd", aggregation="sum"), "not a federation.plugins.Aggregation"),  # type: ignore[arg-type]
+        (Indicator("odd", "Bizarre", "Odd", aggregation="sum"), "not a federation.plugin_api.Aggregation"),  # type: ignore[arg-type]
     ],
 )
 def test_rules_that_cannot_hold_stop_the_node(indicator: Indicator, message: str) -> None:

@@ -23,7 +23,9 @@ from federation.errors import CommandError
 from federation.indicators import parse_period_key, period_bounds, period_over
 from federation.node import Node, UnopenedNode
 from federation.numbers import format_figure, format_moment, plain
-from federation.plugins import (
+from federation.problems import Problem, field_errors, invalid_query, validation_problem
+from federation.protocol.apply import StoredDocuments
+from federation.registrations import (
     BackgroundTask,
     Command,
     DistinctChoices,
@@ -31,17 +33,14 @@ from federation.plugins import (
     FieldError,
     Indicator,
     NavEntry,
-    PluginError,
     PublicLink,
-    Registry,
     ServiceType,
     ServiceTypeHooks,
     Sink,
     SyncTarget,
     match_service_type_label,
 )
-from federation.problems import Problem, field_errors, invalid_query, validation_problem
-from federation.protocol.apply import StoredDocuments
+from federation.registry import PluginError, Registry
 from federation.reports import build_reviewed_report
 from federation.responses import json_response
 from federation.schema.geo import DEPARTMENTS, REGIONS, commune

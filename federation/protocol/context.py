@@ -8,9 +8,10 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from federation.config import FederationSettings
-from federation.plugins import Plugins, Registry
+from federation.plugins import Plugins
 from federation.protocol.discovery import NodeIdentity
 from federation.protocol.transport import FederationClient
+from federation.registry import Registry
 from federation.storage.service import RecordService
 
 

@@ -8,11 +8,11 @@ import logging
 import time
 from collections.abc import AsyncIterator
 
-from federation.plugins import BackgroundTask
 from federation.protocol import persistence, sender
 from federation.protocol.context import FederationContext
 from federation.protocol.peerkeys import refresh_pinned_keys
 from federation.protocol.puller import PullBusy, PullError, pull_peer
+from federation.registrations import BackgroundTask
 from federation.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)

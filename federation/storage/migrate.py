@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 if TYPE_CHECKING:
     from alembic.config import Config
 
-    from federation.plugins import TableIndex
+    from federation.registry import TableIndex
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # The newest revision, read from the migration files' names (NNNN_what.py, revision "NNNN"; a test checks it is

@@ -14,7 +14,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from federation.plugins import NavEntry
+    from federation.registrations import NavEntry
     from federation.web.auth import check_csrf, csrf_token, current_user, require_user
     from federation.web.i18n_request import language, translate, translate_plural
     from federation.web.rendering import render
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 _EXPORTS = {
     "HUB_ROLES": "federation.web.users",
     "NODE_ROLES": "federation.web.users",
-    "NavEntry": "federation.plugins",
+    "NavEntry": "federation.registrations",
     "WebUser": "federation.web.users",
     "check_csrf": "federation.web.auth",
     "csrf_token": "federation.web.auth",

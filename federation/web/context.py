@@ -8,7 +8,7 @@ from aiohttp import web
 from babel.support import Translations
 
 from federation.config import WebSettings
-from federation.plugins import NavEntry
+from federation.registrations import NavEntry
 
 
 @dataclass

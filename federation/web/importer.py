@@ -23,7 +23,8 @@ from pydantic import ValidationError
 
 from federation import appkeys
 from federation.csv_safety import restore
-from federation.plugins import Plugins, fold_text
+from federation.plugins import Plugins
+from federation.registrations import fold_text
 from federation.schema.records import RECORD_KINDS
 from federation.schema.types import CATEGORY_LABELS
 from federation.storage.service import RecordService

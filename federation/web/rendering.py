@@ -13,7 +13,7 @@ from babel.support import Translations
 from markupsafe import Markup
 
 from federation.numbers import template_filters
-from federation.plugins import WebPages
+from federation.registrations import WebPages
 from federation.schema.types import CATEGORY_LABELS, Category
 from federation.web import labels
 from federation.web.auth import csrf_token, current_session

@@ -8,8 +8,9 @@ from aiohttp import web
 
 from federation.api.meta import HOME_PAGE
 from federation.config import Settings
-from federation.plugins import NavEntry, Plugins
+from federation.plugins import Plugins
 from federation.problems import Handler, Problem
+from federation.registrations import NavEntry
 from federation.web import auth
 from federation.web.context import ANONYMOUS_CSRF, LANGUAGE, WEB, WebContext
 from federation.web.i18n import LANGUAGE_COOKIE, load_translations, negotiate

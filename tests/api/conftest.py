@@ -11,7 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from federation import hookimpl
 from federation.app import create_app
 from federation.config import Settings
-from federation.plugins import Registry, ServiceType, build_plugins
+from federation.plugins import build_plugins
+from federation.registrations import ServiceType
+from federation.registry import Registry
 from federation.schema.types import Category
 
 

@@ -14,7 +14,10 @@ from federation import hookimpl
 from federation.app import create_app
 from federation.config import Settings
 from federation.indicators import parse_period_key
-from federation.plugins import Indicator, PluginError, Registry, ValidationRule, build_plugins
+from federation.plugins import build_plugins
+from federation.registrations import Indicator
+from federation.registry import PluginError, Registry
+from federation.semantics import ValidationRule
 from federation.validation_rules import previous_period
 
 LAST_YEAR = dt.date.today().year - 1

@@ -11,7 +11,8 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 import federation
-from federation.plugins import Plugins, ServiceType, build_plugins
+from federation.plugins import Plugins, build_plugins
+from federation.registrations import ServiceType
 from federation.schema.examples import EXAMPLES
 from federation.schema.types import KEY_PATTERN, Category
 

@@ -18,7 +18,9 @@ from regies_datainclusion.mapping import opening_hours
 
 from federation import hookimpl
 from federation.csv_safety import restore
-from federation.plugins import PluginError, Registry, ServiceType, build_plugins, node_plugins
+from federation.plugins import build_plugins, node_plugins
+from federation.registrations import ServiceType
+from federation.registry import PluginError, Registry
 from federation.schema.types import Category
 from tests.plugins.test_hub import _approve_all, make_network
 from tests.protocol.conftest import Node, NodeFactory

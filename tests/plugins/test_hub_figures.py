@@ -19,7 +19,10 @@ from federation import hookimpl
 from federation.bootstrap import init_node
 from federation.config import Settings
 from federation.indicators import parse_period_key
-from federation.plugins import Aggregation, Indicator, Registry, build_plugins
+from federation.plugins import build_plugins
+from federation.registrations import Indicator
+from federation.registry import Registry
+from federation.semantics import Aggregation
 from federation.storage.engine import create_engine
 from federation.storage.tables import enrolments, records
 

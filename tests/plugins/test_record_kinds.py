@@ -14,11 +14,12 @@ import pytest
 from sqlalchemy import select, text
 
 from federation import appkeys, hookimpl
-from federation.plugins import PluginError, build_plugins
+from federation.plugins import build_plugins
 from federation.protocol import persistence, sender
 from federation.protocol.apply import page_rows
 from federation.protocol.page_parsers import serve
 from federation.protocol.puller import pull_peer
+from federation.registry import PluginError
 from federation.schema.kinds import RecordKind, addressed_to
 from federation.storage.tables import outbox_batches, records
 from tests.plugins.note_kind import NOTE, Note, NoteData, NotePlugin

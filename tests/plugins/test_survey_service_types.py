@@ -15,8 +15,9 @@ import pytest
 from aiohttp import FormData, web
 
 from devtools.demo_data import REGIES
-from federation.plugins import build_plugins, fold_text
+from federation.plugins import build_plugins
 from federation.protocol import sender
+from federation.registrations import fold_text
 from tests.plugins.test_builtin_service_types import SAMPLES
 from tests.plugins.test_hub import Network, _approve_all
 from tests.plugins.test_hub import network as network

@@ -10,7 +10,9 @@ import pytest
 from aiohttp import web
 
 from federation import hookimpl
-from federation.plugins import NavEntry, PluginError, Registry, build_plugins
+from federation.plugins import build_plugins
+from federation.registrations import NavEntry
+from federation.registry import PluginError, Registry
 from federation.web import render, require_user
 from tests.web.conftest import HTML, add_account, csrf_of, log_in, login_target
 

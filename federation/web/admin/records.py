@@ -13,8 +13,8 @@ from aiohttp import web
 
 from federation import appkeys
 from federation.api.records import write_or_problem
-from federation.plugins import ServiceType
 from federation.problems import Problem
+from federation.registrations import ServiceType
 from federation.schema.records import (
     ENVELOPE_FIELDS,
     RECORD_KINDS,
