@@ -202,8 +202,22 @@ def _details_number(dialect: str, field: str) -> str:
 
 
 async def computed_values(engine: AsyncEngine, registry: Registry, node_id: str, period: Period) -> dict[str, float]:
-    """Sum of each computed indicator's details field over the node's own activities overlapping `period`."""
+    """Each computed indicator's figure for `period`: the sum of its details field over the node's own activities
+    overlapping the period, or what its plugin's `compute` function returns for the period's first and last day."""
     start, end = period_bounds(period)
+    values = await _values_from_details(engine, registry, node_id, start, end)
+    for indicator in registry.indicators.values():
+        if indicator.source == "computed" and indicator.compute is not None:
+            value = await indicator.compute(engine, node_id, start, end)
+            if value is not None:
+                values[indicator.key] = float(value)
+    return values
+
+
+async def _values_from_details(
+    engine: AsyncEngine, registry: Registry, node_id: str, start: dt.date, end: dt.date
+) -> dict[str, float]:
+    """Sum of each computed indicator's details field over the node's own activities overlapping start–end."""
     computed = [
         indicator
         for indicator in registry.indicators.values()
