@@ -138,11 +138,15 @@ async def service_types_in_use(engine: AsyncEngine, node_id: str) -> set[str]:
 
 def shown_indicators(registry: Registry, in_use: set[str], filled: Collection[str]) -> list[Indicator]:
     """The indicators a régie's report form shows: the core's, and a plugin's only if the régie has activities of
-    one of that plugin's service types (or the report already has a value for it)."""
+    one of that plugin's service types (or the report already has a value for it). An indicator its plugin
+    computes (`compute`) is shown only with a value (`filled`: the report's, or the computed one): None says
+    the régie does not use what it counts."""
     plugins_in_use = {registry.owners.get(("service type", key)) for key in in_use}
     plugins_with_types = {registry.owners.get(("service type", key)) for key in registry.service_types}
     shown = []
     for indicator in registry.indicators.values():
+        if indicator.compute is not None and indicator.key not in filled:
+            continue
         owner = registry.owners.get(("indicator", indicator.key), "<core>")
         if owner == "<core>" or owner not in plugins_with_types or owner in plugins_in_use or indicator.key in filled:
             shown.append(indicator)

@@ -3,7 +3,8 @@
 
 Counts only: a report carries no detail of any loan. A loan counts in the period its start falls in (the local
 date in Europe/Paris) once the lender accepted it: accepted, picked up or returned; requested, declined and
-cancelled loans do not count. The hub sums them like any count (docs/lending.md).
+cancelled loans do not count. A node that has never taken part in a loan reports none of them (no value, so its
+report form does not show them). The hub sums them like any count (docs/lending.md).
 """
 
 from __future__ import annotations
@@ -60,10 +61,13 @@ def count_agreed(role: str, resource_kind: str | None = None) -> Compute:
     """The number of agreed loans starting in the period where the node is `role` (lender or borrower), of
     resources of `resource_kind` only if given (the lender's own resources: only the lender knows their kind)."""
 
-    async def compute(engine: AsyncEngine, node_id: str, first_day: dt.date, last_day: dt.date) -> float:
+    async def compute(engine: AsyncEngine, node_id: str, first_day: dt.date, last_day: dt.date) -> float | None:
+        every_loan = await read_loans(engine, node_id)
+        if not every_loan:
+            return None  # the régie has never lent nor borrowed through the network: nothing to report
         loans = [
             loan
-            for loan in await read_loans(engine, node_id)
+            for loan in every_loan
             if loan.role == role and loan.state in AGREED and _starts_within(loan, first_day, last_day)
         ]
         if resource_kind is not None:

@@ -92,6 +92,9 @@ async def test_agreed_loans_of_the_period_fill_the_report_and_the_hub_sums_them(
     borrowed = await report_form(borrower, year)
     assert borrowed["loans_borrowed_from_regies"] == 3 and borrowed["loans_lent_to_regies"] == 0
     assert (await report_form(lender, str(monday.year - 1)))["loans_lent_to_regies"] == 0
+    # A régie that never took part in a loan has nothing to report (and its form does not show these lines).
+    outsider = await make_node("rq-tierce")
+    assert set((await report_form(outsider, year)).values()) == {None}
 
     # Each régie saves its report with the pre-filled figures (the node checks them like any value)…
     reports = []
