@@ -26,7 +26,7 @@ hookspec = pluggy.HookspecMarker("regies")
 
 # Version of this hook API. A plugin may declare the versions it supports with a module attribute such as
 # ``REGIES_HOOK_API = ">=2.0,<3"``; an incompatible plugin is refused at start.
-HOOK_API_VERSION = "2.0"
+HOOK_API_VERSION = "2.1"
 
 
 @hookspec
@@ -82,6 +82,9 @@ def register_indicators(registry: Registry) -> None:
     It may also declare rules between the indicators of one report, checked when a report is submitted:
     ``registry.add_validation_rule(ValidationRule(key, left, right, "error" | "warning", message_fr,
     message_en))`` (Σ left ≤ Σ right; a rule naming an indicator the node lacks is skipped) (hook API 1.5).
+    A computed indicator may carry its own computation, ``Indicator(..., source="computed", compute=f)``: ``await
+    f(engine, node_id, first_day, last_day)`` returns the node's figure for the period (or None), used to
+    pre-fill the report form (``GET /api/v1/report-form`` and the back-office) (hook API 2.1).
     Added in: hook API 1.0.
     """
 
@@ -260,10 +263,11 @@ def register_background_tasks(registry: Registry) -> None:
 
     When: once per app, at start-up; the tasks start with the node's background sync worker (inside
     `regies serve` when ``[federation] worker`` is true, the default) and are cancelled when it stops.
-    Arguments: ``registry`` — call ``registry.add_background_task(BackgroundTask(name, run))``; ``run(context)``
-    receives the ``FederationContext`` (engine, record store, identity, settings, plugins) and loops on its own,
-    sleeping between rounds. It must keep its state in the database: it is cancelled at any await when the node
-    stops, and several processes of one node may each run it (claim work in a transaction).
+    Arguments: ``registry`` — call ``registry.add_background_task(BackgroundTask(name, run))``; ``run(node)``
+    receives the opened ``federation.node.Node`` (engine, record store, reader, identity, settings, plugins,
+    ``node.federation``) and loops on its own, sleeping between rounds. It must keep its state in the database:
+    it is cancelled at any await when the node stops, and several processes of one node may each run it (claim
+    work in a transaction).
     Returns: nothing (ignored).
     Several plugins: all are called; a task name registered twice stops start-up with an error naming both. A
     task that raises is logged with its plugin's name and started again after ``restart_delay_s``.

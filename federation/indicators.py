@@ -139,11 +139,15 @@ async def service_types_in_use(engine: AsyncEngine, node_id: str) -> set[str]:
 
 def shown_indicators(registry: Registry, in_use: set[str], filled: Collection[str]) -> list[Indicator]:
     """The indicators a régie's report form shows: the core's, and a plugin's only if the régie has activities of
-    one of that plugin's service types (or the report already has a value for it)."""
+    one of that plugin's service types (or the report already has a value for it). An indicator its plugin
+    computes (`compute`) is shown only with a value (`filled`: the report's, or the computed one): None says
+    the régie does not use what it counts."""
     plugins_in_use = {registry.owners.get(("service type", key)) for key in in_use}
     plugins_with_types = {registry.owners.get(("service type", key)) for key in registry.service_types}
     shown = []
     for indicator in registry.indicators.values():
+        if indicator.compute is not None and indicator.key not in filled:
+            continue
         owner = registry.owners.get(("indicator", indicator.key), "<core>")
         if owner == "<core>" or owner not in plugins_with_types or owner in plugins_in_use or indicator.key in filled:
             shown.append(indicator)
@@ -203,8 +207,22 @@ def _details_number(dialect: str, field: str) -> str:
 
 
 async def computed_values(engine: AsyncEngine, registry: Registry, node_id: str, period: Period) -> dict[str, float]:
-    """Sum of each computed indicator's details field over the node's own activities overlapping `period`."""
+    """Each computed indicator's figure for `period`: the sum of its details field over the node's own activities
+    overlapping the period, or what its plugin's `compute` function returns for the period's first and last day."""
     start, end = period_bounds(period)
+    values = await _values_from_details(engine, registry, node_id, start, end)
+    for indicator in registry.indicators.values():
+        if indicator.source == "computed" and indicator.compute is not None:
+            value = await indicator.compute(engine, node_id, start, end)
+            if value is not None:
+                values[indicator.key] = float(value)
+    return values
+
+
+async def _values_from_details(
+    engine: AsyncEngine, registry: Registry, node_id: str, start: dt.date, end: dt.date
+) -> dict[str, float]:
+    """Sum of each computed indicator's details field over the node's own activities overlapping start–end."""
     computed = [
         indicator
         for indicator in registry.indicators.values()

@@ -20,6 +20,8 @@ from federation.schema.types import CATEGORY_LABELS, Category
 from federation.semantics import Aggregation
 
 if TYPE_CHECKING:
+    import datetime as dt
+
     from federation.registry import Registry
 
 # The parts of the report form, in the order of the network's survey (labels in federation/indicators.py).
@@ -105,7 +107,9 @@ class Indicator:
     """A figure a period report can carry, e.g. `driving_licences_obtained`.
 
     `source` says how it is obtained: "entered" by staff, or "computed" from activities' details, in which
-    case `service_type` and `details_field` name the numeric field summed over the period's activities.
+    case `service_type` and `details_field` name the numeric field summed over the period's activities, or
+    (hook API 2.1) by `compute(engine, node_id, first_day, last_day)`, an async function of the plugin that reads
+    the node's database and returns the figure of the period (None: nothing to report).
     `section` is the part of the report form it appears in (one of INDICATOR_SECTIONS); left out, it follows
     from the service type's field of action (employment and training: "employment", local democracy:
     "democracy", any other: "activities"; no service type: "other").
@@ -128,6 +132,9 @@ class Indicator:
     minimum: float | None = None
     maximum: float | None = None
     decimals: int | None = None
+    compute: Callable[[Any, str, dt.date, dt.date], Awaitable[float | None]] | None = field(
+        default=None, compare=False, repr=False
+    )
 
     def labels(self) -> dict[str, str]:
         return {"fr": self.label_fr, "en": self.label_en}
@@ -172,10 +179,10 @@ NodeArgument = TypeVar("NodeArgument")
 
 @dataclass(frozen=True)
 class BackgroundTask:
-    """Work a plugin runs for as long as the node serves (hook API 2.0): `run(context)` is called once, when the
-    node's background worker starts, with the `FederationContext`; it loops on its own (sleeping between rounds)
-    and is cancelled when the node stops. An exception ending it is logged with the plugin's name and the task
-    is started again after `restart_delay_s`: one plugin's bug never stops the node or the other tasks."""
+    """Work a plugin runs for as long as the node serves (hook API 2.0): `run(node)` is called once, when the
+    node's background worker starts, with the opened `federation.node.Node`; it loops on its own (sleeping between
+    rounds) and is cancelled when the node stops. An exception ending it is logged with the plugin's name and the
+    task is started again after `restart_delay_s`: one plugin's bug never stops the node or the other tasks."""
 
     name: str
     run: Callable[[Any], Awaitable[None]]

@@ -17,7 +17,7 @@ import regies_exports
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict
 
-from federation import hookimpl, hookspecs
+from federation import appkeys, hookimpl, hookspecs
 from federation.errors import CommandError
 from federation.plugins import build_plugins
 from federation.registrations import Exporter, FieldError, ServiceType, SyncTarget
@@ -470,8 +470,6 @@ async def test_only_a_hub_has_the_activity_facets_index(regies_app_factory: Call
     import regies_hub
     from sqlalchemy import inspect
 
-    from federation import appkeys
-
     for enabled in (False, True):
         app, _ = await regies_app_factory([("hub", regies_hub)], plugin_settings={"hub": {"enabled": enabled}})
         runner = web.AppRunner(app)
@@ -492,11 +490,11 @@ async def test_register_background_tasks(regies_client: Callable[..., Any]) -> N
     from federation.registrations import BackgroundTask
     from federation.registry import PluginError
 
-    runs: list[str] = []
+    runs: list[Any] = []
     done = asyncio.Event()
 
-    async def deliver(context: Any) -> None:
-        runs.append(context.node_id)
+    async def deliver(node: Any) -> None:
+        runs.append(node)
         if len(runs) == 1:
             raise RuntimeError("mail server down")  # logged, then the task is started again
         done.set()
@@ -511,7 +509,9 @@ async def test_register_background_tasks(regies_client: Callable[..., Any]) -> N
     context = client.app[FEDERATION]
     async with running_worker(context):
         await asyncio.wait_for(done.wait(), 10)
-    assert runs == [context.node_id, context.node_id]
+    # The task gets the opened node, as commands and records_replicated do (hook API 2.0).
+    opened = client.app[appkeys.NODE]
+    assert runs == [opened, opened] and opened.node_id == context.node_id
 
     with pytest.raises(PluginError, match="background task 'deliver' is registered twice"):
         await regies_client([("mailer", Plugin()), ("copy", Plugin())])

@@ -92,7 +92,7 @@ __all__ = [
     "HUB_ONLY",  # the audience of a kind only the hub sees besides its origin, like period reports
     "MEMBER",  # the author `member`: a record kind régies write (a kind's `authors`)
     "PUBLIC",  # the audience of a kind every peer sees (the default)
-    "BackgroundTask",  # work a plugin runs while the node serves (`registry.add_background_task`): name, `run(context)`
+    "BackgroundTask",  # work a plugin runs while the node serves (`registry.add_background_task`): name, `run(node)`
     "Command",  # a `regies <name>` command: its name, help, argument parser setup and handler
     "DistinctChoices",  # list of choices for a details model, each at most once (a checkbox list on forms)
     "Exporter",  # an export format of the node's collections: format, media type, extension, async `write`

@@ -80,7 +80,8 @@ async def run_background_task(context: FederationContext, task: BackgroundTask, 
     """A plugin's background task (hookspecs.register_background_tasks), started again after it fails."""
     while True:
         try:
-            await task.run(context)
+            # Hook API 2.0 hands plugins the opened node (set on the context by `open_node`).
+            await task.run(context.node)
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -12,13 +12,22 @@ from .mail_settings import MailSettings
 from .records import KINDS
 
 __version__ = "0.1.0"
-REGIES_HOOK_API = ">=2.0,<3"
+REGIES_HOOK_API = ">=2.1,<3"
 
 
 @hookimpl
 def register_record_kinds(registry: Registry) -> None:
     for kind in KINDS:
         registry.add_record_kind(kind)
+
+
+@hookimpl
+def register_indicators(registry: Registry) -> None:
+    """Loans between régies as indicators of cooperation, computed from the node's loans (indicators.py)."""
+    from .indicators import lending_indicators
+
+    for indicator in lending_indicators():
+        registry.add_indicator(indicator)
 
 
 @hookimpl

@@ -180,9 +180,9 @@ async def deliver_due(engine: Any, settings: MailSettings) -> tuple[int, int]:
 def outbox_task(settings: MailSettings) -> Any:
     """The background task delivering the outbox (hookspecs.register_background_tasks)."""
 
-    async def run(context: Any) -> None:
+    async def run(node: Any) -> None:
         while True:
-            await deliver_due(context.engine, settings)
+            await deliver_due(node.engine, settings)
             await asyncio.sleep(settings.poll_s)
 
     return run

@@ -17,6 +17,7 @@ from uuid import UUID
 from aiohttp import web
 from pydantic import BaseModel
 from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from federation.plugin_api import Problem, RecordError, StoredRecord, appkeys, utcnow
 from federation.plugin_api.network import FEDERATION, PeerKeys, TransportError, get_peer
@@ -115,31 +116,8 @@ class LendingReader:
             return [json.loads(row.body) for row in rows]
 
     async def loans(self) -> list[Loan]:
-        """Every loan this node takes part in: requests it made, requests addressed to it; with conflicts for the
-        requests it has to decide on."""
-        mine = self.node_id
-        async with self.engine.connect() as connection:
-            rows = await connection.execute(
-                select(records.c.kind, records.c.body).where(
-                    records.c.kind.in_((REQUEST, DECISION)),
-                    records.c.deleted.is_(False),
-                    # Only records of which this node is a party: its own, or addressed to it.
-                    or_(records.c.origin == mine, records.c.audience == mine),
-                )
-            )
-            documents = [(row.kind, json.loads(row.body)) for row in rows]
-        decisions = {
-            (doc["request"]["origin"], doc["request"]["id"]): doc
-            for kind, doc in documents
-            if kind == DECISION and mine in (doc["origin"], doc["borrower"])
-        }
-        loans = [
-            Loan(doc, _decision_for(decisions.get((doc["origin"], doc["id"])), doc), mine)
-            for kind, doc in documents
-            if kind == REQUEST
-        ]
-        loans.sort(key=lambda loan: (loan.start, loan.request["id"]))
-        return loans
+        """Every loan this node takes part in: requests it made, requests addressed to it."""
+        return await read_loans(self.engine, self.node_id)
 
     async def loans_with_conflicts(self) -> list[Loan]:
         """`loans`, each request still to be decided here with the accepted loans it would exceed its resource's
@@ -159,6 +137,32 @@ class LendingReader:
             if loan.key == (origin, request_id):
                 return loan
         raise Problem(404, f"no loan request {request_id} of {origin} on this node", slug="not-found")
+
+
+async def read_loans(engine: AsyncEngine, mine: str) -> list[Loan]:
+    """Every loan node `mine` takes part in, read from its database, by start time."""
+    async with engine.connect() as connection:
+        rows = await connection.execute(
+            select(records.c.kind, records.c.body).where(
+                records.c.kind.in_((REQUEST, DECISION)),
+                records.c.deleted.is_(False),
+                # Only records of which this node is a party: its own, or addressed to it.
+                or_(records.c.origin == mine, records.c.audience == mine),
+            )
+        )
+        documents = [(row.kind, json.loads(row.body)) for row in rows]
+    decisions = {
+        (doc["request"]["origin"], doc["request"]["id"]): doc
+        for kind, doc in documents
+        if kind == DECISION and mine in (doc["origin"], doc["borrower"])
+    }
+    loans = [
+        Loan(doc, _decision_for(decisions.get((doc["origin"], doc["id"])), doc), mine)
+        for kind, doc in documents
+        if kind == REQUEST
+    ]
+    loans.sort(key=lambda loan: (loan.start, loan.request["id"]))
+    return loans
 
 
 def _decision_for(decision: dict[str, Any] | None, request: dict[str, Any]) -> dict[str, Any] | None:

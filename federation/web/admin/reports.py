@@ -84,7 +84,8 @@ async def _form(request: web.Request, period_key: str, filled: Collection[str] =
     node_id = request.config_dict[appkeys.STORE].node_id
     form = await report_form(engine, registry, node_id, parse_period_key(period_key))
     described = {indicator["key"]: indicator for indicator in form["indicators"]}
-    shown = shown_indicators(registry, await service_types_in_use(engine, node_id), filled)
+    with_values = {*filled, *(key for key, indicator in described.items() if indicator["value"] is not None)}
+    shown = shown_indicators(registry, await service_types_in_use(engine, node_id), with_values)
     computed: dict[str, Any] = {}
     sections = []
     for section, members in by_section(registry, shown):
