@@ -38,7 +38,7 @@ OPEN_DATA = {"datasets": ["directory", "activities", "indicators"], "periods": [
 
 def _row(kind: str, origin: str, body: dict[str, Any]) -> dict[str, Any]:
     envelope = {"origin": origin, "id": str(uuid.uuid4()), "version": 1, "updated_at": dt.datetime.now(dt.UTC)}
-    return record_row(kind, RECORD_KINDS[kind].record_model.model_validate({**body, **envelope}))
+    return record_row(RECORD_KINDS[kind], RECORD_KINDS[kind].record_model.model_validate({**body, **envelope}))
 
 
 def _activity(origin: str, service_type: str, category: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import insert
 
 from federation import appkeys
+from federation.schema.records import RECORD_KINDS
 from federation.storage.mapping import record_row
 from federation.storage.tables import records
 from tests.plugins.hsds import official
@@ -195,7 +196,7 @@ async def test_the_routes_are_in_the_node_openapi_document(regie: dict[str, Any]
 
 async def test_a_record_addressed_to_one_node_is_never_published(regie: dict[str, Any]) -> None:
     client = regie["client"]
-    row = record_row("activity", model("activity", "rq-test", {**MEDIATION, "title": "Pour rq-voisine seulement"}))
+    row = record_row(RECORD_KINDS["activity"], model("activity", "rq-test", {**MEDIATION, "title": "Pour rq-voisine seulement"}))
     async with client.app[appkeys.ENGINE].begin() as connection:
         await connection.execute(insert(records), [{**row, "audience": "rq-voisine"}])
     listing = await answer(client, "/hsds/services?search=seulement", "/services")
