@@ -17,8 +17,8 @@ from federation.cli_setup import Preloaded
 from federation.plugins import build_plugins
 from federation.protocol import persistence
 from federation.protocol.puller import pull_peer
-from tests.protocol.conftest import Node, NodeFactory
 from tests.plugins.note_kind import NotePlugin
+from tests.protocol.conftest import Node, NodeFactory
 
 NOTES = [("notes", NotePlugin())]
 HTML = {"Accept": "text/html", "Accept-Language": "fr"}
