@@ -4,9 +4,12 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import html
+import importlib
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -106,3 +109,28 @@ async def test_staff_read_the_notes_received_on_their_page_in_french(make_node: 
                 assert "Aucune note reçue pour l’instant." in text and "Notre réponse" not in text
         finally:
             await client.session.close()  # the node, its server included, is the fixture's to close
+
+
+def _federation_imports(source: str) -> dict[str, set[str]]:
+    """The names each `from federation… import` of Python source imports, by module."""
+    found: dict[str, set[str]] = {}
+    for statement in ast.walk(ast.parse(source)):
+        if isinstance(statement, ast.Import):
+            assert not any(alias.name.startswith("federation") for alias in statement.names), ast.unparse(statement)
+        if isinstance(statement, ast.ImportFrom) and (statement.module or "").startswith("federation"):
+            found.setdefault(statement.module or "", set()).update(alias.name for alias in statement.names)
+    return found
+
+
+def test_the_plugin_and_its_walkthrough_import_only_the_plugin_api() -> None:
+    """The test plugin, and every Python excerpt of docs/plugins.md's walk-through of it, reach the core through
+    names of the plugin API only."""
+    root = Path(__file__).resolve().parents[2]
+    guide = (root / "docs" / "plugins.md").read_text(encoding="utf-8")
+    section = guide.split("\n## A plugin from scratch: a kind, a command and a page\n", 1)[1].split("\n## ", 1)[0]
+    excerpts = re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
+    assert len(excerpts) == 5
+    for source in [(root / "tests" / "plugins" / "note_kind.py").read_text(encoding="utf-8"), *excerpts]:
+        for module_name, names in _federation_imports(source).items():
+            assert module_name in ("federation.plugin_api", "federation.plugin_api.web"), module_name
+            assert names <= set(importlib.import_module(module_name).__all__), names
