@@ -160,7 +160,7 @@ __all__ += [
     "ListQuery",  # the filters of a list of records: kind, page (`after_rid`, `limit`), equal columns, since
     "Problem",  # an RFC 9457 problem: raise it from a handler or a command to refuse with a status and detail
     "RecordReader",  # the node's read path (`appkeys.READER`): `get`, `find`, `page` of records, `rows` of SQL
-    "appkeys",  # the typed app keys of the node's shared objects (SETTINGS, ENGINE, READER, STORE, PLUGINS)
+    "appkeys",  # the typed app keys of the node's shared objects (NODE, SETTINGS, ENGINE, READER, STORE, PLUGINS)
     "client_address",  # who sent a request, by the node's `[web] trusted_proxies` rule (for per-address limits)
     "field_errors",  # a pydantic ValidationError as the API's field errors (pointer, detail, code)
     "invalid_query",  # the 400 problem for a bad query parameter, naming it

@@ -274,7 +274,8 @@ def test_register_record_kinds() -> None:
     assert list(registry.kinds) == ["node", "activity", "resource", "report", "review", "note"]
     assert registry.kinds["note"] is NOTE and registry.owner("record kind", "note") == "notes"
     assert registry.owner("record kind", "report") == "regies.core_kinds"
-    assert plugins.hooks_of("notes") == ["register_record_kinds"] and "regies.core_kinds" not in plugins.infos
+    assert plugins.hooks_of("notes") == ["register_commands", "register_record_kinds", "register_web_pages"]
+    assert "regies.core_kinds" not in plugins.infos
     assert registry.indexes["ix_records_note_status"].create_sql() == (
         "CREATE INDEX IF NOT EXISTS ix_records_note_status ON records (kind, status, rid) WHERE kind = 'note'"
     )
