@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import base64
 import datetime as dt
+import functools
 import importlib.metadata
 import json
 import math
@@ -114,9 +115,15 @@ class Member:
     service_types: tuple[str, ...]
 
 
+@functools.cache
+def _commune_codes(department: str) -> tuple[str, ...]:
+    # communes_in_department scans every commune of France (20 ms a call): once per department.
+    return tuple(commune.code for commune in communes_in_department(department))
+
+
 def commune_in(department: str, rng: random.Random) -> str:
     # A real commune: made-up codes are refused since communes are checked against the reference data.
-    return rng.choice(communes_in_department(department)).code
+    return rng.choice(_commune_codes(department))
 
 
 def make_members(rng: random.Random, count: int, service_types: list[str]) -> list[Member]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import secrets
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -116,7 +117,10 @@ def push_hub(root: Path, args: argparse.Namespace, say: Callable[[str], None]) -
         say(f"loading the hub: {args.regies} members, {args.activities:,} activities, {args.reports:,} reports…")
         members = asyncio.run(_load(url, registry, args, password))
         keys = asyncio.run(_register_keys(url, members))
-        process = NodeProcess(root / "hub", REGIES_FEDERATION__WORKER="false", **env)
+        # With --profile-hub FILE, the hub runs under cProfile, which writes FILE when the hub stops.
+        profiled = ("-m", "cProfile", "-o", str(args.profile_hub)) if args.profile_hub else ()
+        command = (sys.executable, *profiled, "-m", "federation")
+        process = NodeProcess(root / "hub", command=command, REGIES_FEDERATION__WORKER="false", **env)
         try:
             session = asyncio.run(_login(process.url, password))
             factory = ActivityFactory(registry, members, args.seed + 2)
