@@ -4,7 +4,7 @@ Run by hand:  .venv/bin/python bench/load.py [--rate 200] [--duration 60] [--con
                   [--target node|hub|both] [--read-only] [--seed N]
               .venv/bin/python bench/load.py --database postgresql [--regies 200] [--push-rate 20] [--per-batch 20]
                   [--read-rate 4] [--activities 100000] [--reports 2000] [--duration 60] [--concurrency 32]
-                  [--profile-hub FILE]
+                  [--profile-hub FILE] [--hub-env REGIES_FEDERATION__INBOX_PARSE_WORKERS=2]
 
 Set-up: a hub (SQLite), a node holding `--records` activities that joined the hub and pushed them all to it,
 and a second node whose keys sign the load's federation pulls. Then, for each target, a bounded client (at most
@@ -320,6 +320,9 @@ def main() -> int:
     scenario.add_argument("--activities", type=int, default=100_000, help="activities the hub holds at the start")
     scenario.add_argument("--reports", type=int, default=2000, help="reports the hub holds (all periods)")
     scenario.add_argument("--profile-hub", type=Path, help="run the hub under cProfile, its stats written here")
+    scenario.add_argument(
+        "--hub-env", action="append", default=[], metavar="REGIES_X=V", help="a setting of the hub process (repeatable)"
+    )
     args = parser.parse_args()
     rng = random.Random(args.seed)
     if args.database == "postgresql":

@@ -65,7 +65,9 @@ async def _register_keys(url: str, members: list[Member]) -> dict[str, Ed25519Pr
     engine = create_engine(url)
     try:
         for member in members:
-            public = PublicKeyInfo(kid_of(member), b64url(raw_public(keys[member.node_id].public_key())), int(time.time()))
+            public = PublicKeyInfo(
+                kid_of(member), b64url(raw_public(keys[member.node_id].public_key())), int(time.time())
+            )
             await persistence.save_peer(
                 engine,
                 node_id=member.node_id,
@@ -120,7 +122,8 @@ def push_hub(root: Path, args: argparse.Namespace, say: Callable[[str], None]) -
         # With --profile-hub FILE, the hub runs under cProfile, which writes FILE when the hub stops.
         profiled = ("-m", "cProfile", "-o", str(args.profile_hub)) if args.profile_hub else ()
         command = (sys.executable, *profiled, "-m", "federation")
-        process = NodeProcess(root / "hub", command=command, REGIES_FEDERATION__WORKER="false", **env)
+        settings = dict(setting.split("=", 1) for setting in args.hub_env)  # e.g. inbox parse workers
+        process = NodeProcess(root / "hub", command=command, REGIES_FEDERATION__WORKER="false", **env, **settings)
         try:
             session = asyncio.run(_login(process.url, password))
             factory = ActivityFactory(registry, members, args.seed + 2)
