@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import base64
 import datetime as dt
+import functools
 import importlib.metadata
 import json
 import math
@@ -115,9 +116,15 @@ class Member:
     service_types: tuple[str, ...]
 
 
+@functools.cache
+def _commune_codes(department: str) -> tuple[str, ...]:
+    # communes_in_department scans every commune of France (20 ms a call): once per department.
+    return tuple(commune.code for commune in communes_in_department(department))
+
+
 def commune_in(department: str, rng: random.Random) -> str:
     # A real commune: made-up codes are refused since communes are checked against the reference data.
-    return rng.choice(communes_in_department(department)).code
+    return rng.choice(_commune_codes(department))
 
 
 def make_members(rng: random.Random, count: int, service_types: list[str]) -> list[Member]:
@@ -204,14 +211,17 @@ def node_rows(members: list[Member], rng: random.Random) -> list[dict[str, Any]]
 
 
 def _detail_fields(model: type[Any]) -> list[tuple[str, Any]]:
-    """(field, "int" | "float" | literal values) for the numeric and required fields of a details model."""
+    """(field, "int" | ("float", its maximum) | literal values) for the numeric and required fields of a details
+    model."""
     fields: list[tuple[str, Any]] = []
     for name, info in model.model_fields.items():
         args = typing.get_args(info.annotation) or (info.annotation,)
         if int in args:
             fields.append((name, "int"))
         elif float in args:
-            fields.append((name, "float"))
+            # Drawn below the field's own bound when it has one (21 passages a week, 10,000 tonnes).
+            bounds = [getattr(meta, "le", None) or getattr(meta, "lt", None) for meta in info.metadata]
+            fields.append((name, ("float", min([20_000, *(b for b in bounds if b is not None)]))))
         elif info.is_required() and typing.get_origin(info.annotation) is typing.Literal:
             fields.append((name, typing.get_args(info.annotation)))
     return fields
@@ -243,9 +253,9 @@ class ActivityFactory:
                 if kind == "int":
                     if rng.random() < 0.85:
                         details[name] = ceiling = rng.randrange(0, ceiling + 1)
-                elif kind == "float":
+                elif isinstance(kind, tuple) and kind[0] == "float":
                     if rng.random() < 0.85:
-                        details[name] = round(rng.uniform(1, 100 if "percent" in name else 20_000), 1)
+                        details[name] = round(rng.uniform(1, 100 if "percent" in name else kind[1]), 1)
                 else:
                     details[name] = rng.choice(kind)
             try:
@@ -279,7 +289,9 @@ class ActivityFactory:
         site = rng.choice(SITES)
         point = None
         if rng.random() < 0.8:
-            point = {"lat": round(rng.uniform(43.0, 50.5), 5), "lon": round(rng.uniform(-1.5, 7.5), 5)}
+            lon = round(rng.uniform(-1.5, 7.5), 5)
+            # Not within 0.001 of 0: json.dumps writes 3e-05 where the stored canonical body has 0.00003.
+            point = {"lat": round(rng.uniform(43.0, 50.5), 5), "lon": lon if abs(lon) >= 0.001 else 0.001}
         document = {
             "origin": member.node_id,
             "id": record_id,

@@ -2,6 +2,9 @@
 
 Run by hand:  .venv/bin/python bench/load.py [--rate 200] [--duration 60] [--concurrency 32] [--records 20000]
                   [--target node|hub|both] [--read-only] [--seed N]
+              .venv/bin/python bench/load.py --database postgresql [--regies 200] [--push-rate 20] [--per-batch 20]
+                  [--read-rate 4] [--activities 100000] [--reports 2000] [--duration 60] [--concurrency 32]
+                  [--profile-hub FILE] [--hub-env REGIES_FEDERATION__INBOX_PARSE_WORKERS=2]
 
 Set-up: a hub (SQLite), a node holding `--records` activities that joined the hub and pushed them all to it,
 and a second node whose keys sign the load's federation pulls. Then, for each target, a bounded client (at most
@@ -13,6 +16,12 @@ per kind, the achieved rate, and the server's resident memory sampled every 0.5 
 last 10 s and the least-squares slope over the run and over its second half (flat memory: a slope near
 0 MB/min once warm). Writes and pushes make the database grow, and SQLite's page cache with it; `--read-only`
 leaves them out to look at memory alone. Exit status 1 if any request failed.
+
+With `--database postgresql`, the coordinator-under-push scenario instead (bench/push_load.py): a hub on a throwaway
+PostgreSQL database (127.0.0.1:5432, user postgres) with `--regies` approved members and their data; the members
+push signed batches of `--per-batch` activities to its inbox at `--push-rate` batches/s in total (round robin, each
+signed with the member's own key) while a national coordinator reads the dashboard (`/hub`, logged in) and the
+national tables (`/plugins/hub/tables/…`) at `--read-rate` requests/s, on the same open-loop schedule.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import statistics
 import sys
@@ -210,8 +220,9 @@ class RunResult:
         return sum(len(values) for values in self.latencies.values()) + len(self.errors)
 
 
-async def run_load(mix: Mix, pid: int, rate: float, duration: float, concurrency: int) -> RunResult:
-    """The open-loop schedule: request i is due at start + i / rate; `concurrency` workers send them."""
+async def run_load(mix: Any, pid: int, rate: float, duration: float, concurrency: int) -> RunResult:
+    """The open-loop schedule: request i is due at start + i / rate; `concurrency` workers send them.
+    `mix.pick()` builds the request due (a Mix, or push_load.CoordinatorMix)."""
     total = int(rate * duration)
     latencies: dict[str, list[float]] = {}
     errors: list[str] = []
@@ -271,12 +282,12 @@ def report(name: str, result: RunResult, rate: float, concurrency: int) -> None:
         f"{name}: {result.count} requests in {result.duration:.1f} s, achieved {achieved:.1f} req/s "
         f"(target {rate:g}, concurrency {concurrency}), errors {len(result.errors)}"
     )
-    print(f"  {'kind':<16} {'count':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+    print(f"  {'kind':<20} {'count':>6} {'req/s':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
     everything = [value for values in result.latencies.values() for value in values]
     for kind, values in [*sorted(result.latencies.items()), ("all", everything)]:
         print(
-            f"  {kind:<16} {len(values):>6} {1000 * percentile(values, 0.5):>8.1f} "
-            f"{1000 * percentile(values, 0.99):>8.1f} {1000 * max(values):>8.1f}"
+            f"  {kind:<20} {len(values):>6} {len(values) / result.duration:>6.1f} "
+            f"{1000 * percentile(values, 0.5):>8.1f} {1000 * percentile(values, 0.99):>8.1f} {1000 * max(values):>8.1f}"
         )
     first = [mb for at, mb in result.rss if at < 10]
     last = [mb for at, mb in result.rss if at >= result.duration - 10]
@@ -300,8 +311,22 @@ def main() -> int:
     parser.add_argument("--target", choices=["node", "hub", "both"], default="both")
     parser.add_argument("--read-only", action="store_true", help="no writes or pushes (memory without data growth)")
     parser.add_argument("--seed", type=int, default=20261127)
+    scenario = parser.add_argument_group("the hub on PostgreSQL under pushes (--database postgresql)")
+    scenario.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
+    scenario.add_argument("--regies", type=int, default=200, help="approved members pushing")
+    scenario.add_argument("--push-rate", type=float, default=20, help="pushed batches per second, all members")
+    scenario.add_argument("--per-batch", type=int, default=20, help="activities per pushed batch")
+    scenario.add_argument("--read-rate", type=float, default=4, help="coordinator's reads per second")
+    scenario.add_argument("--activities", type=int, default=100_000, help="activities the hub holds at the start")
+    scenario.add_argument("--reports", type=int, default=2000, help="reports the hub holds (all periods)")
+    scenario.add_argument("--profile-hub", type=Path, help="run the hub under cProfile, its stats written here")
+    scenario.add_argument(
+        "--hub-env", action="append", default=[], metavar="REGIES_X=V", help="a setting of the hub process (repeatable)"
+    )
     args = parser.parse_args()
     rng = random.Random(args.seed)
+    if args.database == "postgresql":
+        return push_scenario(args, rng)
     failed = False
     with tempfile.TemporaryDirectory(prefix="regies-load-") as tmp:
         root = Path(tmp)
@@ -344,6 +369,26 @@ def main() -> int:
                     process.stop()
     print("FAIL: some requests failed" if failed else "OK: 0 errors")
     return 1 if failed else 0
+
+
+def push_scenario(args: argparse.Namespace, rng: random.Random) -> int:
+    """The coordinator's reads while the members push, on a PostgreSQL hub."""
+    from push_load import CoordinatorMix, push_hub  # imports this module: only once it is loaded
+
+    with tempfile.TemporaryDirectory(prefix="regies-load-") as tmp, push_hub(Path(tmp), args, print) as hub:
+        mix = CoordinatorMix(hub, args.push_rate, args.read_rate, args.per_batch, rng)
+        rate = args.push_rate + args.read_rate
+        print(
+            f"hub on PostgreSQL: {args.push_rate:g} pushes/s of {args.per_batch} activities from {args.regies} "
+            f"members, {args.read_rate:g} coordinator reads/s, for {args.duration:g} s; "
+            f"load average before {' '.join(f'{value:.2f}' for value in os.getloadavg())}",
+            flush=True,
+        )
+        result = asyncio.run(run_load(mix, hub.process.process.pid, rate, args.duration, args.concurrency))
+        report("hub (PostgreSQL, under pushes)", result, rate, args.concurrency)
+        print(f"  load average after {' '.join(f'{value:.2f}' for value in os.getloadavg())}")
+    print("FAIL: some requests failed" if result.errors else "OK: 0 errors")
+    return 1 if result.errors else 0
 
 
 if __name__ == "__main__":

@@ -188,8 +188,11 @@ def _values_cte(dialect: str, scope: Scope, report_filter: str) -> str:
     """
     if dialect == "postgresql":
         real = "double precision"
+        # OFFSET 0 keeps the planner from inlining `doc` into each of its uses: inlined, every value row parsed
+        # its report's whole body again for the weight, numerator and denominator (six casts to jsonb a row, 93 %
+        # of the national indicator table's time on PostgreSQL; docs/performance.md).
         source = (
-            "CROSS JOIN LATERAL (SELECT CAST(r.body AS jsonb) -> 'indicators' AS doc) AS b "
+            "CROSS JOIN LATERAL (SELECT CAST(r.body AS jsonb) -> 'indicators' AS doc OFFSET 0) AS b "
             "CROSS JOIN LATERAL jsonb_each_text(b.doc) AS iv(key, value)"
         )
 
