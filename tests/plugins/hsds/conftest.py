@@ -106,7 +106,11 @@ async def fill_hub(app: Any) -> None:
     for index, origin in enumerate((*MEMBERS, "rq-stranger")):
         name = f"Régie {origin}"
         rows.append(record_row(RECORD_KINDS["node"], model("node", origin, {**PROFILE, "name": name})))
-        rows.append(record_row(RECORD_KINDS["activity"], model("activity", origin, {**MEDIATION, "title": f"Médiation {index}"})))
+        rows.append(
+            record_row(
+                RECORD_KINDS["activity"], model("activity", origin, {**MEDIATION, "title": f"Médiation {index}"})
+            )
+        )
     async with engine.begin() as connection:
         await connection.execute(
             insert(enrolments),

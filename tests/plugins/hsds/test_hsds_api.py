@@ -196,7 +196,9 @@ async def test_the_routes_are_in_the_node_openapi_document(regie: dict[str, Any]
 
 async def test_a_record_addressed_to_one_node_is_never_published(regie: dict[str, Any]) -> None:
     client = regie["client"]
-    row = record_row(RECORD_KINDS["activity"], model("activity", "rq-test", {**MEDIATION, "title": "Pour rq-voisine seulement"}))
+    row = record_row(
+        RECORD_KINDS["activity"], model("activity", "rq-test", {**MEDIATION, "title": "Pour rq-voisine seulement"})
+    )
     async with client.app[appkeys.ENGINE].begin() as connection:
         await connection.execute(insert(records), [{**row, "audience": "rq-voisine"}])
     listing = await answer(client, "/hsds/services?search=seulement", "/services")
