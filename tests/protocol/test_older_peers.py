@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from federation import appkeys
 from federation.protocol import persistence, sender
 from federation.protocol.older_peers import PROTOCOL_1_0_KINDS, reading_of
 from federation.protocol.worker import running_worker
@@ -136,4 +137,8 @@ async def test_the_worker_reads_at_start_the_versions_of_a_peer_pinned_before_no
             if peer is not None and peer.speaks is not None:
                 break
             await asyncio.sleep(0.05)
-    assert peer is not None and peer.speaks is not None and peer.speaks["record_kinds"] == sorted(RECORD_KINDS)
+    assert (
+        peer is not None
+        and peer.speaks is not None
+        and peer.speaks["record_kinds"] == sorted(a.server.app[appkeys.PLUGINS].registry.kinds)
+    )
