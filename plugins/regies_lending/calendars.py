@@ -13,7 +13,7 @@ import icalendar
 from aiohttp import web
 from sqlalchemy import delete, insert, select
 
-from federation.plugin_api import Problem, json_response, require_token, utcnow
+from federation.plugin_api import Problem, json_response, read_json_object, require_token, utcnow
 from federation.plugin_api.storage import node_meta
 
 from . import rules, service
@@ -38,8 +38,11 @@ async def _stored_digest(request: web.Request) -> str | None:
 
 @routes.post("/calendar-token")
 async def new_calendar_token(request: web.Request) -> web.StreamResponse:
-    """Make the staff's calendar token; the previous one stops working at once."""
+    """Make the staff's calendar token; the previous one stops working at once. It takes no body: one sent must
+    be an empty JSON object, so a malformed request changes nothing (like every other write)."""
     await require_token(request)
+    if request.can_read_body and await read_json_object(request):
+        raise Problem(422, "this request takes no body (send none, or {})", slug="validation")
     token = secrets.token_urlsafe(24)
     async with service.LendingReader(request.config_dict).engine.begin() as connection:
         await connection.execute(delete(node_meta).where(node_meta.c.key == TOKEN_KEY))

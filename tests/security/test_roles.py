@@ -20,8 +20,9 @@ from federation.storage.tokens import create_token
 from tests.protocol.conftest import Node, NodeFactory, activity
 
 ROLES = ("anonymous", "admin", "national", "regional", "peer", "hub")
-# Pages of the web UI authenticate with a session cookie, not these credentials: tests/web covers them.
-WEB_UI_PREFIXES = ("/admin", "/login", "/logout", "/static/", "/hub")
+# Pages of the web UI authenticate with a session cookie, not these credentials: tests/web covers them, and
+# tests/plugins/test_lending_web.py the lending plugin's pages (/lending).
+WEB_UI_PREFIXES = ("/admin", "/login", "/logout", "/static/", "/hub", "/lending")
 RECORD = "00000000-0000-4000-8000-000000000000"
 
 # (method, route as the router names it) → (concrete path, expected status per role in ROLES order).
