@@ -116,6 +116,65 @@ EXPECTED: dict[tuple[str, str], tuple[str, tuple[int, ...]]] = {
         (401, 200, 200, 200, 401, 401),
     ),
     ("GET", "/plugins/hub/tables/missing"): ("/plugins/hub/tables/missing?period=2026", (401, 200, 200, 200, 401, 401)),
+    # Open data and lending plugins (public documents; the lending API needs the admin token or a peer).
+    ("DELETE", "/plugins/lending/calendar-token"): ("/plugins/lending/calendar-token", (401, 204, 403, 403, 401, 401)),
+    ("GET", "/api/v1/datainclusion/excluded"): ("/api/v1/datainclusion/excluded", (200, 200, 200, 200, 200, 200)),
+    ("GET", "/api/v1/datainclusion/services"): ("/api/v1/datainclusion/services", (200, 200, 200, 200, 200, 200)),
+    ("GET", "/api/v1/datainclusion/structures"): ("/api/v1/datainclusion/structures", (200, 200, 200, 200, 200, 200)),
+    ("GET", "/catalog.jsonld"): ("/catalog.jsonld", (404, 404, 404, 404, 404, 404)),
+    ("GET", "/feeds/activities.atom"): ("/feeds/activities.atom", (200, 200, 200, 200, 200, 200)),
+    ("GET", "/feeds/activities.ics"): ("/feeds/activities.ics", (200, 200, 200, 200, 200, 200)),
+    ("GET", "/hsds"): ("/hsds", (200, 200, 200, 200, 200, 200)),
+    ("GET", "/hsds/"): ("/hsds/", (200, 200, 200, 200, 200, 200)),
+    ("GET", "/hsds/organizations"): ("/hsds/organizations", (200, 200, 200, 200, 200, 200)),
+    ("GET", "/hsds/organizations/{id}"): (f"/hsds/organizations/{RECORD}", (404, 404, 404, 404, 404, 404)),
+    ("GET", "/hsds/profile"): ("/hsds/profile", (200, 200, 200, 200, 200, 200)),
+    ("GET", "/hsds/services"): ("/hsds/services", (200, 200, 200, 200, 200, 200)),
+    ("GET", "/hsds/services/{id}"): (f"/hsds/services/{RECORD}", (404, 404, 404, 404, 404, 404)),
+    ("GET", "/hsds/taxonomies"): ("/hsds/taxonomies", (200, 200, 200, 200, 200, 200)),
+    ("GET", "/hsds/taxonomies/{id}"): (f"/hsds/taxonomies/{RECORD}", (404, 404, 404, 404, 404, 404)),
+    ("GET", "/hsds/taxonomy_terms"): ("/hsds/taxonomy_terms", (200, 200, 200, 200, 200, 200)),
+    ("GET", "/hsds/taxonomy_terms/{id}"): (f"/hsds/taxonomy_terms/{RECORD}", (404, 404, 404, 404, 404, 404)),
+    ("GET", "/plugins/hub/opendata/{dataset}"): ("/plugins/hub/opendata/directory", (404, 404, 404, 404, 404, 404)),
+    ("GET", "/plugins/lending/calendar/{id}/availability.ics"): (
+        f"/plugins/lending/calendar/{RECORD}/availability.ics",
+        (404, 404, 404, 404, 404, 404),
+    ),
+    ("GET", "/plugins/lending/calendar/{id}/loans.ics"): (
+        f"/plugins/lending/calendar/{RECORD}/loans.ics",
+        (404, 404, 404, 404, 404, 404),
+    ),
+    ("GET", "/plugins/lending/loans"): ("/plugins/lending/loans", (401, 200, 403, 403, 401, 401)),
+    ("GET", "/plugins/lending/loans/{origin}/{id}"): (
+        f"/plugins/lending/loans/rq-none/{RECORD}",
+        (401, 404, 403, 403, 401, 401),
+    ),
+    ("POST", "/plugins/lending/calendar-token"): ("/plugins/lending/calendar-token", (401, 201, 403, 403, 401, 401)),
+    ("POST", "/plugins/lending/federation/check"): (
+        "/plugins/lending/federation/check",
+        (401, 401, 401, 401, 422, 422),
+    ),
+    ("POST", "/plugins/lending/loans/{origin}/{id}/accept"): (
+        f"/plugins/lending/loans/rq-none/{RECORD}/accept",
+        (401, 404, 403, 403, 401, 401),
+    ),
+    ("POST", "/plugins/lending/loans/{origin}/{id}/cancel"): (
+        f"/plugins/lending/loans/rq-none/{RECORD}/cancel",
+        (401, 404, 403, 403, 401, 401),
+    ),
+    ("POST", "/plugins/lending/loans/{origin}/{id}/decline"): (
+        f"/plugins/lending/loans/rq-none/{RECORD}/decline",
+        (401, 404, 403, 403, 401, 401),
+    ),
+    ("POST", "/plugins/lending/loans/{origin}/{id}/picked-up"): (
+        f"/plugins/lending/loans/rq-none/{RECORD}/picked-up",
+        (401, 404, 403, 403, 401, 401),
+    ),
+    ("POST", "/plugins/lending/loans/{origin}/{id}/returned"): (
+        f"/plugins/lending/loans/rq-none/{RECORD}/returned",
+        (401, 404, 403, 403, 401, 401),
+    ),
+    ("POST", "/plugins/lending/requests"): ("/plugins/lending/requests", (401, 422, 403, 403, 401, 401)),
 }
 # aiohttp answers HEAD on every GET route of a plugin's sub-application like the GET.
 HEAD_OF_GET = {("HEAD", route) for method, route in EXPECTED if method == "GET" and route.startswith("/plugins/")}
