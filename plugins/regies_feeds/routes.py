@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -98,6 +99,15 @@ async def calendar(request: web.Request) -> web.StreamResponse:
     return web.Response(body=ics.to_ical(), headers={"Content-Type": ICS_TYPE, "Cache-Control": CACHE_CONTROL})
 
 
+# XML 1.0 admits no C0 control character but tab, newline and carriage return: a title or description holding one
+# (the API accepts them) would make the feed unwritable, so they are dropped from the feed's text.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _xml_text(text: str) -> str:
+    return _NOT_XML.sub("", text)
+
+
 async def atom(request: web.Request) -> web.StreamResponse:
     """The newest activities and shared resources, each entry identified by its record's permanent address."""
     profile, found = await _own(request, ("activity", "resource"))
@@ -105,9 +115,14 @@ async def atom(request: web.Request) -> web.StreamResponse:
     name = profile.get("name") or request.config_dict[appkeys.STORE].node_id
     feed = FeedGenerator()
     feed.id(f"{base_url}/feeds/activities.atom")
-    feed.title(f"Activités et ressources – {name}")
+    feed.title(_xml_text(f"Activités et ressources – {name}"))
     feed.subtitle("Les activités et les ressources partagées de la régie, les plus récemment modifiées d'abord.")
-    feed.author({"name": name, **({"email": email} if (email := (profile.get("contact") or {}).get("email")) else {})})
+    feed.author(
+        {
+            "name": _xml_text(name),
+            **({"email": email} if (email := (profile.get("contact") or {}).get("email")) else {}),
+        }
+    )
     feed.link(href=f"{base_url}/feeds/activities.atom", rel="self", type="application/atom+xml")
     feed.link(href=f"{base_url}/", rel="alternate", type="text/html")
     feed.language("fr")
@@ -122,14 +137,14 @@ async def atom(request: web.Request) -> web.StreamResponse:
         entry.link(href=address, rel="alternate", type="application/json")
         entry.updated(_moment(body["updated_at"]))
         if kind == "activity":
-            entry.title(body["title"])
+            entry.title(_xml_text(body["title"]))
             for label in _categories(body, request):
-                entry.category(term=label, label=label)
+                entry.category(term=_xml_text(label), label=_xml_text(label))
         else:
-            entry.title(f"Ressource partagée : {body['name']}")
+            entry.title(_xml_text(f"Ressource partagée : {body['name']}"))
             entry.category(term="ressource", label="Ressource partagée")
         if body.get("description"):
-            entry.summary(body["description"])
+            entry.summary(_xml_text(body["description"]))
     return web.Response(
         body=feed.atom_str(pretty=True), headers={"Content-Type": ATOM_TYPE, "Cache-Control": CACHE_CONTROL}
     )

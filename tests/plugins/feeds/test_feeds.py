@@ -90,3 +90,16 @@ async def test_the_public_page_announces_the_feeds(regie: dict[str, Any]) -> Non
     assert {"/feeds/activities.ics", "/feeds/activities.atom", "/hsds/services"} <= set(listed)
     titles = tree.xpath("//head/link[@rel='alternate']/@title")
     assert "Agenda des activités (iCalendar)" in titles  # French by default
+
+
+async def test_control_characters_in_a_description_do_not_break_the_atom_feed(regie: dict[str, Any]) -> None:
+    # The API accepts them; XML 1.0 does not (the fuzzer found the feed answering 500).
+    client, auth = regie["client"], regie["auth"]
+    mediation = regie["mediation"]
+    changed = {**MEDIATION, "title": "Médiation\x01 du soir", "description": "Présents le soir\x0b et le week-end."}
+    assert (await client.put(f"/api/v1/activities/{mediation['id']}", json=changed, headers=auth)).status == 200
+    response = await client.get("/feeds/activities.atom")
+    assert response.status == 200
+    feed = feedparser.parse(await response.read())
+    assert not feed.bozo
+    assert any(entry.title == "Médiation du soir" for entry in feed.entries)
