@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
@@ -21,6 +22,7 @@ from federation.protocol.batchparser import BATCH_PARSER, BatchParser
 from federation.protocol.context import FEDERATION
 from federation.protocol.discovery import IDENTITY
 from federation.protocol.receiver import CLIENT
+from federation.registry import Registry
 from federation.web.context import WEB
 from federation.web.setup import setup_web
 
@@ -39,22 +41,9 @@ def create_app(settings: Settings, plugins: Plugins | None = None, *, upgrade_da
         plugins = node_plugins(settings)
     app[appkeys.PLUGINS] = plugins
     registry = plugins.registry
-    document = build_openapi(
-        registry.kinds,
-        records.filter_parameters(registry.kinds.values()),
-        cursor_pattern=records.CURSOR_PATTERN,
-        max_page_size=settings.api.max_page_size,
-    )
-    document = refine_for_plugins(
-        document,
-        {key: (str(kind.category), kind.details_model) for key, kind in registry.service_types.items()},
-        registry.indicators,
-        registry.exporters,
-        registry.openapi_paths,
-        registry.api_openapi_paths,
-        registry.root_openapi_paths,
-    )
-    app[appkeys.OPENAPI] = json.dumps(document, ensure_ascii=False).encode("utf-8")
+    # Built on its first request: the models' JSON Schemas take about 0.1 s a node need not pay at each start.
+    build_document: Callable[[], bytes] = functools.cache(functools.partial(openapi_document, settings, registry))
+    app[appkeys.OPENAPI] = build_document
 
     async def node_lifetime(app: web.Application) -> AsyncIterator[None]:
         async with open_node(settings, plugins, upgrade=upgrade_database) as opened:
@@ -105,3 +94,23 @@ def create_app(settings: Settings, plugins: Plugins | None = None, *, upgrade_da
     setup_web(app, settings, plugins)
     app[PROBLEM_TRANSLATIONS] = app[WEB].translations
     return app
+
+
+def openapi_document(settings: Settings, registry: Registry) -> bytes:
+    """The node's /openapi.json: the core's operations and what its plugins add."""
+    document = build_openapi(
+        registry.kinds,
+        records.filter_parameters(registry.kinds.values()),
+        cursor_pattern=records.CURSOR_PATTERN,
+        max_page_size=settings.api.max_page_size,
+    )
+    document = refine_for_plugins(
+        document,
+        {key: (str(kind.category), kind.details_model) for key, kind in registry.service_types.items()},
+        registry.indicators,
+        registry.exporters,
+        registry.openapi_paths,
+        registry.api_openapi_paths,
+        registry.root_openapi_paths,
+    )
+    return json.dumps(document, ensure_ascii=False).encode("utf-8")

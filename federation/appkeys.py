@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -25,6 +26,7 @@ ENGINE = web.AppKey("engine", AsyncEngine)
 READER = web.AppKey("reader", RecordReader)
 # The record service: every write of a record goes through it.
 STORE = web.AppKey("store", RecordService)
-OPENAPI = web.AppKey("openapi", bytes)
+# The /openapi.json document, built on its first call.
+OPENAPI: web.AppKey[Callable[[], bytes]] = web.AppKey("openapi")
 # The id of this node's profile record (its `node` record), read from the database at start-up.
 PROFILE_ID = web.AppKey("profile_id", str)

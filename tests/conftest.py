@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from devtools.loadgen import NodeProcess
 from federation.bootstrap import init_node
 from federation.config import Settings, load_settings
+from tests.migrated import MigratedDatabases
 from tests.prerequisites import (
     configured_admin_url,
     dsn,
@@ -92,8 +93,14 @@ def settings(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch)
     return load_settings(data_dir=tmp_path / "var", overrides=overrides)
 
 
+@pytest.fixture(scope="session")
+def migrated_databases(tmp_path_factory: pytest.TempPathFactory) -> MigratedDatabases:
+    return MigratedDatabases(tmp_path_factory.mktemp("migrated"))
+
+
 @pytest.fixture
-async def admin_token(settings: Settings) -> AsyncIterator[str]:
+async def admin_token(settings: Settings, migrated_databases: MigratedDatabases) -> AsyncIterator[str]:
+    await migrated_databases.fill(settings.database_url)
     result = await init_node(settings, name="Régie de quartier de test", node_id="rq-test")
     assert result.admin_token is not None
     yield result.admin_token

@@ -52,7 +52,7 @@ async def readyz(request: web.Request) -> web.StreamResponse:
 
 
 async def openapi(request: web.Request) -> web.StreamResponse:
-    return json_response(request.app[appkeys.OPENAPI])
+    return json_response(request.app[appkeys.OPENAPI]())
 
 
 async def docs(request: web.Request) -> web.StreamResponse:

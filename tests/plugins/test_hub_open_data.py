@@ -23,6 +23,7 @@ from federation.config import load_settings
 from federation.schema.records import RECORD_KINDS
 from federation.storage.mapping import record_row
 from federation.storage.tables import enrolments, records
+from tests.migrated import MigratedDatabases
 
 DCAT, DCT = "http://www.w3.org/ns/dcat#", "http://purl.org/dc/terms/"
 # node id → commune (department, region): three régies in Île-de-France (11), two in Auvergne-Rhône-Alpes (84).
@@ -53,7 +54,9 @@ def _activity(origin: str, service_type: str, category: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-async def hub(aiohttp_client: Any, tmp_path: Any, database_url: str) -> AsyncIterator[tuple[TestClient[Any, Any], str]]:
+async def hub(
+    aiohttp_client: Any, tmp_path: Any, database_url: str, migrated_databases: MigratedDatabases
+) -> AsyncIterator[tuple[TestClient[Any, Any], str]]:
     """A hub whose members reported for 2025: every one mediates; one Parisian and one Lyon régie hold meetings."""
     settings = load_settings(
         data_dir=tmp_path / "hub",
@@ -63,6 +66,7 @@ async def hub(aiohttp_client: Any, tmp_path: Any, database_url: str) -> AsyncIte
             "plugins": {"hub": {"enabled": True, "open_data": OPEN_DATA}},
         },
     )
+    await migrated_databases.fill(settings.database_url)
     created = await init_node(settings, name="Mouvement des Régies", node_id="hub-national")
     assert created.admin_token is not None
     client: TestClient[Any, Any] = await aiohttp_client(create_app(settings))

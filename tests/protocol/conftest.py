@@ -27,6 +27,7 @@ from federation.protocol.puller import PullError, pull_peer
 from federation.protocol.signing import sign_request
 from federation.serving import NodeRunner
 from federation.versions import spoken
+from tests.migrated import MigratedDatabases
 
 
 class NodeTestServer(TestServer):
@@ -142,7 +143,10 @@ async def signed_call(
 
 @pytest.fixture
 async def make_node(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+    migrated_databases: MigratedDatabases,
 ) -> AsyncIterator[NodeFactory]:
     """`await make_node("rq-a")` → an initialised node serving on 127.0.0.1 (SQLite unless `database_url`)."""
     for key in list(os.environ):
@@ -168,6 +172,7 @@ async def make_node(
         if database_url:
             overrides["database"] = {"url": database_url}
         settings = load_settings(data_dir=tmp_path / node_id, overrides=overrides)
+        await migrated_databases.fill(settings.database_url)
         result = await init_node(settings, name=f"Régie {node_id}", node_id=node_id)
         assert result.admin_token
         plugins = build_plugins(extra=extra_plugins, settings=settings.plugins.sections()) if extra_plugins else None

@@ -59,7 +59,7 @@ register_formats()
 def _document(hub: bool) -> dict[str, Any]:
     """The document the app serves at /openapi.json (it depends on the plugins, not on the database)."""
     settings = load_settings(data_dir=Path(tempfile.gettempdir()), overrides={"plugins": {"hub": {"enabled": hub}}})
-    document: dict[str, Any] = json.loads(create_app(settings)[appkeys.OPENAPI])
+    document: dict[str, Any] = json.loads(create_app(settings)[appkeys.OPENAPI]())
     return document
 
 

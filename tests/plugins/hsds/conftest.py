@@ -19,6 +19,7 @@ from federation.config import Settings, load_settings
 from federation.schema.records import RECORD_KINDS
 from federation.storage.mapping import record_row
 from federation.storage.tables import enrolments, records
+from tests.migrated import MigratedDatabases
 
 PROFILE = {
     "name": "Régie de quartier de Saint-Denis",
@@ -130,7 +131,9 @@ async def fill_hub(app: Any) -> None:
 
 
 @pytest.fixture
-async def hub(aiohttp_client: Any, tmp_path: Any, database_url: str) -> AsyncIterator[TestClient[Any, Any]]:
+async def hub(
+    aiohttp_client: Any, tmp_path: Any, database_url: str, migrated_databases: MigratedDatabases
+) -> AsyncIterator[TestClient[Any, Any]]:
     settings = load_settings(
         data_dir=tmp_path / "hub",
         overrides={
@@ -139,6 +142,7 @@ async def hub(aiohttp_client: Any, tmp_path: Any, database_url: str) -> AsyncIte
             "plugins": {"hub": {"enabled": True}},
         },
     )
+    await migrated_databases.fill(settings.database_url)
     await init_node(settings, name="Mouvement des Régies", node_id="hub-national")
     client: TestClient[Any, Any] = await aiohttp_client(create_app(settings))
     await fill_hub(client.app)
