@@ -40,8 +40,9 @@ class MigratedDatabases:
         path = Path(database)
         if _has_content(path):
             return
+        _make_private_directory(path.parent)
         if self._sqlite_ready:
-            _copy(self._sqlite_copy, path)
+            shutil.copyfile(self._sqlite_copy, path)
             return
         await _migrate(url)
         # The engine is disposed: SQLite has folded its write-ahead log back into the file, which is now complete.
@@ -69,9 +70,9 @@ def _has_content(path: Path) -> bool:
     return path.exists() and path.stat().st_size > 0
 
 
-def _copy(source: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source, target)
+def _make_private_directory(directory: Path) -> None:
+    # The node's data directory, private as `regies init` makes it (init leaves an existing directory's mode alone).
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
 async def _migrate(url: str) -> None:
