@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -77,19 +79,25 @@ def describe_indicators(plugins: Plugins) -> list[dict[str, Any]]:
 
 def add_routes(app: web.Application) -> None:
     plugins = app[appkeys.PLUGINS]
-    # Plugins cannot change while the app runs: serialise once.
-    bodies = {
-        "/api/v1/plugins": json.dumps(describe_plugins(plugins), ensure_ascii=False),
-        "/api/v1/service-types": json.dumps({"items": describe_service_types(plugins)}, ensure_ascii=False),
-        "/api/v1/indicators": json.dumps({"items": describe_indicators(plugins)}, ensure_ascii=False),
+    # Plugins cannot change while the app runs: each body is serialised once, on its first request (the details
+    # models' JSON Schemas take a few tenths of a second that a start need not pay).
+    describers: dict[str, Callable[[], Any]] = {
+        "/api/v1/plugins": lambda: describe_plugins(plugins),
+        "/api/v1/service-types": lambda: {"items": describe_service_types(plugins)},
+        "/api/v1/indicators": lambda: {"items": describe_indicators(plugins)},
     }
-    for path, body in bodies.items():
+    for path, describer in describers.items():
+        body = _serialised_once(describer)
 
-        async def handler(request: web.Request, body: str = body) -> web.StreamResponse:
-            return json_response(body)
+        async def handler(request: web.Request, body: Callable[[], str] = body) -> web.StreamResponse:
+            return json_response(body())
 
         app.router.add_get(path, handler, allow_head=False)
     app.router.add_get("/api/v1/report-form", report_form, allow_head=False)
+
+
+def _serialised_once(describe: Callable[[], Any]) -> Callable[[], str]:
+    return functools.cache(lambda: json.dumps(describe(), ensure_ascii=False))
 
 
 async def report_form(request: web.Request) -> web.StreamResponse:
