@@ -28,8 +28,8 @@ def publishes_members(registry: Registry) -> bool:
 
 @hookimpl
 def register_routes(registry: Registry) -> None:
-    from .api import build_routes
     from .openapi import hsds_paths
+    from .routes import build_routes
 
     registry.add_root_routes("/hsds", build_routes(members=publishes_members(registry)), openapi=hsds_paths())
     registry.add_public_link(

@@ -12,6 +12,7 @@ from federation.plugin_api import DEPARTMENTS, ServiceType, commune
 
 from .taxonomy import (
     Term,
+    at_location_id,
     category_term,
     hsds_id,
     organization_id,
@@ -193,6 +194,11 @@ def _place_location(origin: Origin, owner_id: str, place: Mapping[str, Any]) -> 
     )
 
 
+def service_location(origin: Origin, owner_id: str, place: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Where a service is given: its place, else the régie's head office (None when neither is known)."""
+    return _place_location(origin, owner_id, place) or head_office(origin)
+
+
 def _service_areas(owner_id: str, place: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The commune and the priority neighbourhoods (QPV) a service is for, named by their official codes."""
     areas = []
@@ -314,12 +320,12 @@ def service(
     if not full:
         return document
     place = body.get("place") or {}
-    location = _place_location(origin, owner_id, place) or head_office(origin)
+    location = service_location(origin, owner_id, place)
     at_locations = []
     if location is not None:
         at_locations.append(
             {
-                "id": hsds_id(owner_id, "at", location["id"]),
+                "id": at_location_id(owner_id, location["id"]),
                 "service_id": owner_id,
                 "location_id": location["id"],
                 "location": location,

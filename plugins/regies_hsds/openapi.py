@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .api import MAX_PAGE, MAX_PER_PAGE, MAX_SEARCH
+from .query import FORMATS, MAX_PAGE, MAX_PER_PAGE, MAX_SEARCH, NDJSON
 
 JSON = "application/json"
 TAGS = ["hsds"]
@@ -24,7 +24,7 @@ def _object(required: list[str], **properties: Any) -> dict[str, Any]:
 
 ORGANIZATION = _object(["id", "name", "description"], id=_UUID, name={"type": "string"}, description={"type": "string"})
 SERVICE = _object(
-    ["id", "name", "status", "organization"],
+    ["id", "name", "status"],  # `minimal` items have no organization
     id=_UUID,
     organization_id=_UUID,
     name={"type": "string"},
@@ -40,6 +40,26 @@ TERM = _object(
     description={"type": "string"},
     taxonomy_id=_UUID,
     parent_id=_UUID,
+)
+
+
+LOCATION = _object(
+    ["id", "location_type"],
+    id=_UUID,
+    location_type={"type": "string", "enum": ["physical", "postal", "virtual"]},
+    name={"type": "string"},
+    latitude={"type": "number"},
+    longitude={"type": "number"},
+)
+AT_LOCATION = _object(
+    ["id", "service_id", "location_id", "location", "service"],
+    id=_UUID,
+    service_id=_UUID,
+    location_id=_UUID,
+    location=LOCATION,
+    service=_object(
+        ["id", "name", "status"], id=_UUID, name={"type": "string"}, status=SERVICE["properties"]["status"]
+    ),
 )
 
 
@@ -65,16 +85,25 @@ PAGING = [
 ]
 SEARCH = _query("search", {"type": "string", "maxLength": MAX_SEARCH}, "Words found in the name or description.")
 FULL = _query("full", {"type": "boolean"}, "true: each item fully nested, as its own address serves it.")
+FORMAT = _query(
+    "format",
+    {"type": "string", "enum": list(FORMATS)},
+    "json (default): a page; ndjson: every item, one JSON document per line, without pages (then neither `page` "
+    "nor `per_page` may be given).",
+)
+FULL_SERVICE = _query(
+    "full_service", {"type": "boolean"}, "true: the organizations fully nested, each service in them fully nested."
+)
 ID = {"name": "id", "in": "path", "required": True, "schema": _UUID, "description": "The HSDS id (a UUID)."}
 
 
 def _get(
     operation_id: str, summary: str, answer: dict[str, Any], parameters: list[dict[str, Any]], path_id: bool = False
 ) -> dict[str, Any]:
-    responses: dict[str, Any] = {
-        "200": {"description": summary, "content": {JSON: {"schema": answer}}},
-        "400": _PROBLEM,
-    }
+    content: dict[str, Any] = {JSON: {"schema": answer}}
+    if FORMAT in parameters:  # format=ndjson: the page's items, each on its own line
+        content[NDJSON] = {"schema": answer["properties"]["contents"]["items"]}
+    responses: dict[str, Any] = {"200": {"description": summary, "content": content}, "400": _PROBLEM}
     if path_id:
         responses["404"] = _NOT_FOUND
     return {
@@ -100,6 +129,7 @@ def hsds_paths() -> dict[str, Any]:
     service_filters = [
         SEARCH,
         *PAGING,
+        FORMAT,
         FULL,
         _query("taxonomy_term_id", _UUID, "Services classified by this term (see /hsds/taxonomy_terms)."),
         _query("taxonomy_id", _UUID, "Services classified by a term of this taxonomy."),
@@ -110,28 +140,68 @@ def hsds_paths() -> dict[str, Any]:
             "Changed at or after this moment (RFC 3339); a date alone (2025-01-31) means its midnight UTC.",
         ),
     ]
+    at_location_filters = [
+        *service_filters,
+        _query(
+            "postcode",
+            {"type": "string", "pattern": "^[0-9]{5}$"},
+            "Services whose area (commune) has this French postal code; a service without an area, by its "
+            "location's address. (HSDA's `proximity`, measured from the postcode's centre, is not supported.)",
+        ),
+    ]
+    minimal = _query(
+        "minimal",
+        {"type": "boolean"},
+        "true: each service with its id, name, status and last_modified only, 500 a page by default; not with "
+        "full=true.",
+    )
     return {
         "/hsds/": _get("hsdsMeta", "HSDS version, profile, OpenAPI document and publisher of this API", meta, []),
         "/hsds/profile": _get(
             "hsdsProfile", "The régies profile of HSDS: what it uses and how", {"type": "object"}, []
         ),
         "/hsds/services": _get(
-            "hsdsListServices", "Services (activities and shared resources)", _page(SERVICE), service_filters
+            "hsdsListServices",
+            "Services (activities and shared resources)",
+            _page(SERVICE),
+            [*service_filters, minimal],
         ),
         "/hsds/services/{id}": _get("hsdsGetService", "A service, fully nested", SERVICE, [], path_id=True),
+        "/hsds/service_at_locations": _get(
+            "hsdsListServiceAtLocations", "Services at their locations", _page(AT_LOCATION), at_location_filters
+        ),
+        "/hsds/service_at_locations/{id}": _get(
+            "hsdsGetServiceAtLocation", "A service at its location, fully nested", AT_LOCATION, [], path_id=True
+        ),
         "/hsds/organizations": _get(
-            "hsdsListOrganizations", "Organizations (régies)", _page(ORGANIZATION), [SEARCH, *PAGING, FULL]
+            "hsdsListOrganizations",
+            "Organizations (régies)",
+            _page(ORGANIZATION),
+            [SEARCH, *PAGING, FORMAT, FULL, FULL_SERVICE],
         ),
         "/hsds/organizations/{id}": _get(
-            "hsdsGetOrganization", "An organization, fully nested", ORGANIZATION, [], path_id=True
+            "hsdsGetOrganization",
+            "An organization, fully nested, with its services",
+            ORGANIZATION,
+            [FULL_SERVICE],
+            path_id=True,
         ),
-        "/hsds/taxonomies": _get("hsdsListTaxonomies", "The profile's taxonomies", _page(TAXONOMY), [SEARCH, *PAGING]),
+        "/hsds/taxonomies": _get(
+            "hsdsListTaxonomies", "The profile's taxonomies", _page(TAXONOMY), [SEARCH, *PAGING, FORMAT]
+        ),
         "/hsds/taxonomies/{id}": _get("hsdsGetTaxonomy", "A taxonomy", TAXONOMY, [], path_id=True),
         "/hsds/taxonomy_terms": _get(
             "hsdsListTaxonomyTerms",
             "Fields of action, service types and kinds of shared resource",
             _page(TERM),
-            [SEARCH, *PAGING, _query("taxonomy_id", _UUID, "Terms of this taxonomy.")],
+            [
+                SEARCH,
+                *PAGING,
+                FORMAT,
+                _query("taxonomy_id", _UUID, "Terms of this taxonomy."),
+                _query("parent_id", _UUID, "Terms whose parent is this term."),
+                _query("top_only", {"type": "boolean"}, "true: only terms without child terms."),
+            ],
         ),
         "/hsds/taxonomy_terms/{id}": _get("hsdsGetTaxonomyTerm", "A taxonomy term", TERM, [], path_id=True),
     }

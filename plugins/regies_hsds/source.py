@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from federation.plugin_api.storage import enrolments, records
 
 from .mapping import Origin
-from .taxonomy import Term, service_id
+from .taxonomy import Term, at_location_ids, service_id
 
 SERVICE_KINDS = ("activity", "resource")
 
@@ -96,11 +96,25 @@ async def find_service(
 ) -> tuple[str, str, dict[str, Any]] | None:
     """The service whose HSDS id is `wanted_id`. HSDS ids are derived from (origin, kind, id), so they are
     computed for every published service's key: a few thousand hashes, no bodies read but the one found."""
+    return await _find(connection, publisher, lambda key: service_id(*key) == wanted_id)
+
+
+async def find_service_at_location(
+    connection: AsyncConnection, publisher: Publisher, wanted_id: str
+) -> tuple[str, str, dict[str, Any]] | None:
+    """The service one of whose possible service_at_location ids is `wanted_id` (the caller checks it is the
+    one its document gives), found like `find_service`."""
+    return await _find(connection, publisher, lambda key: wanted_id in at_location_ids(*key))
+
+
+async def _find(
+    connection: AsyncConnection, publisher: Publisher, found: Callable[[tuple[str, str, str]], bool]
+) -> tuple[str, str, dict[str, Any]] | None:
     keys = await connection.execute(
         select(records.c.rid, records.c.origin, records.c.kind, records.c.id).where(*_live(publisher, SERVICE_KINDS))
     )
     for rid, origin, kind, record_id in keys:
-        if service_id(origin, kind, record_id) == wanted_id:
+        if found((origin, kind, record_id)):
             body = await connection.scalar(select(records.c.body).where(records.c.rid == rid))
             return (origin, kind, json.loads(body)) if body is not None else None
     return None

@@ -33,6 +33,19 @@ def service_id(origin: str, kind: str, record_id: str) -> str:
     return hsds_id(origin, kind, record_id)
 
 
+def at_location_id(service: str, location: str) -> str:
+    """The id of a service_at_location: a service at one of its locations."""
+    return hsds_id(service, "at", location)
+
+
+@lru_cache(maxsize=65536)
+def at_location_ids(origin: str, kind: str, record_id: str) -> tuple[str, str]:
+    """The two ids a service's service_at_location may have: at its own place, or at the régie's head office.
+    Remembered like `service_id`, for finding one by its id without reading every document."""
+    owner = service_id(origin, kind, record_id)
+    return at_location_id(owner, hsds_id(owner, "location")), at_location_id(owner, hsds_id(origin, "head-office"))
+
+
 @dataclass(frozen=True)
 class Taxonomy:
     key: str

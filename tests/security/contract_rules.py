@@ -234,6 +234,15 @@ def _keep_query_rules(query: dict[str, Any]) -> None:
         query["period"] = f"{first}-{first + 1}"
 
 
+def _keep_hsds_rules(query: dict[str, Any]) -> None:
+    """HSDA's listings (the parameters' descriptions): NDJSON has no pages, and `minimal` is not `full`."""
+    if query.get("format") == "ndjson":
+        query.pop("page", None)
+        query.pop("per_page", None)
+    if query.get("minimal") in (True, "true"):
+        query.pop("full", None)
+
+
 def keep_contract_rules(case: schemathesis.Case, signer: Any) -> None:
     """Adjust a case generated as valid so that it also obeys the rules stated in prose; `signer` (a
     PeerSigner) is who signs the request if the operation takes a signature."""
@@ -246,3 +255,5 @@ def keep_contract_rules(case: schemathesis.Case, signer: Any) -> None:
             collection = (case.path_parameters or {}).get("collection")
             if case.query.get("format") == "geojson" and collection not in (None, "activities", "resources"):
                 case.query["format"] = "json"
+            if case.path.startswith("/hsds/"):
+                _keep_hsds_rules(case.query)

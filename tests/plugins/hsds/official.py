@@ -37,12 +37,19 @@ def _pointer(*parts: str) -> str:
     return "/".join(part.replace("~", "~0").replace("/", "~1") for part in parts)
 
 
+# An erratum of the vendored openapi.json: it declares /service_at_locations/{id} to answer a service
+# (compiled/service.json), while HSDA's reference text and example answer a service_at_location; Open Referral
+# corrected the document to compiled/service_at_location.json (openreferral/specification pull request 574).
+ERRATA = {"/service_at_locations/{id}": BASE + "compiled/service_at_location.json"}
+
+
 @cache
 def validator(path: str) -> Draft202012Validator:
     """Checks a 200 answer of HSDA path `path` (e.g. "/services/{id}") against the official OpenAPI document."""
     pointer = _pointer("", "paths", path, "get", "responses", "200", "content", "application/json", "schema")
+    reference = ERRATA.get(path, f"{OPENAPI}#{pointer}")
     return Draft202012Validator(
-        {"$ref": f"{OPENAPI}#{pointer}"}, registry=registry(), format_checker=Draft202012Validator.FORMAT_CHECKER
+        {"$ref": reference}, registry=registry(), format_checker=Draft202012Validator.FORMAT_CHECKER
     )
 
 
@@ -54,5 +61,32 @@ def errors(path: str, document: Any) -> list[str]:
     ]
 
 
+@cache
+def _item_validator(path: str) -> Draft202012Validator:
+    pointer = _pointer("", "paths", path, "get", "responses", "200", "content", "application/json", "schema")
+    return Draft202012Validator(
+        {"$ref": f"{OPENAPI}#{pointer}/properties/contents/items"},
+        registry=registry(),
+        format_checker=Draft202012Validator.FORMAT_CHECKER,
+    )
+
+
+def item_errors(path: str, item: Any) -> list[str]:
+    """Every way `item` breaks the official schema of one item of listing `path` (an NDJSON line, say)."""
+    return [error.message for error in _item_validator(path).iter_errors(item)]
+
+
 def official_paths() -> list[str]:
     return list(_load(HERE / "openapi.json")["paths"])
+
+
+def official_parameters(path: str) -> list[str]:
+    """The names of the query parameters HSDA defines for `path` (its `$ref`s to shared parameters resolved)."""
+    document = _load(HERE / "openapi.json")
+    names = []
+    for parameter in document["paths"][path]["get"].get("parameters", []):
+        if "$ref" in parameter:
+            parameter = document["components"]["parameters"][parameter["$ref"].rsplit("/", 1)[1]]
+        if parameter["in"] == "query":
+            names.append(parameter["name"])
+    return names

@@ -189,8 +189,6 @@ async def test_the_hub_publishes_its_members_only(hub: TestClient[Any, Any]) -> 
 async def test_the_routes_are_in_the_node_openapi_document(regie: dict[str, Any]) -> None:
     document = await (await regie["client"].get("/openapi.json")).json()
     for path in official.official_paths():
-        if path.startswith("/service_at_locations"):
-            continue  # not part of this profile: a service carries its locations
         assert "/hsds" + path in document["paths"], path
 
 
