@@ -26,7 +26,7 @@ hookspec = pluggy.HookspecMarker("regies")
 
 # Version of this hook API. A plugin may declare the versions it supports with a module attribute such as
 # ``REGIES_HOOK_API = ">=2.0,<3"``; an incompatible plugin is refused at start.
-HOOK_API_VERSION = "2.1"
+HOOK_API_VERSION = "2.2"
 
 
 @hookspec
@@ -84,7 +84,10 @@ def register_indicators(registry: Registry) -> None:
     message_en))`` (Σ left ≤ Σ right; a rule naming an indicator the node lacks is skipped) (hook API 1.5).
     A computed indicator may carry its own computation, ``Indicator(..., source="computed", compute=f)``: ``await
     f(engine, node_id, first_day, last_day)`` returns the node's figure for the period (or None), used to
-    pre-fill the report form (``GET /api/v1/report-form`` and the back-office) (hook API 2.1).
+    pre-fill the report form (``GET /api/v1/report-form`` and the back-office) (hook API 2.1). Indicators counted
+    from the same data may share one function instead, ``compute_many=g``: ``await g(engine, node_id, first_day,
+    last_day)`` returns their figures by key, once per report form; ``hint_fr``/``hint_en`` say on the form where
+    a figure comes from (hook API 2.2).
     Added in: hook API 1.0.
     """
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -146,7 +146,7 @@ def shown_indicators(registry: Registry, in_use: set[str], filled: Collection[st
     plugins_with_types = {registry.owners.get(("service type", key)) for key in registry.service_types}
     shown = []
     for indicator in registry.indicators.values():
-        if indicator.compute is not None and indicator.key not in filled:
+        if indicator.computed_by_plugin and indicator.key not in filled:
             continue
         owner = registry.owners.get(("indicator", indicator.key), "<core>")
         if owner == "<core>" or owner not in plugins_with_types or owner in plugins_in_use or indicator.key in filled:
@@ -208,14 +208,24 @@ def _details_number(dialect: str, field: str) -> str:
 
 async def computed_values(engine: AsyncEngine, registry: Registry, node_id: str, period: Period) -> dict[str, float]:
     """Each computed indicator's figure for `period`: the sum of its details field over the node's own activities
-    overlapping the period, or what its plugin's `compute` function returns for the period's first and last day."""
+    overlapping the period, or what its plugin's `compute` (or `compute_many`) function returns for the period's
+    first and last day. A `compute_many` function is awaited once, however many indicators name it."""
     start, end = period_bounds(period)
     values = await _values_from_details(engine, registry, node_id, start, end)
+    shared: dict[Any, Mapping[str, float | None]] = {}  # compute_many function → its figures, for this call only
     for indicator in registry.indicators.values():
-        if indicator.source == "computed" and indicator.compute is not None:
+        if indicator.source != "computed":
+            continue
+        if indicator.compute is not None:
             value = await indicator.compute(engine, node_id, start, end)
-            if value is not None:
-                values[indicator.key] = float(value)
+        elif indicator.compute_many is not None:
+            if indicator.compute_many not in shared:
+                shared[indicator.compute_many] = await indicator.compute_many(engine, node_id, start, end)
+            value = shared[indicator.compute_many].get(indicator.key)
+        else:
+            continue
+        if value is not None:
+            values[indicator.key] = float(value)
     return values
 
 

@@ -109,7 +109,12 @@ class Indicator:
     `source` says how it is obtained: "entered" by staff, or "computed" from activities' details, in which
     case `service_type` and `details_field` name the numeric field summed over the period's activities, or
     (hook API 2.1) by `compute(engine, node_id, first_day, last_day)`, an async function of the plugin that reads
-    the node's database and returns the figure of the period (None: nothing to report).
+    the node's database and returns the figure of the period (None: nothing to report), or (hook API 2.2) by
+    `compute_many(engine, node_id, first_day, last_day)`, an async function returning the figures of several
+    indicators by key: indicators naming the same function share one call per report form (one read of the data
+    they count). `hint_fr` and `hint_en` (hook API 2.2) say on the report form where a figure comes from (for a
+    computed one, instead of the generic "computed from your activities of the period"); left out, the form says
+    the generic text in that language.
     `section` is the part of the report form it appears in (one of INDICATOR_SECTIONS); left out, it follows
     from the service type's field of action (employment and training: "employment", local democracy:
     "democracy", any other: "activities"; no service type: "other").
@@ -135,9 +140,23 @@ class Indicator:
     compute: Callable[[Any, str, dt.date, dt.date], Awaitable[float | None]] | None = field(
         default=None, compare=False, repr=False
     )
+    compute_many: Callable[[Any, str, dt.date, dt.date], Awaitable[Mapping[str, float | None]]] | None = field(
+        default=None, compare=False, repr=False
+    )
+    hint_fr: str = ""
+    hint_en: str = ""
 
     def labels(self) -> dict[str, str]:
         return {"fr": self.label_fr, "en": self.label_en}
+
+    @property
+    def computed_by_plugin(self) -> bool:
+        """Whether its plugin's own function computes it (`compute` or `compute_many`), not a details field."""
+        return self.compute is not None or self.compute_many is not None
+
+    def hint(self, language: str) -> str:
+        """Where its figure comes from, in `language` ("fr" or "en"); empty when the plugin did not say."""
+        return self.hint_fr if language == "fr" else self.hint_en
 
 
 Sink = Callable[[bytes], Awaitable[None]]

@@ -158,6 +158,11 @@ class Registry:
                 f"plugin '{self.current_plugin}': indicator '{indicator.key}' has section '{indicator.section}'; "
                 f"use one of {', '.join(INDICATOR_SECTIONS)}"
             )
+        if indicator.compute is not None and indicator.compute_many is not None:
+            raise PluginError(
+                f"plugin '{self.current_plugin}': indicator '{indicator.key}' gives both compute and compute_many; "
+                "give one"
+            )
         self._claim("indicator", indicator.key)
         self.indicators[indicator.key] = indicator
 

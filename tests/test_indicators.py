@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from federation import hookimpl
-from federation.indicators import by_section, parse_period_key, period_bounds, shown_indicators
+from federation.indicators import by_section, computed_values, parse_period_key, period_bounds, shown_indicators
 from federation.plugins import build_plugins
 from federation.registrations import Indicator, ServiceType
 from federation.registry import PluginError, Registry
 from federation.schema.types import Category
+from federation.storage.engine import create_engine
 
 
 def _school(learners: int, licences: int, start: str, end: str | None = None) -> dict[str, Any]:
@@ -98,3 +101,54 @@ def test_sections_follow_the_survey_and_the_service_types_field_of_action() -> N
 def test_an_unknown_section_stops_the_node_naming_the_plugin() -> None:
     with pytest.raises(PluginError, match="plugin 'garden': indicator 'allotments' has section 'budget'"):
         build_plugins(extra=[("garden", _GardenPlugin(loose_section="budget"))], load_entry_points=False)
+
+
+class _CountingPlugin:
+    """A plugin whose two indicators come from one function (`compute_many`), which counts its calls."""
+
+    def __init__(self, both: bool = False) -> None:
+        self.calls = 0
+        self.both = both
+
+    async def figures(self, engine: Any, node_id: str, first_day: dt.date, last_day: dt.date) -> dict[str, float]:
+        self.calls += 1
+        return {"visits": float(first_day.year), "unknown_key": 1.0}  # "guests" left out: no value
+
+    async def alone(self, engine: Any, node_id: str, first_day: dt.date, last_day: dt.date) -> float:
+        return 0.0
+
+    @hookimpl
+    def register_indicators(self, registry: Registry) -> None:
+        for key in ("visits", "guests"):
+            registry.add_indicator(
+                Indicator(
+                    key,
+                    key,
+                    key,
+                    source="computed",
+                    compute_many=self.figures,
+                    compute=self.alone if self.both else None,
+                    hint_fr="calculé à partir des visites",
+                )
+            )
+
+
+async def test_indicators_sharing_one_function_are_computed_by_one_call_per_form(tmp_path: Path) -> None:
+    plugin = _CountingPlugin()
+    registry = build_plugins(extra=[("visits", plugin)], load_entry_points=False).registry
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'regies.db'}")
+    try:
+        values = await computed_values(engine, registry, "rq-test", parse_period_key("2025"))
+        assert plugin.calls == 1
+        assert values["visits"] == 2025 and "guests" not in values and "unknown_key" not in values
+        await computed_values(engine, registry, "rq-test", parse_period_key("2024"))
+        assert plugin.calls == 2  # nothing is kept from one form to the next
+    finally:
+        await engine.dispose()
+    assert registry.indicators["visits"].hint("fr") == "calculé à partir des visites"
+    assert registry.indicators["visits"].hint("en") == ""
+
+
+def test_an_indicator_with_two_computations_stops_the_node_naming_it() -> None:
+    with pytest.raises(PluginError, match="plugin 'visits': indicator 'visits' gives both compute and compute_many"):
+        build_plugins(extra=[("visits", _CountingPlugin(both=True))], load_entry_points=False)

@@ -97,7 +97,7 @@ __all__ = [
     "DistinctChoices",  # list of choices for a details model, each at most once (a checkbox list on forms)
     "Exporter",  # an export format of the node's collections: format, media type, extension, async `write`
     "FieldError",  # what a `validate_record` hook returns for one refused field: JSON pointer and message
-    "Indicator",  # a period-report indicator: key, section, labels, unit, aggregation and plausible bounds
+    "Indicator",  # a period-report indicator: key, section, labels, hints, unit, aggregation, bounds, computation
     "KindFilter",  # a field of a record kind copied into an indexed column, filtered on by a query parameter
     "NavEntry",  # one link of the web interface's navigation, shown to the roles it names
     "PluginError",  # raise it from a hook when the plugin cannot start (bad settings): start-up stops with it

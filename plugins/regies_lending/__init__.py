@@ -12,7 +12,7 @@ from .mail_settings import MailSettings
 from .records import KINDS
 
 __version__ = "0.1.0"
-REGIES_HOOK_API = ">=2.1,<3"
+REGIES_HOOK_API = ">=2.2,<3"
 
 
 @hookimpl
@@ -23,7 +23,7 @@ def register_record_kinds(registry: Registry) -> None:
 
 @hookimpl
 def register_indicators(registry: Registry) -> None:
-    """Loans between régies as indicators of cooperation, computed from the node's loans (indicators.py)."""
+    """Loans between régies as indicators of cooperation, computed from one read of the node's loans (indicators.py)."""
     from .indicators import lending_indicators
 
     for indicator in lending_indicators():

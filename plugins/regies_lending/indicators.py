@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Awaitable, Callable
+from collections import Counter
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -37,7 +37,7 @@ RESOURCE_KINDS = {
 LENT = "loans_lent_to_regies"
 BORROWED = "loans_borrowed_from_regies"
 
-Compute = Callable[[AsyncEngine, str, dt.date, dt.date], Awaitable[float | None]]
+Figures = dict[str, float | None]
 
 
 def _starts_within(loan: Loan, first_day: dt.date, last_day: dt.date) -> bool:
@@ -57,31 +57,49 @@ async def _own_resource_kinds(engine: AsyncEngine, node_id: str) -> dict[str, st
     return kinds
 
 
-def count_agreed(role: str, resource_kind: str | None = None) -> Compute:
-    """The number of agreed loans starting in the period where the node is `role` (lender or borrower), of
-    resources of `resource_kind` only if given (the lender's own resources: only the lender knows their kind)."""
-
-    async def compute(engine: AsyncEngine, node_id: str, first_day: dt.date, last_day: dt.date) -> float | None:
-        every_loan = await read_loans(engine, node_id)
-        if not every_loan:
-            return None  # the régie has never lent nor borrowed through the network: nothing to report
-        loans = [
-            loan
-            for loan in every_loan
-            if loan.role == role and loan.state in AGREED and _starts_within(loan, first_day, last_day)
-        ]
-        if resource_kind is not None:
-            kinds = await _own_resource_kinds(engine, node_id)
-            loans = [loan for loan in loans if kinds.get(loan.request["resource"]["id"], "other") == resource_kind]
-        return float(len(loans))
-
-    return compute
+async def loan_figures(engine: AsyncEngine, node_id: str, first_day: dt.date, last_day: dt.date) -> Figures:
+    """Every lending indicator's figure for the period, from one read of the node's loans (the core awaits this once
+    per report form for all of them, `compute_many`): agreed loans starting in the period as lender and as borrower,
+    and as lender by kind of resource (the lender's own resources: only the lender knows their kind)."""
+    every_loan = await read_loans(engine, node_id)
+    if not every_loan:
+        return {}  # the régie has never lent nor borrowed through the network: nothing to report
+    agreed = [loan for loan in every_loan if loan.state in AGREED and _starts_within(loan, first_day, last_day)]
+    lent = [loan for loan in agreed if loan.role == "lender"]
+    figures: Figures = {LENT: float(len(lent)), BORROWED: float(len(agreed) - len(lent))}
+    kinds = await _own_resource_kinds(engine, node_id) if lent else {}
+    lent_kinds = Counter(kinds.get(loan.request["resource"]["id"], "other") for loan in lent)
+    for kind in RESOURCE_KINDS:
+        figures[f"loans_lent_{kind}"] = float(lent_kinds[kind])
+    return figures
 
 
-def _count(key: str, label_fr: str, label_en: str, description: str, compute: Compute) -> Indicator:
+def _count(key: str, label_fr: str, label_en: str, description: str, hint_fr: str, hint_en: str) -> Indicator:
     return Indicator(
-        key, label_fr, label_en, "count", description, source="computed", section="activities", compute=compute
+        key,
+        label_fr,
+        label_en,
+        "count",
+        description,
+        source="computed",
+        section="activities",
+        compute_many=loan_figures,
+        hint_fr=hint_fr,
+        hint_en=hint_en,
     )
+
+
+# What the report form says under each figure: where it comes from (indicators.py's rule, in the staff's words).
+_AS_LENDER = (
+    "calculé à partir des prêts de vos ressources que vous avez acceptés (puis retirés ou rendus), commençant dans la "
+    "période",
+    "computed from the loans of your resources you accepted (then picked up or returned), starting in the period",
+)
+_AS_BORROWER = (
+    "calculé à partir des prêts que d'autres régies vous ont accordés (puis retirés ou rendus), commençant dans la "
+    "période",
+    "computed from the loans other régies granted you (then picked up or returned), starting in the period",
+)
 
 
 def lending_indicators() -> list[Indicator]:
@@ -92,14 +110,14 @@ def lending_indicators() -> list[Indicator]:
             "Prêts de ressources à d'autres régies",
             "Loans of resources to other régies",
             "Loans accepted by this régie as the lender, starting in the period.",
-            count_agreed("lender"),
+            *_AS_LENDER,
         ),
         _count(
             BORROWED,
             "Prêts de ressources obtenus d'autres régies",
             "Loans of resources obtained from other régies",
             "Loans of other régies' resources accepted by their lender, starting in the period.",
-            count_agreed("borrower"),
+            *_AS_BORROWER,
         ),
     ]
     for kind, (label_fr, label_en) in RESOURCE_KINDS.items():
@@ -109,7 +127,7 @@ def lending_indicators() -> list[Indicator]:
                 f"Prêts à d'autres régies : {label_fr}",
                 f"Loans to other régies: {label_en}",
                 f"Of the loans to other régies, those of {label_en}.",
-                count_agreed("lender", kind),
+                *_AS_LENDER,
             )
         )
     return indicators

@@ -295,15 +295,15 @@ def test_every_referenced_indicator_is_registered(plugins: Plugins) -> None:
 
 def test_computed_indicators_are_listed_by_their_service_type(plugins: Plugins) -> None:
     for key, indicator in plugins.registry.indicators.items():
-        # An indicator a plugin computes with its own function (`compute`, e.g. loans) has no service type.
-        if indicator.source == "computed" and indicator.compute is None:
+        # An indicator a plugin computes with its own function (`compute_many`, e.g. loans) has no service type.
+        if indicator.source == "computed" and not indicator.computed_by_plugin:
             assert indicator.service_type is not None, key
             assert key in plugins.registry.service_types[indicator.service_type].indicators, key
 
 
 def test_computed_indicator_fields_exist_and_are_numeric(plugins: Plugins) -> None:
     for key, indicator in plugins.registry.indicators.items():
-        if indicator.source != "computed" or indicator.compute is not None:
+        if indicator.source != "computed" or indicator.computed_by_plugin:
             continue
         assert indicator.service_type in plugins.registry.service_types, key
         model = details_model(plugins, indicator.service_type)

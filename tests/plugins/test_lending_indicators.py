@@ -3,14 +3,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 from regies_hub import aggregates
 from regies_hub.aggregates import Scope
-from sqlalchemy import insert, select
+from sqlalchemy import event, insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from federation.bootstrap import init_node
 from federation.config import Settings
@@ -40,6 +43,22 @@ async def report_form(node: Node, period: str) -> dict[str, Any]:
         assert response.status == 200
         form = await response.json()
     return {item["key"]: item["value"] for item in form["indicators"] if item["key"] in LENDING_KEYS}
+
+
+@contextlib.contextmanager
+def loan_reads(engine: AsyncEngine) -> Iterator[list[str]]:
+    """The SQL statements the node runs meanwhile that read its loan records (their kinds are bound parameters)."""
+    statements: list[str] = []
+
+    def seen(_connection: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
+        if "loan_request" in repr(parameters):
+            statements.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        yield statements
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", seen)
 
 
 async def request_loan(borrower: Node, resource: dict[str, Any], day: dt.date, start: str, end: str) -> str:
@@ -77,7 +96,10 @@ async def test_agreed_loans_of_the_period_fill_the_report_and_the_hub_sums_them(
     await pull(lender, "rq-voisine")
 
     year = str(monday.year)
-    lent = await report_form(lender, year)
+    # The eight figures come from one read of the loans, not one each (indicators.py's `compute_many`).
+    with loan_reads(lender.context.engine) as reads:
+        lent = await report_form(lender, year)
+    assert len(reads) == 1, reads
     # Returned, accepted and the room: 3 agreed loans; declined, cancelled and pending ones do not count.
     assert lent == {
         "loans_lent_to_regies": 3,

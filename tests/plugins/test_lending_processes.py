@@ -1,6 +1,7 @@
 """Lending between three real `regies serve` processes on 127.0.0.1: request → accept → picked up → returned with
-the same states on both sides, nothing at the third régie nor on public pages, a conflict refused, and a borrower
-killed with SIGKILL mid-exchange that converges once restarted."""
+the same states on both sides, nothing at the third régie nor on public pages, a conflict refused, a borrower
+killed with SIGKILL mid-exchange that converges once restarted, and a cancellation crossing an accept, then the
+same signed decision delivered twice and a stale request delivered late, ending in one state on both nodes."""
 
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from devtools.loadgen import NodeProcess, run_regies
+from federation.protocol.signing import sign_request
 from tests.plugins.lending_helpers import loan_body, next_weekday, van
 
 FAST = {"REGIES_FEDERATION__PUSH_INTERVAL_S": "0.2", "REGIES_FEDERATION__PULL_INTERVAL_S": "0.5"}
@@ -32,6 +36,31 @@ def wait_for(what: str, check: Callable[[], Any], seconds: float = 30) -> Any:
 def loan_rows(data_dir: Path) -> list[tuple[str, int, str]]:
     with sqlite3.connect(data_dir / "regies.db") as connection:
         return connection.execute("SELECT kind, version, body FROM records WHERE kind LIKE 'loan_%'").fetchall()
+
+
+def set_delivery(data_dir: Path, peer: str, on: bool) -> None:
+    """Switch this node's push to and pull from `peer` (its `peers` row, which the running sync worker reads at
+    every round): off, what either node writes stays with it until switched on again."""
+    with sqlite3.connect(data_dir / "regies.db", timeout=30) as connection:
+        connection.execute("UPDATE peers SET push = ?, pull = ? WHERE node_id = ?", (on, on, peer))
+
+
+def deliver(
+    sender_dir: Path, sender: str, receiver_url: str, batch_id: str, kind: str, document: Any
+) -> tuple[int, str, int]:
+    """Push one record to a node's inbox as `sender` would, in a batch signed with `sender`'s own key: the answer's
+    status, and the batch's fate (applied or duplicate) and number of records applied."""
+    (pem,) = (sender_dir / "keys").glob("*.pem")
+    key = serialization.load_pem_private_key(pem.read_bytes(), password=None)
+    assert isinstance(key, Ed25519PrivateKey)
+    envelope = {name: document[name] for name in ("origin", "id", "version", "updated_at")}
+    record = {**envelope, "kind": kind, "deleted": False, "payload": document}
+    body = json.dumps({"origin": sender, "batch_id": batch_id, "records": [record]}).encode()
+    url = f"{receiver_url}/federation/v1/inbox"
+    headers = dict(sign_request("POST", url, body, node_id=sender, kid=pem.stem, private_key=key))
+    answer = requests.post(url, data=body, headers={**headers, "Content-Type": "application/json"}, timeout=30)
+    fate = answer.json()
+    return answer.status_code, fate.get("status", fate.get("detail")), fate.get("applied", -1)
 
 
 def test_three_regies_lend_a_van(tmp_path: Path, servers: list[NodeProcess]) -> None:
@@ -110,3 +139,44 @@ def test_three_regies_lend_a_van(tmp_path: Path, servers: list[NodeProcess]) -> 
     public = requests.get(f"{lender.url}/", headers={"Accept": "text/html"}, timeout=10).text
     assert "Déménagement de la ressourcerie" not in public and "RC-2026-0042" not in public
     assert all("loan" not in json.dumps(item) for item in api("rq-tierce", "GET", "/api/v1/resources")[1]["items"])
+
+    # A cancellation crosses an accept: with delivery between the two switched off, the lender accepts a new
+    # request while the borrower cancels it, each without news of the other.
+    wednesday = next_weekday(3)
+    status, loan = api("rq-voisine", "POST", "/plugins/lending/requests", loan_body(resource, wednesday))
+    assert status == 201, loan
+    first_version = loan["request"]
+    path = f"/plugins/lending/loans/rq-voisine/{first_version['id']}"
+    wait_for("the new request in the lender's inbox", lambda: state("rq-lilas") == "requested")
+    set_delivery(dirs["rq-lilas"], "rq-voisine", False)
+    set_delivery(dirs["rq-voisine"], "rq-lilas", False)
+    time.sleep(1.5)  # a worker round that read the switches before they changed ends well within this
+    assert api("rq-lilas", "POST", f"{path}/accept", {})[1]["state"] == "accepted"
+    cancelled = api("rq-voisine", "POST", f"{path}/cancel")[1]
+    assert cancelled["state"] == "cancelled" and cancelled["decision"] is None  # the accept has not arrived
+    assert api("rq-lilas", "GET", path)[1]["state"] == "accepted"  # nor the cancellation
+    set_delivery(dirs["rq-lilas"], "rq-voisine", True)
+    set_delivery(dirs["rq-voisine"], "rq-lilas", True)
+
+    def both_cancelled() -> bool:
+        on_lender, on_borrower = api("rq-lilas", "GET", path)[1], api("rq-voisine", "GET", path)[1]
+        return on_lender["state"] == on_borrower["state"] == "cancelled" and on_borrower["decision"] is not None
+
+    wait_for("the cancellation and the accept on both nodes", both_cancelled)
+    on_lender, on_borrower = api("rq-lilas", "GET", path)[1], api("rq-voisine", "GET", path)[1]
+    assert on_lender["request"] == on_borrower["request"] and on_lender["decision"] == on_borrower["decision"]
+    assert on_lender["decision"]["decision"] == "accepted"
+
+    # The same signed decision delivered twice more (two batches, then the first batch id again) and the request's
+    # first version delivered after its cancellation change nothing on either side.
+    decision = on_lender["decision"]
+    voisine = nodes["rq-voisine"].url
+    for batch_id, fate in (("again-0001", "applied"), ("again-0002", "applied"), ("again-0001", "duplicate")):
+        answer = deliver(dirs["rq-lilas"], "rq-lilas", voisine, batch_id, "loan_decision", decision)
+        assert answer == (202, fate, 0)  # accepted, and nothing applied: the borrower holds that version already
+    answer = deliver(dirs["rq-voisine"], "rq-voisine", lender.url, "late-0001", "loan_request", first_version)
+    assert answer == (202, "applied", 0)  # an older version than the lender's cancelled one
+    assert api("rq-lilas", "GET", path)[1] == on_lender and api("rq-voisine", "GET", path)[1] == on_borrower
+    decisions = [version for kind, version, _body in loan_rows(dirs["rq-voisine"]) if kind == "loan_decision"]
+    assert decisions == [1, 1]  # the first loan's and this one's, each stored once at its first version
+    assert loan_rows(dirs["rq-tierce"]) == []

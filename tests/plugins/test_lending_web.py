@@ -1,5 +1,6 @@
 """The lending back-office pages, as staff see them (French): the request form and its errors next to the fields,
-the lender's inbox with the conflicts shown, accepting from it, the borrower's list and the month calendar."""
+the lender's inbox with the conflicts shown, accepting from it, the borrower's list and the month calendar; the
+period report form saying where its loan figures come from."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from tests.plugins.lending_helpers import next_weekday, pull
+from tests.plugins.lending_helpers import call, loan_body, next_weekday, pull
 from tests.plugins.test_lending import trio as trio
 from tests.protocol.conftest import Node
 
@@ -138,3 +139,43 @@ async def test_request_from_the_form_then_accept_it_from_the_inbox(trio: Trio, s
     assert picked
     answer = await at_borrower.post(picked.group(1), data={"_csrf": csrf(mine_page)})
     assert "Retrait enregistré." in visible(await answer.text()) and "retiré" in visible(await answer.text())
+
+
+def field_hint(form_page: str, key: str) -> str:
+    """The hint the report form shows under indicator `key`'s field."""
+    match = re.search(rf'<p class="hint" id="f-indicators-{key}-hint">([^<]*)</p>', form_page)
+    assert match, f"no hint for {key}"
+    return html.unescape(match.group(1))
+
+
+async def test_the_report_form_says_where_the_loan_figures_come_from(trio: Trio, staff: Any) -> None:
+    lender, borrower, _third, resource = trio
+    monday = next_weekday(1)
+    status, loan = await call(borrower, "POST", "/requests", loan_body(resource, monday))
+    assert status == 201, loan
+    await pull(lender, "rq-voisine")
+    assert (await call(lender, "POST", f"/loans/rq-voisine/{loan['request']['id']}/accept", {}))[0] == 200
+
+    at_lender = await staff(lender)
+    report = await page(at_lender, f"/admin/reports/new?period={monday.year}")
+    assert "Prêts de ressources à d'autres régies" in visible(report)
+    lent, borrowed = field_hint(report, "loans_lent_to_regies"), field_hint(report, "loans_borrowed_from_regies")
+    assert lent == (
+        "nombre · calculé à partir des prêts de vos ressources que vous avez acceptés (puis retirés ou rendus), "
+        "commençant dans la période"
+    )
+    assert borrowed.endswith(
+        "calculé à partir des prêts que d'autres régies vous ont accordés (puis retirés ou rendus), "
+        "commençant dans la période"
+    )
+    assert field_hint(report, "loans_lent_vehicle") == lent
+    # The generic words are for figures computed from activities, which these are not.
+    assert "activités" not in lent + borrowed
+    # The figure itself is filled in: the one accepted loan, a van.
+    assert re.search(r'id="f-indicators-loans_lent_vehicle"[^>]*value="1"', report)
+
+    answer = await at_lender.get(f"/admin/reports/new?period={monday.year}", headers={**HTML, "Accept-Language": "en"})
+    in_english = await answer.text()
+    assert field_hint(in_english, "loans_lent_to_regies").endswith(
+        "computed from the loans of your resources you accepted (then picked up or returned), starting in the period"
+    )

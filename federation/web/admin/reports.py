@@ -93,10 +93,13 @@ async def _form(request: web.Request, period_key: str, filled: Collection[str] =
         for member in members:
             indicator = described[member.key]
             hint = translate(request, _UNITS.get(indicator["unit"], indicator["unit"]))
-            if indicator["source"] == "computed":
+            # The plugin's own words on where the figure comes from, else (a computed one) the generic ones.
+            if member.hint(lang):
+                hint += " · " + member.hint(lang)
+            elif indicator["source"] == "computed":
                 hint += " · " + translate(request, "computed from your activities of the period")
-                if indicator["value"] is not None:
-                    computed[f"indicators.{indicator['key']}"] = form_value(indicator["value"], lang)
+            if indicator["source"] == "computed" and indicator["value"] is not None:
+                computed[f"indicators.{indicator['key']}"] = form_value(indicator["value"], lang)
             name = f"indicators.{indicator['key']}"
             inputs.append(FormField(name, indicator["labels"][lang], NUMBER, hint=hint, translate=False, minimum=0))
         sections.append((section, SECTION_LABELS[section][lang], inputs))
