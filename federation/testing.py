@@ -10,7 +10,9 @@ Installed with regies-federation and loaded by pytest automatically; needs pytes
 
 from __future__ import annotations
 
+import asyncio
 import os
+import shutil
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,8 @@ from federation.app import create_app
 from federation.bootstrap import init_node
 from federation.config import Settings, load_settings
 from federation.plugins import build_plugins
+from federation.storage import migrate
+from federation.storage.engine import create_engine, sqlite_path
 
 PluginSpec = tuple[str, object]
 
@@ -38,9 +42,27 @@ def regies_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings
     return load_settings(data_dir=tmp_path / "regies-node", overrides={"federation": federation})
 
 
+@pytest.fixture(scope="session")
+def regies_migrated_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty node database with every migration applied, made once per test session: each test's node starts
+    from a copy of it, as running the migrations takes about 0.3 s a node."""
+    path = tmp_path_factory.mktemp("regies-migrated") / "regies.db"
+
+    async def migrate_once() -> None:
+        engine = create_engine(f"sqlite+aiosqlite:///{path}")
+        try:
+            await migrate.upgrade(engine)
+        finally:
+            # Disposed: SQLite folds its write-ahead log back into the file, which is then complete.
+            await engine.dispose()
+
+    asyncio.run(migrate_once())
+    return path
+
+
 @pytest.fixture
 def regies_app_factory(
-    regies_settings: Settings,
+    regies_settings: Settings, regies_migrated_database: Path
 ) -> Callable[..., Awaitable[tuple[web.Application, str]]]:
     """`await factory(plugins, entry_points=False, plugin_settings=None)` → (app, admin token).
 
@@ -53,6 +75,11 @@ def regies_app_factory(
         entry_points: bool = False,
         plugin_settings: dict[str, dict[str, Any]] | None = None,
     ) -> tuple[web.Application, str]:
+        database = sqlite_path(regies_settings.database_url)
+        if not database.exists():
+            # The data directory as `regies init` makes it: it leaves an existing directory's mode alone.
+            regies_settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            shutil.copyfile(regies_migrated_database, database)
         result = await init_node(regies_settings, name="Régie de test", node_id="regie-test")
         token = result.admin_token or regies_settings.admin_token_file.read_text().strip()
         manager = build_plugins(extra=list(plugins), load_entry_points=entry_points, settings=plugin_settings)

@@ -1,4 +1,5 @@
-"""API test fixtures: a node app with one small test plugin, served through pytest-aiohttp's test client."""
+"""API test fixtures: a node app with one small test plugin, served as `regies serve` serves it (aiohttp's own
+parser errors answered in problem+json) through pytest-aiohttp's test client."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from federation.plugins import build_plugins
 from federation.registrations import ServiceType
 from federation.registry import Registry
 from federation.schema.types import Category
+from tests.protocol.conftest import NodeTestServer
 
 
 class CleaningDetails(BaseModel):
@@ -38,7 +40,7 @@ class CleaningPlugin:
 async def client(aiohttp_client: Any, settings: Settings, admin_token: str) -> TestClient[Any, Any]:
     plugins = build_plugins(extra=[("test-cleaning", CleaningPlugin())], load_entry_points=False)
     app = create_app(settings, plugins)
-    test_client: TestClient[Any, Any] = await aiohttp_client(app)
+    test_client: TestClient[Any, Any] = await aiohttp_client(NodeTestServer(app))
     return test_client
 
 
@@ -53,7 +55,7 @@ async def member_client(aiohttp_client: Any, settings: Settings, admin_token: st
         load_entry_points=False,
         settings={"hubclient": {"url": "http://hub.invalid"}},
     )
-    test_client: TestClient[Any, Any] = await aiohttp_client(create_app(settings, plugins))
+    test_client: TestClient[Any, Any] = await aiohttp_client(NodeTestServer(create_app(settings, plugins)))
     return test_client
 
 

@@ -183,3 +183,12 @@ async def test_the_node_holds_to_the_published_types_and_lengths(
 async def test_text_is_stored_stripped(client: Any, auth: dict[str, str]) -> None:
     response = await client.post("/api/v1/activities", json=activity(title="  Élagage  "), headers=auth)
     assert (await response.json())["title"] == "Élagage"
+
+
+async def test_a_header_the_server_cannot_parse_gets_a_problem_too(client: Any) -> None:
+    # Refused by aiohttp's HTTP parser before any handler runs: the test client serves the app as `regies serve`
+    # does, so the answer is the node's problem+json and not aiohttp's plain text.
+    response = await client.get("/api/v1/activities", headers={"X-Padding": "a" * 9000})
+    problem = await _problem(response, 400)
+    assert problem["type"] == "urn:regies:problem:malformed-request"
+    assert "aaaa" not in json.dumps(problem)
