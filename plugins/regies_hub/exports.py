@@ -119,10 +119,14 @@ _AGGREGATION_LABELS = {
 
 
 def with_labels(request: web.Request, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """`rows` with the labels of their keys (field of action, service type, indicator, rule) in `?lang=`."""
+    """New rows: `rows` with the labels of their keys (field of action, service type, indicator, rule) in `?lang=`.
+    The rows given are left as they are (they may be the figure cache's)."""
     registry = request.config_dict[appkeys.PLUGINS].registry
     english = request.query.get("lang") == "en"
-    for row in rows:
+    labelled = []
+    for source in rows:
+        row = dict(source)
+        labelled.append(row)
         if row.get("category"):
             row["category_label"] = category_label(row["category"], "en" if english else "fr")
         service_type = registry.service_types.get(row.get("service_type") or "")
@@ -133,7 +137,7 @@ def with_labels(request: web.Request, rows: list[dict[str, Any]]) -> list[dict[s
             row["indicator_label"] = indicator.label_en if english else indicator.label_fr
         if row.get("aggregation") in _AGGREGATION_LABELS:
             row["aggregation_label"] = _AGGREGATION_LABELS[row["aggregation"]][1 if english else 0]
-    return rows
+    return labelled
 
 
 def deadline_for(period: Period, settings: HubSettings) -> dt.date:

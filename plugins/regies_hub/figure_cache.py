@@ -119,7 +119,8 @@ class Usage:
 
 class Figures:
     """One request's figures: each aggregate of aggregates.py through the cache, at the version read when the request
-    began. Rows are handed out as copies: callers add labels to them."""
+    began. The rows are the cache's own, shared by every request of that version: read them, never change them
+    (exports.with_labels makes new rows)."""
 
     def __init__(
         self, cache: FigureCache, engine: AsyncEngine, registry: Registry, version: DataVersion, usage: Usage
@@ -138,19 +139,17 @@ class Figures:
         self, period: Period, scope: Scope, states: Sequence[str] = STATES, national_only: bool = False
     ) -> list[dict[str, Any]]:
         key = ("indicators", period.key, scope, tuple(states), national_only)
-        rows = await self.cached(
+        return await self.cached(
             key, lambda: aggregates.indicator_table(self.engine, self.registry, period, scope, states, national_only)
         )
-        return [dict(row) for row in rows]
 
     async def trends(
         self, indicator: str, scope: Scope, states: Sequence[str] = STATES, national_only: bool = False
     ) -> list[dict[str, Any]]:
         key = ("trends", indicator, scope, tuple(states), national_only)
-        rows = await self.cached(
+        return await self.cached(
             key, lambda: aggregates.trends(self.engine, self.registry, indicator, scope, states, national_only)
         )
-        return [dict(row) for row in rows]
 
     async def completeness(
         self, period: Period, scope: Scope, deadline: dt.date, today: dt.date | None = None
@@ -158,7 +157,4 @@ class Figures:
         # The day is part of the key: whether the period is over (and its reports counted) depends on it.
         day = today or dt.date.today()
         key = ("completeness", period.key, scope, deadline, day)
-        by_area, missing = await self.cached(
-            key, lambda: aggregates.completeness(self.engine, period, scope, deadline, day)
-        )
-        return [dict(row) for row in by_area], [dict(row) for row in missing]
+        return await self.cached(key, lambda: aggregates.completeness(self.engine, period, scope, deadline, day))

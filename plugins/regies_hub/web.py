@@ -135,6 +135,11 @@ def figure(value: Any) -> int | float:
     return int(number) if number.is_integer() else round(number, 2)
 
 
+def _decimals(decimals: int | None) -> int:
+    """The decimals a figure is shown with, as the templates' `figure` filter takes them (2 when unknown)."""
+    return 2 if decimals is None else decimals
+
+
 def activities_by_field(rows: list[dict[str, Any]], scope: Scope, lang: str) -> list[tuple[str, int]]:
     """Activities per field of action over the whole scope, from the table's per-area subtotals."""
     totals: dict[str, int] = defaultdict(int)
@@ -203,16 +208,24 @@ async def dashboard(request: web.Request, settings: HubSettings, cache: FigureCa
             for row in await figures.trends(indicator, scope, national_only=national_only)
             if row["total"] is not None
         ]
-    totals = [
-        {
-            "key": row["indicator"],
-            "label": _indicator_label(registry, row["indicator"], lang),
-            "rule": rule_label(request, registry, row["indicator"]),
-            **row,
-        }
-        for row in indicators
-        if row.get("area") is None
-    ]
+
+    async def indicator_totals() -> list[dict[str, Any]]:
+        # Formatted here, once per data version and language: the French formatting of each figure (Babel) was
+        # most of a view's rendering time, a hundred indicators and more each time (docs/performance.md).
+        return [
+            {
+                "key": row["indicator"],
+                "label": _indicator_label(registry, row["indicator"], lang),
+                "rule": rule_label(request, registry, row["indicator"]),
+                "total_text": format_figure(row["total"], row["unit"], _decimals(row["decimals"]), lang),
+                "reports_text": format_figure(row["reports"], None, 2, lang),
+                **row,
+            }
+            for row in indicators
+            if row.get("area") is None
+        ]
+
+    totals = await figures.cached(("totals", period.key, scope, national_only, lang), indicator_totals)
     shown_rules = semantics_of(registry.indicators[indicator]) if indicator else None
     query = _query(request, period.key or period_key)
     context = {
