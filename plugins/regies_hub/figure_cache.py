@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Sequence
@@ -82,26 +83,26 @@ class FigureCache:
                 usage.served += 1
             result: T = await asyncio.shield(found)
             return result
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._entries[key] = future
+        # A task of its own: a request that goes away (its client disconnected) does not cancel the computation that
+        # other requests wait for.
+        task: asyncio.Future[T] = asyncio.ensure_future(compute())
+        task.add_done_callback(functools.partial(self._finished, key))
+        self._entries[key] = task
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
         self.computed += 1
         started = time.perf_counter()
-        try:
-            value = await compute()
-        except BaseException as exc:
-            # A failed computation is not kept: the next request tries again. Waiters get the same error.
-            if self._entries.get(key) is future:
-                del self._entries[key]
-            future.set_exception(exc)
-            future.exception()  # retrieved: no "never retrieved" warning when nobody else waited
-            raise
-        future.set_result(value)
+        value = await asyncio.shield(task)
         if usage is not None:
             usage.computed += 1
             usage.seconds += time.perf_counter() - started
         return value
+
+    def _finished(self, key: Hashable, task: asyncio.Future[Any]) -> None:
+        # A failed computation is not kept (the next request tries again); its error is retrieved here, so nothing
+        # is logged as "never retrieved" when every request that waited for it went away.
+        if (task.cancelled() or task.exception() is not None) and self._entries.get(key) is task:
+            del self._entries[key]
 
 
 class Usage:

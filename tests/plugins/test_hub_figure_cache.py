@@ -9,6 +9,7 @@ import asyncio
 import re
 from typing import Any
 
+import pytest
 from regies_hub import enrolment
 from regies_hub.figure_cache import FigureCache
 
@@ -134,3 +135,29 @@ async def test_the_cache_keeps_a_bounded_number_of_entries_and_shares_one_comput
     assert len(cache) == 2
     await cache.get("a", lambda: compute("a"))  # the least recently used was forgotten: computed again
     assert calls == ["a", "b", "c", "a"]
+
+
+async def test_a_failed_computation_is_not_kept_and_a_request_gone_does_not_cancel_it() -> None:
+    cache = FigureCache()
+
+    async def failing() -> str:
+        raise RuntimeError("database gone")
+
+    with pytest.raises(RuntimeError):
+        await cache.get("a", failing)
+    assert len(cache) == 0
+
+    release = asyncio.Event()
+
+    async def slow() -> str:
+        await release.wait()
+        return "figures"
+
+    first = asyncio.ensure_future(cache.get("b", slow))
+    await asyncio.sleep(0)
+    second = asyncio.ensure_future(cache.get("b", slow))
+    await asyncio.sleep(0)
+    first.cancel()  # the request that started it went away
+    release.set()
+    assert await second == "figures"
+    assert await cache.get("b", slow) == "figures" and cache.computed == 2
