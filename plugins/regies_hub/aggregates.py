@@ -42,6 +42,8 @@ geo AS (
 """
 
 LEVELS = ("national", "regional", "departmental")
+# The reports a figure counts unless asked otherwise: the members' submitted and validated ones.
+STATES = ("submitted", "validated")
 
 
 @dataclass(frozen=True)
@@ -273,7 +275,7 @@ async def indicator_table(
     registry: Registry,
     period: Period,
     scope: Scope,
-    states: Sequence[str] = ("submitted", "validated"),
+    states: Sequence[str] = STATES,
     national_only: bool = False,
 ) -> list[dict[str, Any]]:
     """Each indicator's figure by its aggregation rule for the period, by field of action × service type ×
@@ -346,7 +348,7 @@ async def trends(
     registry: Registry,
     indicator: str,
     scope: Scope,
-    states: Sequence[str] = ("submitted", "validated"),
+    states: Sequence[str] = STATES,
     national_only: bool = False,
 ) -> list[dict[str, Any]]:
     """One indicator's figure per reporting period by its aggregation rule, oldest first."""

@@ -52,6 +52,7 @@ from .coordination import (
     revoke_membership,
 )
 from .exports import TABLES, TableBuilder, directory_features, stream_geojson, stream_table
+from .figure_cache import FigureCache
 from .reviewed import Figures
 from .settings import HubSettings
 from .throttle import SourceThrottle
@@ -366,16 +367,18 @@ TABLE_PATHS = {
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def _table_handler(build: TableBuilder, settings: HubSettings) -> Handler:
+def _table_handler(build: TableBuilder, settings: HubSettings, cache: FigureCache) -> Handler:
     async def handler(request: web.Request) -> web.StreamResponse:
-        return await stream_table(request, await build(request, await coordinator(request), settings))
+        return await stream_table(request, await build(request, await coordinator(request), settings, cache))
 
     return handler
 
 
 def build_routes(settings: HubSettings) -> list[web.AbstractRouteDef]:
     """Every route of the hub; the tables' handlers get the hub's settings bound."""
-    tables = [web.get(TABLE_PATHS[name], _table_handler(build, settings)) for name, build in TABLES.items()]
+    # Per app: the tables' figures computed once per data version (figure_cache.py).
+    cache = FigureCache()
+    tables = [web.get(TABLE_PATHS[name], _table_handler(build, settings, cache)) for name, build in TABLES.items()]
     # Per app: the join throttle counts this hub's requests only.
     throttle = SourceThrottle(settings.enrolment_requests_per_hour, HOUR_S)
     limits = enrolment.EnrolmentLimits(settings.enrolment_max_pending, settings.enrolment_max_pending_per_source)

@@ -21,6 +21,7 @@ from . import aggregates, enrolment, labels
 from .aggregates import Scope
 from .approval import approved_filter
 from .coordination import Coordinator, parse_period, regional_only, resolve_scope
+from .figure_cache import FigureCache, Figures, Usage
 from .labels import member_label
 from .settings import HubSettings
 
@@ -92,9 +93,11 @@ class Table:
     columns: tuple[Column, ...]
     rows: list[dict[str, Any]]
     extra: dict[str, Any] | None = None
+    usage: Usage | None = None  # what its figures took from the cache, sent as `Server-Timing`
 
 
-TableBuilder = Callable[[web.Request, Coordinator, HubSettings], Awaitable[Table]]
+# A builder gets the app's figure cache: the tables of figures come from it at the request's data version.
+TableBuilder = Callable[[web.Request, Coordinator, HubSettings, FigureCache], Awaitable[Table]]
 
 
 def _engine(request: web.Request) -> AsyncEngine:
@@ -116,10 +119,14 @@ _AGGREGATION_LABELS = {
 
 
 def with_labels(request: web.Request, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """`rows` with the labels of their keys (field of action, service type, indicator, rule) in `?lang=`."""
+    """New rows: `rows` with the labels of their keys (field of action, service type, indicator, rule) in `?lang=`.
+    The rows given are left as they are (they may be the figure cache's)."""
     registry = request.config_dict[appkeys.PLUGINS].registry
     english = request.query.get("lang") == "en"
-    for row in rows:
+    labelled = []
+    for source in rows:
+        row = dict(source)
+        labelled.append(row)
         if row.get("category"):
             row["category_label"] = category_label(row["category"], "en" if english else "fr")
         service_type = registry.service_types.get(row.get("service_type") or "")
@@ -130,57 +137,75 @@ def with_labels(request: web.Request, rows: list[dict[str, Any]]) -> list[dict[s
             row["indicator_label"] = indicator.label_en if english else indicator.label_fr
         if row.get("aggregation") in _AGGREGATION_LABELS:
             row["aggregation_label"] = _AGGREGATION_LABELS[row["aggregation"]][1 if english else 0]
-    return rows
+    return labelled
 
 
 def deadline_for(period: Period, settings: HubSettings) -> dt.date:
     return period_bounds(period)[1] + dt.timedelta(days=settings.report_deadline_days)
 
 
-async def activity_table(request: web.Request, coordinator: Coordinator, _settings: HubSettings) -> Table:
+async def activity_table(
+    request: web.Request, coordinator: Coordinator, _settings: HubSettings, _cache: FigureCache
+) -> Table:
+    # Counted fresh each time: every push of a member changes the activities (figure_cache.py).
     period, scope = parse_period(request.query), resolve_scope(request.query, coordinator)
     rows = with_labels(request, await aggregates.activity_table(_engine(request), period, scope))
     columns = _with_area(scope, ACTIVITY_COLUMNS)
     return Table(f"activites-{period.key}-{scope.level}", columns, rows, {"scope": scope.__dict__})
 
 
-async def indicator_table(request: web.Request, coordinator: Coordinator, _settings: HubSettings) -> Table:
+async def _figures(request: web.Request, cache: FigureCache) -> Figures:
+    return await Figures.at_current_version(cache, _engine(request), request.config_dict[appkeys.PLUGINS].registry)
+
+
+async def indicator_table(
+    request: web.Request, coordinator: Coordinator, _settings: HubSettings, cache: FigureCache
+) -> Table:
     period, scope = parse_period(request.query), resolve_scope(request.query, coordinator)
-    registry = request.config_dict[appkeys.PLUGINS].registry
     national_only = approved_filter(request.query)
-    figures = await aggregates.indicator_table(_engine(request), registry, period, scope, national_only=national_only)
-    rows = with_labels(request, figures)
+    figures = await _figures(request, cache)
+    rows = with_labels(request, await figures.indicator_table(period, scope, national_only=national_only))
     columns = _with_area(scope, INDICATOR_COLUMNS)
-    return Table(f"indicateurs-{period.key}-{scope.level}", columns, rows, {"scope": scope.__dict__})
+    return Table(f"indicateurs-{period.key}-{scope.level}", columns, rows, {"scope": scope.__dict__}, figures.usage)
 
 
-async def completeness_table(request: web.Request, coordinator: Coordinator, settings: HubSettings) -> Table:
+async def completeness_table(
+    request: web.Request, coordinator: Coordinator, settings: HubSettings, cache: FigureCache
+) -> Table:
     period, scope = parse_period(request.query), resolve_scope(request.query, coordinator)
     deadline = deadline_for(period, settings)
-    by_area, missing = await aggregates.completeness(_engine(request), period, scope, deadline)
+    figures = await _figures(request, cache)
+    by_area, missing = await figures.completeness(period, scope, deadline)
     extra = {"deadline": deadline.isoformat(), "missing": missing, "scope": scope.__dict__}
-    return Table(f"completude-{period.key}-{scope.level}", COMPLETENESS_COLUMNS, by_area, extra)
+    return Table(f"completude-{period.key}-{scope.level}", COMPLETENESS_COLUMNS, by_area, extra, figures.usage)
 
 
-async def missing_table(request: web.Request, coordinator: Coordinator, settings: HubSettings) -> Table:
+async def missing_table(
+    request: web.Request, coordinator: Coordinator, settings: HubSettings, cache: FigureCache
+) -> Table:
     period, scope = parse_period(request.query), resolve_scope(request.query, coordinator)
-    _, missing = await aggregates.completeness(_engine(request), period, scope, deadline_for(period, settings))
-    return Table(f"manquants-{period.key}", MISSING_COLUMNS, missing)
+    figures = await _figures(request, cache)
+    _, missing = await figures.completeness(period, scope, deadline_for(period, settings))
+    return Table(f"manquants-{period.key}", MISSING_COLUMNS, missing, usage=figures.usage)
 
 
-async def trend_table(request: web.Request, coordinator: Coordinator, _settings: HubSettings) -> Table:
+async def trend_table(
+    request: web.Request, coordinator: Coordinator, _settings: HubSettings, cache: FigureCache
+) -> Table:
     scope = resolve_scope(request.query, coordinator)
     indicator = request.query.get("indicator", "")
     registry = request.config_dict[appkeys.PLUGINS].registry
     if indicator not in registry.indicators:
         raise invalid_query("indicator", f"names an unknown indicator '{indicator}' (see /api/v1/indicators)")
     national_only = approved_filter(request.query)
-    figures = await aggregates.trends(_engine(request), registry, indicator, scope, national_only=national_only)
-    rows = with_labels(request, figures)
-    return Table(f"tendance-{indicator}", TREND_COLUMNS, rows, {"indicator": indicator})
+    figures = await _figures(request, cache)
+    rows = with_labels(request, await figures.trends(indicator, scope, national_only=national_only))
+    return Table(f"tendance-{indicator}", TREND_COLUMNS, rows, {"indicator": indicator}, figures.usage)
 
 
-async def directory_table(request: web.Request, coordinator: Coordinator, _settings: HubSettings) -> Table:
+async def directory_table(
+    request: web.Request, coordinator: Coordinator, _settings: HubSettings, _cache: FigureCache
+) -> Table:
     engine = _engine(request)
     members = await enrolment.list_enrolments(engine, "approved", regional_only(coordinator))
     granted = await labels.grants(engine)
@@ -212,14 +237,16 @@ async def stream_table(request: web.Request, table: Table) -> web.StreamResponse
     keys = request.query.get("keys", "1")
     if keys not in ("0", "1"):
         raise invalid_query("keys", "must be 0 or 1")
+    timing = {"Server-Timing": table.usage.server_timing()} if table.usage is not None else {}
     if fmt == "json" and table.extra is not None:
         body = {"title": table.title, "rows": table.rows, **table.extra}
-        return json_response(json.dumps(body, ensure_ascii=False, default=str))
+        return json_response(json.dumps(body, ensure_ascii=False, default=str), headers=timing)
     media_type, extension = FORMATS[fmt]
     response = web.StreamResponse(
         headers={
             "Content-Type": media_type,
             "Content-Disposition": f'attachment; filename="{table.title}.{extension}"',
+            **timing,
         }
     )
     await response.prepare(request)

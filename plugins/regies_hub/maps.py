@@ -7,13 +7,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from babel.numbers import format_decimal
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from federation.plugin_api import Period, Registry
+from federation.plugin_api import Period
 from federation.plugin_api.web import AREA_LEVELS, ChoroplethMap, Level, choropleth
 
-from . import aggregates
 from .aggregates import Scope
+from .figure_cache import Figures
 
 REGIES = "regies"  # the map's default figure: how many member régies each area has
 WORDS = {
@@ -43,15 +42,15 @@ def french_number(value: float, lang: str) -> str:
 
 
 async def area_values(
-    engine: AsyncEngine, registry: Registry, period: Period, scope: Scope, figure: str, level: Level
+    figures: Figures, period: Period, scope: Scope, figure: str, level: Level
 ) -> dict[str, float | None]:
     """The figure per area code: member régies, or the indicator's total by the hub's own aggregation rules."""
     by_area = ByArea(scope.level, scope.region, scope.department, area=level)
     if figure == REGIES:
         # The deadline only sorts reports into on time or late, which the map does not show.
-        expected, _missing = await aggregates.completeness(engine, period, by_area, dt.date.today())
+        expected, _missing = await figures.completeness(period, by_area, dt.date.today())
         return {row["area"]: float(row["expected"]) for row in expected if row["area"] is not None}
-    rows = await aggregates.indicator_table(engine, registry, period, by_area)
+    rows = await figures.indicator_table(period, by_area)
     return {
         row["area"]: None if row["total"] is None else float(row["total"])
         for row in rows
@@ -61,30 +60,34 @@ async def area_values(
 
 
 async def dashboard_map(
-    engine: AsyncEngine,
-    registry: Registry,
+    figures: Figures,
     period: Period,
     scope: Scope,
     query: dict[str, str],
     lang: str,
-    figures: list[tuple[str, str]],
+    choices: list[tuple[str, str]],
 ) -> dict[str, Any]:
     """The map section's context: the figure and level chosen (`map`, `map_level`), their choices and the map."""
     figure = query.get("map", REGIES)
-    if figure not in dict(figures):
+    if figure not in dict(choices):
         figure = REGIES
     default_level: Level = "region" if scope.level == "national" else "department"
     level: Level = next((choice for choice in AREA_LEVELS if choice == query.get("map_level")), default_level)
-    values = await area_values(engine, registry, period, scope, figure, level)
-    label = dict(figures)[figure]
+    label = dict(choices)[figure]
     words = WORDS.get(lang, WORDS["fr"])
-    drawn: ChoroplethMap = choropleth(
-        values,
-        level,
-        f"{label} {words[level]}",
-        lambda value: french_number(value, lang),
-        no_data=words["no_regie" if figure == REGIES else "no_data"],
-        map_id="area-map",
-        lang=lang,
-    )
-    return {"map": drawn, "map_figure": figure, "map_level": level, "map_label": label, "map_figures": figures}
+
+    async def draw() -> ChoroplethMap:
+        values = await area_values(figures, period, scope, figure, level)
+        return choropleth(
+            values,
+            level,
+            f"{label} {words[level]}",
+            lambda value: french_number(value, lang),
+            no_data=words["no_regie" if figure == REGIES else "no_data"],
+            map_id="area-map",
+            lang=lang,
+        )
+
+    # Drawn once per data version: its paths and formatted numbers cost a view more than its figures' SQL.
+    drawn = await figures.cached(("map", period.key, scope, figure, level, label, lang, dt.date.today()), draw)
+    return {"map": drawn, "map_figure": figure, "map_level": level, "map_label": label, "map_figures": choices}

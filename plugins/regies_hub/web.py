@@ -43,6 +43,7 @@ from .coordination import (
     revoke_membership,
 )
 from .exports import TABLES, deadline_for, directory_features, stream_geojson, stream_table
+from .figure_cache import FigureCache, Figures
 from .maps import REGIES, dashboard_map
 from .settings import HubSettings
 
@@ -134,6 +135,11 @@ def figure(value: Any) -> int | float:
     return int(number) if number.is_integer() else round(number, 2)
 
 
+def _decimals(decimals: int | None) -> int:
+    """The decimals a figure is shown with, as the templates' `figure` filter takes them (2 when unknown)."""
+    return 2 if decimals is None else decimals
+
+
 def activities_by_field(rows: list[dict[str, Any]], scope: Scope, lang: str) -> list[tuple[str, int]]:
     """Activities per field of action over the whole scope, from the table's per-area subtotals."""
     totals: dict[str, int] = defaultdict(int)
@@ -167,8 +173,10 @@ def area_rows(scope: Scope, activities: list[dict[str, Any]], by_area: list[dict
     return lines
 
 
-async def dashboard(request: web.Request, settings: HubSettings) -> web.StreamResponse:
-    """The report of a period over the coordinator's scope: charts, areas, completeness, exports."""
+async def dashboard(request: web.Request, settings: HubSettings, cache: FigureCache) -> web.StreamResponse:
+    """The report of a period over the coordinator's scope: charts, areas, completeness, exports.
+
+    Everything but the activities comes from the figure cache at the data version read first (figure_cache.py)."""
     user = await _coordinator(request)
     lang = language(request)
     # By default the last year: the latest one régies can have reported (a period not over counts no report).
@@ -177,10 +185,11 @@ async def dashboard(request: web.Request, settings: HubSettings) -> web.StreamRe
     scope = resolve_scope(request.query, user)
     engine, registry = _engine(request), _registry(request)
     national_only = approved_filter(request.query)
+    figures = await Figures.at_current_version(cache, engine, registry)
     activities = await aggregates.activity_table(engine, period, scope)
-    indicators = await aggregates.indicator_table(engine, registry, period, scope, national_only=national_only)
+    indicators = await figures.indicator_table(period, scope, national_only=national_only)
     deadline = deadline_for(period, settings)
-    by_area, missing = await aggregates.completeness(engine, period, scope, deadline)
+    by_area, missing = await figures.completeness(period, scope, deadline)
     reported = sorted({row["indicator"] for row in indicators})
     indicator = request.query.get("indicator")
     if indicator not in registry.indicators:
@@ -196,19 +205,27 @@ async def dashboard(request: web.Request, settings: HubSettings) -> web.StreamRe
         ]
         trend = [
             (row["period"], figure(row["total"]))
-            for row in await aggregates.trends(engine, registry, indicator, scope, national_only=national_only)
+            for row in await figures.trends(indicator, scope, national_only=national_only)
             if row["total"] is not None
         ]
-    totals = [
-        {
-            "key": row["indicator"],
-            "label": _indicator_label(registry, row["indicator"], lang),
-            "rule": rule_label(request, registry, row["indicator"]),
-            **row,
-        }
-        for row in indicators
-        if row.get("area") is None
-    ]
+
+    async def indicator_totals() -> list[dict[str, Any]]:
+        # Formatted here, once per data version and language: the French formatting of each figure (Babel) was
+        # most of a view's rendering time, a hundred indicators and more each time (docs/performance.md).
+        return [
+            {
+                "key": row["indicator"],
+                "label": _indicator_label(registry, row["indicator"], lang),
+                "rule": rule_label(request, registry, row["indicator"]),
+                "total_text": format_figure(row["total"], row["unit"], _decimals(row["decimals"]), lang),
+                "reports_text": format_figure(row["reports"], None, 2, lang),
+                **row,
+            }
+            for row in indicators
+            if row.get("area") is None
+        ]
+
+    totals = await figures.cached(("totals", period.key, scope, national_only, lang), indicator_totals)
     shown_rules = semantics_of(registry.indicators[indicator]) if indicator else None
     query = _query(request, period.key or period_key)
     context = {
@@ -237,10 +254,12 @@ async def dashboard(request: web.Request, settings: HubSettings) -> web.StreamRe
         "extra_fields": [(key, value) for key, value in query.items() if key != "period"],
         "approved": "national" if national_only else "all",
     }
-    figures = [(REGIES, translate(request, "Member régies"))]
-    figures += [(key, _indicator_label(registry, key, lang)) for key in reported]
-    context |= await dashboard_map(engine, registry, period, scope, dict(request.query), lang, figures)
-    return await render(request, "hub/dashboard.html", context)
+    map_choices = [(REGIES, translate(request, "Member régies"))]
+    map_choices += [(key, _indicator_label(registry, key, lang)) for key in reported]
+    context |= await dashboard_map(figures, period, scope, dict(request.query), lang, map_choices)
+    response = await render(request, "hub/dashboard.html", context)
+    response.headers["Server-Timing"] = figures.usage.server_timing()
+    return response
 
 
 def _export_links(query: Mapping[str, str], indicator: str | None) -> list[dict[str, Any]]:
@@ -266,7 +285,7 @@ def _export_links(query: Mapping[str, str], indicator: str | None) -> list[dict[
     ]
 
 
-async def export(request: web.Request, settings: HubSettings) -> web.StreamResponse:
+async def export(request: web.Request, settings: HubSettings, cache: FigureCache) -> web.StreamResponse:
     """A table as a file, built and scoped exactly as the hub API's, for a logged-in coordinator."""
     user = await _coordinator(request)
     name = request.match_info["table"]
@@ -275,7 +294,7 @@ async def export(request: web.Request, settings: HubSettings) -> web.StreamRespo
     build = TABLES.get(name)
     if build is None:
         raise web.HTTPNotFound()
-    return await stream_table(request, await build(request, user, settings))
+    return await stream_table(request, await build(request, user, settings, cache))
 
 
 # --- Report validation --------------------------------------------------------------------------------
@@ -505,8 +524,10 @@ async def reject_enrolment(request: web.Request) -> web.StreamResponse:
 def build_pages(settings: HubSettings) -> list[web.AbstractRouteDef]:
     """The dashboard's routes, relative to /hub; those that need the hub's settings get them bound."""
     levels = settings.approval_levels
+    # Per app, shared by the dashboard and its exports (the hub API's tables have their own: api.build_routes).
+    cache = FigureCache()
     return [
-        web.get("", functools.partial(dashboard, settings=settings)),
+        web.get("", functools.partial(dashboard, settings=settings, cache=cache)),
         web.get("/reports", report_list),
         web.get("/reports/{origin}/{id}", functools.partial(report_page, settings=settings)),
         web.post("/reports/{origin}/{id}/validate", functools.partial(_review, decision=VALIDATED, levels=levels)),
@@ -516,5 +537,5 @@ def build_pages(settings: HubSettings) -> list[web.AbstractRouteDef]:
         web.post("/enrolments/{id}/reject", reject_enrolment),
         web.post("/members/{node_id}/revoke", revoke_member),
         web.post("/members/{node_id}/label", grant_label),
-        web.get("/exports/{table}", functools.partial(export, settings=settings)),
+        web.get("/exports/{table}", functools.partial(export, settings=settings, cache=cache)),
     ]
