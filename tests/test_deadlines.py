@@ -2,46 +2,23 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 
 import pytest
 
+from tests.served import regies_served
+
 IDLE_S, BODY_S = 1.0, 1.5
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, str]]:
     """A node served with one-second limits; yields its port and admin token."""
-    data, port = str(tmp_path_factory.mktemp("deadlines") / "var"), _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REGIES_")}
-    env.update(REGIES_SERVER__IDLE_TIMEOUT_S=str(IDLE_S), REGIES_SERVER__BODY_TIMEOUT_S=str(BODY_S))
-    regies = [sys.executable, "-m", "federation", "--data-dir", data]
-    init = subprocess.run([*regies, "init", "--name", "Régie lente"], capture_output=True, text=True, env=env)
-    assert init.returncode == 0, init.stderr
-    process = subprocess.Popen([*regies, "serve", "--port", str(port)], stdout=subprocess.DEVNULL, env=env)
-    try:
-        for _ in range(200):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        yield port, init.stdout.strip().splitlines()[-1]
-    finally:
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=20)
+    limits = {"REGIES_SERVER__IDLE_TIMEOUT_S": str(IDLE_S), "REGIES_SERVER__BODY_TIMEOUT_S": str(BODY_S)}
+    with regies_served(tmp_path_factory.mktemp("deadlines") / "var", "Régie lente", limits) as answer:
+        yield answer
 
 
 def _seconds_until_closed(sock: socket.socket, trickle: list[bytes], limit: float) -> tuple[float, bytes]:

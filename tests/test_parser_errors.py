@@ -5,47 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
 import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.protocol.conftest import NodeFactory
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.served import regies_served
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, str]]:
     """`regies serve` on a free port; yields the port and the admin token, then stops it as an operator does."""
-    data, port = str(tmp_path_factory.mktemp("parser") / "var"), _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REGIES_")}
-    regies = [sys.executable, "-m", "federation", "--data-dir", data]
-    init = subprocess.run([*regies, "init", "--name", "Régie stricte"], capture_output=True, text=True, env=env)
-    assert init.returncode == 0, init.stderr
-    process = subprocess.Popen([*regies, "serve", "--port", str(port)], stdout=subprocess.DEVNULL, env=env)
-    try:
-        for _ in range(400):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        yield port, init.stdout.strip().splitlines()[-1]
-    finally:
-        process.send_signal(signal.SIGINT)
-        # Stopped gracefully and at once, as `web.run_app` did before the node ran its own runner.
-        assert process.wait(timeout=20) == 0
+    with regies_served(tmp_path_factory.mktemp("parser") / "var", "Régie stricte") as answer:
+        yield answer
 
 
 def _exchange(port: int, raw: bytes) -> tuple[int, dict[str, str], bytes]:

@@ -227,170 +227,206 @@ async def pull_peer(
         async with pull_lease.held(context.engine, peer.node_id):
             # The checkpoint as the previous pull left it: it may have ended while this one waited for the lease.
             current = await persistence.get_peer(context.engine, peer.node_id) or peer
-            return await _pull(context, current, on_page, max_pages)
+            return await _Pull(context, current, on_page, max_pages).run()
     except pull_lease.LeaseHeld as exc:  # raised only when taking the lease: nothing was requested
         raise PullBusy(peer.node_id, exc.holder) from exc
 
 
-async def _pull(
-    context: FederationContext,
-    peer: Peer,
-    on_page: OnPage,
-    max_pages: int | None,
-) -> PullProgress:
-    """The pull itself, under the peer's lease.
+class _Pull:
+    """The pull itself, under the peer's lease, in named stages that overlap.
 
-    Three stages overlap: the peer prepares the next pages while this node parses the pages it has (on the event
-    loop, and with a long backlog in parser processes too) and writes the oldest parsed page with its checkpoint
-    (a database thread, or on SQLite with a backlog a writer process). Parsed pages are taken in feed order and
-    writes stay strictly in that order, each transaction moving the checkpoint with the rows it applies, so a
-    crash at any point leaves a prefix of the feed applied and the matching checkpoint.
+    `request_pages` asks the peer for the next pages while `parse_pages` parses the pages that have arrived (on
+    the event loop, and with a long backlog in parser processes too) and `write_pages` checks the oldest parsed
+    page and hands it to the sink, which applies it with its checkpoint in one transaction (a database thread,
+    or on SQLite with a backlog a writer process) and then reports it (plugins, progress). Each stage takes its
+    pages from the previous one's queue in feed order and writes stay strictly in that order, each transaction
+    moving the checkpoint with the rows it applies, so a crash at any point leaves a prefix of the feed applied
+    and the matching checkpoint. `clean_up` stops the stages and helper processes whatever happened; `run`
+    records the outcome on the peer.
     """
-    progress = PullProgress(peer=peer.node_id, started=time.monotonic())
-    limit = context.settings.batch_size
 
-    # Up to PREFETCH pages are requested ahead: each request starts as soon as the previous answer's headers
-    # (Regies-Next-Cursor, Regies-More) arrive, so the peer prepares pages while this node parses and writes.
-    # A peer that does not send these optional headers is paged through its bodies' `more` and `next_cursor`.
-    fetches: asyncio.Queue[asyncio.Future[bytes] | None] = asyncio.Queue(maxsize=PREFETCH)
+    def __init__(self, context: FederationContext, peer: Peer, on_page: OnPage, max_pages: int | None) -> None:
+        self.context = context
+        self.peer = peer
+        self.max_pages = max_pages
+        self.limit = context.settings.batch_size
+        self.kinds = context.registry.kinds
+        self.progress = PullProgress(peer=peer.node_id, started=time.monotonic())
+        self.peer_keys = PeerKeys(context.engine, context.client, peer)
+        # Pages requested, as their bodies' futures in feed order; None once there is no next page to request.
+        self.fetches: asyncio.Queue[asyncio.Future[bytes] | None] = asyncio.Queue(maxsize=PREFETCH)
+        # Pages being parsed, as futures in feed order (a page parsed here is a future already done).
+        self.parsed: asyncio.Queue[asyncio.Future[ParsedPage] | None] = asyncio.Queue(maxsize=PARSE_AHEAD)
+        self.network_wait = asyncio.Event()  # set while the next page has not arrived after LATE_PAGE_S
+        self.sink = _PageSink(context, peer.node_id, self.progress, on_page)
+        self.parsers: PageParsers | None = None
+        self.backlog = False
 
-    peer_keys = PeerKeys(context.engine, context.client, peer)
-
-    async def produce() -> None:
+    async def run(self) -> PullProgress:
+        """Run the stages to the feed's end; a failure is recorded on the peer and raised as a PullError."""
+        self.producer = asyncio.create_task(self.request_pages())
+        self.dispatcher = asyncio.create_task(self.parse_pages())
         try:
-            await request_pages()
+            with gc_paused():
+                await self.write_pages()
+        except (TransportError, BatchRejected, PullError, ChildFailed) as exc:
+            await self.sink.settle()
+            await persistence.record_pull_outcome(self.context.engine, self.peer.node_id, error=str(exc))
+            # Not logged here: the caller says it once, in its own way (the worker's log, `regies sync`'s output).
+            raise PullError(f"pull from {self.peer.node_id} failed: {exc}") from exc
+        finally:
+            await run_to_end(self.clean_up())  # even if the pull is cancelled meanwhile: no helper process left behind
+        await persistence.record_pull_outcome(self.context.engine, self.peer.node_id, lag=self.progress.remaining)
+        return self.progress
+
+    async def request_pages(self) -> None:
+        """Stage 1, requesting: from the checkpoint's cursor on, up to PREFETCH pages ahead of parsing.
+
+        Each request starts as soon as the previous answer's headers (Regies-Next-Cursor, Regies-More) arrive, so
+        the peer prepares pages while this node parses and writes. A peer that does not send these optional
+        headers is paged through its bodies' `more` and `next_cursor`.
+        """
+        try:
+            await self._request_pages()
         except Exception as exc:  # unforeseen: raised by the pull in its turn, never a pull waiting for ever
             failed: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
             failed.set_exception(exc)
-            await fetches.put(failed)
+            await self.fetches.put(failed)
 
-    async def request_pages() -> None:
-        cursor = peer.cursor or ""
+    async def _request_pages(self) -> None:
+        cursor = self.peer.cursor or ""
         requested = 0
         while True:
-            headers: asyncio.Future[Mapping[str, str]] = asyncio.get_running_loop().create_future()
-
-            def seen(answer: Mapping[str, str], future: asyncio.Future[Mapping[str, str]] = headers) -> None:
-                if not future.done():
-                    future.set_result(answer)
-
-            # Every character but letters, digits and `-._~` percent-encoded: the URL is sent as signed.
-            url = f"{peer.base_url}/federation/v1/changes?since={quote(cursor, safe='')}&limit={limit}"
-            request = context.client.request("GET", url, on_headers=seen, signed_by=peer_keys)
-            task = asyncio.create_task(_body(request))
-            await fetches.put(task)
+            body, headers = self._request(cursor)
+            await self.fetches.put(body)
             requested += 1
-            waiters: set[asyncio.Future[Any]] = {task, headers}
+            waiters: set[asyncio.Future[Any]] = {body, headers}
             await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
             if not headers.done():
-                return  # the request failed before any headers: the consumer gets its error from the task
-            more, next_cursor = _paging_headers(headers.result()) or await _paging_in_body(task)
-            if not more or not next_cursor:
-                await fetches.put(None)
-                return
-            if max_pages is not None and requested >= max_pages:
-                await fetches.put(None)
+                return  # the request failed before any headers: the parse stage gets its error from the body
+            more, next_cursor = _paging_headers(headers.result()) or await _paging_in_body(body)
+            if not more or not next_cursor or (self.max_pages is not None and requested >= self.max_pages):
+                await self.fetches.put(None)
                 return
             cursor = next_cursor
 
-    database = context.engine.url.database
-    sqlite_path = database if context.engine.dialect.name == "sqlite" and database else None
-    sink = _PageSink(context, peer.node_id, progress, on_page)
-    kinds = context.registry.kinds
-    parsers: PageParsers | None = None
-    backlog = False
-    # Pages being parsed, as futures in feed order (a page parsed here is a future already done).
-    parsed: asyncio.Queue[asyncio.Future[ParsedPage] | None] = asyncio.Queue(maxsize=PARSE_AHEAD)
-    network_wait = asyncio.Event()  # set while the next page has not arrived after LATE_PAGE_S
+    def _request(self, cursor: str) -> tuple[asyncio.Task[bytes], asyncio.Future[Mapping[str, str]]]:
+        """The signed request for the page after `cursor`: its body, and its headers as soon as they arrive."""
+        headers: asyncio.Future[Mapping[str, str]] = asyncio.get_running_loop().create_future()
 
-    async def dispatch() -> None:
-        while (fetch := await fetches.get()) is not None:
-            if not fetch.done():
-                await asyncio.wait({fetch}, timeout=LATE_PAGE_S)
-                if not fetch.done():
-                    network_wait.set()
-                    await asyncio.wait({fetch})
-                    network_wait.clear()
-            future: asyncio.Future[ParsedPage] = asyncio.get_running_loop().create_future()
+        def seen(answer: Mapping[str, str]) -> None:
+            if not headers.done():
+                headers.set_result(answer)
+
+        # Every character but letters, digits and `-._~` percent-encoded: the URL is sent as signed.
+        url = f"{self.peer.base_url}/federation/v1/changes?since={quote(cursor, safe='')}&limit={self.limit}"
+        request = self.context.client.request("GET", url, on_headers=seen, signed_by=self.peer_keys)
+        return asyncio.create_task(_body(request)), headers
+
+    async def parse_pages(self) -> None:
+        """Stage 2, parsing: each page as it arrives, in feed order, here or (a long backlog) in parser processes.
+
+        A page that failed (its request or its parsing) is passed on as a failed future and ends this stage:
+        the write stage raises its error when it reaches it, after the pages before it are written.
+        """
+        while (fetch := await self.fetches.get()) is not None:
+            await self._arrival(fetch)
             try:
-                raw = fetch.result()
-                queued = await parsers.parse(raw, peer.node_id) if parsers is not None else None
-                if queued is None:
-                    future.set_result(page_rows(raw, peer.node_id, kinds))
-                else:
-                    future = queued
+                page = await self._parse(fetch.result())
             except Exception as exc:  # raised by the pull in feed order; anything unforeseen too (it waited for ever)
-                future.set_exception(exc)
-                await parsed.put(future)
+                failed: asyncio.Future[ParsedPage] = asyncio.get_running_loop().create_future()
+                failed.set_exception(exc)
+                await self.parsed.put(failed)
                 return
-            del raw
-            await parsed.put(future)
-            if producer.done() and fetches.empty():
-                break
-        await parsed.put(None)
+            await self.parsed.put(page)
+            if self.producer.done() and self.fetches.empty():
+                break  # the request stage stopped at a request that failed before its headers
+        await self.parsed.put(None)
 
-    producer = asyncio.create_task(produce())
-    dispatcher = asyncio.create_task(dispatch())
-    try:
-        with gc_paused():
-            while (next_page := await parsed.get()) is not None:
-                if not next_page.done():
-                    await _late(next_page, network_wait, sink)
-                page = next_page.result()
-                if len(page.rows) > limit:
-                    raise PullError(f"the peer answered {len(page.rows)} records to a request for at most {limit}")
-                check_authors(page.rows, peer.is_hub, kinds)
-                if page.more and not backlog:
-                    # A backlog: worth parser processes (if it is long enough to repay their start-up) and, on
-                    # SQLite, a writer process, which takes this first page too: it starts in less time than
-                    # this page took to write the usual way (measured: 115 ms, the next page waiting for it).
-                    backlog = True
-                    workers = context.settings.pull_parse_workers
-                    if workers and page.remaining >= PARSERS_AFTER_PAGES * limit:
-                        parsers = await PageParsers.start(workers, kinds)
-                    if sqlite_path is not None:
-                        await sink.finish()
-                        sink = _ProcessPageSink(sink, await SqliteWriterProcess.start(sqlite_path))
-                await sink.write(page.rows, page.next_cursor, page.remaining, page.more)
-                del page, next_page
-            await sink.finish()
-    except (TransportError, BatchRejected, PullError, ChildFailed) as exc:
-        await sink.settle()
-        await persistence.record_pull_outcome(context.engine, peer.node_id, error=str(exc))
-        # Not logged here: the caller says it once, in its own way (the worker's log, `regies sync`'s output).
-        raise PullError(f"pull from {peer.node_id} failed: {exc}") from exc
-    finally:
-
-        async def clean_up() -> None:
-            await cancel_and_wait(producer, dispatcher)
-            leftovers = [fetches.get_nowait() for _ in range(fetches.qsize())]
-            await cancel_and_wait(*[leftover for leftover in leftovers if leftover is not None])
-            while not parsed.empty():
-                pending = parsed.get_nowait()
-                if pending is not None and pending.done() and not pending.cancelled():
-                    pending.exception()  # retrieved: a page that failed after the pull had already stopped
-            if parsers is not None:
-                log.debug("pull from %s: %d pages parsed in parser processes", peer.node_id, parsers.pages)
-                await parsers.close()
-            await sink.close()
-
-        await run_to_end(clean_up())  # even if the pull is cancelled meanwhile: no helper process left behind
-    await persistence.record_pull_outcome(context.engine, peer.node_id, lag=progress.remaining)
-    return progress
-
-
-async def _late(next_page: asyncio.Future[ParsedPage], network_wait: asyncio.Event, sink: _PageSink) -> None:
-    """The next page is not parsed yet. What the sink holds is committed only once the pull really waits for the
-    network (the event loop reads sockets only while the pull waits: a page that has arrived is not late)."""
-    while not next_page.done():
-        if network_wait.is_set():
-            await sink.before_wait()
-            await asyncio.wait({next_page})
+    async def _arrival(self, fetch: asyncio.Future[bytes]) -> None:
+        """Wait for a page's body, telling the write stage when this is a real wait on the network."""
+        if fetch.done():
             return
-        waiting = asyncio.create_task(network_wait.wait())
-        either: set[asyncio.Future[Any]] = {next_page, waiting}
-        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
-        waiting.cancel()
+        await asyncio.wait({fetch}, timeout=LATE_PAGE_S)
+        if not fetch.done():
+            self.network_wait.set()
+            await asyncio.wait({fetch})
+            self.network_wait.clear()
+
+    async def _parse(self, raw: bytes) -> asyncio.Future[ParsedPage]:
+        """The page's rows, as a future: queued to a parser process if one is free, else parsed here at once."""
+        queued = await self.parsers.parse(raw, self.peer.node_id) if self.parsers is not None else None
+        if queued is not None:
+            return queued
+        page: asyncio.Future[ParsedPage] = asyncio.get_running_loop().create_future()
+        page.set_result(page_rows(raw, self.peer.node_id, self.kinds))
+        return page
+
+    async def write_pages(self) -> None:
+        """Stage 3, writing: check each parsed page in feed order, then the sink applies it with its checkpoint.
+
+        The sink reports a page (plugins' records_replicated, the progress bar) once its transaction has
+        committed, never before: what plugins hear of is durable.
+        """
+        while (next_page := await self.parsed.get()) is not None:
+            if not next_page.done():
+                await self._late(next_page)
+            page = next_page.result()
+            self._check(page)
+            if page.more and not self.backlog:
+                await self._start_backlog(page)
+            await self.sink.write(page.rows, page.next_cursor, page.remaining, page.more)
+            del page, next_page  # not kept while waiting for the next page
+        await self.sink.finish()
+
+    def _check(self, page: ParsedPage) -> None:
+        """Refuse a page longer than asked for, or carrying records its sender may not author."""
+        if len(page.rows) > self.limit:
+            raise PullError(f"the peer answered {len(page.rows)} records to a request for at most {self.limit}")
+        check_authors(page.rows, self.peer.is_hub, self.kinds)
+
+    async def _start_backlog(self, page: ParsedPage) -> None:
+        """The first page says more follow: start the helpers a backlog is worth.
+
+        Parser processes if the backlog is long enough to repay their start-up and, on SQLite, a writer process,
+        which takes this first page too: it starts in less time than this page took to write the usual way
+        (measured: 115 ms, the next page waiting for it).
+        """
+        self.backlog = True
+        workers = self.context.settings.pull_parse_workers
+        if workers and page.remaining >= PARSERS_AFTER_PAGES * self.limit:
+            self.parsers = await PageParsers.start(workers, self.kinds)
+        engine = self.context.engine
+        if engine.dialect.name == "sqlite" and engine.url.database:
+            await self.sink.finish()
+            self.sink = _ProcessPageSink(self.sink, await SqliteWriterProcess.start(engine.url.database))
+
+    async def _late(self, next_page: asyncio.Future[ParsedPage]) -> None:
+        """The next page is not parsed yet. What the sink holds is committed only once the pull really waits for the
+        network (the event loop reads sockets only while the pull waits: a page that has arrived is not late)."""
+        while not next_page.done():
+            if self.network_wait.is_set():
+                await self.sink.before_wait()
+                await asyncio.wait({next_page})
+                return
+            waiting = asyncio.create_task(self.network_wait.wait())
+            either: set[asyncio.Future[Any]] = {next_page, waiting}
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+            waiting.cancel()
+
+    async def clean_up(self) -> None:
+        """Stop the stages, retrieve what they left in their queues, close the helper processes and the sink."""
+        await cancel_and_wait(self.producer, self.dispatcher)
+        leftovers = [self.fetches.get_nowait() for _ in range(self.fetches.qsize())]
+        await cancel_and_wait(*[leftover for leftover in leftovers if leftover is not None])
+        while not self.parsed.empty():
+            pending = self.parsed.get_nowait()
+            if pending is not None and pending.done() and not pending.cancelled():
+                pending.exception()  # retrieved: a page that failed after the pull had already stopped
+        if self.parsers is not None:
+            log.debug("pull from %s: %d pages parsed in parser processes", self.peer.node_id, self.parsers.pages)
+            await self.parsers.close()
+        await self.sink.close()
 
 
 class _Paging(msgspec.Struct):

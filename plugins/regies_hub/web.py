@@ -1,4 +1,4 @@
-"""The coordinators' dashboard under /hub: national report, report validation, enrolment approvals and exports."""
+"""The coordinators' dashboard under /hub: national report, report validation, exports; every hub page's route."""
 
 from __future__ import annotations
 
@@ -10,11 +10,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from federation.plugin_api import (
-    DEPARTMENTS,
-    REGIONS,
     AggregationKind,
     Problem,
     Registry,
@@ -25,47 +22,32 @@ from federation.plugin_api import (
     semantics_of,
     value_errors,
 )
-from federation.plugin_api.web import HUB_ROLES, N_, WebUser, category_label, language, render, require_user, translate
+from federation.plugin_api.web import N_, WebUser, category_label, language, render, translate
 
-from . import aggregates, enrolment, labels
+from . import aggregates
 from .aggregates import Scope
 from .approval import approved_filter, decision_offered
 from .coordination import (
     MAX_COMMENT,
-    CommentSource,
-    decide_enrolment,
     parse_period,
     received_report,
     received_reports,
     regional_only,
     resolve_scope,
     review_report,
-    revoke_membership,
 )
 from .exports import TABLES, deadline_for, directory_features, stream_geojson, stream_table
 from .figure_cache import FigureCache, Figures
 from .maps import REGIES, dashboard_map
 from .settings import HubSettings
+from .web_common import area_name, coordinator, form_comment, hub_engine, hub_registry
+from .web_members import approve_enrolment, enrolments_page, grant_label, reject_enrolment, revoke_member
 
 Page = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # Link text per export format; "csv-fr" opens in columns in French spreadsheet software (";", decimal comma).
 EXPORT_FORMATS = {"csv-fr": "CSV FR (;)", "csv": "CSV", "xlsx": "XLSX", "ods": "ODS", "json": "JSON"}
 # The query parameters a page passes on to its exports and period links: the period and the scope.
 SCOPE_PARAMETERS = ("period", "level", "region", "department", "approved")
-
-
-def _engine(request: web.Request) -> AsyncEngine:
-    engine: AsyncEngine = request.config_dict[appkeys.ENGINE]
-    return engine
-
-
-def _registry(request: web.Request) -> Registry:
-    registry: Registry = request.config_dict[appkeys.PLUGINS].registry
-    return registry
-
-
-async def _coordinator(request: web.Request) -> WebUser:
-    return await require_user(request, roles=HUB_ROLES)
 
 
 def period_choices(today: dt.date) -> list[str]:
@@ -79,14 +61,6 @@ def _query(request: web.Request, period: str) -> dict[str, str]:
     """The page's period and scope parameters, to carry into its links."""
     kept = {key: request.query[key] for key in SCOPE_PARAMETERS if request.query.get(key)}
     return {**kept, "period": period}
-
-
-def area_name(scope: Scope, code: str | None) -> str:
-    """A region's name in a national table, a department's in a regional one."""
-    if code is None:
-        return ""
-    known = REGIONS.get(code) if scope.level == "national" else DEPARTMENTS.get(code)
-    return f"{known.name} ({code})" if known else code
 
 
 def _indicator_label(registry: Registry, key: str, lang: str) -> str:
@@ -177,13 +151,13 @@ async def dashboard(request: web.Request, settings: HubSettings, cache: FigureCa
     """The report of a period over the coordinator's scope: charts, areas, completeness, exports.
 
     Everything but the activities comes from the figure cache at the data version read first (figure_cache.py)."""
-    user = await _coordinator(request)
+    user = await coordinator(request)
     lang = language(request)
     # By default the last year: the latest one régies can have reported (a period not over counts no report).
     period_key = request.query.get("period") or str(dt.date.today().year - 1)
     period = parse_period({"period": period_key})
     scope = resolve_scope(request.query, user)
-    engine, registry = _engine(request), _registry(request)
+    engine, registry = hub_engine(request), hub_registry(request)
     national_only = approved_filter(request.query)
     figures = await Figures.at_current_version(cache, engine, registry)
     activities = await aggregates.activity_table(engine, period, scope)
@@ -287,10 +261,10 @@ def _export_links(query: Mapping[str, str], indicator: str | None) -> list[dict[
 
 async def export(request: web.Request, settings: HubSettings, cache: FigureCache) -> web.StreamResponse:
     """A table as a file, built and scoped exactly as the hub API's, for a logged-in coordinator."""
-    user = await _coordinator(request)
+    user = await coordinator(request)
     name = request.match_info["table"]
     if name == "directory.geojson":
-        return await stream_geojson(request, await directory_features(_engine(request), regional_only(user)))
+        return await stream_geojson(request, await directory_features(hub_engine(request), regional_only(user)))
     build = TABLES.get(name)
     if build is None:
         raise web.HTTPNotFound()
@@ -301,10 +275,10 @@ async def export(request: web.Request, settings: HubSettings, cache: FigureCache
 
 
 async def report_list(request: web.Request) -> web.StreamResponse:
-    user = await _coordinator(request)
+    user = await coordinator(request)
     period_key = request.query.get("period") or str(dt.date.today().year - 1)  # as the dashboard: the last year
     period = parse_period({"period": period_key})
-    items = await received_reports(_engine(request), period, user)  # states as the hub's own reviews make them
+    items = await received_reports(hub_engine(request), period, user)  # states as the hub's own reviews make them
     for item in items:
         item["region_name"] = area_name(Scope("national"), item["region"])
     context = {"period": period.key, "periods": period_choices(dt.date.today()), "reports": items}
@@ -315,7 +289,7 @@ async def _report_page(
     request: web.Request, user: WebUser, levels: int, error: str | None = None, comment: str = "", status: int = 200
 ) -> web.StreamResponse:
     origin, report_id = request.match_info["origin"], request.match_info["id"]
-    engine, registry, lang = _engine(request), _registry(request), language(request)
+    engine, registry, lang = hub_engine(request), hub_registry(request), language(request)
     member, report = await received_report(engine, user, origin, report_id)
     state = report["state"]
     values = report.get("indicators", {})
@@ -360,27 +334,16 @@ async def _report_page(
 
 
 async def report_page(request: web.Request, settings: HubSettings) -> web.StreamResponse:
-    return await _report_page(request, await _coordinator(request), settings.approval_levels)
-
-
-async def _form_comment(request: web.Request) -> CommentSource:
-    """The decision form's comment, given to the shared decision functions as the API's body is."""
-    form = await request.post()
-    comment = str(form.get("comment", "")).strip()[:MAX_COMMENT] or None
-
-    async def read_comment() -> str | None:
-        return comment
-
-    return read_comment
+    return await _report_page(request, await coordinator(request), settings.approval_levels)
 
 
 async def _review(request: web.Request, decision: ReviewDecision, levels: int) -> web.StreamResponse:
-    user = await _coordinator(request)
-    read_comment = await _form_comment(request)
+    user = await coordinator(request)
+    read_comment = await form_comment(request)
     origin, report_id = request.match_info["origin"], request.match_info["id"]
     try:
         await review_report(
-            _engine(request),
+            hub_engine(request),
             request.config_dict[appkeys.STORE],
             user,
             user.username,
@@ -399,126 +362,6 @@ async def _review(request: web.Request, decision: ReviewDecision, levels: int) -
 
 
 VALIDATED, RETURNED = ReviewDecision.VALIDATED, ReviewDecision.RETURNED
-
-
-# --- Enrolment approvals ------------------------------------------------------------------------------
-
-
-ENROLMENTS_PER_PAGE = 25
-
-
-def _page_number(request: web.Request) -> int:
-    raw = request.query.get("page", "1")
-    return int(raw) if raw.isdigit() and 0 < int(raw) <= 100_000 else 1
-
-
-async def _enrolments_page(
-    request: web.Request, user: WebUser, error: str | None = None, status: int = 200
-) -> web.StreamResponse:
-    """Pending requests a page at a time (oldest first), then the latest decisions."""
-    engine, region, page = _engine(request), regional_only(user), _page_number(request)
-    pending = await enrolment.list_enrolments(engine, "pending", region)
-    start = (page - 1) * ENROLMENTS_PER_PAGE
-    shown = pending[start : start + ENROLMENTS_PER_PAGE]
-    decided = [item for item in await enrolment.list_enrolments(engine, None, region) if item.state != "pending"]
-
-    def described(items: list[enrolment.Enrolment]) -> list[dict[str, Any]]:
-        return [{**item.describe(), "region_name": area_name(Scope("national"), item.region)} for item in items]
-
-    context = {
-        "pending": described(shown),
-        "pending_total": len(pending),
-        "page": page,
-        "pages": max(1, -(-len(pending) // ENROLMENTS_PER_PAGE)),
-        "decided": described(decided[-ENROLMENTS_PER_PAGE:][::-1]),
-        "members": await _member_labels(engine, region),
-        "may_grant": user.role in labels.GRANTING_ROLES,
-        "label_statuses": labels.STATUSES,
-        "error": error,
-        "done": request.query.get("done"),
-        "max_comment": MAX_COMMENT,
-    }
-    return await render(request, "hub/enrolments.html", context, status=status)
-
-
-async def _member_labels(engine: AsyncEngine, region: str | None) -> list[dict[str, Any]]:
-    """Approved members with the label the hub granted them and the one they claim."""
-    granted = await labels.grants(engine)
-    return [
-        {"node_id": m.node_id, "name": m.name, **labels.member_label(granted.get(m.node_id), m.label_status)}
-        for m in await enrolment.list_enrolments(engine, "approved", region)
-    ]
-
-
-async def grant_label(request: web.Request) -> web.StreamResponse:
-    """A national coordinator records a member's label from the enrolments page."""
-    user = await _coordinator(request)
-    labels.require_grantor(user.role)
-    form = await request.post()
-    statement = {key: str(form.get(key, "")).strip() for key in labels.FIELDS}
-    granting = labels.grant_label(_engine(request), user.role, user.username, request.match_info["node_id"], statement)
-    invalid = N_("Give the label's status and, for a granted label, the day it was granted.")
-    return await _member_action(request, user, granting, invalid, "labelled")
-
-
-async def _member_action(
-    request: web.Request, user: WebUser, action: Awaitable[Any], invalid: str, done: str
-) -> web.StreamResponse:
-    """Run a decision on a member from the enrolments page: back to the page with the French `invalid` message on
-    a 422, to the page with its `done` notice otherwise."""
-    try:
-        await action
-    except Problem as problem:
-        if problem.status != 422:
-            raise
-        return await _enrolments_page(request, user, error=translate(request, invalid), status=422)
-    raise web.HTTPSeeOther(f"/hub/enrolments?done={done}")
-
-
-async def enrolments_page(request: web.Request) -> web.StreamResponse:
-    return await _enrolments_page(request, await _coordinator(request))
-
-
-async def _decide(request: web.Request, approve: bool) -> web.StreamResponse:
-    user = await _coordinator(request)
-    read_comment = await _form_comment(request)
-    form = await request.post()
-    typed = [str(value) for value in form.getall("fingerprint", [])][: enrolment.MAX_KEYS]
-
-    async def read_fingerprints() -> list[str]:
-        return typed
-
-    try:
-        await decide_enrolment(
-            _engine(request), user, user.username, request.match_info["id"], approve, read_comment, read_fingerprints
-        )
-    except Problem as problem:
-        if problem.status != 422:
-            raise
-        if approve:
-            message = translate(
-                request, "The fingerprint does not match the request's key: compare it again with the régie's operator."
-            )
-        else:
-            message = translate(request, "Say why the request is rejected.")
-        return await _enrolments_page(request, user, error=message, status=422)
-    raise web.HTTPSeeOther(f"/hub/enrolments?done={'approved' if approve else 'rejected'}")
-
-
-async def revoke_member(request: web.Request) -> web.StreamResponse:
-    """A coordinator revokes a member from the enrolments page, saying why."""
-    user = await _coordinator(request)
-    read_reason = await _form_comment(request)
-    revoking = revoke_membership(_engine(request), user, user.username, request.match_info["node_id"], read_reason)
-    return await _member_action(request, user, revoking, N_("Say why the member is revoked."), "revoked")
-
-
-async def approve_enrolment(request: web.Request) -> web.StreamResponse:
-    return await _decide(request, True)
-
-
-async def reject_enrolment(request: web.Request) -> web.StreamResponse:
-    return await _decide(request, False)
 
 
 def build_pages(settings: HubSettings) -> list[web.AbstractRouteDef]:

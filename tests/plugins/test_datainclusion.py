@@ -22,24 +22,13 @@ from federation.plugins import build_plugins, node_plugins
 from federation.registrations import ServiceType
 from federation.registry import PluginError, Registry
 from federation.schema.types import Category
+from tests.plugins.regie_profile import PROFILE
 from tests.plugins.test_hub import _approve_all, make_network
 from tests.protocol.conftest import Node, NodeFactory
 
 STRUCTURES = TypeAdapter(list[v1.Structure])
 SERVICES = TypeAdapter(list[v1.Service])
 LONG = "Préparation au code et à la conduite, en petits groupes, avec un moniteur diplômé et une conseillère."
-PROFILE = {
-    "name": "Régie de quartier de Belleville",
-    "kind": "quartier",
-    "siret": "73282932000074",
-    "rna": "W751234567",
-    "commune": "75120",
-    "address": {"street": "12 rue des Envierges", "postal_code": "75020", "city": "Paris"},
-    "contact": {"person": "Awa Diallo", "email": "accueil@regie-belleville.example", "phone": "+33143000000"},
-    "website": "https://regie-belleville.example/",
-    "location": {"lat": 48.8722, "lon": 2.3868},
-    "description": "Association de quartier co-gérée par les habitants, les bailleurs et la ville.",
-}
 DRIVING = {
     "category": "transport",
     "service_type": "social_driving_school",
@@ -67,7 +56,7 @@ async def _get(node: Node, path: str, **headers: str) -> tuple[int, str, str]:
 
 
 async def _regie(make_node: NodeFactory) -> tuple[Node, dict[str, str]]:
-    node = await make_node("rq-belleville")
+    node = await make_node("rq-saint-denis")
     async with node.session.put(f"{node.url}/api/v1/node", json=PROFILE, headers=node.auth) as response:
         assert response.status == 200, await response.text()
     ids = {}
@@ -160,11 +149,11 @@ async def test_a_node_publishes_its_structure_and_services_as_data_inclusion_rea
     (structure,) = STRUCTURES.validate_json(body, context={"ignore_warnings": False})
     document = json.loads(body)[0]
     assert set(document) <= set(v1.Structure.model_fields)  # nothing outside the schema (no `rna`, no `typologie`)
-    assert structure.id == "regies--rq-belleville" and structure.nom == PROFILE["name"]
-    assert (structure.siret, structure.code_insee, structure.code_postal) == ("73282932000074", "75120", "75020")
-    assert structure.commune == "Paris 20e Arrondissement" and structure.adresse == "12 rue des Envierges"
-    assert (structure.courriel, structure.telephone) == ("accueil@regie-belleville.example", "+33143000000")
-    assert (structure.longitude, structure.latitude) == (2.3868, 48.8722)
+    assert structure.id == "regies--rq-saint-denis" and structure.nom == PROFILE["name"]
+    assert (structure.siret, structure.code_insee, structure.code_postal) == ("73282932000074", "93066", "93200")
+    assert structure.commune == "Saint-Denis" and structure.adresse == "12 rue de la République"
+    assert (structure.courriel, structure.telephone) == ("accueil@regie.example", "+33148000000")
+    assert (structure.longitude, structure.latitude) == (2.357, 48.936)
     assert structure.reseaux_porteurs == {v1.ReseauPorteur.ACI}  # from the insertion contracts' ACI convention
     assert str(structure.lien_source) == f"{node.url}/"
 
@@ -174,7 +163,7 @@ async def test_a_node_publishes_its_structure_and_services_as_data_inclusion_rea
     for document in json.loads(body):
         assert set(document) <= set(v1.Service.model_fields)
     driving = services[DRIVING["title"]]
-    assert driving.id == f"regies--rq-belleville--{ids['driving']}" and driving.structure_id == structure.id
+    assert driving.id == f"regies--rq-saint-denis--{ids['driving']}" and driving.structure_id == structure.id
     assert driving.thematiques == {v1.Thematique.MOBILITE__PREPARER_UN_PERMIS}
     assert (driving.type, driving.frais) == (v1.TypeService.FORMATION, v1.Frais.PAYANT)
     assert v1.Public.DEMANDEURS_EMPLOI in (driving.publics or set())
@@ -182,7 +171,7 @@ async def test_a_node_publishes_its_structure_and_services_as_data_inclusion_rea
     assert driving.zone_eligibilite == ["75120"]
     assert (driving.adresse, driving.code_postal, driving.latitude) == ("3 rue Ramponeau", "75020", 48.871)
     insertion = services[INSERTION["title"]]
-    assert insertion.adresse == "12 rue des Envierges"  # no place of its own: the régie's address
+    assert insertion.adresse == "12 rue de la République"  # no place of its own: the régie's address
 
     status, _, body = await _get(node, "/api/v1/datainclusion/excluded")
     left_out = {item["id"].rsplit("--", 1)[1]: item["reasons"] for item in json.loads(body)}

@@ -174,6 +174,24 @@ def _indicator_decimals() -> dict[str, int]:
     return {key: semantics_of(indicator).decimals for key, indicator in build_plugins().registry.indicators.items()}
 
 
+@functools.cache
+def _exported_collections() -> dict[str, frozenset[str]]:
+    """Per export format that declares its kinds (`Exporter.kinds`, as the fuzzed node's built-in plugins register
+    them), the API collections of those kinds; a format not named here carries every kind."""
+    registry = build_plugins().registry
+    declared = registry.record_kinds
+    return {
+        fmt: frozenset(collection for kind in exporter.kinds if (collection := declared[kind].collection) is not None)
+        for fmt, exporter in registry.exporters.items()
+        if exporter.kinds
+    }
+
+
+def _collections_exported_as(fmt: object) -> frozenset[str] | None:
+    """The API collections export format `fmt` carries; None for every one (or a format no exporter registers)."""
+    return _exported_collections().get(fmt) if isinstance(fmt, str) else None
+
+
 def _keep_qpv_rules(place: dict[str, Any]) -> None:
     """QPV codes of a place with a commune are in the commune's department, and each is listed once."""
     codes = place.get("qpv")
@@ -251,9 +269,11 @@ def keep_contract_rules(case: schemathesis.Case, signer: Any) -> None:
         _keep_signed_body_rules(case.body, signer)
         if isinstance(case.query, dict):
             _keep_query_rules(case.query)
-            # GeoJSON exports the kinds that have places (activities, resources): the format's description says so.
+            # A format exports only the kinds its exporter declares (GeoJSON: those with a place), as its
+            # description says: another collection is asked for in JSON, which exports every kind.
             collection = (case.path_parameters or {}).get("collection")
-            if case.query.get("format") == "geojson" and collection not in (None, "activities", "resources"):
+            carried = _collections_exported_as(case.query.get("format"))
+            if collection is not None and carried is not None and collection not in carried:
                 case.query["format"] = "json"
             if case.path.startswith("/hsds/"):
                 _keep_hsds_rules(case.query)

@@ -19,7 +19,7 @@ from federation.schema.records import CORE_KINDS
 from federation.storage.tables import changes, records
 from federation.storage.tokens import create_token, digest
 from tests.protocol.conftest import Node, NodeFactory, activity
-from tests.security.test_roles import WEB_UI_PREFIXES, router_endpoints
+from tests.security.test_roles import is_web_ui_route, router_endpoints
 
 RECORD = "00000000-0000-4000-8000-000000000000"
 SEEDED_TITLE = "Activité témoin"
@@ -66,7 +66,7 @@ def _write_endpoints(node: Node) -> list[tuple[str, str]]:
     """Every route taking a body, with a concrete path: new write endpoints are attacked without a table edit."""
     found = []
     for method, route in sorted(router_endpoints(node.server.app)):
-        if method in ("POST", "PUT") and not route.startswith(WEB_UI_PREFIXES):
+        if method in ("POST", "PUT") and not is_web_ui_route(node, route):
             path = route.replace("{id}", RECORD).replace("{origin}", "rq-none")
             found.append((method, path.replace(f"enrolments/{RECORD}", "enrolments/1")))
     return found

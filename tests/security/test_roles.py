@@ -20,9 +20,9 @@ from federation.storage.tokens import create_token
 from tests.protocol.conftest import Node, NodeFactory, activity
 
 ROLES = ("anonymous", "admin", "national", "regional", "peer", "hub")
-# Pages of the web UI authenticate with a session cookie, not these credentials: tests/web covers them, and
-# tests/plugins/test_lending_web.py the lending plugin's pages (/lending).
-WEB_UI_PREFIXES = ("/admin", "/login", "/logout", "/static/", "/hub", "/lending")
+# Pages of the web UI authenticate with a session cookie, not these credentials: tests/web covers the core's, and
+# each plugin's tests its own pages (those it registers with Registry.add_web_pages, read from the node's registry).
+CORE_WEB_UI_PREFIXES = ("/admin", "/login", "/logout", "/static/")
 RECORD = "00000000-0000-4000-8000-000000000000"
 
 # (method, route as the router names it) → (concrete path, expected status per role in ROLES order).
@@ -262,12 +262,20 @@ async def _status(net: Network, role: str, method: str, route: str, path: str) -
         return response.status
 
 
+def is_web_ui_route(target: Node, route: str) -> bool:
+    """A page of the web UI: the core's, or under the prefix of pages a plugin registered on this node."""
+    plugin_prefixes = [pages.prefix for pages in target.context.registry.web_pages.values()]
+    return route.startswith(CORE_WEB_UI_PREFIXES) or any(
+        route == prefix or route.startswith(f"{prefix}/") for prefix in plugin_prefixes
+    )
+
+
 async def test_every_endpoint_has_an_entry(network: Network) -> None:
     endpoints = {
         (method, route)
         for target in (network.node, network.hub)
         for method, route in router_endpoints(target.server.app)
-        if not route.startswith(WEB_UI_PREFIXES)
+        if not is_web_ui_route(target, route)
     }
     missing = sorted(endpoints - set(EXPECTED) - HEAD_OF_GET)
     assert not missing, f"add these endpoints to EXPECTED with the status each role gets: {missing}"

@@ -20,19 +20,8 @@ from federation.schema.records import RECORD_KINDS
 from federation.storage.mapping import record_row
 from federation.storage.tables import enrolments, records
 from tests.migrated import MigratedDatabases
+from tests.plugins.regie_profile import PROFILE
 
-PROFILE = {
-    "name": "Régie de quartier de Saint-Denis",
-    "kind": "quartier",
-    "siret": "73282932000074",
-    "rna": "W931234567",
-    "commune": "93066",
-    "address": {"street": "12 rue de la République", "postal_code": "93200", "city": "Saint-Denis"},
-    "contact": {"person": "Accueil", "email": "accueil@regie.example", "phone": "01 48 00 00 00"},
-    "website": "https://regie.example/",
-    "location": {"lat": 48.936, "lon": 2.357},
-    "description": "Entretien, médiation et réunions d'habitants à Saint-Denis.",
-}
 MEDIATION = {
     "category": "mediation",
     "service_type": "social_mediation",

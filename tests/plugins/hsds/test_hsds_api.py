@@ -152,7 +152,7 @@ async def test_organizations_and_taxonomies(regie: dict[str, Any]) -> None:
     assert organization["name"] == "Régie de quartier de Saint-Denis"
     assert organization["website"] == "https://regie.example/"
     full = await answer(client, f"/hsds/organizations/{organization['id']}", "/organizations/{id}")
-    assert full["contacts"][0]["phones"][0]["number"] == "01 48 00 00 00"
+    assert full["contacts"][0]["phones"][0]["number"] == "+33148000000"
 
     taxonomies = await answer(client, "/hsds/taxonomies", "/taxonomies")
     assert taxonomies["total_items"] == 3
