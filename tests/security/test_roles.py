@@ -129,6 +129,11 @@ EXPECTED: dict[tuple[str, str], tuple[str, tuple[int, ...]]] = {
     ("GET", "/hsds/organizations"): ("/hsds/organizations", (200, 200, 200, 200, 200, 200)),
     ("GET", "/hsds/organizations/{id}"): (f"/hsds/organizations/{RECORD}", (404, 404, 404, 404, 404, 404)),
     ("GET", "/hsds/profile"): ("/hsds/profile", (200, 200, 200, 200, 200, 200)),
+    ("GET", "/hsds/service_at_locations"): ("/hsds/service_at_locations", (200, 200, 200, 200, 200, 200)),
+    ("GET", "/hsds/service_at_locations/{id}"): (
+        f"/hsds/service_at_locations/{RECORD}",
+        (404, 404, 404, 404, 404, 404),
+    ),
     ("GET", "/hsds/services"): ("/hsds/services", (200, 200, 200, 200, 200, 200)),
     ("GET", "/hsds/services/{id}"): (f"/hsds/services/{RECORD}", (404, 404, 404, 404, 404, 404)),
     ("GET", "/hsds/taxonomies"): ("/hsds/taxonomies", (200, 200, 200, 200, 200, 200)),
