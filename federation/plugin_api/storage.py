@@ -7,7 +7,7 @@ the node's record store (`appkeys.STORE`), never into `records` directly: the ch
 
 from __future__ import annotations
 
-from federation.storage.engine import create_engine
+from federation.storage.engine import create_engine, insert_for
 from federation.storage.mapping import from_micros, to_micros
 from federation.storage.reader import open_reader
 from federation.storage.records import get_meta
@@ -19,6 +19,7 @@ __all__ = [
     "from_micros",  # an aware UTC datetime from stored microseconds
     "get_meta",  # one value of the node's metadata (`node_id`, `profile_id`, ...), or None
     "hub_labels",  # the labels the hub grants its members
+    "insert_for",  # the INSERT of a dialect, with its ON CONFLICT clauses: `insert_for(dialect, table)`
     "node_meta",  # the node's metadata table: key, value
     "open_reader",  # the node's reader of stored records for a database (close it when done)
     "peers",  # the node's peers: address, pinned keys, role, pull and push

@@ -69,13 +69,14 @@ def register_background_tasks(registry: Registry) -> None:
 
 @hookimpl
 async def records_replicated(origin: str, records: Any, node: Any) -> None:
-    """Queue the e-mails a request or decision just received calls for (plugins/regies_lending/mail.py)."""
+    """Queue at once the e-mails the requests and decisions just received call for; the background task's round
+    queues them too if this hook never ran (plugins/regies_lending/mail.py)."""
     settings = node.plugins.registry.configured.get("lending")
     if not isinstance(settings, MailSettings) or not settings.notifications:
         return
     kinds = getattr(records, "kinds", None)
     if kinds is not None and not kinds & {"loan_request", "loan_decision"}:
         return
-    from .mail import queue_notifications
+    from .mail import queue_due
 
-    await queue_notifications(node, settings, records)
+    await queue_due(node, settings)

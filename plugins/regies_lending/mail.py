@@ -1,9 +1,18 @@
 """E-mail notifications of lending, through a durable outbox: a new request to the resource's contact (on the
-lender's node), a decision to the borrower's contact (on the borrower's node), queued in the node's database and
-sent by a background task that retries with backoff, so a mail server that is down loses nothing.
+lender's node), a decision to the borrower's contact (on the borrower's node).
 
-Each node mails its own people only, from its own SMTP server, when a record of the other party reaches it
-(`records_replicated`): the lender's node knows its resource's contact, the borrower's node its request's.
+What is durable, and why: the queue is derived from the records, not from an event. `queue_due` finds the loan
+records that call for an e-mail (a request's first version addressed to this node, a decision's first version
+addressed to it) and that carry no marker yet, and in one transaction writes a marker per record and queues the
+messages. The records' own transaction (a pull's page, a push's batch, the SQLite writer process's group of pages)
+runs no plugin code, so a process killed after it commits leaves records without markers, and the next round
+(`outbox_task`, every `poll_s`) queues their e-mails; `records_replicated` runs the same function so that mail goes
+out at once in the usual case. A marker is a `node_meta` primary key: two processes or rounds at once insert it
+with ON CONFLICT DO NOTHING, and only the one whose insert went in queues the message. A background task then
+sends the queued messages with retries and backoff, so a mail server that is down loses nothing.
+
+Each node mails its own people only, from its own SMTP server: the lender's node knows its resource's contact, the
+borrower's node its request's.
 """
 
 from __future__ import annotations
@@ -16,21 +25,31 @@ import smtplib
 import uuid
 from collections.abc import Iterable, Mapping
 from email.message import EmailMessage
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import delete, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from federation.plugin_api import appkeys, format_moment, utcnow
-from federation.plugin_api.storage import node_meta
+from federation.plugin_api import Node, appkeys, format_moment, utcnow
+from federation.plugin_api.storage import insert_for, node_meta, records
 
 from .mail_settings import MailSettings
-from .service import LendingReader
+from .service import DECISION, REQUEST, LendingReader
 
 log = logging.getLogger(__name__)
 # Queued messages live in node_meta under this prefix (one row each, the message as JSON): no table of its own, as
 # a plugin has no migrations; a node has few of them at once.
 OUTBOX_PREFIX = "lending.mail."
+# One row per loan record whose e-mail was queued (or that called for none, having no address to write to), keyed
+# by a digest of the record's identity: node_meta keys hold 64 characters, and a node id alone may take 64.
+MARKER_PREFIX = "lending.mailed."
+_MARKER_NAMESPACE = uuid.UUID("0d4b3c52-7a5e-4f0e-8c61-2b9e5f3a7d18")
+# The highest `records.rid` when the scan first ran on this node (its first round, as the node starts): records
+# stored before it (by a version that queued e-mails from the hook alone, or with notifications off) are never
+# mailed, so an upgrade does not mail every old loan again. A record that a pull or push commits in the instant
+# between the upgraded node's start and that first round counts as old too: nothing tells it apart from a late
+# duplicate of an old one.
+SCANNED_FROM = "lending.mailed.from"
 
 
 def _message(to: str, subject: str, body: str) -> dict[str, Any]:
@@ -102,34 +121,112 @@ async def enqueue(connection: AsyncConnection, messages: Iterable[dict[str, Any]
     return len(rows)
 
 
-async def queue_notifications(node: Any, settings: MailSettings, documents: Iterable[Mapping[str, Any]]) -> int:
-    """The e-mails the records just received from a peer call for, queued in one transaction."""
-    # LendingReader reads the engine and store from an app mapping: here they come from the node.
-    reader = LendingReader({appkeys.ENGINE: node.engine, appkeys.STORE: node.store})
-    url = settings.public_url.rstrip("/")
-    messages = []
-    for document in documents:
-        if document.get("deleted"):
-            continue
-        # A stored body has no kind field: a request names its lender, a decision its borrower.
-        if "lender" in document and document["lender"] == reader.node_id and document.get("version") == 1:
-            resource = await reader.resource(reader.node_id, document["resource"]["id"])
-            mail = request_mail(document, resource, url) if resource else None
-        elif "decision" in document and document.get("borrower") == reader.node_id and document.get("version") == 1:
-            own = [loan for loan in await reader.loans() if loan.request["id"] == document["request"]["id"]]
-            if not own:
-                continue
-            resource = await reader.resource(document["resource"]["origin"], document["resource"]["id"])
-            name = resource["name"] if resource else document["resource"]["id"]
-            mail = decision_mail(document, own[0].request, name, url)
-        else:
-            continue
-        if mail is not None:
-            messages.append(mail)
-    if not messages:
+def marker_key(kind: str, origin: str, record_id: str) -> str:
+    """The node_meta key saying that record `(origin, record_id)` of `kind` was dealt with."""
+    return MARKER_PREFIX + uuid.uuid5(_MARKER_NAMESPACE, f"{kind}/{origin}/{record_id}").hex
+
+
+async def _insert_new(connection: AsyncConnection, rows: list[dict[str, str]]) -> set[str]:
+    """Insert node_meta rows, skipping keys already there (another process's or round's); the keys inserted."""
+    if not rows:
+        return set()
+    statement: Any = insert_for(connection.dialect.name, node_meta)
+    inserted = await connection.execute(statement.values(rows).on_conflict_do_nothing().returning(node_meta.c.key))
+    return set(inserted.scalars())
+
+
+async def scanned_from(engine: AsyncEngine) -> int:
+    """The rid after which loan records are the scan's to mail, set by its first run to the records stored then."""
+    async with engine.connect() as connection:
+        value = await connection.scalar(select(node_meta.c.value).where(node_meta.c.key == SCANNED_FROM))
+    if value is not None:
+        return int(value)
+    async with engine.begin() as connection:
+        since = await connection.scalar(select(func.max(records.c.rid))) or 0
+        # Two first runs at once: the first insert wins and both read its value.
+        await _insert_new(connection, [{"key": SCANNED_FROM, "value": str(since)}])
+        stored = await connection.execute(select(node_meta.c.value).where(node_meta.c.key == SCANNED_FROM))
+        return int(stored.scalar_one())
+
+
+async def _mail_for(
+    node: Node, reader: LendingReader, kind: str, document: Mapping[str, Any], url: str
+) -> dict[str, Any] | None:
+    """The e-mail a loan record addressed to this node calls for, if it has somebody to write to."""
+    if kind == REQUEST:
+        resource = await reader.resource(node.node_id, document["resource"]["id"])
+        return request_mail(document, resource, url) if resource else None
+    own = [loan.request for loan in await reader.loans() if loan.key == (node.node_id, document["request"]["id"])]
+    if not own:
+        return None
+    resource = await reader.resource(document["resource"]["origin"], document["resource"]["id"])
+    name = resource["name"] if resource else document["resource"]["id"]
+    return decision_mail(document, own[0], name, url)
+
+
+class _Due(NamedTuple):
+    kind: str
+    origin: str
+    id: str
+    document: dict[str, Any]
+
+
+async def _unmarked(engine: AsyncEngine, me: str, since: int) -> dict[str, _Due]:
+    """The loan records stored after rid `since` that call for an e-mail and have no marker yet, by marker key."""
+    async with engine.connect() as connection:
+        candidates = (
+            await connection.execute(
+                select(records.c.rid, records.c.kind, records.c.origin, records.c.id).where(
+                    records.c.kind.in_((REQUEST, DECISION)),
+                    # A first version: a later one changes a state or a decision, which nobody is mailed about.
+                    records.c.version == 1,
+                    records.c.deleted.is_(False),
+                    # Addressed to this node (a request's lender, a decision's borrower) by the other party.
+                    records.c.audience == me,
+                    records.c.origin != me,
+                    records.c.rid > since,
+                )
+            )
+        ).all()
+        if not candidates:
+            return {}
+        prefix = node_meta.c.key.startswith(MARKER_PREFIX, autoescape=True)
+        marked = set((await connection.execute(select(node_meta.c.key).where(prefix))).scalars())
+        keys = {row.rid: marker_key(row.kind, row.origin, row.id) for row in candidates}
+        due = [row for row in candidates if keys[row.rid] not in marked]
+        if not due:
+            return {}
+        # Bodies only of the records still to mail: the others are most of them, and the query runs every round.
+        query = select(records.c.rid, records.c.body).where(records.c.rid.in_([row.rid for row in due]))
+        bodies = {rid: body for rid, body in await connection.execute(query)}
+    return {keys[row.rid]: _Due(row.kind, row.origin, row.id, json.loads(bodies[row.rid])) for row in due}
+
+
+async def queue_due(node: Node, settings: MailSettings) -> int:
+    """Queue the e-mails of the loan records that call for one and have no marker yet, each with its marker in
+    one transaction; how many were queued."""
+    engine = node.engine
+    due = await _unmarked(engine, node.node_id, await scanned_from(engine))
+    if not due:
         return 0
-    async with node.engine.begin() as connection:
-        return await enqueue(connection, messages)
+    reader = LendingReader({appkeys.ENGINE: engine, appkeys.STORE: node.store})
+    url = settings.public_url.rstrip("/")
+    mails = {key: await _mail_for(node, reader, record.kind, record.document, url) for key, record in due.items()}
+    # The value says which record the key stands for (the key is a digest) and whether it had an e-mail.
+    markers = [
+        {
+            "key": key,
+            "value": json.dumps(
+                {"kind": record.kind, "origin": record.origin, "id": record.id, "mailed": mails[key] is not None}
+            ),
+        }
+        for key, record in due.items()
+    ]
+    async with engine.begin() as connection:
+        # Only the markers this transaction inserted carry their e-mail: a marker already there (another process,
+        # a round running at the same time) means that e-mail is queued already.
+        won = await _insert_new(connection, markers)
+        return await enqueue(connection, [mail for key, mail in mails.items() if key in won and mail is not None])
 
 
 def _send(settings: MailSettings, message: Mapping[str, Any]) -> None:
@@ -178,10 +275,12 @@ async def deliver_due(engine: Any, settings: MailSettings) -> tuple[int, int]:
 
 
 def outbox_task(settings: MailSettings) -> Any:
-    """The background task delivering the outbox (hookspecs.register_background_tasks)."""
+    """The background task queueing what is due and delivering the outbox (hookspecs.register_background_tasks)."""
 
-    async def run(node: Any) -> None:
+    async def run(node: Node) -> None:
         while True:
+            # The safety net: records whose hook never ran (a crash right after their commit) are queued here.
+            await queue_due(node, settings)
             await deliver_due(node.engine, settings)
             await asyncio.sleep(settings.poll_s)
 

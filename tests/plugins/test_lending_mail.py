@@ -1,6 +1,9 @@
 """Lending e-mails through a real local SMTP server (aiosmtpd): the resource's contact is told of a new request,
 the borrower of the decision, in French; with the mail server down first, nothing is lost and the message goes out
-once it is back (the outbox and the plugin background task that delivers it)."""
+once it is back (the outbox and the plugin background task that delivers it). The queue is derived from the
+records: a request stored by a process that died before its hook ran is mailed by the next round, a request
+delivered twice (pulled and pushed) while the round runs is mailed once, and records stored before the first round
+(an upgrade) are not mailed."""
 
 from __future__ import annotations
 
@@ -17,7 +20,10 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
-from federation.storage.tables import node_meta
+from federation.protocol.apply import apply_rows
+from federation.protocol.sender import push_all
+from federation.storage.tables import node_meta, records
+from federation.storage.upsert import RECORD_COLUMNS, Row
 from tests.plugins.lending_helpers import call, loan_body, next_weekday, pull, van
 from tests.protocol.conftest import Node, NodeFactory, make_node
 
@@ -73,6 +79,28 @@ async def outbox(node: Node) -> list[dict[str, Any]]:
     async with node.context.engine.connect() as connection:
         rows = await connection.execute(select(node_meta.c.value).where(node_meta.c.key.like("lending.mail.%")))
         return [json.loads(row.value) for row in rows]
+
+
+async def scanned(node: Node) -> bool:
+    """Whether the plugin's first round ran on `node` (it notes where its scan of the records starts)."""
+    async with node.context.engine.connect() as connection:
+        found = await connection.scalar(select(node_meta.c.key).where(node_meta.c.key == "lending.mailed.from"))
+        return found is not None
+
+
+async def stored_row(node: Node, kind: str, record_id: str) -> Row:
+    """A record as `node` stores it, as a `records` row (what a pulled page or pushed batch carries)."""
+    async with node.context.engine.connect() as connection:
+        query = select(*(records.c[column] for column in RECORD_COLUMNS))
+        row = (await connection.execute(query.where(records.c.kind == kind, records.c.id == record_id))).one()
+        return tuple(row)
+
+
+async def store_and_die(node: Node, rows: list[Row]) -> None:
+    """Apply replicas the way a pull or push does (apply_rows, in one transaction) and stop after the commit: what a
+    process killed right then leaves behind, records whose `records_replicated` hook never ran."""
+    async with node.context.engine.begin() as connection:
+        await apply_rows(node.context.store, connection, rows)
 
 
 async def wait_for(condition: Any) -> None:
@@ -150,3 +178,86 @@ async def test_notifications_are_off_by_default(make_node: NodeFactory) -> None:
     assert (await call(borrower, "POST", "/requests", loan_body(resource, next_weekday(1))))[0] == 201
     await pull(lender, "rq-voisine")
     assert await outbox(lender) == []
+
+
+# The background worker runs (it queues and delivers); its own pulls and pushes wait an hour: the tests sync.
+QUIET = {"pull_interval_s": 3600, "push_interval_s": 3600}
+
+
+async def lending_pair(
+    make_node: NodeFactory, smtp: tuple[Inbox, Controller], port: int, worker: bool = True
+) -> tuple[Node, Node, dict[str, Any]]:
+    """The mail server started, a lender with notifications on, a borrower pushing to it, and the lender's van as
+    the borrower sees it."""
+    smtp[1].start()
+    lender = await make_node("rq-lilas", plugin_settings=mail_settings(port), worker=worker, **QUIET)
+    borrower = await make_node("rq-voisine", **QUIET)
+    await lender.add_peer(borrower, pull=False)  # pulled by the tests only, not by the worker as it starts
+    await borrower.add_peer(lender, push=True)
+    resource = await lender.create("resources", van())
+    await pull(borrower, "rq-lilas")
+    return lender, borrower, resource
+
+
+async def request_loan(borrower: Node, resource: dict[str, Any], day: int, purpose: str) -> str:
+    status, loan = await call(borrower, "POST", "/requests", loan_body(resource, next_weekday(day), purpose=purpose))
+    assert status == 201, loan
+    request_id: str = loan["request"]["id"]
+    return request_id
+
+
+async def test_a_request_whose_hook_never_ran_is_mailed_by_the_next_round(
+    make_node: NodeFactory, smtp: tuple[Inbox, Controller], smtp_port: int
+) -> None:
+    received = smtp[0]
+    lender, borrower, resource = await lending_pair(make_node, smtp, smtp_port)
+    await wait_for(lambda: scanned(lender))  # the first round ran: what comes next is new
+    request_id = await request_loan(borrower, resource, 1, "Déménagement de la ressourcerie")
+
+    await store_and_die(lender, [await stored_row(borrower, "loan_request", request_id)])
+
+    await wait_for(lambda: _true_if(received.messages))
+    [message] = received.messages
+    assert message["To"] == "parc@rq-lilas.example"
+    assert message["Subject"] == "Demande de prêt : Camion benne 3,5 t"
+    assert "La régie rq-voisine demande à emprunter « Camion benne 3,5 t »" in message.get_content()
+    await wait_for(lambda: _empty(outbox(lender)))
+
+
+async def test_a_request_pulled_and_pushed_while_the_round_runs_is_mailed_once(
+    make_node: NodeFactory, smtp: tuple[Inbox, Controller], smtp_port: int
+) -> None:
+    received = smtp[0]
+    lender, borrower, resource = await lending_pair(make_node, smtp, smtp_port)
+    await request_loan(borrower, resource, 1, "Déménagement de la ressourcerie")
+
+    # At-least-once delivery: the same first version arrives by the lender's pull and by the borrower's push at
+    # once, each telling the plugin's hook, while the background task's rounds run every 0.1 s.
+    await asyncio.gather(pull(lender, "rq-voisine"), push_all(borrower.context))
+
+    await wait_for(lambda: _true_if(received.messages))
+    await wait_for(lambda: _empty(outbox(lender)))
+    await asyncio.sleep(0.5)  # rounds enough for a second message to be queued and sent, were there one
+    assert [message["Subject"] for message in received.messages] == ["Demande de prêt : Camion benne 3,5 t"]
+    assert await outbox(lender) == []
+
+
+async def test_records_stored_before_the_first_round_are_not_mailed(
+    make_node: NodeFactory, smtp: tuple[Inbox, Controller], smtp_port: int
+) -> None:
+    received = smtp[0]
+    lender, borrower, resource = await lending_pair(make_node, smtp, smtp_port, worker=False)
+    old = await request_loan(borrower, resource, 1, "Sortie au jardin partagé")
+    new = await request_loan(borrower, resource, 2, "Déménagement de la ressourcerie")
+    # The lender's previous version stored this request (and mailed it, or had notifications off): no marker.
+    await store_and_die(lender, [await stored_row(borrower, "loan_request", old)])
+
+    async with lender.opened.running_worker():  # the node starts again, with this version: its first round
+        await wait_for(lambda: scanned(lender))
+        await store_and_die(lender, [await stored_row(borrower, "loan_request", new)])
+        await wait_for(lambda: _true_if(received.messages))
+        await wait_for(lambda: _empty(outbox(lender)))
+        await asyncio.sleep(0.5)
+
+    [message] = received.messages  # the new request's, not the old one's
+    assert "Objet : Déménagement de la ressourcerie" in message.get_content()
