@@ -1,10 +1,12 @@
 """Lending in a real browser (Debian's Chromium driven by Playwright): the borrowing régie's staff request the
 lender's van from its page, the lending régie's staff accept it from their inbox and see it on the month calendar.
-Screenshots go to docs/img/lending/ (docs/lending.md shows them). Needs /usr/bin/chromium like
-tests/web/test_browser.py (REGIES_SKIP_BROWSER=1 skips)."""
+Screenshots go to test-artifacts/lending/, or with REGIES_DOC_SCREENSHOTS=1 to docs/img/lending/ (docs/lending.md
+shows them: a test run leaves the tree as it was). Needs /usr/bin/chromium like tests/web/test_browser.py
+(REGIES_SKIP_BROWSER=1 skips)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,13 @@ from tests.plugins.test_lending import trio as trio
 from tests.protocol.conftest import Node
 from tests.web.test_browser import browser as browser
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "img" / "lending"
+ROOT = Path(__file__).resolve().parents[2]
+# Read at import: the node fixtures clear REGIES_* variables from the environment of each test.
+SCREENSHOTS = (
+    ROOT / "docs" / "img" / "lending"
+    if os.environ.get("REGIES_DOC_SCREENSHOTS") == "1"
+    else ROOT / "test-artifacts" / "lending"
+)
 
 
 async def _shot(page: Page, name: str) -> None:

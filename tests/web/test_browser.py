@@ -35,7 +35,9 @@ async def browser() -> AsyncIterator[Browser]:
             "or set REGIES_SKIP_BROWSER=1 to skip the browser tests"
         )
     async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"])
+        launched = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox", "--lang=fr-FR"]
+        )
         yield launched
         await launched.close()
 
