@@ -103,6 +103,20 @@ class Registry:
             )
         self.owners[(what, key)] = self.current_plugin
 
+    def _claim_prefix(self, what: str, prefix: str, pattern: str, example: str) -> None:
+        """Claim `prefix` of the node's paths for the current plugin as its "web prefix" or "root prefix" (`what`):
+        one segment matching `pattern`, none of the core's paths, and one owner whatever the kind, since both are
+        served from the node's root."""
+        if not re.match(pattern, prefix) or prefix in RESERVED_WEB_PREFIXES:
+            raise PluginError(
+                f"plugin '{self.current_plugin}': {what} '{prefix}' must be like '{example}' and not one of "
+                f"{', '.join(sorted(RESERVED_WEB_PREFIXES))}"
+            )
+        other = "root prefix" if what == "web prefix" else "web prefix"
+        if (other, prefix) in self.owners:
+            raise PluginError(f"{what} '{prefix}' is plugin '{self.owners[(other, prefix)]}'s {other}")
+        self._claim(what, prefix)
+
     def owner(self, what: str, key: str) -> str:
         return self.owners[(what, key)]
 
@@ -210,13 +224,8 @@ class Registry:
         itself). `prefix` is one path segment, never one of the core's, claimed by one plugin (web pages'
         prefixes included); `openapi` describes the routes in /openapi.json, keyed by their full paths. Errors
         are problem+json, as on the API: these are not web pages."""
-        if not re.match(r"^/[a-z][a-z0-9.-]{0,30}$", prefix) or prefix in RESERVED_WEB_PREFIXES:
-            raise PluginError(
-                f"plugin '{self.current_plugin}': root prefix '{prefix}' must be like '/hsds' and not one of "
-                f"{', '.join(sorted(RESERVED_WEB_PREFIXES))}"
-            )
-        if ("web prefix", prefix) in self.owners:
-            raise PluginError(f"root prefix '{prefix}' is plugin '{self.owners[('web prefix', prefix)]}'s web prefix")
+        # A dot too: a standard's document may be a file name, such as "/catalog.jsonld".
+        self._claim_prefix("root prefix", prefix, r"^/[a-z][a-z0-9.-]{0,30}$", "/hsds")
         mounted = []
         for route in routes:
             if not isinstance(route, web.RouteDef) or not (route.path == "" or route.path.startswith("/")):
@@ -225,7 +234,6 @@ class Registry:
                     f"path is empty or starts with /, not {route!r}"
                 )
             mounted.append(web.RouteDef(route.method, prefix + route.path, route.handler, route.kwargs))
-        self._claim("root prefix", prefix)
         self.root_routes.setdefault(self.current_plugin, []).append(RootRoutes(prefix, tuple(mounted)))
         for path, item in (openapi or {}).items():
             if not (path == prefix or path.startswith(prefix + "/")):
@@ -274,14 +282,7 @@ class Registry:
         static: Path | None = None,
     ) -> None:
         """Serve `routes` under `prefix` with the web interface's layout, login and language (docs/web.md)."""
-        if not re.match(r"^/[a-z][a-z0-9-]{0,30}$", prefix) or prefix in RESERVED_WEB_PREFIXES:
-            raise PluginError(
-                f"plugin '{self.current_plugin}': web prefix '{prefix}' must be like '/hub' and not one of "
-                f"{', '.join(sorted(RESERVED_WEB_PREFIXES))}"
-            )
-        if ("root prefix", prefix) in self.owners:
-            raise PluginError(f"web prefix '{prefix}' is plugin '{self.owners[('root prefix', prefix)]}'s root prefix")
-        self._claim("web prefix", prefix)
+        self._claim_prefix("web prefix", prefix, r"^/[a-z][a-z0-9-]{0,30}$", "/hub")
         self.web_pages[self.current_plugin] = WebPages(prefix, tuple(routes), tuple(nav), templates, locale, static)
 
     def add_index(self, name: str, table: str, columns: Iterable[str]) -> None:
