@@ -44,6 +44,7 @@ RESERVED_WEB_PREFIXES = frozenset(
 # Paths under /api/v1 the core serves besides its record kinds' collections: no kind's collection may take them.
 RESERVED_COLLECTIONS = frozenset({"export", "plugins", "service-types", "indicators", "report-form"})
 ConfigModel = TypeVar("ConfigModel", bound=BaseModel)
+State = TypeVar("State")
 
 
 class PluginError(Exception):
@@ -93,6 +94,7 @@ class Registry:
     record_kinds: dict[str, RecordKind] = field(default_factory=dict)
     owners: dict[tuple[str, str], str] = field(default_factory=dict)
     configured: dict[str, BaseModel] = field(default_factory=dict)
+    plugin_states: dict[tuple[str, type[Any]], Any] = field(default_factory=dict)
     current_plugin: str = CORE
 
     def _claim(self, what: str, key: str) -> None:
@@ -303,6 +305,16 @@ class Registry:
             raise PluginError(f"plugin '{plugin}': index '{name}' is one of the core's")
         self._claim("index", name)
         self.indexes[name] = TableIndex(name, table, columns)
+
+    def plugin_state(self, kind: type[State]) -> State:
+        """One `kind()` per plugin and app (hook API 2.3): what a plugin's registrations share, such as a cache that
+        both its web pages and its API routes read. Made at the plugin's first call, from any `register_*` hook; the
+        same object at every later call. Another plugin asking for the same class gets its own."""
+        key = (self.current_plugin, kind)
+        if key not in self.plugin_states:
+            self.plugin_states[key] = kind()
+        state: State = self.plugin_states[key]
+        return state
 
     def plugin_config(self, model: type[ConfigModel]) -> ConfigModel:
         """This plugin's `[plugins.<name>]` settings, validated by `model` (defaults when the table is absent)."""
