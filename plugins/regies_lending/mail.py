@@ -54,6 +54,7 @@ _MARKER_NAMESPACE = uuid.UUID("0d4b3c52-7a5e-4f0e-8c61-2b9e5f3a7d18")
 # duplicate of an old one. Later rounds move it forward in the transaction that writes their markers.
 SCANNED_FROM = "lending.mailed.from"
 _LOAN_KINDS = (REQUEST, DECISION)
+_LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's SQLSTATE for a NOWAIT lock that another transaction holds
 
 
 def _message(to: str, subject: str, body: str) -> dict[str, Any]:
@@ -193,7 +194,9 @@ async def _writers_held_off(connection: AsyncConnection) -> bool:
         return True
     try:
         await connection.execute(text("LOCK TABLE records IN SHARE MODE NOWAIT"))
-    except DBAPIError:
+    except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) != _LOCK_NOT_AVAILABLE:
+            raise
         await connection.rollback()
         return False
     return True
