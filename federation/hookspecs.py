@@ -26,7 +26,7 @@ hookspec = pluggy.HookspecMarker("regies")
 
 # Version of this hook API. A plugin may declare the versions it supports with a module attribute such as
 # ``REGIES_HOOK_API = ">=2.0,<3"``; an incompatible plugin is refused at start.
-HOOK_API_VERSION = "2.2"
+HOOK_API_VERSION = "2.3"
 
 
 @hookspec
@@ -112,6 +112,8 @@ def register_routes(registry: Registry) -> None:
     A plugin publishing the node's data in a public format may also call ``registry.add_api_routes(name, routes,
     openapi=...)``: the routes are then served under ``/api/v1/<name>/`` beside the core's API (hook API 1.6); a
     name is taken once and the core's own names (``activities``, ``export``…) are refused at start-up.
+    ``registry.plugin_state(cls)`` gives the plugin's one ``cls()`` in this app, the same from every
+    ``register_*`` hook: what its routes and its web pages share, such as a cache (hook API 2.3).
     Added in: hook API 1.0.
     """
 

@@ -44,6 +44,7 @@ RESERVED_WEB_PREFIXES = frozenset(
 # Paths under /api/v1 the core serves besides its record kinds' collections: no kind's collection may take them.
 RESERVED_COLLECTIONS = frozenset({"export", "plugins", "service-types", "indicators", "report-form"})
 ConfigModel = TypeVar("ConfigModel", bound=BaseModel)
+State = TypeVar("State")
 
 
 class PluginError(Exception):
@@ -93,6 +94,7 @@ class Registry:
     record_kinds: dict[str, RecordKind] = field(default_factory=dict)
     owners: dict[tuple[str, str], str] = field(default_factory=dict)
     configured: dict[str, BaseModel] = field(default_factory=dict)
+    plugin_states: dict[tuple[str, type[Any]], Any] = field(default_factory=dict)
     current_plugin: str = CORE
 
     def _claim(self, what: str, key: str) -> None:
@@ -102,6 +104,20 @@ class Registry:
                 f"{what} '{key}' is registered twice: by plugin '{owner}' and by plugin '{self.current_plugin}'"
             )
         self.owners[(what, key)] = self.current_plugin
+
+    def _claim_prefix(self, what: str, prefix: str, pattern: str, example: str) -> None:
+        """Claim `prefix` of the node's paths for the current plugin as its "web prefix" or "root prefix" (`what`):
+        one segment matching `pattern`, none of the core's paths, and one owner whatever the kind, since both are
+        served from the node's root."""
+        if not re.match(pattern, prefix) or prefix in RESERVED_WEB_PREFIXES:
+            raise PluginError(
+                f"plugin '{self.current_plugin}': {what} '{prefix}' must be like '{example}' and not one of "
+                f"{', '.join(sorted(RESERVED_WEB_PREFIXES))}"
+            )
+        other = "root prefix" if what == "web prefix" else "web prefix"
+        if (other, prefix) in self.owners:
+            raise PluginError(f"{what} '{prefix}' is plugin '{self.owners[(other, prefix)]}'s {other}")
+        self._claim(what, prefix)
 
     def owner(self, what: str, key: str) -> str:
         return self.owners[(what, key)]
@@ -210,13 +226,8 @@ class Registry:
         itself). `prefix` is one path segment, never one of the core's, claimed by one plugin (web pages'
         prefixes included); `openapi` describes the routes in /openapi.json, keyed by their full paths. Errors
         are problem+json, as on the API: these are not web pages."""
-        if not re.match(r"^/[a-z][a-z0-9.-]{0,30}$", prefix) or prefix in RESERVED_WEB_PREFIXES:
-            raise PluginError(
-                f"plugin '{self.current_plugin}': root prefix '{prefix}' must be like '/hsds' and not one of "
-                f"{', '.join(sorted(RESERVED_WEB_PREFIXES))}"
-            )
-        if ("web prefix", prefix) in self.owners:
-            raise PluginError(f"root prefix '{prefix}' is plugin '{self.owners[('web prefix', prefix)]}'s web prefix")
+        # A dot too: a standard's document may be a file name, such as "/catalog.jsonld".
+        self._claim_prefix("root prefix", prefix, r"^/[a-z][a-z0-9.-]{0,30}$", "/hsds")
         mounted = []
         for route in routes:
             if not isinstance(route, web.RouteDef) or not (route.path == "" or route.path.startswith("/")):
@@ -225,7 +236,6 @@ class Registry:
                     f"path is empty or starts with /, not {route!r}"
                 )
             mounted.append(web.RouteDef(route.method, prefix + route.path, route.handler, route.kwargs))
-        self._claim("root prefix", prefix)
         self.root_routes.setdefault(self.current_plugin, []).append(RootRoutes(prefix, tuple(mounted)))
         for path, item in (openapi or {}).items():
             if not (path == prefix or path.startswith(prefix + "/")):
@@ -274,14 +284,7 @@ class Registry:
         static: Path | None = None,
     ) -> None:
         """Serve `routes` under `prefix` with the web interface's layout, login and language (docs/web.md)."""
-        if not re.match(r"^/[a-z][a-z0-9-]{0,30}$", prefix) or prefix in RESERVED_WEB_PREFIXES:
-            raise PluginError(
-                f"plugin '{self.current_plugin}': web prefix '{prefix}' must be like '/hub' and not one of "
-                f"{', '.join(sorted(RESERVED_WEB_PREFIXES))}"
-            )
-        if ("root prefix", prefix) in self.owners:
-            raise PluginError(f"web prefix '{prefix}' is plugin '{self.owners[('root prefix', prefix)]}'s root prefix")
-        self._claim("web prefix", prefix)
+        self._claim_prefix("web prefix", prefix, r"^/[a-z][a-z0-9-]{0,30}$", "/hub")
         self.web_pages[self.current_plugin] = WebPages(prefix, tuple(routes), tuple(nav), templates, locale, static)
 
     def add_index(self, name: str, table: str, columns: Iterable[str]) -> None:
@@ -302,6 +305,16 @@ class Registry:
             raise PluginError(f"plugin '{plugin}': index '{name}' is one of the core's")
         self._claim("index", name)
         self.indexes[name] = TableIndex(name, table, columns)
+
+    def plugin_state(self, kind: type[State]) -> State:
+        """One `kind()` per plugin and app (hook API 2.3): what a plugin's registrations share, such as a cache that
+        both its web pages and its API routes read. Made at the plugin's first call, from any `register_*` hook; the
+        same object at every later call. Another plugin asking for the same class gets its own."""
+        key = (self.current_plugin, kind)
+        if key not in self.plugin_states:
+            self.plugin_states[key] = kind()
+        state: State = self.plugin_states[key]
+        return state
 
     def plugin_config(self, model: type[ConfigModel]) -> ConfigModel:
         """This plugin's `[plugins.<name>]` settings, validated by `model` (defaults when the table is absent)."""

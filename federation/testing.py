@@ -42,21 +42,33 @@ def regies_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings
     return load_settings(data_dir=tmp_path / "regies-node", overrides={"federation": federation})
 
 
+async def migrate_sqlite_database(path: Path) -> None:
+    """Make `path` an empty node database with every migration applied, to copy for each test's node (running the
+    migrations takes about 0.3 s a node)."""
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    try:
+        await migrate.upgrade(engine)
+    finally:
+        # Disposed: SQLite folds its write-ahead log back into the file, which is then complete.
+        await engine.dispose()
+
+
+def start_from_migrated(migrated: Path, database: Path) -> None:
+    """Give a node the copy of the `migrated` database at `database`, unless that file already has content (a test
+    that prepared an older schema on purpose keeps it)."""
+    if database.exists() and database.stat().st_size > 0:
+        return
+    # The data directory as `regies init` makes it: it leaves an existing directory's mode alone.
+    database.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    shutil.copyfile(migrated, database)
+
+
 @pytest.fixture(scope="session")
 def regies_migrated_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An empty node database with every migration applied, made once per test session: each test's node starts
-    from a copy of it, as running the migrations takes about 0.3 s a node."""
+    from a copy of it."""
     path = tmp_path_factory.mktemp("regies-migrated") / "regies.db"
-
-    async def migrate_once() -> None:
-        engine = create_engine(f"sqlite+aiosqlite:///{path}")
-        try:
-            await migrate.upgrade(engine)
-        finally:
-            # Disposed: SQLite folds its write-ahead log back into the file, which is then complete.
-            await engine.dispose()
-
-    asyncio.run(migrate_once())
+    asyncio.run(migrate_sqlite_database(path))
     return path
 
 
@@ -75,11 +87,7 @@ def regies_app_factory(
         entry_points: bool = False,
         plugin_settings: dict[str, dict[str, Any]] | None = None,
     ) -> tuple[web.Application, str]:
-        database = sqlite_path(regies_settings.database_url)
-        if not database.exists():
-            # The data directory as `regies init` makes it: it leaves an existing directory's mode alone.
-            regies_settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-            shutil.copyfile(regies_migrated_database, database)
+        start_from_migrated(regies_migrated_database, sqlite_path(regies_settings.database_url))
         result = await init_node(regies_settings, name="Régie de test", node_id="regie-test")
         token = result.admin_token or regies_settings.admin_token_file.read_text().strip()
         manager = build_plugins(extra=list(plugins), load_entry_points=entry_points, settings=plugin_settings)

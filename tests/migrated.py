@@ -13,13 +13,15 @@ from sqlalchemy.engine import make_url
 
 from federation.storage import migrate
 from federation.storage.engine import create_engine
+from federation.testing import migrate_sqlite_database, start_from_migrated
 from tests.prerequisites import dsn, find_postgres_binaries
 
 
 class MigratedDatabases:
-    """Fills an empty database with the schema and rows the migrations write. The first database of each backend is
-    migrated for real and kept as the copy; a database that already has tables is left alone, so a test that
-    prepares an older schema on purpose is not affected."""
+    """Fills an empty database with the schema and rows the migrations write. The migrations run for real once per
+    backend: on SQLite into the copy every node starts from (federation.testing, the plugin authors' fixtures, does
+    the same), on PostgreSQL into the first database, then dumped; a database that already has tables is left alone,
+    so a test that prepares an older schema on purpose is not affected."""
 
     def __init__(self, workdir: Path) -> None:
         self._sqlite_copy = workdir / "migrated.db"
@@ -37,17 +39,10 @@ class MigratedDatabases:
         database = make_url(url).database
         if not database or database == ":memory:":
             return
-        path = Path(database)
-        if _has_content(path):
-            return
-        _make_private_directory(path.parent)
-        if self._sqlite_ready:
-            shutil.copyfile(self._sqlite_copy, path)
-            return
-        await _migrate(url)
-        # The engine is disposed: SQLite has folded its write-ahead log back into the file, which is now complete.
-        shutil.copyfile(path, self._sqlite_copy)
-        self._sqlite_ready = True
+        if not self._sqlite_ready:
+            await migrate_sqlite_database(self._sqlite_copy)
+            self._sqlite_ready = True
+        start_from_migrated(self._sqlite_copy, Path(database))
 
     async def _fill_postgres(self, url: str) -> None:
         connection = await asyncpg.connect(dsn(url))
@@ -64,15 +59,6 @@ class MigratedDatabases:
         await _migrate(url)
         if self._postgres_dump is None:
             self._postgres_dump = _dump(url)
-
-
-def _has_content(path: Path) -> bool:
-    return path.exists() and path.stat().st_size > 0
-
-
-def _make_private_directory(directory: Path) -> None:
-    # The node's data directory, private as `regies init` makes it (init leaves an existing directory's mode alone).
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
 async def _migrate(url: str) -> None:

@@ -515,3 +515,27 @@ async def test_register_background_tasks(regies_client: Callable[..., Any]) -> N
 
     with pytest.raises(PluginError, match="background task 'deliver' is registered twice"):
         await regies_client([("mailer", Plugin()), ("copy", Plugin())])
+
+
+def test_plugin_state_is_one_object_per_plugin_and_app() -> None:
+    class Shared:
+        pass
+
+    class Plugin:
+        def __init__(self) -> None:
+            self.seen: list[Shared] = []
+
+        @hookimpl
+        def register_routes(self, registry: Registry) -> None:
+            self.seen.append(registry.plugin_state(Shared))
+
+        @hookimpl
+        def register_web_pages(self, registry: Registry) -> None:
+            self.seen.append(registry.plugin_state(Shared))
+
+    one, other = Plugin(), Plugin()
+    build_plugins(extra=[("one", one), ("other", other)], load_entry_points=False)
+    assert one.seen[0] is one.seen[1]  # the same object from both hooks
+    assert other.seen[0] is other.seen[1] and other.seen[0] is not one.seen[0]  # each plugin its own
+    build_plugins(extra=[("one", one)], load_entry_points=False)
+    assert one.seen[2] is not one.seen[0]  # another app, another object

@@ -73,6 +73,29 @@ def test_a_root_prefix_cannot_be_another_plugins_web_pages() -> None:
         build_plugins(extra=[("standard", Standard("/standard")), ("pages", Pages())], load_entry_points=False)
 
 
+def test_a_web_prefix_taken_first_refuses_the_same_root_prefix_and_a_second_web_prefix() -> None:
+    # The other order than above: the shared claim checks both kinds whichever comes first.
+    registry = Registry()
+    registry.current_plugin = "pages"
+    registry.add_web_pages("/standard", [web.get("", hello)])
+    registry.current_plugin = "standard"
+    with pytest.raises(PluginError, match="root prefix '/standard' is plugin 'pages's web prefix"):
+        registry.add_root_routes("/standard", [web.get("", hello)])
+    registry.current_plugin = "other"
+    with pytest.raises(PluginError, match="web prefix '/standard' is registered twice: by plugin 'pages'"):
+        registry.add_web_pages("/standard", [web.get("", hello)])
+    assert registry.owner("web prefix", "/standard") == "pages"
+    assert ("root prefix", "/standard") not in registry.owners
+
+
+def test_a_root_prefix_may_name_a_file_and_a_web_prefix_may_not() -> None:
+    registry = Registry()
+    registry.add_root_routes("/catalog.jsonld", [web.get("", hello)])
+    assert registry.owner("root prefix", "/catalog.jsonld") == "<core>"
+    with pytest.raises(PluginError, match=r"web prefix '/pages\.html' must be like '/hub'"):
+        registry.add_web_pages("/pages.html", [web.get("", hello)])
+
+
 def test_routes_must_be_route_definitions_under_the_prefix() -> None:
     with pytest.raises(PluginError, match="path is empty or starts with /"):
         build_plugins(extra=[("standard", Standard("/standard", [web.get("items", hello)]))], load_entry_points=False)

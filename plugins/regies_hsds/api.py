@@ -92,10 +92,11 @@ async def profile_document(request: web.Request) -> web.StreamResponse:
 
 
 async def matching_services(
-    request: web.Request, members: bool, offset: int = 0, limit: int | None = None
+    request: web.Request, members: bool, offset: int = 0, limit: int | None = None, most: int | None = None
 ) -> tuple[int, Found]:
     """The services HSDA's filters of a listing leave (`search`, `taxonomy_term_id`, `taxonomy_id`,
-    `organization_id`, `modified_after`): how many, and `limit` of them after `offset` (all when None)."""
+    `organization_id`, `modified_after`): how many, and `limit` of them after `offset` (all when None). When more
+    than `most` match, only how many (the caller refuses the listing): counted, no document read."""
     query = request.query
     search = q.search(query)
     term_id, taxonomy_id = q.uuid_query(query, "taxonomy_term_id"), q.uuid_query(query, "taxonomy_id")
@@ -117,10 +118,12 @@ async def matching_services(
         plain = search is not None and _PLAIN_WORDS.fullmatch(search) is not None
         wanted = ServiceFilter(modified_after, terms, wanted_origins, search if plain else None)
         if search is None:
-            if limit is None:
+            if limit is None and most is None:
                 found = await source.services(connection, publisher, wanted, offset)
                 return offset + len(found), found
             total = await source.count_services(connection, publisher, wanted)
+            if most is not None and total > most:
+                return total, []
             return total, await source.services(connection, publisher, wanted, offset, limit)
         # free text: matched on the documents, then paged
         matching = [
@@ -152,7 +155,8 @@ async def list_services(request: web.Request, members: bool) -> web.StreamRespon
     # HSDA: with `minimal`, "aim to return all services within one page".
     listing = q.Listing(query, q.MAX_PER_PAGE if short else q.DEFAULT_PER_PAGE)
     full = q.flag(query, "full")
-    total, found = await matching_services(request, members, listing.offset, listing.limit)
+    total, found = await matching_services(request, members, listing.offset, listing.limit, listing.most)
+    listing.bound(total)  # before reading or mapping the services of an oversized ndjson listing
     origins = await origins_of(request, members, found)
     service_types = request.config_dict[appkeys.PLUGINS].registry.service_types
     items = [mapping.service(origins[origin], kind, body, service_types, full=full) for origin, kind, body in found]
@@ -212,6 +216,7 @@ async def list_organizations(request: web.Request, members: bool) -> web.StreamR
         origins = [
             o for o in origins if q.matches(search, o.profile.get("name"), o.profile.get("description"), o.node_id)
         ]
+    listing.bound(len(origins))
     shown = list(listing.cut(origins))
     if full:
         items = await _with_services(request, members, shown, full_service)

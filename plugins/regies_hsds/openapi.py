@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .query import FORMATS, MAX_PAGE, MAX_PER_PAGE, MAX_SEARCH, NDJSON
+from .query import FORMATS, MAX_PAGE, MAX_PER_PAGE, MAX_SEARCH, MAX_STREAMED, NDJSON
 
 JSON = "application/json"
 TAGS = ["hsds"]
@@ -89,7 +89,7 @@ FORMAT = _query(
     "format",
     {"type": "string", "enum": list(FORMATS)},
     "json (default): a page; ndjson: every item, one JSON document per line, without pages (then neither `page` "
-    "nor `per_page` may be given).",
+    f"nor `per_page` may be given), at most {MAX_STREAMED}: a 400 naming `format` when more match.",
 )
 FULL_SERVICE = _query(
     "full_service", {"type": "boolean"}, "true: the organizations fully nested, each service in them fully nested."

@@ -19,6 +19,11 @@ MAX_PAGE = 1_000_000
 MAX_SEARCH = 200
 FORMATS = ("json", "ndjson")
 NDJSON = "application/x-ndjson"
+# The most items one ndjson answer streams (ten pages of the largest size): past it the request is refused before
+# anything is mapped or written, since an anonymous client could otherwise make a hub read, map and send every
+# member's services at each request. 5,000 holds a hub of about 130 régies with ~40 services each; a larger listing
+# is read in pages, or narrowed (modified_after, organization_id, taxonomy_term_id).
+MAX_STREAMED = 10 * MAX_PER_PAGE
 # NDJSON lines are written in batches: one write per item would cost a drain per service on a hub.
 _LINES_PER_WRITE = 200
 
@@ -101,13 +106,30 @@ class Listing:
     def limit(self) -> int | None:
         return None if self.streamed else self.per_page
 
+    @property
+    def most(self) -> int | None:
+        """The most items the answer may hold (ndjson's bound); None for a page, which `limit` cuts."""
+        return MAX_STREAMED if self.streamed else None
+
     def cut(self, items: Sequence[Any]) -> Sequence[Any]:
-        """The items of the asked page (all of them for ndjson) out of every matching one."""
+        """The items of the asked page (all of them for ndjson, which `bound` keeps few enough) out of every
+        matching one."""
         return items if self.streamed else items[self.offset : self.offset + self.per_page]
 
+    def bound(self, total: int) -> None:
+        """Refuse (400 naming `format`) an ndjson listing of more than MAX_STREAMED items, `total` matching."""
+        if self.streamed and total > MAX_STREAMED:
+            raise invalid_query(
+                "format",
+                f"cannot be ndjson for more than {MAX_STREAMED} items, and more match: read the listing in pages "
+                "(format=json, page, per_page) or narrow it (modified_after, organization_id, taxonomy_term_id)",
+            )
+
     async def answer(self, request: web.Request, items: Iterable[Any], total: int) -> web.StreamResponse:
-        """A page of `items` (already cut to it) out of `total`; or, for ndjson, every item, one JSON per line."""
+        """A page of `items` (already cut to it) out of `total`; or, for ndjson, every item, one JSON per line (400
+        past MAX_STREAMED)."""
         if self.streamed:
+            self.bound(total)
             return await _stream(request, items)
         shown = list(items)
         total_pages = math.ceil(total / self.per_page)

@@ -12,7 +12,7 @@ from federation.plugin_api import Command, NavEntry, PublicLink, Registry, hooki
 from .settings import HubSettings
 
 __version__ = "0.1.0"
-REGIES_HOOK_API = ">=2.0,<3"
+REGIES_HOOK_API = ">=2.3,<3"
 
 
 @hookimpl
@@ -21,11 +21,12 @@ def register_routes(registry: Registry) -> None:
     if settings.enabled:
         from . import catalog, opendata
         from .api import build_routes
+        from .figure_cache import FigureCache
         from .openapi import hub_paths, opendata_paths
 
-        registry.add_routes(
-            [*build_routes(settings), *opendata.build_routes(settings)], openapi={**hub_paths(), **opendata_paths()}
-        )
+        # One figure cache per app, shared with the dashboard (register_web_pages).
+        tables = build_routes(settings, registry.plugin_state(FigureCache))
+        registry.add_routes([*tables, *opendata.build_routes(settings)], openapi={**hub_paths(), **opendata_paths()})
         registry.add_root_routes("/catalog.jsonld", catalog.build_routes(settings), openapi=catalog.catalog_paths())
         registry.add_public_link(
             PublicLink(
@@ -41,13 +42,14 @@ def register_routes(registry: Registry) -> None:
 def register_web_pages(registry: Registry) -> None:
     settings = registry.plugin_config(HubSettings)
     if settings.enabled:
+        from .figure_cache import FigureCache
         from .web import build_pages
 
         here = Path(__file__).parent
         coordinators = ("national", "regional")
         registry.add_web_pages(
             "/hub",
-            build_pages(settings),
+            build_pages(settings, registry.plugin_state(FigureCache)),
             nav=[
                 NavEntry("/hub", "Tableau de bord", "Dashboard", coordinators),
                 NavEntry("/hub/reports", "Validation des rapports", "Report validation", coordinators),

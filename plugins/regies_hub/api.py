@@ -374,10 +374,9 @@ def _table_handler(build: TableBuilder, settings: HubSettings, cache: FigureCach
     return handler
 
 
-def build_routes(settings: HubSettings) -> list[web.AbstractRouteDef]:
-    """Every route of the hub; the tables' handlers get the hub's settings bound."""
-    # Per app: the tables' figures computed once per data version (figure_cache.py).
-    cache = FigureCache()
+def build_routes(settings: HubSettings, cache: FigureCache) -> list[web.AbstractRouteDef]:
+    """Every route of the hub; the tables' handlers get the hub's settings and the app's figure cache (shared with
+    the dashboard: figures computed once per data version, figure_cache.py) bound."""
     tables = [web.get(TABLE_PATHS[name], _table_handler(build, settings, cache)) for name, build in TABLES.items()]
     # Per app: the join throttle counts this hub's requests only.
     throttle = SourceThrottle(settings.enrolment_requests_per_hour, HOUR_S)

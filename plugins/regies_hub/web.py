@@ -364,11 +364,10 @@ async def _review(request: web.Request, decision: ReviewDecision, levels: int) -
 VALIDATED, RETURNED = ReviewDecision.VALIDATED, ReviewDecision.RETURNED
 
 
-def build_pages(settings: HubSettings) -> list[web.AbstractRouteDef]:
-    """The dashboard's routes, relative to /hub; those that need the hub's settings get them bound."""
+def build_pages(settings: HubSettings, cache: FigureCache) -> list[web.AbstractRouteDef]:
+    """The dashboard's routes, relative to /hub; those that need the hub's settings or the app's figure cache (shared
+    by the dashboard, its exports and the hub API's tables) get them bound."""
     levels = settings.approval_levels
-    # Per app, shared by the dashboard and its exports (the hub API's tables have their own: api.build_routes).
-    cache = FigureCache()
     return [
         web.get("", functools.partial(dashboard, settings=settings, cache=cache)),
         web.get("/reports", report_list),

@@ -4,8 +4,9 @@ lender's node), a decision to the borrower's contact (on the borrower's node).
 What is durable, and why: the queue is derived from the records, not from an event. `queue_due` finds the loan
 records that call for an e-mail (a request's first version addressed to this node, a decision's first version
 addressed to it) and that carry no marker yet, and in one transaction writes a marker per record and queues the
-messages. The records' own transaction (a pull's page, a push's batch, the SQLite writer process's group of pages)
-runs no plugin code, so a process killed after it commits leaves records without markers, and the next round
+messages; it reads only the records stored after its checkpoint (`SCANNED_FROM`), which that transaction moves.
+The records' own transaction (a pull's page, a push's batch, the SQLite writer process's group of pages) runs no
+plugin code, so a process killed after it commits leaves records without markers, and the next round
 (`outbox_task`, every `poll_s`) queues their e-mails; `records_replicated` runs the same function so that mail goes
 out at once in the usual case. A marker is a `node_meta` primary key: two processes or rounds at once insert it
 with ON CONFLICT DO NOTHING, and only the one whose insert went in queues the message. A background task then
@@ -27,7 +28,8 @@ from collections.abc import Iterable, Mapping
 from email.message import EmailMessage
 from typing import Any, NamedTuple
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import BigInteger, cast, delete, func, insert, select, text, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from federation.plugin_api import Node, appkeys, format_moment, utcnow
@@ -44,12 +46,15 @@ OUTBOX_PREFIX = "lending.mail."
 # by a digest of the record's identity: node_meta keys hold 64 characters, and a node id alone may take 64.
 MARKER_PREFIX = "lending.mailed."
 _MARKER_NAMESPACE = uuid.UUID("0d4b3c52-7a5e-4f0e-8c61-2b9e5f3a7d18")
-# The highest `records.rid` when the scan first ran on this node (its first round, as the node starts): records
-# stored before it (by a version that queued e-mails from the hook alone, or with notifications off) are never
+# The scan's checkpoint: the highest `records.rid` it has dealt with, so that a round reads only the loan records
+# stored since. Its first run on a node (the first round, as the node starts) sets it to the highest rid stored then:
+# records stored before (by a version that queued e-mails from the hook alone, or with notifications off) are never
 # mailed, so an upgrade does not mail every old loan again. A record that a pull or push commits in the instant
 # between the upgraded node's start and that first round counts as old too: nothing tells it apart from a late
-# duplicate of an old one.
+# duplicate of an old one. Later rounds move it forward in the transaction that writes their markers.
 SCANNED_FROM = "lending.mailed.from"
+_LOAN_KINDS = (REQUEST, DECISION)
+_LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's SQLSTATE for a NOWAIT lock that another transaction holds
 
 
 def _message(to: str, subject: str, body: str) -> dict[str, Any]:
@@ -171,47 +176,97 @@ class _Due(NamedTuple):
     document: dict[str, Any]
 
 
-async def _unmarked(engine: AsyncEngine, me: str, since: int) -> dict[str, _Due]:
-    """The loan records stored after rid `since` that call for an e-mail and have no marker yet, by marker key."""
+class _Scan(NamedTuple):
+    """What a round found: the records due, by marker key, and the rid the checkpoint may move to (None: stay)."""
+
+    due: dict[str, _Due]
+    settled: int | None
+
+
+async def _writers_held_off(connection: AsyncConnection) -> bool:
+    """Whether no transaction can still commit a record with a rid below those this one will read.
+
+    SQLite has one writer, which numbers its rows after every committed one: always. On PostgreSQL a replica write
+    takes its rid from a sequence and may commit after a higher rid (two pulls, a pull and a push): a SHARE lock
+    taken at once (NOWAIT) proves no writer of `records` is in flight and keeps new ones out until this transaction
+    ends; when a writer holds the table, the round reads without it and leaves the checkpoint where it is."""
+    if connection.dialect.name != "postgresql":
+        return True
+    try:
+        await connection.execute(text("LOCK TABLE records IN SHARE MODE NOWAIT"))
+    except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) != _LOCK_NOT_AVAILABLE:
+            raise
+        await connection.rollback()
+        return False
+    return True
+
+
+async def _unmarked(engine: AsyncEngine, me: str, since: int) -> _Scan:
+    """The loan records stored after rid `since` that call for an e-mail and have no marker yet, by marker key, and
+    the highest rid read when every record up to it was visible."""
     async with engine.connect() as connection:
-        candidates = (
+        settled = await _writers_held_off(connection)
+        # Every loan record past the checkpoint, in one statement (one snapshot): its highest rid is the new
+        # checkpoint, and the index on (kind, rid) reads the new rows only.
+        seen = (
             await connection.execute(
-                select(records.c.rid, records.c.kind, records.c.origin, records.c.id).where(
-                    records.c.kind.in_((REQUEST, DECISION)),
-                    # A first version: a later one changes a state or a decision, which nobody is mailed about.
-                    records.c.version == 1,
-                    records.c.deleted.is_(False),
-                    # Addressed to this node (a request's lender, a decision's borrower) by the other party.
-                    records.c.audience == me,
-                    records.c.origin != me,
-                    records.c.rid > since,
-                )
+                select(
+                    records.c.rid,
+                    records.c.kind,
+                    records.c.origin,
+                    records.c.id,
+                    records.c.version,
+                    records.c.deleted,
+                    records.c.audience,
+                ).where(records.c.kind.in_(_LOAN_KINDS), records.c.rid > since)
             )
         ).all()
-        if not candidates:
-            return {}
-        prefix = node_meta.c.key.startswith(MARKER_PREFIX, autoescape=True)
-        marked = set((await connection.execute(select(node_meta.c.key).where(prefix))).scalars())
+        await connection.rollback()  # ends the lock at once: the rest reads rows already seen
+        highest = max((row.rid for row in seen), default=None)
+        candidates = [
+            row
+            for row in seen
+            # A first version (a later one changes a state or a decision, which nobody is mailed about), live,
+            # addressed to this node (a request's lender, a decision's borrower) by the other party.
+            if row.version == 1 and not row.deleted and row.audience == me and row.origin != me
+        ]
         keys = {row.rid: marker_key(row.kind, row.origin, row.id) for row in candidates}
+        marked = set()
+        if keys:
+            query = select(node_meta.c.key).where(node_meta.c.key.in_(list(keys.values())))
+            marked = set((await connection.execute(query)).scalars())
         due = [row for row in candidates if keys[row.rid] not in marked]
-        if not due:
-            return {}
-        # Bodies only of the records still to mail: the others are most of them, and the query runs every round.
-        query = select(records.c.rid, records.c.body).where(records.c.rid.in_([row.rid for row in due]))
-        bodies = {rid: body for rid, body in await connection.execute(query)}
-    return {keys[row.rid]: _Due(row.kind, row.origin, row.id, json.loads(bodies[row.rid])) for row in due}
+        bodies = {}
+        if due:
+            # Bodies only of the records still to mail.
+            query = select(records.c.rid, records.c.body).where(records.c.rid.in_([row.rid for row in due]))
+            bodies = {rid: body for rid, body in await connection.execute(query)}
+    return _Scan(
+        {keys[row.rid]: _Due(row.kind, row.origin, row.id, json.loads(bodies[row.rid])) for row in due},
+        highest if settled else None,
+    )
+
+
+async def _advance(connection: AsyncConnection, rid: int) -> None:
+    """Move the checkpoint to `rid`, never back (a round that read less, running at the same time, may end later)."""
+    await connection.execute(
+        update(node_meta)
+        .where(node_meta.c.key == SCANNED_FROM, cast(node_meta.c.value, BigInteger) < rid)
+        .values(value=str(rid))
+    )
 
 
 async def queue_due(node: Node, settings: MailSettings) -> int:
-    """Queue the e-mails of the loan records that call for one and have no marker yet, each with its marker in
-    one transaction; how many were queued."""
+    """Queue the e-mails of the loan records stored since the checkpoint that call for one and have no marker yet,
+    each with its marker, and move the checkpoint past them, in one transaction; how many were queued."""
     engine = node.engine
-    due = await _unmarked(engine, node.node_id, await scanned_from(engine))
-    if not due:
+    scan = await _unmarked(engine, node.node_id, await scanned_from(engine))
+    if not scan.due and scan.settled is None:
         return 0
     reader = LendingReader({appkeys.ENGINE: engine, appkeys.STORE: node.store})
     url = settings.public_url.rstrip("/")
-    mails = {key: await _mail_for(node, reader, record.kind, record.document, url) for key, record in due.items()}
+    mails = {key: await _mail_for(node, reader, record.kind, record.document, url) for key, record in scan.due.items()}
     # The value says which record the key stands for (the key is a digest) and whether it had an e-mail.
     markers = [
         {
@@ -220,12 +275,14 @@ async def queue_due(node: Node, settings: MailSettings) -> int:
                 {"kind": record.kind, "origin": record.origin, "id": record.id, "mailed": mails[key] is not None}
             ),
         }
-        for key, record in due.items()
+        for key, record in scan.due.items()
     ]
     async with engine.begin() as connection:
         # Only the markers this transaction inserted carry their e-mail: a marker already there (another process,
         # a round running at the same time) means that e-mail is queued already.
         won = await _insert_new(connection, markers)
+        if scan.settled is not None:
+            await _advance(connection, scan.settled)
         return await enqueue(connection, [mail for key, mail in mails.items() if key in won and mail is not None])
 
 

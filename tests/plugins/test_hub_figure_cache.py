@@ -115,6 +115,18 @@ async def test_dashboard_shows_a_pushed_report_at_once(network: Network, browse:
     assert spaced(figure) == "1 012" and recomputed == computed
 
 
+async def test_the_dashboard_and_the_api_share_one_cache(network: Network, browse: Any) -> None:
+    await _approve_all(network)
+    await push_report(network, "rq-paris", 12)
+    national = await browse("national")
+    response = await national.get("/hub?period=2025", headers={"Accept": "text/html"})
+    assert response.status == 200
+    assert cache_use(response)[0] > 0  # the dashboard computed the national indicator table of 2025
+    # The API's table of the same figures: served from that computation, not computed a second time.
+    figure, (computed, cached) = await indicators(network)
+    assert (figure, computed) == (12, 0) and cached == 1
+
+
 def spaced(value: str) -> str:
     return value.replace("\u202f", " ").replace("\u00a0", " ")
 

@@ -3,7 +3,8 @@ the borrower of the decision, in French; with the mail server down first, nothin
 once it is back (the outbox and the plugin background task that delivers it). The queue is derived from the
 records: a request stored by a process that died before its hook ran is mailed by the next round, a request
 delivered twice (pulled and pushed) while the round runs is mailed once, and records stored before the first round
-(an upgrade) are not mailed."""
+(an upgrade) are not mailed. A round reads only what was stored after its checkpoint, which never passes a record
+still being committed."""
 
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from sqlalchemy import select
+from regies_lending.mail import queue_due
+from regies_lending.mail_settings import MailSettings
+from sqlalchemy import delete, select
 
 from federation.protocol.apply import apply_rows
 from federation.protocol.sender import push_all
@@ -94,6 +97,18 @@ async def stored_row(node: Node, kind: str, record_id: str) -> Row:
         query = select(*(records.c[column] for column in RECORD_COLUMNS))
         row = (await connection.execute(query.where(records.c.kind == kind, records.c.id == record_id))).one()
         return tuple(row)
+
+
+async def replica_row(node: Node, kind: str, record_id: str) -> Row:
+    """`stored_row` with the body as UTF-8 bytes, as replicated rows carry it (PostgreSQL's copy needs them)."""
+    row = await stored_row(node, kind, record_id)
+    return (*row[:-1], row[-1].encode())
+
+
+async def rid_of(node: Node, kind: str, record_id: str) -> int:
+    async with node.context.engine.connect() as connection:
+        query = select(records.c.rid).where(records.c.kind == kind, records.c.id == record_id)
+        return int((await connection.execute(query)).scalar_one())
 
 
 async def store_and_die(node: Node, rows: list[Row]) -> None:
@@ -185,12 +200,18 @@ QUIET = {"pull_interval_s": 3600, "push_interval_s": 3600}
 
 
 async def lending_pair(
-    make_node: NodeFactory, smtp: tuple[Inbox, Controller], port: int, worker: bool = True
+    make_node: NodeFactory,
+    smtp: tuple[Inbox, Controller],
+    port: int,
+    worker: bool = True,
+    database_url: str | None = None,
 ) -> tuple[Node, Node, dict[str, Any]]:
-    """The mail server started, a lender with notifications on, a borrower pushing to it, and the lender's van as
-    the borrower sees it."""
+    """The mail server started, a lender with notifications on (on `database_url`, else SQLite), a borrower pushing
+    to it, and the lender's van as the borrower sees it."""
     smtp[1].start()
-    lender = await make_node("rq-lilas", plugin_settings=mail_settings(port), worker=worker, **QUIET)
+    lender = await make_node(
+        "rq-lilas", plugin_settings=mail_settings(port), worker=worker, database_url=database_url, **QUIET
+    )
     borrower = await make_node("rq-voisine", **QUIET)
     await lender.add_peer(borrower, pull=False)  # pulled by the tests only, not by the worker as it starts
     await borrower.add_peer(lender, push=True)
@@ -261,3 +282,68 @@ async def test_records_stored_before_the_first_round_are_not_mailed(
 
     [message] = received.messages  # the new request's, not the old one's
     assert "Objet : Déménagement de la ressourcerie" in message.get_content()
+
+
+async def checkpoint(node: Node) -> int:
+    async with node.context.engine.connect() as connection:
+        value = await connection.scalar(select(node_meta.c.value).where(node_meta.c.key == "lending.mailed.from"))
+        return int(value)
+
+
+async def queued_purposes(node: Node) -> list[str]:
+    return sorted(line for message in await outbox(node) for line in message["body"].splitlines() if "Objet" in line)
+
+
+async def test_a_round_reads_only_the_records_stored_since_the_last(
+    make_node: NodeFactory, smtp: tuple[Inbox, Controller], smtp_port: int, database_url: str
+) -> None:
+    lender, borrower, resource = await lending_pair(make_node, smtp, smtp_port, worker=False, database_url=database_url)
+    settings = MailSettings.model_validate(mail_settings(smtp_port)["lending"])
+    first = await request_loan(borrower, resource, 1, "Sortie au jardin partagé")
+    second = await request_loan(borrower, resource, 2, "Déménagement de la ressourcerie")
+    assert await queue_due(lender.opened, settings) == 0  # the first round notes where the scan starts
+    await store_and_die(lender, [await replica_row(borrower, "loan_request", first)])
+    assert await queue_due(lender.opened, settings) == 1
+    # The first request's marker goes: a round that read the old rows again would queue its e-mail a second time.
+    async with lender.context.engine.begin() as connection:
+        markers = node_meta.c.key.like("lending.mailed.%") & (node_meta.c.key != "lending.mailed.from")
+        assert (await connection.execute(delete(node_meta).where(markers))).rowcount == 1
+
+    await store_and_die(lender, [await replica_row(borrower, "loan_request", second)])
+    assert await queue_due(lender.opened, settings) == 1  # the loan stored between the rounds, once
+    assert await queue_due(lender.opened, settings) == 0
+    assert await queued_purposes(lender) == [
+        "Objet : Déménagement de la ressourcerie",
+        "Objet : Sortie au jardin partagé",
+    ]
+    assert await checkpoint(lender) == await rid_of(lender, "loan_request", second)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_a_record_committed_after_a_higher_rid_is_still_mailed(
+    make_node: NodeFactory, smtp: tuple[Inbox, Controller], smtp_port: int, database_url: str
+) -> None:
+    """PostgreSQL hands out rids from a sequence: a pull's transaction may take rid n and commit after a push's n + 1.
+    The round that sees n + 1 alone must not move the checkpoint past n."""
+    lender, borrower, resource = await lending_pair(make_node, smtp, smtp_port, worker=False, database_url=database_url)
+    settings = MailSettings.model_validate(mail_settings(smtp_port)["lending"])
+    slow = await request_loan(borrower, resource, 1, "Sortie au jardin partagé")
+    fast = await request_loan(borrower, resource, 2, "Déménagement de la ressourcerie")
+    assert await queue_due(lender.opened, settings) == 0
+    start = await checkpoint(lender)
+
+    async with lender.context.engine.connect() as writer:
+        await apply_rows(lender.context.store, writer, [await replica_row(borrower, "loan_request", slow)])
+        await store_and_die(lender, [await replica_row(borrower, "loan_request", fast)])  # a higher rid, committed
+        assert await queue_due(lender.opened, settings) == 1
+        assert await checkpoint(lender) == start  # a writer is in flight: the round cannot tell what it holds
+        await writer.commit()
+
+    assert await queue_due(lender.opened, settings) == 1
+    assert await queued_purposes(lender) == [
+        "Objet : Déménagement de la ressourcerie",
+        "Objet : Sortie au jardin partagé",
+    ]
+    slow_rid, fast_rid = await rid_of(lender, "loan_request", slow), await rid_of(lender, "loan_request", fast)
+    assert slow_rid < fast_rid
+    assert await checkpoint(lender) == fast_rid

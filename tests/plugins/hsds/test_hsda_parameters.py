@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from regies_hsds.query import MAX_STREAMED
 from regies_hsds.taxonomy import at_location_ids
 from sqlalchemy import insert
 
@@ -144,6 +145,36 @@ async def test_ndjson_streams_every_item_without_pages(regie: dict[str, Any]) ->
     assert official.errors("/services/{id}", full[0]) == []
     explicit = await answer(client, "/hsds/services?format=json", "/services")
     assert explicit["total_items"] == 3
+
+
+async def test_an_oversized_ndjson_listing_is_refused_before_anything_is_streamed(regie: dict[str, Any]) -> None:
+    """Attack: an anonymous client asking for every service of a large hub at each request. ndjson streams at most
+    MAX_STREAMED items; past it a 400 names `format` and says how to read the listing, which pages still serve."""
+    client = regie["client"]
+    node_id = (await answer(client, "/hsds/", "/"))["publisher"]["node_id"]
+    published = (await answer(client, "/hsds/services", "/services"))["total_items"]
+    # Core inserts, as fill_hub does: the API would take minutes for thousands of records.
+    series = [
+        record_row(RECORD_KINDS["activity"], model("activity", node_id, {**MEDIATION, "title": f"Séance {n}"}))
+        for n in range(MAX_STREAMED - published + 1)
+    ]
+    async with client.app[appkeys.ENGINE].begin() as connection:
+        await connection.execute(insert(records), series[:-1])
+    at_the_bound = await client.get("/hsds/services?format=ndjson&minimal=true")
+    assert at_the_bound.status == 200
+    assert len((await at_the_bound.text()).splitlines()) == MAX_STREAMED
+
+    async with client.app[appkeys.ENGINE].begin() as connection:
+        await connection.execute(insert(records), series[-1:])
+    for path in ("/hsds/services", "/hsds/services?full=true", "/hsds/service_at_locations"):
+        over = await client.get(f"{path}{'&' if '?' in path else '?'}format=ndjson")
+        assert over.status == 400, path
+        assert over.content_type == "application/problem+json"
+        problem = await over.json()
+        assert problem["errors"][0]["pointer"] == "/format"
+        assert f"cannot be ndjson for more than {MAX_STREAMED} items" in problem["errors"][0]["detail"]
+    paged = await answer(client, "/hsds/services?per_page=500&page=11", "/services")
+    assert (paged["total_items"], paged["size"], paged["last_page"]) == (MAX_STREAMED + 1, 1, True)
 
 
 @pytest.mark.parametrize(
