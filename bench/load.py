@@ -25,7 +25,8 @@ national tables (`/plugins/hub/tables/…`) at `--read-rate` requests/s, on the 
 (at most `--concurrency` pushes in flight) and the coordinator (at most 6 reads in flight, as a browser) are two
 clients with connections of their own. It also prints the CPU time the hub ran during the run and the time it waited,
 runnable, for a core other work held (Linux schedstat): on a shared machine the second says how much of the latency
-is the machine's.
+is the machine's. Before the load, the coordinator opens the dashboard and each table once, which computes the
+national figures the cache then serves; those first views are timed and printed apart.
 """
 
 from __future__ import annotations
@@ -438,7 +439,7 @@ def main() -> int:
 
 def push_scenario(args: argparse.Namespace, rng: random.Random) -> int:
     """The coordinator's reads while the members push, on a PostgreSQL hub."""
-    from push_load import CoordinatorMix, push_hub  # imports this module: only once it is loaded
+    from push_load import CoordinatorMix, first_views, push_hub  # imports this module: only once it is loaded
 
     with tempfile.TemporaryDirectory(prefix="regies-load-") as tmp, push_hub(Path(tmp), args, print) as hub:
         # The members and the coordinator are different clients: pushes waiting for the hub do not hold the
@@ -452,6 +453,8 @@ def push_scenario(args: argparse.Namespace, rng: random.Random) -> int:
             f"load average before {' '.join(f'{value:.2f}' for value in os.getloadavg())}",
             flush=True,
         )
+        views = asyncio.run(first_views(coordinator.mix))
+        print(f"first views (figures computed): {', '.join(f'{kind} {ms:.0f} ms' for kind, ms in views)}", flush=True)
         result = asyncio.run(run_load([members, coordinator], hub.process.process.pid, args.duration))
         report("hub (PostgreSQL, under pushes)", result, rate, args.concurrency)
         print(f"  load average after {' '.join(f'{value:.2f}' for value in os.getloadavg())}")

@@ -189,3 +189,19 @@ class CoordinatorMix:
             return Call(f"table_{name}", "GET", url, headers={"Authorization": f"Bearer {self.hub.token}"})
 
         return make
+
+
+async def first_views(mix: CoordinatorMix) -> list[tuple[str, float]]:
+    """The coordinator opens the dashboard and each table once, before the load: (kind, milliseconds). The first view
+    at a data version computes the national figures, which the cache then serves (docs/hub.md), so a run measured
+    after these is the steady state, and these say what the first view costs."""
+    timings = []
+    async with aiohttp.ClientSession() as session:
+        for call in (mix.dashboard(), *(mix.table(name)() for name in TABLES)):
+            started = time.perf_counter()
+            async with session.request(call.method, call.url, headers=call.headers) as answer:
+                await answer.read()
+                if answer.status != call.expect:
+                    raise RuntimeError(f"{call.kind}: {call.url} answered {answer.status}")
+            timings.append((call.kind, (time.perf_counter() - started) * 1000))
+    return timings
