@@ -21,7 +21,12 @@ With `--database postgresql`, the coordinator-under-push scenario instead (bench
 PostgreSQL database (127.0.0.1:5432, user postgres) with `--regies` approved members and their data; the members
 push signed batches of `--per-batch` activities to its inbox at `--push-rate` batches/s in total (round robin, each
 signed with the member's own key) while a national coordinator reads the dashboard (`/hub`, logged in) and the
-national tables (`/plugins/hub/tables/…`) at `--read-rate` requests/s, on the same open-loop schedule.
+national tables (`/plugins/hub/tables/…`) at `--read-rate` requests/s, on the same open-loop schedule; the members
+(at most `--concurrency` pushes in flight) and the coordinator (at most 6 reads in flight, as a browser) are two
+clients with connections of their own. It also prints the CPU time the hub ran during the run and the time it waited,
+runnable, for a core other work held (Linux schedstat): on a shared machine the second says how much of the latency
+is the machine's. Before the load, the coordinator opens the dashboard and each table once, which computes the
+national figures the cache then serves; those first views are timed and printed apart.
 """
 
 from __future__ import annotations
@@ -208,60 +213,115 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for process {pid}")
 
 
+def process_tree(pid: int) -> set[int]:
+    """A process and its live descendants, such as a server's worker processes (Linux /proc)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                # The command name may hold spaces: the fields that follow it start after its closing parenthesis.
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError):
+                continue  # the process ended meanwhile
+    tree, frontier = {pid}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [child for child, of in parents.items() if of == parent and child not in tree]
+        tree.update(children)
+        frontier.extend(children)
+    return tree
+
+
+def scheduler_seconds(pid: int) -> tuple[float, float]:
+    """Seconds a process tree's threads ran on a CPU, and seconds they waited, runnable, for one (the run queue:
+    time the machine's other work took from them), from Linux's per-thread schedstat."""
+    ran = waited = 0.0
+    for member in process_tree(pid):
+        for task in Path(f"/proc/{member}/task").glob("*"):
+            try:
+                on_cpu, on_queue, _ = (task / "schedstat").read_text().split()
+            except (OSError, ValueError):
+                continue
+            ran += int(on_cpu) / 1e9
+            waited += int(on_queue) / 1e9
+    return ran, waited
+
+
 @dataclass
 class RunResult:
     duration: float
     latencies: dict[str, list[float]]
     errors: list[str]
     rss: list[tuple[float, float]]  # (seconds since start, MB)
+    server_cpu: float = 0.0  # seconds the server (and its worker processes) ran on a CPU during the run
+    server_waited: float = 0.0  # seconds they were runnable but waited for a CPU taken by other work
 
     @property
     def count(self) -> int:
         return sum(len(values) for values in self.latencies.values()) + len(self.errors)
 
 
-async def run_load(mix: Any, pid: int, rate: float, duration: float, concurrency: int) -> RunResult:
-    """The open-loop schedule: request i is due at start + i / rate; `concurrency` workers send them.
-    `mix.pick()` builds the request due (a Mix, or push_load.CoordinatorMix)."""
-    total = int(rate * duration)
+@dataclass(frozen=True)
+class Client:
+    """One client of a load: its mix of requests, their rate and how many it keeps in flight at most."""
+
+    mix: Any  # a Mix, or push_load.CoordinatorMix
+    rate: float
+    concurrency: int
+
+
+async def run_load(clients: list[Client], pid: int, duration: float) -> RunResult:
+    """Each client's open-loop schedule, all at once: its request i is due at start + i / rate, and its
+    `concurrency` workers (over its own connections) send them. `mix.pick()` builds the request due."""
     latencies: dict[str, list[float]] = {}
     errors: list[str] = []
     rss: list[tuple[float, float]] = []
-    next_index = 0
     timeout = aiohttp.ClientTimeout(total=30)
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
-        start = time.monotonic()
+    start = time.monotonic()
 
-        async def worker() -> None:
-            nonlocal next_index
-            while next_index < total:
-                index, next_index = next_index, next_index + 1
-                due = start + index / rate
-                await asyncio.sleep(max(0.0, due - time.monotonic()))
-                call = mix.pick()  # built when due: signatures are fresh and nonces single-use
-                try:
-                    async with session.request(call.method, call.url, data=call.body, headers=call.headers) as answer:
-                        await answer.read()
-                        status = answer.status
-                except (aiohttp.ClientError, TimeoutError) as exc:
-                    errors.append(f"{call.kind}: {type(exc).__name__}: {exc}")
-                    continue
-                if status != call.expect:
-                    errors.append(f"{call.kind}: {call.method} {call.url} answered {status}, expected {call.expect}")
-                    continue
-                latencies.setdefault(call.kind, []).append(time.monotonic() - due)
+    async def run_client(client: Client) -> None:
+        total = int(client.rate * duration)
+        next_index = 0
+        connector = aiohttp.TCPConnector(limit=client.concurrency)
+        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
 
-        async def sample_memory() -> None:
-            while True:
-                rss.append((time.monotonic() - start, rss_mb(pid)))
-                await asyncio.sleep(0.5)
+            async def worker() -> None:
+                nonlocal next_index
+                while next_index < total:
+                    index, next_index = next_index, next_index + 1
+                    due = start + index / client.rate
+                    await asyncio.sleep(max(0.0, due - time.monotonic()))
+                    call = client.mix.pick()  # built when due: signatures are fresh and nonces single-use
+                    try:
+                        async with session.request(
+                            call.method, call.url, data=call.body, headers=call.headers
+                        ) as answer:
+                            await answer.read()
+                            status = answer.status
+                    except (aiohttp.ClientError, TimeoutError) as exc:
+                        errors.append(f"{call.kind}: {type(exc).__name__}: {exc}")
+                        continue
+                    if status != call.expect:
+                        errors.append(
+                            f"{call.kind}: {call.method} {call.url} answered {status}, expected {call.expect}"
+                        )
+                        continue
+                    latencies.setdefault(call.kind, []).append(time.monotonic() - due)
 
-        sampler = asyncio.create_task(sample_memory())
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.monotonic() - start
-        sampler.cancel()
-    return RunResult(elapsed, latencies, errors, rss)
+            await asyncio.gather(*(worker() for _ in range(client.concurrency)))
+
+    async def sample_memory() -> None:
+        while True:
+            rss.append((time.monotonic() - start, rss_mb(pid)))
+            await asyncio.sleep(0.5)
+
+    scheduler_before = scheduler_seconds(pid)
+    sampler = asyncio.create_task(sample_memory())
+    await asyncio.gather(*(run_client(client) for client in clients if client.rate > 0))
+    elapsed = time.monotonic() - start
+    ran, waited = (after - before for after, before in zip(scheduler_seconds(pid), scheduler_before, strict=True))
+    sampler.cancel()
+    return RunResult(elapsed, latencies, errors, rss, ran, waited)
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -289,6 +349,11 @@ def report(name: str, result: RunResult, rate: float, concurrency: int) -> None:
             f"  {kind:<20} {len(values):>6} {len(values) / result.duration:>6.1f} "
             f"{1000 * percentile(values, 0.5):>8.1f} {1000 * percentile(values, 0.99):>8.1f} {1000 * max(values):>8.1f}"
         )
+    print(
+        f"  server CPU: ran {result.server_cpu:.1f} s over the run's {result.duration:.1f} s "
+        f"({100 * result.server_cpu / result.duration:.0f} % of one core), waited {result.server_waited:.1f} s "
+        "for a core taken by other work"
+    )
     first = [mb for at, mb in result.rss if at < 10]
     last = [mb for at, mb in result.rss if at >= result.duration - 10]
     sizes = [mb for _, mb in result.rss]
@@ -360,7 +425,8 @@ def main() -> int:
                 if args.read_only:
                     mix.kinds = [kind for kind in mix.kinds if kind[0] not in WRITES]
                 print(f"{name}: {args.rate:g} req/s for {args.duration:g} s…", flush=True)
-                result = asyncio.run(run_load(mix, server.process.pid, args.rate, args.duration, args.concurrency))
+                client = Client(mix, args.rate, args.concurrency)
+                result = asyncio.run(run_load([client], server.process.pid, args.duration))
                 report(name, result, args.rate, args.concurrency)
                 failed |= bool(result.errors)
         finally:
@@ -373,10 +439,13 @@ def main() -> int:
 
 def push_scenario(args: argparse.Namespace, rng: random.Random) -> int:
     """The coordinator's reads while the members push, on a PostgreSQL hub."""
-    from push_load import CoordinatorMix, push_hub  # imports this module: only once it is loaded
+    from push_load import CoordinatorMix, first_views, push_hub  # imports this module: only once it is loaded
 
     with tempfile.TemporaryDirectory(prefix="regies-load-") as tmp, push_hub(Path(tmp), args, print) as hub:
-        mix = CoordinatorMix(hub, args.push_rate, args.read_rate, args.per_batch, rng)
+        # The members and the coordinator are different clients: pushes waiting for the hub do not hold the
+        # connections the coordinator's browser reads over.
+        members = Client(CoordinatorMix(hub, args.push_rate, 0, args.per_batch, rng), args.push_rate, args.concurrency)
+        coordinator = Client(CoordinatorMix(hub, 0, args.read_rate, args.per_batch, rng), args.read_rate, 6)
         rate = args.push_rate + args.read_rate
         print(
             f"hub on PostgreSQL: {args.push_rate:g} pushes/s of {args.per_batch} activities from {args.regies} "
@@ -384,7 +453,9 @@ def push_scenario(args: argparse.Namespace, rng: random.Random) -> int:
             f"load average before {' '.join(f'{value:.2f}' for value in os.getloadavg())}",
             flush=True,
         )
-        result = asyncio.run(run_load(mix, hub.process.process.pid, rate, args.duration, args.concurrency))
+        views = asyncio.run(first_views(coordinator.mix))
+        print(f"first views (figures computed): {', '.join(f'{kind} {ms:.0f} ms' for kind, ms in views)}", flush=True)
+        result = asyncio.run(run_load([members, coordinator], hub.process.process.pid, args.duration))
         report("hub (PostgreSQL, under pushes)", result, rate, args.concurrency)
         print(f"  load average after {' '.join(f'{value:.2f}' for value in os.getloadavg())}")
     print("FAIL: some requests failed" if result.errors else "OK: 0 errors")

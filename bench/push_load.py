@@ -132,6 +132,19 @@ def push_hub(root: Path, args: argparse.Namespace, say: Callable[[str], None]) -
             process.stop()
 
 
+def push_body(factory: ActivityFactory, member: Member, count: int, batch_id: str) -> bytes:
+    """The body of a member's inbox batch of `count` new activities, as its node sends it."""
+    envelopes = []
+    for _ in range(count):
+        row = factory.row(member)
+        updated_at = row["body"].split('"updated_at":"', 1)[1].split('"', 1)[0]
+        envelopes.append(
+            f'{{"origin":"{member.node_id}","id":"{row["id"]}","kind":"activity","version":{row["version"]},'
+            f'"updated_at":"{updated_at}","deleted":false,"payload":{row["body"]}}}'
+        )
+    return f'{{"origin":"{member.node_id}","batch_id":"{batch_id}","records":[{",".join(envelopes)}]}}'.encode()
+
+
 class CoordinatorMix:
     """Signed pushes of the members, round robin, and the coordinator's reads, in proportion to their rates."""
 
@@ -146,27 +159,20 @@ class CoordinatorMix:
         ]
 
     def pick(self) -> Call:
-        point = self.rng.uniform(0, sum(weight for _, weight, _ in self.kinds))
-        for _, weight, make in self.kinds:
+        kinds = [(weight, make) for _, weight, make in self.kinds if weight > 0]
+        point = self.rng.uniform(0, sum(weight for weight, _ in kinds))
+        for weight, make in kinds:
             point -= weight
             if point <= 0:
                 return make()
-        return self.kinds[-1][2]()
+        return kinds[-1][1]()
 
     def push(self) -> Call:
         """A batch of `per_batch` new activities of the next member, signed with its key."""
         member = self.hub.members[self.pushes % len(self.hub.members)]
         self.pushes += 1
-        envelopes = []
-        for _ in range(self.per_batch):
-            row = self.hub.factory.row(member)
-            updated_at = row["body"].split('"updated_at":"', 1)[1].split('"', 1)[0]
-            envelopes.append(
-                f'{{"origin":"{member.node_id}","id":"{row["id"]}","kind":"activity","version":{row["version"]},'
-                f'"updated_at":"{updated_at}","deleted":false,"payload":{row["body"]}}}'
-            )
         batch_id = f"{member.node_id}-{self.pushes}-{secrets.token_hex(4)}"
-        body = f'{{"origin":"{member.node_id}","batch_id":"{batch_id}","records":[{",".join(envelopes)}]}}'.encode()
+        body = push_body(self.hub.factory, member, self.per_batch, batch_id)
         url = f"{self.url}/federation/v1/inbox"
         key = self.hub.keys[member.node_id]
         headers = dict(sign_request("POST", url, body, node_id=member.node_id, kid=kid_of(member), private_key=key))
@@ -183,3 +189,19 @@ class CoordinatorMix:
             return Call(f"table_{name}", "GET", url, headers={"Authorization": f"Bearer {self.hub.token}"})
 
         return make
+
+
+async def first_views(mix: CoordinatorMix) -> list[tuple[str, float]]:
+    """The coordinator opens the dashboard and each table once, before the load: (kind, milliseconds). The first view
+    at a data version computes the national figures, which the cache then serves (docs/hub.md), so a run measured
+    after these is the steady state, and these say what the first view costs."""
+    timings = []
+    async with aiohttp.ClientSession() as session:
+        for call in (mix.dashboard(), *(mix.table(name)() for name in TABLES)):
+            started = time.perf_counter()
+            async with session.request(call.method, call.url, headers=call.headers) as answer:
+                await answer.read()
+                if answer.status != call.expect:
+                    raise RuntimeError(f"{call.kind}: {call.url} answered {answer.status}")
+            timings.append((call.kind, (time.perf_counter() - started) * 1000))
+    return timings

@@ -107,6 +107,14 @@ class FederationSettings(_Section):
         description="Worker processes that validate pushed batches (0: in the server process). A hub receiving "
         "many régies' pushes sets 2: its event loop then stays free for the database work of other batches.",
     )
+    inbox_concurrency: int = Field(
+        4,
+        ge=1,
+        le=64,
+        description="Pushed batches received at once; the others wait their turn, holding no database connection "
+        "and no time of the event loop, so that reads are not queued behind a backlog of pushes. Below "
+        "`database.pool_size`, a read always finds a free connection.",
+    )
     pull_parse_workers: int = Field(
         0,
         ge=0,

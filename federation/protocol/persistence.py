@@ -16,7 +16,7 @@ from federation.cursors import decode_b64_cursor, encode_b64_cursor
 from federation.protocol.keys import PublicKeyInfo
 from federation.schema.kinds import RecordKinds
 from federation.schema.records import utcnow
-from federation.storage.engine import insert_for
+from federation.storage.engine import insert_for, pooled_driver
 from federation.storage.mapping import from_micros, to_micros
 from federation.storage.reader import RecordReader
 from federation.storage.tables import inbox_batches, nonces, peers
@@ -201,8 +201,19 @@ async def set_checkpoint(connection: AsyncConnection, node_id: str, cursor: str,
     await connection.execute(update(peers).where(peers.c.node_id == node_id).values(cursor=cursor, lag=lag))
 
 
+# A replayed nonce conflicts on the primary key (keyid, nonce): nothing is inserted, and the status says so.
+_POSTGRES_NONCE_SQL = (
+    "INSERT INTO nonces (keyid, nonce, expires_at_us) VALUES ($1, $2, $3) ON CONFLICT (keyid, nonce) DO NOTHING"
+)
+
+
 async def remember_nonce(engine: AsyncEngine, keyid: str, nonce: str, expires_at_us: int) -> bool:
     """False if this nonce was already used with this key (a replay)."""
+    if engine.dialect.name == "postgresql":
+        # On the driver: every signed request stores its nonce (storage.engine.pooled_driver says why).
+        async with pooled_driver(engine) as driver:
+            status: str = await driver.execute(_POSTGRES_NONCE_SQL, keyid, nonce, expires_at_us)
+        return status == "INSERT 0 1"
     try:
         async with engine.begin() as connection:
             await connection.execute(insert(nonces).values(keyid=keyid, nonce=nonce, expires_at_us=expires_at_us))

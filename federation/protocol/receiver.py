@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import logging
@@ -39,6 +40,7 @@ from federation.versions import PROTOCOL_HEADER, PROTOCOL_VERSION, SCHEMA_VERSIO
 
 log = logging.getLogger(__name__)
 CLIENT = web.AppKey("federation_client", FederationClient)
+INBOX_TURNS = web.AppKey("inbox_turns", asyncio.Semaphore)  # pushed batches received at once (inbox_concurrency)
 CLOCK_SKEW = dt.timedelta(seconds=30)
 
 
@@ -162,7 +164,20 @@ async def changes(request: web.Request) -> web.StreamResponse:
 
 
 async def inbox(request: web.Request) -> web.StreamResponse:
-    """POST /federation/v1/inbox — a signed batch of the sender's records, applied once."""
+    """POST /federation/v1/inbox — a signed batch of the sender's records, applied once.
+
+    At most `federation.inbox_concurrency` batches are received at once. A batch costs the event loop several
+    milliseconds (its signature, its validation, the signed answer) and a database connection: a hub that let every
+    régie's push in at once would queue each read behind all of them, and lend them the connections reads need.
+    Batches waiting their turn cost nothing but their socket; senders retry what times out (docs/hub.md).
+    """
+    # The body first: it has its own deadline (deadlines.body_deadline), which waiting for a turn must not spend.
+    await request.read()
+    async with request.config_dict[INBOX_TURNS]:
+        return await _receive_batch(request)
+
+
+async def _receive_batch(request: web.Request) -> web.StreamResponse:
     signed = await authenticate(request)
     sender = signed.peer.node_id
     try:
@@ -185,5 +200,6 @@ async def inbox(request: web.Request) -> web.StreamResponse:
 
 
 def add_routes(app: web.Application) -> None:
+    app[INBOX_TURNS] = asyncio.Semaphore(app[appkeys.SETTINGS].federation.inbox_concurrency)
     app.router.add_get("/federation/v1/changes", changes, allow_head=False)
     app.router.add_post("/federation/v1/inbox", inbox)

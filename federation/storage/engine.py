@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import weakref
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,20 @@ def create_engine(url: str, *, pool_size: int = 5, echo: bool = False) -> AsyncE
         _configure_sqlite(engine)
         return engine
     return create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+@contextlib.asynccontextmanager
+async def pooled_driver(engine: AsyncEngine) -> AsyncIterator[Any]:
+    """A PostgreSQL connection of the engine's pool as asyncpg's own connection, outside any transaction.
+
+    For the statements every signed request runs: SQLAlchemy's execution layer, with the BEGIN and ROLLBACK it wraps
+    around each use of a connection, costs this process several times the CPU of a one-row statement run on the
+    driver (docs/performance.md). The pool still checks the connection out and pings it first, so a restarted server
+    costs no failed request; each statement the block runs commits on its own.
+    """
+    async with engine.connect() as connection:
+        raw = await connection.get_raw_connection()
+        yield raw.driver_connection
 
 
 def insert_for(dialect: str, table: Table) -> Any:

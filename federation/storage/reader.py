@@ -3,8 +3,8 @@
 The ORM and even SQLAlchemy Core's async layer cost more per point read than the query itself (measured: a
 naive SQLAlchemy + aiosqlite read reaches ~0.09 of a bare aiohttp endpoint). On SQLite the reader therefore
 keeps one read-only aiosqlite connection open (WAL lets it read while the writer commits) and runs the few
-fixed SQL statements below directly; on PostgreSQL it uses SQLAlchemy's pooled async connections. Both run
-the same SQL text with named parameters, so they cannot drift apart.
+fixed SQL statements below directly; on PostgreSQL it runs them on the asyncpg connections of SQLAlchemy's pool.
+Both run the same SQL text with named parameters, so they cannot drift apart.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import aiosqlite
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from federation.storage.engine import SQLITE_BUSY_TIMEOUT_MS, is_sqlite, sqlite_path
+from federation.storage.engine import SQLITE_BUSY_TIMEOUT_MS, is_sqlite, pooled_driver, sqlite_path
 from federation.storage.upsert import FILTER_COLUMNS as RECORD_FILTER_COLUMNS
 
 
@@ -136,35 +136,51 @@ class SqliteReader:
 
 
 class EngineReader:
-    """Reads through the SQLAlchemy engine's pool (PostgreSQL)."""
+    """Reads through connections of the SQLAlchemy engine's pool (PostgreSQL), each statement run on the pooled
+    asyncpg connection itself.
+
+    SQLAlchemy checks the connection out (storage.engine.pooled_driver) and compiles each statement's text once to
+    asyncpg's numbered parameters; the statement then runs without SQLAlchemy's execution layer, which with its
+    implicit BEGIN and ROLLBACK cost half of a peer lookup's CPU in this process (every signed request starts with
+    one; docs/performance.md). As on SQLite, one statement sees one snapshot.
+    """
 
     dialect = "postgresql"
+    _COMPILED_LIMIT = 512  # distinct statement texts kept compiled (lists vary with their filters)
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        self._get = text(_GET_SQL)
-        self._find = text(_FIND_SQL)
+        self._compiled: dict[str, tuple[str, tuple[str, ...]]] = {}
+
+    def _positional(self, sql: str) -> tuple[str, tuple[str, ...]]:
+        """The statement as asyncpg takes it ($1, $2, …) and the names of its parameters in that order."""
+        compiled = self._compiled.get(sql)
+        if compiled is None:
+            statement = text(sql).compile(dialect=self._engine.dialect)
+            compiled = (statement.string, tuple(statement.positiontup or ()))
+            if len(self._compiled) >= self._COMPILED_LIMIT:
+                self._compiled.clear()
+            self._compiled[sql] = compiled
+        return compiled
+
+    async def _fetch(self, sql: str, params: Mapping[str, Any]) -> list[Any]:
+        positional_sql, names = self._positional(sql)
+        async with pooled_driver(self._engine) as driver:
+            return list(await driver.fetch(positional_sql, *(params[name] for name in names)))
 
     async def get(self, kind: str, record_id: str, origin: str) -> RecordRow | None:
-        async with self._engine.connect() as connection:
-            params = {"id": record_id, "origin": origin, "kind": kind}
-            row = (await connection.execute(self._get, params)).first()
-        return None if row is None else _record_row(row)
+        rows = await self._fetch(_GET_SQL, {"id": record_id, "origin": origin, "kind": kind})
+        return _record_row(rows[0]) if rows else None
 
     async def find(self, kind: str, record_id: str) -> list[RecordRow]:
-        async with self._engine.connect() as connection:
-            rows = (await connection.execute(self._find, {"id": record_id, "kind": kind})).all()
-        return [_record_row(row) for row in rows]
+        return [_record_row(row) for row in await self._fetch(_FIND_SQL, {"id": record_id, "kind": kind})]
 
     async def page(self, query: ListQuery) -> list[tuple[int, str]]:
         sql, params = list_sql(query)
-        async with self._engine.connect() as connection:
-            rows = (await connection.execute(text(sql), params)).all()
-        return [(row[0], row[1]) for row in rows]
+        return [(row[0], row[1]) for row in await self._fetch(sql, params)]
 
     async def rows(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-        async with self._engine.connect() as connection:
-            return [tuple(row) for row in (await connection.execute(text(sql), params)).all()]
+        return [tuple(row) for row in await self._fetch(sql, params)]
 
     async def close(self) -> None:
         return None
