@@ -34,6 +34,9 @@ demo: install
 TEST_WORKERS ?= $(shell $(PYTHON) -c "import os; print(len(getattr(os, 'sched_getaffinity', lambda _: range(os.cpu_count() or 1))(0)) + 1)")
 test: install
 	$(BIN)/python -m tests.prerequisites
+	@# Bytecode written ahead: the suite starts hundreds of `regies` processes, and with PYTHONDONTWRITEBYTECODE set
+	@# each one would compile the package again (~0.45 s of CPU of its ~1.3 s start).
+	$(BIN)/python -m compileall -q federation plugins devtools tests
 	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 lint: install
