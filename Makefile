@@ -30,14 +30,16 @@ demo: install
 
 # Chromium and PostgreSQL first (installed with apt as root; a throwaway server when none answers), then pytest-xdist
 # workers: one per core and one more, as about a quarter of the suite's time is tests waiting on the server
-# processes they start (2 workers on 2 cores kept the cores 72 % busy).
+# processes they start (2 workers on 2 cores kept the cores 72 % busy). Work stealing: each worker starts on a
+# contiguous share (module fixtures such as the fuzzer's servers set up once per worker), and an idle one takes half of
+# the busiest one's rest, so a long test near the end does not leave the other workers waiting.
 TEST_WORKERS ?= $(shell $(PYTHON) -c "import os; print(len(getattr(os, 'sched_getaffinity', lambda _: range(os.cpu_count() or 1))(0)) + 1)")
 test: install
 	$(BIN)/python -m tests.prerequisites
-	@# Bytecode written ahead: the suite starts hundreds of `regies` processes, and with PYTHONDONTWRITEBYTECODE set
+	@# Bytecode written ahead: the suite starts ~280 Python processes (`regies` commands, servers, writers), and with PYTHONDONTWRITEBYTECODE set
 	@# each one would compile the package again (~0.45 s of CPU of its ~1.3 s start).
 	$(BIN)/python -m compileall -q federation plugins devtools tests
-	$(BIN)/python -m pytest -n $(TEST_WORKERS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 lint: install
 	$(BIN)/ruff check federation plugins devtools tests bench
