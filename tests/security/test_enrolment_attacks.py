@@ -262,6 +262,25 @@ async def test_enrolment_for_the_hubs_own_id_or_a_peers_is_refused(make_node: No
     assert peer is not None and peer.role == "peer"
 
 
+async def test_a_request_for_an_id_that_became_a_peers_cannot_be_approved(make_node: NodeFactory, hub: Node) -> None:
+    """Stored while the id was free, then the hub's operator added a peer of that id: approving the request would
+    hand the peer's place to whoever asked, so it is refused and the peer stays as it was."""
+    forged = ForgedNode("rq-voisine")
+    assert (await forged.join(hub))[0] == 202
+    await hub.add_peer(await make_node("rq-voisine"))
+    auth = await coordinator(hub)
+    (pending,) = await enrolment_rows(hub)
+    path = f"/enrolments/{pending['id']}/approve"
+    status, problem = await hub_call(hub, "POST", path, auth, {"fingerprints": forged.fingerprints})
+    assert status == 409 and "the node id of a peer of this hub" in problem["detail"]
+    peer = await persistence.get_peer(hub.context.engine, "rq-voisine")
+    assert peer is not None and peer.role == "peer"
+    status, rejected = await hub_call(hub, "POST", f"/enrolments/{pending['id']}/reject", auth, {"comment": "pair"})
+    assert (status, rejected["state"]) == (200, "rejected")
+    status, problem = await hub_call(hub, "POST", f"/enrolments/{pending['id']}/reject", auth, {"comment": "encore"})
+    assert status == 409 and "already rejected" in problem["detail"]
+
+
 # --- Revocation -------------------------------------------------------------------------------------------
 
 
@@ -308,7 +327,7 @@ async def test_a_revoked_member_is_out_of_the_directory_and_its_keys_are_refused
     status, reports = await hub_call(hub, "GET", "/reports?period=2025", auth)
     assert [(item["origin"], item["membership"]) for item in reports["items"]] == [("rq-paris", "revoked")]
     peer = await persistence.get_peer(hub.context.engine, "rq-paris")
-    assert peer is not None and peer.status == "revoked"
+    assert peer is not None and (peer.status, peer.pull, peer.push) == ("revoked", False, False)  # no more pulls
 
     # Its revoked key cannot come back through a new join request, not even in a list of new keys.
     rows = await enrolment_rows(hub)
