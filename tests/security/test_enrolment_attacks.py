@@ -292,6 +292,8 @@ async def test_a_revoked_member_is_out_of_the_directory_and_its_keys_are_refused
     (pending,) = await enrolment_rows(hub)
     body = {"fingerprints": node_fingerprints(regie)}
     assert (await hub_call(hub, "POST", f"/enrolments/{pending['id']}/approve", auth, body))[0] == 200
+    member = await persistence.get_peer(hub.context.engine, "rq-paris")
+    assert member is not None and (member.role, member.push) == ("member", False)  # the hub sends members nothing
     await regie.create("activities", activity(1))
     await regie.create("reports", {**REPORT, "state": "submitted"})
     assert await sender.push_all(regie.context) == {"target:hub": 1}
@@ -399,6 +401,9 @@ async def test_oversized_requests_and_key_lists_are_refused_before_storing(hub: 
     status, _headers, problem = await long_url.join(hub)
     assert status == 422 and problem["errors"][0]["pointer"] == "/discovery/base_url"
     assert await enrolment_rows(hub) == []
+    longest_kid = ForgedNode("rq-spam", private_keys={"k" * 100: Ed25519PrivateKey.generate()})
+    assert (await longest_kid.join(hub))[0] == 202  # the longest key id allowed is stored like any other
+    assert [row["node_id"] for row in await enrolment_rows(hub)] == ["rq-spam"]
 
 
 async def test_pending_requests_are_capped_per_source_and_in_all(make_node: NodeFactory) -> None:
