@@ -121,12 +121,6 @@ async def activity_table(engine: AsyncEngine, period: Period, scope: Scope) -> l
     return rows
 
 
-def _indicator_values(dialect: str) -> str:
-    if dialect == "postgresql":
-        return "CROSS JOIN LATERAL jsonb_each_text(CAST(r.body AS jsonb) -> 'indicators') AS iv(key, value)"
-    return ", json_each(r.body, '$.indicators') AS iv"
-
-
 def _finite(value: Any) -> Any:
     """A total as JSON and spreadsheets can hold it: a float, or None where it exceeds the largest double (SQLite
     sums doubles to infinity, which JSON cannot write; a numeric sum from PostgreSQL becomes infinite as a float)."""
@@ -321,16 +315,17 @@ async def completeness(
         "WHERE r.kind = 'report' AND NOT r.deleted AND r.period = :period AND r.status <> 'draft' AND :over = 1 "
         "GROUP BY r.origin)"
     )
-    area = scope.group_key() or ["g.department"]
+    # One area column: regions nationally, departments in a region, the department itself in a departmental table.
+    (area,) = scope.group_key() or ["g.department"]
     sql = (
         f"WITH {MEMBERS_CTE}, {reports} "
-        f"SELECT {area[0]} AS area, COUNT(*) AS expected, COUNT(rc.origin) AS received, "
+        f"SELECT {area} AS area, COUNT(*) AS expected, COUNT(rc.origin) AS received, "
         # Audit times are UTC RFC 3339 strings; comparing their date part avoids ordering '.', 'Z' and offsets.
         "SUM(CASE WHEN rc.first_submitted IS NOT NULL AND substr(rc.first_submitted, 1, 10) <= :deadline "
         "THEN 1 ELSE 0 END) "
         "AS on_time "
         f"FROM geo g LEFT JOIN received rc ON rc.origin = g.origin WHERE {scope.where()} "
-        f"GROUP BY {area[0]} ORDER BY {area[0]}"
+        f"GROUP BY {area} ORDER BY {area}"
     )
     params = {"period": period.key, "deadline": deadline.isoformat(), "over": int(over), **scope.params()}
     by_area = await _rows(engine, sql, params)

@@ -123,3 +123,18 @@ async def test_enrolment_decisions_by_role(network: Network) -> None:  # noqa: F
     assert await _call(network, "member", "POST", path, confirmed) == 401
     assert await _call(network, "regional", "POST", path, confirmed) == 403
     assert await _call(network, "other-region", "POST", path, confirmed) == 200
+
+
+async def test_departmental_tables_show_that_department_only(populated: Network) -> None:
+    """Each régie has one activity and a report of 12 volunteers: a department's tables count its own régie alone,
+    and a coordinator of another region gets a refusal with no figure in it."""
+    departmental = "period=2025&level=departmental&department="
+    status, paris = await populated.hub_get(f"/tables/activities?{departmental}75", role="regional")
+    assert status == 200
+    assert [(row["activities"], row["regies"]) for row in paris["rows"] if row["category"] is None] == [(1, 1)]
+    status, lyon = await populated.hub_get(f"/tables/indicators?{departmental}69", role="other-region")
+    assert status == 200
+    volunteers = [(row["total"], row["reports"]) for row in lyon["rows"] if row["indicator"] == "volunteers"]
+    assert volunteers == [(12, 1)]
+    status, refused = await populated.hub_get(f"/tables/indicators?{departmental}69", role="regional")
+    assert status == 403 and "rows" not in refused

@@ -262,6 +262,25 @@ async def test_enrolment_for_the_hubs_own_id_or_a_peers_is_refused(make_node: No
     assert peer is not None and peer.role == "peer"
 
 
+async def test_a_request_for_an_id_that_became_a_peers_cannot_be_approved(make_node: NodeFactory, hub: Node) -> None:
+    """Stored while the id was free, then the hub's operator added a peer of that id: approving the request would
+    hand the peer's place to whoever asked, so it is refused and the peer stays as it was."""
+    forged = ForgedNode("rq-voisine")
+    assert (await forged.join(hub))[0] == 202
+    await hub.add_peer(await make_node("rq-voisine"))
+    auth = await coordinator(hub)
+    (pending,) = await enrolment_rows(hub)
+    path = f"/enrolments/{pending['id']}/approve"
+    status, problem = await hub_call(hub, "POST", path, auth, {"fingerprints": forged.fingerprints})
+    assert status == 409 and "the node id of a peer of this hub" in problem["detail"]
+    peer = await persistence.get_peer(hub.context.engine, "rq-voisine")
+    assert peer is not None and peer.role == "peer"
+    status, rejected = await hub_call(hub, "POST", f"/enrolments/{pending['id']}/reject", auth, {"comment": "pair"})
+    assert (status, rejected["state"]) == (200, "rejected")
+    status, problem = await hub_call(hub, "POST", f"/enrolments/{pending['id']}/reject", auth, {"comment": "encore"})
+    assert status == 409 and "already rejected" in problem["detail"]
+
+
 # --- Revocation -------------------------------------------------------------------------------------------
 
 
@@ -273,6 +292,8 @@ async def test_a_revoked_member_is_out_of_the_directory_and_its_keys_are_refused
     (pending,) = await enrolment_rows(hub)
     body = {"fingerprints": node_fingerprints(regie)}
     assert (await hub_call(hub, "POST", f"/enrolments/{pending['id']}/approve", auth, body))[0] == 200
+    member = await persistence.get_peer(hub.context.engine, "rq-paris")
+    assert member is not None and (member.role, member.push) == ("member", False)  # the hub sends members nothing
     await regie.create("activities", activity(1))
     await regie.create("reports", {**REPORT, "state": "submitted"})
     assert await sender.push_all(regie.context) == {"target:hub": 1}
@@ -308,7 +329,7 @@ async def test_a_revoked_member_is_out_of_the_directory_and_its_keys_are_refused
     status, reports = await hub_call(hub, "GET", "/reports?period=2025", auth)
     assert [(item["origin"], item["membership"]) for item in reports["items"]] == [("rq-paris", "revoked")]
     peer = await persistence.get_peer(hub.context.engine, "rq-paris")
-    assert peer is not None and peer.status == "revoked"
+    assert peer is not None and (peer.status, peer.pull, peer.push) == ("revoked", False, False)  # no more pulls
 
     # Its revoked key cannot come back through a new join request, not even in a list of new keys.
     rows = await enrolment_rows(hub)
@@ -380,6 +401,9 @@ async def test_oversized_requests_and_key_lists_are_refused_before_storing(hub: 
     status, _headers, problem = await long_url.join(hub)
     assert status == 422 and problem["errors"][0]["pointer"] == "/discovery/base_url"
     assert await enrolment_rows(hub) == []
+    longest_kid = ForgedNode("rq-spam", private_keys={"k" * 100: Ed25519PrivateKey.generate()})
+    assert (await longest_kid.join(hub))[0] == 202  # the longest key id allowed is stored like any other
+    assert [row["node_id"] for row in await enrolment_rows(hub)] == ["rq-spam"]
 
 
 async def test_pending_requests_are_capped_per_source_and_in_all(make_node: NodeFactory) -> None:
