@@ -282,7 +282,9 @@ class Server:
             self.process.wait(timeout=10)
 
 
-def start_server(name: str, argv: list[str], log_dir: Path, extra_env: dict[str, str] | None = None) -> Server:
+def start_server(
+    name: str, argv: list[str], log_dir: Path, extra_env: dict[str, str] | None = None, ready_timeout_s: float = 60
+) -> Server:
     port = free_port()
     env = {**os.environ, **SERVER_ENV, **(extra_env or {}), "REGIES_SERVER__BASE_URL": f"http://127.0.0.1:{port}"}
     log_path = log_dir / f"{name.replace(' ', '-')}.log"
@@ -292,7 +294,7 @@ def start_server(name: str, argv: list[str], log_dir: Path, extra_env: dict[str,
             [*argv, str(port)], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
     server = Server(name, process, port, log_path)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + ready_timeout_s
     while True:
         if process.poll() is not None:
             raise RuntimeError(f"{name} server exited with status {process.returncode}:\n{server.log_tail()}")
@@ -304,7 +306,7 @@ def start_server(name: str, argv: list[str], log_dir: Path, extra_env: dict[str,
             pass
         if time.monotonic() > deadline:
             server.stop()
-            raise RuntimeError(f"{name} server not ready after 60 s:\n{server.log_tail()}")
+            raise RuntimeError(f"{name} server not ready after {ready_timeout_s:g} s:\n{server.log_tail()}")
         time.sleep(0.1)
 
 
