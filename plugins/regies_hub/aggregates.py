@@ -22,13 +22,14 @@ from federation.plugin_api import PRECISION_TOLERANCE, Period, Registry, period_
 from .approval import accepted_sql
 
 # Approved members with their department and region: from their latest profile replica when the hub has one
-# (a régie may move), else from the enrolment request.
+# (a régie may move), else from the enrolment request. Overseas departments and collectivities (97x, 98x) are
+# three digits of the commune code, the others two (arrondissements and Corsica's 2A/2B included).
 MEMBERS_CTE = """
 members AS (
   SELECT e.node_id AS origin, e.name AS name,
          COALESCE(
            CASE WHEN p.commune IS NULL THEN NULL
-                WHEN substr(p.commune, 1, 2) = '97' THEN substr(p.commune, 1, 3)
+                WHEN substr(p.commune, 1, 2) IN ('97', '98') THEN substr(p.commune, 1, 3)
                 ELSE substr(p.commune, 1, 2) END,
            e.department) AS department
   FROM enrolments e

@@ -288,3 +288,26 @@ async def test_no_report_counts_before_the_period_is_over(hub: tuple[AsyncEngine
         {"75": (1, 1, 1), "93": (1, 1, 0)},
         [],
     )
+
+
+async def test_a_member_in_an_overseas_collectivity_is_counted_in_it(hub: tuple[AsyncEngine, Registry]) -> None:
+    # Papeete (98735): French Polynesia is department and "region" 987 in the hub's tables, as 97x codes are, by
+    # three digits (two would give a department "98" that no region holds, and the régie would vanish from them).
+    engine, _registry = hub
+    request = {"node_id": "rq-papeete", "name": "Régie de Papeete", "base_url": "http://127.0.0.1:9", "keys": "[]"}
+    async with engine.begin() as connection:
+        await connection.execute(
+            insert(enrolments),
+            [{**request, "department": "75", "region": "11", "state": "approved", "requested_at_us": 1}],
+        )
+        profile = _record("node", "rq-papeete", False, {"commune": "98735"}, commune="98735")
+        activity = _record("activity", "rq-papeete", False, {}, category="mediation", service_type="social_mediation")
+        await connection.execute(insert(records), [profile, activity])
+    assert await activities(engine, Scope("departmental", region="987", department="987")) == [
+        (None, "mediation", "social_mediation", 1, 1),
+        (None, "mediation", None, 1, 1),
+        (None, None, None, 1, 1),
+    ]
+    assert ("987", None, None, 1, 1) in await activities(engine, Scope())
+    # Not in the region it enrolled from (Île-de-France keeps its 4 activities of 2 régies).
+    assert (await activities(engine, Scope("regional", region="11")))[-1] == (None, None, None, 4, 2)
