@@ -38,6 +38,20 @@ async def _post(sender: Node, url: str, body: bytes, headers: Any) -> tuple[int,
         return response.status, await response.json(content_type=None)
 
 
+async def _paired(make_node: NodeFactory, database_url: str, **settings: Any) -> tuple[Node, Node]:
+    """rq-a and rq-b (on the backend under test) pinned on each other."""
+    sender = await make_node("rq-a")
+    receiver = await make_node("rq-b", database_url=database_url, **settings)
+    await sender.add_peer(receiver)
+    await receiver.add_peer(sender)
+    return sender, receiver
+
+
+def _signed(node: Node, url: str, body: bytes) -> dict[str, str]:
+    kid, key = node.context.identity.keys.signing
+    return sign_request("POST", url, body, node_id=node.context.identity.node_id, kid=kid, private_key=key)
+
+
 async def _replicas(node: Node, origin: str) -> int:
     async with node.context.engine.connect() as connection:
         count = await connection.scalar(select(func.count()).select_from(records).where(records.c.origin == origin))
@@ -45,14 +59,10 @@ async def _replicas(node: Node, origin: str) -> int:
 
 
 async def test_a_push_is_applied_once_and_its_replay_is_refused(make_node: NodeFactory, database_url: str) -> None:
-    sender = await make_node("rq-a")
-    receiver = await make_node("rq-b", database_url=database_url)
-    await sender.add_peer(receiver)
-    await receiver.add_peer(sender)
+    sender, receiver = await _paired(make_node, database_url)
     url = f"{receiver.url}/federation/v1/inbox"
     body = _batch("rq-a")
-    kid, key = sender.context.identity.keys.signing
-    headers = sign_request("POST", url, body, node_id="rq-a", kid=kid, private_key=key)
+    headers = _signed(sender, url, body)
 
     status, answer = await _post(sender, url, body, headers)
     assert (status, answer["status"], answer["applied"]) == (202, "applied", 1)
@@ -63,8 +73,7 @@ async def test_a_push_is_applied_once_and_its_replay_is_refused(make_node: NodeF
     assert "replay" in problem["detail"]
 
     # The same batch signed anew is a delivery the inbox already has: acknowledged, applied once.
-    fresh = sign_request("POST", url, body, node_id="rq-a", kid=kid, private_key=key)
-    status, answer = await _post(sender, url, body, fresh)
+    status, answer = await _post(sender, url, body, _signed(sender, url, body))
     assert (status, answer["status"], answer["applied"]) == (202, "duplicate", 0)
     assert await _replicas(receiver, "rq-a") == 1
 
@@ -74,10 +83,7 @@ async def test_a_node_that_is_no_peer_is_refused(make_node: NodeFactory, databas
     receiver = await make_node("rq-b", database_url=database_url)
     url = f"{receiver.url}/federation/v1/inbox"
     body = _batch("rq-a")
-    kid, key = stranger.context.identity.keys.signing
-    status, problem = await _post(
-        stranger, url, body, sign_request("POST", url, body, node_id="rq-a", kid=kid, private_key=key)
-    )
+    status, problem = await _post(stranger, url, body, _signed(stranger, url, body))
     assert status == 401
     assert "is not a peer of this node" in problem["detail"]
     assert await _replicas(receiver, "rq-a") == 0
@@ -86,14 +92,10 @@ async def test_a_node_that_is_no_peer_is_refused(make_node: NodeFactory, databas
 async def test_a_push_beyond_the_inbox_concurrency_waits_while_reads_are_answered(
     make_node: NodeFactory, database_url: str
 ) -> None:
-    sender = await make_node("rq-a")
-    receiver = await make_node("rq-b", database_url=database_url, inbox_concurrency=1)
-    await sender.add_peer(receiver)
-    await receiver.add_peer(sender)
+    sender, receiver = await _paired(make_node, database_url, inbox_concurrency=1)
     url = f"{receiver.url}/federation/v1/inbox"
     body = _batch("rq-a")
-    kid, key = sender.context.identity.keys.signing
-    headers = sign_request("POST", url, body, node_id="rq-a", kid=kid, private_key=key)
+    headers = _signed(sender, url, body)
     turns = receiver.server.app[INBOX_TURNS]
     await turns.acquire()  # the one turn is taken, as by another régie's batch being received
     try:
