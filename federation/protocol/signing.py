@@ -214,7 +214,8 @@ def verify_request(
     )
     required = (*REQUIRED_COMPONENTS, "content-digest") if body else REQUIRED_COMPONENTS
     try:
-        results = verifier.verify(
+        # One result: `expect_label` keeps the one signature labelled `regies` (a dictionary has no duplicate keys).
+        (result,) = verifier.verify(
             HttpMessage(method.upper(), url, headers),
             max_age=max_age,
             expect_tag=SIGNATURE_TAG,
@@ -224,7 +225,7 @@ def verify_request(
         )
     except (InvalidSignature, HTTPMessageSignaturesException) as exc:
         raise SignatureError(f"signature check failed: {exc}") from exc
-    params = results[0].parameters
+    params = result.parameters
     nonce = _checked_nonce(params.get("nonce"))
     node_id, kid = split_keyid(keyid)
     return VerifiedSignature(keyid, node_id, kid, nonce, int(params["created"]))

@@ -114,6 +114,21 @@ def test_profile_covers_method_target_digest_created_keyid_nonce(key: Ed25519Pri
     assert (verified.node_id, verified.kid) == ("rq-a", "k1")
 
 
+def test_each_request_carries_a_fresh_nonce_of_18_random_bytes(key: Ed25519PrivateKey) -> None:
+    """What a receiver sees of the reference signer's nonces: 18 random bytes in base64url, 24 characters, never the
+    same twice (docs/protocol.md §5.1)."""
+    nonces = [
+        verify_request(
+            "GET", URL, sign_request("GET", URL, None, node_id="rq-a", kid="k1", private_key=key), b"", key.public_key()
+        ).nonce
+        for _ in range(3)
+    ]
+    assert len(set(nonces)) == 3
+    for nonce in nonces:
+        assert re.fullmatch(r"[A-Za-z0-9_-]{24}", nonce), nonce
+        assert len(base64.urlsafe_b64decode(nonce)) == 18
+
+
 @pytest.mark.parametrize(
     ("method", "url", "body"),
     [("GET", URL, b'{"a":1}'), ("POST", URL + "?x=1", b'{"a":1}'), ("POST", URL, b'{"a":2}'), ("POST", URL, b"")],
@@ -235,6 +250,13 @@ def test_the_form_check_refuses_what_a_forger_would_send(key: Ed25519PrivateKey)
         forged["Signature"] = signature
         with pytest.raises(SignatureError, match=re.escape(refusal)):
             check_request_form(forged, body)
+    # `;req` names the request an answer answers: on a request it covers nothing of it.
+    answer_components = _signed(key)
+    answer_components["Signature-Input"] = answer_components["Signature-Input"].replace(
+        '"@method" "@target-uri"', '"@method";req "@target-uri";req'
+    )
+    with pytest.raises(SignatureError, match="does not cover @method, @target-uri"):
+        check_request_form(answer_components, body)
     inner = _signed(key)
     inner["Signature-Input"] = 'regies="@method";created=1;keyid="rq-a#k1"'
     with pytest.raises(SignatureError, match="not a list of covered components"):
