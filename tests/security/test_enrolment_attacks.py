@@ -455,9 +455,21 @@ async def test_oversized_requests_and_key_lists_are_refused_before_storing(hub: 
     status, _headers, problem = await long_url.join(hub)
     assert status == 422 and problem["errors"][0]["pointer"] == "/discovery/base_url"
     assert await enrolment_rows(hub) == []
+    no_name, foreign = forged.join_body(), forged.join_body()
+    del no_name["profile"]["name"]
+    foreign["profile"]["origin"] = "rq-paris"
+    for body, pointer in ((no_name, "/profile/name"), (foreign, "/profile/origin")):
+        status, _headers, problem = await forged.join(hub, body)
+        assert status == 422 and problem["errors"][0]["pointer"] == pointer, problem
+    assert await enrolment_rows(hub) == []
+    # The largest allowed is stored like any other: the longest key id, four keys, the longest address.
     longest_kid = ForgedNode("rq-spam", private_keys={"k" * 100: Ed25519PrivateKey.generate()})
-    assert (await longest_kid.join(hub))[0] == 202  # the longest key id allowed is stored like any other
-    assert [row["node_id"] for row in await enrolment_rows(hub)] == ["rq-spam"]
+    assert (await longest_kid.join(hub))[0] == 202
+    four_keys = ForgedNode("rq-four", private_keys={f"k{n}": Ed25519PrivateKey.generate() for n in range(4)})
+    assert (await four_keys.join(hub, signing_kid="k0"))[0] == 202
+    longest_url = "http://127.0.0.1:9/" + "a" * (500 - len("http://127.0.0.1:9/"))
+    assert (await ForgedNode("rq-long", base_url=longest_url).join(hub))[0] == 202
+    assert [row["node_id"] for row in await enrolment_rows(hub)] == ["rq-spam", "rq-four", "rq-long"]
 
 
 async def test_pending_requests_are_capped_per_source_and_in_all(make_node: NodeFactory) -> None:
