@@ -281,6 +281,21 @@ async def test_a_member_cannot_be_taken_over_by_a_new_request(make_node: NodeFac
     assert await enrolment_rows(hub) == rows_before
 
 
+async def test_a_member_signing_with_a_key_it_rotated_to_is_told_it_is_a_member(hub: Node) -> None:
+    member = ForgedNode("rq-paris")
+    assert (await member.join(hub))[0] == 202
+    (pending,) = await enrolment_rows(hub)
+    body = {"fingerprints": member.fingerprints}
+    assert (await hub_call(hub, "POST", f"/enrolments/{pending['id']}/approve", await coordinator(hub), body))[0] == 200
+    # It rotates to a new key, which the hub pins once the rotation proof verifies; the old one is retired.
+    member.private_keys = {"rotated": Ed25519PrivateKey.generate()}
+    await persistence.update_peer_keys(hub.context.engine, "rq-paris", member.public_keys)
+    rows = await enrolment_rows(hub)
+    status, _headers, answer = await member.join(hub)
+    assert status == 200 and answer["state"] == "approved", answer
+    assert await enrolment_rows(hub) == rows
+
+
 async def test_enrolment_for_the_hubs_own_id_or_a_peers_is_refused(make_node: NodeFactory, hub: Node) -> None:
     other = await make_node("rq-voisine")
     await hub.add_peer(other)
