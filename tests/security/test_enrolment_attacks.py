@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from multidict import MultiDict
 from regies_hubclient import HubClientSettings
 from regies_hubclient.cli import _join
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from federation.cli import main
 from federation.protocol import persistence, sender
@@ -169,10 +169,11 @@ async def test_a_second_request_with_other_keys_is_refused_and_the_first_keys_st
     regie = await make_regie(make_node, hub)
     before = await enrolment_rows(hub)
     impostor = ForgedNode("rq-paris", name="Régie de Belleville (nouvelle clé)")
-    status, _headers, problem = await impostor.join(hub)
+    status, headers, problem = await impostor.join(hub)
     assert status == 409 and problem["type"].endswith("conflict")
     assert "already awaits a decision with other keys" in problem["detail"]
     assert problem["errors"] == [{"pointer": "/discovery/keys", "detail": problem["detail"]}]
+    assert "Retry-After" not in headers  # asking again changes nothing: no client is told to come back
     assert await enrolment_rows(hub) == before  # nothing merged, nothing added
     status, listing = await hub_call(hub, "GET", "/enrolments", await coordinator(hub))
     (only,) = listing["items"]
@@ -188,6 +189,36 @@ async def test_two_requests_with_other_keys_at_the_same_moment_store_one(hub: No
     (stored,) = await enrolment_rows(hub)
     winner = next(racer for racer, (status, _h, _a) in zip(racers, answers, strict=True) if status == 202)
     assert [fingerprint(jwk["x"]) for jwk in json.loads(stored["keys"])] == winner.fingerprints
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # SQLite lets one writer in at a time
+async def test_a_request_stored_while_another_was_checked_is_the_one_kept(hub: Node) -> None:
+    """The race made certain: a request for the same id, stored but not yet committed while this one is checked,
+    is invisible to its checks; the unique index stops this one, and its sender hears 409, not a server error."""
+    first, second = ForgedNode("rq-paris"), ForgedNode("rq-paris")
+    async with hub.context.engine.connect() as other_request:
+        await other_request.begin()
+        values = {"keys": json.dumps([key.jwk() for key in first.public_keys]), "requested_at_us": 1}
+        await other_request.execute(
+            enrolments.insert().values(
+                node_id="rq-paris", name="x", base_url="http://127.0.0.1:9", state="pending", **values
+            )
+        )
+        joining = asyncio.create_task(second.join(hub))
+        async with hub.context.engine.connect() as watcher:  # until the second request waits on the index
+            waiting = text(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            )
+            for _ in range(200):
+                if joining.done() or await watcher.scalar(waiting):
+                    break
+                await asyncio.sleep(0.05)
+        await other_request.commit()
+    status, _headers, problem = await joining
+    assert status == 409 and "arrived at the same moment" in problem["detail"], problem
+    assert problem["errors"][0]["pointer"] == "/discovery/node_id"
+    (kept,) = await enrolment_rows(hub)
+    assert [fingerprint(jwk["x"]) for jwk in json.loads(kept["keys"])] == first.fingerprints
 
 
 async def test_a_squatted_request_cannot_be_approved_with_the_real_regies_fingerprint(
@@ -250,6 +281,21 @@ async def test_a_member_cannot_be_taken_over_by_a_new_request(make_node: NodeFac
     assert await enrolment_rows(hub) == rows_before
 
 
+async def test_a_member_signing_with_a_key_it_rotated_to_is_told_it_is_a_member(hub: Node) -> None:
+    member = ForgedNode("rq-paris")
+    assert (await member.join(hub))[0] == 202
+    (pending,) = await enrolment_rows(hub)
+    body = {"fingerprints": member.fingerprints}
+    assert (await hub_call(hub, "POST", f"/enrolments/{pending['id']}/approve", await coordinator(hub), body))[0] == 200
+    # It rotates to a new key, which the hub pins once the rotation proof verifies; the old one is retired.
+    member.private_keys = {"rotated": Ed25519PrivateKey.generate()}
+    await persistence.update_peer_keys(hub.context.engine, "rq-paris", member.public_keys)
+    rows = await enrolment_rows(hub)
+    status, _headers, answer = await member.join(hub)
+    assert status == 200 and answer["state"] == "approved", answer
+    assert await enrolment_rows(hub) == rows
+
+
 async def test_enrolment_for_the_hubs_own_id_or_a_peers_is_refused(make_node: NodeFactory, hub: Node) -> None:
     other = await make_node("rq-voisine")
     await hub.add_peer(other)
@@ -279,6 +325,24 @@ async def test_a_request_for_an_id_that_became_a_peers_cannot_be_approved(make_n
     assert (status, rejected["state"]) == (200, "rejected")
     status, problem = await hub_call(hub, "POST", f"/enrolments/{pending['id']}/reject", auth, {"comment": "encore"})
     assert status == 409 and "already rejected" in problem["detail"]
+
+
+async def test_coordinators_deciding_one_request_at_once_decide_it_once(hub: Node) -> None:
+    """One decision holds; the others are told it was taken (409: nothing to retry), the peer entry follows it."""
+    forged = ForgedNode("rq-paris")
+    assert (await forged.join(hub))[0] == 202
+    (pending,) = await enrolment_rows(hub)
+    auth = await coordinator(hub)
+    path = f"/enrolments/{pending['id']}"
+    approval = hub_call(hub, "POST", f"{path}/approve", auth, {"fingerprints": forged.fingerprints})
+    rejections = [hub_call(hub, "POST", f"{path}/reject", auth, {"comment": f"refus {n}"}) for n in range(3)]
+    answers = await asyncio.gather(approval, *rejections)
+    assert sorted(status for status, _answer in answers) == [200, 409, 409, 409], answers
+    (winner,) = [answer for status, answer in answers if status == 200]
+    (decided,) = await enrolment_rows(hub)
+    assert (decided["state"], decided["comment"]) == (winner["state"], winner["comment"])
+    peer = await persistence.get_peer(hub.context.engine, "rq-paris")
+    assert (peer is not None) == (winner["state"] == "approved")
 
 
 # --- Revocation -------------------------------------------------------------------------------------------
@@ -362,6 +426,11 @@ async def test_approve_and_revoke_from_the_command_line(
     (pending,) = await enrolment_rows(hub)
     data_dir = str(hub.settings.data_dir)
     capsys.readouterr()
+    # Only a member can be revoked: a request awaiting a decision stays one, an unknown id is said to be unknown.
+    for node_id in ("rq-paris", "rq-inconnue"):
+        assert await asyncio.to_thread(main, ["--data-dir", data_dir, "hub", "revoke", node_id, "--reason", "x"]) == 1
+        assert "is not a member of the network" in capsys.readouterr().err
+    assert [row["state"] for row in await enrolment_rows(hub)] == ["pending"]
     assert await asyncio.to_thread(main, ["--data-dir", data_dir, "hub", "approve", str(pending["id"])]) == 1
     assert "--fingerprint" in capsys.readouterr().err  # no terminal: the fingerprint must be given
     confirmed = [arg for value in node_fingerprints(regie) for arg in ("--fingerprint", value)]
@@ -401,9 +470,21 @@ async def test_oversized_requests_and_key_lists_are_refused_before_storing(hub: 
     status, _headers, problem = await long_url.join(hub)
     assert status == 422 and problem["errors"][0]["pointer"] == "/discovery/base_url"
     assert await enrolment_rows(hub) == []
+    no_name, foreign = forged.join_body(), forged.join_body()
+    del no_name["profile"]["name"]
+    foreign["profile"]["origin"] = "rq-paris"
+    for body, pointer in ((no_name, "/profile/name"), (foreign, "/profile/origin")):
+        status, _headers, problem = await forged.join(hub, body)
+        assert status == 422 and problem["errors"][0]["pointer"] == pointer, problem
+    assert await enrolment_rows(hub) == []
+    # The largest allowed is stored like any other: the longest key id, four keys, the longest address.
     longest_kid = ForgedNode("rq-spam", private_keys={"k" * 100: Ed25519PrivateKey.generate()})
-    assert (await longest_kid.join(hub))[0] == 202  # the longest key id allowed is stored like any other
-    assert [row["node_id"] for row in await enrolment_rows(hub)] == ["rq-spam"]
+    assert (await longest_kid.join(hub))[0] == 202
+    four_keys = ForgedNode("rq-four", private_keys={f"k{n}": Ed25519PrivateKey.generate() for n in range(4)})
+    assert (await four_keys.join(hub, signing_kid="k0"))[0] == 202
+    longest_url = "http://127.0.0.1:9/" + "a" * (500 - len("http://127.0.0.1:9/"))
+    assert (await ForgedNode("rq-long", base_url=longest_url).join(hub))[0] == 202
+    assert [row["node_id"] for row in await enrolment_rows(hub)] == ["rq-spam", "rq-four", "rq-long"]
 
 
 async def test_pending_requests_are_capped_per_source_and_in_all(make_node: NodeFactory) -> None:
@@ -427,6 +508,15 @@ async def test_pending_requests_are_capped_per_source_and_in_all(make_node: Node
         ("rq-spam-3", "203.0.113.3"),
         ("rq-spam-4", "203.0.113.4"),
     ]
+
+
+async def test_a_proxys_name_for_a_client_is_kept_to_the_columns_width(hub: Node) -> None:
+    """A proxy that hides its clients names them with an obfuscated identifier, not an address: coordinators see
+    it as given, up to the 64 characters of the column, and the per-address cap counts it as one address."""
+    hidden = "_" + "h" * 63 + "-tail-cut-off"
+    assert (await ForgedNode("rq-hidden").join(hub, forwarded_for=hidden))[0] == 202
+    status, listing = await hub_call(hub, "GET", "/enrolments", await coordinator(hub))
+    assert status == 200 and [item["source"] for item in listing["items"]] == [hidden[:64]]
 
 
 async def test_join_requests_are_rate_limited_per_address(make_node: NodeFactory) -> None:
