@@ -194,6 +194,7 @@ def test_an_account_is_one_budget_whatever_its_case_spacing_or_length() -> None:
     for n in range(3):  # usernames end at 100 characters: longer ones share one small key, never a fresh budget
         login_guard.admit(f"198.51.100.{n}", long_name + "y" * n)
     assert refused_after(login_guard, "198.51.100.9", long_name + "z" * 500) == 6
+    login_guard.admit("198.51.100.10", "x" * 100)  # a real name of 100 characters keeps its own budget
     assert account_key("  Jean-Éric ") == "jean-éric"
 
 
