@@ -27,6 +27,7 @@ from federation.protocol.persistence import Peer
 from federation.protocol.signing import (
     HttpMessage,
     SignatureError,
+    check_body_digest,
     check_request_form,
     sign_response,
     signature_keyid,
@@ -75,7 +76,13 @@ def signed_response(
 
 async def authenticate(request: web.Request) -> SignedRequest:
     """The known peer that signed this request, and its body; 401 problem otherwise (400 for a peer of another
-    major protocol version)."""
+    major protocol version).
+
+    The signature is checked before the body is read: a client that cannot sign as a peer gets its 401 without
+    making this node read (and hold) up to the request size limit. The body is then checked against the signed
+    Content-Digest, and only then is the nonce spent, so that a copy of a peer's headers with another body cannot
+    use up the nonce of the genuine request.
+    """
     mismatch = protocol_mismatch(request.headers)
     if mismatch is not None:
         raise Problem(400, mismatch, slug="protocol-version", headers={PROTOCOL_HEADER: PROTOCOL_VERSION})
@@ -93,13 +100,13 @@ async def authenticate(request: web.Request) -> SignedRequest:
             f"node '{node_id}' is not a peer of this node: this node's operator must add it first "
             f"(`regies peer add <address of {node_id}>`)"
         )
-    body = await request.read()
+    unread_body = None if request.body_exists else b""  # None: a body follows, read once the signature verifies
     key = peer.key(kid)
     if key is None:
         # A key not pinned yet may come from a rotation; the peer's discovery document is fetched only for a
         # request that is well formed in every way the key is not needed for (and at most every so often).
         try:
-            check_request_form(request.headers, body, max_age=max_age)
+            check_request_form(request.headers, unread_body, max_age=max_age)
         except SignatureError as exc:
             raise _unauthorized(str(exc)) from exc
         peer = await refresh_pinned_keys(engine, app[CLIENT], peer)
@@ -113,7 +120,11 @@ async def authenticate(request: web.Request) -> SignedRequest:
     # The URL the signer meant is checked against this node's own (server.base_url), never the Host header.
     target_uri = signed_target_uri(request)
     try:
-        verified = verify_request(request.method, target_uri, request.headers, body, key.public_key(), max_age=max_age)
+        verified = verify_request(
+            request.method, target_uri, request.headers, unread_body, key.public_key(), max_age=max_age
+        )
+        body = await request.read()
+        check_body_digest(request.headers, body)
     except SignatureError as exc:
         raise _unauthorized(str(exc)) from exc
     expires = to_micros(dt.datetime.fromtimestamp(verified.created, dt.UTC) + max_age + CLOCK_SKEW)
@@ -171,14 +182,14 @@ async def inbox(request: web.Request) -> web.StreamResponse:
     régie's push in at once would queue each read behind all of them, and lend them the connections reads need.
     Batches waiting their turn cost nothing but their socket; senders retry what times out (docs/hub.md).
     """
-    # The body first: it has its own deadline (deadlines.body_deadline), which waiting for a turn must not spend.
-    await request.read()
-    async with request.config_dict[INBOX_TURNS]:
-        return await _receive_batch(request)
-
-
-async def _receive_batch(request: web.Request) -> web.StreamResponse:
+    # Authenticated (and so the body read) before the turn: the body has its own deadline
+    # (deadlines.body_deadline), which waiting for a turn must not spend.
     signed = await authenticate(request)
+    async with request.config_dict[INBOX_TURNS]:
+        return await _receive_batch(request, signed)
+
+
+async def _receive_batch(request: web.Request, signed: SignedRequest) -> web.StreamResponse:
     sender = signed.peer.node_id
     try:
         kinds = request.config_dict[appkeys.PLUGINS].registry.kinds

@@ -142,12 +142,14 @@ def _checked_nonce(nonce: object) -> str:
     return nonce
 
 
-def check_request_form(headers: Any, body: bytes, *, max_age: dt.timedelta = DEFAULT_MAX_AGE) -> str:
+def check_request_form(headers: Any, body: bytes | None, *, max_age: dt.timedelta = DEFAULT_MAX_AGE) -> str:
     """Everything about a signed request that can be checked without its key; returns the keyid it names.
 
     A receiver fetches a peer's discovery document when a request names a key it has not pinned (a rotation);
     only a request that passes this check may cause that fetch, so a forged one with a garbage signature makes
-    this node contact nobody. SignatureError naming the first problem otherwise.
+    this node contact nobody. `body` None: the request has a body not read yet (a receiver reads a body only
+    once its sender is known), so `content-digest` must be covered and `check_body_digest` checks it later.
+    SignatureError naming the first problem otherwise.
     """
     keyid = signature_keyid(headers)
     split_keyid(keyid)
@@ -166,7 +168,10 @@ def check_request_form(headers: Any, body: bytes, *, max_age: dt.timedelta = DEF
         raise SignatureError(f"Signature-Input's '{SIGNATURE_LABEL}' is not a list of covered components")
     components, params = member
     covered = {item[0] for item in components if isinstance(item, tuple) and not item[1]}
-    missing = [name for name in (*REQUIRED_COMPONENTS, *(("content-digest",) if body else ())) if name not in covered]
+    digest_needed = body is None or bool(body)
+    missing = [
+        name for name in (*REQUIRED_COMPONENTS, *(("content-digest",) if digest_needed else ())) if name not in covered
+    ]
     if missing:
         raise SignatureError(f"the signature does not cover {', '.join(missing)}")
     if params.get("tag") != SIGNATURE_TAG or params.get("alg", "ed25519") != "ed25519":
@@ -180,12 +185,19 @@ def check_request_form(headers: Any, body: bytes, *, max_age: dt.timedelta = DEF
     if created < now - (max_age + FORM_CLOCK_SKEW).total_seconds():
         raise SignatureError(f"the signature is older than {int(max_age.total_seconds())} seconds")
     _checked_nonce(params.get("nonce"))
+    if body is not None:
+        check_body_digest(headers, body)
+    return keyid
+
+
+def check_body_digest(headers: Any, body: bytes) -> None:
+    """The body against the Content-Digest header, which a verified signature covers whenever a body was expected;
+    SignatureError if they differ."""
     if body:
         try:
             ContentDigest.verify(headers.get("Content-Digest", ""), body)
         except (InvalidSignature, HTTPMessageSignaturesException) as exc:
             raise SignatureError(f"Content-Digest does not match the body: {exc}") from exc
-    return keyid
 
 
 @dataclass(frozen=True)
@@ -201,18 +213,22 @@ def verify_request(
     method: str,
     url: str,
     headers: Any,
-    body: bytes,
+    body: bytes | None,
     public_key: Ed25519PublicKey,
     *,
     max_age: dt.timedelta = DEFAULT_MAX_AGE,
 ) -> VerifiedSignature:
-    """Check the signature against `public_key`, its age and the body's digest; SignatureError if not."""
+    """Check the signature against `public_key`, its age and the body's digest; SignatureError if not.
+
+    `body` None: a body follows, not read yet; the signature must cover `content-digest`, and the body is checked
+    against it by `check_body_digest` once read (a receiver reads nothing for a sender it cannot verify).
+    """
     keyid = signature_keyid(headers)
     verifier = HTTPMessageVerifier(
         signature_algorithm=algorithms.ED25519,
         key_resolver=MappingKeyResolver(public_keys={keyid: public_key}, private_keys={}),
     )
-    required = (*REQUIRED_COMPONENTS, "content-digest") if body else REQUIRED_COMPONENTS
+    required = (*REQUIRED_COMPONENTS, "content-digest") if body is None or body else REQUIRED_COMPONENTS
     try:
         # One result: `expect_label` keeps the one signature labelled `regies` (a dictionary has no duplicate keys).
         (result,) = verifier.verify(

@@ -23,6 +23,7 @@ from multidict import CIMultiDict
 from federation.protocol.signing import (
     HttpMessage,
     SignatureError,
+    check_body_digest,
     check_request_form,
     sign_request,
     signature_keyid,
@@ -112,6 +113,24 @@ def test_profile_covers_method_target_digest_created_keyid_nonce(key: Ed25519Pri
     assert signature_keyid(headers) == "rq-a#k1"
     verified = verify_request("POST", URL, headers, b'{"a":1}', key.public_key())
     assert (verified.node_id, verified.kid) == ("rq-a", "k1")
+
+
+def test_a_body_not_read_yet_must_be_covered_by_the_signature_and_is_checked_once_read(key: Ed25519PrivateKey) -> None:
+    """A receiver verifies the headers before it reads a body (`None`): the signature must cover `content-digest`,
+    whatever the body turns out to be, and `check_body_digest` then compares the body with the signed digest."""
+    body = b'{"a":1}'
+    headers = sign_request("POST", URL, body, node_id="rq-a", kid="k1", private_key=key)
+    assert verify_request("POST", URL, headers, None, key.public_key()).kid == "k1"
+    assert check_request_form(headers, None) == "rq-a#k1"
+    check_body_digest(headers, body)
+    with pytest.raises(SignatureError, match="Content-Digest does not match the body"):
+        check_body_digest(headers, b'{"a":2}')
+    bodiless = sign_request("POST", URL, None, node_id="rq-a", kid="k1", private_key=key)
+    with pytest.raises(SignatureError, match="content-digest"):
+        verify_request("POST", URL, bodiless, None, key.public_key())
+    with pytest.raises(SignatureError, match="does not cover content-digest"):
+        check_request_form(bodiless, None)
+    assert check_request_form(bodiless, b"") == "rq-a#k1"  # a request that has no body needs no digest
 
 
 def test_each_request_carries_a_fresh_nonce_of_18_random_bytes(key: Ed25519PrivateKey) -> None:
