@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from federation.process import exit_leaving_objects
 from federation.protocol.frames import child_streams, read_frame, write_frame
-from federation.storage.upsert import SQLITE_UPSERT_SQL
+from federation.storage.upsert import SQLITE_REVISION_SQL, SQLITE_UPSERT_SQL, revised
 
 if TYPE_CHECKING:
     from federation.protocol.child_process import ChildProcess
@@ -103,6 +103,7 @@ def serve(path: str, incoming: BinaryIO, outgoing: BinaryIO) -> int:
                     connection.execute("BEGIN IMMEDIATE")
                     in_transaction = True
                 if rows:
+                    connection.executemany(SQLITE_REVISION_SQL, revised(rows))
                     applied += max(connection.executemany(statement, rows).rowcount, 0)
                 connection.execute(checkpoint, (cursor, remaining, peer_id))
                 pages += 1

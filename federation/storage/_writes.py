@@ -1,8 +1,10 @@
-"""The statements that change `records` and `changes`, owned by the record service (federation/storage/service.py).
+"""The statements that change `records`, `changes` and `record_revisions`, owned by the record service
+(federation/storage/service.py).
 
 Nothing else imports this module (tests/storage/test_write_path.py enumerates the call sites): a local write bumps
 the version and appends to the change log in one transaction; replicated rows go in with the idempotent upsert of
-federation/storage/upsert.py, inside the caller's transaction.
+federation/storage/upsert.py, inside the caller's transaction. Either way the written (kind, origin) pairs' revisions
+increase in the same transaction, first.
 """
 
 from __future__ import annotations
@@ -34,8 +36,10 @@ from federation.storage.upsert import (
     POSTGRES_STAGE_DDL,
     POSTGRES_STAGE_UPSERT_SQL,
     RECORD_COLUMNS,
+    REVISION_SQL,
     SQLITE_UPSERT_SQL,
     Row,
+    revised,
 )
 
 # Serialises writers on PostgreSQL so that change-log sequence numbers are handed out in commit order,
@@ -49,6 +53,15 @@ async def _begin_write(connection: AsyncConnection) -> None:
         await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CHANGE_LOG_LOCK_KEY})
 
 
+_REVISION = text(REVISION_SQL.format(kind=":kind", origin=":origin"))
+
+
+async def _revise(connection: AsyncConnection, pairs: Sequence[tuple[str, str]]) -> None:
+    """Increase the revision of each (kind, origin) in `pairs` (sorted: counters are locked in that order)."""
+    if pairs:
+        await connection.execute(_REVISION, [{"kind": kind, "origin": origin} for kind, origin in pairs])
+
+
 async def _append_change(connection: AsyncConnection, row: dict[str, Any]) -> None:
     await connection.execute(insert(changes).values(**change_row(row)))
 
@@ -59,6 +72,7 @@ async def create(
     envelope = {"origin": node_id, "id": record_id or uuid4(), "version": 1, "updated_at": utcnow(), "deleted": False}
     async with engine.begin() as connection:
         await _begin_write(connection)
+        await _revise(connection, [(kind.name, node_id)])
         record = build(None, envelope)
         row = record_row(kind, record)
         await _check_unique(connection, kind, row)
@@ -82,6 +96,7 @@ async def create_many(
     if rows:
         async with engine.begin() as connection:
             await _begin_write(connection)
+            await _revise(connection, [(kind.name, node_id)])
             await connection.execute(insert(records), rows)
             await connection.execute(insert(changes), [change_row(row) for row in rows])
     return [stored_record(row) for row in rows]
@@ -97,6 +112,7 @@ async def replace(
 ) -> StoredRecord:
     async with engine.begin() as connection:
         await _begin_write(connection)
+        await _revise(connection, [(kind.name, node_id)])
         current = await _current(connection, node_id, kind.name, record_id, if_match)
         envelope = {
             "origin": node_id,
@@ -124,6 +140,7 @@ async def delete(
     """Turn the record into a tombstone; `check(document)` may refuse by raising a RecordError."""
     async with engine.begin() as connection:
         await _begin_write(connection)
+        await _revise(connection, [(kind.name, node_id)])
         current = await _current(connection, node_id, kind.name, record_id, if_match)
         check(json.loads(current["body"]))
         # An addressed record's deletion goes to its addressee alone, like the record.
@@ -207,6 +224,7 @@ async def upsert_replicas(connection: AsyncConnection, rows: list[Row]) -> int:
     """
     if not rows:
         return 0
+    await _revise(connection, revised(rows))
     try:
         if connection.dialect.name == "postgresql":
             return await _upsert_postgres(connection, rows)

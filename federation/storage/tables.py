@@ -84,6 +84,17 @@ changes = Table(
     Index(None, "origin", "seq"),
 )
 
+# A counter per (kind, origin) that every transaction writing such records increases, local writes and replicas
+# alike (federation/storage/upsert.py, REVISION_SQL): the same revision seen twice means none of those records
+# changed in between. No row: no record of that kind from that origin was ever written since the counters exist.
+record_revisions = Table(
+    "record_revisions",
+    metadata,
+    Column("kind", String(32), primary_key=True),
+    Column("origin", String(64), primary_key=True),
+    Column("revision", BigInteger, nullable=False),
+)
+
 # API bearer tokens, stored as SHA-256 digests: the token itself is shown once and never kept.
 tokens = Table(
     "tokens",

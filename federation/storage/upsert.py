@@ -1,4 +1,5 @@
-"""The column order of a `records` row on every replica write path, and the idempotent upsert they all run.
+"""The column order of a `records` row on every replica write path, the idempotent upsert they all run, and the
+revision counters every write of records increases.
 
 Kept free of heavy imports: the SQLite writer process imports it and nothing else from the schema.
 """
@@ -67,3 +68,21 @@ POSTGRES_STAGE_UPSERT_SQL = (
     f"INSERT INTO records ({_COLUMNS}) SELECT {', '.join(RECORD_COLUMNS[:-1])}, convert_from(body, 'UTF8') "
     f"FROM staged ORDER BY id, origin " + _ON_CONFLICT
 )
+
+
+# Every transaction that writes records of a kind from an origin increases that pair's counter in `record_revisions`
+# (federation/storage/tables.py), before it writes them: a reader that saw the same revision before knows that
+# nothing of those records changed since, without reading them (the hub's activity counts). Before, so that two
+# writers of one origin's records queue on its counter row, taken in sorted order, and never deadlock on the records.
+# The same statement on SQLite (from 3.24) and PostgreSQL; `?` or `:name` placeholders as each caller binds.
+REVISION_SQL = (
+    "INSERT INTO record_revisions (kind, origin, revision) VALUES ({kind}, {origin}, 1) "
+    "ON CONFLICT (kind, origin) DO UPDATE SET revision = record_revisions.revision + 1"
+)
+SQLITE_REVISION_SQL = REVISION_SQL.format(kind="?", origin="?")
+_KIND, _ORIGIN = RECORD_COLUMNS.index("kind"), RECORD_COLUMNS.index("origin")
+
+
+def revised(rows: list[Row]) -> list[tuple[str, str]]:
+    """The (kind, origin) pairs whose revision writing `rows` increases, in the order their counters are locked."""
+    return sorted({(row[_KIND], row[_ORIGIN]) for row in rows})

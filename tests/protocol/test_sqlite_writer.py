@@ -40,6 +40,9 @@ def database(tmp_path: Path) -> Path:
             f"CREATE TABLE records (rid INTEGER PRIMARY KEY, {', '.join(RECORD_COLUMNS)}, UNIQUE (id, origin))"
         )
         connection.execute("CREATE TABLE peers (node_id TEXT PRIMARY KEY, cursor TEXT, lag INTEGER)")
+        connection.execute(
+            "CREATE TABLE record_revisions (kind TEXT, origin TEXT, revision INTEGER, PRIMARY KEY (kind, origin))"
+        )
         connection.execute("INSERT INTO peers VALUES ('rq-a', NULL, NULL)")
     return path
 
@@ -65,6 +68,10 @@ def test_pages_commit_together_with_their_checkpoint(database: Path) -> None:
     rows, checkpoint = stored(database)
     assert [version for _, version in rows] == [2, 1, 1, 1]
     assert checkpoint == ("c4", 0)
+    with sqlite3.connect(database) as connection:  # each page with rows increased their kind and origin's revision
+        assert connection.execute("SELECT kind, origin, revision FROM record_revisions").fetchall() == [
+            ("activity", "rq-a", 4)
+        ]
 
 
 def test_what_is_committed_is_in_the_database_file_itself_when_the_writer_ends(database: Path, tmp_path: Path) -> None:

@@ -15,11 +15,11 @@ from federation.record_rules import record_service
 from federation.schema.records import RECORD_KINDS, Activity, SharedResource
 from federation.storage import migrate
 from federation.storage.engine import create_engine
-from federation.storage.mapping import record_row
+from federation.storage.mapping import record_row, replica_values
 from federation.storage.reader import ListQuery, open_reader
 from federation.storage.records import WriteConflict
 from federation.storage.service import RecordService
-from federation.storage.tables import changes, records, tokens
+from federation.storage.tables import changes, record_revisions, records, tokens
 
 RESOURCE = {"kind": "tool", "name": "Perforateur"}
 
@@ -122,3 +122,72 @@ async def test_create_many_writes_all_records_and_their_changes_or_nothing(engin
         await store.create_many("resource", [RESOURCE, {**RESOURCE, "kind": "spaceship"}], "test")
     assert refused.value.status == 422
     assert len(await _log(engine)) == 3  # the batch with a refused record wrote nothing
+
+
+async def _revisions(engine: Any) -> dict[tuple[str, str], int]:
+    async with engine.connect() as connection:
+        rows = await connection.execute(select(record_revisions))
+        return {(kind, origin): revision for kind, origin, revision in rows}
+
+
+def _neighbours_activity(origin: str, version: int, record_id: Any) -> tuple[Any, ...]:
+    activity = Activity.model_validate(
+        {
+            "origin": origin,
+            "id": record_id,
+            "version": version,
+            "updated_at": "2026-01-01T00:00:00Z",
+            "category": "mediation",
+            "service_type": "night_correspondents",
+            "title": "Correspondants de nuit",
+        }
+    )
+    return replica_values(RECORD_KINDS["activity"], activity, str(record_id))
+
+
+async def test_every_write_increases_the_revision_of_its_kind_and_origin_and_a_failed_one_does_not(
+    engine: Any,
+) -> None:
+    """What a reader relies on to know that nothing of an origin's records of a kind changed (the hub's activity
+    counts): each committed write, local or replicated, moves its (kind, origin) revision; a refused one does not."""
+    store = _service(engine)
+    before = await _revisions(engine)
+    assert ("resource", "rq-test") not in before
+
+    created = await store.create("resource", RESOURCE, "test")
+    await store.replace("resource", created.id, {**RESOURCE, "name": "Perceuse"}, "test")
+    await store.delete("resource", created.id)
+    await store.create_many("resource", [RESOURCE, {**RESOURCE, "name": "Tondeuse"}], "test")
+    assert (await _revisions(engine))[("resource", "rq-test")] == 4
+
+    def explode(_previous: Any, _envelope: Any) -> Any:
+        raise WriteConflict("refused by a rule")
+
+    with pytest.raises(WriteConflict):
+        await store.create_built("resource", explode)
+    assert (await _revisions(engine))[("resource", "rq-test")] == 4
+
+    first, second = uuid4(), uuid4()
+    async with engine.begin() as connection:  # one batch, two origins: each origin's revision moves once
+        await store.apply_replicas(
+            connection,
+            [
+                _neighbours_activity("rq-voisine", 1, first),
+                _neighbours_activity("rq-voisine", 1, second),
+                _neighbours_activity("rq-lointaine", 1, first),
+            ],
+        )
+    async with engine.begin() as connection:
+        await store.apply_replicas(connection, [_neighbours_activity("rq-voisine", 2, first)])
+    with pytest.raises(RuntimeError):
+        async with engine.begin() as connection:  # rolled back: neither the rows nor the revision
+            await store.apply_replicas(connection, [_neighbours_activity("rq-lointaine", 2, first)])
+            raise RuntimeError("the batch's claim failed")
+    revisions = await _revisions(engine)
+    assert revisions[("activity", "rq-voisine")] == 2
+    assert revisions[("activity", "rq-lointaine")] == 1
+    assert {key: value for key, value in revisions.items() if key not in before} == {
+        ("resource", "rq-test"): 4,
+        ("activity", "rq-voisine"): 2,
+        ("activity", "rq-lointaine"): 1,
+    }

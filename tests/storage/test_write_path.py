@@ -1,4 +1,5 @@
-"""One write path: only the record service (and the statements it owns) changes `records` and `changes`.
+"""One write path: only the record service (and the statements it owns) changes `records`, `changes` and
+`record_revisions`.
 
 The source of federation/ and plugins/ is walked: a statement writing either table, a write statement's SQL, or an
 import of the service's private write module anywhere else fails the test, naming where.
@@ -20,9 +21,9 @@ OWNED = {SERVICE, "federation/storage/_writes.py", "federation/storage/upsert.py
 WRITER_PROCESS = "federation/protocol/sqlite_writer.py"
 # Migrations reshape the tables once, outside any node's writes.
 MIGRATIONS = "federation/storage/migrations/"
-TABLES = {"records", "changes"}
-WRITE_SQL = re.compile(r"\b(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+(records|changes)\b", re.IGNORECASE)
-UPSERT_STATEMENTS = {"SQLITE_UPSERT_SQL", "POSTGRES_STAGE_UPSERT_SQL"}
+TABLES = {"records", "changes", "record_revisions"}
+WRITE_SQL = re.compile(r"\b(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+(records|changes|record_revisions)\b", re.IGNORECASE)
+UPSERT_STATEMENTS = {"SQLITE_UPSERT_SQL", "POSTGRES_STAGE_UPSERT_SQL", "REVISION_SQL", "SQLITE_REVISION_SQL"}
 
 
 def _names_table(node: ast.expr) -> bool:
@@ -92,6 +93,7 @@ def test_the_service_and_its_statements_are_where_the_walk_finds_writes() -> Non
     assert any("insert(changes)" in site for site in owned["federation/storage/_writes.py"])
     assert any("imports federation.storage._writes" in site for site in owned[SERVICE])
     assert any("INSERT INTO records" in site for site in owned["federation/storage/upsert.py"])
+    assert any("INSERT INTO record_revisions" in site for site in owned["federation/storage/upsert.py"])
 
 
 def test_a_write_added_elsewhere_is_named() -> None:
