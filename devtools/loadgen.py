@@ -14,11 +14,12 @@ import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from sqlalchemy import create_engine, insert, select
+from sqlalchemy import create_engine, insert, select, text
 
 from federation.schema.records import RECORD_KINDS, Activity
 from federation.storage.mapping import change_row, record_row
 from federation.storage.tables import changes, records
+from federation.storage.upsert import REVISE_ALL_SQL
 
 SERVICE_TYPES = (
     ("urban_management", "green_spaces"),
@@ -171,6 +172,7 @@ def bulk_load_activities(
             with engine.begin() as connection:
                 connection.execute(insert(records), rows)
                 connection.execute(insert(changes), log)
+                connection.execute(text(REVISE_ALL_SQL))  # storage.service.count_bulk_load, on this sync engine
             if progress is not None:
                 progress(min(start + batch, count))
     finally:

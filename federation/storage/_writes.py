@@ -36,6 +36,7 @@ from federation.storage.upsert import (
     POSTGRES_STAGE_DDL,
     POSTGRES_STAGE_UPSERT_SQL,
     RECORD_COLUMNS,
+    REVISE_ALL_SQL,
     REVISION_SQL,
     SQLITE_UPSERT_SQL,
     Row,
@@ -60,6 +61,11 @@ async def _revise(connection: AsyncConnection, pairs: Sequence[tuple[str, str]])
     """Increase the revision of each (kind, origin) in `pairs` (sorted: counters are locked in that order)."""
     if pairs:
         await connection.execute(_REVISION, [{"kind": kind, "origin": origin} for kind, origin in pairs])
+
+
+async def revise_all(connection: AsyncConnection) -> None:
+    """Increase the revision of every (kind, origin) that `records` holds."""
+    await connection.execute(text(REVISE_ALL_SQL))
 
 
 async def _append_change(connection: AsyncConnection, row: dict[str, Any]) -> None:

@@ -13,8 +13,9 @@ Replicated rows (a pulled page, a pushed batch) go in through `apply_replicas`, 
 `replicated` tells plugins (`records_replicated`) once that transaction committed. The boundary, kept for speed:
 an SQLite node's pull backlog is written by the writer process (federation/protocol/sqlite_writer.py), which runs
 the same upsert statement (federation/storage/upsert.py) in a process of its own, several pages per transaction;
-its commits reach plugins through `replicated` like every other replica write. No other code changes `records`
-or `changes` (tests/storage/test_write_path.py enumerates the call sites).
+its commits reach plugins through `replicated` like every other replica write. No other code changes `records`,
+`changes` or `record_revisions` (tests/storage/test_write_path.py enumerates the call sites); every write increases
+its (kind, origin) revisions in its transaction (federation/storage/upsert.py).
 
 What the node adds around a write (its plugins, its report workflow) comes in as `WriteHooks` at construction
 (federation/record_rules.py builds them from the node's plugins), so storage imports neither the plugins nor the API.
@@ -177,6 +178,13 @@ class RecordService:
         """Committed replica rows of `origin` (applied here or by the SQLite writer process): tell plugins."""
         if rows and self._hooks.wants_replicas():
             await self._hooks.records_replicated(origin, StoredDocuments(rows), context)
+
+
+async def count_bulk_load(connection: AsyncConnection) -> None:
+    """After rows were loaded into `records` by a development tool rather than through the service (benchmarks, test
+    fixtures, the load generator): every (kind, origin) there counts as revised, so that readers keeping results by
+    revision (the hub's activity counts, figure_cache.py) read them again. Nothing in the product needs it."""
+    await _writes.revise_all(connection)
 
 
 _KIND = RECORD_COLUMNS.index("kind")

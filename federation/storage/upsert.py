@@ -80,6 +80,12 @@ REVISION_SQL = (
     "ON CONFLICT (kind, origin) DO UPDATE SET revision = record_revisions.revision + 1"
 )
 SQLITE_REVISION_SQL = REVISION_SQL.format(kind="?", origin="?")
+# Every (kind, origin) that `records` holds, after rows were loaded without the service (`WHERE true`: SQLite needs a
+# WHERE before an upsert's ON CONFLICT when the rows come from a SELECT).
+REVISE_ALL_SQL = (
+    "INSERT INTO record_revisions (kind, origin, revision) SELECT DISTINCT kind, origin, 1 FROM records WHERE true "
+    "ON CONFLICT (kind, origin) DO UPDATE SET revision = record_revisions.revision + 1"
+)
 _KIND, _ORIGIN = RECORD_COLUMNS.index("kind"), RECORD_COLUMNS.index("origin")
 
 

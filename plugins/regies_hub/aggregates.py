@@ -65,6 +65,14 @@ class Scope:
     def params(self) -> dict[str, Any]:
         return {"region": self.region, "department": self.department}
 
+    def covers(self, place: tuple[str | None, str | None]) -> bool:
+        """Whether a member at `place` (department, region) is in this scope: `where()` in Python."""
+        if self.level == "regional":
+            return place[1] == self.region
+        if self.level == "departmental":
+            return place[0] == self.department
+        return True
+
     def group_key(self) -> list[str]:
         """Columns a table is broken down by, below the scope: regions nationally, departments in a region."""
         if self.level == "national":
@@ -95,31 +103,79 @@ def _order(select_keys: Sequence[str]) -> str:
     return " ORDER BY " + ", ".join(f"{key} IS NULL, {key}" for key in select_keys)
 
 
-async def activity_table(engine: AsyncEngine, period: Period, scope: Scope) -> list[dict[str, Any]]:
-    """Activities running during the period, by area × field of action × service type, with subtotals.
+# Activities running during a period, counted per member, field of action and service type: one pass over the
+# hub's covering index of `records` (ix_records_activity_facets), a few thousand groups. `{origins}` narrows it to
+# some members (those whose activities changed since they were last counted, figure_cache.ActivityCounts).
+ACTIVITY_COUNTS_SQL = (
+    "SELECT origin, category, service_type, COUNT(*) AS n FROM records "
+    "WHERE kind = 'activity' AND NOT deleted{origins} "
+    "AND (start_date IS NULL OR start_date <= :end) AND (end_date IS NULL OR end_date >= :start) "
+    "GROUP BY origin, category, service_type"
+)
+ActivityCounts = dict[str, list[tuple[str | None, str | None, int]]]  # origin → (category, service type, count)
+Place = tuple[str | None, str | None]  # (department, region)
 
-    Activities are first counted per origin (one pass over the covering index of `records`, a few thousand
-    groups), and only those counts are joined with the régies' places and rolled up.
-    """
+
+async def activity_counts(engine: AsyncEngine, period: Period, origins: Sequence[str] | None = None) -> ActivityCounts:
+    """Each origin's activities running during the period by field of action and service type (every origin's, or
+    those of `origins`); an origin with none is absent."""
     start, end = period_bounds(period)
-    area = scope.group_key()
-    keys = [*area, "a.category", "a.service_type"]
-    aliases = [*(["area"] if area else []), "category", "service_type"]
-    per_origin = (
-        "per_origin AS MATERIALIZED (SELECT origin, category, service_type, COUNT(*) AS n FROM records "
-        "WHERE kind = 'activity' AND NOT deleted "
-        "AND (start_date IS NULL OR start_date <= :end) AND (end_date IS NULL OR end_date >= :start) "
-        "GROUP BY origin, category, service_type)"
-    )
-    body = f"FROM per_origin a JOIN geo g ON g.origin = a.origin WHERE {scope.where()}"
-    counts = "SUM(a.n) AS activities, COUNT(DISTINCT a.origin) AS regies"
-    rollup = _rollup(engine.dialect.name, keys, aliases, counts, body)
-    sql = f"WITH {MEMBERS_CTE}, {per_origin} SELECT * FROM ({rollup}) AS t" + _order(aliases)
-    params = {"start": start.isoformat(), "end": end.isoformat(), **scope.params()}
-    rows = await _rows(engine, sql, params)
-    for row in rows:
-        row["activities"] = int(row["activities"] or 0)  # SUM is a numeric on PostgreSQL
-    return rows
+    params: dict[str, Any] = {"start": start.isoformat(), "end": end.isoformat()}
+    narrowed = ""
+    if origins is not None:
+        names = [f"o{position}" for position in range(len(origins))]
+        narrowed = f" AND origin IN ({', '.join(':' + name for name in names)})"
+        params.update(zip(names, origins, strict=True))
+    counts: ActivityCounts = {}
+    async with engine.connect() as connection:
+        result = await connection.execute(text(ACTIVITY_COUNTS_SQL.format(origins=narrowed)), params)
+        for origin, category, service_type, n in result:
+            counts.setdefault(origin, []).append((category, service_type, int(n)))
+    return counts
+
+
+async def member_places(engine: AsyncEngine) -> dict[str, Place]:
+    """Every approved member's department and region (MEMBERS_CTE: from its latest profile, else its request)."""
+    async with engine.connect() as connection:
+        rows = await connection.execute(text(f"WITH {MEMBERS_CTE} SELECT origin, department, region FROM geo"))
+        return {origin: (department, region) for origin, department, region in rows}
+
+
+def roll_up_activities(counts: ActivityCounts, places: dict[str, Place], scope: Scope) -> list[dict[str, Any]]:
+    """The activity table from per-member counts: the members of `scope` only, by area × field of action × service
+    type, with a subtotal row at each level (None in the keys rolled up) and the grand total last — the rows of
+    GROUP BY ROLLUP, in its order (each key ascending, its subtotal after it). `regies`: members counted in a row."""
+    area_of = {"national": 1, "regional": 0}.get(scope.level)  # the place's part the table is broken down by
+    detail: list[tuple[tuple[str | None, ...], str, int]] = []
+    for origin, rows in counts.items():
+        place = places.get(origin)
+        if place is None or not scope.covers(place):
+            continue  # not an approved member, or outside the scope
+        area = () if area_of is None else (place[area_of],)
+        detail.extend(((*area, category, service_type), origin, n) for category, service_type, n in rows)
+    width = (0 if area_of is None else 1) + 2
+    # Keyed by (keys, level): a detail row whose area is unknown (None) stays apart from its level's subtotal.
+    totals: dict[tuple[tuple[str | None, ...], int], tuple[list[int], set[str]]] = {}
+    for keys, origin, n in detail:
+        for level in range(width, -1, -1):
+            count, members = totals.setdefault((keys[:level] + (None,) * (width - level), level), ([0], set()))
+            count[0] += n
+            members.add(origin)
+    if not detail:  # the grand total of nothing, as SQL's aggregate over no rows gives it
+        totals[((None,) * width, 0)] = ([0], set())
+    aliases = (*(("area",) if area_of is not None else ()), "category", "service_type")
+    ordered = sorted(totals.items(), key=lambda item: [(key is None, key or "") for key in item[0][0]])
+    return [
+        {**dict(zip(aliases, keys, strict=True)), "activities": count[0], "regies": len(members)}
+        for (keys, _level), (count, members) in ordered
+    ]
+
+
+async def activity_table(engine: AsyncEngine, period: Period, scope: Scope) -> list[dict[str, Any]]:
+    """Activities running during the period, by area × field of action × service type, with subtotals: each
+    member's counts, rolled up over the members of the scope (the hub's dashboard keeps the counts between views,
+    figure_cache.ActivityCounts)."""
+    return roll_up_activities(await activity_counts(engine, period), await member_places(engine), scope)
 
 
 def _finite(value: Any) -> Any:

@@ -17,7 +17,7 @@ from federation.plugin_api.files import FORMATS, Column, write_geojson, write_ta
 from federation.plugin_api.storage import records
 from federation.plugin_api.web import category_label
 
-from . import aggregates, enrolment, labels
+from . import enrolment, labels
 from .aggregates import Scope
 from .approval import approved_filter
 from .coordination import Coordinator, parse_period, regional_only, resolve_scope
@@ -145,11 +145,12 @@ def deadline_for(period: Period, settings: HubSettings) -> dt.date:
 
 
 async def activity_table(
-    request: web.Request, coordinator: Coordinator, _settings: HubSettings, _cache: FigureCache
+    request: web.Request, coordinator: Coordinator, _settings: HubSettings, cache: FigureCache
 ) -> Table:
-    # Counted fresh each time: every push of a member changes the activities (figure_cache.py).
+    # The members' counts are kept by the revision of their activities (figure_cache.ActivityCounts).
     period, scope = parse_period(request.query), resolve_scope(request.query, coordinator)
-    rows = with_labels(request, await aggregates.activity_table(_engine(request), period, scope))
+    figures = await _figures(request, cache)
+    rows = with_labels(request, await figures.activity_table(period, scope))
     columns = _with_area(scope, ACTIVITY_COLUMNS)
     return Table(f"activites-{period.key}-{scope.level}", columns, rows, {"scope": scope.__dict__})
 

@@ -5,8 +5,11 @@ and profiles, the hub's reviews and the figures they decided on, and the enrolme
 `data_version` reads markers of exactly those rows, each of which only grows when one of them changes, so a
 version seen again means the same data: the figures computed for it are served again, and anything written
 meanwhile gives another version, hence a fresh computation. No time-based expiry is needed, and two hub processes
-on one database agree, since the version is the database's. Activities are counted fresh on every view (every push
-changes them).
+on one database agree, since the version is the database's.
+
+Activities change with nearly every push, so they have a cache of their own (`ActivityCounts`): each member's counts
+are kept with the revision of its activities they were counted at (`record_revisions`, which every write of a
+member's activities increases in its transaction), and a view counts again only the members whose revision moved.
 """
 
 from __future__ import annotations
@@ -68,6 +71,7 @@ class FigureCache:
     def __init__(self, max_entries: int = 256) -> None:
         self.max_entries = max_entries
         self._entries: OrderedDict[Hashable, asyncio.Future[Any]] = OrderedDict()
+        self.activities = ActivityCounts()
         self.computed = 0
         self.served = 0
 
@@ -103,6 +107,47 @@ class FigureCache:
         # is logged as "never retrieved" when every request that waited for it went away.
         if (task.cancelled() or task.exception() is not None) and self._entries.get(key) is task:
             del self._entries[key]
+
+
+# Revisions of the members' activities: one row per origin that ever had one, a primary-key range scan.
+ACTIVITY_REVISIONS_SQL = "SELECT origin, revision FROM record_revisions WHERE kind = 'activity'"
+
+
+class ActivityCounts:
+    """Each member's activity counts by period (aggregates.activity_counts), with the revision of its activities they
+    were counted at; the `max_periods` most recently asked periods kept.
+
+    The revisions are read before the counts: counts taken later can only include more than their revision says,
+    never less, so a count kept under a revision is never older than it (a write in between moves the revision,
+    and the next view counts that member again)."""
+
+    def __init__(self, max_periods: int = 16) -> None:
+        self.max_periods = max_periods
+        self._periods: OrderedDict[str | None, dict[str, tuple[int, list[tuple[str | None, str | None, int]]]]] = (
+            OrderedDict()
+        )
+        self.recounted = 0  # members counted again, all views together (tests, docs/performance.md)
+
+    async def counts(self, engine: AsyncEngine, period: Period) -> aggregates.ActivityCounts:
+        async with engine.connect() as connection:
+            revisions = {
+                origin: int(revision) for origin, revision in await connection.execute(text(ACTIVITY_REVISIONS_SQL))
+            }
+        known = self._periods.setdefault(period.key, {})
+        self._periods.move_to_end(period.key)
+        while len(self._periods) > self.max_periods:
+            self._periods.popitem(last=False)
+        stale = [
+            origin for origin, revision in revisions.items() if origin not in known or known[origin][0] != revision
+        ]
+        if stale:
+            # Most members at once (the first view of a period): one pass over every activity is cheaper.
+            narrowed = stale if len(stale) * 2 < len(revisions) else None
+            fresh = await aggregates.activity_counts(engine, period, narrowed)
+            for origin in stale:
+                known[origin] = (revisions[origin], fresh.get(origin, []))
+            self.recounted += len(stale)
+        return {origin: known[origin][1] for origin in revisions if origin in known and known[origin][1]}
 
 
 class Usage:
@@ -151,6 +196,12 @@ class Figures:
         return await self.cached(
             key, lambda: aggregates.trends(self.engine, self.registry, indicator, scope, states, national_only)
         )
+
+    async def activity_table(self, period: Period, scope: Scope) -> list[dict[str, Any]]:
+        """aggregates.activity_table, from the members' places at this version and their counts kept by revision."""
+        places = await self.cached(("places",), lambda: aggregates.member_places(self.engine))
+        counts = await self.cache.activities.counts(self.engine, period)
+        return aggregates.roll_up_activities(counts, places, scope)
 
     async def completeness(
         self, period: Period, scope: Scope, deadline: dt.date, today: dt.date | None = None

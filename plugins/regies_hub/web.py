@@ -24,7 +24,6 @@ from federation.plugin_api import (
 )
 from federation.plugin_api.web import N_, WebUser, category_label, language, render, translate
 
-from . import aggregates
 from .aggregates import Scope
 from .approval import approved_filter, decision_offered
 from .coordination import (
@@ -150,7 +149,8 @@ def area_rows(scope: Scope, activities: list[dict[str, Any]], by_area: list[dict
 async def dashboard(request: web.Request, settings: HubSettings, cache: FigureCache) -> web.StreamResponse:
     """The report of a period over the coordinator's scope: charts, areas, completeness, exports.
 
-    Everything but the activities comes from the figure cache at the data version read first (figure_cache.py)."""
+    Everything comes from the figure cache at the data version read first, the activities from its counts kept by
+    member and revision (figure_cache.py)."""
     user = await coordinator(request)
     lang = language(request)
     # By default the last year: the latest one régies can have reported (a period not over counts no report).
@@ -160,7 +160,7 @@ async def dashboard(request: web.Request, settings: HubSettings, cache: FigureCa
     engine, registry = hub_engine(request), hub_registry(request)
     national_only = approved_filter(request.query)
     figures = await Figures.at_current_version(cache, engine, registry)
-    activities = await aggregates.activity_table(engine, period, scope)
+    activities = await figures.activity_table(period, scope)
     indicators = await figures.indicator_table(period, scope, national_only=national_only)
     deadline = deadline_for(period, settings)
     by_area, missing = await figures.completeness(period, scope, deadline)

@@ -154,6 +154,7 @@ async def test_reviews_written_before_their_figures_were_kept_get_their_reports_
     engine = network.hub.context.engine
     async with engine.begin() as connection:
         await connection.execute(text("DROP TABLE review_figures"))
+        await connection.execute(text("DROP TABLE record_revisions"))  # revision 0016
         await connection.execute(text("UPDATE alembic_version SET version_num = '0014'"))
     assert await migrate.upgrade(engine) == ("0014", migrate.HEAD_REVISION)
     # Upgraded, the review keeps the figures the report has: still validated and counted.

@@ -24,6 +24,7 @@ from federation.registrations import Indicator
 from federation.registry import Registry
 from federation.semantics import Aggregation
 from federation.storage.engine import create_engine
+from federation.storage.service import count_bulk_load
 from federation.storage.tables import enrolments, records
 
 
@@ -119,6 +120,7 @@ async def hub(settings: Settings) -> AsyncIterator[tuple[AsyncEngine, Registry]]
             ],
         )
         await connection.execute(insert(records), rows)
+        await count_bulk_load(connection)
     try:
         yield engine, registry
     finally:

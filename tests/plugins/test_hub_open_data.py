@@ -22,6 +22,7 @@ from federation.bootstrap import init_node
 from federation.config import load_settings
 from federation.schema.records import RECORD_KINDS
 from federation.storage.mapping import record_row
+from federation.storage.service import count_bulk_load
 from federation.storage.tables import enrolments, records
 from tests.migrated import MigratedDatabases
 
@@ -101,6 +102,7 @@ async def hub(
             ],
         )
         await connection.execute(insert(records), rows)
+        await count_bulk_load(connection)
     auth = {"Authorization": f"Bearer {created.admin_token}"}
     for origin, report_id in reports[:-1]:  # rq-grenoble's report still awaits the national acceptance
         accepted = await client.post(f"/plugins/hub/reports/{origin}/{report_id}/validate", headers=auth)

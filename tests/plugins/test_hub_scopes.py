@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from regies_hub import aggregates
 from regies_hub.aggregates import Scope
+from regies_hub.figure_cache import FigureCache, Figures
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -21,8 +22,12 @@ from federation.bootstrap import init_node
 from federation.config import Settings
 from federation.indicators import parse_period_key
 from federation.plugins import build_plugins
+from federation.record_rules import record_service
 from federation.registry import Registry
+from federation.schema.records import RECORD_KINDS, Activity
 from federation.storage.engine import create_engine
+from federation.storage.mapping import replica_tombstone_values, replica_values
+from federation.storage.service import count_bulk_load
 from federation.storage.tables import enrolments, records
 
 YEAR_2025 = parse_period_key("2025")
@@ -136,6 +141,7 @@ async def hub(settings: Settings) -> AsyncIterator[tuple[AsyncEngine, Registry]]
     async with engine.begin() as connection:
         await connection.execute(insert(enrolments), requests)
         await connection.execute(insert(records), _rows())
+        await count_bulk_load(connection)
     try:
         yield engine, build_plugins().registry
     finally:
@@ -303,6 +309,7 @@ async def test_a_member_in_an_overseas_collectivity_is_counted_in_it(hub: tuple[
         profile = _record("node", "rq-papeete", False, {"commune": "98735"}, commune="98735")
         activity = _record("activity", "rq-papeete", False, {}, category="mediation", service_type="social_mediation")
         await connection.execute(insert(records), [profile, activity])
+        await count_bulk_load(connection)
     assert await activities(engine, Scope("departmental", region="987", department="987")) == [
         (None, "mediation", "social_mediation", 1, 1),
         (None, "mediation", None, 1, 1),
@@ -311,3 +318,58 @@ async def test_a_member_in_an_overseas_collectivity_is_counted_in_it(hub: tuple[
     assert ("987", None, None, 1, 1) in await activities(engine, Scope())
     # Not in the region it enrolled from (Île-de-France keeps its 4 activities of 2 régies).
     assert (await activities(engine, Scope("regional", region="11")))[-1] == (None, None, None, 4, 2)
+
+
+def _pushed_activity(origin: str, record_id: uuid.UUID, version: int, *, deleted: bool = False) -> tuple[Any, ...]:
+    """A row of `origin`'s activity as a push applies it: a mediation running in June 2025, or its tombstone."""
+    if deleted:
+        return replica_tombstone_values(
+            "activity", origin, str(record_id), version, dt.datetime(2025, 7, 1, tzinfo=dt.UTC)
+        )
+    activity = Activity.model_validate(
+        {
+            "origin": origin,
+            "id": record_id,
+            "version": version,
+            "updated_at": "2025-06-01T00:00:00Z",
+            "category": "mediation",
+            "service_type": "social_mediation",
+            "title": "Médiation de juin",
+            "start_date": "2025-06-01",
+        }
+    )
+    return replica_values(RECORD_KINDS["activity"], activity, str(record_id))
+
+
+async def test_the_dashboards_kept_counts_follow_every_write_and_count_again_only_its_member(
+    hub: tuple[AsyncEngine, Registry],
+) -> None:
+    """The dashboard keeps each member's activity counts between views (figure_cache.ActivityCounts): after a push of
+    one member, a view shows exactly what counting everything afresh shows, having counted only that member again."""
+    engine, registry = hub
+    cache = FigureCache()
+    store = record_service(engine, "hub-national", build_plugins())
+
+    async def view(scope: Scope) -> list[dict[str, Any]]:
+        figures = await Figures.at_current_version(cache, engine, registry)
+        return await figures.activity_table(YEAR_2025, scope)
+
+    for scope in (Scope(), Scope("regional", region="11"), Scope("departmental", region="11", department="93")):
+        assert await view(scope) == await aggregates.activity_table(engine, YEAR_2025, scope)
+    counted = cache.activities.recounted
+    assert counted == 5  # every origin with activities once (rq-pending's too, never shown): then kept
+
+    pushed = uuid.uuid4()
+    for row in ([_pushed_activity("rq-bobigny", pushed, 1)], [_pushed_activity("rq-bobigny", pushed, 2, deleted=True)]):
+        async with engine.begin() as connection:
+            await store.apply_replicas(connection, row)
+        for scope in (Scope(), Scope("departmental", region="11", department="93")):
+            assert await view(scope) == await aggregates.activity_table(engine, YEAR_2025, scope)
+        assert cache.activities.recounted == counted + 1  # Bobigny alone
+        counted = cache.activities.recounted
+    bobigny = [
+        row for row in await view(Scope("departmental", region="11", department="93")) if row["category"] is None
+    ]
+    assert bobigny == [
+        {"category": None, "service_type": None, "activities": 1, "regies": 1}
+    ]  # the tombstone counts out

@@ -5,15 +5,17 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import uuid
 from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import insert, select
 
 from federation.config import Settings
 from federation.storage import migrate
 from federation.storage.engine import create_engine
-from federation.storage.tables import metadata
+from federation.storage.tables import metadata, record_revisions, records
 
 
 async def test_migrated_database_matches_the_table_definitions(settings: Settings) -> None:
@@ -46,6 +48,31 @@ async def test_an_older_database_is_upgraded_and_one_at_head_left_alone(settings
         assert await migrate.current_revision(engine) == "0006"
         assert await migrate.upgrade(engine) == ("0006", migrate.HEAD_REVISION)
         assert await migrate.upgrade(engine) == (migrate.HEAD_REVISION, migrate.HEAD_REVISION)
+    finally:
+        await engine.dispose()
+
+
+async def test_records_held_before_revisions_existed_start_at_revision_one(settings: Settings) -> None:
+    """Migration 0016 gives every (kind, origin) a node already holds revision 1, so that a reader keeping results by
+    revision (the hub's activity counts) reads them once after the upgrade, like the rest."""
+    engine = create_engine(settings.database_url)
+    try:
+        await migrate.upgrade(engine, "0015")
+        row = {"version": 1, "updated_at_us": 1, "deleted": False, "body": "{}"}
+        async with engine.begin() as connection:
+            await connection.execute(
+                insert(records),
+                [
+                    {**row, "kind": "activity", "origin": "rq-a", "id": str(uuid.uuid4())},
+                    {**row, "kind": "activity", "origin": "rq-a", "id": str(uuid.uuid4())},
+                    {**row, "kind": "report", "origin": "rq-a", "id": str(uuid.uuid4())},
+                    {**row, "kind": "activity", "origin": "rq-b", "id": str(uuid.uuid4())},
+                ],
+            )
+        await migrate.upgrade(engine, "0016")
+        async with engine.connect() as connection:
+            revisions = set((await connection.execute(select(record_revisions))).all())
+        assert revisions == {("activity", "rq-a", 1), ("report", "rq-a", 1), ("activity", "rq-b", 1)}
     finally:
         await engine.dispose()
 
