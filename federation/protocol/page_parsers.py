@@ -146,10 +146,16 @@ class PageParsers:
     @classmethod
     async def start(cls, count: int, kinds: RecordKinds = CORE_KINDS) -> PageParsers:
         """`count` parsers for pages of a node that knows `kinds`."""
-        children = [
-            await ChildProcess.start("a page parser", "federation.protocol.page_parsers", advice=PARSER_ADVICE)
-            for _ in range(count)
-        ]
+        children: list[ChildProcess] = []
+        try:
+            for _ in range(count):
+                children.append(
+                    await ChildProcess.start("a page parser", "federation.protocol.page_parsers", advice=PARSER_ADVICE)
+                )
+        except BaseException:  # one failed to start, or the pull was cancelled meanwhile: none is left running
+            for child in children:
+                await child.abandon()
+            raise
         return cls([_Parser(child, kinds) for child in children])
 
     @property

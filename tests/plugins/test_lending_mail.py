@@ -324,16 +324,21 @@ async def test_a_record_committed_after_a_higher_rid_is_still_mailed(
     make_node: NodeFactory, smtp: tuple[Inbox, Controller], smtp_port: int, database_url: str
 ) -> None:
     """PostgreSQL hands out rids from a sequence: a pull's transaction may take rid n and commit after a push's n + 1.
-    The round that sees n + 1 alone must not move the checkpoint past n."""
+    The round that sees n + 1 alone must not move the checkpoint past n. (The two writers are of two borrowers: two
+    writers of one origin's records of a kind queue on its revision, storage/upsert.py, and commit in rid order.)"""
     lender, borrower, resource = await lending_pair(make_node, smtp, smtp_port, worker=False, database_url=database_url)
+    other = await make_node("rq-tierce", **QUIET)
+    await lender.add_peer(other, pull=False)
+    await other.add_peer(lender, push=True)
+    await pull(other, "rq-lilas")
     settings = MailSettings.model_validate(mail_settings(smtp_port)["lending"])
-    slow = await request_loan(borrower, resource, 1, "Sortie au jardin partagé")
+    slow = await request_loan(other, resource, 1, "Sortie au jardin partagé")
     fast = await request_loan(borrower, resource, 2, "Déménagement de la ressourcerie")
     assert await queue_due(lender.opened, settings) == 0
     start = await checkpoint(lender)
 
     async with lender.context.engine.connect() as writer:
-        await apply_rows(lender.context.store, writer, [await replica_row(borrower, "loan_request", slow)])
+        await apply_rows(lender.context.store, writer, [await replica_row(other, "loan_request", slow)])
         await store_and_die(lender, [await replica_row(borrower, "loan_request", fast)])  # a higher rid, committed
         assert await queue_due(lender.opened, settings) == 1
         assert await checkpoint(lender) == start  # a writer is in flight: the round cannot tell what it holds

@@ -114,8 +114,12 @@ def parsers_started(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, PagePars
     async def start(count: int, kinds: RecordKinds) -> PageParsers:
         parsers = await original_start(count, kinds)
         started.append((count, parsers))
-        while not parsers.ready:  # noqa: ASYNC110 (a parser's start-up has no event to wait on)
-            await asyncio.sleep(0.01)
+        try:
+            while not parsers.ready:  # noqa: ASYNC110 (a parser's start-up has no event to wait on)
+                await asyncio.sleep(0.01)
+        except asyncio.CancelledError:  # the pull was cancelled while this wait held its parsers: they end with it
+            await parsers.close()
+            raise
         return parsers
 
     monkeypatch.setattr(PageParsers, "start", staticmethod(start))
@@ -262,10 +266,9 @@ async def test_a_pull_cancelled_mid_way_ends_its_helpers_and_the_next_pull_goes_
     _a, b = await make_pair(make_node, 60, pull_parse_workers=1)
     peer = await persistence.get_peer(b.context.engine, "rq-a")
     assert peer is not None
-    reported = asyncio.Event()
-    pull = asyncio.create_task(pull_peer(b.context, peer, on_page=lambda progress: reported.set()))
-    await reported.wait()
-    pull.cancel()
+    # Cancelled from its first progress report (after its first commit), so that under any load the pull cannot have
+    # gone on to its last page before the cancellation reaches it (at its next await).
+    pull: asyncio.Task[Any] = asyncio.create_task(pull_peer(b.context, peer, on_page=lambda progress: pull.cancel()))
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(pull, timeout=10)
     ((_, parsers),) = parsers_started
