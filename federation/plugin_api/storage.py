@@ -11,7 +11,15 @@ from federation.storage.engine import create_engine, insert_for
 from federation.storage.mapping import from_micros, to_micros
 from federation.storage.reader import open_reader
 from federation.storage.records import get_meta
-from federation.storage.tables import enrolments, hub_labels, node_meta, peers, records, review_figures
+from federation.storage.tables import (
+    enrolments,
+    hub_labels,
+    node_meta,
+    peers,
+    record_revisions,
+    records,
+    review_figures,
+)
 
 __all__ = [
     "create_engine",  # the async SQLAlchemy engine of a database URL (`settings.database_url`)
@@ -23,6 +31,7 @@ __all__ = [
     "node_meta",  # the node's metadata table: key, value
     "open_reader",  # the node's reader of stored records for a database (close it when done)
     "peers",  # the node's peers: address, pinned keys, role, pull and push
+    "record_revisions",  # per (kind, origin), a counter every write of those records increases (same: unchanged)
     "records",  # every record the node holds, of every kind and origin (read only: write through the store)
     "review_figures",  # the figures each of the hub's reviews decided on, by review id
     "to_micros",  # stored microseconds from an aware datetime

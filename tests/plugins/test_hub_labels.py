@@ -15,7 +15,7 @@ from federation.protocol.directory import verify_directory
 from tests.plugins.test_hub import Network, _approve_all, network  # noqa: F401
 from tests.plugins.test_hub_web import HTML, browse, csrf, hub, text  # noqa: F401
 from tests.protocol.conftest import NodeFactory
-from tests.security.test_enrolment_attacks import enrolment_rows, make_hub, make_regie, node_fingerprints
+from tests.security.enrolment_helpers import enrolment_rows, make_hub, make_regie, node_fingerprints
 
 
 async def _directory_entries(net: Network) -> dict[str, dict[str, Any]]:

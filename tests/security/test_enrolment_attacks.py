@@ -5,17 +5,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
-import re
-import time
-import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from multidict import MultiDict
 from regies_hubclient import HubClientSettings
@@ -24,143 +17,24 @@ from sqlalchemy import func, select, text
 
 from federation.cli import main
 from federation.protocol import persistence, sender
-from federation.protocol.directory import verify_directory
-from federation.protocol.keys import PublicKeyInfo, b64url, create_key, fingerprint, raw_public
-from federation.protocol.signing import sign_request
+from federation.protocol.keys import b64url, create_key, fingerprint, raw_public
 from federation.storage.tables import enrolments, records
-from federation.storage.tokens import create_token
 from tests.plugins.test_hub import REPORT
 from tests.protocol.conftest import Node, NodeFactory, activity
-
-HUB_ID = "hub-national"
-HTML = {"Accept": "text/html"}
-
-
-@dataclass
-class ForgedNode:
-    """Whoever sends a join request: any node id, any name and address, keys it generated itself."""
-
-    node_id: str
-    name: str = "Régie de Belleville"
-    base_url: str = "http://127.0.0.1:9"
-    private_keys: dict[str, Ed25519PrivateKey] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if not self.private_keys:
-            self.private_keys = {f"key-{uuid.uuid4().hex[:8]}": Ed25519PrivateKey.generate()}
-
-    @property
-    def public_keys(self) -> list[PublicKeyInfo]:
-        return [
-            PublicKeyInfo(kid, b64url(raw_public(key.public_key())), int(time.time()))
-            for kid, key in self.private_keys.items()
-        ]
-
-    @property
-    def fingerprints(self) -> list[str]:
-        return [fingerprint(key.x) for key in self.public_keys]
-
-    def join_body(self, **discovery: Any) -> dict[str, Any]:
-        now = "2025-12-07T09:00:00Z"
-        return {
-            "discovery": {
-                "node_id": self.node_id,
-                "name": self.name,
-                "base_url": self.base_url,
-                "keys": [key.jwk() for key in self.public_keys],
-                **discovery,
-            },
-            "profile": {
-                "origin": self.node_id,
-                "id": str(uuid.uuid4()),
-                "version": 1,
-                "updated_at": now,
-                "name": self.name,
-                "kind": "quartier",
-                "commune": "75056",
-                "label_status": "labellisee",
-            },
-        }
-
-    async def join(
-        self,
-        hub: Node,
-        body: dict[str, Any] | bytes | None = None,
-        signing_kid: str | None = None,
-        forwarded_for: str | None = None,
-    ) -> tuple[int, dict[str, str], Any]:
-        """POST a join request signed by one of this node's keys: (status, headers, JSON answer)."""
-        data = body if isinstance(body, bytes) else json.dumps(body or self.join_body()).encode()
-        kid = signing_kid or next(iter(self.private_keys))
-        url = f"{hub.url}/plugins/hub/enrolments"
-        headers = sign_request("POST", url, data, node_id=self.node_id, kid=kid, private_key=self.private_keys[kid])
-        headers["Content-Type"] = "application/json"
-        if forwarded_for:  # as a reverse proxy on the hub's machine passes the client's address on
-            headers["X-Forwarded-For"] = forwarded_for
-        async with hub.session.post(url, data=data, headers=headers) as response:
-            answer = await response.json() if "json" in response.content_type else await response.text()
-            return response.status, dict(response.headers), answer
-
-
-async def enrolment_rows(hub: Node) -> list[dict[str, Any]]:
-    async with hub.context.engine.connect() as connection:
-        rows = await connection.execute(select(enrolments).order_by(enrolments.c.id))
-        return [dict(row) for row in rows.mappings()]
-
-
-async def coordinator(hub: Node, role: str = "national", region: str | None = None) -> dict[str, str]:
-    token = await create_token(hub.context.engine, f"coordination {role} {region or ''}", role, region)
-    return {"Authorization": f"Bearer {token}"}
-
-
-async def hub_call(hub: Node, method: str, path: str, auth: dict[str, str], body: Any = None) -> tuple[int, Any]:
-    async with hub.session.request(method, f"{hub.url}/plugins/hub{path}", json=body, headers=auth) as response:
-        return response.status, await response.json()
-
-
-async def signed_directory(hub: Node) -> dict[str, list[str]]:
-    """The directory's members and the fingerprints it publishes for them, checked with the hub's key."""
-    async with hub.session.get(f"{hub.url}/plugins/hub/directory") as response:
-        document = await response.json()
-    hub_keys = {key.kid: key for key in hub.context.identity.keys.published}
-    return {
-        node["node_id"]: [fingerprint(jwk["x"]) for jwk in node["keys"]]
-        for node in verify_directory(document, hub_keys)
-    }
-
-
-def node_fingerprints(node: Node) -> list[str]:
-    return [fingerprint(key.x) for key in node.context.identity.keys.published]
-
-
-async def make_hub(make_node: NodeFactory, database_url: str | None = None, **limits: int) -> Node:
-    # Behind a reverse proxy on its own machine, which names each client in X-Forwarded-For.
-    return await make_node(
-        HUB_ID,
-        database_url,
-        plugin_settings={"hub": {"enabled": True, **limits}},
-        web={"trusted_proxies": ["127.0.0.1"]},
-    )
-
-
-async def make_regie(make_node: NodeFactory, hub: Node, node_id: str = "rq-paris") -> Node:
-    """A real régie that asked to join `hub` with `regies network join`."""
-    node = await make_node(node_id, plugin_settings={"hubclient": {"url": hub.url}})
-    profile = {"name": "Régie de Belleville", "kind": "quartier", "commune": "75056", "label_status": "labellisee"}
-    async with node.session.put(f"{node.url}/api/v1/node", json=profile, headers=node.auth) as response:
-        assert response.status == 200
-    config = HubClientSettings(url=hub.url, fingerprint=fingerprint(hub.context.identity.keys.published[0].x))
-    assert await _join(argparse.Namespace(url=None, fingerprint=None), node.opened, config) == 0
-    return node
-
-
-@pytest.fixture
-async def hub(make_node: NodeFactory, database_url: str) -> Node:
-    """A hub on SQLite, then on PostgreSQL."""
-    return await make_hub(make_node, database_url)
-
-
-# --- Takeover of a régie's enrolment ----------------------------------------------------------------------
+from tests.security.enrolment_helpers import (
+    HTML,
+    HUB_ID,
+    ForgedNode,
+    coordinator,
+    csrf,
+    dashboard,
+    enrolment_rows,
+    hub_call,
+    make_hub,
+    make_regie,
+    node_fingerprints,
+    signed_directory,
+)
 
 
 async def test_a_second_request_with_other_keys_is_refused_and_the_first_keys_stay(
@@ -451,126 +325,6 @@ async def test_a_member_removed_as_a_peer_is_no_longer_published(make_node: Node
     assert list(await signed_directory(hub)) == ["rq-paris"]
     assert await persistence.remove_peer(hub.context.engine, "rq-paris")
     assert await signed_directory(hub) == {}
-
-
-# --- Spam -------------------------------------------------------------------------------------------------
-
-
-async def test_oversized_requests_and_key_lists_are_refused_before_storing(hub: Node) -> None:
-    forged = ForgedNode("rq-spam")
-    huge = json.dumps({**forged.join_body(), "padding": "x" * 70_000}).encode()
-    status, _headers, problem = await forged.join(hub, huge)
-    assert status == 413 and problem["type"].endswith("too-large")
-    many = ForgedNode("rq-spam", private_keys={f"k{n}": Ed25519PrivateKey.generate() for n in range(5)})
-    status, _headers, problem = await many.join(hub, signing_kid="k0")
-    assert status == 422 and problem["errors"][0]["pointer"] == "/discovery/keys"
-    long_kid = ForgedNode("rq-spam", private_keys={"k" * 101: Ed25519PrivateKey.generate()})
-    assert (await long_kid.join(hub))[0] in (401, 422)
-    long_url = ForgedNode("rq-spam", base_url="https://example.org/" + "a" * 500)
-    status, _headers, problem = await long_url.join(hub)
-    assert status == 422 and problem["errors"][0]["pointer"] == "/discovery/base_url"
-    assert await enrolment_rows(hub) == []
-    no_name, foreign = forged.join_body(), forged.join_body()
-    del no_name["profile"]["name"]
-    foreign["profile"]["origin"] = "rq-paris"
-    for body, pointer in ((no_name, "/profile/name"), (foreign, "/profile/origin")):
-        status, _headers, problem = await forged.join(hub, body)
-        assert status == 422 and problem["errors"][0]["pointer"] == pointer, problem
-    assert await enrolment_rows(hub) == []
-    # The largest allowed is stored like any other: the longest key id, four keys, the longest address.
-    longest_kid = ForgedNode("rq-spam", private_keys={"k" * 100: Ed25519PrivateKey.generate()})
-    assert (await longest_kid.join(hub))[0] == 202
-    four_keys = ForgedNode("rq-four", private_keys={f"k{n}": Ed25519PrivateKey.generate() for n in range(4)})
-    assert (await four_keys.join(hub, signing_kid="k0"))[0] == 202
-    longest_url = "http://127.0.0.1:9/" + "a" * (500 - len("http://127.0.0.1:9/"))
-    assert (await ForgedNode("rq-long", base_url=longest_url).join(hub))[0] == 202
-    assert [row["node_id"] for row in await enrolment_rows(hub)] == ["rq-spam", "rq-four", "rq-long"]
-
-
-async def test_pending_requests_are_capped_per_source_and_in_all(make_node: NodeFactory) -> None:
-    hub = await make_hub(make_node, enrolment_max_pending=4, enrolment_max_pending_per_source=2)
-    # Behind the hub's reverse proxy the client's address is the one the proxy appended last.
-    spammer = "attacker-chosen, 198.51.100.7"
-    for n in range(2):
-        assert (await ForgedNode(f"rq-spam-{n}").join(hub, forwarded_for=spammer))[0] == 202
-    status, headers, problem = await ForgedNode("rq-spam-2").join(hub, forwarded_for="192.0.2.1, 198.51.100.7")
-    assert status == 429 and "from this address" in problem["detail"] and int(headers["Retry-After"]) > 0
-    # Other addresses fill the rest: the total cap holds whoever asks.
-    for n in range(3, 5):
-        assert (await ForgedNode(f"rq-spam-{n}").join(hub, forwarded_for=f"203.0.113.{n}"))[0] == 202
-    status, headers, problem = await ForgedNode("rq-spam-5").join(hub, forwarded_for="203.0.113.99")
-    assert status == 429 and "too many join requests awaiting a decision" in problem["detail"]
-    assert "Retry-After" in headers
-    rows = await enrolment_rows(hub)
-    assert [(row["node_id"], row["source"]) for row in rows] == [
-        ("rq-spam-0", "198.51.100.7"),
-        ("rq-spam-1", "198.51.100.7"),
-        ("rq-spam-3", "203.0.113.3"),
-        ("rq-spam-4", "203.0.113.4"),
-    ]
-
-
-async def test_a_proxys_name_for_a_client_is_kept_to_the_columns_width(hub: Node) -> None:
-    """A proxy that hides its clients names them with an obfuscated identifier, not an address: coordinators see
-    it as given, up to the 64 characters of the column, and the per-address cap counts it as one address."""
-    hidden = "_" + "h" * 63 + "-tail-cut-off"
-    assert (await ForgedNode("rq-hidden").join(hub, forwarded_for=hidden))[0] == 202
-    status, listing = await hub_call(hub, "GET", "/enrolments", await coordinator(hub))
-    assert status == 200 and [item["source"] for item in listing["items"]] == [hidden[:64]]
-
-
-async def test_join_requests_are_rate_limited_per_address(make_node: NodeFactory) -> None:
-    hub = await make_hub(make_node, enrolment_requests_per_hour=3, enrolment_max_pending_per_source=100)
-    for n in range(3):
-        assert (await ForgedNode(f"rq-flood-{n}").join(hub))[0] == 202
-    status, headers, problem = await ForgedNode("rq-flood-3").join(hub)
-    assert status == 429 and problem["type"].endswith("too-many-requests")
-    assert 0 < int(headers["Retry-After"]) <= 3600
-    # Unsigned garbage counts as well: flooding cannot go around the limit.
-    async with hub.session.post(f"{hub.url}/plugins/hub/enrolments", data=b"{}") as response:
-        assert response.status == 429
-    assert len(await enrolment_rows(hub)) == 3
-
-
-async def test_approvals_are_paged_in_the_api_and_on_the_page(make_node: NodeFactory, regies_login: Any) -> None:
-    hub = await make_hub(make_node, enrolment_max_pending_per_source=100, enrolment_requests_per_hour=100)
-    for n in range(30):
-        assert (await ForgedNode(f"rq-page-{n:02}").join(hub))[0] == 202
-    auth = await coordinator(hub)
-    seen: list[str] = []
-    path: str | None = "/enrolments?state=pending&limit=12"
-    while path:
-        status, page = await hub_call(hub, "GET", path, auth)
-        assert status == 200 and len(page["items"]) <= 12
-        seen += [item["node_id"] for item in page["items"]]
-        path = page["next"] and page["next"].removeprefix("/plugins/hub")
-    assert seen == [f"rq-page-{n:02}" for n in range(30)]
-    for bad in ("limit=0", "limit=100000", "after=-1", "limit=abc"):
-        status, problem = await hub_call(hub, "GET", f"/enrolments?{bad}", auth)
-        assert status == 400 and problem["errors"][0]["pointer"] in ("/limit", "/after")
-    async with dashboard(hub, regies_login) as browser:
-        first = await (await browser.get("/hub/enrolments", headers=HTML)).text()
-        second = await (await browser.get("/hub/enrolments?page=2", headers=HTML)).text()
-    assert first.count('action="/hub/enrolments/') == 2 * 25 and "rq-page-24" in first and "rq-page-25" not in first
-    assert second.count('action="/hub/enrolments/') == 2 * 5 and "rq-page-29" in second and 'rel="prev"' in second
-
-
-@contextlib.asynccontextmanager
-async def dashboard(hub: Node, regies_login: Any) -> AsyncIterator[TestClient[Any, Any]]:
-    """A national coordinator logged in on the hub's pages (closing it stops the hub's server: use it last)."""
-    client: TestClient[Any, Any] = TestClient(hub.server)
-    await client.start_server()
-    try:
-        assert (await regies_login(client, "national")).status == 303
-        yield client
-    finally:
-        await client.close()
-
-
-def csrf(page: str) -> str:
-    match = re.search(r'name="_csrf" value="([^"]+)"', page)
-    assert match
-    return match.group(1)
 
 
 async def test_the_dashboard_approval_needs_the_fingerprint_and_can_revoke(hub: Node, regies_login: Any) -> None:
