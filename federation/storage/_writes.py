@@ -59,8 +59,11 @@ _REVISION = text(REVISION_SQL.format(kind=":kind", origin=":origin"))
 
 async def _revise(connection: AsyncConnection, pairs: Sequence[tuple[str, str]]) -> None:
     """Increase the revision of each (kind, origin) in `pairs` (sorted: counters are locked in that order)."""
-    if pairs:
-        await connection.execute(_REVISION, [{"kind": kind, "origin": origin} for kind, origin in pairs])
+    parameters = [{"kind": kind, "origin": origin} for kind, origin in pairs]
+    if len(parameters) == 1:  # the usual case (a local write, a member's push): one statement, not a batch of one
+        await connection.execute(_REVISION, parameters[0])
+    elif parameters:
+        await connection.execute(_REVISION, parameters)
 
 
 async def revise_all(connection: AsyncConnection) -> None:

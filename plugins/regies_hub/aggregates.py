@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -112,8 +113,38 @@ ACTIVITY_COUNTS_SQL = (
     "AND (start_date IS NULL OR start_date <= :end) AND (end_date IS NULL OR end_date >= :start) "
     "GROUP BY origin, category, service_type"
 )
-ActivityCounts = dict[str, list[tuple[str | None, str | None, int]]]  # origin → (category, service type, count)
 Place = tuple[str | None, str | None]  # (department, region)
+# A row of a rolled-up table: its keys (None where rolled up) and its level (how many keys are not rolled up).
+TableKey = tuple[tuple[str | None, ...], int]
+
+
+class MemberActivities:
+    """One member's activities running during a period, by field of action and service type, and what they add to
+    each row of a rolled-up table, worked out once per area (kept with the counts: a view that finds a member
+    unchanged only adds its figures)."""
+
+    __slots__ = ("_added", "rows")
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[str | None, str | None, int]] = []
+        self._added: dict[tuple[str | None, ...], dict[TableKey, int]] = {}
+
+    def added(self, area: tuple[str | None, ...]) -> dict[TableKey, int]:
+        """The activities this member adds to each row of a table broken down by `area` (one key, or none)."""
+        found = self._added.get(area)
+        if found is None:
+            found = self._added[area] = {}
+            width = len(area) + 2
+            for category, service_type, n in self.rows:
+                keys = (*area, category, service_type)
+                for level in range(width, -1, -1):
+                    # Keyed with the level: a detail row whose area is unknown (None) stays apart from a subtotal.
+                    key = (keys[:level] + (None,) * (width - level), level)
+                    found[key] = found.get(key, 0) + n
+        return found
+
+
+ActivityCounts = dict[str, MemberActivities]  # by origin
 
 
 async def activity_counts(engine: AsyncEngine, period: Period, origins: Sequence[str] | None = None) -> ActivityCounts:
@@ -130,7 +161,7 @@ async def activity_counts(engine: AsyncEngine, period: Period, origins: Sequence
     async with engine.connect() as connection:
         result = await connection.execute(text(ACTIVITY_COUNTS_SQL.format(origins=narrowed)), params)
         for origin, category, service_type, n in result:
-            counts.setdefault(origin, []).append((category, service_type, int(n)))
+            counts.setdefault(origin, MemberActivities()).rows.append((category, service_type, int(n)))
     return counts
 
 
@@ -146,28 +177,24 @@ def roll_up_activities(counts: ActivityCounts, places: dict[str, Place], scope: 
     type, with a subtotal row at each level (None in the keys rolled up) and the grand total last — the rows of
     GROUP BY ROLLUP, in its order (each key ascending, its subtotal after it). `regies`: members counted in a row."""
     area_of = {"national": 1, "regional": 0}.get(scope.level)  # the place's part the table is broken down by
-    detail: list[tuple[tuple[str | None, ...], str, int]] = []
-    for origin, rows in counts.items():
+    activities: dict[TableKey, int] = {}
+    members: Counter[TableKey] = Counter()
+    for origin, member in counts.items():
         place = places.get(origin)
         if place is None or not scope.covers(place):
             continue  # not an approved member, or outside the scope
-        area = () if area_of is None else (place[area_of],)
-        detail.extend(((*area, category, service_type), origin, n) for category, service_type, n in rows)
+        added = member.added(() if area_of is None else (place[area_of],))
+        for key, n in added.items():
+            activities[key] = activities.get(key, 0) + n
+        members.update(added.keys())
     width = (0 if area_of is None else 1) + 2
-    # Keyed by (keys, level): a detail row whose area is unknown (None) stays apart from its level's subtotal.
-    totals: dict[tuple[tuple[str | None, ...], int], tuple[list[int], set[str]]] = {}
-    for keys, origin, n in detail:
-        for level in range(width, -1, -1):
-            count, members = totals.setdefault((keys[:level] + (None,) * (width - level), level), ([0], set()))
-            count[0] += n
-            members.add(origin)
-    if not detail:  # the grand total of nothing, as SQL's aggregate over no rows gives it
-        totals[((None,) * width, 0)] = ([0], set())
+    if not activities:  # the grand total of nothing, as SQL's aggregate over no rows gives it
+        activities[((None,) * width, 0)] = 0
     aliases = (*(("area",) if area_of is not None else ()), "category", "service_type")
-    ordered = sorted(totals.items(), key=lambda item: [(key is None, key or "") for key in item[0][0]])
+    ordered = sorted(activities, key=lambda key: [(part is None, part or "") for part in key[0]])
     return [
-        {**dict(zip(aliases, keys, strict=True)), "activities": count[0], "regies": len(members)}
-        for (keys, _level), (count, members) in ordered
+        {**dict(zip(aliases, key[0], strict=True)), "activities": activities[key], "regies": members[key]}
+        for key in ordered
     ]
 
 

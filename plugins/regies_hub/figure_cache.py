@@ -123,7 +123,7 @@ class ActivityCounts:
 
     def __init__(self, max_periods: int = 16) -> None:
         self.max_periods = max_periods
-        self._periods: OrderedDict[str | None, dict[str, tuple[int, list[tuple[str | None, str | None, int]]]]] = (
+        self._periods: OrderedDict[str | None, dict[str, tuple[int, aggregates.MemberActivities | None]]] = (
             OrderedDict()
         )
         self.recounted = 0  # members counted again, all views together (tests, docs/performance.md)
@@ -145,9 +145,9 @@ class ActivityCounts:
             narrowed = stale if len(stale) * 2 < len(revisions) else None
             fresh = await aggregates.activity_counts(engine, period, narrowed)
             for origin in stale:
-                known[origin] = (revisions[origin], fresh.get(origin, []))
+                known[origin] = (revisions[origin], fresh.get(origin))  # None: none running in the period
             self.recounted += len(stale)
-        return {origin: known[origin][1] for origin in revisions if origin in known and known[origin][1]}
+        return {origin: member for origin in revisions if origin in known and (member := known[origin][1]) is not None}
 
 
 class Usage:
