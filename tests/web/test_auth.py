@@ -224,6 +224,8 @@ async def _cookies_of_a_login(client: TestClient[Any, Any], **headers: str) -> d
         ("", [], "https", False),  # anyone can send the header: not believed unless the proxy is trusted
         ("", ["10.0.0.0/8"], "https", False),  # a trusted network, but the request did not come from it
         ("", ["127.0.0.1"], "http", False),
+        ("", ["127.0.0.1/8"], "https", True),  # a network written with one of its addresses, as settings take it
+        ("", ["127.0.0.1"], "https, http", True),  # each proxy of a chain adds its own: the first is the visitor's
     ],
 )
 async def test_every_cookie_is_secure_behind_https(
