@@ -266,15 +266,35 @@ async def test_a_pull_cancelled_mid_way_ends_its_helpers_and_the_next_pull_goes_
     _a, b = await make_pair(make_node, 60, pull_parse_workers=1)
     peer = await persistence.get_peer(b.context.engine, "rq-a")
     assert peer is not None
-    # Cancelled from its first progress report (after its first commit), so that under any load the pull cannot have
-    # gone on to its last page before the cancellation reaches it (at its next await).
-    pull: asyncio.Task[Any] = asyncio.create_task(pull_peer(b.context, peer, on_page=lambda progress: pull.cancel()))
+    # The seventh page never comes (a peer gone quiet), so however loaded the machine, the pull is still under way
+    # when it is cancelled, once (one Ctrl-C), from its first progress report (after its first commit).
+    requested, quiet = 0, True
+    request = puller._Pull._request
+
+    def quiet_after_six_pages(pull: puller._Pull, cursor: str) -> Any:
+        nonlocal requested
+        requested += 1
+        if requested <= 6 or not quiet:
+            return request(pull, cursor)
+        loop = asyncio.get_running_loop()
+        return asyncio.ensure_future(loop.create_future()), loop.create_future()
+
+    monkeypatch.setattr(puller._Pull, "_request", quiet_after_six_pages)
+    reports: list[object] = []
+
+    def cancel_at_first_report(progress: object) -> None:
+        if not reports:
+            pull.cancel()
+        reports.append(progress)
+
+    pull: asyncio.Task[Any] = asyncio.create_task(pull_peer(b.context, peer, on_page=cancel_at_first_report))
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(pull, timeout=10)
     ((_, parsers),) = parsers_started
     assert all(parser.child._process.returncode is not None for parser in parsers._parsers)  # none left behind
     kept = len(await b.records("rq-a"))
     assert 0 < kept < 60  # what was committed stays
+    quiet = False  # the peer answers again
     peer = await persistence.get_peer(b.context.engine, "rq-a")
     assert peer is not None
     await pull_peer(b.context, peer)  # the lease was given back: the next pull runs, from the checkpoint
