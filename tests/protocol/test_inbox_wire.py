@@ -73,6 +73,7 @@ async def test_a_body_that_is_not_json_is_answered_400_malformed_json(pair: tupl
         ("batch\t0001", False),
         ("lot-é-0001", False),  # beyond ASCII
         ("b" * 7, False),
+        ("b" * 8, True),  # the shortest allowed
         ("b" * 65, False),
         ("b" * 64, True),
         ("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~", True),  # every printable ASCII character but space may be used
