@@ -401,9 +401,11 @@ async def revoke(engine: AsyncEngine, node_id: str, actor: str, reason: str) -> 
         approved = json.loads(latest["keys"])
         known = {jwk.get("x") for jwk in approved}
         rotated = [jwk for jwk in json.loads(pinned or "[]") if jwk.get("x") not in known]
-        await connection.execute(
+        changed = await connection.execute(
             update(enrolments)
-            .where(enrolments.c.id == latest["id"])
+            # Still approved: on PostgreSQL a revocation made meanwhile (read before it committed) is seen here, and
+            # this one then changes nothing, as it would have found no member on SQLite.
+            .where(enrolments.c.id == latest["id"], enrolments.c.state == "approved")
             .values(
                 state="revoked",
                 revoked_at_us=now,
@@ -412,6 +414,8 @@ async def revoke(engine: AsyncEngine, node_id: str, actor: str, reason: str) -> 
                 keys=json.dumps([*approved, *rotated]),
             )
         )
+        if changed.rowcount != 1:
+            raise EnrolmentError(404, f"'{node_id}' is not a member of the network", slug="not-found")
         await connection.execute(
             update(peers).where(peers.c.node_id == node_id).values(status="revoked", pull=False, push=False)
         )

@@ -101,10 +101,10 @@ async def test_a_request_under_the_hubs_own_id_can_be_rejected_not_approved(hub:
     assert status == 200 and rejected["state"] == "rejected", rejected
 
 
-async def test_revocations_at_the_same_moment_revoke_once(make_node: NodeFactory) -> None:
-    """One revocation holds; the others are told the node is no longer a member (404). On SQLite only: on
-    PostgreSQL each revocation that read the member before the first committed also answers 200."""
-    hub = await make_hub(make_node)
+async def test_revocations_at_the_same_moment_revoke_once(make_node: NodeFactory, database_url: str) -> None:
+    """One revocation holds (its coordinator's reason is the one kept); the others are told the node is no longer a
+    member (404), also on PostgreSQL, where they may have read the member before the first committed."""
+    hub = await make_hub(make_node, database_url)
     regie = await make_regie(make_node, hub)
     (pending,) = await enrolment_rows(hub)
     auth = await coordinator(hub)
@@ -115,3 +115,5 @@ async def test_revocations_at_the_same_moment_revoke_once(make_node: NodeFactory
     assert sorted(status for status, _answer in answers) == [200, 404, 404, 404], answers
     (revoked,) = await enrolment_rows(hub)
     assert revoked["state"] == "revoked"
+    (kept,) = [answer for status, answer in answers if status == 200]
+    assert revoked["revoke_reason"] == kept["revoke_reason"]
