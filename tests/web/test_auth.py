@@ -53,7 +53,7 @@ async def test_the_back_office_sends_strangers_to_the_login_page(node: TestClien
 
 
 # Each is a way to make a browser leave the site: a tab or newline it drops, a backslash it reads as a slash,
-# encoded (once or twice) so that a proxy or the browser decodes it, a scheme, or no leading slash at all.
+# encoded (once to three times) so that a proxy or the browser decodes it, a scheme, or no leading slash at all.
 OFF_SITE = [
     "//evil.example/",
     "/\t/evil.example",
@@ -65,6 +65,7 @@ OFF_SITE = [
     "\\\\evil.example",
     "/%2F/evil.example",
     "/%252F%252Fevil.example",
+    "/%25252F%25252Fevil.example",  # encoded three times: the last encoding `safe_next` decodes
     "/%2f%5cevil.example",
     "https://evil.example/admin",
     "javascript:alert(1)",
