@@ -22,7 +22,13 @@ from federation.schema.geo import (
     region_for_commune,
     replacement_of,
 )
-from federation.schema.identifiers import qpv_department
+from federation.schema.identifiers import (
+    log_retired_commune,
+    normalize_insee_commune,
+    qpv_department,
+    qpv_errors,
+    retired_commune_detail,
+)
 from federation.schema.types import Place
 
 # Overseas collectivities: each its own department and "region", with the same code, as in the Etalab data.
@@ -311,4 +317,33 @@ def test_qpv_department_reads_characters_3_to_5() -> None:
         "2A",
         None,
         None,  # "20" is no department since 1976
+    ]
+
+
+def test_a_retired_code_is_explained_and_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    """What the operator reads in the log for a replica with a retired code: the code and its replacement, once per
+    code and process however many records name it; a current code has nothing to explain."""
+    assert retired_commune_detail("01039") == (
+        "INSEE commune code 01039 was retired (merged communes); it is now Culoz-Béon (01138)"
+    )
+    assert retired_commune_detail("01138") is None
+    assert retired_commune_detail("93999") is None  # unknown: neither current nor retired
+    log_retired_commune.cache_clear()
+    with caplog.at_level("WARNING", logger="federation.schema.identifiers"):
+        for _ in range(3):
+            assert normalize_insee_commune("01039") == "01039"
+    assert [record.getMessage() for record in caplog.records] == [retired_commune_detail("01039")]
+
+
+def test_a_postal_code_typed_as_a_commune_names_three_communes_at_most() -> None:
+    with pytest.raises(ValueError) as refused:
+        normalize_insee_commune("01300")  # the postal code of 22 communes around Belley
+    named = str(refused.value).split("is the postal code of ", 1)[1]
+    assert named == "Ambléon (01006) or Andert-et-Condon (01009) or Arboys en Bugey (01015)"
+
+
+def test_a_qpv_code_naming_no_department_quotes_the_digits_read() -> None:
+    assert qpv_errors(["QP999001", "QN00001M"], None) == [
+        (0, "QPV code QP999001 names no department (999)"),
+        (1, "QPV code QN00001M names no department (000)"),
     ]
