@@ -130,7 +130,9 @@ def processes_naming(path: Path) -> list[str]:
 def test_regies_sync_interrupted_by_ctrl_c_ends_at_once_and_the_next_one_completes(
     tmp_path: Path, servers: list[NodeProcess]
 ) -> None:
-    b_dir, expected = paired_for_pulls(tmp_path, servers, 8000)
+    # 30,000: the first commit comes after 5,000 rows (puller.GROUP_ROWS); with 8,000 the rest took under 0.4 s, which
+    # a loaded machine could spend before the Ctrl-C below was sent, and the sync then ended of itself.
+    b_dir, expected = paired_for_pulls(tmp_path, servers, 30_000)
     process = subprocess.Popen(
         [sys.executable, "-m", "federation", "--data-dir", str(b_dir), "sync", "rq-a", "--pull-only"],
         stdout=subprocess.PIPE,
