@@ -22,10 +22,11 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from federation.plugin_api import Period, Registry
+from federation.plugin_api.storage import record_revisions
 
 from . import aggregates
 from .aggregates import STATES, Scope
@@ -110,7 +111,9 @@ class FigureCache:
 
 
 # Revisions of the members' activities: one row per origin that ever had one, a primary-key range scan.
-ACTIVITY_REVISIONS_SQL = "SELECT origin, revision FROM record_revisions WHERE kind = 'activity'"
+ACTIVITY_REVISIONS = select(record_revisions.c.origin, record_revisions.c.revision).where(
+    record_revisions.c.kind == "activity"
+)
 
 
 class ActivityCounts:
@@ -130,9 +133,7 @@ class ActivityCounts:
 
     async def counts(self, engine: AsyncEngine, period: Period) -> aggregates.ActivityCounts:
         async with engine.connect() as connection:
-            revisions = {
-                origin: int(revision) for origin, revision in await connection.execute(text(ACTIVITY_REVISIONS_SQL))
-            }
+            revisions = {origin: int(revision) for origin, revision in await connection.execute(ACTIVITY_REVISIONS)}
         known = self._periods.setdefault(period.key, {})
         self._periods.move_to_end(period.key)
         while len(self._periods) > self.max_periods:
